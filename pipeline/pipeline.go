@@ -1,0 +1,259 @@
+// Package pipeline is the contract between the per-request stages of
+// ocsiproxy: the request state they share, the [Stage] interface every
+// compiled site instruction implements, and the way a stage reports an
+// error with its HTTP status.
+//
+// It mirrors Ocsigen's extension model: a site is a list of instructions
+// run in document order; an instruction either leaves the request
+// unanswered (Ocsigen's Req_not_found, with a status that defaults to 404),
+// answers it (Req_found), or acts on an answer given before it (output
+// filters, <iffound>). Stages are compiled once at load time into an
+// immutable tree; the per-request path only walks it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// Result tells the engine what to do after a stage.
+type Result int
+
+const (
+	// Next runs the following stage.
+	Next Result = iota
+	// StopSite skips the rest of the innermost site; the instructions after
+	// that site run.
+	StopSite
+	// StopHost skips the rest of the host. When nothing answered, the next
+	// matching host is tried.
+	StopHost
+	// StopAll ends processing: the answer, if any, is sent, else the status.
+	StopAll
+	// Restart runs the whole configuration again, from the first host, on
+	// the request's new path (a <rewrite> without continue).
+	Restart
+)
+
+// String returns the result's name, as traces print it.
+func (r Result) String() string {
+	switch r {
+	case Next:
+		return "next"
+	case StopSite:
+		return "stop site"
+	case StopHost:
+		return "stop host"
+	case StopAll:
+		return "stop"
+	case Restart:
+		return "restart"
+	}
+	return fmt.Sprintf("result(%d)", int(r))
+}
+
+// Stage is one compiled site instruction.
+type Stage interface {
+	// Run applies the instruction to st. A non-nil error ends processing
+	// with the error's status (see [Error]).
+	Run(ctx context.Context, st *State) (Result, error)
+}
+
+// Error is a failure that ends a request with an HTTP status: 500 for an
+// internal error such as a regexp timeout, 502 when the backend fails, 504
+// when it is too slow, 413 when the request body is too large.
+type Error struct {
+	Status int
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given status.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Err: fmt.Errorf(format, args...)}
+}
+
+// StatusOf returns the HTTP status for err: the status of an *Error in its
+// chain, else 500.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// Env is what the stages of one server share at run time.
+type Env struct {
+	// Transport sends proxied requests to backends. The engine does not
+	// know which client it is: a keep-alive client, the pipelining pool,
+	// or the recorder of --dry-run.
+	Transport http.RoundTripper
+	// BackendTimeout bounds the wait for a backend's response head; 0
+	// means no bound.
+	BackendTimeout time.Duration
+	// DryRun is set by --dry-run: stages describe what they would do and
+	// the Transport only records.
+	DryRun bool
+}
+
+// State is the request as the stages see it. The inbound request In is
+// never modified; stages change the fields of State instead.
+type State struct {
+	// In is the request as the server received it.
+	In *http.Request
+	// Env is the server's run-time environment.
+	Env *Env
+
+	// Method is the request method.
+	Method string
+	// Proto is the request's protocol, "HTTP/1.1" or "HTTP/1.0".
+	Proto string
+	// Path is the normalised request path, percent-encoded, beginning
+	// with "/". It is what rules, access control and the backend see.
+	Path string
+	// RawQuery is the query without the "?"; HasQuery tells an empty query
+	// ("/x?") from none.
+	RawQuery string
+	HasQuery bool
+
+	// Host is the Host header as the client sent it, "" when absent.
+	Host string
+	// HostName is the lower-case host name of Host, without the port.
+	HostName string
+	// LocalPort is the port the request arrived on.
+	LocalPort int
+	// Secure is true for a TLS connection, or after <allow-forward-proto/>
+	// accepted "X-Forwarded-Proto: https".
+	Secure bool
+
+	// Peer is the address of the connection's other end.
+	Peer netip.Addr
+	// Client is the client address: the peer, or the address that
+	// <allow-forward-for> established.
+	Client netip.Addr
+	// Forwarded holds the X-Forwarded-For entries accepted by
+	// <allow-forward-for>: the client and the proxies to its right, in
+	// header order. The backend receives them followed by the peer.
+	Forwarded []string
+
+	// Site is the path of the innermost site entered, as segments.
+	Site []string
+	// SubPath is the path relative to the innermost site, without the
+	// leading slash, percent-encoded as the client sent it (after
+	// normalisation).
+	SubPath string
+
+	// Status is the status of a request nobody answered; 404 by default.
+	Status int
+	// Answer is the response found so far; nil while unanswered. Its Body
+	// is owned by the state: a stage that drops an answer closes it.
+	Answer *http.Response
+	// AnswerPos is the position of the instruction that answered.
+	AnswerPos xmlconf.Pos
+
+	// Retries counts the restarts made by <rewrite>.
+	Retries int
+
+	// Trace, when set (by --dry-run), receives one line per decision.
+	Trace func(pos xmlconf.Pos, msg string)
+}
+
+// Tracef sends a trace line when tracing is on.
+func (st *State) Tracef(pos xmlconf.Pos, format string, args ...any) {
+	if st.Trace != nil {
+		st.Trace(pos, fmt.Sprintf(format, args...))
+	}
+}
+
+// SetAnswer records resp as the answer given by the instruction at pos.
+func (st *State) SetAnswer(resp *http.Response, pos xmlconf.Pos) {
+	st.Answer = resp
+	st.AnswerPos = pos
+}
+
+// DropAnswer discards the answer, closing its body.
+func (st *State) DropAnswer() {
+	if st.Answer != nil && st.Answer.Body != nil {
+		st.Answer.Body.Close()
+	}
+	st.Answer = nil
+}
+
+// SubURL returns the string a suburl regexp matches: the site-relative
+// path, plus "?query" when the request has a query.
+func (st *State) SubURL() string {
+	if st.HasQuery {
+		return st.SubPath + "?" + st.RawQuery
+	}
+	return st.SubPath
+}
+
+// FullURL returns the string a fullurl regexp matches:
+// "http[s]://host[:port]/path[?query]", with the port omitted when it is
+// the scheme's default. ok is false when the request has no Host header.
+func (st *State) FullURL() (url string, ok bool) {
+	if st.Host == "" {
+		return "", false
+	}
+	scheme, def := "http", 80
+	if st.Secure {
+		scheme, def = "https", 443
+	}
+	u := scheme + "://" + hostForURL(st.HostName)
+	if st.LocalPort != def && st.LocalPort != 0 {
+		u += fmt.Sprintf(":%d", st.LocalPort)
+	}
+	u += st.Path
+	if st.HasQuery {
+		u += "?" + st.RawQuery
+	}
+	return u, true
+}
+
+// Scheme returns "https" when the request counts as secure, else "http".
+func (st *State) Scheme() string {
+	if st.Secure {
+		return "https"
+	}
+	return "http"
+}
+
+func hostForURL(name string) string {
+	if a, err := netip.ParseAddr(name); err == nil && a.Is6() {
+		return "[" + name + "]"
+	}
+	return name
+}
+
+// RunBlock runs stages in order until one returns something other than
+// Next, and returns that result.
+func RunBlock(ctx context.Context, st *State, stages []Stage) (Result, error) {
+	for _, s := range stages {
+		r, err := s.Run(ctx, st)
+		if err != nil || r != Next {
+			return r, err
+		}
+	}
+	return Next, nil
+}
+
+// Compiler compiles site instructions. Extensions receive it to compile
+// the instructions nested in their own elements (<then>, <iffound>...).
+type Compiler interface {
+	// Block compiles a list of site instructions in document order,
+	// reporting every problem into the compiler's error list.
+	Block(elems []*xmlconf.Element) []Stage
+	// Errors is the list every problem is reported into.
+	Errors() *xmlconf.ErrorList
+	// MatchTimeout is the time limit of one regexp match.
+	MatchTimeout() time.Duration
+}

@@ -1,0 +1,258 @@
+// Package xmlconf reads an Ocsigen Server XML configuration file into a
+// typed, positioned configuration.
+//
+// It knows the XML dialect Ocsigen's files are written in (xml-light: a raw
+// "&" kept literally, "\\" meaning "\" inside attribute values), the
+// <server> options of Ocsigen 5.0.1, <extconf> splicing, and the <host>
+// elements. It does not interpret what is inside a host: sites and site
+// instructions are returned as positioned [Element] trees for the
+// extensions to compile, as Ocsigen's own extensions parse their elements.
+//
+// Every element carries its position, and every error found is reported,
+// each as "file:line:col: message".
+package xmlconf
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Pos is the position of an element's start tag: its file, and its 1-based
+// line and byte column.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// String returns "file:line:col".
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Short returns "file:line", the form traces use to name a rule.
+func (p Pos) Short() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+
+// Error is one configuration problem at a position.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+// Error returns "file:line:col: message".
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// ErrorList collects every problem found in a configuration, so that all of
+// them are reported at once.
+type ErrorList []*Error
+
+// Add appends a problem at pos.
+func (l *ErrorList) Add(pos Pos, format string, args ...any) {
+	*l = append(*l, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Len returns the number of problems collected.
+func (l ErrorList) Len() int { return len(l) }
+
+// Sort orders the problems by file, line and column.
+func (l ErrorList) Sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i].Pos, l[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Error joins the problems, one per line.
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Err returns nil when the list is empty, and the sorted list otherwise.
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	l.Sort()
+	return l
+}
+
+// Attr is one attribute of an element. Value is decoded the way Ocsigen
+// reads it: entities decoded, a raw "&" kept, "\\" turned into "\".
+type Attr struct {
+	Name  string
+	Value string
+}
+
+// Element is one XML element with its position. Text is the element's
+// character data (CDATA included), with leading and trailing white space
+// removed.
+type Element struct {
+	Name     string
+	Attrs    []Attr
+	Children []*Element
+	Text     string
+	Pos      Pos
+}
+
+// Attr returns the value of the named attribute and whether it is present.
+func (e *Element) Attr(name string) (string, bool) {
+	for _, a := range e.Attrs {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// CheckAttrs reports, into errs, every attribute of e not in allowed and
+// every attribute of required that e lacks. It returns false if it
+// reported anything.
+func (e *Element) CheckAttrs(errs *ErrorList, required, allowed []string) bool {
+	ok := true
+	for _, a := range e.Attrs {
+		if !contains(allowed, a.Name) && !contains(required, a.Name) {
+			errs.Add(e.Pos, "<%s>: unknown attribute %q", e.Name, a.Name)
+			ok = false
+		}
+	}
+	for _, r := range required {
+		if _, present := e.Attr(r); !present {
+			errs.Add(e.Pos, "<%s>: missing attribute %q", e.Name, r)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Size is a byte count read with Ocsigen's units. Infinite is the value of
+// "infinity".
+type Size int64
+
+// Infinite is the Size of "infinity": no limit.
+const Infinite Size = -1
+
+// Port is one <port> listener.
+type Port struct {
+	// Addr is the address for net.Listen: "127.0.0.1:80", ":80" (every
+	// address, for "80" and "*:80"), "[::]:80", "[2001:db8::1]:80".
+	Addr string
+	// Port is the listening port number.
+	Port int
+	// HTTPS is set by protocol="HTTPS".
+	HTTPS bool
+	Pos   Pos
+}
+
+// SSL is the <ssl> element: certificate and private key files for HTTPS
+// ports.
+type SSL struct {
+	Certificate string
+	PrivateKey  string
+	Pos         Pos
+}
+
+// Extension is one <extension>, <require> or <library> line.
+type Extension struct {
+	// Name is the findlib-package or module attribute, e.g.
+	// "ocsigenserver.ext.revproxy".
+	Name string
+	// Element is the whole element, for extensions that take child
+	// elements (the revproxy <pool> and <upstream> configuration).
+	Element *Element
+	Pos     Pos
+}
+
+// Note records a <server> option that is accepted but has no effect in
+// ocsiproxy, with the reason; --dry-run prints these.
+type Note struct {
+	Pos    Pos
+	Option string
+	Reason string
+}
+
+// Host is one <host> element. Body holds its children (sites and site
+// instructions) in document order, uninterpreted.
+type Host struct {
+	// Filter is the hostfilter attribute; "*" when absent.
+	Filter           string
+	DefaultHostname  string
+	DefaultHTTPPort  int // 80 when absent
+	DefaultHTTPSPort int // 443 when absent
+	DefaultProtocol  string
+	Charset          string
+	Body             []*Element
+	Pos              Pos
+}
+
+// Config is a whole configuration file, with <extconf> files spliced in.
+// Fields hold Ocsigen's defaults when their element is absent.
+type Config struct {
+	File  string
+	Ports []Port
+	SSL   *SSL
+
+	LogDir      string // "" means log to stdout and stderr
+	Syslog      bool
+	DataDir     string
+	User, Group string
+	Charset     string
+	CommandPipe string
+	MimeFile    string
+	UploadDir   string
+
+	MaxConnected       int           // default 350
+	Timeout            time.Duration // default 30s: client connection timeout, also the backend answer timeout
+	KeepAliveTimeout   time.Duration // default 30s
+	ShutdownTimeout    time.Duration // default 0; negative means "notimeout"
+	NetBufferSize      Size          // default 8192: largest request header block
+	FileBufferSize     Size          // default 8192
+	MaxRequestBodySize Size          // default Infinite
+	MaxUploadFileSize  Size          // default Infinite
+	MaxRetries         int           // default 10: rewrite restarts
+	MinThreads         int
+	MaxThreads         int
+	MaxDetached        int
+
+	DebugMode          bool
+	UseDefaultHostname bool
+	RespectPipeline    bool
+
+	Extensions []Extension
+	Hosts      []*Host
+
+	// Notes lists the options accepted with no effect.
+	Notes []Note
+	// Warnings lists problems that did not stop loading, such as an
+	// <extconf> file that does not parse, each "file:line:col: message".
+	Warnings []string
+}
+
+// HasExtension reports whether an <extension> line loads the named findlib
+// package or module.
+func (c *Config) HasExtension(name string) bool {
+	for _, e := range c.Extensions {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
