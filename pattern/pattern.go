@@ -25,11 +25,22 @@ const DefaultMatchTimeout = 100 * time.Millisecond
 // The error never contains the input.
 var ErrTimeout = errors.New("regexp match timed out")
 
+func init() {
+	// The deadline of a match is checked by a clock that ticks every
+	// period (100 ms by default in regexp2), so a timeout could overrun by
+	// that much. Must be set before any match starts.
+	regexp2.SetTimeoutCheckPeriod(10 * time.Millisecond)
+}
+
 // Regexp is a compiled pattern with its match time limit.
 type Regexp struct {
 	re      *regexp2.Regexp
 	source  string
 	timeout time.Duration
+	// groups maps PCRE group numbers (capturing groups counted left to
+	// right, as Ocsigen numbers them) to regexp2's numbers (which count
+	// named groups after unnamed ones, as .NET does).
+	groups []int
 }
 
 // Compile compiles expr. When anchored is true the whole string must match
@@ -53,7 +64,78 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 		}
 	}
 	re.MatchTimeout = timeout
-	return &Regexp{re: re, source: expr, timeout: timeout}, nil
+	names := captureNames(expr)
+	groups := []int{0}
+	unnamed := 0
+	for _, name := range names {
+		if name == "" {
+			unnamed++
+			groups = append(groups, unnamed)
+		} else {
+			groups = append(groups, re.GroupNumberFromName(name))
+		}
+	}
+	return &Regexp{re: re, source: expr, timeout: timeout, groups: groups}, nil
+}
+
+// captureNames lists the capturing groups of expr from left to right:
+// "" for an unnamed group, the name of a named one ((?P<n>...),
+// (?<n>...), (?'n'...)). Escapes, character classes, comments and the
+// other (?...) constructs are skipped.
+func captureNames(expr string) []string {
+	var names []string
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '\\':
+			i++
+		case '[':
+			// A class ends at the first "]" that is not its first
+			// character; escapes inside are skipped.
+			j := i + 1
+			if j < len(expr) && expr[j] == '^' {
+				j++
+			}
+			if j < len(expr) && expr[j] == ']' {
+				j++
+			}
+			for j < len(expr) && expr[j] != ']' {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j
+		case '(':
+			rest := expr[i+1:]
+			if !strings.HasPrefix(rest, "?") {
+				names = append(names, "")
+				continue
+			}
+			rest = rest[1:]
+			switch {
+			case strings.HasPrefix(rest, "#"):
+				if end := strings.IndexByte(rest, ')'); end >= 0 {
+					i += 2 + end
+				} else {
+					i = len(expr)
+				}
+			case strings.HasPrefix(rest, "P<"):
+				names = append(names, groupName(rest[2:], '>'))
+			case strings.HasPrefix(rest, "<") && !strings.HasPrefix(rest, "<=") && !strings.HasPrefix(rest, "<!"):
+				names = append(names, groupName(rest[1:], '>'))
+			case strings.HasPrefix(rest, "'"):
+				names = append(names, groupName(rest[1:], '\''))
+			}
+		}
+	}
+	return names
+}
+
+func groupName(s string, end byte) string {
+	if i := strings.IndexByte(s, end); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 func cleanErr(err error) string {
@@ -63,8 +145,8 @@ func cleanErr(err error) string {
 // String returns the pattern as written in the configuration.
 func (r *Regexp) String() string { return r.source }
 
-// Groups returns the numbers of the pattern's capturing groups, 0 included.
-func (r *Regexp) Groups() []int { return r.re.GetGroupNumbers() }
+// NumGroups returns the number of capturing groups, group 0 excluded.
+func (r *Regexp) NumGroups() int { return len(r.groups) - 1 }
 
 // Match matches s. It returns nil, nil when s does not match, and an error
 // wrapping [ErrTimeout] when the match ran past the time limit.
@@ -114,10 +196,11 @@ type part struct {
 	group int // -1 for a literal part
 }
 
-// ParseTemplate parses tpl. groups lists the group numbers the template
-// may use (nil allows none but a literal template); a reference to another
-// group, or a trailing backslash, is an error.
-func ParseTemplate(tpl string, groups []int) (*Template, error) {
+// ParseTemplate parses tpl for matches of re (nil: a literal template). A
+// reference to a group re does not have, or a trailing backslash, is an
+// error. Groups are numbered as PCRE (and Ocsigen) number them: capturing
+// groups from left to right, named or not.
+func ParseTemplate(tpl string, re *Regexp) (*Template, error) {
 	t := &Template{source: tpl}
 	var lit strings.Builder
 	flush := func() {
@@ -138,11 +221,11 @@ func ParseTemplate(tpl string, groups []int) (*Template, error) {
 		}
 		if d := tpl[i+1]; d >= '0' && d <= '9' {
 			n := int(d - '0')
-			if !hasGroup(groups, n) {
+			if re == nil || n >= len(re.groups) || re.groups[n] < 0 {
 				return nil, fmt.Errorf("template %q refers to group \\%d, which the regexp does not have", tpl, n)
 			}
 			flush()
-			t.parts = append(t.parts, part{group: n})
+			t.parts = append(t.parts, part{group: re.groups[n]})
 			i += 2
 			continue
 		}
@@ -152,15 +235,6 @@ func ParseTemplate(tpl string, groups []int) (*Template, error) {
 	}
 	flush()
 	return t, nil
-}
-
-func hasGroup(groups []int, n int) bool {
-	for _, g := range groups {
-		if g == n {
-			return true
-		}
-	}
-	return false
 }
 
 // String returns the template as written.

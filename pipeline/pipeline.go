@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -256,4 +258,24 @@ type Compiler interface {
 	Errors() *xmlconf.ErrorList
 	// MatchTimeout is the time limit of one regexp match.
 	MatchTimeout() time.Duration
+}
+
+// SubPathOf returns path relative to the site whose segments are site,
+// without the leading slash and percent-encoded as path is. ok is false
+// when path is not inside the site. A segment of path is compared with
+// the site's segment after percent-decoding, so "/a%62c/x" is inside
+// site "abc".
+func SubPathOf(path string, site []string) (sub string, ok bool) {
+	rest := strings.TrimPrefix(path, "/")
+	for _, seg := range site {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return "", false
+		}
+		if s, err := url.PathUnescape(rest[:i]); err != nil || s != seg {
+			return "", false
+		}
+		rest = rest[i+1:]
+	}
+	return rest, true
 }

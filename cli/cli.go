@@ -1,0 +1,230 @@
+// Package cli is ocsiproxy's command line: the flags of ocsigenserver, so
+// that an init script or unit file can swap the binary, plus --dry-run.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ocsiproxy/ocsiproxy/pattern"
+	"github.com/ocsiproxy/ocsiproxy/server"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// Version is the program's version, set at build time with
+// -ldflags "-X github.com/ocsiproxy/ocsiproxy/cli.Version=...".
+var Version = "0.1.0-dev"
+
+// DefaultConfig is the configuration file read without -c, as for
+// ocsigenserver.
+const DefaultConfig = "/etc/ocsigenserver/ocsigenserver.conf"
+
+type options struct {
+	config       string
+	verbose      int
+	veryVerbose  bool
+	debug        bool
+	silent       bool
+	pidfile      string
+	daemon       bool
+	version      bool
+	dryRun       bool
+	json         bool
+	method       string
+	headers      []string
+	from         string
+	https        bool
+	matchTimeout time.Duration
+}
+
+func flags(o *options, stderr io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("ocsiproxy", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(stderr)
+	fs.StringVarP(&o.config, "config", "c", DefaultConfig, "alternate config `file`")
+	fs.BoolVarP(&o.silent, "silent", "s", false, "silent mode (error messages in errors.log only)")
+	fs.StringVarP(&o.pidfile, "pidfile", "p", "", "write the process id to `file`")
+	fs.CountVarP(&o.verbose, "verbose", "v", "verbose mode; -vv very verbose, -vvv debug")
+	fs.BoolVar(&o.veryVerbose, "veryverbose", false, "very verbose mode (same as -vv)")
+	fs.BoolVar(&o.debug, "debug", false, "extremely verbose mode (same as -vvv)")
+	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode (detach the process)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check the config, then show what would happen to each URL argument (or stdin line) without serving")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: one JSON object per URL")
+	fs.StringVar(&o.method, "method", "GET", "with --dry-run: the request `method`")
+	fs.StringArrayVar(&o.headers, "header", nil, "with --dry-run: a request header `'Name: value'` (repeatable)")
+	fs.StringVar(&o.from, "from", "127.0.0.1", "with --dry-run: the client (peer) `address`")
+	fs.BoolVar(&o.https, "https", false, "with --dry-run: the request arrives over TLS")
+	fs.DurationVar(&o.matchTimeout, "match-timeout", pattern.DefaultMatchTimeout, "time limit of one regexp match; a request whose match runs longer gets 500")
+	return fs
+}
+
+// Run runs the command line args and returns the exit status: 0 on
+// success, 1 when the configuration is wrong or the server fails, 2 for a
+// bad command line.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var o options
+	fs := flags(&o, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: ocsiproxy [-c configfile] [options] [--dry-run [URL...]]\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 2
+	}
+	if o.version {
+		fmt.Fprintf(stdout, "ocsiproxy %s\n", Version)
+		return 0
+	}
+	if !o.dryRun && fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ocsiproxy: unexpected arguments %q (URLs are for --dry-run)\n", fs.Args())
+		return 2
+	}
+	cfg, err := xmlconf.Load(o.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	opts := server.Options{MatchTimeout: o.matchTimeout}
+	if o.dryRun {
+		return dryRun(&o, cfg, opts, fs.Args(), stdin, stdout, stderr)
+	}
+	if o.daemon {
+		return daemonize(args, stderr)
+	}
+	return serve(&o, cfg, opts, stdout, stderr)
+}
+
+func level(o *options) int {
+	switch {
+	case o.silent:
+		return server.Silent
+	case o.debug || o.verbose >= 3:
+		return server.Debug
+	case o.veryVerbose || o.verbose == 2:
+		return server.VeryVerbose
+	case o.verbose == 1:
+		return server.Verbose
+	}
+	return server.Normal
+}
+
+func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
+	logs, err := server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 1
+	}
+	defer logs.Close()
+	srv, err := server.New(cfg, logs, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 1
+	}
+	for _, n := range cfg.Notes {
+		logs.Infof("%s: <%s>: accepted, no effect in ocsiproxy: %s", n.Pos, n.Option, n.Reason)
+	}
+	if o.pidfile != "" {
+		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintf(stderr, "ocsiproxy: writing pid file: %v\n", err)
+			return 1
+		}
+		defer os.Remove(o.pidfile)
+	}
+	for _, a := range srv.Addrs() {
+		logs.Infof("listening on %s", a)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Serve(ctx); err != nil {
+		logs.Errorf("%v", err)
+		return 1
+	}
+	return 0
+}
+
+// daemonize starts the same command without -d, detached in its own
+// session, and returns at once, as ocsigenserver -d does.
+func daemonize(args []string, stderr io.Writer) int {
+	var rest []string
+	for _, a := range args {
+		if a != "-d" && a != "--daemon" {
+			rest = append(rest, a)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
+		return 1
+	}
+	cmd := exec.Command(self, rest...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func dryRun(o *options, cfg *xmlconf.Config, opts server.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	dr, err := server.NewDryRunner(cfg, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	notes := stdout
+	if o.json {
+		notes = stderr
+	}
+	fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
+	for _, n := range cfg.Notes {
+		fmt.Fprintf(notes, "note: %s: <%s>: accepted, no effect in ocsiproxy: %s\n", n.Pos, n.Option, n.Reason)
+	}
+	if len(urls) == 0 && stdin != nil {
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if u := strings.TrimSpace(sc.Text()); u != "" && !strings.HasPrefix(u, "#") {
+				urls = append(urls, u)
+			}
+		}
+	}
+	status := 0
+	enc := json.NewEncoder(stdout)
+	for _, u := range urls {
+		res, err := dr.Run(server.DryRequest{URL: u, Method: o.method, Headers: o.headers, From: o.from, HTTPS: o.https})
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			status = 1
+			continue
+		}
+		if o.json {
+			enc.Encode(res)
+		} else {
+			res.WriteText(stdout)
+		}
+	}
+	return status
+}

@@ -1,0 +1,160 @@
+// Package forward builds the request a backend receives and cleans the
+// response it sends back, as SPEC.md section 7 says:
+//   - hop-by-hop headers (Connection and every header it names,
+//     Keep-Alive, Proxy-Connection, Proxy-Authenticate,
+//     Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade) are
+//     removed in both directions;
+//   - X-Forwarded-For is rebuilt from the entries access control accepted
+//     followed by the peer address; a client's own value is never passed
+//     on unless a trusted proxy sent it;
+//   - X-Forwarded-Proto is "http" or "https", replacing any client value;
+//   - no User-Agent is invented.
+//
+// It also maps transport errors to HTTP statuses (502, 504, 413).
+package forward
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+)
+
+// Header names used by the proxy.
+const (
+	HeaderXForwardedFor   = "X-Forwarded-For"
+	HeaderXForwardedProto = "X-Forwarded-Proto"
+	HeaderForwarded       = "Forwarded"
+	HeaderUserAgent       = "User-Agent"
+)
+
+// hopHeaders are removed from requests and responses; the headers named
+// by Connection are removed as well.
+var hopHeaders = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// RemoveHopByHop deletes the hop-by-hop headers of h: first every header
+// that Connection names, then the fixed list.
+func RemoveHopByHop(h http.Header) {
+	for _, line := range h["Connection"] {
+		for _, name := range strings.Split(line, ",") {
+			if name = textTrim(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		delete(h, name)
+	}
+}
+
+func textTrim(s string) string { return strings.Trim(s, " \t") }
+
+// Target is where a request is proxied: scheme ("http" or "https"),
+// host[:port], and the request target (path and query) sent on the
+// request line.
+type Target struct {
+	Scheme   string
+	Host     string // host[:port] as written in the destination
+	Path     string // begins with "/"
+	RawQuery string
+	HasQuery bool
+}
+
+// URL returns the target as an absolute URL string.
+func (t *Target) URL() string {
+	s := t.Scheme + "://" + t.Host + t.Path
+	if t.HasQuery {
+		s += "?" + t.RawQuery
+	}
+	return s
+}
+
+// NewRequest returns the request to send to the backend for st. host is
+// the Host header to send. The inbound request is not modified; its body
+// is streamed, not copied.
+func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string) *http.Request {
+	in := st.In
+	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: t.Path}
+	if t.HasQuery {
+		u.RawQuery = t.RawQuery
+		u.ForceQuery = t.RawQuery == ""
+	}
+	out := &http.Request{
+		Method:        st.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        in.Header.Clone(),
+		Host:          host,
+		ContentLength: in.ContentLength,
+		Body:          in.Body,
+	}
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
+	// A known empty body is sent without framing; an unknown length
+	// (chunked from the client) is sent chunked.
+	if in.ContentLength == 0 {
+		out.Body = nil
+	}
+	RemoveHopByHop(out.Header)
+	out.Header.Del(HeaderForwarded)
+	out.Header.Del(HeaderXForwardedFor)
+	xff := st.Peer.Unmap().String()
+	if len(st.Forwarded) > 0 {
+		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
+	}
+	out.Header.Set(HeaderXForwardedFor, xff)
+	out.Header.Set(HeaderXForwardedProto, st.Scheme())
+	if _, ok := out.Header[HeaderUserAgent]; !ok {
+		// An empty entry stops net/http from inventing one.
+		out.Header[HeaderUserAgent] = nil
+	}
+	return out.WithContext(ctx)
+}
+
+// CleanResponse removes the hop-by-hop headers of a backend response.
+func CleanResponse(resp *http.Response) {
+	RemoveHopByHop(resp.Header)
+}
+
+// StatusClientClosed is the status logged when the client went away
+// before an answer (nginx's 499); it is never sent.
+const StatusClientClosed = 499
+
+// ErrorStatus maps an error from the backend round trip to the status the
+// client receives: 413 for a request body over the limit, 504 for a
+// timeout, 499 when the client went away, and 502 for every other
+// failure (refused, reset, bad response).
+func ErrorStatus(ctx context.Context, err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(ctx.Err(), context.Canceled):
+		return StatusClientClosed
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}

@@ -1,0 +1,20 @@
+// Command ocsiproxy is a reverse proxy that reads an Ocsigen Server XML
+// configuration file and serves it the way Ocsigen Server's revproxy,
+// redirectmod, rewritemod, outputfilter and accesscontrol extensions do,
+// without their bugs.
+//
+// Usage:
+//
+//	ocsiproxy [-c FILE] [-s | -v | -vv | -vvv] [-p PIDFILE] [-d]
+//	ocsiproxy -c FILE --dry-run [--json] [--method M] [--header 'N: v']... [--from IP] [--https] [URL...]
+package main
+
+import (
+	"os"
+
+	"github.com/ocsiproxy/ocsiproxy/cli"
+)
+
+func main() {
+	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

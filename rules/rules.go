@@ -1,0 +1,358 @@
+// Package rules compiles the request rules of an Ocsigen site:
+// <revproxy> (ocsigenserver.ext.revproxy), <redirect>
+// (ocsigenserver.ext.redirectmod) and <rewrite>
+// (ocsigenserver.ext.rewritemod).
+//
+// A rule acts only on a request nobody has answered yet. Its regexp must
+// match the whole subject string: the site-relative path plus "?query"
+// (suburl), or the full URL (fullurl). Its destination is an Ocsigen
+// template in which \0..\9 are the match's groups.
+package rules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/dlclark/regexp2"
+
+	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/pattern"
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// subject says which string a rule's regexp is matched against.
+type subject int
+
+const (
+	subURL      subject = iota // the site-relative path and query
+	fullURL                    // the full URL
+	subThenFull                // suburl first, then fullurl (<redirect regexp=>)
+)
+
+func (s subject) String() string {
+	switch s {
+	case subURL:
+		return "suburl"
+	case fullURL:
+		return "fullurl"
+	}
+	return "regexp"
+}
+
+// matcher is the regexp part shared by every rule.
+type matcher struct {
+	re   *pattern.Regexp
+	subj subject
+	attr string // the attribute it came from, for traces
+	pos  xmlconf.Pos
+}
+
+// compileMatcher reads the one of suburl, fullurl and regexp that e must
+// have. regexpMeans is what the regexp attribute means for this element.
+func compileMatcher(c pipeline.Compiler, e *xmlconf.Element, regexpMeans subject) (*matcher, bool) {
+	m := &matcher{pos: e.Pos}
+	var found []string
+	for _, a := range []struct {
+		name string
+		subj subject
+	}{{"suburl", subURL}, {"fullurl", fullURL}, {"regexp", regexpMeans}} {
+		if v, ok := e.Attr(a.name); ok {
+			found = append(found, a.name)
+			m.subj, m.attr = a.subj, a.name
+			re, err := pattern.Compile(v, true, c.MatchTimeout())
+			if err != nil {
+				c.Errors().Add(e.Pos, "<%s>: %s: %v", e.Name, a.name, err)
+				return nil, false
+			}
+			m.re = re
+		}
+	}
+	switch len(found) {
+	case 0:
+		c.Errors().Add(e.Pos, "<%s>: missing attribute \"suburl\", \"fullurl\" or \"regexp\"", e.Name)
+		return nil, false
+	case 1:
+		return m, true
+	}
+	c.Errors().Add(e.Pos, "<%s>: attributes %s are exclusive", e.Name, strings.Join(found, " and "))
+	return nil, false
+}
+
+// match matches the request of st. It returns nil when the rule does not
+// apply.
+func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error) {
+	try := func(s subject) (*regexp2.Match, error) {
+		var in string
+		if s == subURL {
+			in = st.SubURL()
+		} else {
+			u, ok := st.FullURL()
+			if !ok {
+				st.Tracef(m.pos, "%s %s=%q: no Host header, fullurl cannot match", what, m.attr, m.re)
+				return nil, nil
+			}
+			in = u
+		}
+		mt, err := m.re.Match(in)
+		if err != nil {
+			return nil, pipeline.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
+		}
+		if mt == nil {
+			st.Tracef(m.pos, "%s %s=%q: no match on %q", what, s, m.re, in)
+		}
+		return mt, nil
+	}
+	switch m.subj {
+	case subThenFull:
+		mt, err := try(subURL)
+		if mt != nil || err != nil {
+			return mt, err
+		}
+		return try(fullURL)
+	default:
+		return try(m.subj)
+	}
+}
+
+// flag reads an Ocsigen boolean attribute such as keephost="keephost":
+// the attribute's own name or "true" turn it on, "false" off.
+func flag(c pipeline.Compiler, e *xmlconf.Element, name string) bool {
+	v, ok := e.Attr(name)
+	if !ok {
+		return false
+	}
+	switch v {
+	case name, "true":
+		return true
+	case "false":
+		return false
+	}
+	c.Errors().Add(e.Pos, "<%s>: %s=%q: want %q", e.Name, name, v, name)
+	return false
+}
+
+// template parses the template attribute attr of e against the groups of
+// m's regexp.
+func template(c pipeline.Compiler, e *xmlconf.Element, attr string, m *matcher) (*pattern.Template, bool) {
+	v, _ := e.Attr(attr)
+	t, err := pattern.ParseTemplate(v, m.re)
+	if err != nil {
+		c.Errors().Add(e.Pos, "<%s>: %s: %v", e.Name, attr, err)
+		return nil, false
+	}
+	return t, true
+}
+
+// RevProxy is a compiled <revproxy>: it forwards a matching request to the
+// expanded destination.
+type RevProxy struct {
+	m          *matcher
+	dest       *pattern.Template
+	keepHost   bool
+	noPipeline bool
+}
+
+// CompileRevProxy compiles a <revproxy suburl|fullurl|regexp= dest=
+// [keephost="keephost"] [nopipeline="nopipeline"]/> element. regexp means
+// fullurl.
+func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "keephost", "nopipeline"}) {
+		return nil
+	}
+	m, ok := compileMatcher(c, e, fullURL)
+	if !ok {
+		return nil
+	}
+	dest, ok := template(c, e, "dest", m)
+	if !ok {
+		return nil
+	}
+	if _, err := ParseTarget(sample(dest, m)); err != nil {
+		c.Errors().Add(e.Pos, "<revproxy>: dest: %v", err)
+		return nil
+	}
+	return &RevProxy{m: m, dest: dest, keepHost: flag(c, e, "keephost"), noPipeline: flag(c, e, "nopipeline")}
+}
+
+// sample expands t with every group replaced by "x", to check at load time
+// that the destination has the shape of a URL.
+func sample(t *pattern.Template, m *matcher) string {
+	n := m.re.NumGroups()
+	re := regexp2.MustCompile(strings.Repeat("(x)", n), regexp2.RE2)
+	mt, _ := re.FindStringMatch(strings.Repeat("x", n))
+	return t.Expand(mt)
+}
+
+// NoPipeline reports whether nopipeline="nopipeline" asks for a fresh
+// backend connection for each request.
+func (r *RevProxy) NoPipeline() bool { return r.noPipeline }
+
+// Run forwards the request when it is unanswered and matches.
+func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+	if st.Answer != nil {
+		return pipeline.Next, nil
+	}
+	mt, err := r.m.match(st, "revproxy")
+	if mt == nil || err != nil {
+		return pipeline.Next, err
+	}
+	dest := r.dest.Expand(mt)
+	t, err := ParseTarget(dest)
+	if err != nil {
+		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "revproxy at %s: %v", r.m.pos, err)
+	}
+	host := t.Host
+	if r.keepHost && st.Host != "" {
+		host = st.Host
+	}
+	st.Tracef(r.m.pos, "revproxy %s=%q: match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
+	out := forward.NewRequest(ctx, st, t, host)
+	resp, err := st.Env.Transport.RoundTrip(out)
+	if err != nil {
+		return pipeline.Next, &pipeline.Error{
+			Status: forward.ErrorStatus(ctx, err),
+			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),
+		}
+	}
+	forward.CleanResponse(resp)
+	st.SetAnswer(resp, r.m.pos)
+	return pipeline.Next, nil
+}
+
+// Redirect is a compiled <redirect>: it answers a matching request with
+// 301 (302 when temporary) and the expanded destination as Location.
+type Redirect struct {
+	m      *matcher
+	dest   *pattern.Template
+	status int
+}
+
+// CompileRedirect compiles a <redirect suburl|fullurl|regexp= dest=
+// [temporary="temporary"]/> element. regexp tries the suburl first, then
+// the fullurl.
+func CompileRedirect(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "temporary"}) {
+		return nil
+	}
+	m, ok := compileMatcher(c, e, subThenFull)
+	if !ok {
+		return nil
+	}
+	dest, ok := template(c, e, "dest", m)
+	if !ok {
+		return nil
+	}
+	status := http.StatusMovedPermanently
+	if flag(c, e, "temporary") {
+		status = http.StatusFound
+	}
+	return &Redirect{m: m, dest: dest, status: status}
+}
+
+// Run answers with the redirection when the request is unanswered and
+// matches.
+func (r *Redirect) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+	if st.Answer != nil {
+		return pipeline.Next, nil
+	}
+	mt, err := r.m.match(st, "redirect")
+	if mt == nil || err != nil {
+		return pipeline.Next, err
+	}
+	loc := r.dest.Expand(mt)
+	st.Tracef(r.m.pos, "redirect %s=%q: match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
+	st.SetAnswer(NewAnswer(r.status, http.Header{"Location": {loc}}), r.m.pos)
+	return pipeline.Next, nil
+}
+
+// NewAnswer returns a generated response with an empty body.
+func NewAnswer(status int, h http.Header) *http.Response {
+	if h == nil {
+		h = make(http.Header)
+	}
+	return &http.Response{
+		StatusCode: status,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        h,
+		Body:          http.NoBody,
+		ContentLength: 0,
+	}
+}
+
+// Rewrite is a compiled <rewrite>: it changes the request's path and
+// query, then restarts from the first host (or, with continue, lets the
+// following rules see the new URL).
+type Rewrite struct {
+	m    *matcher
+	url  *pattern.Template
+	cont bool
+}
+
+// CompileRewrite compiles a <rewrite regexp= url= [continue="continue"]/>
+// element; the regexp is matched on the suburl.
+func CompileRewrite(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+	if !e.CheckAttrs(c.Errors(), []string{"regexp", "url"}, []string{"continue"}) {
+		return nil
+	}
+	m, ok := compileMatcher(c, e, subURL)
+	if !ok {
+		return nil
+	}
+	u, ok := template(c, e, "url", m)
+	if !ok {
+		return nil
+	}
+	return &Rewrite{m: m, url: u, cont: flag(c, e, "continue")}
+}
+
+// ErrRewriteLoop is the cause of the 500 answered when rewrites restart a
+// request more than <maxretries> times.
+var ErrRewriteLoop = errors.New("too many rewrite restarts")
+
+// Run rewrites the URL of an unanswered matching request.
+func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+	if st.Answer != nil {
+		return pipeline.Next, nil
+	}
+	mt, err := r.m.match(st, "rewrite")
+	if mt == nil || err != nil {
+		return pipeline.Next, err
+	}
+	u := r.url.Expand(mt)
+	path, query, hasQuery := u, "", false
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		path, query, hasQuery = u[:i], u[i+1:], true
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	norm, err := urlpath.Normalize(EscapeTarget(path))
+	if err != nil {
+		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "rewrite at %s: new path %q: %v", r.m.pos, path, err)
+	}
+	st.Path, st.RawQuery, st.HasQuery = norm, EscapeTarget(query), hasQuery
+	if !r.cont {
+		st.Tracef(r.m.pos, "rewrite regexp=%q: match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
+		return pipeline.Restart, nil
+	}
+	st.Tracef(r.m.pos, "rewrite regexp=%q: match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
+	sub, ok := pipeline.SubPathOf(st.Path, st.Site)
+	if !ok {
+		st.Tracef(r.m.pos, "new path leaves the site: rest of the site skipped")
+		return pipeline.StopSite, nil
+	}
+	st.SubPath = sub
+	return pipeline.Next, nil
+}
+
+func requestURI(st *pipeline.State) string {
+	if st.HasQuery {
+		return st.Path + "?" + st.RawQuery
+	}
+	return st.Path
+}

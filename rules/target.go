@@ -1,0 +1,137 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ocsiproxy/ocsiproxy/forward"
+)
+
+// ParseTarget parses an expanded revproxy destination: "http://" or
+// "https://" (scheme case-insensitive), a host, an optional port and an
+// optional path ("/" when absent); the query starts at the first "?".
+// Bytes that may not appear raw in a request target are percent-encoded,
+// so the request line sent to the backend is always well formed.
+func ParseTarget(dest string) (*forward.Target, error) {
+	i := strings.Index(dest, "://")
+	if i < 0 {
+		return nil, fmt.Errorf("destination %q is not an http:// or https:// URL", dest)
+	}
+	scheme := strings.ToLower(dest[:i])
+	if scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("destination %q: scheme must be http or https", dest)
+	}
+	rest := dest[i+3:]
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, rest := rest[:end], rest[end:]
+	if err := checkHostPort(host); err != nil {
+		return nil, fmt.Errorf("destination %q: %v", dest, err)
+	}
+	t := &forward.Target{Scheme: scheme, Host: host}
+	path := rest
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		path = rest[:q]
+		t.RawQuery = EscapeTarget(rest[q+1:])
+		t.HasQuery = true
+	}
+	if path == "" {
+		path = "/"
+	}
+	t.Path = EscapeTarget(path)
+	return t, nil
+}
+
+func checkHostPort(hp string) error {
+	if hp == "" {
+		return errors.New("no host")
+	}
+	host, port := hp, ""
+	if strings.HasPrefix(hp, "[") {
+		end := strings.IndexByte(hp, ']')
+		if end < 0 {
+			return errors.New("unclosed [ in host")
+		}
+		a, err := netip.ParseAddr(hp[1:end])
+		if err != nil || !a.Is6() {
+			return fmt.Errorf("bad IPv6 address %q", hp[1:end])
+		}
+		host, port = "", hp[end+1:]
+		if port != "" && port[0] != ':' {
+			return fmt.Errorf("bad host %q", hp)
+		}
+	} else if c := strings.LastIndexByte(hp, ':'); c >= 0 {
+		host, port = hp[:c], hp[c:]
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port[1:])
+		if err != nil || n < 1 || n > 65535 || port[1] == '+' || port[1] == '-' {
+			return fmt.Errorf("bad port %q", port[1:])
+		}
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(isAlnum(c) || strings.IndexByte("-._~%", c) >= 0) {
+			return fmt.Errorf("bad character %q in host", c)
+		}
+	}
+	if strings.HasPrefix(hp, "[") {
+		return nil
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// EscapeTarget percent-encodes the bytes a request target may not hold
+// raw (RFC 3986 pchar, "/" and "?" are kept; a "%" that starts no valid
+// escape is encoded).
+func EscapeTarget(s string) string {
+	need := false
+	for i := 0; i < len(s); i++ {
+		if !targetByteOK(s, i) {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if targetByteOK(s, i) {
+			b.WriteByte(s[i])
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[s[i]>>4])
+		b.WriteByte(hex[s[i]&15])
+	}
+	return b.String()
+}
+
+func targetByteOK(s string, i int) bool {
+	c := s[i]
+	switch {
+	case isAlnum(c), strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+		return true
+	case c == '%':
+		return i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2])
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}

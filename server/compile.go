@@ -1,0 +1,193 @@
+// Package server turns a loaded configuration into a running reverse
+// proxy: it compiles the hosts, sites and site instructions into an
+// immutable tree of pipeline stages, walks that tree for each request,
+// writes the answer, and runs the listeners and logs.
+package server
+
+import (
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/accesscontrol"
+	"github.com/ocsiproxy/ocsiproxy/filters"
+	"github.com/ocsiproxy/ocsiproxy/pattern"
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// compileFunc compiles one site instruction; it returns nil after
+// reporting a problem.
+type compileFunc func(pipeline.Compiler, *xmlconf.Element) pipeline.Stage
+
+// extension is an Ocsigen extension ocsiproxy implements, with the site
+// elements it provides.
+type extension struct {
+	name     string // findlib package, e.g. "ocsigenserver.ext.revproxy"
+	elements map[string]compileFunc
+}
+
+// extensions lists the implemented extensions by short name: the last
+// part of the findlib package, or the module file name without its
+// extension.
+var extensions = map[string]*extension{
+	"revproxy":    {name: "ocsigenserver.ext.revproxy", elements: map[string]compileFunc{"revproxy": rules.CompileRevProxy}},
+	"redirectmod": {name: "ocsigenserver.ext.redirectmod", elements: map[string]compileFunc{"redirect": rules.CompileRedirect}},
+	"rewritemod":  {name: "ocsigenserver.ext.rewritemod", elements: map[string]compileFunc{"rewrite": rules.CompileRewrite}},
+	"outputfilter": {name: "ocsigenserver.ext.outputfilter", elements: map[string]compileFunc{
+		"outputfilter": filters.CompileOutputFilter,
+		"sethttpcode":  filters.CompileSetHTTPCode,
+	}},
+	"accesscontrol": {name: "ocsigenserver.ext.accesscontrol", elements: accessControlElements()},
+}
+
+func accessControlElements() map[string]compileFunc {
+	m := make(map[string]compileFunc)
+	for _, name := range accesscontrol.Elements {
+		m[name] = accesscontrol.Compile
+	}
+	return m
+}
+
+// elementOwner maps each site element to its extension's short name.
+var elementOwner = func() map[string]string {
+	m := make(map[string]string)
+	for short, ext := range extensions {
+		for el := range ext.elements {
+			m[el] = short
+		}
+	}
+	return m
+}()
+
+// extensionShortName returns the short name of an <extension> line:
+// "ocsigenserver.ext.revproxy" and "/usr/lib/.../revproxy.cmxs" are both
+// "revproxy". ok is false for a name that is not an ocsigenserver
+// extension (eliom.server, ...).
+func extensionShortName(name string) (short string, ok bool) {
+	if s, found := strings.CutPrefix(name, "ocsigenserver.ext."); found {
+		return s, true
+	}
+	if strings.ContainsAny(name, "/\\") || strings.HasSuffix(name, ".cmxs") || strings.HasSuffix(name, ".cma") || strings.HasSuffix(name, ".cmo") {
+		base := path.Base(strings.ReplaceAll(name, "\\", "/"))
+		return strings.TrimSuffix(base, path.Ext(base)), true
+	}
+	return name, false
+}
+
+// Options are the run-time settings of a compiled tree that do not come
+// from the configuration file.
+type Options struct {
+	// MatchTimeout bounds each regexp match; 0 means
+	// pattern.DefaultMatchTimeout (100 ms).
+	MatchTimeout time.Duration
+}
+
+// compiler implements pipeline.Compiler over one configuration.
+type compiler struct {
+	errs    xmlconf.ErrorList
+	loaded  map[string]bool // short names of the loaded extensions
+	timeout time.Duration
+	site    []string // segments of the site being compiled
+	host    *hostDefaults
+}
+
+func (c *compiler) Errors() *xmlconf.ErrorList  { return &c.errs }
+func (c *compiler) MatchTimeout() time.Duration { return c.timeout }
+
+// Block compiles instructions nested in an extension's element; sites are
+// not allowed there.
+func (c *compiler) Block(elems []*xmlconf.Element) []pipeline.Stage {
+	return c.body(elems, false)
+}
+
+// body compiles a host's or a site's children in document order.
+func (c *compiler) body(elems []*xmlconf.Element, sitesAllowed bool) []pipeline.Stage {
+	var stages []pipeline.Stage
+	for _, e := range elems {
+		var s pipeline.Stage
+		if e.Name == "site" {
+			if !sitesAllowed {
+				c.errs.Add(e.Pos, "<site> is not allowed here")
+				continue
+			}
+			s = c.compileSite(e)
+		} else {
+			s = c.instruction(e)
+		}
+		if s != nil {
+			stages = append(stages, s)
+		}
+	}
+	return stages
+}
+
+func (c *compiler) instruction(e *xmlconf.Element) pipeline.Stage {
+	short, known := elementOwner[e.Name]
+	if !known {
+		c.errs.Add(e.Pos, "unknown element <%s>", e.Name)
+		return nil
+	}
+	if !c.loaded[short] {
+		c.errs.Add(e.Pos, "<%s> needs <extension findlib-package=%q/>", e.Name, extensions[short].name)
+		return nil
+	}
+	return extensions[short].elements[e.Name](c, e)
+}
+
+func (c *compiler) compileSite(e *xmlconf.Element) pipeline.Stage {
+	if !e.CheckAttrs(&c.errs, []string{"path"}, []string{"charset"}) {
+		return nil
+	}
+	p, _ := e.Attr("path")
+	var segs []string
+	for _, s := range strings.Split(strings.Trim(p, "/"), "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	parent := c.site
+	c.site = append(append([]string(nil), parent...), segs...)
+	s := &siteStage{segs: c.site, pos: e.Pos, host: c.host}
+	s.body = c.body(e.Children, true)
+	c.site = parent
+	return s
+}
+
+// Compile compiles cfg into an immutable tree, reporting every problem
+// found, each "file:line:col: message".
+func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error) {
+	timeout := opts.MatchTimeout
+	if timeout <= 0 {
+		timeout = pattern.DefaultMatchTimeout
+	}
+	c := &compiler{loaded: make(map[string]bool), timeout: timeout}
+	for _, ext := range cfg.Extensions {
+		short, ok := extensionShortName(ext.Name)
+		if _, impl := extensions[short]; !ok || !impl {
+			c.errs.Add(ext.Pos, "extension %q is not implemented by ocsiproxy", ext.Name)
+			continue
+		}
+		c.loaded[short] = true
+	}
+	t := &Tree{env: env, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode, useDefaultHostname: cfg.UseDefaultHostname}
+	for _, h := range cfg.Hosts {
+		pats, err := parseHostFilter(h.Filter)
+		if err != nil {
+			c.errs.Add(h.Pos, "<host>: %v", err)
+		}
+		hd := &hostDefaults{
+			name:      h.DefaultHostname,
+			httpPort:  h.DefaultHTTPPort,
+			httpsPort: h.DefaultHTTPSPort,
+			always:    cfg.UseDefaultHostname,
+		}
+		c.host, c.site = hd, nil
+		t.hosts = append(t.hosts, &host{patterns: pats, filter: h.Filter, pos: h.Pos, body: c.body(h.Body, true)})
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// Tree is a compiled configuration: the hosts in file order, each with its
+// compiled instructions. It is immutable and safe for concurrent use.
+type Tree struct {
+	hosts              []*host
+	env                *pipeline.Env
+	maxRetries         int
+	debug              bool
+	useDefaultHostname bool
+}
+
+// Env returns the run-time environment the tree's stages use.
+func (t *Tree) Env() *pipeline.Env { return t.env }
+
+type host struct {
+	patterns []hostPattern
+	filter   string
+	pos      xmlconf.Pos
+	body     []pipeline.Stage
+}
+
+// hostDefaults are the <host> attributes used to build absolute URLs.
+type hostDefaults struct {
+	name      string // defaulthostname
+	httpPort  int    // defaulthttpport, 80 by default
+	httpsPort int    // defaulthttpsport, 443 by default
+	always    bool   // <usedefaulthostname/>
+}
+
+func (h *host) matches(st *pipeline.State) bool {
+	if st.Host == "" {
+		// Only HTTP/1.0 requests get here without Host: they match every
+		// host.
+		return true
+	}
+	for _, p := range h.patterns {
+		if p.matches(st.HostName, st.LocalPort) {
+			return true
+		}
+	}
+	return false
+}
+
+// Process runs the configuration on st: hosts in file order, restarting
+// after a <rewrite> until <maxretries> restarts. On return, st.Answer is
+// the answer, or nil with st.Status the status to send; a non-nil error
+// carries its own status.
+func (t *Tree) Process(ctx context.Context, st *pipeline.State) error {
+	for {
+		r, err := t.runHosts(ctx, st)
+		if err != nil || r != pipeline.Restart {
+			return err
+		}
+		st.Retries++
+		if st.Retries > t.maxRetries {
+			return &pipeline.Error{Status: http.StatusInternalServerError,
+				Err: fmt.Errorf("%w: more than %d (<maxretries>)", rules.ErrRewriteLoop, t.maxRetries)}
+		}
+	}
+}
+
+func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+	matched := false
+	for _, h := range t.hosts {
+		if !h.matches(st) {
+			st.Tracef(h.pos, "host hostfilter=%q: does not match %q", h.filter, st.Host)
+			continue
+		}
+		matched = true
+		st.Tracef(h.pos, "host hostfilter=%q: matches %q", h.filter, st.Host)
+		st.Site = nil
+		st.SubPath = strings.TrimPrefix(st.Path, "/")
+		r, err := pipeline.RunBlock(ctx, st, h.body)
+		if err != nil || r == pipeline.Restart || r == pipeline.StopAll {
+			return r, err
+		}
+		if st.Answer != nil {
+			return pipeline.StopAll, nil
+		}
+	}
+	if !matched {
+		st.Tracef(xmlconf.Pos{}, "no host matches %q", st.Host)
+	}
+	return pipeline.StopAll, nil
+}
+
+// siteStage is a compiled <site>: it runs its instructions when the path
+// lies inside the site.
+type siteStage struct {
+	segs []string // the site's path from the host root, decoded
+	pos  xmlconf.Pos
+	host *hostDefaults
+	body []pipeline.Stage
+}
+
+func (s *siteStage) display() string {
+	if len(s.segs) == 0 {
+		return "/"
+	}
+	return "/" + strings.Join(s.segs, "/") + "/"
+}
+
+func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+	sub, ok := pipeline.SubPathOf(st.Path, s.segs)
+	if !ok {
+		if st.Answer == nil && len(s.segs) > 0 {
+			if _, exact := pipeline.SubPathOf(st.Path+"/", s.segs); exact {
+				loc := s.directoryURL(st)
+				st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)
+				st.SetAnswer(rules.NewAnswer(http.StatusMovedPermanently, http.Header{"Location": {loc}}), s.pos)
+				return pipeline.Next, nil
+			}
+		}
+		st.Tracef(s.pos, "site %s: not entered", s.display())
+		return pipeline.Next, nil
+	}
+	st.Tracef(s.pos, "site %s: entered, sub-path %q", s.display(), sub)
+	parent := st.Site
+	st.Site, st.SubPath = s.segs, sub
+	r, err := pipeline.RunBlock(ctx, st, s.body)
+	st.Site = parent
+	psub, inside := pipeline.SubPathOf(st.Path, parent)
+	if inside {
+		st.SubPath = psub
+	}
+	if r == pipeline.StopSite {
+		r = pipeline.Next
+	}
+	if !inside && r == pipeline.Next {
+		// A <rewrite continue="continue"> moved the request out of the
+		// enclosing site too.
+		r = pipeline.StopSite
+	}
+	return r, err
+}
+
+// directoryURL is the Location of the redirect from "/a/b" to "/a/b/":
+// scheme://host[:port]/a/b/[?query], the port omitted when it is the
+// scheme's default. The host comes from the Host header, or from
+// defaulthostname (and defaulthttpport/defaulthttpsport) when Host is
+// absent or <usedefaulthostname/> is set.
+func (s *siteStage) directoryURL(st *pipeline.State) string {
+	target := st.Path + "/"
+	if st.HasQuery {
+		target += "?" + st.RawQuery
+	}
+	hostport := st.Host
+	if hostport == "" || s.host.always {
+		if s.host.name == "" {
+			if hostport == "" {
+				return target
+			}
+		} else {
+			port, def := s.host.httpPort, 80
+			if st.Secure {
+				port, def = s.host.httpsPort, 443
+			}
+			hostport = s.host.name
+			if port != def && port != 0 {
+				hostport += ":" + strconv.Itoa(port)
+			}
+		}
+	}
+	return st.Scheme() + "://" + hostport + target
+}

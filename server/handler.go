@@ -1,0 +1,259 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// ServerName is the Server header added to answers that have none.
+const ServerName = "ocsiproxy"
+
+// Handler serves requests with the current compiled tree. The tree can be
+// swapped atomically (a reload): requests in flight finish on the tree
+// they started with.
+type Handler struct {
+	tree atomic.Pointer[Tree]
+	// MaxRequestBodySize is the largest request body accepted;
+	// xmlconf.Infinite (the default) means no limit.
+	MaxRequestBodySize xmlconf.Size
+	// Logs receives the access and error log lines.
+	Logs *Logs
+}
+
+// NewHandler returns a handler serving t.
+func NewHandler(t *Tree, cfg *xmlconf.Config, logs *Logs) *Handler {
+	h := &Handler{MaxRequestBodySize: cfg.MaxRequestBodySize, Logs: logs}
+	h.tree.Store(t)
+	return h
+}
+
+// Swap installs a new tree for the requests that start from now on.
+func (h *Handler) Swap(t *Tree) { h.tree.Store(t) }
+
+// Tree returns the tree new requests use.
+func (h *Handler) Tree() *Tree { return h.tree.Load() }
+
+// ServeHTTP runs the configuration on r and writes the answer.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	t := h.tree.Load()
+	st, err := NewState(r, t.env)
+	var status int
+	var n int64
+	switch {
+	case err != nil:
+		status, n = writeError(w, r, err, t.debug)
+	case h.MaxRequestBodySize >= 0 && r.ContentLength > int64(h.MaxRequestBodySize):
+		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, h.MaxRequestBodySize)
+		status, n = writeError(w, r, err, t.debug)
+	default:
+		if h.MaxRequestBodySize >= 0 && r.ContentLength != 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, int64(h.MaxRequestBodySize))
+		}
+		err = t.Process(r.Context(), st)
+		status, n, err = respond(w, r, st, err, t.debug)
+	}
+	if h.Logs != nil {
+		h.Logs.access(r, st, status, n, time.Since(start))
+		if err != nil && status != forward.StatusClientClosed {
+			h.Logs.Errorf("%s %s %s: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+		}
+	}
+}
+
+// NewState returns the pipeline state of r: the normalised path, the host,
+// the ports and addresses. The error, with status 400, says why a request
+// cannot be served at all.
+func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
+	st := &pipeline.State{
+		In:     r,
+		Env:    env,
+		Method: r.Method,
+		Proto:  r.Proto,
+		Host:   r.Host,
+		Status: http.StatusNotFound,
+		Secure: r.TLS != nil,
+	}
+	st.HostName, _ = splitHost(r.Host)
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			st.LocalPort = int(ap.Port())
+		}
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		st.Peer = ap.Addr().Unmap()
+	}
+	st.Client = st.Peer
+	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
+		return st, pipeline.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
+	}
+	var rawPath string
+	switch {
+	case strings.HasPrefix(r.RequestURI, "/"):
+		rawPath = r.RequestURI
+		if i := strings.IndexByte(rawPath, '?'); i >= 0 {
+			rawPath, st.RawQuery, st.HasQuery = rawPath[:i], rawPath[i+1:], true
+		}
+	case r.URL != nil && r.URL.IsAbs() && r.Method != http.MethodConnect:
+		rawPath = r.URL.EscapedPath()
+		if rawPath == "" {
+			rawPath = "/"
+		}
+		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
+	default:
+		return st, pipeline.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
+	}
+	if i := strings.IndexByte(st.RawQuery, '#'); i >= 0 {
+		return st, pipeline.Errorf(http.StatusBadRequest, "fragment in request target")
+	}
+	p, err := urlpath.Normalize(rawPath)
+	if err != nil {
+		return st, &pipeline.Error{Status: http.StatusBadRequest, Err: err}
+	}
+	st.Path = p
+	st.RawQuery = rules.EscapeTarget(st.RawQuery)
+	st.SubPath = strings.TrimPrefix(p, "/")
+	return st, nil
+}
+
+func peerOf(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return r.RemoteAddr
+}
+
+// respond writes the outcome of processing: the error, the answer, or the
+// not-found status. It returns the status written and the body bytes.
+func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err error, debug bool) (int, int64, error) {
+	if err != nil {
+		st.DropAnswer()
+		status, n := writeError(w, r, err, debug)
+		return status, n, err
+	}
+	if st.Answer == nil {
+		status, n := writeStatus(w, st.Status, "")
+		return status, n, nil
+	}
+	resp := st.Answer
+	defer resp.Body.Close()
+	hdr := w.Header()
+	for k, vv := range resp.Header {
+		hdr[k] = vv
+	}
+	if _, ok := hdr["Server"]; !ok {
+		hdr.Set("Server", ServerName)
+	}
+	delete(hdr, "Content-Length")
+	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
+		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
+		return resp.StatusCode, 0, nil
+	}
+	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0)
+	if copyErr != nil {
+		var re readError
+		if errors.As(copyErr, &re) {
+			// The backend's body broke after the head was sent: abort the
+			// client's connection so it cannot take a truncated body for
+			// a whole one.
+			panic(http.ErrAbortHandler)
+		}
+		// The client went away; nothing more can be sent.
+		return forward.StatusClientClosed, n, nil
+	}
+	return resp.StatusCode, n, nil
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// readError marks a failure to read the backend's body, as opposed to a
+// failure to write to the client.
+type readError struct{ err error }
+
+func (e readError) Error() string { return "reading backend body: " + e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody streams body to w. When flush is set (a body of unknown length:
+// server-sent events, long polling) every piece is sent as it arrives.
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	var n int64
+	for {
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+			if flush {
+				if err := rc.Flush(); err != nil {
+					return n, err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, readError{rerr}
+		}
+	}
+}
+
+// writeError answers with the status of err. The cause is shown in the
+// page only in debug mode (<debugmode/>); it always goes to the error log.
+func writeError(w http.ResponseWriter, r *http.Request, err error, debug bool) (int, int64) {
+	status := pipeline.StatusOf(err)
+	if status == forward.StatusClientClosed {
+		return status, 0
+	}
+	detail := ""
+	if debug {
+		detail = err.Error()
+	}
+	return writeStatus(w, status, detail)
+}
+
+// writeStatus writes a small HTML page for status.
+func writeStatus(w http.ResponseWriter, status int, detail string) (int, int64) {
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	body := "<html><head><title>" + text + "</title></head><body><h1>" + text + "</h1>"
+	if detail != "" {
+		body += "<pre>" + html.EscapeString(detail) + "</pre>"
+	}
+	body += "</body></html>\n"
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Server", ServerName)
+	w.WriteHeader(status)
+	n, _ := io.WriteString(w, body)
+	return status, int64(n)
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// hostPattern is one name of a hostfilter: a lower-case name in which "*"
+// is any run of characters, and the listening port it requires (0: any).
+type hostPattern struct {
+	name string
+	port int
+}
+
+// parseHostFilter parses the hostfilter attribute of <host>: names
+// separated by spaces; "name:N" also requires listening port N, "name:*"
+// any port.
+func parseHostFilter(s string) ([]hostPattern, error) {
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("empty hostfilter")
+	}
+	var out []hostPattern
+	for _, f := range fields {
+		name, port := f, ""
+		if strings.HasPrefix(f, "[") {
+			end := strings.IndexByte(f, ']')
+			if end < 0 {
+				return nil, fmt.Errorf("hostfilter %q: unclosed [", f)
+			}
+			name, port = f[1:end], strings.TrimPrefix(f[end+1:], ":")
+			if f[end+1:] != "" && !strings.HasPrefix(f[end+1:], ":") {
+				return nil, fmt.Errorf("hostfilter %q: bad port", f)
+			}
+		} else if i := strings.LastIndexByte(f, ':'); i >= 0 {
+			name, port = f[:i], f[i+1:]
+		}
+		p := hostPattern{name: strings.ToLower(name)}
+		if port != "" && port != "*" {
+			n, err := strconv.Atoi(port)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("hostfilter %q: bad port %q", f, port)
+			}
+			p.port = n
+		}
+		if p.name == "" {
+			return nil, fmt.Errorf("hostfilter %q: empty name", f)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// matches reports whether the request's host name (lower-case, without
+// port; "" when the request has no Host) and listening port match p.
+func (p hostPattern) matches(name string, port int) bool {
+	if p.port != 0 && p.port != port {
+		return false
+	}
+	return glob(p.name, name)
+}
+
+// glob matches name against pattern, in which "*" is any run of
+// characters. It runs in O(len(pattern)*len(name)) at worst.
+func glob(pattern, name string) bool {
+	px, nx := 0, 0
+	nextPx, nextNx := -1, -1
+	for px < len(pattern) || nx < len(name) {
+		if px < len(pattern) {
+			c := pattern[px]
+			if c == '*' {
+				nextPx, nextNx = px, nx+1
+				px++
+				continue
+			}
+			if nx < len(name) && name[nx] == c {
+				px++
+				nx++
+				continue
+			}
+		}
+		if nextPx >= 0 && nextNx <= len(name) {
+			px, nx = nextPx, nextNx
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// splitHost splits a Host header value into a lower-case name (IPv6
+// without brackets) and port (0 when absent).
+func splitHost(h string) (name string, port int) {
+	if h == "" {
+		return "", 0
+	}
+	if host, p, err := net.SplitHostPort(h); err == nil {
+		n, _ := strconv.Atoi(p)
+		return strings.ToLower(host), n
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")), 0
+}

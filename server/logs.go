@@ -1,0 +1,124 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+)
+
+// Verbosity levels, as set by -s, -v, -vv (--veryverbose) and -vvv
+// (--debug).
+const (
+	Silent = iota - 1
+	Normal
+	Verbose
+	VeryVerbose
+	Debug
+)
+
+// Logs are the three logs of Ocsigen: access.log (one line per request),
+// errors.log and warnings.log, in <logdir>; without a logdir, access
+// lines go to stdout and errors and warnings to stderr.
+type Logs struct {
+	access_ *log.Logger
+	errors  *log.Logger
+	warns   *log.Logger
+	files   []*os.File
+	level   int
+}
+
+// OpenLogs opens the logs in dir ("" for stdout and stderr) at the given
+// verbosity. In silent mode nothing is written to stdout or stderr.
+func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
+	l := &Logs{level: level}
+	if level <= Silent {
+		stdout, stderr = io.Discard, io.Discard
+	}
+	out := func(name string, def io.Writer) (io.Writer, error) {
+		if dir == "" {
+			return def, nil
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("server: opening log: %w", err)
+		}
+		l.files = append(l.files, f)
+		return f, nil
+	}
+	a, err := out("access.log", stdout)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	e, err := out("errors.log", stderr)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	w, err := out("warnings.log", stderr)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	l.access_ = log.New(a, "", 0)
+	l.errors = log.New(e, "", log.LstdFlags)
+	l.warns = log.New(w, "", log.LstdFlags)
+	return l, nil
+}
+
+// Close closes the log files.
+func (l *Logs) Close() error {
+	var first error
+	for _, f := range l.files {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Errorf writes a line to the error log.
+func (l *Logs) Errorf(format string, args ...any) {
+	l.errors.Printf("error: "+format, args...)
+}
+
+// Warnf writes a line to the warnings log.
+func (l *Logs) Warnf(format string, args ...any) {
+	l.warns.Printf("warning: "+format, args...)
+}
+
+// Infof writes a line to the warnings log when running verbose (-v).
+func (l *Logs) Infof(format string, args ...any) {
+	if l.level >= Verbose {
+		l.warns.Printf("info: "+format, args...)
+	}
+}
+
+// access writes the request's line in the Combined Log Format followed by
+// the upstream answer's rule position and the duration in milliseconds:
+//
+//	peer - - [21/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 12 "referer" "agent" rule=f.conf:12 ms=1.234
+func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, d time.Duration) {
+	rule := "-"
+	if st != nil && st.AnswerPos.File != "" {
+		rule = st.AnswerPos.Short()
+	}
+	l.access_.Printf("%s - - [%s] %q %d %d %q %q rule=%s ms=%.3f",
+		peerOf(r), time.Now().Format("02/Jan/2006:15:04:05 -0700"),
+		r.Method+" "+r.RequestURI+" "+r.Proto, status, n,
+		orDash(r.Referer()), orDash(r.UserAgent()), rule, float64(d.Microseconds())/1000)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
