@@ -163,10 +163,14 @@ type Port struct {
 }
 
 // SSL is the <ssl> element: certificate and private key files for HTTPS
-// ports.
+// ports, and the other settings Ocsigen 5.0.1 reads there. Fields are ""
+// when their element is absent.
 type SSL struct {
 	Certificate string
 	PrivateKey  string
+	Ciphers     string // <ciphers>: an OpenSSL cipher list
+	DHFile      string // <dhfile>: Diffie-Hellman parameters file
+	Curve       string // <curve>: elliptic curve name
 	Pos         Pos
 }
 
@@ -175,6 +179,9 @@ type Extension struct {
 	// Name is the findlib-package or module attribute, e.g.
 	// "ocsigenserver.ext.revproxy".
 	Name string
+	// Attr is the attribute Name comes from: "findlib-package", "module"
+	// or "name" (an OCaml module already linked, for Ocsigen).
+	Attr string
 	// Element is the whole element, for extensions that take child
 	// elements (the revproxy <pool> and <upstream> configuration).
 	Element *Element
@@ -192,15 +199,29 @@ type Note struct {
 // Host is one <host> element. Body holds its children (sites and site
 // instructions) in document order, uninterpreted.
 type Host struct {
-	// Filter is the hostfilter attribute; "*" when absent.
-	Filter           string
-	DefaultHostname  string
-	DefaultHTTPPort  int // 80 when absent
-	DefaultHTTPSPort int // 443 when absent
-	DefaultProtocol  string
-	Charset          string
-	Body             []*Element
-	Pos              Pos
+	// Filter is the hostfilter attribute as written; "*" when absent.
+	Filter string
+	// DefaultHostname is the defaulthostname attribute. When absent it is,
+	// as in Ocsigen 5.0.1, the first name of Filter without "*" and
+	// without a port other than 80, else this machine's host name.
+	DefaultHostname string
+	// DefaultHTTPPort is the defaulthttpport attribute. When absent it is,
+	// as in Ocsigen 5.0.1, the port of the last HTTP <port> of the main
+	// file, else 80.
+	DefaultHTTPPort int
+	// DefaultHTTPSPort is the defaulthttpsport attribute. When absent it
+	// is the port of the last HTTPS <port> of the main file, else 443.
+	DefaultHTTPSPort int
+	// DefaultProtocol is the defaultprotocol attribute as written; "" when
+	// absent.
+	DefaultProtocol string
+	// DefaultHTTPS is set when DefaultProtocol is "https", in any case
+	// (Ocsigen 5.0.1 accepts only the lower-case spelling).
+	DefaultHTTPS bool
+	// Charset is the charset attribute; "" when absent.
+	Charset string
+	Body    []*Element
+	Pos     Pos
 }
 
 // Config is a whole configuration file, with <extconf> files spliced in.
@@ -210,31 +231,34 @@ type Config struct {
 	Ports []Port
 	SSL   *SSL
 
-	LogDir      string // "" means log to stdout and stderr
-	Syslog      bool
-	DataDir     string
-	User, Group string
-	Charset     string
-	CommandPipe string
-	MimeFile    string
-	UploadDir   string
+	LogDir         string // "" means log to stdout and stderr
+	Syslog         bool   // set by <syslog>
+	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty
+	DataDir        string
+	User, Group    string // "" means the current user and group
+	Charset        string // "" means utf-8
+	CommandPipe    string
+	MimeFile       string
+	UploadDir      string
 
 	MaxConnected       int           // default 350
-	Timeout            time.Duration // default 30s: client connection timeout, also the backend answer timeout
+	Timeout            time.Duration // default 30s: client connection timeout, also the backend answer timeout; <clienttimeout> is a synonym
+	ServerTimeout      time.Duration // default 0 (unset): <servertimeout>, which Ocsigen 5.0.1 parses and ignores
 	KeepAliveTimeout   time.Duration // default 30s
-	ShutdownTimeout    time.Duration // default 0; negative means "notimeout"
+	ShutdownTimeout    time.Duration // default 10s (Ocsigen's); negative means "notimeout"
 	NetBufferSize      Size          // default 8192: largest request header block
 	FileBufferSize     Size          // default 8192
-	MaxRequestBodySize Size          // default Infinite
-	MaxUploadFileSize  Size          // default Infinite
+	MaxRequestBodySize Size          // default Infinite (Ocsigen 5.0.1 parses it but enforces no limit)
+	MaxUploadFileSize  Size          // default 2000000 (Ocsigen's)
 	MaxRetries         int           // default 10: rewrite restarts
-	MinThreads         int
-	MaxThreads         int
-	MaxDetached        int
+	MinThreads         int           // default 10 (Ocsigen's)
+	MaxThreads         int           // default 30 (Ocsigen's)
+	MaxDetached        int           // default 1000 (Lwt's): <maxdetachedcomputationsqueued>
 
-	DebugMode          bool
-	UseDefaultHostname bool
-	RespectPipeline    bool
+	DebugMode              bool
+	UseDefaultHostname     bool
+	RespectPipeline        bool
+	DisablePartialRequests bool // <disablepartialrequests/>
 
 	Extensions []Extension
 	Hosts      []*Host
@@ -242,7 +266,8 @@ type Config struct {
 	// Notes lists the options accepted with no effect.
 	Notes []Note
 	// Warnings lists problems that did not stop loading, such as an
-	// <extconf> file that does not parse, each "file:line:col: message".
+	// <extconf> file that does not parse (then skipped), in the order
+	// found, each "file:line:col: message".
 	Warnings []string
 }
 
