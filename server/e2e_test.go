@@ -1,0 +1,518 @@
+package server
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// tlsBackend is an https backend whose certificate the proxy trusts
+// through SSL_CERT_FILE, set in TestMain before any TLS client exists.
+var tlsBackend *httptest.Server
+
+func TestMain(m *testing.M) {
+	tlsBackend = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %s %s host=%s", r.Method, r.RequestURI, r.Host)
+	}))
+	dir, err := os.MkdirTemp("", "ocsiproxy-test")
+	if err != nil {
+		panic(err)
+	}
+	certFile := filepath.Join(dir, "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsBackend.Certificate().Raw})
+	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
+		panic(err)
+	}
+	os.Setenv("SSL_CERT_FILE", certFile)
+	code := m.Run()
+	tlsBackend.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// seen is what the recording backend received.
+type seen struct {
+	Method, Target, Host, Proto string
+	Header                      http.Header
+	Body                        string
+}
+
+// backend records every request and answers with the handler's response.
+type backend struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newBackend(t *testing.T, h http.HandlerFunc) *backend {
+	b := &backend{}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		b.mu.Lock()
+		b.reqs = append(b.reqs, seen{r.Method, r.RequestURI, r.Host, r.Proto, r.Header.Clone(), string(body)})
+		b.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("X-Backend", "yes")
+		fmt.Fprintf(w, "backend %s", r.RequestURI)
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) last(t *testing.T) seen {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.reqs) == 0 {
+		t.Fatalf("backend received nothing")
+	}
+	return b.reqs[len(b.reqs)-1]
+}
+
+func (b *backend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.reqs)
+}
+
+func (b *backend) hostport() string { return strings.TrimPrefix(b.URL, "http://") }
+
+const extensionLines = `
+    <extension findlib-package="ocsigenserver.ext.revproxy"/>
+    <extension findlib-package="ocsigenserver.ext.redirectmod"/>
+    <extension findlib-package="ocsigenserver.ext.rewritemod"/>
+    <extension findlib-package="ocsigenserver.ext.outputfilter"/>
+    <extension findlib-package="ocsigenserver.ext.accesscontrol"/>`
+
+// proxy starts ocsiproxy on a loopback port with the given <server>
+// children (hosts and options) and returns its address.
+func proxy(t *testing.T, serverXML string) string {
+	t.Helper()
+	src := "<ocsigen><server>\n<port>127.0.0.1:8080</port>" + extensionLines + "\n" + serverXML + "\n</server></ocsigen>\n"
+	cfg, err := xmlconf.Parse("test.conf", []byte(src))
+	if err != nil {
+		t.Fatalf("config:\n%s\nerror: %v", src, err)
+	}
+	logs, err := OpenLogs("", Normal, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, logs, Options{})
+	if err != nil {
+		t.Fatalf("compile:\n%s\nerror: %v", src, err)
+	}
+	ts := httptest.NewUnstartedServer(srv.Handler)
+	ts.Config.MaxHeaderBytes = int(cfg.NetBufferSize)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.Listener.Addr().String()
+}
+
+// raw sends a raw request and returns the parsed response and body.
+func raw(t *testing.T, addr, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response to %q: %v", req, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func get(t *testing.T, addr, target, host string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	return raw(t, addr, req+"\r\n")
+}
+
+func TestRules(t *testing.T) {
+	b := newBackend(t, nil)
+	bhp := b.hostport()
+	tests := []struct {
+		name       string
+		hosts      string
+		target     string
+		host       string
+		wantStatus int
+		wantTarget string // what the backend received; "" when it must receive nothing
+		wantHost   string
+		wantHeader map[string]string // response headers
+	}{
+		{"suburl backreference",
+			`<host><site path="app"><revproxy suburl="(.*)" dest="` + b.URL + `/x/\1"/></site></host>`,
+			"/app/foo/bar?a=b", "www.example", 200, "/x/foo/bar?a=b", bhp, nil},
+		{"query kept apart from the path",
+			`<host><revproxy suburl="foo\?(.*)" dest="` + b.URL + `/q?\1"/></host>`,
+			"/foo?a=b", "www.example", 200, "/q?a=b", bhp, nil},
+		{"dest without path",
+			`<host><revproxy suburl=".*" dest="` + strings.Replace(b.URL, "http", "HTTP", 1) + `"/></host>`,
+			"/any", "www.example", 200, "/", bhp, nil},
+		{"fullurl",
+			`<host><revproxy fullurl="http://([^/:]*)(:\d+)?/(.*)" dest="` + b.URL + `/\1/\3"/></host>`,
+			"/p?q", "Www.Example", 200, "/www.example/p?q", bhp, nil},
+		{"regexp means fullurl",
+			`<host><revproxy regexp="http://www\.example(:\d+)?/(.*)" dest="` + b.URL + `/r/\2"/></host>`,
+			"/p", "www.example", 200, "/r/p", bhp, nil},
+		{"anchored: foo|bar does not match foox",
+			`<host><revproxy suburl="foo|bar" dest="` + b.URL + `/hit"/></host>`,
+			"/foox", "h", 404, "", "", nil},
+		{"first rule wins",
+			`<host><revproxy suburl="a.*" dest="` + b.URL + `/first"/><revproxy suburl=".*" dest="` + b.URL + `/second"/></host>`,
+			"/abc", "h", 200, "/first", bhp, nil},
+		{"keephost sends the client's Host, connects to dest",
+			`<host><revproxy suburl=".*" dest="` + b.URL + `/k" keephost="keephost"/></host>`,
+			"/", "client.example:8080", 200, "/k", "client.example:8080", nil},
+		{"redirect permanent",
+			`<host><redirect suburl="old/(.*)" dest="http://new.example/\1"/></host>`,
+			"/old/x?y", "h", 301, "", "", map[string]string{"Location": "http://new.example/x?y"}},
+		{"redirect temporary",
+			`<host><redirect suburl="old" dest="/new" temporary="temporary"/></host>`,
+			"/old", "h", 302, "", "", map[string]string{"Location": "/new"}},
+		{"redirect regexp tries suburl then fullurl",
+			`<host><redirect regexp="http://h(:\d+)?/full" dest="/viafull"/></host>`,
+			"/full", "h", 301, "", "", map[string]string{"Location": "/viafull"}},
+		{"rewrite restarts",
+			`<host><rewrite regexp="old/(.*)" url="/new/\1"/><revproxy suburl="new/(.*)" dest="` + b.URL + `/n/\1"/></host>`,
+			"/old/z?k=v", "h", 200, "/n/z?k=v", bhp, nil},
+		{"rewrite keeps the query it builds",
+			`<host><rewrite regexp="old/(.*)" url="/new/\1?from=old"/><revproxy suburl="(.*)" dest="` + b.URL + `/\1"/></host>`,
+			"/old/z", "h", 200, "/new/z?from=old", bhp, nil},
+		{"rewrite continue",
+			`<host><rewrite regexp="a" url="/b" continue="continue"/><revproxy suburl="b" dest="` + b.URL + `/gotb"/></host>`,
+			"/a", "h", 200, "/gotb", bhp, nil},
+		{"non-matching rewrite is no answer",
+			`<host><rewrite regexp="nomatch" url="/x"/></host>`,
+			"/a", "h", 404, "", "", nil},
+		{"rewrite loop is 500",
+			`<host><rewrite regexp="(.*)" url="/\1"/></host>`,
+			"/a", "h", 500, "", "", nil},
+		{"outputfilter rewrites Location",
+			`<host><redirect suburl="(.*)" dest="http://backend:8080/\1"/><outputfilter header="location" regexp="http://backend:8080/(.*)" dest="https://www.example/\1"/></host>`,
+			"/x", "h", 301, "", "", map[string]string{"Location": "https://www.example/x"}},
+		{"outputfilter on proxied answer",
+			`<host><revproxy suburl=".*" dest="` + b.URL + `/"/><outputfilter header="X-Backend" regexp="y(e)s" dest="n\1"/></host>`,
+			"/x", "h", 200, "/", bhp, map[string]string{"X-Backend": "ne"}},
+		{"outputfilter set if absent keeps",
+			`<host><revproxy suburl=".*" dest="` + b.URL + `/"/><outputfilter header="X-Backend" dest="new"/></host>`,
+			"/x", "h", 200, "/", bhp, map[string]string{"X-Backend": "yes"}},
+		{"outputfilter replace=true",
+			`<host><revproxy suburl=".*" dest="` + b.URL + `/"/><outputfilter header="X-Backend" dest="new" replace="true"/></host>`,
+			"/x", "h", 200, "/", bhp, map[string]string{"X-Backend": "new"}},
+		{"outputfilter before the answer does nothing",
+			`<host><outputfilter header="X-Backend" dest="new" replace="true"/><revproxy suburl=".*" dest="` + b.URL + `/"/></host>`,
+			"/x", "h", 200, "/", bhp, map[string]string{"X-Backend": "yes"}},
+		{"sethttpcode",
+			`<host><revproxy suburl=".*" dest="` + b.URL + `/"/><sethttpcode code="418"/></host>`,
+			"/x", "h", 418, "/", bhp, nil},
+		{"site directory redirect",
+			`<host><site path="app"><revproxy suburl=".*" dest="` + b.URL + `/"/></site></host>`,
+			"/app?x=1", "h:8080", 301, "", "", map[string]string{"Location": "http://h:8080/app/?x=1"}},
+		{"nested sites",
+			`<host><site path="/a/"><site path="b"><revproxy suburl="(.*)" dest="` + b.URL + `/ab/\1"/></site></site></host>`,
+			"/a/b/c", "h", 200, "/ab/c", bhp, nil},
+		{"site segments are whole",
+			`<host><site path="app"><revproxy suburl=".*" dest="` + b.URL + `/"/></site></host>`,
+			"/application/x", "h", 404, "", "", nil},
+		{"sub-path keeps encoding",
+			`<host><site path="app"><revproxy suburl="(.*)" dest="` + b.URL + `/\1"/></site></host>`,
+			"/app/a%20b%2Fc", "h", 200, "/a%20b%2Fc", bhp, nil},
+		{"dot segments removed before matching",
+			`<host><revproxy suburl="pub/(.*)" dest="` + b.URL + `/p/\1"/></host>`,
+			"/admin/../pub/%2e%2E/pub/x", "h", 200, "/p/x", bhp, nil},
+		{"hostfilter case-insensitive with wildcard",
+			`<host hostfilter="*.Example.ORG"><revproxy suburl=".*" dest="` + b.URL + `/org"/></host>`,
+			"/", "WWW.example.org", 200, "/org", bhp, nil},
+		{"hostfilter port",
+			`<host hostfilter="h:9999"><revproxy suburl=".*" dest="` + b.URL + `/wrongport"/></host><host hostfilter="h:*"><revproxy suburl=".*" dest="` + b.URL + `/anyport"/></host>`,
+			"/", "h", 200, "/anyport", bhp, nil},
+		{"host fall-through",
+			`<host hostfilter="h"><revproxy suburl="only" dest="` + b.URL + `/first"/></host><host hostfilter="*"><revproxy suburl=".*" dest="` + b.URL + `/second"/></host>`,
+			"/x", "h", 200, "/second", bhp, nil},
+		{"no host matches",
+			`<host hostfilter="other"><revproxy suburl=".*" dest="` + b.URL + `/"/></host>`,
+			"/x", "h", 404, "", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := proxy(t, tt.hosts)
+			before := b.count()
+			resp, _ := get(t, addr, tt.target, tt.host)
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			for k, v := range tt.wantHeader {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("response %s = %q, want %q", k, got, v)
+				}
+			}
+			if tt.wantTarget == "" {
+				if b.count() != before {
+					t.Errorf("backend received %+v, want nothing", b.last(t))
+				}
+				return
+			}
+			if b.count() != before+1 {
+				t.Fatalf("backend received %d requests, want 1", b.count()-before)
+			}
+			got := b.last(t)
+			if got.Target != tt.wantTarget || got.Host != tt.wantHost {
+				t.Errorf("backend got %s Host: %s, want %s Host: %s", got.Target, got.Host, tt.wantTarget, tt.wantHost)
+			}
+		})
+	}
+}
+
+func TestForwardingHeaders(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Set-Cookie"] = []string{"a=1", "b=2"}
+		h.Set("Connection", "X-Hop")
+		h.Set("X-Hop", "secret")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("Server", "backend/1")
+		fmt.Fprint(w, "ok")
+	})
+	addr := proxy(t, `<host><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
+	resp, body := get(t, addr, "/", "h",
+		"X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https", "Connection: X-Drop", "X-Drop: 1",
+		"Proxy-Authorization: Basic eA==", "Te: trailers", "Upgrade: h2c", "X-Kept: 1")
+	if body != "ok" || resp.StatusCode != 200 {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	got := b.last(t)
+	for _, h := range []string{"X-Drop", "Proxy-Authorization", "Te", "Upgrade", "Connection"} {
+		if v := got.Header.Get(h); v != "" && !(h == "Connection" && v == "") {
+			if h == "Connection" && strings.EqualFold(v, "keep-alive") {
+				continue // the backend client's own connection management
+			}
+			t.Errorf("backend received %s: %q", h, v)
+		}
+	}
+	if got.Header.Get("X-Kept") != "1" {
+		t.Errorf("X-Kept not forwarded")
+	}
+	if v := got.Header.Get("X-Forwarded-For"); v != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q, want 127.0.0.1 (untrusted client value dropped)", v)
+	}
+	if v := got.Header.Get("X-Forwarded-Proto"); v != "http" {
+		t.Errorf("X-Forwarded-Proto = %q, want http", v)
+	}
+	if v, ok := got.Header["User-Agent"]; ok {
+		t.Errorf("User-Agent invented: %q", v)
+	}
+	if v := resp.Header.Values("Set-Cookie"); len(v) != 2 {
+		t.Errorf("Set-Cookie = %q, want two values", v)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("client received hop-by-hop %s: %q", h, v)
+		}
+	}
+	if v := resp.Header.Get("Server"); v != "backend/1" {
+		t.Errorf("Server = %q, want the backend's", v)
+	}
+	if resp.Header.Get("Date") == "" {
+		t.Errorf("no Date header")
+	}
+}
+
+func TestForwardedForTrust(t *testing.T) {
+	b := newBackend(t, nil)
+	hosts := `<host>
+  <if><ip value="127.0.0.0/8"/><then><allow-forward-for proxies="10.0.0.0/8"/></then></if>
+  <if><ip value="198.51.100.0/24"/><then><forbidden/></then></if>
+  <revproxy suburl=".*" dest="` + b.URL + `/"/></host>`
+	addr := proxy(t, hosts)
+	tests := []struct {
+		xff        string
+		wantStatus int
+		wantXFF    string
+	}{
+		{"", 200, "127.0.0.1"},
+		{"203.0.113.9", 200, "203.0.113.9, 127.0.0.1"},
+		{"198.51.100.1, 203.0.113.9", 200, "203.0.113.9, 127.0.0.1"}, // left entry forged: ignored
+		{"203.0.113.9, 198.51.100.1", 403, ""},                       // right-most is the client
+		{"198.51.100.1, 10.1.1.1", 403, ""},                          // through a listed proxy
+		{"garbage, 10.1.1.1", 200, "127.0.0.1"},                      // bad entry: header ignored
+	}
+	for _, tt := range tests {
+		var h []string
+		if tt.xff != "" {
+			h = append(h, "X-Forwarded-For: "+tt.xff)
+		}
+		before := b.count()
+		resp, _ := get(t, addr, "/", "h", h...)
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("XFF %q: status %d, want %d", tt.xff, resp.StatusCode, tt.wantStatus)
+			continue
+		}
+		if tt.wantStatus != 200 {
+			if b.count() != before {
+				t.Errorf("XFF %q: forbidden request reached the backend", tt.xff)
+			}
+			continue
+		}
+		if got := b.last(t).Header.Get("X-Forwarded-For"); got != tt.wantXFF {
+			t.Errorf("XFF %q: backend got %q, want %q", tt.xff, got, tt.wantXFF)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	slow := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Second)
+	})
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downURL := "http://" + down.Addr().String()
+	down.Close()
+	b := newBackend(t, nil)
+	addr := proxy(t, `<timeout>1</timeout><netbuffersize>2048</netbuffersize><maxrequestbodysize>1kB</maxrequestbodysize>
+<host hostfilter="down"><revproxy suburl=".*" dest="`+downURL+`/"/></host>
+<host hostfilter="slow"><revproxy suburl=".*" dest="`+slow.URL+`/"/></host>
+<host hostfilter="ok"><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
+	tests := []struct {
+		name string
+		req  string
+		want int
+	}{
+		{"backend down", "GET / HTTP/1.1\r\nHost: down\r\nConnection: close\r\n\r\n", 502},
+		{"backend too slow", "GET / HTTP/1.1\r\nHost: slow\r\nConnection: close\r\n\r\n", 504},
+		{"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 400},
+		{"path above root", "GET /../x HTTP/1.1\r\nHost: ok\r\nConnection: close\r\n\r\n", 400},
+		{"bad escape", "GET /%zz HTTP/1.1\r\nHost: ok\r\nConnection: close\r\n\r\n", 400},
+		{"body over the limit", "POST / HTTP/1.1\r\nHost: ok\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n" + strings.Repeat("x", 2000), 413},
+		{"chunked body over the limit", "POST / HTTP/1.1\r\nHost: ok\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n7d0\r\n" + strings.Repeat("x", 2000) + "\r\n0\r\n\r\n", 413},
+		{"header block too large", "GET / HTTP/1.1\r\nHost: ok\r\nX-Big: " + strings.Repeat("x", 8000) + "\r\nConnection: close\r\n\r\n", 431},
+		{"HTTP/1.0 without Host matches every host", "GET / HTTP/1.0\r\n\r\n", 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := raw(t, addr, tt.req)
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+// TestLargeUploadStreams sends 100 MB through the proxy and checks that it
+// arrives whole while the proxy allocates far less than the body's size.
+func TestLargeUploadStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 MB upload skipped in -short mode")
+	}
+	type result struct {
+		n   int64
+		sum [32]byte
+	}
+	got := make(chan result, 1)
+	b := newBackend(t, nil)
+	b.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- result{n, s}
+	})
+	addr := proxy(t, `<host><revproxy suburl=".*" dest="`+b.URL+`/up"/></host>`)
+	const size = 100 << 20
+	src := io.LimitReader(zeroPattern{}, size)
+	want := sha256.New()
+	io.Copy(want, io.LimitReader(zeroPattern{}, size))
+	var ms0, ms1 runtimeMem
+	ms0.read()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", src) // chunked: unknown length
+	req.Host = "h"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ms1.read()
+	r := <-got
+	if r.n != size || fmt.Sprintf("%x", r.sum) != fmt.Sprintf("%x", want.Sum(nil)) {
+		t.Fatalf("backend got %d bytes, want %d, sums differ: %v", r.n, size, r.sum)
+	}
+	// The client, the proxy and the backend share this process: all three
+	// together must stay far below the body size.
+	if alloc := ms1.total - ms0.total; alloc > 40<<20 {
+		t.Errorf("allocated %d MiB while streaming 100 MiB", alloc>>20)
+	}
+}
+
+type zeroPattern struct{}
+
+func (zeroPattern) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return len(p), nil
+}
+
+func TestHTTPSBackend(t *testing.T) {
+	addr := proxy(t, `<host><revproxy suburl="(.*)" dest="`+tlsBackend.URL+`/s/\1"/></host>`)
+	resp, body := get(t, addr, "/x", "h")
+	want := "tls GET /s/x host=" + strings.TrimPrefix(tlsBackend.URL, "https://")
+	if resp.StatusCode != 200 || body != want {
+		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+}
+
+func TestStreamingResponseFlushes(t *testing.T) {
+	release := make(chan struct{})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "data: second\n\n")
+	})
+	defer close(release)
+	addr := proxy(t, `<host><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: first\n" {
+		t.Fatalf("first event = %q, %v; want it before the backend ends", line, err)
+	}
+}
