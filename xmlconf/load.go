@@ -138,9 +138,7 @@ func (l *loader) document(root *Element, errs *ErrorList) *Element {
 		}
 		return c
 	}
-	if len(root.Children) == 0 {
-		errs.Add(root.Pos, "<ocsigen>: missing <server>")
-	}
+	errs.Add(root.Pos, "<ocsigen>: missing <server>")
 	return nil
 }
 
