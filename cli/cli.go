@@ -145,7 +145,7 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 		return 1
 	}
 	for _, n := range cfg.Notes {
-		logs.Infof("%s: <%s>: accepted, no effect in ocsiproxy: %s", n.Pos, n.Option, n.Reason)
+		logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
 	}
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -201,7 +201,7 @@ func dryRun(o *options, cfg *xmlconf.Config, opts server.Options, urls []string,
 	}
 	fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
 	for _, n := range cfg.Notes {
-		fmt.Fprintf(notes, "note: %s: <%s>: accepted, no effect in ocsiproxy: %s\n", n.Pos, n.Option, n.Reason)
+		fmt.Fprintf(notes, "note: %s: <%s>: accepted; %s\n", n.Pos, n.Option, n.Reason)
 	}
 	if len(urls) == 0 && stdin != nil {
 		sc := bufio.NewScanner(stdin)

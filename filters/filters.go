@@ -121,7 +121,7 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 		out[i] = r
 	}
 	h[f.header] = out
-	st.Tracef(f.pos, "outputfilter header=%q regexp=%q: %q -> %q", f.header, f.re, values, out)
+	st.Tracef(f.pos, "outputfilter header=%q regexp=\"%s\": %q -> %q", f.header, f.re, values, out)
 	return pipeline.Next, nil
 }
 

@@ -200,18 +200,15 @@ func (st *State) SubURL() string {
 }
 
 // FullURL returns the string a fullurl regexp matches:
-// "http[s]://host[:port]/path[?query]", with the port omitted when it is
-// the scheme's default. ok is false when the request has no Host header.
+// "http[s]://host[:port]/path[?query]", where port is the listening port,
+// omitted when it is 80 or 443. ok is false when the request has no Host
+// header.
 func (st *State) FullURL() (url string, ok bool) {
 	if st.Host == "" {
 		return "", false
 	}
-	scheme, def := "http", 80
-	if st.Secure {
-		scheme, def = "https", 443
-	}
-	u := scheme + "://" + hostForURL(st.HostName)
-	if st.LocalPort != def && st.LocalPort != 0 {
+	u := st.Scheme() + "://" + hostForURL(st.HostName)
+	if st.LocalPort != 80 && st.LocalPort != 443 && st.LocalPort != 0 {
 		u += fmt.Sprintf(":%d", st.LocalPort)
 	}
 	u += st.Path

@@ -93,7 +93,7 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 		} else {
 			u, ok := st.FullURL()
 			if !ok {
-				st.Tracef(m.pos, "%s %s=%q: no Host header, fullurl cannot match", what, m.attr, m.re)
+				st.Tracef(m.pos, "%s %s=\"%s\": no Host header, fullurl cannot match", what, m.attr, m.re)
 				return nil, nil
 			}
 			in = u
@@ -103,7 +103,11 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 			return nil, pipeline.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
 		}
 		if mt == nil {
-			st.Tracef(m.pos, "%s %s=%q: no match on %q", what, s, m.re, in)
+			attr := m.attr
+			if m.subj == subThenFull {
+				attr += " (as " + s.String() + ")"
+			}
+			st.Tracef(m.pos, "%s %s=\"%s\": no match on %q", what, attr, m.re, in)
 		}
 		return mt, nil
 	}
@@ -210,7 +214,7 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if r.keepHost && st.Host != "" {
 		host = st.Host
 	}
-	st.Tracef(r.m.pos, "revproxy %s=%q: match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
+	st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
 	out := forward.NewRequest(ctx, st, t, host)
 	resp, err := st.Env.Transport.RoundTrip(out)
 	if err != nil {
@@ -265,7 +269,7 @@ func (r *Redirect) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 		return pipeline.Next, err
 	}
 	loc := r.dest.Expand(mt)
-	st.Tracef(r.m.pos, "redirect %s=%q: match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
+	st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
 	st.SetAnswer(NewAnswer(r.status, http.Header{"Location": {loc}}), r.m.pos)
 	return pipeline.Next, nil
 }
@@ -337,10 +341,10 @@ func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	}
 	st.Path, st.RawQuery, st.HasQuery = norm, EscapeTarget(query), hasQuery
 	if !r.cont {
-		st.Tracef(r.m.pos, "rewrite regexp=%q: match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
+		st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
 		return pipeline.Restart, nil
 	}
-	st.Tracef(r.m.pos, "rewrite regexp=%q: match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
+	st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
 	sub, ok := pipeline.SubPathOf(st.Path, st.Site)
 	if !ok {
 		st.Tracef(r.m.pos, "new path leaves the site: rest of the site skipped")

@@ -207,7 +207,8 @@ func decide(st *pipeline.State, err error, proxied *http.Request) Decision {
 	}
 	switch {
 	case a.Request != nil && a.Request == proxied:
-		d.Action, d.Method, d.URL, d.Host = "proxy", proxied.Method, proxied.URL.String(), proxied.Host
+		d.Action, d.Method, d.Host = "proxy", proxied.Method, proxied.Host
+		d.URL = proxied.URL.Scheme + "://" + proxied.URL.Host + proxied.URL.RequestURI()
 		if a.StatusCode == http.StatusOK {
 			d.Status = 0 // the backend decides
 		}

@@ -80,7 +80,11 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 			continue
 		}
 		matched = true
-		st.Tracef(h.pos, "host hostfilter=%q: matches %q", h.filter, st.Host)
+		if st.Host == "" {
+			st.Tracef(h.pos, "host hostfilter=%q: entered (no Host header: an HTTP/1.0 request enters every host)", h.filter)
+		} else {
+			st.Tracef(h.pos, "host hostfilter=%q: matches %q", h.filter, st.Host)
+		}
 		st.Site = nil
 		st.SubPath = strings.TrimPrefix(st.Path, "/")
 		r, err := pipeline.RunBlock(ctx, st, h.body)
