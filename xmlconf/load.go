@@ -1,6 +1,7 @@
 package xmlconf
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,8 +25,12 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse reads and checks a configuration file whose contents are src;
-// name is the file name used in positions. <extconf> directories are read
-// from the file system.
+// name is the file name used in positions.
+//
+// <extconf dir="D"/> directories are read from the file system; as in
+// Ocsigen, a relative D is relative to the current directory, not to the
+// file's. Their files are spliced in where the <extconf> stands; one that
+// does not parse is skipped with a warning.
 //
 // The error, when there is one, is an [ErrorList] holding every problem
 // found, sorted by position, each "name:line:col: message". The returned
@@ -187,7 +192,7 @@ func (l *loader) extconfDir(e *Element) {
 	}
 	entries, err := l.fs.ReadDir(dir)
 	if err != nil {
-		l.warn(e.Pos, "<extconf>: %v (ignored)", err)
+		l.warn(e.Pos, "<extconf>: cannot read directory %q: %s (ignored)", dir, clean(fsError(err)))
 		return
 	}
 	l.extconf = append(l.extconf, key)
@@ -203,7 +208,7 @@ func (l *loader) extconfDir(e *Element) {
 		path := filepath.Join(dir, n)
 		src, err := l.fs.ReadFile(path)
 		if err != nil {
-			l.warn(e.Pos, "<extconf>: %v (file skipped)", err)
+			l.warn(e.Pos, "<extconf>: cannot read file %q: %s (file skipped)", path, clean(fsError(err)))
 			continue
 		}
 		var ferrs ErrorList
@@ -220,6 +225,16 @@ func (l *loader) extconfDir(e *Element) {
 		}
 		l.server(server, true)
 	}
+}
+
+// fsError returns the message of a file system error without the path,
+// which the caller quotes.
+func fsError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // quoteText quotes text for a message, shortened if long.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/beevik/etree"
 )
@@ -122,7 +124,7 @@ func (s *source) prepass(cp []byte, errs *ErrorList) (starts []Pos, ok bool) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			p := s.copyPos(off)
-			name := qname(t.Name)
+			name := rawName(cp, off, t.Name)
 			starts = append(starts, p)
 			if len(stack) == 0 {
 				roots++
@@ -159,7 +161,7 @@ func (s *source) prepass(cp []byte, errs *ErrorList) (starts []Pos, ok bool) {
 func (s *source) syntaxError(d *xml.Decoder, off int, err error, stack []openElem, errs *ErrorList) {
 	var se *xml.SyntaxError
 	if !errors.As(err, &se) {
-		errs.Add(s.copyPos(int(d.InputOffset())), "%s", lowerFirst(err.Error()))
+		errs.Add(s.copyPos(int(d.InputOffset())), "%s", clean(lowerFirst(err.Error())))
 		return
 	}
 	msg := se.Msg
@@ -175,18 +177,50 @@ func (s *source) syntaxError(d *xml.Decoder, off int, err error, stack []openEle
 			top := stack[len(stack)-1]
 			msg += fmt.Sprintf(" (opened at %d:%d)", top.pos.Line, top.pos.Col)
 		}
-		errs.Add(s.copyPos(off), "%s", msg)
+		errs.Add(s.copyPos(off), "%s", clean(msg))
 		return
 	}
-	errs.Add(s.copyPos(int(d.InputOffset())), "%s", lowerFirst(msg))
+	errs.Add(s.copyPos(int(d.InputOffset())), "%s", clean(lowerFirst(msg)))
 }
 
-// qname returns name as written, with its prefix if it has one.
+// qname returns an attribute's name, with its prefix or namespace if it
+// has one.
 func qname(n xml.Name) string {
 	if n.Space == "" {
 		return n.Local
 	}
 	return n.Space + ":" + n.Local
+}
+
+// rawName returns the name of the start tag at cp[off:] as written, with
+// its prefix: Token has replaced the prefix by the namespace, which can
+// hold anything.
+func rawName(cp []byte, off int, n xml.Name) string {
+	if off >= len(cp) || cp[off] != '<' {
+		return n.Local
+	}
+	end := off + 1
+	for end < len(cp) && end-off < 100 && !strings.ContainsRune(" \t\r\n/>", rune(cp[end])) {
+		end++
+	}
+	return clean(string(cp[off+1 : end]))
+}
+
+// clean escapes control characters, so that a message stays on one line.
+func clean(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func lowerFirst(s string) string {

@@ -227,9 +227,12 @@ type Host struct {
 // Config is a whole configuration file, with <extconf> files spliced in.
 // Fields hold Ocsigen's defaults when their element is absent.
 type Config struct {
-	File  string
+	File string
+	// Ports lists the <port> elements of the main file in document order
+	// (Ocsigen reads no <port> from <extconf> files).
 	Ports []Port
-	SSL   *SSL
+	// SSL is the <ssl> element; nil when absent.
+	SSL *SSL
 
 	LogDir         string // "" means log to stdout and stderr
 	Syslog         bool   // set by <syslog>
