@@ -30,14 +30,8 @@ func (l *loader) host(e *Element) {
 	for _, a := range e.Attrs {
 		switch a.Name {
 		case "hostfilter":
+			// The server package parses and checks the filter.
 			h.Filter = a.Value
-			for _, f := range strings.Fields(a.Value) {
-				if _, port, ok := strings.Cut(f, ":"); ok && port != "*" {
-					if n, err := parseInt(port); err != nil || n < 0 || n > 65535 {
-						l.errs.Add(e.Pos, "<host>: hostfilter %q: bad port %q", f, port)
-					}
-				}
-			}
 		case "defaulthostname":
 			if !reHostname.MatchString(a.Value) {
 				l.errs.Add(e.Pos, "<host>: defaulthostname %q is not a valid host name", a.Value)
@@ -62,27 +56,22 @@ func (l *loader) host(e *Element) {
 			}
 		case "charset":
 			h.Charset = a.Value
-			l.cfg.Notes = append(l.cfg.Notes, Note{Pos: e.Pos, Option: "host charset", Reason: reasonNoFiles})
+			l.note(e, "charset= has no effect: ocsiproxy serves no files of its own")
 		}
 	}
 	if h.DefaultHostname == "" {
-		if name, ok := hostnameFromFilter(h.Filter); ok {
-			if !reHostname.MatchString(name) {
-				l.errs.Add(e.Pos, "<host>: no defaulthostname, and %q (from hostfilter) is not a valid host name; add defaulthostname=", name)
-			}
-			h.DefaultHostname = name
-		} else {
-			h.DefaultHostname = machineHostname()
-		}
+		h.DefaultHostname = hostnameFromFilter(h.Filter)
 	}
 	l.hostPorts[h] = portSet
 	l.cfg.Hosts = append(l.cfg.Hosts, h)
 }
 
-// hostnameFromFilter returns the first name of a hostfilter that has no
-// wildcard and no port other than 80, which Ocsigen 5.0.1 takes as the
-// default host name (get_defaulthostname).
-func hostnameFromFilter(filter string) (string, bool) {
+// hostnameFromFilter returns the default host name of a <host> without
+// defaulthostname: as in Ocsigen 5.0.1 (get_defaulthostname), the first
+// name of its hostfilter that has no wildcard and no port other than 80,
+// else this machine's name. Where Ocsigen refuses the file because that
+// name is not a valid host name ("my_site"), the name is skipped.
+func hostnameFromFilter(filter string) string {
 	for _, f := range strings.Fields(filter) {
 		name, port, hasPort := strings.Cut(f, ":")
 		if hasPort && port != "*" {
@@ -90,11 +79,11 @@ func hostnameFromFilter(filter string) (string, bool) {
 				continue
 			}
 		}
-		if !strings.Contains(name, "*") {
-			return name, true
+		if !strings.Contains(name, "*") && reHostname.MatchString(name) {
+			return name
 		}
 	}
-	return "", false
+	return machineHostname()
 }
 
 // machineHostname returns this machine's name, Ocsigen's last resort for

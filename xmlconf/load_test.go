@@ -69,8 +69,8 @@ func TestServerOptions(t *testing.T) {
 		{`<clienttimeout>7</clienttimeout>`, func(c *Config) any { return c.Timeout }, 7 * time.Second, ""},
 		{`<servertimeout>7</servertimeout>`, func(c *Config) any { return c.ServerTimeout }, 7 * time.Second, "servertimeout"},
 		{`<keepalivetimeout>3</keepalivetimeout>`, func(c *Config) any { return c.KeepAliveTimeout }, 3 * time.Second, ""},
-		{`<shutdowntimeout>1.5</shutdowntimeout>`, func(c *Config) any { return c.ShutdownTimeout }, 1500 * time.Millisecond, "shutdowntimeout"},
-		{`<shutdowntimeout>notimeout</shutdowntimeout>`, func(c *Config) any { return c.ShutdownTimeout < 0 }, true, "shutdowntimeout"},
+		{`<shutdowntimeout>1.5</shutdowntimeout>`, func(c *Config) any { return c.ShutdownTimeout }, 1500 * time.Millisecond, ""},
+		{`<shutdowntimeout>notimeout</shutdowntimeout>`, func(c *Config) any { return c.ShutdownTimeout < 0 }, true, ""},
 		{`<netbuffersize>4096</netbuffersize>`, func(c *Config) any { return c.NetBufferSize }, Size(4096), ""},
 		{`<netbuffersize>16k</netbuffersize>`, func(c *Config) any { return c.NetBufferSize }, Size(16384), ""},
 		{`<filebuffersize>1024</filebuffersize>`, func(c *Config) any { return c.FileBufferSize }, Size(1024), "filebuffersize"},
@@ -88,9 +88,9 @@ func TestServerOptions(t *testing.T) {
 		{`<respectpipeline/>`, func(c *Config) any { return c.RespectPipeline }, true, "respectpipeline"},
 		{`<disablepartialrequests/>`, func(c *Config) any { return c.DisablePartialRequests }, true, "disablepartialrequests"},
 		{`<ssl><certificate>c.pem</certificate><privatekey>k.pem</privatekey></ssl>`,
-			func(c *Config) any { return *c.SSL }, SSL{Certificate: "c.pem", PrivateKey: "k.pem", Pos: Pos{"t.conf", 2, 1}}, "ssl"},
+			func(c *Config) any { return *c.SSL }, SSL{Certificate: "c.pem", PrivateKey: "k.pem", Pos: Pos{"t.conf", 2, 1}}, ""},
 		{`<ssl><ciphers>HIGH</ciphers><dhfile>dh</dhfile><curve>c</curve></ssl>`,
-			func(c *Config) any { return *c.SSL }, SSL{Ciphers: "HIGH", DHFile: "dh", Curve: "c", Pos: Pos{"t.conf", 2, 1}}, "ssl"},
+			func(c *Config) any { return *c.SSL }, SSL{Ciphers: "HIGH", DHFile: "dh", Curve: "c", Pos: Pos{"t.conf", 2, 1}}, "ciphers dhfile curve"},
 		{`<extension findlib-package="ocsigenserver.ext.revproxy"/>`,
 			func(c *Config) any { return c.HasExtension("ocsigenserver.ext.revproxy") }, true, ""},
 		{`<require module="x.cmxs"/>`,
@@ -232,9 +232,6 @@ func TestPorts(t *testing.T) {
 	if !reflect.DeepEqual(c.Ports, want) {
 		t.Errorf("got  %+v\nwant %+v", c.Ports, want)
 	}
-	if len(c.Notes) != 2 || c.Notes[0].Option != "port" || c.Notes[0].Pos != want[2].Pos {
-		t.Errorf("notes: %+v", c.Notes)
-	}
 	_, err = parseServer(t, `<port protocol="FTP">21</port>`)
 	if err == nil || !strings.HasSuffix(err.Error(), `<port>: protocol "FTP"; want HTTP or HTTPS`) {
 		t.Errorf("protocol FTP: %v", err)
@@ -275,8 +272,21 @@ func TestHosts(t *testing.T) {
 	if h.Filter != "" || h.DefaultHostname != machineHostname() || len(h.Body) != 0 {
 		t.Errorf("host 2: %+v", h)
 	}
-	if len(c.Notes) != 2 || c.Notes[1].Option != "host charset" {
+	if len(c.Notes) != 1 || c.Notes[0].Option != "host" || c.Notes[0].Pos != c.Hosts[0].Pos {
 		t.Errorf("notes: %+v", c.Notes)
+	}
+
+	for filter, want := range map[string]string{
+		"my_site.example b.example":  "b.example", // Ocsigen refuses the file; ocsiproxy skips the name
+		"a.example:8080 *.b.example": machineHostname(),
+		"a.example:80":               "a.example",
+		"a.example:*":                "a.example",
+		"*":                          machineHostname(),
+	} {
+		c, err := parseServer(t, `<host hostfilter="`+filter+`"/>`)
+		if err != nil || c.Hosts[0].DefaultHostname != want {
+			t.Errorf("hostfilter %q: %v, default host name %q, want %q", filter, err, c.Hosts[0].DefaultHostname, want)
+		}
 	}
 
 	c, err = parseServer(t, `<host hostfilter="*"/>`)
@@ -417,7 +427,8 @@ func TestFullConfig(t *testing.T) {
 	// Every option present has a note, except those ocsiproxy honours.
 	honoured := map[string]bool{"port": true, "logdir": true, "extension": true, "require": true, "library": true,
 		"timeout": true, "keepalivetimeout": true, "netbuffersize": true, "maxrequestbodysize": true,
-		"maxretries": true, "debugmode": true, "usedefaulthostname": true, "host": true}
+		"maxretries": true, "debugmode": true, "usedefaulthostname": true, "host": true,
+		"ssl": true, "shutdowntimeout": true}
 	noted := map[string]bool{}
 	for _, n := range c.Notes {
 		noted[n.Option] = true

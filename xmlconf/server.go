@@ -13,7 +13,6 @@ const (
 	reasonNoFiles     = "no effect: ocsiproxy serves no files of its own"
 	reasonNoThreads   = "no effect: Go schedules goroutines; there is no thread pool"
 	reasonNoUploads   = "no effect: request bodies are streamed to the backend, not parsed"
-	reasonHTTPS       = "not honoured yet: HTTPS is not implemented"
 	reasonExtconfOnly = "ignored in an <extconf> file: Ocsigen reads it from the main file only"
 )
 
@@ -119,9 +118,8 @@ func (l *loader) option(e *Element) {
 	case "shutdowntimeout":
 		if s, ok := l.text(e); ok && s == "notimeout" {
 			c.ShutdownTimeout = -1
-			l.note(e, "not honoured yet: ocsiproxy does not wait for requests in progress when it stops")
-		} else if ok && l.seconds(e, &c.ShutdownTimeout) {
-			l.note(e, "not honoured yet: ocsiproxy does not wait for requests in progress when it stops")
+		} else if ok {
+			l.seconds(e, &c.ShutdownTimeout)
 		}
 	case "netbuffersize":
 		l.size(e, &c.NetBufferSize, false)
@@ -301,9 +299,6 @@ func (l *loader) port(e *Element) {
 	}
 	p.Addr, p.Port = addr, port
 	l.cfg.Ports = append(l.cfg.Ports, p)
-	if p.HTTPS {
-		l.note(e, reasonHTTPS)
-	}
 }
 
 // Forms of <port>, from Ocsigen 5.0.1's parse_port.
@@ -389,10 +384,19 @@ func (l *loader) sslElem(e *Element) {
 			continue
 		}
 		seen[c.Name] = true
-		l.str(c, dst)
+		if l.str(c, dst) && sslNoEffect[c.Name] != "" {
+			l.note(c, sslNoEffect[c.Name])
+		}
 	}
 	l.cfg.SSL = ssl
-	l.note(e, reasonHTTPS)
+}
+
+// sslNoEffect gives the reason for the <ssl> settings ocsiproxy does not
+// apply; certificate and privatekey are used for the HTTPS ports.
+var sslNoEffect = map[string]string{
+	"ciphers": "no effect: Go's TLS chooses the cipher suites",
+	"curve":   "no effect: Go's TLS chooses the elliptic curves",
+	"dhfile":  "no effect: Go's TLS does not use finite-field Diffie-Hellman",
 }
 
 // extension reads an <extension>, <require> or <library> element.
