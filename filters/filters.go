@@ -132,15 +132,16 @@ type SetHTTPCode struct {
 	pos  xmlconf.Pos
 }
 
-// CompileSetHTTPCode compiles <sethttpcode code=N/>, N in 200..599 (a 1xx status cannot end a response).
+// CompileSetHTTPCode compiles <sethttpcode code=N/>. N must be a known
+// status, as Ocsigen requires, and not 1xx, which cannot end a response.
 func CompileSetHTTPCode(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"code"}, nil) {
 		return nil
 	}
 	v, _ := e.Attr("code")
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 200 || n > 599 {
-		c.Errors().Add(e.Pos, "<sethttpcode>: code=%q: want a status between 200 and 599", v)
+	if err != nil || n < 200 || n > 599 || http.StatusText(n) == "" {
+		c.Errors().Add(e.Pos, "<sethttpcode>: code=%q: want a known HTTP status from 200 to 599", v)
 		return nil
 	}
 	return &SetHTTPCode{code: n, pos: e.Pos}

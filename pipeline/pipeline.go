@@ -15,9 +15,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,15 +209,27 @@ func (st *State) FullURL() (url string, ok bool) {
 	if st.Host == "" {
 		return "", false
 	}
-	u := st.Scheme() + "://" + hostForURL(st.HostName)
-	if st.LocalPort != 80 && st.LocalPort != 443 && st.LocalPort != 0 {
-		u += fmt.Sprintf(":%d", st.LocalPort)
-	}
-	u += st.Path
+	u := st.Scheme() + "://" + st.HostPort() + st.Path
 	if st.HasQuery {
 		u += "?" + st.RawQuery
 	}
 	return u, true
+}
+
+// HostPort returns the host name as the client sent it (case kept, port
+// removed) followed by ":port" with the listening port, unless that is 80
+// or 443: the authority Ocsigen uses in full URLs and site redirects.
+func (st *State) HostPort() string {
+	name := st.Host
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	hp := hostForURL(name)
+	if st.LocalPort != 80 && st.LocalPort != 443 && st.LocalPort != 0 {
+		hp += ":" + strconv.Itoa(st.LocalPort)
+	}
+	return hp
 }
 
 // Scheme returns "https" when the request counts as secure, else "http".

@@ -123,21 +123,12 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 	}
 }
 
-// flag reads an Ocsigen boolean attribute such as keephost="keephost":
-// the attribute's own name or "true" turn it on, "false" off.
-func flag(c pipeline.Compiler, e *xmlconf.Element, name string) bool {
-	v, ok := e.Attr(name)
-	if !ok {
-		return false
-	}
-	switch v {
-	case name, "true":
-		return true
-	case "false":
-		return false
-	}
-	c.Errors().Add(e.Pos, "<%s>: %s=%q: want %q", e.Name, name, v, name)
-	return false
+// flag reads an Ocsigen switch attribute such as keephost="keephost":
+// only the attribute's own name as its value turns it on. Any other value
+// leaves it off, as Ocsigen 5.0.1 does.
+func flag(e *xmlconf.Element, name string) bool {
+	v, _ := e.Attr(name)
+	return v == name
 }
 
 // template parses the template attribute attr of e against the groups of
@@ -180,7 +171,7 @@ func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		c.Errors().Add(e.Pos, "<revproxy>: dest: %v", err)
 		return nil
 	}
-	return &RevProxy{m: m, dest: dest, keepHost: flag(c, e, "keephost"), noPipeline: flag(c, e, "nopipeline")}
+	return &RevProxy{m: m, dest: dest, keepHost: flag(e, "keephost"), noPipeline: flag(e, "nopipeline")}
 }
 
 // sample expands t with every group replaced by "x", to check at load time
@@ -252,7 +243,7 @@ func CompileRedirect(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		return nil
 	}
 	status := http.StatusMovedPermanently
-	if flag(c, e, "temporary") {
+	if flag(e, "temporary") {
 		status = http.StatusFound
 	}
 	return &Redirect{m: m, dest: dest, status: status}
@@ -311,7 +302,7 @@ func CompileRewrite(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	if !ok {
 		return nil
 	}
-	return &Rewrite{m: m, url: u, cont: flag(c, e, "continue")}
+	return &Rewrite{m: m, url: u, cont: flag(e, "continue")}
 }
 
 // ErrRewriteLoop is the cause of the 500 answered when rewrites restart a

@@ -152,31 +152,32 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 }
 
 // directoryURL is the Location of the redirect from "/a/b" to "/a/b/":
-// scheme://host[:port]/a/b/[?query], the port omitted when it is the
-// scheme's default. The host comes from the Host header, or from
-// defaulthostname (and defaulthttpport/defaulthttpsport) when Host is
-// absent or <usedefaulthostname/> is set.
+// scheme://host[:port]/a/b/[?query]. As in Ocsigen, the host is the Host
+// header's name with the listening port (omitted when 80 or 443); when
+// Host is absent or <usedefaulthostname/> is set, it is defaulthostname
+// with defaulthttpport or defaulthttpsport (omitted when the scheme's
+// default). With neither, the Location is the path alone.
 func (s *siteStage) directoryURL(st *pipeline.State) string {
 	target := st.Path + "/"
 	if st.HasQuery {
 		target += "?" + st.RawQuery
 	}
-	hostport := st.Host
-	if hostport == "" || s.host.always {
-		if s.host.name == "" {
-			if hostport == "" {
-				return target
-			}
-		} else {
-			port, def := s.host.httpPort, 80
-			if st.Secure {
-				port, def = s.host.httpsPort, 443
-			}
-			hostport = s.host.name
-			if port != def && port != 0 {
-				hostport += ":" + strconv.Itoa(port)
-			}
+	if st.Host != "" && !s.host.always {
+		return st.Scheme() + "://" + st.HostPort() + target
+	}
+	if s.host.name == "" {
+		if st.Host != "" {
+			return st.Scheme() + "://" + st.HostPort() + target
 		}
+		return target
+	}
+	port, def := s.host.httpPort, 80
+	if st.Secure {
+		port, def = s.host.httpsPort, 443
+	}
+	hostport := s.host.name
+	if port != def && port != 0 {
+		hostport += ":" + strconv.Itoa(port)
 	}
 	return st.Scheme() + "://" + hostport + target
 }
