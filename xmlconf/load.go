@@ -14,8 +14,8 @@ import (
 // Load reads and checks the configuration file at path, with the
 // <extconf> files it names. See [Parse].
 //
-// If the file cannot be read, the error is the one from the file system,
-// prefixed with "xmlconf: ".
+// If the file cannot be read, the Config is nil and the error is the one
+// from the file system, prefixed with "xmlconf: ".
 func Load(path string) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
