@@ -177,7 +177,7 @@ func TestRules(t *testing.T) {
 			"/any", "www.example", 200, "/", bhp, nil},
 		{"fullurl",
 			`<host><revproxy fullurl="http://([^/:]*)(:\d+)?/(.*)" dest="` + b.URL + `/\1/\3"/></host>`,
-			"/p?q", "Www.Example", 200, "/www.example/p?q", bhp, nil},
+			"/p?q", "Www.Example", 200, "/Www.Example/p?q", bhp, nil},
 		{"regexp means fullurl",
 			`<host><revproxy regexp="http://www\.example(:\d+)?/(.*)" dest="` + b.URL + `/r/\2"/></host>`,
 			"/p", "www.example", 200, "/r/p", bhp, nil},
