@@ -207,6 +207,9 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	}
 	st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
 	out := forward.NewRequest(ctx, st, t, host)
+	// nopipeline: the connection is not shared with other requests; it is
+	// closed after this exchange.
+	out.Close = r.noPipeline
 	resp, err := st.Env.Transport.RoundTrip(out)
 	if err != nil {
 		return pipeline.Next, &pipeline.Error{

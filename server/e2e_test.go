@@ -518,3 +518,103 @@ func TestStreamingResponseFlushes(t *testing.T) {
 		t.Fatalf("first event = %q, %v; want it before the backend ends", line, err)
 	}
 }
+
+// TestRegexpTimeout checks that a pathological suburl fails its request
+// with 500 within the match timeout, and that the server keeps serving.
+func TestRegexpTimeout(t *testing.T) {
+	b := newBackend(t, nil)
+	addr := proxy(t, `<host><site path="redos"><revproxy suburl="(a+)+b" dest="`+b.URL+`/never"/></site>
+<revproxy suburl="ok" dest="`+b.URL+`/ok"/></host>`)
+	start := time.Now()
+	resp, body := get(t, addr, "/redos/"+strings.Repeat("a", 40)+"c", "h")
+	if resp.StatusCode != 500 {
+		t.Fatalf("status %d, want 500", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v; the match timeout is 100ms", d)
+	}
+	if strings.Contains(body, "aaaa") {
+		t.Errorf("error page echoes the input: %q", body)
+	}
+	if resp, _ := get(t, addr, "/ok", "h"); resp.StatusCode != 200 {
+		t.Errorf("after the timeout, /ok got %d", resp.StatusCode)
+	}
+}
+
+// TestNoPipelineClosesConnection checks that nopipeline="nopipeline" gives
+// each request a connection of its own.
+func TestNoPipelineClosesConnection(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+	})
+	addr := proxy(t, `<host><revproxy suburl="np" dest="`+b.URL+`/" nopipeline="nopipeline"/><revproxy suburl="p" dest="`+b.URL+`/"/></host>`)
+	for i := 0; i < 3; i++ {
+		get(t, addr, "/np", "h")
+	}
+	mu.Lock()
+	n := len(conns)
+	conns = map[string]bool{}
+	mu.Unlock()
+	if n != 3 {
+		t.Errorf("nopipeline: 3 requests used %d connections, want 3", n)
+	}
+	for i := 0; i < 3; i++ {
+		get(t, addr, "/p", "h")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 {
+		t.Errorf("keep-alive: 3 requests used %d connections, want 1", len(conns))
+	}
+}
+
+// TestAccessLog checks the log files in <logdir>.
+func TestAccessLog(t *testing.T) {
+	b := newBackend(t, nil)
+	dir := t.TempDir()
+	cfg, err := xmlconf.Parse("log.conf", []byte(`<ocsigen><server><port>8080</port><logdir>`+dir+`</logdir>`+extensionLines+`
+<host><revproxy suburl="x" dest="`+b.URL+`/"/></host></server></ocsigen>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, logs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler)
+	defer ts.Close()
+	addr := ts.Listener.Addr().String()
+	get(t, addr, "/x", "h", "User-Agent: tester/1", "Referer: http://ref/")
+	get(t, addr, "/missing", "h")
+	logs.Close()
+	data, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("access.log has %d lines, want 2:\n%s", len(lines), data)
+	}
+	for i, want := range []string{`"GET /x HTTP/1.1" 200 `, `"GET /missing HTTP/1.1" 404 `} {
+		if !strings.HasPrefix(lines[i], "127.0.0.1 - - [") || !strings.Contains(lines[i], want) {
+			t.Errorf("line %d = %q, want a combined log line with %q", i, lines[i], want)
+		}
+	}
+	ruleLine := strings.Count("<ocsigen>"+extensionLines, "\n") + 2
+	if !strings.Contains(lines[0], fmt.Sprintf(`"http://ref/" "tester/1" rule=log.conf:%d ms=`, ruleLine)) {
+		t.Errorf("line 0 = %q, want referer, agent and rule position", lines[0])
+	}
+	for _, f := range []string{"errors.log", "warnings.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
