@@ -4,15 +4,12 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -126,44 +123,6 @@ func level(o *options) int {
 		return server.Verbose
 	}
 	return server.Normal
-}
-
-func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
-	logs, err := server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-		return 1
-	}
-	defer logs.Close()
-	srv, err := server.New(cfg, logs, opts)
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return 1
-	}
-	if err := srv.Listen(); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-		return 1
-	}
-	for _, n := range cfg.Notes {
-		logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
-	}
-	if o.pidfile != "" {
-		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			fmt.Fprintf(stderr, "ocsiproxy: writing pid file: %v\n", err)
-			return 1
-		}
-		defer os.Remove(o.pidfile)
-	}
-	for _, a := range srv.Addrs() {
-		logs.Infof("listening on %s", a)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := srv.Serve(ctx); err != nil {
-		logs.Errorf("%v", err)
-		return 1
-	}
-	return 0
 }
 
 // daemonize starts the same command without -d, detached in its own

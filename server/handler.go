@@ -29,18 +29,24 @@ const ServerName = "ocsiproxy"
 // they started with.
 type Handler struct {
 	tree atomic.Pointer[Tree]
-	// MaxRequestBodySize is the largest request body accepted;
-	// xmlconf.Infinite (the default) means no limit.
-	MaxRequestBodySize xmlconf.Size
+	// maxBody is the largest request body accepted (<maxrequestbodysize>);
+	// negative (xmlconf.Infinite, the default) means no limit.
+	maxBody atomic.Int64
 	// Logs receives the access and error log lines.
 	Logs *Logs
 }
 
-// NewHandler returns a handler serving t.
+// NewHandler returns a handler serving t with the limits of cfg.
 func NewHandler(t *Tree, cfg *xmlconf.Config, logs *Logs) *Handler {
-	h := &Handler{MaxRequestBodySize: cfg.MaxRequestBodySize, Logs: logs}
+	h := &Handler{Logs: logs}
 	h.tree.Store(t)
+	h.SetLimits(cfg)
 	return h
+}
+
+// SetLimits installs the request limits of cfg.
+func (h *Handler) SetLimits(cfg *xmlconf.Config) {
+	h.maxBody.Store(int64(cfg.MaxRequestBodySize))
 }
 
 // Swap installs a new tree for the requests that start from now on.
@@ -54,17 +60,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
 	st, err := NewState(r, t.env)
+	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
 	switch {
 	case err != nil:
 		status, n = writeError(w, r, err, t.debug)
-	case h.MaxRequestBodySize >= 0 && r.ContentLength > int64(h.MaxRequestBodySize):
-		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, h.MaxRequestBodySize)
+	case maxBody >= 0 && r.ContentLength > maxBody:
+		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
 		status, n = writeError(w, r, err, t.debug)
 	default:
-		if h.MaxRequestBodySize >= 0 && r.ContentLength != 0 {
-			r.Body = http.MaxBytesReader(w, r.Body, int64(h.MaxRequestBodySize))
+		if maxBody >= 0 && r.ContentLength != 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		err = t.Process(r.Context(), st)
 		status, n, err = respond(w, r, st, err, t.debug)

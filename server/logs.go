@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -30,14 +31,17 @@ type Logs struct {
 	access_ *log.Logger
 	errors  *log.Logger
 	warns   *log.Logger
-	files   []*os.File
+	dir     string
 	level   int
+
+	mu    sync.Mutex
+	files []*os.File
 }
 
 // OpenLogs opens the logs in dir ("" for stdout and stderr) at the given
 // verbosity. In silent mode nothing is written to stdout or stderr.
 func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
-	l := &Logs{level: level}
+	l := &Logs{level: level, dir: dir}
 	if level <= Silent {
 		stdout, stderr = io.Discard, io.Discard
 	}
@@ -75,13 +79,60 @@ func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
 
 // Close closes the log files.
 func (l *Logs) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var first error
 	for _, f := range l.files {
 		if err := f.Close(); err != nil && first == nil {
 			first = err
 		}
 	}
+	l.files = nil
 	return first
+}
+
+// Reopen reopens the log files of the log directory, for logrotate (the
+// "reopen_logs" command). Lines written meanwhile go to the old or the new
+// file, never nowhere. Without a log directory it does nothing.
+func (l *Logs) Reopen() error {
+	if l.dir == "" {
+		return nil
+	}
+	var opened []*os.File
+	for _, name := range []string{"access.log", "errors.log", "warnings.log"} {
+		f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return fmt.Errorf("server: reopening logs: %w", err)
+		}
+		opened = append(opened, f)
+	}
+	l.access_.SetOutput(opened[0])
+	l.errors.SetOutput(opened[1])
+	l.warns.SetOutput(opened[2])
+	l.mu.Lock()
+	old := l.files
+	l.files = opened
+	l.mu.Unlock()
+	for _, f := range old {
+		f.Close()
+	}
+	return nil
+}
+
+// stdLogger returns a logger writing to the error log, for net/http's own
+// messages (TLS handshake errors and the like).
+func (l *Logs) stdLogger() *log.Logger {
+	return log.New(logWriter{l}, "", 0)
+}
+
+type logWriter struct{ l *Logs }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Warnf("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // Errorf writes a line to the error log.

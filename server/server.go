@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -40,8 +41,19 @@ type Server struct {
 	Handler   *Handler
 	Logs      *Logs
 	cfg       *xmlconf.Config
+	opts      Options
+	tlsConf   *tls.Config
+	stopc     chan time.Duration
 	servers   []*http.Server
-	listeners []net.Listener
+	listeners []listener
+	// connSlots bounds the open client connections (<maxconnected>).
+	connSlots chan struct{}
+}
+
+// listener is one opened <port>.
+type listener struct {
+	net.Listener
+	https bool
 }
 
 // New compiles cfg and prepares a server for it, with the keep-alive
@@ -52,7 +64,7 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, cfg: cfg}, nil
+	return &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}, nil
 }
 
 // Listen opens every <port> of the configuration. It fails, closing what
@@ -68,17 +80,14 @@ func (s *Server) Listen() error {
 			s.closeListeners()
 			return fmt.Errorf("server: %s: listening on %s: %w", p.Pos, p.Addr, err)
 		}
-		if p.HTTPS {
-			if tlsConf == nil {
-				if tlsConf, err = s.tlsConfig(p.Pos); err != nil {
-					l.Close()
-					s.closeListeners()
-					return err
-				}
+		if p.HTTPS && tlsConf == nil {
+			if tlsConf, err = s.tlsConfig(p.Pos); err != nil {
+				l.Close()
+				s.closeListeners()
+				return err
 			}
-			l = tls.NewListener(l, tlsConf)
 		}
-		s.listeners = append(s.listeners, l)
+		s.listeners = append(s.listeners, listener{Listener: l, https: p.HTTPS})
 	}
 	return nil
 }
@@ -91,7 +100,8 @@ func (s *Server) tlsConfig(pos xmlconf.Pos) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %s: <ssl>: %w", s.cfg.SSL.Pos, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}, nil
+	s.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return s.tlsConf, nil
 }
 
 func (s *Server) closeListeners() {
@@ -111,34 +121,74 @@ func (s *Server) Addrs() []net.Addr {
 }
 
 // Serve serves on the listeners until ctx is done, then shuts down
-// gracefully: in-flight requests get <shutdowntimeout> to finish (no
-// bound when it is "notimeout").
+// gracefully (see [Server.Shutdown]) with the <shutdowntimeout> of the
+// configuration. HTTPS ports negotiate HTTP/2 or HTTP/1.1 by ALPN.
+// Connections beyond <maxconnected> wait in the kernel's accept queue
+// until one closes.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.listeners))
+	if s.cfg.MaxConnected > 0 {
+		s.connSlots = make(chan struct{}, s.cfg.MaxConnected)
+	}
 	for _, l := range s.listeners {
 		hs := &http.Server{
 			Handler:           s.Handler,
 			ReadHeaderTimeout: s.cfg.Timeout,
 			IdleTimeout:       s.cfg.KeepAliveTimeout,
 			MaxHeaderBytes:    int(s.cfg.NetBufferSize),
-			ErrorLog:          nil,
+			ErrorLog:          s.Logs.stdLogger(),
+		}
+		if l.https {
+			// Each server gets its own copy: enabling HTTP/2 edits it.
+			hs.TLSConfig = s.tlsConf.Clone()
 		}
 		s.servers = append(s.servers, hs)
+		var nl net.Listener = l.Listener
+		if s.connSlots != nil {
+			nl = &limitListener{Listener: nl, slots: s.connSlots}
+		}
 		go func() {
-			if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if l.https {
+				err = hs.ServeTLS(nl, "", "")
+			} else {
+				err = hs.Serve(nl)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
 	}
+	notify("READY=1")
 	var serveErr error
+	timeout := s.cfg.ShutdownTimeout
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
+	case timeout = <-s.stopc:
 	}
+	s.Shutdown(timeout)
+	return serveErr
+}
+
+// Stop makes Serve shut down with the given timeout instead of
+// <shutdowntimeout> (negative: no bound), as the "shutdown" command does.
+func (s *Server) Stop(timeout time.Duration) {
+	select {
+	case s.stopc <- timeout:
+	default:
+	}
+}
+
+// Shutdown stops accepting connections and lets the requests in flight
+// finish for up to timeout (no bound when timeout is negative), then
+// closes every connection.
+func (s *Server) Shutdown(timeout time.Duration) {
+	notify("STOPPING=1")
 	sctx := context.Background()
-	if d := s.cfg.ShutdownTimeout; d >= 0 {
+	if timeout >= 0 {
 		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(sctx, d)
+		sctx, cancel = context.WithTimeout(sctx, timeout)
 		defer cancel()
 	}
 	for _, hs := range s.servers {
@@ -146,5 +196,37 @@ func (s *Server) Serve(ctx context.Context) error {
 			hs.Close()
 		}
 	}
-	return serveErr
 }
+
+// limitListener holds an accepted connection until one of the shared
+// slots is free, so that at most cap(slots) client connections are open
+// across every listener.
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+type slotConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// ShutdownTimeout returns the <shutdowntimeout> of the configuration.
+func (s *Server) ShutdownTimeout() time.Duration { return s.cfg.ShutdownTimeout }

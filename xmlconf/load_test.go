@@ -56,14 +56,14 @@ func TestServerOptions(t *testing.T) {
 		{`<syslog/>`, func(c *Config) any { return []any{c.Syslog, c.SyslogFacility} }, []any{true, ""}, "syslog"},
 		{`<syslog>Local3</syslog>`, func(c *Config) any { return c.SyslogFacility }, "local3", "syslog"},
 		{`<datadir>/var/lib/o</datadir>`, func(c *Config) any { return c.DataDir }, "/var/lib/o", "datadir"},
-		{`<user>www</user>`, func(c *Config) any { return c.User }, "www", "user"},
-		{`<group>www</group>`, func(c *Config) any { return c.Group }, "www", "group"},
+		{`<user>www</user>`, func(c *Config) any { return c.User }, "www", ""},
+		{`<group>www</group>`, func(c *Config) any { return c.Group }, "www", ""},
 		{`<charset>latin1</charset>`, func(c *Config) any { return c.Charset }, "latin1", "charset"},
 		{`<findlib path="/usr/lib/ocaml"/>`, func(c *Config) any { return len(c.Extensions) }, 0, "findlib"},
-		{`<commandpipe>/run/cmd</commandpipe>`, func(c *Config) any { return c.CommandPipe }, "/run/cmd", "commandpipe"},
+		{`<commandpipe>/run/cmd</commandpipe>`, func(c *Config) any { return c.CommandPipe }, "/run/cmd", ""},
 		{`<mimefile>/etc/mime.types</mimefile>`, func(c *Config) any { return c.MimeFile }, "/etc/mime.types", "mimefile"},
 		{`<uploaddir>/tmp</uploaddir>`, func(c *Config) any { return c.UploadDir }, "/tmp", "uploaddir"},
-		{`<maxconnected>20</maxconnected>`, func(c *Config) any { return c.MaxConnected }, 20, "maxconnected"},
+		{`<maxconnected>20</maxconnected>`, func(c *Config) any { return c.MaxConnected }, 20, ""},
 		{`<timeout>5</timeout>`, func(c *Config) any { return c.Timeout }, 5 * time.Second, ""},
 		{`<timeout>0.25</timeout>`, func(c *Config) any { return c.Timeout }, 250 * time.Millisecond, ""},
 		{`<clienttimeout>7</clienttimeout>`, func(c *Config) any { return c.Timeout }, 7 * time.Second, ""},
@@ -425,7 +425,7 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("dest = %q", dest)
 	}
 	// Every option present has a note, except those ocsiproxy honours.
-	honoured := map[string]bool{"port": true, "logdir": true, "extension": true, "require": true, "library": true,
+	honoured := map[string]bool{"port": true, "user": true, "group": true, "commandpipe": true, "maxconnected": true, "logdir": true, "extension": true, "require": true, "library": true,
 		"timeout": true, "keepalivetimeout": true, "netbuffersize": true, "maxrequestbodysize": true,
 		"maxretries": true, "debugmode": true, "usedefaulthostname": true, "host": true,
 		"ssl": true, "shutdowntimeout": true}

@@ -76,9 +76,7 @@ func (l *loader) option(e *Element) {
 			return
 		}
 		*seen = true
-		if l.str(e, dst) {
-			l.note(e, "not honoured yet (issue 5): ocsiproxy does not change its user or group")
-		}
+		l.str(e, dst)
 	case "charset":
 		if l.str(e, &c.Charset) {
 			l.note(e, reasonNoFiles)
@@ -92,9 +90,7 @@ func (l *loader) option(e *Element) {
 	case "extconf":
 		l.extconfDir(e)
 	case "commandpipe":
-		if l.str(e, &c.CommandPipe) {
-			l.note(e, "not implemented: ocsiproxy reads no command pipe")
-		}
+		l.str(e, &c.CommandPipe)
 	case "mimefile":
 		if l.str(e, &c.MimeFile) {
 			l.note(e, reasonNoFiles)
@@ -104,9 +100,7 @@ func (l *loader) option(e *Element) {
 			l.note(e, reasonNoUploads)
 		}
 	case "maxconnected":
-		if l.integer(e, &c.MaxConnected) {
-			l.note(e, "not honoured yet: connections are not limited")
-		}
+		l.integer(e, &c.MaxConnected)
 	case "timeout", "clienttimeout":
 		l.seconds(e, &c.Timeout)
 	case "servertimeout":

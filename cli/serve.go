@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/server"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// serve runs the server until SIGTERM, SIGINT or a "shutdown" command.
+// SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
+// "reopen_logs" reopen the log files.
+func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
+	logs, err := server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 1
+	}
+	defer logs.Close()
+	srv, err := server.New(cfg, logs, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	if err := srv.Listen(); err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 1
+	}
+	if err := srv.DropPrivileges(); err != nil {
+		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+		return 1
+	}
+	for _, n := range cfg.Notes {
+		logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
+	}
+	if o.pidfile != "" {
+		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			fmt.Fprintf(stderr, "ocsiproxy: writing pid file: %v\n", err)
+			return 1
+		}
+		defer os.Remove(o.pidfile)
+	}
+	for _, a := range srv.Addrs() {
+		logs.Infof("listening on %s", a)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c := &controller{srv: srv, logs: logs}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(hup)
+	go func() {
+		for sig := range hup {
+			if sig == syscall.SIGHUP {
+				c.run("reload")
+			} else {
+				c.run("reopen_logs")
+			}
+		}
+	}()
+	if cfg.CommandPipe != "" {
+		cleanup, err := c.listenPipe(ctx, cfg.CommandPipe)
+		if err != nil {
+			fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+	}
+	if err := srv.Serve(ctx); err != nil {
+		logs.Errorf("%v", err)
+		return 1
+	}
+	return 0
+}
+
+// controller carries out the commands of the command pipe and of signals.
+type controller struct {
+	srv  *server.Server
+	logs *server.Logs
+}
+
+// run carries out one command line: "reload [file]", "shutdown
+// [seconds|notimeout]" or "reopen_logs", as Ocsigen's command pipe
+// accepts them. It returns an error for an unknown or malformed command.
+func (c *controller) run(line string) error {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return nil
+	}
+	var err error
+	switch {
+	case f[0] == "reload" && len(f) <= 2:
+		file := ""
+		if len(f) == 2 {
+			file = f[1]
+		}
+		err = c.srv.Reload(file)
+	case f[0] == "shutdown" && len(f) <= 2:
+		timeout := time.Duration(-2)
+		if len(f) == 2 {
+			if f[1] == "notimeout" {
+				timeout = -1
+			} else if secs, perr := strconv.ParseFloat(f[1], 64); perr == nil && secs >= 0 {
+				timeout = time.Duration(secs * float64(time.Second))
+			} else {
+				err = fmt.Errorf("command %q: want seconds or notimeout", line)
+				break
+			}
+		}
+		if timeout == -2 {
+			timeout = c.srv.ShutdownTimeout()
+		}
+		c.logs.Infof("shutting down (command %q)", line)
+		c.srv.Stop(timeout)
+	case f[0] == "reopen_logs" && len(f) == 1:
+		err = c.logs.Reopen()
+	default:
+		err = fmt.Errorf("unknown command %q (want reload [file], shutdown [seconds|notimeout] or reopen_logs)", line)
+	}
+	if err != nil {
+		c.logs.Errorf("%v", err)
+	}
+	return err
+}
+
+// listenPipe creates the command pipe (a FIFO) when it does not exist and
+// runs every line written to it. The returned function removes a pipe it
+// created.
+func (c *controller) listenPipe(ctx context.Context, path string) (func(), error) {
+	created := false
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := syscall.Mkfifo(path, 0o660); err != nil {
+			return nil, fmt.Errorf("creating command pipe %s: %w", path, err)
+		}
+		created = true
+	} else if err != nil {
+		return nil, fmt.Errorf("command pipe %s: %w", path, err)
+	} else if fi.Mode()&os.ModeNamedPipe == 0 {
+		return nil, fmt.Errorf("command pipe %s exists and is not a named pipe", path)
+	}
+	// Opened for writing too, so that the reader never sees end of file
+	// when a writer closes.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening command pipe %s: %w", path, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			c.run(sc.Text())
+		}
+	}()
+	return func() {
+		f.Close()
+		if created {
+			os.Remove(path)
+		}
+	}, nil
+}

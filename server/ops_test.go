@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "ocsiproxy test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// running is a server started by Listen and Serve on loopback.
+type running struct {
+	srv    *Server
+	file   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start writes serverXML (the children of <server>) to a file in dir and
+// serves it.
+func start(t *testing.T, dir, serverXML string) *running {
+	t.Helper()
+	file := filepath.Join(dir, "ocsiproxy.conf")
+	writeConf(t, file, serverXML)
+	cfg, err := xmlconf.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, logs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{srv: srv, file: file, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("server did not stop")
+		}
+		logs.Close()
+	})
+	return r
+}
+
+func writeConf(t *testing.T, file, serverXML string) {
+	t.Helper()
+	src := "<ocsigen><server>\n" + extensionLines + "\n" + serverXML + "\n</server></ocsigen>\n"
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *running) addr(i int) string { return r.srv.Addrs()[i].String() }
+
+func TestHTTPSAndHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
+	b := newBackend(t, nil)
+	r := start(t, dir, fmt.Sprintf(`<port protocol="HTTPS">127.0.0.1:0</port><port>127.0.0.1:0</port>
+<ssl><certificate>%s</certificate><privatekey>%s</privatekey></ssl>
+<host><if><ssl/><then><revproxy suburl="(.*)" dest="%s/secure/\1"/></then></if>
+<revproxy suburl="(.*)" dest="%s/plain/\1"/></host>`, certFile, keyFile, b.URL, b.URL))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get("https://" + r.addr(0) + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("protocol %s, want HTTP/2 by ALPN", resp.Proto)
+	}
+	if string(body) != "backend /secure/x" {
+		t.Errorf("body %q, want the <ssl/> branch", body)
+	}
+	if got := b.last(t).Header.Get("X-Forwarded-Proto"); got != "https" {
+		t.Errorf("X-Forwarded-Proto = %q, want https", got)
+	}
+	// HTTP/1.1 over TLS still works, and the plain port is plain.
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	resp, err = h1.Get("https://" + r.addr(0) + "/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 {
+		t.Errorf("protocol %s, want HTTP/1.1 without h2", resp.Proto)
+	}
+	if resp, body := get(t, r.addr(1), "/z", "h"); resp.StatusCode != 200 || body != "backend /plain/z" {
+		t.Errorf("plain port: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestReloadUnderLoad swaps configurations while clients keep sending
+// requests: no request may fail, and a broken configuration must leave the
+// last good one serving.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.Path) })
+	conf := func(v string) string {
+		return `<port>127.0.0.1:0</port><host><revproxy suburl=".*" dest="` + b.URL + `/` + v + `"/></host>`
+	}
+	r := start(t, dir, conf("v0"))
+	addr := r.addr(0)
+	var failures, total atomic.Int64
+	seen := sync.Map{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + addr + "/")
+				total.Add(1)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+				seen.Store(string(body), true)
+			}
+		}()
+	}
+	for v := 1; v <= 10; v++ {
+		time.Sleep(20 * time.Millisecond)
+		writeConf(t, r.file, conf(fmt.Sprintf("v%d", v)))
+		if err := r.srv.Reload(""); err != nil {
+			t.Errorf("reload %d: %v", v, err)
+		}
+	}
+	// A broken configuration: the reload fails with positions and v10 keeps
+	// serving.
+	writeConf(t, r.file, `<port>127.0.0.1:0</port><host><revproxy suburl="(" dest="http://x/"/><bogus/></host>`)
+	err := r.srv.Reload("")
+	if err == nil || !strings.Contains(err.Error(), r.file+":") || !strings.Contains(err.Error(), "<bogus>") {
+		t.Errorf("broken reload error = %v, want every problem with its position", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if f := failures.Load(); f != 0 {
+		t.Errorf("%d of %d requests failed during reloads", f, total.Load())
+	}
+	if _, ok := seen.Load("/v10"); !ok {
+		t.Errorf("never saw the last configuration's answer")
+	}
+	if resp, body := get(t, addr, "/", "h"); resp.StatusCode != 200 || body != "/v10" {
+		t.Errorf("after the broken reload: %d %q, want 200 /v10", resp.StatusCode, body)
+	}
+	t.Logf("%d requests, %d failed, during 10 reloads and 1 broken reload", total.Load(), failures.Load())
+}
+
+// TestShutdownDrains checks that a graceful stop lets the request in
+// flight finish, and refuses new connections.
+func TestShutdownDrains(t *testing.T) {
+	dir := t.TempDir()
+	started := make(chan struct{})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(500 * time.Millisecond)
+		fmt.Fprint(w, "finished")
+	})
+	r := start(t, dir, `<port>127.0.0.1:0</port><host><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
+	addr := r.addr(0)
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{resp.StatusCode, string(body), nil}
+	}()
+	<-started
+	r.srv.Stop(10 * time.Second)
+	got := <-res
+	if got.err != nil || got.status != 200 || got.body != "finished" {
+		t.Errorf("in-flight request: %+v, want 200 finished", got)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		r.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after Stop")
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("still accepting connections after shutdown")
+	}
+}
+
+// TestMaxConnected checks that connections beyond <maxconnected> wait
+// until one closes.
+func TestMaxConnected(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t, nil)
+	r := start(t, dir, `<maxconnected>1</maxconnected><port>127.0.0.1:0</port><host><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
+	addr := r.addr(0)
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(first, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	buf := make([]byte, 1)
+	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := first.Read(buf); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	io.WriteString(second, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := second.Read(buf); n > 0 {
+		t.Fatalf("second connection served while the first is open")
+	}
+	first.Close()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.Read(buf); err != nil {
+		t.Errorf("second connection not served after the first closed: %v", err)
+	}
+}
