@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCommandPipe starts the server with a <commandpipe>, sends a broken
+// "reload" (the error goes to errors.log with its position), a
+// "reopen_logs" after the log file was moved away (logrotate), and
+// "shutdown", which must stop the server with exit status 0.
+func TestCommandPipe(t *testing.T) {
+	dir := t.TempDir()
+	pipe := filepath.Join(dir, "cmd")
+	logdir := filepath.Join(dir, "log")
+	os.Mkdir(logdir, 0o755)
+	conf := filepath.Join(dir, "ocsiproxy.conf")
+	broken := filepath.Join(dir, "broken.conf")
+	os.WriteFile(conf, []byte(`<ocsigen><server><port>127.0.0.1:0</port><logdir>`+logdir+`</logdir>
+<commandpipe>`+pipe+`</commandpipe>
+<extension findlib-package="ocsigenserver.ext.revproxy"/>
+<host><revproxy suburl=".*" dest="http://127.0.0.1:9/"/></host></server></ocsigen>`), 0o644)
+	os.WriteFile(broken, []byte("<ocsigen><server><port>1</port>\n<host><nope/></host></server></ocsigen>"), 0o644)
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() { done <- Run([]string{"-c", conf, "-p", filepath.Join(dir, "pid")}, nil, &stdout, &stderr) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if fi, err := os.Stat(pipe); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("command pipe not created; stderr: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	send := func(cmd string) {
+		f, err := os.OpenFile(pipe, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(cmd + "\n")
+		f.Close()
+	}
+	waitFor := func(file, text string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if b, err := os.ReadFile(file); err == nil && strings.Contains(string(b), text) {
+				return
+			}
+		}
+		b, _ := os.ReadFile(file)
+		t.Fatalf("%s never contained %q:\n%s", file, text, b)
+	}
+	send("reload " + broken)
+	waitFor(filepath.Join(logdir, "errors.log"), broken+":2:7: unknown element <nope>")
+	os.Rename(filepath.Join(logdir, "errors.log"), filepath.Join(logdir, "errors.log.1"))
+	send("reopen_logs")
+	waitFor(filepath.Join(logdir, "errors.log"), "") // recreated
+	send("frobnicate")
+	waitFor(filepath.Join(logdir, "errors.log"), `unknown command "frobnicate"`)
+	send("shutdown 1")
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d, stderr: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("shutdown command did not stop the server")
+	}
+	if _, err := os.Stat(pipe); err == nil {
+		t.Errorf("command pipe left behind")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+		t.Errorf("pid file left behind")
+	}
+}
