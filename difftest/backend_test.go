@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -48,6 +49,8 @@ const decoyIP = "127.0.0.3"
 type backend struct {
 	Port  int
 	decoy bool // whether decoyIP is served too
+	// CertPEM is the backend's self-signed certificate, for SSL_CERT_FILE.
+	CertPEM []byte
 
 	tlsConf *tls.Config
 	lns     []net.Listener
@@ -66,7 +69,8 @@ func startBackend(t *testing.T) *backend {
 	if err != nil {
 		t.Fatalf("backend: %v", err)
 	}
-	b := &backend{Port: ln.Addr().(*net.TCPAddr).Port, conns: map[net.Conn]bool{}, tlsConf: selfSigned(t)}
+	b := &backend{Port: ln.Addr().(*net.TCPAddr).Port, conns: map[net.Conn]bool{}}
+	b.tlsConf, b.CertPEM = selfSigned(t)
 	b.lns = append(b.lns, ln)
 	if dln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", decoyIP, b.Port)); err == nil {
 		b.lns = append(b.lns, dln)
@@ -271,8 +275,9 @@ func canned(want, method string, port int) (head []field, body []byte, closeAfte
 	}
 	head = append([]field{{"", status}}, field{"X-Recorder", "1"}, field{"Content-Type", "text/plain"})
 	head = append(head, extra...)
-	if method == "HEAD" || status == "204 No Content" {
-		if status != "204 No Content" {
+	noBody := strings.HasPrefix(status, "204 ") || strings.HasPrefix(status, "304 ")
+	if method == "HEAD" || noBody {
+		if !noBody {
 			head = append(head, field{"Content-Length", fmt.Sprint(len(body))})
 		}
 		return head, nil, false
@@ -299,26 +304,49 @@ type peekedConn struct {
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
-// selfSigned makes a throw-away certificate for 127.0.0.1 and localhost.
-func selfSigned(t *testing.T) *tls.Config {
+// selfSigned makes a throw-away CA and a certificate it signs for 127.0.0.1
+// and localhost; it returns the server config and the CA in PEM.
+func selfSigned(t *testing.T) (*tls.Config, []byte) {
 	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "difftest CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "difftest backend"},
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
+		DNSNames:     []string{"localhost", "127.0.0.1"}, // OpenSSL checks the name as a DNS name
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MaxVersion: tls.VersionTLS12}
+	conf := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der, caDER}, PrivateKey: key}}}
+	return conf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 }

@@ -2,6 +2,7 @@ package difftest
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -25,46 +26,56 @@ const (
 	rowNoPooling = "no keep-alive or pipelining to backends despite the docs"
 )
 
+// Rows proposed for SPEC.md section 8: places where Ocsigen 5.0.1 differs
+// from what another SPEC section requires, measured here but not (yet)
+// listed in section 8. They are declared like the others and reported apart
+// in the summary, so the SPEC can be completed.
+const (
+	rowPEntities   = "PROPOSED: entities in attribute values are not decoded (`&amp;` stays `&amp;`) [SPEC 2]"
+	rowPRawLT      = "PROPOSED: a raw `<` in an attribute is accepted [SPEC 2]"
+	rowPLateConfig = "PROPOSED: a `\\N` naming a missing group, a trailing `\\`, or a dest that is not http(s) is found only per request (500) [SPEC 2]"
+	rowPClimb      = "PROPOSED: a path climbing above the root is clamped to `/` [SPEC 4]"
+	rowPReorder    = "PROPOSED: `<outputfilter regexp>` reverses the order of repeated headers [SPEC 5, 7]"
+	rowPExpect     = "PROPOSED: the backend's `100 Continue` is taken as the answer; the client gets nothing [SPEC 7]"
+	rowPUntilClose = "PROPOSED: a backend body delimited by connection close is forwarded without framing; the client hangs [SPEC 7]"
+	rowPGenScheme  = "PROPOSED: the site-directory 301 ignores allow-forward-proto (`http://` for a secure request) [SPEC 3, 6]"
+	rowPBodySize   = "PROPOSED: `<maxrequestbodysize>` is not enforced on proxied requests (the body is forwarded) [SPEC 7]"
+	rowPHeaderSize = "PROPOSED: a header block over `<netbuffersize>` is accepted [SPEC 7]"
+)
+
 // knownDiff is one declared difference: a SPEC section 8 row.
 //
 // ocsigen reports whether Ocsigen's outcome shows the 5.0.1 bug. When it
 // does, either fix rewrites Ocsigen's outcome into what SPEC requires (rows
 // about one part of the exchange: the final comparison then checks that
-// ocsiproxy does exactly that), or ocsiproxy checks ocsiproxy's outcome
-// against the request's want (rows where Ocsigen's answer is unusable, such as
-// a 500; the exchange is then fully explained).
+// ocsiproxy does exactly that), or, for a request that carries a want,
+// ocsiproxy checks ocsiproxy's outcome against it (rows where Ocsigen's
+// answer is unusable, such as a 500; the exchange is then fully explained).
 //
 // auto rows are tried on every exchange; the others only on requests that
 // name them (witness), where they must reproduce.
+//
+// startup rows are about configs: Ocsigen starts (ocsigen checks what it
+// answers), and SPEC requires ocsiproxy to refuse the file at start-up with a
+// position. A scenario names its start-up row in startRow.
 type knownDiff struct {
 	row       string
 	auto      bool
 	ocsigen   func(x *exchange) bool
 	fix       func(x *exchange)
 	ocsiproxy func(x *exchange) error
+	startup   bool
 }
 
 var knownDiffs = []knownDiff{
 	{
 		// Ocsigen puts the whole expanded dest, query included, into the URI
-		// path, so the "?" goes out as %3F.
-		row:  rowQuery,
-		auto: true,
-		ocsigen: func(x *exchange) bool {
-			for _, b := range x.oc.Backend {
-				if strings.Contains(b.Target, "%3F") && !strings.Contains(requestTarget(x.req), "%3F") {
-					return true
-				}
-			}
-			return false
-		},
-		fix: func(x *exchange) {
-			for _, b := range x.oc.Backend {
-				if !strings.Contains(requestTarget(x.req), "%3F") {
-					b.Target = strings.Replace(b.Target, "%3F", "?", 1)
-				}
-			}
-		},
+		// path: the "?" goes out as %3F and the query is decoded and
+		// re-encoded as a path (`+` becomes %20, %2F becomes /).
+		row:     rowQuery,
+		auto:    true,
+		ocsigen: func(x *exchange) bool { return queryFix(x, false) },
+		fix:     func(x *exchange) { queryFix(x, true) },
 	},
 	{
 		row:  rowXFP,
@@ -82,15 +93,17 @@ var knownDiffs = []knownDiff{
 		},
 	},
 	{
-		// A https:// dest reached from a plain client connection is spoken
-		// to in plain HTTP.
+		// The backend connection uses TLS exactly when the request counts as
+		// secure (allow-forward-proto here), whatever dest says: a https://
+		// dest gets plain HTTP, an http:// dest behind a secure request gets
+		// TLS (the backend serves both on one port).
 		row: rowScheme,
 		ocsigen: func(x *exchange) bool {
-			return len(x.oc.Backend) > 0 && !x.oc.Backend[0].TLS
+			return len(x.oc.Backend) > 0 && x.oc.Backend[0].TLS == x.sc.secure(x.req)
 		},
 		fix: func(x *exchange) {
 			for _, b := range x.oc.Backend {
-				b.TLS = true
+				b.TLS = !b.TLS
 			}
 		},
 	},
@@ -106,7 +119,7 @@ var knownDiffs = []knownDiff{
 			for _, b := range x.oc.Backend {
 				b.Listener = "main"
 			}
-			x.oc.setBackendHeader("Host", host, false)
+			x.oc.setBackendHeader("Host", x.oc.normPorts(expandForCompare(host, x)), false)
 		},
 	},
 	{
@@ -129,31 +142,28 @@ var knownDiffs = []knownDiff{
 		},
 	},
 	{
-		row: rowRewrite,
-		ocsigen: func(x *exchange) bool {
-			return x.oc.Status == 500 || !sameWant(x.oc, x.req.want)
-		},
+		row:       rowRewrite,
+		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
 	},
 	{
-		row: rowXFFEntry,
-		ocsigen: func(x *exchange) bool {
-			return x.oc.Status == 500 || !sameWant(x.oc, x.req.want)
-		},
+		// Also a non-IP entry Ocsigen tries to parse (the last one) gives 500.
+		row:       rowXFFEntry,
+		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
 	},
 	{
-		// Ocsigen appends the address it listens on (127.0.0.1 here, the
-		// client connects from 127.0.0.2) instead of the peer's.
+		// Ocsigen sends client :: forwarded @ [its own address], where client
+		// is the peer unless allow-forward-for took one from the header.
+		// SPEC 7 wants the accepted entries and then the peer, so: drop
+		// Ocsigen's own address, then end with the peer (127.0.0.2) unless the
+		// list already does (the peer itself, or a check-equal-ip entry).
 		row:  rowXFFOwn,
 		auto: true,
 		ocsigen: func(x *exchange) bool {
 			v, ok := x.oc.backendHeader(0, "X-Forwarded-For")
 			return ok && strings.HasSuffix(v, ", 127.0.0.1")
 		},
-		// Ocsigen sends client :: forwarded @ [own address], where client is
-		// the peer unless allow-forward-for took one from the header; SPEC 7
-		// wants the accepted entries and then the peer, or just the peer.
 		fix: func(x *exchange) {
 			for _, b := range x.oc.Backend {
 				v, ok := headerValue(b.Fields, "X-Forwarded-For")
@@ -162,7 +172,7 @@ var knownDiffs = []knownDiff{
 				}
 				entries := strings.Split(v, ", ")
 				entries = entries[:len(entries)-1]
-				if len(entries) != 1 || entries[0] != clientIP {
+				if len(entries) == 0 || entries[len(entries)-1] != clientIP {
 					entries = append(entries, clientIP)
 				}
 				setField(b, "X-Forwarded-For", strings.Join(entries, ", "))
@@ -170,31 +180,26 @@ var knownDiffs = []knownDiff{
 		},
 	},
 	{
+		// Connection refused, or reset before a response.
 		row: rowDown,
 		ocsigen: func(x *exchange) bool {
-			return x.oc.Status == 500 && x.oc.Generated && len(x.oc.Backend) == 0
+			return x.oc.Status == 500 && x.oc.Generated
 		},
 		fix: func(x *exchange) { x.oc.Status = 502 },
 	},
 	{
-		row: rowDest,
-		ocsigen: func(x *exchange) bool {
-			return x.oc.Status == 500 && len(x.oc.Backend) == 0
-		},
+		row:       rowDest,
+		ocsigen:   func(x *exchange) bool { return x.oc.Status == 500 && len(x.oc.Backend) == 0 },
 		ocsiproxy: checkWant,
 	},
 	{
-		row: rowAnchor,
-		ocsigen: func(x *exchange) bool {
-			return !sameWant(x.oc, x.req.want)
-		},
+		row:       rowAnchor,
+		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
 	},
 	{
-		row: rowHost,
-		ocsigen: func(x *exchange) bool {
-			return !sameWant(x.oc, x.req.want)
-		},
+		row:       rowHost,
+		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
 	},
 	{
@@ -240,6 +245,146 @@ var knownDiffs = []knownDiff{
 		row:     rowNoPooling,
 		ocsigen: func(*exchange) bool { return false },
 	},
+
+	// Proposed rows.
+	{
+		// dest="...&amp;..." reaches the backend as "&amp;" (and "&#38;" as
+		// "&%2338;"); SPEC 2 says entities are decoded.
+		row:       rowPEntities,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:     rowPRawLT,
+		startup: true,
+		ocsigen: func(x *exchange) bool { return x.oc.Status == 200 },
+	},
+	{
+		row:     rowPLateConfig,
+		startup: true,
+		ocsigen: func(x *exchange) bool { return x.oc.Status == 500 && len(x.oc.Backend) == 0 },
+	},
+	{
+		row:       rowPClimb,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row: rowPReorder,
+		ocsigen: func(x *exchange) bool {
+			v := headerValues(x.oc.Fields, "Set-Cookie")
+			return len(v) == 2 && strings.HasPrefix(v[0], "b=")
+		},
+		fix: func(x *exchange) {
+			for _, name := range []string{"Set-Cookie", "X-Multi"} {
+				var idx []int
+				for i, f := range x.oc.Fields {
+					if strings.EqualFold(f.Name, name) {
+						idx = append(idx, i)
+					}
+				}
+				for i, j := 0, len(idx)-1; i < j; i, j = i+1, j-1 {
+					x.oc.Fields[idx[i]], x.oc.Fields[idx[j]] = x.oc.Fields[idx[j]], x.oc.Fields[idx[i]]
+				}
+			}
+		},
+	},
+	{
+		row:       rowPExpect,
+		ocsigen:   func(x *exchange) bool { return x.oc.Status == 0 && x.oc.Err == "timeout" && len(x.oc.Backend) == 1 },
+		ocsiproxy: checkWant,
+	},
+	{
+		row:     rowPUntilClose,
+		ocsigen: func(x *exchange) bool { return x.oc.Err != "" && x.oc.Framing == framingClose },
+		fix:     func(x *exchange) { x.oc.Err = "" },
+	},
+	{
+		row: rowPGenScheme,
+		ocsigen: func(x *exchange) bool {
+			loc, _ := headerValue(x.oc.Fields, "Location")
+			return x.oc.Status == 301 && strings.HasPrefix(loc, "http://")
+		},
+		ocsiproxy: checkWant,
+	},
+	{
+		row:       rowPBodySize,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:       rowPHeaderSize,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+}
+
+// lookupRow returns the knownDiff of a row.
+func lookupRow(row string) *knownDiff {
+	for i := range knownDiffs {
+		if knownDiffs[i].row == row {
+			return &knownDiffs[i]
+		}
+	}
+	return nil
+}
+
+// isProposed reports whether a row is one proposed for SPEC section 8.
+func isProposed(row string) bool { return strings.HasPrefix(row, "PROPOSED: ") }
+
+// queryFix finds the "?" Ocsigen encoded as %3F in the backend target and,
+// when apply is set, turns it back into "?". Past that point Ocsigen has
+// decoded and re-encoded the query, which loses nothing that matters (`+`
+// and %20, %2F and / mean the same in a query): when ocsiproxy's query
+// decodes to the same text, it is taken as the spec'd form of Ocsigen's.
+func queryFix(x *exchange, apply bool) bool {
+	clientPath, _, _ := strings.Cut(requestTarget(x.req), "?")
+	skip := strings.Count(strings.ToUpper(clientPath), "%3F")
+	found := false
+	for i, b := range x.oc.Backend {
+		if strings.Contains(b.Target, "?") {
+			continue
+		}
+		at := nthIndex(b.Target, "%3F", skip)
+		if at < 0 {
+			continue
+		}
+		found = true
+		if !apply {
+			continue
+		}
+		path, query := b.Target[:at], b.Target[at+3:]
+		if x.op != nil && i < len(x.op.Backend) {
+			if opPath, opQuery, ok := strings.Cut(x.op.Backend[i].Target, "?"); ok && opPath == path && sameQuery(query, opQuery) {
+				query = opQuery
+			}
+		}
+		b.Target = path + "?" + query
+	}
+	return found
+}
+
+// nthIndex returns the index of the (n+1)-th occurrence of sub in s, or -1.
+func nthIndex(s, sub string, n int) int {
+	off := 0
+	for {
+		i := strings.Index(s[off:], sub)
+		if i < 0 {
+			return -1
+		}
+		if n == 0 {
+			return off + i
+		}
+		n--
+		off += i + len(sub)
+	}
+}
+
+// sameQuery reports whether two queries decode to the same text.
+func sameQuery(a, b string) bool {
+	da, err1 := url.QueryUnescape(a)
+	db, err2 := url.QueryUnescape(b)
+	return err1 == nil && err2 == nil && da == db
 }
 
 // hopByHopNames are the hop-by-hop headers of SPEC 7 (Transfer-Encoding is
@@ -247,8 +392,8 @@ var knownDiffs = []knownDiff{
 var hopByHopNames = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "TE", "Trailer", "Upgrade"}
 
-// hopByHop lists the hop-by-hop header names of a request: the fixed ones
-// and those its Connection header names.
+// hopByHop lists the hop-by-hop header names of a header block: the fixed
+// ones and those its Connection header names.
 func hopByHop(fs []field) []string {
 	names := append([]string{}, hopByHopNames...)
 	for _, v := range headerValues(fs, "Connection") {
@@ -294,6 +439,15 @@ func setField(b *backendReq, name, value string) {
 	b.Fields = out
 }
 
+// expandForCompare expands the placeholders of a request value with
+// Ocsigen's ports (they are normalised back by normPorts).
+func expandForCompare(s string, x *exchange) string {
+	for p, name := range x.oc.Ports {
+		s = strings.ReplaceAll(s, name, fmt.Sprint(p))
+	}
+	return strings.ReplaceAll(s, "{DECOY}", decoyIP)
+}
+
 // requestTarget is the target of the request line of r.
 func requestTarget(r *request) string {
 	line, _, _ := strings.Cut(r.raw, "\r\n")
@@ -327,9 +481,10 @@ func (sc *scenario) secure(r *request) bool {
 	return strings.EqualFold(v, "https")
 }
 
-// sameWant reports whether o already is what w describes.
-func sameWant(o *outcome, w *want) bool {
-	return w != nil && wantErr(o, w) == nil
+// unlikeWant is the Ocsigen side of a whole-outcome row: Ocsigen does not do
+// what the request's want says.
+func unlikeWant(x *exchange) bool {
+	return x.req.want == nil || wantErr(x.oc, x.req.want) != nil
 }
 
 // checkWant checks ocsiproxy's outcome against the request's want.
@@ -344,7 +499,9 @@ func wantErr(o *outcome, w *want) error {
 	if o.Status != w.status {
 		return fmt.Errorf("status %d, want %d", o.Status, w.status)
 	}
-	if w.target == "" {
+	if w.anyBackend {
+		// A streamed body may reach the backend before the proxy gives up.
+	} else if w.target == "" {
 		if len(o.Backend) != 0 {
 			return fmt.Errorf("backend contacted (%s %s), want not contacted", o.Backend[0].Method, o.Backend[0].Target)
 		}

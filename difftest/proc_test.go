@@ -64,10 +64,11 @@ func (s *syncBuffer) String() string {
 
 // startProc starts argv in dir with its own process group; t.Cleanup stops
 // the whole group by its id.
-func startProc(t *testing.T, name, dir string, argv ...string) (*proc, *syncBuffer) {
+func startProc(t *testing.T, name, dir string, env []string, argv ...string) (*proc, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Stdin = nil

@@ -133,11 +133,16 @@ func accessScenarios() []*scenario {
 					wants(want{status: 200, target: "/from-doc-net/lines", backend: map[string]string{"X-Forwarded-For": "198.51.100.1, " + clientIP}}),
 				get("/aff/garbage", "X-Forwarded-For: nonsense, 203.0.113.7").witness(rowXFFEntry).
 					wants(want{status: 200, target: "/aff/garbage", backend: map[string]string{"X-Forwarded-For": "203.0.113.7, " + clientIP}}),
-				get("/aff/garbage2", "X-Forwarded-For: 203.0.113.7, nonsense").withNote("not an IP: header ignored"),
+				get("/aff/garbage2", "X-Forwarded-For: 203.0.113.7, nonsense").withNote("not an IP: header ignored").witness(rowXFFEntry).
+					wants(want{status: 200, target: "/aff/garbage2", backend: map[string]string{"X-Forwarded-For": clientIP}}),
 				get("/aff/spaces", "X-Forwarded-For: 203.0.113.7 ,198.51.100.1").witness(rowXFFEntry).
 					wants(want{status: 200, target: "/from-doc-net/spaces", backend: map[string]string{"X-Forwarded-For": "198.51.100.1, " + clientIP}}),
-				get("/aff/three", "X-Forwarded-For: 192.0.2.1, 203.0.113.7, 198.51.100.1"),
-				get("/aff/v6", "X-Forwarded-For: 2001:db8::1, 198.51.100.1"),
+				get("/aff/three", "X-Forwarded-For: 192.0.2.1, 203.0.113.7, 198.51.100.1").witness(rowXFFEntry).
+					wants(want{status: 200, target: "/from-doc-net/three", backend: map[string]string{"X-Forwarded-For": "198.51.100.1, " + clientIP}}),
+				get("/aff/v6", "X-Forwarded-For: 2001:db8::1, 198.51.100.1").witness(rowXFFEntry).
+					wants(want{status: 200, target: "/from-doc-net/v6", backend: map[string]string{"X-Forwarded-For": "198.51.100.1, " + clientIP}}),
+				get("/aff/v6last", "X-Forwarded-For: 198.51.100.1, 2001:db8::1").witness(rowXFFEntry).
+					wants(want{status: 200, target: "/aff/v6last", backend: map[string]string{"X-Forwarded-For": "2001:db8::1, " + clientIP}}),
 				get("/eq/x", "X-Forwarded-For: 203.0.113.7, "+clientIP),
 				get("/eq/x", "X-Forwarded-For: 203.0.113.7, 192.0.2.1"),
 				get("/untrusted/x", "X-Forwarded-For: 203.0.113.7, 198.51.100.1"),
@@ -162,14 +167,15 @@ func accessScenarios() []*scenario {
       </site>
     </host>`,
 			reqs: []*request{
-				get("/p/x", "X-Forwarded-Proto: https"),
-				get("/p/x", "X-Forwarded-Proto: HTTPS"),
+				get("/p/x", "X-Forwarded-Proto: https").witness(rowScheme),
+				get("/p/x", "X-Forwarded-Proto: HTTPS").witness(rowScheme),
 				get("/p/x", "X-Forwarded-Proto: http"),
 				get("/p/x", "X-Forwarded-Proto: ftp"),
 				get("/p/x"),
-				get("/full/x", "X-Forwarded-Proto: https"),
+				get("/full/x", "X-Forwarded-Proto: https").witness(rowScheme),
 				get("/full/x"),
-				get("/dir/inner", "X-Forwarded-Proto: https"),
+				get("/dir/inner", "X-Forwarded-Proto: https", "Host: test.example:{PORT}").witness(rowPGenScheme).
+					wants(want{status: 301, location: "https://test.example:{PORT}/dir/inner/"}),
 			},
 		},
 	}

@@ -49,17 +49,32 @@ func configScenarios() []*scenario {
       <site path="bs"><revproxy suburl="x\\.(.*)" dest="http://{B}/bs/\\1"/></site>
     </host>`,
 			reqs: []*request{
-				get("/amp/x"),
+				get("/amp/x").witness(rowPEntities).wants(want{status: 200, target: "/amp?a=1&b=x"}),
 				get("/rawamp/x"),
-				get("/num/x"),
+				get("/num/x").witness(rowPEntities).wants(want{status: 200, target: "/num&x"}),
 				get("/single/x"),
 				get("/bs/x.y"),
 				get("/bs/xzy"),
 			},
 		},
 		{
-			name: "xml-named-group",
-			spec: "2 XML dialect",
+			name: "attribute-values",
+			spec: "2 (values Ocsigen ignores)",
+			hosts: `<host hostfilter="*" defaulthostname="dflt.example">
+      <site path="kh"><revproxy suburl="(.*)" dest="http://{B}/kh/\1" keephost="no"/></site>
+      <site path="np"><revproxy suburl="(.*)" dest="http://{B}/np/\1" nopipeline="yes"/></site>
+      <site path="tmp"><redirect suburl="(.*)" dest="/t/\1" temporary="yes"/></site>
+    </host>`,
+			reqs: []*request{
+				get("/kh/x", "Host: {DECOY}"),
+				get("/np/x"),
+				get("/tmp/x"),
+			},
+		},
+		{
+			name:     "xml-named-group",
+			spec:     "2 XML dialect",
+			startRow: rowPRawLT,
 			hosts: `<host hostfilter="*" defaulthostname="dflt.example">
       <revproxy suburl="(?P<n>z+)" dest="http://{B}/named/\1"/>
     </host>`,
@@ -68,8 +83,9 @@ func configScenarios() []*scenario {
 			},
 		},
 		{
-			name: "template-missing-group",
-			spec: "2, 4 templates",
+			name:     "template-missing-group",
+			spec:     "2, 4 templates",
+			startRow: rowPLateConfig,
 			hosts: `<host hostfilter="*" defaulthostname="dflt.example">
       <revproxy suburl="(.*)" dest="http://{B}/seven/\9"/>
     </host>`,
@@ -78,8 +94,9 @@ func configScenarios() []*scenario {
 			},
 		},
 		{
-			name: "template-trailing-backslash",
-			spec: "2, 4 templates",
+			name:     "template-trailing-backslash",
+			spec:     "2, 4 templates",
+			startRow: rowPLateConfig,
 			hosts: `<host hostfilter="*" defaulthostname="dflt.example">
       <revproxy suburl="(.*)" dest="http://{B}/x\\"/>
     </host>`,
@@ -88,8 +105,9 @@ func configScenarios() []*scenario {
 			},
 		},
 		{
-			name: "dest-malformed",
-			spec: "2 malformed dest",
+			name:     "dest-malformed",
+			spec:     "2 malformed dest",
+			startRow: rowPLateConfig,
 			hosts: `<host hostfilter="*" defaulthostname="dflt.example">
       <site path="ftp"><revproxy suburl="(.*)" dest="ftp://{B}/\1"/></site>
       <site path="rel"><revproxy suburl="(.*)" dest="/relative/\1"/></site>

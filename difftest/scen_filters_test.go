@@ -47,7 +47,7 @@ func filterScenarios() []*scenario {
 			reqs: []*request{
 				get("/loc/x", "X-Want: location"),
 				get("/loc/x"),
-				get("/multi/x", "X-Want: cookies"),
+				get("/multi/x", "X-Want: cookies").witness(rowPReorder),
 				get("/multi/x"),
 				get("/add/x"),
 				get("/add/x", "X-Want: cookies"),

@@ -1,5 +1,7 @@
 package difftest
 
+import "strings"
+
 // forwardingScenarios cover SPEC 7 (what the backend and the client see) and
 // the basics of SPEC 4's revproxy.
 func forwardingScenarios() []*scenario {
@@ -27,7 +29,8 @@ func forwardingScenarios() []*scenario {
 				get("/close", "Connection: close").witness(rowHopByHop),
 				build("GET", "/http10", "HTTP/1.0"),
 				build("GET", "/http10-nohost", "HTTP/1.0", "-Host"),
-				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "", "body"),
+				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "", "body").witness(rowPExpect).
+					wants(want{status: 200, target: "/expect"}),
 				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "X-Want: no-100", "", "body"),
 				get("/xff", "X-Forwarded-For: 203.0.113.9").withNote("client XFF, no allow-forward-for"),
 				get("/xfp", "X-Forwarded-Proto: https").withNote("client XFP, no allow-forward-proto"),
@@ -47,7 +50,7 @@ func forwardingScenarios() []*scenario {
 				get("/r", "X-Want: empty"),
 				get("/r", "X-Want: nocontent"),
 				get("/r", "X-Want: big"),
-				get("/r", "X-Want: close"),
+				get("/r", "X-Want: close").witness(rowPUntilClose),
 				get("/r", "X-Want: status-404"),
 				get("/r", "X-Want: status-418"),
 				get("/r", "X-Want: status-500"),
@@ -65,7 +68,28 @@ func forwardingScenarios() []*scenario {
     </host>`,
 			reqs: []*request{
 				get("/down/x").witness(rowDown),
-				get("/reset", "X-Want: reset").withNote("backend closes without answering"),
+				get("/reset", "X-Want: reset").witness(rowDown).withNote("backend closes without answering"),
+			},
+		},
+	}
+}
+
+// limitScenarios cover SPEC 7's size limits.
+func limitScenarios() []*scenario {
+	big := strings.Repeat("x", 64)
+	return []*scenario{
+		{
+			name:   "limits",
+			spec:   "7 errors (413, 431)",
+			server: `<maxrequestbodysize>16</maxrequestbodysize>`,
+			hosts:  proxyAll,
+			reqs: []*request{
+				build("POST", "/small", "HTTP/1.1", "", "0123456789"),
+				build("POST", "/big", "HTTP/1.1", "", big).witness(rowPBodySize).wants(want{status: 413}),
+				build("POST", "/bigchunked", "HTTP/1.1", "Transfer-Encoding: chunked", "", "40\r\n"+big+"\r\n0\r\n\r\n").
+					witness(rowPBodySize).wants(want{status: 413, anyBackend: true}),
+				get("/longheader", "X-Long: "+strings.Repeat("y", 20000)).withNote("default netbuffersize is 8192").
+					witness(rowPHeaderSize).wants(want{status: 431}),
 			},
 		},
 	}

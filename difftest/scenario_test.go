@@ -18,7 +18,10 @@ type scenario struct {
 	// refuse says Ocsigen refuses the config: it exits non-zero without
 	// listening, and ocsiproxy must do the same.
 	refuse bool
-	reqs   []*request
+	// startRow names the start-up row of a config Ocsigen runs and SPEC
+	// requires ocsiproxy to refuse (see knownDiff.startup).
+	startRow string
+	reqs     []*request
 }
 
 // request is one raw HTTP request (CRLF line ends, placeholders expanded
@@ -38,8 +41,9 @@ type request struct {
 type want struct {
 	status int
 	// target is the request target the backend must receive; "" means the
-	// backend must not be contacted.
-	target string
+	// backend must not be contacted, unless anyBackend says it may be.
+	target     string
+	anyBackend bool
 	// headers the backend must receive with these exact values
 	// ("" value: must be absent).
 	backend map[string]string
@@ -119,7 +123,7 @@ func scenarios() []*scenario {
 	var all []*scenario
 	for _, group := range [][]*scenario{
 		configScenarios(), hostScenarios(), ruleScenarios(), filterScenarios(),
-		accessScenarios(), forwardingScenarios(), refusedScenarios(),
+		accessScenarios(), forwardingScenarios(), limitScenarios(), refusedScenarios(),
 	} {
 		all = append(all, group...)
 	}
