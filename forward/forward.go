@@ -16,6 +16,8 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -113,7 +115,12 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
+	upgrade := UpgradeProtocol(in)
 	RemoveHopByHop(out.Header)
+	if upgrade != "" {
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", upgrade)
+	}
 	out.Header.Del(HeaderForwarded)
 	out.Header.Del(HeaderXForwardedFor)
 	xff := st.Peer.Unmap().String()
@@ -129,9 +136,51 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 	return out.WithContext(ctx)
 }
 
-// CleanResponse removes the hop-by-hop headers of a backend response.
-func CleanResponse(resp *http.Response) {
+// UpgradeProtocol returns the protocol an HTTP/1.1 request asks to switch
+// to (its Upgrade header, when Connection names "upgrade"), or "" when it
+// asks for none. "h2c" is never returned: a proxy does not pass it on.
+func UpgradeProtocol(r *http.Request) string {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || !headerHasToken(r.Header, "Connection", "upgrade") {
+		return ""
+	}
+	up := textTrim(r.Header.Get("Upgrade"))
+	if up == "" || strings.EqualFold(up, "h2c") || strings.Contains(strings.ToLower(up), "h2c") {
+		return ""
+	}
+	return up
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, line := range h[name] {
+		for _, t := range strings.Split(line, ",") {
+			if strings.EqualFold(textTrim(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CleanResponse removes the hop-by-hop headers of a backend response. A
+// 101 answer to an upgrade request keeps "Connection: Upgrade" and its
+// Upgrade header; a 101 the request did not ask for, or for another
+// protocol, is an error.
+func CleanResponse(req *http.Request, resp *http.Response) error {
+	up := resp.Header.Get("Upgrade")
 	RemoveHopByHop(resp.Header)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil
+	}
+	want := req.Header.Get("Upgrade")
+	if want == "" || !strings.EqualFold(up, want) {
+		return fmt.Errorf("backend switched protocols to %q, requested %q", up, want)
+	}
+	if _, ok := resp.Body.(io.ReadWriteCloser); !ok {
+		return errors.New("backend switched protocols but the connection cannot be tunnelled")
+	}
+	resp.Header.Set("Connection", "Upgrade")
+	resp.Header.Set("Upgrade", up)
+	return nil
 }
 
 // StatusClientClosed is the status logged when the client went away

@@ -101,6 +101,10 @@ type Env struct {
 	// know which client it is: a keep-alive client, the pipelining pool,
 	// or the recorder of --dry-run.
 	Transport http.RoundTripper
+	// Upgrade sends the requests that switch protocols (WebSocket); such
+	// a connection becomes a tunnel and is never shared. nil means
+	// Transport.
+	Upgrade http.RoundTripper
 	// BackendTimeout bounds the wait for a backend's response head; 0
 	// means no bound.
 	BackendTimeout time.Duration

@@ -210,14 +210,21 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	// nopipeline: the connection is not shared with other requests; it is
 	// closed after this exchange.
 	out.Close = r.noPipeline
-	resp, err := st.Env.Transport.RoundTrip(out)
+	tr := st.Env.Transport
+	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
+		tr = st.Env.Upgrade
+	}
+	resp, err := tr.RoundTrip(out)
 	if err != nil {
 		return pipeline.Next, &pipeline.Error{
 			Status: forward.ErrorStatus(ctx, err),
 			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),
 		}
 	}
-	forward.CleanResponse(resp)
+	if err := forward.CleanResponse(out, resp); err != nil {
+		resp.Body.Close()
+		return pipeline.Next, pipeline.Errorf(http.StatusBadGateway, "revproxy at %s: %s %s: %v", r.m.pos, st.Method, t.URL(), err)
+	}
 	st.SetAnswer(resp, r.m.pos)
 	return pipeline.Next, nil
 }

@@ -618,3 +618,56 @@ func TestAccessLog(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketTunnel opens a WebSocket-style upgrade through the proxy to
+// a backend that echoes every byte, and checks that h2c is never passed on.
+func TestWebSocketTunnel(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || !strings.EqualFold(r.Header.Get("Connection"), "upgrade") {
+			http.Error(w, "not an upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + r.Header.Get("Sec-WebSocket-Key") + "-ok\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo
+	})
+	addr := proxy(t, `<host><revproxy suburl="ws" dest="`+b.URL+`/ws"/><revproxy suburl="h2c" dest="`+b.URL+`/plain"/></host>`)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\nearly")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" || resp.Header.Get("Sec-Websocket-Accept") != "k1-ok" {
+		t.Fatalf("handshake answer %d %v", resp.StatusCode, resp.Header)
+	}
+	io.WriteString(c, " and later")
+	want := "early and later"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
+		t.Fatalf("echo = %q, %v; want %q", got, err, want)
+	}
+	if got := b.last(t); got.Header.Get("Sec-Websocket-Key") != "k1" {
+		t.Errorf("backend did not get the handshake headers: %v", got.Header)
+	}
+
+	// Upgrade: h2c is stripped: the backend sees a plain request.
+	resp2, body := get(t, addr, "/h2c", "h", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__")
+	if resp2.StatusCode != 400 || !strings.Contains(body, "not an upgrade") {
+		t.Errorf("h2c request: %d %q, want the backend's plain answer", resp2.StatusCode, body)
+	}
+	if got := b.last(t).Header; got.Get("Upgrade") != "" || got.Get("Http2-Settings") != "" {
+		t.Errorf("h2c upgrade forwarded: %v", got)
+	}
+}

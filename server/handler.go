@@ -160,6 +160,9 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 	}
 	resp := st.Answer
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return tunnel(w, resp)
+	}
 	hdr := w.Header()
 	for k, vv := range resp.Header {
 		hdr[k] = vv
@@ -263,4 +266,57 @@ func writeStatus(w http.ResponseWriter, status int, detail string) (int, int64) 
 	w.WriteHeader(status)
 	n, _ := io.WriteString(w, body)
 	return status, int64(n)
+}
+
+// tunnel answers a protocol switch (WebSocket): it takes the client's
+// connection over from net/http, sends the backend's 101 head, and copies
+// bytes both ways until either side closes.
+func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
+	backend := resp.Body.(io.ReadWriteCloser) // checked by forward.CleanResponse
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return writeErrorStatus(w, http.StatusInternalServerError), 0, fmt.Errorf("server: tunnel: %w", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{})
+	resp.Header.Del("Content-Length")
+	fmt.Fprintf(brw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
+	if _, ok := resp.Header["Server"]; !ok {
+		resp.Header.Set("Server", ServerName)
+	}
+	resp.Header.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		return http.StatusSwitchingProtocols, 0, nil
+	}
+	done := make(chan int64, 2)
+	go func() {
+		// Bytes the client sent after its request, then the rest.
+		n, _ := io.Copy(backend, io.MultiReader(io.LimitReader(brw.Reader, int64(brw.Reader.Buffered())), conn))
+		closeWrite(backend)
+		done <- n
+	}()
+	go func() {
+		n, _ := io.Copy(conn, backend)
+		closeWrite(conn)
+		done <- n
+	}()
+	n := <-done
+	n += <-done
+	return http.StatusSwitchingProtocols, n, nil
+}
+
+// closeWrite half-closes c when it can, so the other side sees the end of
+// the stream while answers still flow back; otherwise it closes c.
+func closeWrite(c io.Closer) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+func writeErrorStatus(w http.ResponseWriter, status int) int {
+	s, _ := writeStatus(w, status, "")
+	return s
 }

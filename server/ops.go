@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -28,8 +27,7 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	env := &pipeline.Env{Transport: NewTransport(cfg.Timeout), BackendTimeout: cfg.Timeout}
-	tree, err := Compile(cfg, env, s.opts)
+	tree, err := Compile(cfg, newEnv(cfg), s.opts)
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}

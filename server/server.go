@@ -36,6 +36,15 @@ func NewTransport(timeout time.Duration) *http.Transport {
 	}
 }
 
+// newEnv returns the run-time environment of cfg: its backend clients.
+func newEnv(cfg *xmlconf.Config) *pipeline.Env {
+	return &pipeline.Env{
+		Transport:      NewTransport(cfg.Timeout),
+		Upgrade:        NewTransport(cfg.Timeout),
+		BackendTimeout: cfg.Timeout,
+	}
+}
+
 // Server is a running ocsiproxy: its listeners and handler.
 type Server struct {
 	Handler   *Handler
@@ -59,8 +68,7 @@ type listener struct {
 // New compiles cfg and prepares a server for it, with the keep-alive
 // backend client.
 func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
-	env := &pipeline.Env{Transport: NewTransport(cfg.Timeout), BackendTimeout: cfg.Timeout}
-	tree, err := Compile(cfg, env, opts)
+	tree, err := Compile(cfg, newEnv(cfg), opts)
 	if err != nil {
 		return nil, err
 	}
