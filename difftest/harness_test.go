@@ -252,14 +252,22 @@ func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
 		t.Fatalf("UNDECLARED: Ocsigen starts on this config, ocsiproxy: %s\n%s", op.state, tail(op.state.Output, 3000))
 	}
 
+	var ocAll, opAll []*outcome
+	defer func() {
+		if sc.poolCheck {
+			checkPooling(t, ocAll, opAll, op != nil, ty)
+		}
+	}()
 	for i, rq := range sc.reqs {
 		label := fmt.Sprintf("%s#%d", sc.name, i)
 		if rq.note != "" {
 			label += " (" + rq.note + ")"
 		}
 		x := &exchange{sc: sc, req: rq, oc: send(oc, rq, be, ports(oc))}
+		ocAll = append(ocAll, x.oc)
 		if op != nil {
 			x.op = send(op, rq, be, ports(op))
+			opAll = append(opAll, x.op)
 		}
 		res := evaluate(x)
 		ty.dumpf("=== %s\n%s\n--- ocsigen\n%s\n%s\n", label, showRaw(rq.raw), strings.Join(x.oc.lines(), "\n"), strings.Join(x.oc.details(), "\n"))
@@ -326,6 +334,37 @@ func runStartupRow(t *testing.T, sc *scenario, oc, op *side, be *backend, ports 
 	ty.add(1, 0, 1, []string{kd.row})
 	t.Errorf("SPEC 8 row %q: ocsiproxy should refuse this config at start-up with a position; it: %s\n%s",
 		kd.row, op.state, tail(op.state.Output, 2000))
+}
+
+// checkPooling checks the no-pooling row over a scenario: every backend
+// request of Ocsigen's came on a fresh connection, and ocsiproxy reused at
+// least one connection.
+func checkPooling(t *testing.T, ocAll, opAll []*outcome, compare bool, ty *tally) {
+	reused := func(all []*outcome) int {
+		n := 0
+		for _, o := range all {
+			for _, b := range o.Backend {
+				if b.ConnReq > 0 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := reused(ocAll); n > 0 {
+		t.Errorf("Ocsigen no longer shows the declared bug: %s (%d backend requests on reused connections)", rowNoPooling, n)
+		return
+	}
+	if !compare {
+		ty.add(0, 0, 0, []string{rowNoPooling})
+		return
+	}
+	if reused(opAll) == 0 {
+		ty.add(1, 0, 1, []string{rowNoPooling})
+		t.Errorf("SPEC 8 row %q: ocsiproxy opened a new backend connection for every request", rowNoPooling)
+		return
+	}
+	ty.add(1, 1, 0, []string{rowNoPooling})
 }
 
 // settle is how long the harness waits after a response for late backend

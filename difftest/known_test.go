@@ -240,8 +240,9 @@ var knownDiffs = []knownDiff{
 		},
 	},
 	{
-		// Not observable in a single exchange: connection reuse is not
-		// compared (backendReq.ConnReq is excluded from the outcome).
+		// Not observable in a single exchange (backendReq.ConnReq is not
+		// compared); scenarios with poolCheck test it over all their
+		// requests, see checkPooling.
 		row:     rowNoPooling,
 		ocsigen: func(*exchange) bool { return false },
 	},

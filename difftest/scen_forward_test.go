@@ -7,9 +7,10 @@ import "strings"
 func forwardingScenarios() []*scenario {
 	return []*scenario{
 		{
-			name:  "forward-basics",
-			spec:  "4 revproxy, 7",
-			hosts: proxyAll,
+			name:      "forward-basics",
+			spec:      "4 revproxy, 7, 9 (connection reuse)",
+			hosts:     proxyAll,
+			poolCheck: true,
 			reqs: []*request{
 				get("/"),
 				get("/a/b/c.html"),

@@ -21,7 +21,10 @@ type scenario struct {
 	// startRow names the start-up row of a config Ocsigen runs and SPEC
 	// requires ocsiproxy to refuse (see knownDiff.startup).
 	startRow string
-	reqs     []*request
+	// poolCheck checks the no-pooling row over the whole scenario: Ocsigen
+	// opens one backend connection per request, ocsiproxy reuses some.
+	poolCheck bool
+	reqs      []*request
 }
 
 // request is one raw HTTP request (CRLF line ends, placeholders expanded
