@@ -671,3 +671,9 @@ func TestWebSocketTunnel(t *testing.T) {
 		t.Errorf("h2c upgrade forwarded: %v", got)
 	}
 }
+
+func (b *backend) reqsSince(i int) []seen {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]seen(nil), b.reqs[i:]...)
+}

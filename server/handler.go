@@ -73,7 +73,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if maxBody >= 0 && r.ContentLength != 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
+		var body *clientBody
+		if r.ContentLength != 0 {
+			body = &clientBody{ReadCloser: r.Body}
+			r.Body = body
+		}
 		err = t.Process(r.Context(), st)
+		if err != nil && body != nil && body.err != nil {
+			// The backend call failed because the client's body did: a
+			// malformed chunk, a body over the limit, a client gone.
+			err = bodyError(body.err)
+		}
 		status, n, err = respond(w, r, st, err, t.debug)
 	}
 	if h.Logs != nil {
@@ -110,6 +120,10 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
 		return st, pipeline.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
+	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+		// RFC 9112 section 3.2: a request target has no fragment.
+		return st, pipeline.Errorf(http.StatusBadRequest, "fragment in request target")
+	}
 	var rawPath string
 	switch {
 	case strings.HasPrefix(r.RequestURI, "/"):
@@ -125,9 +139,6 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
 	default:
 		return st, pipeline.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
-	}
-	if i := strings.IndexByte(st.RawQuery, '#'); i >= 0 {
-		return st, pipeline.Errorf(http.StatusBadRequest, "fragment in request target")
 	}
 	p, err := urlpath.Normalize(rawPath)
 	if err != nil {
@@ -319,4 +330,28 @@ func closeWrite(c io.Closer) {
 func writeErrorStatus(w http.ResponseWriter, status int) int {
 	s, _ := writeStatus(w, status, "")
 	return s
+}
+
+// clientBody remembers the first error reading the client's request body,
+// so that a failed backend call can be blamed on the client (400, 413)
+// rather than on the backend (502).
+type clientBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body over <maxrequestbodysize> %d bytes", tooBig.Limit)}
+	}
+	return &pipeline.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("reading the request body: %w", err)}
 }
