@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -139,6 +140,9 @@ type State struct {
 	HostName string
 	// LocalPort is the port the request arrived on.
 	LocalPort int
+	// HostFilter is the hostfilter of the <host> being run (for metrics
+	// and logs).
+	HostFilter string
 	// Secure is true for a TLS connection, or after <allow-forward-proto/>
 	// accepted "X-Forwarded-Proto: https".
 	Secure bool
@@ -171,6 +175,16 @@ type State struct {
 	// Retries counts the restarts made by <rewrite>.
 	Retries int
 
+	// Files holds the file-serving settings that Ocsigen's
+	// extendconfiguration elements (<listdirs>, <defaultindex>,
+	// <hidefile>...) set for the instructions after them; nil means the
+	// defaults. Its dynamic type belongs to the package that sets and reads
+	// it (staticmod). A value is never modified in place: a stage that
+	// changes a setting stores a new value. The engine resets it when it
+	// enters a host and restores it when a <site> ends, as Ocsigen
+	// restores the request's configuration after a site.
+	Files any
+
 	// Trace, when set (by --dry-run), receives one line per decision.
 	Trace func(pos xmlconf.Pos, msg string)
 }
@@ -180,6 +194,19 @@ func (st *State) Tracef(pos xmlconf.Pos, format string, args ...any) {
 	if st.Trace != nil {
 		st.Trace(pos, fmt.Sprintf(format, args...))
 	}
+}
+
+// AnswerWriter is implemented by the Body of an answer that writes
+// itself to the client instead of being copied: a static file, served
+// with [net/http.ServeContent] so that conditional and range requests are
+// answered. The server copies resp.Header (as the filters left it) to
+// w.Header(), then calls WriteAnswer instead of writing resp.StatusCode
+// and copying the body; WriteAnswer writes the status and the body, and
+// honours resp.StatusCode when a filter changed it. Read must still
+// return the whole body, for any consumer that copies it.
+type AnswerWriter interface {
+	io.ReadCloser
+	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *http.Response)
 }
 
 // SetAnswer records resp as the answer given by the instruction at pos.
@@ -273,6 +300,15 @@ type Compiler interface {
 	Errors() *xmlconf.ErrorList
 	// MatchTimeout is the time limit of one regexp match.
 	MatchTimeout() time.Duration
+}
+
+// ConfigSource is implemented by a [Compiler] that gives extensions the
+// whole configuration: the <server> options (<mimefile>, <charset>...) and
+// the <extension> elements with their children (an extension's global
+// options). An extension that needs them asserts it; without it, the
+// defaults apply.
+type ConfigSource interface {
+	Config() *xmlconf.Config
 }
 
 // SubPathOf returns path relative to the site whose segments are site,

@@ -40,6 +40,9 @@ var extensions = map[string]*extension{
 		"sethttpcode":  filters.CompileSetHTTPCode,
 	}},
 	"accesscontrol": {name: "ocsigenserver.ext.accesscontrol", elements: accessControlElements()},
+	// admin provides no site element: its <extension> element configures
+	// the admin listener (see admin.go).
+	"admin": {name: "ocsiproxy.ext.admin"},
 }
 
 func accessControlElements() map[string]compileFunc {
@@ -67,6 +70,9 @@ var elementOwner = func() map[string]string {
 // extension (eliom.server, ...).
 func extensionShortName(name string) (short string, ok bool) {
 	if s, found := strings.CutPrefix(name, "ocsigenserver.ext."); found {
+		return s, true
+	}
+	if s, found := strings.CutPrefix(name, "ocsiproxy.ext."); found {
 		return s, true
 	}
 	if strings.ContainsAny(name, "/\\") || strings.HasSuffix(name, ".cmxs") || strings.HasSuffix(name, ".cma") || strings.HasSuffix(name, ".cmo") {
@@ -171,7 +177,8 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 		}
 		c.loaded[short] = true
 	}
-	t := &Tree{env: env, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode, useDefaultHostname: cfg.UseDefaultHostname}
+	admin := parseAdmin(cfg, &c.errs)
+	t := &Tree{env: env, cfg: cfg, admin: admin, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode, useDefaultHostname: cfg.UseDefaultHostname}
 	for _, h := range cfg.Hosts {
 		pats, err := parseHostFilter(h.Filter)
 		if err != nil {

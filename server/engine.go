@@ -17,6 +17,8 @@ import (
 type Tree struct {
 	hosts              []*host
 	env                *pipeline.Env
+	cfg                *xmlconf.Config
+	admin              *AdminConfig
 	maxRetries         int
 	debug              bool
 	useDefaultHostname bool
@@ -80,6 +82,7 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 			continue
 		}
 		matched = true
+		st.HostFilter = h.filter
 		if st.Host == "" {
 			st.Tracef(h.pos, "host hostfilter=%q: entered (no Host header: an HTTP/1.0 request enters every host)", h.filter)
 		} else {
@@ -87,6 +90,7 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 		}
 		st.Site = nil
 		st.SubPath = strings.TrimPrefix(st.Path, "/")
+		st.Files = nil // each host starts from the default file settings
 		r, err := pipeline.RunBlock(ctx, st, h.body)
 		if err != nil || r == pipeline.Restart || r == pipeline.StopAll {
 			return r, err
@@ -132,10 +136,12 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 		return pipeline.Next, nil
 	}
 	st.Tracef(s.pos, "site %s: entered, sub-path %q", s.display(), sub)
-	parent := st.Site
+	parent, files := st.Site, st.Files
 	st.Site, st.SubPath = s.segs, sub
 	r, err := pipeline.RunBlock(ctx, st, s.body)
-	st.Site = parent
+	// As in Ocsigen, the settings changed inside the site (<listdirs>...)
+	// do not outlive it.
+	st.Site, st.Files = parent, files
 	psub, inside := pipeline.SubPathOf(st.Path, parent)
 	if inside {
 		st.SubPath = psub

@@ -34,6 +34,8 @@ type Handler struct {
 	maxBody atomic.Int64
 	// Logs receives the access and error log lines.
 	Logs *Logs
+	// metrics, when set, counts requests.
+	metrics *Metrics
 }
 
 // NewHandler returns a handler serving t with the limits of cfg.
@@ -86,8 +88,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		status, n, err = respond(w, r, st, err, t.debug)
 	}
+	d := time.Since(start)
+	if h.metrics != nil {
+		rule := "-"
+		if st != nil && st.AnswerPos.File != "" {
+			rule = st.AnswerPos.Short()
+		}
+		host := ""
+		if st != nil {
+			host = st.HostFilter
+		}
+		h.metrics.observe(host, rule, status, d)
+	}
 	if h.Logs != nil {
-		h.Logs.access(r, st, status, n, time.Since(start))
+		h.Logs.access(r, st, status, n, d)
 		if err != nil && status != forward.StatusClientClosed {
 			h.Logs.Errorf("%s %s %s: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
 		}

@@ -17,10 +17,11 @@ import (
 // old configuration keeps serving and the error, with every position, is
 // returned. Listening ports, the log directory and the user do not change
 // on reload; a change of them is reported as a warning.
-func (s *Server) Reload(path string) error {
+func (s *Server) Reload(path string) (err error) {
 	if path == "" {
 		path = s.cfg.File
 	}
+	defer func() { s.Metrics.reloaded(err) }()
 	notify("RELOADING=1")
 	defer notify("READY=1")
 	cfg, err := xmlconf.Load(path)
@@ -34,8 +35,8 @@ func (s *Server) Reload(path string) error {
 	for _, w := range cfg.Warnings {
 		s.Logs.Warnf("%s", w)
 	}
-	if !samePorts(cfg.Ports, s.cfg.Ports) {
-		s.Logs.Warnf("reload: <port> changes take effect at the next restart")
+	if !samePorts(cfg.Ports, s.cfg.Ports) || !sameAdmin(tree.admin, s.Handler.Tree().admin) {
+		s.Logs.Warnf("reload: <port> and admin <listen> changes take effect at the next restart")
 	}
 	if cfg.LogDir != s.cfg.LogDir || cfg.User != s.cfg.User || cfg.Group != s.cfg.Group {
 		s.Logs.Warnf("reload: <logdir>, <user> and <group> changes take effect at the next restart")
@@ -119,4 +120,11 @@ func notify(state string) {
 	}
 	defer c.Close()
 	c.Write([]byte(state))
+}
+
+func sameAdmin(a, b *AdminConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Addr == b.Addr
 }

@@ -307,3 +307,58 @@ func TestMaxConnected(t *testing.T) {
 		t.Errorf("second connection not served after the first closed: %v", err)
 	}
 }
+
+func TestAdminListener(t *testing.T) {
+	dir := t.TempDir()
+	b := newBackend(t, nil)
+	conf := `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<host hostfilter="*.example"><revproxy suburl="(.*)" dest="` + b.URL + `/\1"/></host>`
+	r := start(t, dir, conf)
+	admin := "http://" + r.srv.AdminAddr().String()
+	fetch := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, admin+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := fetch("GET", "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	get(t, r.addr(0), "/x", "www.example")
+	get(t, r.addr(0), "/x", "other.org")
+	code, metrics := fetch("GET", "/metrics")
+	ruleLine := strings.Count("<ocsigen><server>\n"+extensionLines+"\n<port>\n<extension>\n", "\n") + 1
+	for _, want := range []string{
+		fmt.Sprintf(`ocsiproxy_requests_total{host="*.example",rule="%s:%d",status="200"} 1`, r.file, ruleLine),
+		`ocsiproxy_requests_total{host="-",rule="-",status="404"} 1`,
+		`ocsiproxy_request_duration_seconds_count{host="*.example"} 1`,
+		`go_goroutines`,
+	} {
+		if code != 200 || !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, body := fetch("GET", "/api/config"); code != 200 || !strings.Contains(body, `"hostfilter": "*.example"`) || !strings.Contains(body, `"element": "revproxy"`) {
+		t.Errorf("/api/config: %d %s", code, body)
+	}
+	writeConf(t, r.file, strings.Replace(conf, "/\\1", "/v2/\\1", 1))
+	if code, body := fetch("POST", "/api/reload"); code != 200 || !strings.Contains(body, `"ok": true`) {
+		t.Errorf("reload: %d %s", code, body)
+	}
+	if _, body := get(t, r.addr(0), "/x", "www.example"); body != "backend /v2/x" {
+		t.Errorf("after reload: %q", body)
+	}
+	writeConf(t, r.file, `<port>127.0.0.1:0</port><host><nope/></host>`)
+	if code, body := fetch("POST", "/api/reload"); code != 422 || !strings.Contains(body, "unknown element <nope>") {
+		t.Errorf("broken reload: %d %s", code, body)
+	}
+	if _, metrics := fetch("GET", "/metrics"); !strings.Contains(metrics, `ocsiproxy_config_reloads_total{result="error"} 1`) || !strings.Contains(metrics, `ocsiproxy_config_reloads_total{result="ok"} 1`) {
+		t.Errorf("reload counters missing:\n%s", metrics)
+	}
+}

@@ -47,8 +47,11 @@ func newEnv(cfg *xmlconf.Config) *pipeline.Env {
 
 // Server is a running ocsiproxy: its listeners and handler.
 type Server struct {
-	Handler   *Handler
-	Logs      *Logs
+	Handler *Handler
+	Logs    *Logs
+	// Metrics are served by the admin listener.
+	Metrics   *Metrics
+	admin     net.Listener
 	cfg       *xmlconf.Config
 	opts      Options
 	tlsConf   *tls.Config
@@ -72,7 +75,9 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}, nil
+	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}
+	s.Handler.metrics = s.Metrics
+	return s, nil
 }
 
 // Listen opens every <port> of the configuration. It fails, closing what
@@ -97,7 +102,23 @@ func (s *Server) Listen() error {
 		}
 		s.listeners = append(s.listeners, listener{Listener: l, https: p.HTTPS})
 	}
+	if a := s.Handler.Tree().admin; a != nil {
+		l, err := net.Listen("tcp", a.Addr)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("server: %s: admin listener on %s: %w", a.Pos, a.Addr, err)
+		}
+		s.admin = l
+	}
 	return nil
+}
+
+// AdminAddr returns the address of the admin listener, nil when it is off.
+func (s *Server) AdminAddr() net.Addr {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.Addr()
 }
 
 func (s *Server) tlsConfig(pos xmlconf.Pos) (*tls.Config, error) {
@@ -117,6 +138,10 @@ func (s *Server) closeListeners() {
 		l.Close()
 	}
 	s.listeners = nil
+	if s.admin != nil {
+		s.admin.Close()
+		s.admin = nil
+	}
 }
 
 // Addrs returns the addresses actually listened on (useful with port 0).
@@ -166,6 +191,11 @@ func (s *Server) Serve(ctx context.Context) error {
 				errc <- err
 			}
 		}()
+	}
+	if s.admin != nil {
+		hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.stdLogger()}
+		s.servers = append(s.servers, hs)
+		go hs.Serve(s.admin)
 	}
 	notify("READY=1")
 	var serveErr error
