@@ -230,6 +230,9 @@ func hasToken(v, tok string) bool {
 	return false
 }
 
+// tunnelBytes is what the backend sends after a 101 answer.
+const tunnelBytes = "bytes through the tunnel\n"
+
 // backendBody is the body of the default response.
 const backendBody = "hello from the backend\n"
 
@@ -245,6 +248,11 @@ func canned(want, method string, port int) (head []field, body []byte, closeAfte
 	case want == "" || want == "plain" || want == "no-100":
 	case want == "reset":
 		return nil, nil, true
+	case want == "upgrade":
+		// A WebSocket handshake answer, then bytes of the new protocol; the
+		// connection is then closed.
+		return []field{{"", "101 Switching Protocols"}, {"X-Recorder", "1"}, {"Upgrade", "websocket"},
+			{"Connection", "Upgrade"}, {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}, []byte(tunnelBytes), true
 	case want == "cookies":
 		extra = []field{{"Set-Cookie", "a=1; Path=/"}, {"Set-Cookie", "b=2; Path=/"}, {"X-Multi", "one"}, {"X-Multi", "two"}}
 	case want == "location":

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -14,6 +15,9 @@ import (
 // requestTimeout bounds one request to a server under test, from dial to the
 // end of the response body.
 const requestTimeout = 4 * time.Second
+
+// tunnelWait is how long the client reads after a 101 answer.
+const tunnelWait = 500 * time.Millisecond
 
 // clientIP is the loopback address the harness connects from, so that the
 // peer address (127.0.0.2) differs from the servers' listening address
@@ -82,8 +86,17 @@ func roundTrip(addr string, raw []byte, isHead bool) *response {
 		r.Proto, r.Status, r.Reason, r.Fields = proto, status, reason, fields
 		break
 	}
-	if isHead || r.Status == 204 || r.Status == 304 || r.Status == 101 {
+	if isHead || r.Status == 204 || r.Status == 304 {
 		r.Framing = framingNone
+		return r
+	}
+	if r.Status == 101 {
+		// The connection now speaks the new protocol: read what arrives
+		// within a moment as the "body".
+		r.Framing = framingTunnel
+		_ = c.SetReadDeadline(time.Now().Add(tunnelWait))
+		b, _ := io.ReadAll(io.LimitReader(br, maxBodyBytes))
+		r.Body = b
 		return r
 	}
 	body, fr, _, err := readBody(br, r.Fields, true)

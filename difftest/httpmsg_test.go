@@ -97,6 +97,7 @@ const (
 	framingLength  framing = "content-length"
 	framingChunked framing = "chunked"
 	framingClose   framing = "until-close"
+	framingTunnel  framing = "tunnel (after 101)"
 )
 
 // isChunked reports whether the last transfer coding is chunked.

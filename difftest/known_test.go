@@ -41,6 +41,8 @@ const (
 	rowPGenScheme  = "PROPOSED: the site-directory 301 ignores allow-forward-proto (`http://` for a secure request) [SPEC 3, 6]"
 	rowPBodySize   = "PROPOSED: `<maxrequestbodysize>` is not enforced on proxied requests (the body is forwarded) [SPEC 7]"
 	rowPHeaderSize = "PROPOSED: a header block over `<netbuffersize>` is accepted [SPEC 7]"
+	rowPTunnel     = "PROPOSED: a protocol upgrade (WebSocket) gets its 101 but nothing is tunnelled [SPEC 7]"
+	rowPTimeout    = "PROPOSED: no time limit on the backend's answer (`<timeout>` is not applied) [SPEC 7]"
 )
 
 // knownDiff is one declared difference: a SPEC section 8 row.
@@ -232,9 +234,15 @@ var knownDiffs = []knownDiff{
 				x.oc.setBackendHeader("User-Agent", "", true)
 			}
 			for _, h := range hopByHop(requestFields(x.req)) {
+				if isUpgrade(x.req) && strings.EqualFold(h, "Upgrade") {
+					continue // SPEC 7: a real protocol upgrade is tunnelled
+				}
 				x.oc.setBackendHeader(h, "", true)
 			}
 			for _, h := range responseHopByHop(x.oc) {
+				if isUpgrade(x.req) && x.oc.Status == 101 && strings.EqualFold(h, "Upgrade") {
+					continue
+				}
 				x.oc.Fields = slices.DeleteFunc(x.oc.Fields, func(f field) bool { return strings.EqualFold(f.Name, h) })
 			}
 		},
@@ -317,6 +325,16 @@ var knownDiffs = []knownDiff{
 		row:       rowPHeaderSize,
 		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
+	},
+	{
+		row:       rowPTimeout,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:     rowPTunnel,
+		ocsigen: func(x *exchange) bool { return x.oc.Status == 101 && x.oc.Body == "" },
+		fix:     func(x *exchange) { x.oc.Body = tunnelBytes },
 	},
 }
 
@@ -405,6 +423,13 @@ func hopByHop(fs []field) []string {
 		}
 	}
 	return names
+}
+
+// isUpgrade reports whether the request asks for a real protocol upgrade
+// (Upgrade other than h2c), which SPEC 7 tunnels.
+func isUpgrade(r *request) bool {
+	v, ok := headerValue(requestFields(r), "Upgrade")
+	return ok && !strings.EqualFold(v, "h2c")
 }
 
 // responseHopByHop lists the hop-by-hop headers of the backend's response

@@ -28,6 +28,8 @@ func forwardingScenarios() []*scenario {
 					"TE: trailers", "Proxy-Authorization: Basic eA==", "X-Other: kept").witness(rowHopByHop),
 				get("/upgrade", "Connection: Upgrade", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__").witness(rowHopByHop),
 				get("/close", "Connection: close").witness(rowHopByHop),
+				get("/ws", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+					"Sec-WebSocket-Version: 13", "X-Want: upgrade").withNote("WebSocket handshake").witness(rowPTunnel),
 				build("GET", "/http10", "HTTP/1.0"),
 				build("GET", "/http10-nohost", "HTTP/1.0", "-Host"),
 				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "", "body").witness(rowPExpect).
@@ -91,6 +93,17 @@ func limitScenarios() []*scenario {
 					witness(rowPBodySize).wants(want{status: 413, anyBackend: true}),
 				get("/longheader", "X-Long: "+strings.Repeat("y", 20000)).withNote("default netbuffersize is 8192").
 					witness(rowPHeaderSize).wants(want{status: 431}),
+			},
+		},
+		{
+			name:   "backend-timeout",
+			spec:   "7 errors (504)",
+			server: `<timeout>1</timeout>`,
+			hosts:  proxyAll,
+			reqs: []*request{
+				get("/fast"),
+				get("/slow", "X-Want: slow").withNote("the backend answers after 3 s").
+					witness(rowPTimeout).wants(want{status: 504, target: "/slow"}),
 			},
 		},
 	}
