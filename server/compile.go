@@ -26,6 +26,10 @@ type compileFunc func(pipeline.Compiler, *xmlconf.Element) pipeline.Stage
 type extension struct {
 	name     string // findlib package, e.g. "ocsigenserver.ext.revproxy"
 	elements map[string]compileFunc
+	// configure, when set, checks the extension's <extension> line and
+	// its children (the extension's global options) once per
+	// configuration.
+	configure func(pipeline.Compiler, *xmlconf.Extension)
 }
 
 // extensions lists the implemented extensions by short name: the last
@@ -43,6 +47,19 @@ var extensions = map[string]*extension{
 	// admin provides no site element: its <extension> element configures
 	// the admin listener (see admin.go).
 	"admin": {name: "ocsiproxy.ext.admin"},
+	"staticmod": {name: "ocsigenserver.ext.staticmod", elements: map[string]compileFunc{"static": staticmod.Compile},
+		configure: staticmod.Configure},
+	"extendconfiguration": {name: "ocsigenserver.ext.extendconfiguration", elements: elementsOf(staticmod.ExtendElements, staticmod.CompileExtend),
+		configure: staticmod.Configure},
+}
+
+// elementsOf maps every name to f.
+func elementsOf(names []string, f compileFunc) map[string]compileFunc {
+	m := make(map[string]compileFunc)
+	for _, n := range names {
+		m[n] = f
+	}
+	return m
 }
 
 func accessControlElements() map[string]compileFunc {

@@ -65,6 +65,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
+	if ferr := framingVerdict(r); ferr != nil && err == nil {
+		// RFC 9112 section 6.3: ambiguous framing is an error; the
+		// connection cannot be trusted for another request.
+		err = &pipeline.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("request framing: %w", ferr)}
+		w.Header().Set("Connection", "close")
+	}
 	switch {
 	case err != nil:
 		status, n = writeError(w, r, err, t.debug)

@@ -180,6 +180,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		if s.connSlots != nil {
 			nl = &limitListener{Listener: nl, slots: s.connSlots}
 		}
+		if !l.https {
+			nl = &framingListener{Listener: nl, maxLine: int(s.cfg.NetBufferSize) + 4096}
+			hs.ConnContext = withFraming
+		}
 		go func() {
 			var err error
 			if l.https {
