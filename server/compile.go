@@ -14,6 +14,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/staticmod"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -109,6 +110,7 @@ type Options struct {
 
 // compiler implements pipeline.Compiler over one configuration.
 type compiler struct {
+	cfg     *xmlconf.Config
 	errs    xmlconf.ErrorList
 	loaded  map[string]bool // short names of the loaded extensions
 	timeout time.Duration
@@ -117,6 +119,7 @@ type compiler struct {
 }
 
 func (c *compiler) Errors() *xmlconf.ErrorList  { return &c.errs }
+func (c *compiler) Config() *xmlconf.Config     { return c.cfg }
 func (c *compiler) MatchTimeout() time.Duration { return c.timeout }
 
 // Block compiles instructions nested in an extension's element; sites are
@@ -185,14 +188,18 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 	if timeout <= 0 {
 		timeout = pattern.DefaultMatchTimeout
 	}
-	c := &compiler{loaded: make(map[string]bool), timeout: timeout}
-	for _, ext := range cfg.Extensions {
+	c := &compiler{cfg: cfg, loaded: make(map[string]bool), timeout: timeout}
+	for i, ext := range cfg.Extensions {
 		short, ok := extensionShortName(ext.Name)
-		if _, impl := extensions[short]; !ok || !impl {
+		impl := extensions[short]
+		if !ok || impl == nil {
 			c.errs.Add(ext.Pos, "extension %q is not implemented by ocsiproxy", ext.Name)
 			continue
 		}
 		c.loaded[short] = true
+		if impl.configure != nil {
+			impl.configure(c, &cfg.Extensions[i])
+		}
 	}
 	admin := parseAdmin(cfg, &c.errs)
 	t := &Tree{env: env, cfg: cfg, admin: admin, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode, useDefaultHostname: cfg.UseDefaultHostname}

@@ -202,6 +202,13 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		hdr.Set("Server", ServerName)
 	}
 	delete(hdr, "Content-Length")
+	if aw, ok := resp.Body.(pipeline.AnswerWriter); ok {
+		// A static file: it writes its own status and body (conditional
+		// and range requests).
+		cw := &countingWriter{ResponseWriter: w}
+		aw.WriteAnswer(cw, r, resp)
+		return cw.result(), cw.n, nil
+	}
 	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
 		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
@@ -222,6 +229,47 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		return forward.StatusClientClosed, n, nil
 	}
 	return resp.StatusCode, n, nil
+}
+
+// countingWriter records the status and the body bytes written through
+// it, for the access log.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	failed bool
+}
+
+func (c *countingWriter) WriteHeader(status int) {
+	if c.status == 0 && status >= 200 {
+		c.status = status
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	if err != nil {
+		c.failed = true
+	}
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *countingWriter) result() int {
+	switch {
+	case c.failed:
+		return forward.StatusClientClosed
+	case c.status == 0:
+		return http.StatusOK
+	}
+	return c.status
 }
 
 func bodyAllowed(status int) bool {
