@@ -186,3 +186,51 @@ func TestGroupNumbering(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralPrefix(t *testing.T) {
+	tests := []struct{ re, want string }{
+		{`app/(.*)`, "app/"},
+		{`app\.js`, "app.js"},
+		{`a\/b/c`, "a/b/c"},
+		{`abc?d`, "ab"},
+		{`abc*`, "ab"},
+		{`abc{2}`, "ab"},
+		{`abc+d`, "abc"},
+		{`foo|bar`, ""},
+		{`(?i)abc`, ""},
+		{`\dabc`, ""},
+		{`ab\d`, "ab"},
+		{`ab[c]`, "ab"},
+		{`http://www\.example\.com/(.*)`, "http://www.example.com/"},
+		{`é`, ""},
+		{`a b`, "a"},
+		{`ab\`, "ab"},
+		{`^ab`, ""},
+	}
+	for _, tt := range tests {
+		if got := literalPrefix(tt.re); got != tt.want {
+			t.Errorf("literalPrefix(%q) = %q, want %q", tt.re, got, tt.want)
+		}
+	}
+}
+
+// FuzzLiteralPrefix checks the prefix promise: whatever the anchored
+// pattern matches starts with its literal prefix.
+func FuzzLiteralPrefix(f *testing.F) {
+	for _, s := range []string{"app/(.*)", "ab?c", `a\.b`, "x{2}y", "ab+", "a(b)c"} {
+		f.Add(s, "abc")
+	}
+	f.Fuzz(func(t *testing.T, expr, in string) {
+		re, err := Compile(expr, true, time.Second)
+		if err != nil {
+			return
+		}
+		ok, err := re.MatchString(in)
+		if err != nil || !ok {
+			return
+		}
+		if p := re.LiteralPrefix(); !strings.HasPrefix(in, p) {
+			t.Fatalf("%q matches %q, which lacks the literal prefix %q", expr, in, p)
+		}
+	})
+}

@@ -106,6 +106,9 @@ type Options struct {
 	// MatchTimeout bounds each regexp match; 0 means
 	// pattern.DefaultMatchTimeout (100 ms).
 	MatchTimeout time.Duration
+	// NoIndex turns off the rule index: every rule is tried in turn.
+	// The results are the same; only the cost differs.
+	NoIndex bool
 }
 
 // compiler implements pipeline.Compiler over one configuration.
@@ -114,6 +117,7 @@ type compiler struct {
 	errs    xmlconf.ErrorList
 	loaded  map[string]bool // short names of the loaded extensions
 	timeout time.Duration
+	noIndex bool
 	site    []string // segments of the site being compiled
 	host    *hostDefaults
 }
@@ -146,7 +150,35 @@ func (c *compiler) body(elems []*xmlconf.Element, sitesAllowed bool) []pipeline.
 			stages = append(stages, s)
 		}
 	}
-	return stages
+	if c.noIndex {
+		return stages
+	}
+	return indexRuns(stages)
+}
+
+// indexRuns replaces every run of at least rules.MinIndexed consecutive
+// rules by one rules.Index, so that a request tries only the rules that
+// can match it.
+func indexRuns(stages []pipeline.Stage) []pipeline.Stage {
+	var out []pipeline.Stage
+	for i := 0; i < len(stages); {
+		j := i
+		for j < len(stages) && rules.Indexable(stages[j]) {
+			j++
+		}
+		switch {
+		case j-i >= rules.MinIndexed:
+			out = append(out, rules.NewIndex(stages[i:j]))
+			i = j
+		case j > i:
+			out = append(out, stages[i:j]...)
+			i = j
+		default:
+			out = append(out, stages[i])
+			i++
+		}
+	}
+	return out
 }
 
 func (c *compiler) instruction(e *xmlconf.Element) pipeline.Stage {
@@ -188,7 +220,7 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 	if timeout <= 0 {
 		timeout = pattern.DefaultMatchTimeout
 	}
-	c := &compiler{cfg: cfg, loaded: make(map[string]bool), timeout: timeout}
+	c := &compiler{cfg: cfg, loaded: make(map[string]bool), timeout: timeout, noIndex: opts.NoIndex}
 	for i, ext := range cfg.Extensions {
 		short, ok := extensionShortName(ext.Name)
 		impl := extensions[short]
