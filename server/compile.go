@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesscontrol"
+	"github.com/ocsiproxy/ocsiproxy/authbasic"
+	"github.com/ocsiproxy/ocsiproxy/cors"
+	"github.com/ocsiproxy/ocsiproxy/deflate"
 	"github.com/ocsiproxy/ocsiproxy/filters"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/routes"
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/staticmod"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -52,6 +56,11 @@ var extensions = map[string]*extension{
 		configure: staticmod.Configure},
 	"extendconfiguration": {name: "ocsigenserver.ext.extendconfiguration", elements: elementsOf(staticmod.ExtendElements, staticmod.CompileExtend),
 		configure: staticmod.Configure},
+	"authbasic":  {name: "ocsigenserver.ext.authbasic", elements: elementsOf(authbasic.Elements, authbasic.Compile), configure: authbasic.Configure},
+	"cors":       {name: "ocsigenserver.ext.cors", elements: elementsOf(cors.Elements, cors.Compile), configure: cors.Configure},
+	"deflatemod": {name: "ocsigenserver.ext.deflatemod", elements: elementsOf(deflate.Elements, deflate.Compile), configure: deflate.Configure},
+	// routes is ocsiproxy's own: MongooseIM-style routes without regexps.
+	"routes": {name: "ocsiproxy.ext.routes", elements: elementsOf(routes.Elements, routes.Compile)},
 }
 
 // elementsOf maps every name to f.
