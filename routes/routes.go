@@ -341,7 +341,7 @@ func parseUpstream(u string, bound map[string]bool) (upstream, error) {
 		host, up.port = hostport[:end+1], hostport[end+1:]
 		up.host = []seg{{literal, host}}
 	} else {
-		if c := strings.LastIndexByte(hostport, ':'); c >= 0 && isPort(hostport[c+1:]) {
+		if c := strings.LastIndexByte(hostport, ':'); c > 0 && allDigits(hostport[c+1:]) {
 			host, up.port = hostport[:c], hostport[c:]
 		}
 		labels, err := parseHost(host, false)
@@ -381,6 +381,10 @@ func parseUpstream(u string, bound map[string]bool) (upstream, error) {
 		return up, err
 	}
 	return up, nil
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 func isPort(s string) bool {
