@@ -273,4 +273,3 @@ func orEmpty(r io.Reader) io.Reader {
 	}
 	return r
 }
-

@@ -23,9 +23,9 @@ type Compiler struct {
 	Cfg  *xmlconf.Config
 }
 
-func (c *Compiler) Errors() *xmlconf.ErrorList                   { return &c.Errs }
-func (c *Compiler) MatchTimeout() time.Duration                  { return time.Second }
-func (c *Compiler) Config() *xmlconf.Config                      { return c.Cfg }
+func (c *Compiler) Errors() *xmlconf.ErrorList                      { return &c.Errs }
+func (c *Compiler) MatchTimeout() time.Duration                     { return time.Second }
+func (c *Compiler) Config() *xmlconf.Config                         { return c.Cfg }
 func (c *Compiler) Block(elems []*xmlconf.Element) []pipeline.Stage { return nil }
 
 // Parse reads a whole configuration whose <server> holds serverXML (the
