@@ -204,14 +204,20 @@ func (s *ifStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 		return pipeline.Next, err
 	}
 	if v {
-		st.Tracef(s.pos, "if %s: true -> then", s.cond)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "if %s: true -> then", s.cond)
+		}
 		return pipeline.RunBlock(ctx, st, s.then)
 	}
 	if !s.hasElse {
-		st.Tracef(s.pos, "if %s: false (no else)", s.cond)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "if %s: false (no else)", s.cond)
+		}
 		return pipeline.Next, nil
 	}
-	st.Tracef(s.pos, "if %s: false -> else", s.cond)
+	if st.Trace != nil {
+		st.Tracef(s.pos, "if %s: false -> else", s.cond)
+	}
 	return pipeline.RunBlock(ctx, st, s.els)
 }
 
@@ -225,10 +231,14 @@ type statusStage struct {
 
 func (s *statusStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
 	if st.Answer != nil {
-		st.Tracef(s.pos, "%s -> %d (answer dropped)", s.name, s.status)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s -> %d (answer dropped)", s.name, s.status)
+		}
 		st.DropAnswer()
 	} else {
-		st.Tracef(s.pos, "%s -> %d", s.name, s.status)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s -> %d", s.name, s.status)
+		}
 	}
 	st.Status = s.status
 	return pipeline.StopAll, nil
@@ -245,17 +255,25 @@ type skipStage struct {
 
 func (s *skipStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
 	if st.Answer != nil {
-		st.Tracef(s.pos, "%s: answered -> send the answer now", s.name)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s: answered -> send the answer now", s.name)
+		}
 		return pipeline.StopAll, nil
 	}
 	st.Status = http.StatusNotFound
 	switch s.result {
 	case pipeline.StopSite:
-		st.Tracef(s.pos, "%s: unanswered -> skip the rest of the site", s.name)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s: unanswered -> skip the rest of the site", s.name)
+		}
 	case pipeline.StopHost:
-		st.Tracef(s.pos, "%s: unanswered -> skip the rest of the host", s.name)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s: unanswered -> skip the rest of the host", s.name)
+		}
 	default:
-		st.Tracef(s.pos, "%s: unanswered -> stop -> 404", s.name)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "%s: unanswered -> stop -> 404", s.name)
+		}
 	}
 	return s.result, nil
 }
@@ -268,10 +286,14 @@ type ifFoundStage struct {
 
 func (s *ifFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
 	if st.Answer == nil {
-		st.Tracef(s.pos, "iffound: unanswered -> skip")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "iffound: unanswered -> skip")
+		}
 		return pipeline.Next, nil
 	}
-	st.Tracef(s.pos, "iffound: answered -> run")
+	if st.Trace != nil {
+		st.Tracef(s.pos, "iffound: answered -> run")
+	}
 	return pipeline.RunBlock(ctx, st, s.block)
 }
 
@@ -285,7 +307,9 @@ type ifNotFoundStage struct {
 
 func (s *ifNotFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
 	if st.Answer != nil {
-		st.Tracef(s.pos, "ifnotfound: answered -> skip")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "ifnotfound: answered -> skip")
+		}
 		return pipeline.Next, nil
 	}
 	status := st.Status
@@ -298,12 +322,18 @@ func (s *ifNotFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline
 			return pipeline.Next, matchError(s.pos, "ifnotfound", err)
 		}
 		if !m {
-			st.Tracef(s.pos, "ifnotfound code=%q: status %d does not match -> skip", s.code, status)
+			if st.Trace != nil {
+				st.Tracef(s.pos, "ifnotfound code=%q: status %d does not match -> skip", s.code, status)
+			}
 			return pipeline.Next, nil
 		}
-		st.Tracef(s.pos, "ifnotfound code=%q: status %d -> run", s.code, status)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "ifnotfound code=%q: status %d -> run", s.code, status)
+		}
 	} else {
-		st.Tracef(s.pos, "ifnotfound: status %d -> run", status)
+		if st.Trace != nil {
+			st.Tracef(s.pos, "ifnotfound: status %d -> run", status)
+		}
 	}
 	return pipeline.RunBlock(ctx, st, s.block)
 }

@@ -69,7 +69,9 @@ func (s *forwardForStage) Run(_ context.Context, st *pipeline.State) (pipeline.R
 	}
 	w := walk(lines, st.Peer, s.checkEqualIP, s.proxies)
 	if !w.ok {
-		st.Tracef(s.pos, "allow-forward-for: %s; client stays %s", w.reason, addrString(st.Client))
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-for: %s; client stays %s", w.reason, addrString(st.Client))
+		}
 		return pipeline.Next, nil
 	}
 	st.Client = w.client
@@ -243,21 +245,31 @@ func (s *forwardProtoStage) Run(_ context.Context, st *pipeline.State) (pipeline
 	}
 	switch {
 	case len(lines) == 0:
-		st.Tracef(s.pos, "allow-forward-proto: no X-Forwarded-Proto")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-proto: no X-Forwarded-Proto")
+		}
 		return pipeline.Next, nil
 	case len(lines) > 1:
-		st.Tracef(s.pos, "allow-forward-proto: several X-Forwarded-Proto lines, ignored")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-proto: several X-Forwarded-Proto lines, ignored")
+		}
 		return pipeline.Next, nil
 	}
 	switch v := strings.Trim(lines[0], " \t"); {
 	case strings.EqualFold(v, "https"):
 		st.Secure = true
-		st.Tracef(s.pos, "allow-forward-proto: https -> secure")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-proto: https -> secure")
+		}
 	case strings.EqualFold(v, "http"):
 		st.Secure = false
-		st.Tracef(s.pos, "allow-forward-proto: http -> not secure")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-proto: http -> not secure")
+		}
 	default:
-		st.Tracef(s.pos, "allow-forward-proto: X-Forwarded-Proto is neither http nor https, ignored")
+		if st.Trace != nil {
+			st.Tracef(s.pos, "allow-forward-proto: X-Forwarded-Proto is neither http nor https, ignored")
+		}
 	}
 	return pipeline.Next, nil
 }

@@ -101,15 +101,21 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 		case len(h[f.header]) == 0:
 			h[f.header] = []string{v}
 		default:
-			st.Tracef(f.pos, "outputfilter header=%q: present, kept", f.header)
+			if st.Trace != nil {
+				st.Tracef(f.pos, "outputfilter header=%q: present, kept", f.header)
+			}
 			return pipeline.Next, nil
 		}
-		st.Tracef(f.pos, "outputfilter header=%q: set %q", f.header, v)
+		if st.Trace != nil {
+			st.Tracef(f.pos, "outputfilter header=%q: set %q", f.header, v)
+		}
 		return pipeline.Next, nil
 	}
 	values := h[f.header]
 	if len(values) == 0 {
-		st.Tracef(f.pos, "outputfilter header=%q: absent", f.header)
+		if st.Trace != nil {
+			st.Tracef(f.pos, "outputfilter header=%q: absent", f.header)
+		}
 		return pipeline.Next, nil
 	}
 	out := make([]string, len(values))
@@ -121,7 +127,9 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 		out[i] = r
 	}
 	h[f.header] = out
-	st.Tracef(f.pos, "outputfilter header=%q regexp=\"%s\": %q -> %q", f.header, f.re, values, out)
+	if st.Trace != nil {
+		st.Tracef(f.pos, "outputfilter header=%q regexp=\"%s\": %q -> %q", f.header, f.re, values, out)
+	}
 	return pipeline.Next, nil
 }
 
@@ -152,7 +160,9 @@ func (s *SetHTTPCode) Run(ctx context.Context, st *pipeline.State) (pipeline.Res
 	if st.Answer == nil {
 		return pipeline.Next, nil
 	}
-	st.Tracef(s.pos, "sethttpcode: %d -> %d", st.Answer.StatusCode, s.code)
+	if st.Trace != nil {
+		st.Tracef(s.pos, "sethttpcode: %d -> %d", st.Answer.StatusCode, s.code)
+	}
 	st.Answer.StatusCode = s.code
 	st.Answer.Status = ""
 	return pipeline.Next, nil

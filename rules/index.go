@@ -118,7 +118,9 @@ func (x *Index) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 			}
 		}
 		if first < 0 {
-			st.Tracef(pipelinePos(x.stages[next]), "%d indexed rules: none can match %q", len(x.stages)-next, strings.TrimSpace(st.SubURL()))
+			if st.Trace != nil {
+				st.Tracef(pipelinePos(x.stages[next]), "%d indexed rules: none can match %q", len(x.stages)-next, strings.TrimSpace(st.SubURL()))
+			}
 			return pipeline.Next, nil
 		}
 		r, err := x.stages[first].Run(ctx, st)

@@ -93,7 +93,9 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 		} else {
 			u, ok := st.FullURL()
 			if !ok {
-				st.Tracef(m.pos, "%s %s=\"%s\": no Host header, fullurl cannot match", what, m.attr, m.re)
+				if st.Trace != nil {
+					st.Tracef(m.pos, "%s %s=\"%s\": no Host header, fullurl cannot match", what, m.attr, m.re)
+				}
 				return nil, nil
 			}
 			in = u
@@ -107,7 +109,9 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 			if m.subj == subThenFull {
 				attr += " (as " + s.String() + ")"
 			}
-			st.Tracef(m.pos, "%s %s=\"%s\": no match on %q", what, attr, m.re, in)
+			if st.Trace != nil {
+				st.Tracef(m.pos, "%s %s=\"%s\": no match on %q", what, attr, m.re, in)
+			}
 		}
 		return mt, nil
 	}
@@ -205,7 +209,9 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if r.keepHost && st.Host != "" {
 		host = st.Host
 	}
-	st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
+	if st.Trace != nil {
+		st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
+	}
 	out := forward.NewRequest(ctx, st, t, host)
 	// nopipeline: the connection is not shared with other requests; it is
 	// closed after this exchange.
@@ -270,7 +276,9 @@ func (r *Redirect) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 		return pipeline.Next, err
 	}
 	loc := r.dest.Expand(mt)
-	st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
+	if st.Trace != nil {
+		st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
+	}
 	st.SetAnswer(NewAnswer(r.status, http.Header{"Location": {loc}}), r.m.pos)
 	return pipeline.Next, nil
 }
@@ -342,13 +350,19 @@ func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	}
 	st.Path, st.RawQuery, st.HasQuery = norm, EscapeTarget(query), hasQuery
 	if !r.cont {
-		st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
+		if st.Trace != nil {
+			st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
+		}
 		return pipeline.Restart, nil
 	}
-	st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
+	if st.Trace != nil {
+		st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
+	}
 	sub, ok := pipeline.SubPathOf(st.Path, st.Site)
 	if !ok {
-		st.Tracef(r.m.pos, "new path leaves the site: rest of the site skipped")
+		if st.Trace != nil {
+			st.Tracef(r.m.pos, "new path leaves the site: rest of the site skipped")
+		}
 		return pipeline.StopSite, nil
 	}
 	st.SubPath = sub

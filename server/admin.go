@@ -102,7 +102,7 @@ func (m *Metrics) observe(host, rule string, status int, d time.Duration) {
 	if host == "" {
 		host = "-"
 	}
-	m.requests.WithLabelValues(host, rule, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(host, rule, statusLabel(status)).Inc()
 	m.duration.WithLabelValues(host).Observe(d.Seconds())
 }
 
@@ -183,4 +183,20 @@ func describeConfig(cfg *xmlconf.Config) map[string]any {
 		hosts = append(hosts, hj)
 	}
 	return map[string]any{"file": cfg.File, "hosts": hosts}
+}
+
+// statusLabels holds the decimal text of every status, so that counting a
+// request allocates no label.
+var statusLabels = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
 }

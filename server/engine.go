@@ -78,15 +78,21 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 	matched := false
 	for _, h := range t.hosts {
 		if !h.matches(st) {
-			st.Tracef(h.pos, "host hostfilter=%q: does not match %q", h.filter, st.Host)
+			if st.Trace != nil {
+				st.Tracef(h.pos, "host hostfilter=%q: does not match %q", h.filter, st.Host)
+			}
 			continue
 		}
 		matched = true
 		st.HostFilter = h.filter
 		if st.Host == "" {
-			st.Tracef(h.pos, "host hostfilter=%q: entered (no Host header: an HTTP/1.0 request enters every host)", h.filter)
+			if st.Trace != nil {
+				st.Tracef(h.pos, "host hostfilter=%q: entered (no Host header: an HTTP/1.0 request enters every host)", h.filter)
+			}
 		} else {
-			st.Tracef(h.pos, "host hostfilter=%q: matches %q", h.filter, st.Host)
+			if st.Trace != nil {
+				st.Tracef(h.pos, "host hostfilter=%q: matches %q", h.filter, st.Host)
+			}
 		}
 		st.Site = nil
 		st.SubPath = strings.TrimPrefix(st.Path, "/")
@@ -100,7 +106,9 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 		}
 	}
 	if !matched {
-		st.Tracef(xmlconf.Pos{}, "no host matches %q", st.Host)
+		if st.Trace != nil {
+			st.Tracef(xmlconf.Pos{}, "no host matches %q", st.Host)
+		}
 	}
 	return pipeline.StopAll, nil
 }
@@ -127,15 +135,21 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 		if st.Answer == nil && len(s.segs) > 0 {
 			if _, exact := pipeline.SubPathOf(st.Path+"/", s.segs); exact {
 				loc := s.directoryURL(st)
-				st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)
+				if st.Trace != nil {
+					st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)
+				}
 				st.SetAnswer(rules.NewAnswer(http.StatusMovedPermanently, http.Header{"Location": {loc}}), s.pos)
 				return pipeline.Next, nil
 			}
 		}
-		st.Tracef(s.pos, "site %s: not entered", s.display())
+		if st.Trace != nil {
+			st.Tracef(s.pos, "site %s: not entered", s.display())
+		}
 		return pipeline.Next, nil
 	}
-	st.Tracef(s.pos, "site %s: entered, sub-path %q", s.display(), sub)
+	if st.Trace != nil {
+		st.Tracef(s.pos, "site %s: entered, sub-path %q", s.display(), sub)
+	}
 	parent, files := st.Site, st.Files
 	st.Site, st.SubPath = s.segs, sub
 	r, err := pipeline.RunBlock(ctx, st, s.body)

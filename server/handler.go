@@ -170,11 +170,14 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 	return st, nil
 }
 
+// peerOf returns the address part of r.RemoteAddr.
 func peerOf(r *http.Request) string {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap().String()
+	a := r.RemoteAddr
+	if i := strings.LastIndexByte(a, ':'); i > 0 {
+		a = a[:i]
 	}
-	return r.RemoteAddr
+	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+	return strings.TrimPrefix(a, "::ffff:")
 }
 
 // respond writes the outcome of processing: the error, the answer, or the

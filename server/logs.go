@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -153,18 +154,61 @@ func (l *Logs) Infof(format string, args ...any) {
 }
 
 // access writes the request's line in the Combined Log Format followed by
-// the upstream answer's rule position and the duration in milliseconds:
+// the answering rule's position and the duration in milliseconds:
 //
 //	peer - - [21/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 200 12 "referer" "agent" rule=f.conf:12 ms=1.234
+//
+// The request line, referer and agent are quoted as Go quotes strings, so
+// that no client can forge a line.
 func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, d time.Duration) {
-	rule := "-"
+	bp := lineBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, peerOf(r)...)
+	b = append(b, " - - ["...)
+	b = appendLogTime(b, time.Now())
+	b = append(b, "] "...)
+	b = strconv.AppendQuote(b, r.Method+" "+r.RequestURI+" "+r.Proto)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, orDash(r.Referer()))
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, orDash(r.UserAgent()))
+	b = append(b, " rule="...)
 	if st != nil && st.AnswerPos.File != "" {
-		rule = st.AnswerPos.Short()
+		b = append(b, st.AnswerPos.File...)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(st.AnswerPos.Line), 10)
+	} else {
+		b = append(b, '-')
 	}
-	l.access_.Printf("%s - - [%s] %q %d %d %q %q rule=%s ms=%.3f",
-		peerOf(r), time.Now().Format("02/Jan/2006:15:04:05 -0700"),
-		r.Method+" "+r.RequestURI+" "+r.Proto, status, n,
-		orDash(r.Referer()), orDash(r.UserAgent()), rule, float64(d.Microseconds())/1000)
+	b = append(b, " ms="...)
+	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, '\n')
+	l.access_.Writer().Write(b)
+	*bp = b
+	lineBufs.Put(bp)
+}
+
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// logClock caches the formatted time of the current second.
+var logClock struct {
+	sync.Mutex
+	sec  int64
+	text string
+}
+
+func appendLogTime(b []byte, now time.Time) []byte {
+	logClock.Lock()
+	if s := now.Unix(); s != logClock.sec {
+		logClock.sec, logClock.text = s, now.Format("02/Jan/2006:15:04:05 -0700")
+	}
+	b = append(b, logClock.text...)
+	logClock.Unlock()
+	return b
 }
 
 func orDash(s string) string {

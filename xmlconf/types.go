@@ -15,6 +15,7 @@ package xmlconf
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,7 +32,7 @@ type Pos struct {
 func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
 
 // Short returns "file:line", the form traces use to name a rule.
-func (p Pos) Short() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+func (p Pos) Short() string { return p.File + ":" + strconv.Itoa(p.Line) }
 
 // Error is one configuration problem at a position.
 type Error struct {
