@@ -1,0 +1,408 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// callState is where a call stands. Transitions happen under the
+// upstream's lock.
+type callState uint8
+
+const (
+	stQueued    callState = iota // waiting in upstream.waiters
+	stAssigned                   // given a connection; an event says so
+	stSent                       // in conn.pending: written (or being written)
+	stDone                       // its outcome has been sent to the caller
+	stAbandoned                  // the caller gave up
+)
+
+// event is what a call's goroutine is told: a connection to send on, or
+// the outcome.
+type event struct {
+	conn *conn
+	resp *http.Response
+	err  error
+}
+
+// call is one RoundTrip.
+type call struct {
+	req  *http.Request
+	ctx  context.Context
+	u    *upstream
+	kind bodyKind
+	// pipelinable: a safe method (GET, HEAD, OPTIONS, TRACE), no body,
+	// not req.Close.
+	pipelinable bool
+	// fresh: req.Close (nopipeline): a new connection of its own,
+	// closed after the exchange.
+	fresh      bool
+	idempotent bool
+
+	// Guarded by u.mu.
+	state    callState
+	conn     *conn
+	retries  int  // resent after a failure of its connection
+	requeues int  // resent because its connection closed politely or was left behind a streamed body
+	dialing  bool // a fresh connection is being dialed for it
+
+	// writerActive: a body writer goroutine owns req.Body; returned:
+	// run has returned. Whichever comes last closes req.Body.
+	writerActive, returned bool
+
+	ch    chan event // capacity 1: at most one event is ever pending
+	wrote chan error // the body writer's result (body calls only)
+	// bodyStarted is set once the body writer has read from req.Body:
+	// the call can no longer be resent.
+	bodyStarted atomic.Bool
+	bodyClosed  atomic.Bool
+}
+
+func newCall(req *http.Request, u *upstream) *call {
+	k := &call{req: req, ctx: req.Context(), u: u, kind: requestBody(req), fresh: req.Close, ch: make(chan event, 1)}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		k.idempotent = true
+		k.pipelinable = k.kind == bodyNone && !req.Close
+	case http.MethodPut, http.MethodDelete:
+		k.idempotent = true
+	}
+	if k.kind != bodyNone {
+		k.wrote = make(chan error, 1)
+	}
+	return k
+}
+
+// notify sends ev to the call's goroutine. The protocol guarantees the
+// channel is empty: an event is only sent on a transition out of
+// stQueued or stSent, and the goroutine consumes each before the call
+// can reach either state again.
+func (k *call) notify(ev event) {
+	select {
+	case k.ch <- ev:
+	default:
+		panic("pool: internal error: a call was sent two events")
+	}
+}
+
+// finish ends the call with resp or err. Called with u.mu held.
+func (k *call) finish(resp *http.Response, err error) {
+	k.state = stDone
+	k.notify(event{resp: resp, err: err})
+}
+
+// retryable reports whether the call may be sent again after its
+// connection failed: an idempotent method, a body not yet read, not
+// retried before, and a caller still waiting.
+func (k *call) retryable() bool {
+	return k.idempotent && k.retries < 1 && !k.bodyStarted.Load() && k.ctx.Err() == nil
+}
+
+// maxRequeues bounds how often a call is resent because its connection
+// closed politely or its response was stuck behind a streamed body.
+const maxRequeues = 4
+
+// timeoutError is a call that ran out of time; it satisfies net.Error
+// with Timeout() true and wraps context.DeadlineExceeded, so forward
+// maps it to 504.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string   { return e.msg }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
+func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
+
+var timerPool sync.Pool
+
+func getTimer(d time.Duration) *time.Timer {
+	if t, ok := timerPool.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timerPool.Put(t)
+}
+
+// run carries the call to its outcome.
+func (k *call) run() (*http.Response, error) {
+	u := k.u
+	s := &u.set
+	u.mu.Lock()
+	if u.removed {
+		u.mu.Unlock()
+		return nil, errRemoved
+	}
+	u.enqueue(k)
+	u.mu.Unlock()
+	start := time.Now()
+	var callDeadline, headDeadline time.Time
+	if s.CallTimeout > 0 {
+		callDeadline = start.Add(s.CallTimeout)
+	}
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	setTimer := func(at time.Time) {
+		if at.IsZero() {
+			if timer != nil {
+				timer.Stop()
+			}
+			timerC = nil
+			return
+		}
+		d := time.Until(at)
+		if timer == nil {
+			timer = getTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		timerC = timer.C
+	}
+	var bodyStart time.Time
+	writers := 0 // body writers started whose result has not been received
+	defer func() {
+		if timer != nil {
+			putTimer(timer)
+		}
+		if k.kind == bodyNone {
+			k.closeBody()
+			return
+		}
+		u.mu.Lock()
+		k.returned = true
+		active := k.writerActive
+		u.mu.Unlock()
+		if !active {
+			k.closeBody()
+		}
+	}()
+	setTimer(callDeadline)
+	for {
+		select {
+		case ev := <-k.ch:
+			if ev.conn == nil {
+				return ev.resp, ev.err
+			}
+			now := time.Now()
+			headDeadline = time.Time{}
+			if s.RequestTimeout > 0 {
+				headDeadline = now.Add(s.RequestTimeout)
+			}
+			if k.kind != bodyNone {
+				for ; writers > 0; writers-- {
+					<-k.wrote // the previous attempt's writer has let go of the body
+				}
+				bodyStart = now
+				if k.sendBody(ev.conn) {
+					writers++
+				}
+				// The clocks stop while the body is sent.
+				setTimer(time.Time{})
+				continue
+			}
+			k.send(ev.conn, earliest(callDeadline, headDeadline))
+			setTimer(earliest(callDeadline, headDeadline))
+		case err := <-k.wrote:
+			writers--
+			if err != nil {
+				continue // the connection's failure brings the outcome
+			}
+			spent := time.Since(bodyStart)
+			if !callDeadline.IsZero() {
+				callDeadline = callDeadline.Add(spent)
+			}
+			if s.RequestTimeout > 0 {
+				headDeadline = time.Now().Add(s.RequestTimeout)
+			}
+			setTimer(earliest(callDeadline, headDeadline))
+		case <-k.ctx.Done():
+			return nil, k.abandon(k.ctx.Err(), false)
+		case <-timerC:
+			which := "call_timeout"
+			if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
+				which = "request_timeout"
+			}
+			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
+			return nil, k.abandon(err, true)
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// abandon ends a call whose caller gives up (cancelled, or out of time).
+// A request not yet sent is dropped; one sent alone on its connection, or
+// at the head of it when time ran out, closes the connection; one sent
+// behind others is left to be read and discarded.
+func (k *call) abandon(err error, timeout bool) error {
+	u := k.u
+	u.mu.Lock()
+	var failConn *conn
+	switch k.state {
+	case stDone:
+		// The outcome came at the same time.
+		u.mu.Unlock()
+		ev := <-k.ch
+		if ev.resp != nil {
+			ev.resp.Body.Close()
+		}
+		return err
+	case stQueued:
+		u.removeWaiter(k)
+		u.unreserve(k)
+	case stAssigned:
+		<-k.ch
+		c := k.conn
+		c.reserved--
+		if c.excl == k {
+			c.excl = nil
+		}
+		u.dispatch()
+	case stSent:
+		k.state = stAbandoned
+		c := k.conn
+		if len(c.pending) > 0 && c.pending[0] == k && !c.streaming && timeout {
+			failConn = c // the backend is late: give the connection up
+		}
+		if !c.streaming {
+			// Nobody left waiting on the connection: close it rather
+			// than wait for answers no one wants.
+			all := true
+			for _, x := range c.pending {
+				all = all && x.state == stAbandoned
+			}
+			if all {
+				failConn = c
+			}
+		}
+	}
+	k.state = stAbandoned
+	u.st.abandoned++
+	if timeout {
+		u.st.timeouts++
+	}
+	u.mu.Unlock()
+	if failConn != nil {
+		failConn.fail(err, failAbort, nil)
+	}
+	return err
+}
+
+// closeBody closes the request body once, as RoundTrip must.
+func (k *call) closeBody() {
+	if k.req.Body != nil && k.bodyClosed.CompareAndSwap(false, true) {
+		k.req.Body.Close()
+	}
+}
+
+// send writes a request without body on c. The writers queued on c
+// share one flush: the last one flushes.
+func (k *call) send(c *conn, deadline time.Time) {
+	u := k.u
+	c.writers.Add(1)
+	c.wmu.Lock()
+	u.mu.Lock()
+	c.reserved--
+	if c.broken || c.closing || c.streaming {
+		// It turned unusable between assignment and write: nothing
+		// was sent.
+		if c.excl == k {
+			c.excl = nil
+		}
+		k.state = stQueued
+		u.requeueFront(k)
+		u.dispatch()
+		u.mu.Unlock()
+		err := c.endWrite()
+		c.wmu.Unlock()
+		if err != nil {
+			c.fail(err, failWrite, nil)
+		}
+		return
+	}
+	c.pending = append(c.pending, k)
+	k.state = stSent
+	if n := len(c.pending); n > 1 {
+		u.st.pipelined++
+		if n > u.st.maxDepth {
+			u.st.maxDepth = n
+		}
+	}
+	u.mu.Unlock()
+	c.setWriteDeadline(deadline)
+	writeHead(c.bw, k.req, bodyNone)
+	err := c.endWrite()
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(err, failWrite, nil)
+	}
+}
+
+// sendBody registers a request with a body on c (which has nothing else
+// in flight) and starts writing it in its own goroutine, so that an early
+// response can be read while the body is still being sent. It reports
+// whether the writer was started.
+func (k *call) sendBody(c *conn) bool {
+	u := k.u
+	c.wmu.Lock()
+	u.mu.Lock()
+	c.reserved--
+	if c.broken || c.closing || len(c.pending) > 0 {
+		if c.excl == k {
+			c.excl = nil
+		}
+		k.state = stQueued
+		u.requeueFront(k)
+		u.dispatch()
+		u.mu.Unlock()
+		c.wmu.Unlock()
+		return false
+	}
+	c.pending = append(c.pending, k)
+	k.state = stSent
+	c.writingBody = true
+	k.writerActive = true
+	u.mu.Unlock()
+	go func() {
+		c.setWriteDeadline(time.Time{})
+		writeHead(c.bw, k.req, k.kind)
+		err := writeBody(c.bw, k.req, k.kind, &k.bodyStarted)
+		c.wmu.Unlock()
+		if err != nil {
+			var be *BodyError
+			if errors.As(err, &be) {
+				c.fail(err, failAbort, &culprit{k: k, err: err})
+			} else {
+				c.fail(err, failWrite, nil)
+			}
+		}
+		u.mu.Lock()
+		c.writingBody = false
+		k.writerActive = false
+		// The body stays open only for a resend: nothing of it was
+		// read and the call is queued again.
+		keep := !k.bodyStarted.Load() && !k.returned && (k.state == stQueued || k.state == stAssigned)
+		u.mu.Unlock()
+		if !keep {
+			k.closeBody()
+		}
+		k.wrote <- err
+	}()
+	return true
+}

@@ -1,0 +1,712 @@
+package pool
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	readBufferSize  = 32 << 10
+	writeBufferSize = 4 << 10
+	// maxHeaderBytes bounds a response head (and a trailer section).
+	maxHeaderBytes = 1 << 20
+	// drainLimit and drainTimeout bound the reading of what is left of
+	// a response whose client went away, to keep its connection.
+	drainLimit   = 256 << 10
+	drainTimeout = 2 * time.Second
+)
+
+var (
+	errPoolClosed   = errors.New("pool: closed")
+	errConnClosed   = errors.New("pool: the backend closed the connection before answering")
+	errHeadTooLarge = &FramingError{Msg: "response head over 1 MiB"}
+	errUnsolicited  = &FramingError{Msg: "bytes from the backend with no request outstanding"}
+	errBodyClosed   = errors.New("pool: read on a closed response body")
+	errDrain        = errors.New("pool: response left unread by its client")
+)
+
+// failKind says why a connection is given up.
+type failKind uint8
+
+const (
+	failEarlyClose failKind = iota // closed or reset by the server with requests unanswered
+	failFraming                    // a response that cannot be delimited: poisoned
+	failWrite                      // a request could not be written
+	failAbort                      // our decision: a timeout, a client gone, the pool closing
+)
+
+// culprit is the call whose own outcome is err when its connection
+// fails: it is not resent.
+type culprit struct {
+	k   *call
+	err error
+}
+
+// conn is one connection to a backend. A goroutine (readLoop) reads the
+// responses, in order, and hands each to the call at the head of pending.
+type conn struct {
+	u        *upstream
+	raw      net.Conn // the TCP connection, closed to abort
+	nc       net.Conn // raw, or the TLS connection over it
+	lc       *limitedConn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	tp       textproto.Reader
+	tlsState *tls.ConnectionState
+
+	// Guarded by u.mu.
+	pending     []*call // sent, in the order written; the head is answered first
+	reserved    int     // calls assigned, not yet in pending
+	excl        *call   // a call that is not pipelinable, assigned or in flight
+	served      int     // complete responses
+	trusted     bool    // passed probation: may carry pipelined requests
+	streaming   bool    // the head's body is being streamed to its caller
+	closing     bool    // takes no new call; closed after the current response
+	broken      bool    // given up; no longer in u.conns
+	writingBody bool    // a request body is being sent
+	owner       *call   // a nopipeline call this connection was opened for
+	reservedFor *call   // kept free of new calls for this one
+	idleSince   time.Time
+
+	wmu     sync.Mutex // held while writing a request
+	writers atomic.Int32
+	wdl     time.Time // write deadline in force (under wmu)
+
+	bodyCh chan bodyEvent
+}
+
+func newConn(u *upstream, raw, nc net.Conn, state *tls.ConnectionState) *conn {
+	c := &conn{u: u, raw: raw, nc: nc, tlsState: state, bodyCh: make(chan bodyEvent, 1)}
+	c.lc = &limitedConn{Conn: nc}
+	c.br = bufio.NewReaderSize(c.lc, readBufferSize)
+	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
+	c.tp.R = c.br
+	c.trusted = u.set.Probation == 0
+	c.idleSince = time.Now()
+	return c
+}
+
+// limitedConn bounds reads while it is limited: a response head that
+// does not end is an error, not unbounded memory.
+type limitedConn struct {
+	net.Conn
+	n  int64
+	on bool
+}
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if !l.on {
+		return l.Conn.Read(p)
+	}
+	if l.n <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.Conn.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+func (l *limitedConn) limit(n int64) { l.n, l.on = n, true }
+func (l *limitedConn) unlimit()      { l.on = false }
+
+// closeNet closes the TCP connection (no TLS close_notify: nothing may
+// block here).
+func (c *conn) closeNet() { c.raw.Close() }
+
+// abortRead makes a blocked read return: the caller of a streamed body
+// went away.
+func (c *conn) abortRead() { c.nc.SetReadDeadline(time.Unix(1, 0)) }
+
+func (c *conn) setWriteDeadline(t time.Time) {
+	if !t.Equal(c.wdl) {
+		c.nc.SetWriteDeadline(t)
+		c.wdl = t
+	}
+}
+
+// endWrite ends a writer's turn; the last writer waiting flushes for all.
+// Called with wmu held.
+func (c *conn) endWrite() error {
+	if c.writers.Add(-1) == 0 {
+		return c.bw.Flush()
+	}
+	return nil
+}
+
+// popFront removes the head of pending. Called with u.mu held.
+func (c *conn) popFront() {
+	k := c.pending[0]
+	copy(c.pending, c.pending[1:])
+	c.pending[len(c.pending)-1] = nil
+	c.pending = c.pending[:len(c.pending)-1]
+	if c.excl == k {
+		c.excl = nil
+	}
+}
+
+// responded records a complete response. Called with u.mu held.
+func (c *conn) responded(resp *http.Response, keep bool) {
+	c.served++
+	if keep && resp.ProtoMinor == 1 && c.served >= c.u.set.Probation {
+		c.trusted = true
+	}
+}
+
+// fail gives the connection up after cause: every call sent on it and
+// not answered is sent again elsewhere when it may be (idempotent, body
+// not read, not resent before; requests of ours that were merely left
+// behind are resent without using up that chance), and otherwise ends
+// with an error. A connection that carried pipelined requests and was
+// closed without notice or poisoned makes the upstream distrusted.
+func (c *conn) fail(cause error, kind failKind, cp *culprit) {
+	u := c.u
+	u.mu.Lock()
+	if c.broken {
+		u.mu.Unlock()
+		return
+	}
+	c.broken, c.closing = true, true
+	u.removeConn(c)
+	pend := c.pending
+	c.pending = nil
+	var resend []*call
+	for _, k := range pend {
+		if k.state != stSent {
+			continue // answered (its body sees the close) or abandoned
+		}
+		switch {
+		case cp != nil && k == cp.k:
+			k.finish(nil, cp.err)
+		case kind == failAbort && k.idempotent && !k.bodyStarted.Load() && k.requeues < maxRequeues && k.ctx.Err() == nil:
+			k.requeues++
+			u.st.requeued++
+			resend = append(resend, k)
+		case k.retryable():
+			k.retries++
+			u.st.retries++
+			resend = append(resend, k)
+		default:
+			k.finish(nil, fmt.Errorf("pool: %s: connection lost before the response: %w", u.key, cause))
+		}
+	}
+	for i := len(resend) - 1; i >= 0; i-- {
+		u.requeueFront(resend[i])
+	}
+	switch kind {
+	case failFraming:
+		u.st.poisoned++
+	case failEarlyClose:
+		if len(pend) > 0 {
+			u.st.earlyCloses++
+		}
+	}
+	if len(pend) >= 2 && (kind == failFraming || kind == failEarlyClose) {
+		u.distrust()
+	}
+	c.excl, c.reservedFor = nil, nil
+	u.dispatch()
+	u.mu.Unlock()
+	c.closeNet()
+}
+
+// requeueBehind sends again, elsewhere, every call behind the head of
+// pending: the connection will be closed after the head's response.
+// Called with u.mu held.
+func (c *conn) requeueBehind(hol bool) {
+	u := c.u
+	c.closing = true
+	if len(c.pending) < 2 {
+		return
+	}
+	behind := c.pending[1:]
+	for i := len(behind) - 1; i >= 0; i-- {
+		k := behind[i]
+		if k.state != stSent {
+			continue
+		}
+		if k.requeues < maxRequeues && k.ctx.Err() == nil {
+			k.requeues++
+			if hol {
+				u.st.holResends++
+			} else {
+				u.st.requeued++
+			}
+			u.requeueFront(k)
+		} else {
+			k.finish(nil, errConnClosed)
+		}
+	}
+	clear(behind)
+	c.pending = c.pending[:1]
+	u.dispatch()
+}
+
+// retire closes a connection after its last response, sending again the
+// calls written behind it. Called with u.mu held; the caller closes the
+// network connection after unlocking.
+func (c *conn) retire() {
+	u := c.u
+	c.broken, c.closing = true, true
+	u.removeConn(c)
+	pend := c.pending
+	c.pending = nil
+	for i := len(pend) - 1; i >= 0; i-- {
+		k := pend[i]
+		if k.state != stSent {
+			continue
+		}
+		if k.requeues < maxRequeues && k.ctx.Err() == nil {
+			k.requeues++
+			u.st.requeued++
+			u.requeueFront(k)
+		} else {
+			k.finish(nil, errConnClosed)
+		}
+	}
+	c.excl, c.reservedFor = nil, nil
+	u.dispatch()
+}
+
+// readLoop reads the responses of the connection in order.
+func (c *conn) readLoop() {
+	u := c.u
+	for {
+		_, perr := c.br.Peek(1)
+		u.mu.Lock()
+		if c.broken {
+			u.mu.Unlock()
+			return
+		}
+		var k *call
+		if len(c.pending) > 0 {
+			k = c.pending[0]
+		}
+		u.mu.Unlock()
+		switch {
+		case perr != nil && k == nil:
+			c.fail(perr, failAbort, nil) // an idle connection closed
+			return
+		case perr != nil:
+			c.fail(perr, failEarlyClose, nil)
+			return
+		case k == nil:
+			c.fail(errUnsolicited, failFraming, nil)
+			return
+		}
+		c.lc.limit(maxHeaderBytes)
+		h, err := readHead(&c.tp, k.req.Method)
+		c.lc.unlimit()
+		if err != nil {
+			var fe *FramingError
+			if errors.As(err, &fe) {
+				c.fail(err, failFraming, &culprit{k: k, err: err})
+			} else {
+				c.fail(err, failEarlyClose, nil)
+			}
+			return
+		}
+		resp := h.resp
+		resp.Request = k.req
+		resp.TLS = c.tlsState
+		keep := h.keepAlive && !k.fresh && c.owner == nil
+		body, ok := c.bufferedBody(k, h)
+		if !ok {
+			return
+		}
+		if body != nil {
+			if !c.complete(k, resp, body, keep) {
+				return
+			}
+			continue
+		}
+		if !c.stream(k, h, keep) {
+			return
+		}
+	}
+}
+
+// bufferedBody reads the body of h whole when it has no body, a
+// Content-Length up to MaxBuffered, or is chunked and already all
+// received (up to MaxBuffered). It returns nil to stream the body, and
+// false when the connection failed.
+func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
+	max := c.u.set.MaxBuffered
+	switch h.framing {
+	case framingNone:
+		return http.NoBody, true
+	case framingLength:
+		if h.length == 0 {
+			return http.NoBody, true
+		}
+		if h.length > max {
+			return nil, true
+		}
+		pb := getBuf(int(h.length))
+		if _, err := io.ReadFull(c.br, *pb); err != nil {
+			putBuf(pb)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			c.fail(err, failEarlyClose, nil)
+			return nil, false
+		}
+		return &bytesBody{b: *pb, pb: pb}, true
+	case framingChunked:
+		n := c.br.Buffered()
+		if n == 0 {
+			return nil, true
+		}
+		p, _ := c.br.Peek(n)
+		_, size, complete := chunkedComplete(p)
+		if !complete || size > max {
+			return nil, true
+		}
+		pb := getBuf(int(size))
+		cr := newChunkedReader(c.br, &c.tp, c.lc)
+		_, err := io.ReadFull(cr, *pb)
+		if err == nil {
+			var one [1]byte
+			if m, e := cr.Read(one[:]); m != 0 || e != io.EOF {
+				err = framingErrorf("chunked body longer than announced")
+			}
+		}
+		if err != nil {
+			putBuf(pb)
+			if _, ok := err.(*FramingError); !ok {
+				err = framingErrorf("chunked body: %v", err)
+			}
+			c.fail(err, failFraming, &culprit{k: k, err: err})
+			return nil, false
+		}
+		h.resp.ContentLength = size
+		h.resp.TransferEncoding = nil
+		if size == 0 {
+			putBuf(pb)
+			return http.NoBody, true
+		}
+		return &bytesBody{b: *pb, pb: pb}, true
+	}
+	return nil, true
+}
+
+// complete hands over a response whose body is already read, and readies
+// the connection for the next one. It reports whether the connection
+// goes on.
+func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep bool) bool {
+	u := c.u
+	u.mu.Lock()
+	if c.broken {
+		u.mu.Unlock()
+		body.Close()
+		return false
+	}
+	c.popFront()
+	delivered := k.state == stSent
+	if delivered {
+		resp.Body = body
+		k.finish(resp, nil)
+	}
+	c.responded(resp, keep)
+	if !keep || c.closing || c.writingBody {
+		c.retire()
+		u.mu.Unlock()
+		c.closeNet()
+		if !delivered {
+			body.Close()
+		}
+		return false
+	}
+	if len(c.pending)+c.reserved == 0 {
+		c.idleSince = time.Now()
+	}
+	u.dispatch()
+	u.mu.Unlock()
+	if !delivered {
+		body.Close()
+	}
+	return true
+}
+
+// stream hands over a response whose body is read by its caller from the
+// connection, and waits until the body is done. No request is pipelined
+// behind it meanwhile, and those already behind it are sent again
+// elsewhere after HOLTimeout.
+func (c *conn) stream(k *call, h *head, keep bool) bool {
+	u := c.u
+	sb := &streamBody{c: c, remaining: -1}
+	switch h.framing {
+	case framingLength:
+		sb.r, sb.remaining = c.br, h.length
+	case framingChunked:
+		sb.r = newChunkedReader(c.br, &c.tp, c.lc)
+	default:
+		sb.r, sb.untilClose = c.br, true
+	}
+	resp := h.resp
+	resp.Body = sb
+	u.mu.Lock()
+	if c.broken {
+		u.mu.Unlock()
+		return false
+	}
+	c.streaming = true
+	if !keep {
+		c.requeueBehind(false)
+	}
+	delivered := k.state == stSent
+	var hol *time.Timer
+	if delivered {
+		sb.stop = context.AfterFunc(k.ctx, c.abortRead)
+		k.finish(resp, nil)
+		if len(c.pending) > 1 {
+			switch d := u.set.HOLTimeout; {
+			case d == 0:
+				c.requeueBehind(true)
+			case d > 0:
+				hol = time.AfterFunc(d, func() { c.rescue(k) })
+			}
+		}
+	}
+	u.mu.Unlock()
+	if !delivered {
+		sb.Close()
+	}
+	ev := <-c.bodyCh
+	if hol != nil {
+		hol.Stop()
+	}
+	switch ev.end {
+	case endEarly:
+		if !c.drain(sb) {
+			c.fail(errDrain, failAbort, nil)
+			return false
+		}
+	case endBroken:
+		kind := failEarlyClose
+		var fe *FramingError
+		if errors.As(ev.err, &fe) {
+			kind = failFraming
+		} else if sb.ctxFired || isTimeout(ev.err) {
+			kind = failAbort
+		}
+		c.fail(ev.err, kind, nil)
+		return false
+	}
+	u.mu.Lock()
+	if c.broken {
+		u.mu.Unlock()
+		return false
+	}
+	if ev.end == endEarly {
+		u.st.drained++
+	}
+	c.streaming = false
+	c.popFront()
+	c.responded(resp, keep)
+	if !keep || c.closing || c.writingBody {
+		c.retire()
+		u.mu.Unlock()
+		c.closeNet()
+		return false
+	}
+	if len(c.pending)+c.reserved == 0 {
+		c.idleSince = time.Now()
+	}
+	u.dispatch()
+	u.mu.Unlock()
+	return true
+}
+
+// rescue sends again, elsewhere, the requests pipelined behind front if
+// its body is still being streamed: the head-of-line bound.
+func (c *conn) rescue(front *call) {
+	u := c.u
+	u.mu.Lock()
+	if !c.broken && c.streaming && len(c.pending) > 1 && c.pending[0] == front {
+		c.requeueBehind(true)
+	}
+	u.mu.Unlock()
+}
+
+// drain reads what is left of a body its caller closed early, so that the
+// connection can be kept: at most drainLimit bytes within drainTimeout.
+func (c *conn) drain(sb *streamBody) bool {
+	if sb.untilClose || sb.ctxFired || sb.remaining > drainLimit {
+		return false
+	}
+	c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
+	defer c.nc.SetReadDeadline(time.Time{})
+	if sb.remaining >= 0 {
+		_, err := c.br.Discard(int(sb.remaining))
+		return err == nil
+	}
+	n, err := io.CopyN(io.Discard, sb.r, drainLimit+1)
+	return err == io.EOF && n <= drainLimit
+}
+
+// bodyEnd is how a streamed body ended.
+type bodyEnd uint8
+
+const (
+	endClean  bodyEnd = iota // read to its end
+	endEarly                 // closed by its caller before the end
+	endBroken                // a read error
+)
+
+type bodyEvent struct {
+	end bodyEnd
+	err error
+}
+
+// streamBody is a response body read from the connection by the caller.
+// Its end is reported to the connection's reader, which then owns the
+// connection again.
+type streamBody struct {
+	c          *conn
+	r          io.Reader
+	remaining  int64 // with a Content-Length; -1 otherwise
+	untilClose bool
+	stop       func() bool // stops the context watch
+	ctxFired   bool
+	done       bool
+	err        error
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.remaining > 0 && int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.r.Read(p)
+	if b.remaining > 0 {
+		b.remaining -= int64(n)
+		if b.remaining == 0 {
+			b.end(endClean, nil)
+			return n, io.EOF
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	switch {
+	case err == io.EOF:
+		b.end(endClean, nil)
+	case err != nil:
+		b.end(endBroken, err)
+	}
+	return n, err
+}
+
+// Close ends the body. Before its end, the connection drains what is
+// left (a little) or is closed: the rest is never delivered to anyone.
+func (b *streamBody) Close() error {
+	if !b.done {
+		b.end(endEarly, nil)
+		b.err = errBodyClosed
+	}
+	return nil
+}
+
+func (b *streamBody) end(e bodyEnd, err error) {
+	b.done = true
+	b.err = io.EOF
+	if err != nil {
+		b.err = err
+	}
+	if b.stop != nil && !b.stop() {
+		// The caller's context ended: the read deadline may be gone.
+		b.ctxFired = true
+		if e == endClean {
+			e, err = endBroken, context.Canceled
+		}
+	}
+	b.c.bodyCh <- bodyEvent{end: e, err: err}
+}
+
+// bytesBody is a response body read whole.
+type bytesBody struct {
+	b   []byte
+	off int
+	pb  *[]byte
+}
+
+func (b *bytesBody) Read(p []byte) (int, error) {
+	if b.off >= len(b.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.b[b.off:])
+	b.off += n
+	if b.off >= len(b.b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (b *bytesBody) Close() error {
+	if b.pb != nil {
+		putBuf(b.pb)
+		b.pb, b.b = nil, nil
+	}
+	return nil
+}
+
+// Size classes of the buffers of bodies read whole.
+var (
+	bufClasses = [...]int{1 << 10, 4 << 10, 16 << 10, 64 << 10}
+	bufPools   [len(bufClasses)]sync.Pool
+)
+
+func getBuf(n int) *[]byte {
+	for i, size := range bufClasses {
+		if n <= size {
+			if v, ok := bufPools[i].Get().(*[]byte); ok {
+				*v = (*v)[:n]
+				return v
+			}
+			b := make([]byte, n, size)
+			return &b
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putBuf(b *[]byte) {
+	for i, size := range bufClasses {
+		if cap(*b) == size {
+			bufPools[i].Put(b)
+			return
+		}
+	}
+}
+
+// isNetError reports whether err comes from the network rather than from
+// the bytes received.
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

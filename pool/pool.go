@@ -1,0 +1,321 @@
+package pool
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pool is the backend client: an [http.RoundTripper] holding, per
+// upstream (scheme, host and port), at most Workers HTTP/1.1 connections,
+// on which it pipelines the requests that may be (see the package
+// documentation). The zero value is not usable; call [New].
+type Pool struct {
+	cfg    Config
+	ctx    context.Context // cancelled by Close: stops dials and the janitor
+	cancel context.CancelFunc
+	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu        sync.RWMutex
+	hosts     [2]map[string]*upstream // by scheme (http, https) and URL.Host as written
+	byKey     map[string]*upstream
+	dynamic   int // upstreams created for hosts not listed in the configuration
+	janitorOn bool
+
+	closed    atomic.Bool
+	openConns atomic.Int64
+}
+
+var _ http.RoundTripper = (*Pool)(nil)
+
+// maxDynamic bounds the upstreams created on demand (a dest template can
+// name any host); idle ones are dropped after a few seconds.
+const maxDynamic = 4096
+
+// janitorTick is how often idle connections and upstreams are looked
+// for.
+const janitorTick = time.Second
+
+// New returns a pool for cfg. A Config whose Defaults are zero gets
+// [DefaultSettings] with no timeouts.
+func New(cfg Config) *Pool {
+	if cfg.Defaults.Workers == 0 {
+		cfg.Defaults = DefaultSettings(0)
+	}
+	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream)}
+	p.hosts[0] = make(map[string]*upstream)
+	p.hosts[1] = make(map[string]*upstream)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	p.dialer = d.DialContext
+	for _, up := range cfg.Upstreams {
+		p.byKey[up.Key] = p.newUpstream(up.Key, up.Settings, up.tls, true)
+	}
+	return p
+}
+
+func (p *Pool) newUpstream(key string, s Settings, tc *tls.Config, declared bool) *upstream {
+	scheme, addr, _ := strings.Cut(key, "://")
+	return &upstream{p: p, key: key, addr: addr, https: scheme == "https", set: s, tls: tc, declared: declared}
+}
+
+func (p *Pool) isClosed() bool { return p.closed.Load() }
+
+// upstreamFor finds or creates the upstream of req's URL.
+func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
+	scheme := req.URL.Scheme
+	idx := 0
+	switch {
+	case scheme == "http":
+	case scheme == "https":
+		idx = 1
+	case strings.EqualFold(scheme, "http"):
+		scheme = "http"
+	case strings.EqualFold(scheme, "https"):
+		scheme, idx = "https", 1
+	default:
+		return nil, fmt.Errorf("pool: unsupported scheme %q", req.URL.Scheme)
+	}
+	hostport := req.URL.Host
+	p.mu.RLock()
+	u := p.hosts[idx][hostport]
+	p.mu.RUnlock()
+	if u != nil {
+		return u, nil
+	}
+	key, host, ok := normalize(scheme, hostport)
+	if !ok {
+		return nil, fmt.Errorf("pool: bad backend address %q", hostport)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u = p.hosts[idx][hostport]; u != nil {
+		return u, nil
+	}
+	if u = p.byKey[key]; u == nil {
+		if p.dynamic >= maxDynamic {
+			return nil, fmt.Errorf("pool: too many backends (%d) in use", maxDynamic)
+		}
+		var tc *tls.Config
+		if idx == 1 {
+			tc = p.cfg.tlsFor(host)
+		}
+		u = p.newUpstream(key, p.cfg.Defaults, tc, false)
+		p.byKey[key] = u
+		p.dynamic++
+	}
+	p.hosts[idx][hostport] = u
+	u.aliases = append(u.aliases, hostport)
+	return u, nil
+}
+
+// errRemoved is an upstream that was dropped while a call looked it up.
+var errRemoved = errors.New("pool: upstream removed")
+
+// RoundTrip sends req on a connection to its upstream and returns the
+// response once its head has arrived (its body, if small, too). It
+// treats req.Close as "a new connection of its own, closed after the
+// exchange" (nopipeline). Errors: a timeout satisfies net.Error with
+// Timeout() true; a client body error is a [*BodyError]; a cancelled
+// context gives its error.
+func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("pool: nil Request.URL")
+	}
+	if err := validateRequest(req); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	for {
+		u, err := p.upstreamFor(req)
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+		resp, err := newCall(req, u).run()
+		if err != errRemoved {
+			return resp, err
+		}
+	}
+}
+
+// CloseIdleConnections closes the connections with nothing in flight.
+func (p *Pool) CloseIdleConnections() { p.reap(time.Time{}, true) }
+
+// Close closes every connection and fails the calls in progress. The
+// pool is unusable afterwards.
+func (p *Pool) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.cancel()
+	for _, u := range p.upstreams() {
+		u.failAll(errPoolClosed)
+	}
+	return nil
+}
+
+func (p *Pool) upstreams() []*upstream {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	ups := make([]*upstream, 0, len(p.byKey))
+	for _, u := range p.byKey {
+		ups = append(ups, u)
+	}
+	return ups
+}
+
+// startJanitor makes sure the janitor runs while connections are open.
+func (p *Pool) startJanitor() {
+	p.mu.Lock()
+	if !p.janitorOn && !p.isClosed() {
+		p.janitorOn = true
+		go p.janitor()
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pool) janitor() {
+	t := time.NewTicker(janitorTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			p.mu.Lock()
+			p.janitorOn = false
+			p.mu.Unlock()
+			return
+		case now := <-t.C:
+			p.reap(now, false)
+			p.mu.Lock()
+			if p.openConns.Load() == 0 && p.dynamic == 0 {
+				p.janitorOn = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// reap closes the connections idle for longer than their IdleTimeout
+// (all idle ones when force is set) and drops the upstreams created on
+// demand that have had nothing to do for two ticks.
+func (p *Pool) reap(now time.Time, force bool) {
+	var gone []*upstream
+	for _, u := range p.upstreams() {
+		var toClose []*conn
+		u.mu.Lock()
+		for _, c := range u.conns {
+			idle := len(c.pending)+c.reserved == 0 && !c.broken && !c.closing && c.reservedFor == nil
+			if idle && (force || u.set.IdleTimeout > 0 && now.Sub(c.idleSince) >= u.set.IdleTimeout) {
+				toClose = append(toClose, c)
+			}
+		}
+		for _, c := range toClose {
+			c.broken, c.closing = true, true
+			u.removeConn(c)
+		}
+		if !u.declared && len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 {
+			if u.idleTicks++; u.idleTicks >= 2 {
+				gone = append(gone, u)
+			}
+		} else {
+			u.idleTicks = 0
+		}
+		u.mu.Unlock()
+		for _, c := range toClose {
+			c.closeNet()
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	p.mu.Lock()
+	for _, u := range gone {
+		u.mu.Lock()
+		if len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 && !u.removed {
+			u.removed = true
+			delete(p.byKey, u.key)
+			for _, a := range u.aliases {
+				if strings.HasPrefix(u.key, "https:") {
+					delete(p.hosts[1], a)
+				} else {
+					delete(p.hosts[0], a)
+				}
+			}
+			p.dynamic--
+		}
+		u.mu.Unlock()
+	}
+	p.mu.Unlock()
+}
+
+// Stats is a snapshot of the pool of one upstream: gauges (connections
+// open, idle, being opened, requests in flight and waiting, the deepest
+// pipeline now) and counters since the pool was made.
+type Stats struct {
+	Upstream string // "http://host:port"
+	Declared bool   // listed in an <upstream> element
+	// Gauges.
+	Open, Idle, Dialing, InFlight, Waiting, Depth int
+	Distrusted                                    bool // pipelining off for now
+	// Counters.
+	Requests    uint64 // calls made
+	Pipelined   uint64 // requests written while another was in flight on the connection
+	MaxDepth    int    // the deepest pipeline seen
+	Retries     uint64 // resent after their connection failed (at most once each)
+	Requeued    uint64 // resent because their connection closed politely or was given up by us
+	HOLResends  uint64 // resent because they were stuck behind a streamed body for HOLTimeout
+	Poisoned    uint64 // connections closed on a framing error
+	EarlyCloses uint64 // connections closed by the backend with requests unanswered
+	Distrusts   uint64 // times pipelining was turned off for Distrust
+	Dials       uint64 // connections opened (attempts)
+	DialErrors  uint64
+	Timeouts    uint64 // calls that ran out of time
+	Abandoned   uint64 // calls given up by their caller (timeouts included)
+	Drained     uint64 // responses left by their client and read to their end to keep the connection
+}
+
+// Stats returns a snapshot of every upstream's pool, sorted by upstream.
+func (p *Pool) Stats() []Stats {
+	var out []Stats
+	for _, u := range p.upstreams() {
+		u.mu.Lock()
+		s := Stats{
+			Upstream: u.key, Declared: u.declared, Open: len(u.conns), Dialing: u.dialing, Waiting: len(u.waiters),
+			Distrusted: u.distrusted(),
+			Requests:   u.st.requests, Pipelined: u.st.pipelined, MaxDepth: u.st.maxDepth, Retries: u.st.retries,
+			Requeued: u.st.requeued, HOLResends: u.st.holResends, Poisoned: u.st.poisoned, EarlyCloses: u.st.earlyCloses,
+			Distrusts: u.st.distrusts, Dials: u.st.dials, DialErrors: u.st.dialErrors, Timeouts: u.st.timeouts,
+			Abandoned: u.st.abandoned, Drained: u.st.drained,
+		}
+		for _, c := range u.conns {
+			n := len(c.pending) + c.reserved
+			if n == 0 {
+				s.Idle++
+			}
+			s.InFlight += n
+			s.Depth = max(s.Depth, n)
+		}
+		u.mu.Unlock()
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Upstream < out[j].Upstream })
+	return out
+}

@@ -1,0 +1,360 @@
+package pool
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// framing is how a response body is delimited (RFC 9112 section 6.3).
+type framing uint8
+
+const (
+	framingNone    framing = iota // no body: HEAD, 1xx, 204, 304
+	framingLength                 // Content-Length
+	framingChunked                // Transfer-Encoding: chunked
+	framingClose                  // until the server closes the connection
+)
+
+// maxInterim is how many interim (1xx) responses are skipped before a
+// final one; more is a protocol error.
+const maxInterim = 5
+
+// FramingError is a response that cannot be trusted to be delimited
+// correctly: a bad status line or header block, conflicting or invalid
+// Content-Length and Transfer-Encoding, a malformed chunk. It poisons the
+// connection it was read from.
+type FramingError struct {
+	Msg string
+}
+
+func (e *FramingError) Error() string { return "pool: bad response from backend: " + e.Msg }
+
+func framingErrorf(format string, args ...any) error {
+	return &FramingError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// head is a parsed response head and the framing of its body.
+type head struct {
+	resp    *http.Response
+	framing framing
+	length  int64 // body length with framingLength
+	// keepAlive is whether the headers allow reusing the connection
+	// after this response: HTTP/1.1 without "Connection: close", or
+	// HTTP/1.0 with "Connection: keep-alive", and a delimited body.
+	keepAlive bool
+}
+
+// readHead reads one final response head from tp for a request of the
+// given method, skipping interim 1xx responses. It is stricter than
+// [http.ReadResponse]: only HTTP/1.0 and HTTP/1.1, a three-digit status,
+// Transfer-Encoding exactly "chunked" and only in HTTP/1.1, never together
+// with Content-Length, and every Content-Length line equal and made of
+// digits. An error that is not a [*FramingError] comes from the
+// connection (io.EOF when it closed before the first byte,
+// io.ErrUnexpectedEOF after it).
+func readHead(tp *textproto.Reader, method string) (*head, error) {
+	for interim := 0; ; interim++ {
+		h, err := readOneHead(tp, method)
+		if err != nil {
+			return nil, err
+		}
+		code := h.resp.StatusCode
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			if code == http.StatusSwitchingProtocols {
+				return nil, framingErrorf("unexpected 101 Switching Protocols")
+			}
+			return h, nil
+		}
+		if interim >= maxInterim {
+			return nil, framingErrorf("more than %d interim responses", maxInterim)
+		}
+	}
+}
+
+func readOneHead(tp *textproto.Reader, method string) (*head, error) {
+	line, err := tp.ReadLine()
+	if err != nil {
+		return nil, err
+	}
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok {
+		return nil, framingErrorf("malformed status line %q", clip(line))
+	}
+	resp := &http.Response{Proto: proto, ProtoMajor: 1}
+	switch proto {
+	case "HTTP/1.1":
+		resp.ProtoMinor = 1
+	case "HTTP/1.0":
+	default:
+		return nil, framingErrorf("unsupported protocol in status line %q", clip(line))
+	}
+	if len(status) < 3 || (len(status) > 3 && status[3] != ' ') {
+		return nil, framingErrorf("malformed status line %q", clip(line))
+	}
+	code := 0
+	for i := 0; i < 3; i++ {
+		d := status[i]
+		if d < '0' || d > '9' {
+			return nil, framingErrorf("malformed status code in %q", clip(line))
+		}
+		code = code*10 + int(d-'0')
+	}
+	if code < 100 {
+		return nil, framingErrorf("status code %d out of range", code)
+	}
+	resp.StatusCode = code
+	resp.Status = status
+	mh, err := tp.ReadMIMEHeader()
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, err
+		}
+		return nil, framingErrorf("header block: %v", err)
+	}
+	if mh == nil {
+		mh = make(textproto.MIMEHeader)
+	}
+	resp.Header = http.Header(mh)
+	if code < 200 {
+		return &head{resp: resp}, nil
+	}
+	return frame(resp, method)
+}
+
+// frame works out how resp's body is delimited.
+func frame(resp *http.Response, method string) (*head, error) {
+	h := &head{resp: resp}
+	hdr := resp.Header
+	te, hasTE := hdr["Transfer-Encoding"]
+	cl, hasCL := hdr["Content-Length"]
+	if hasTE && hasCL {
+		return nil, framingErrorf("both Transfer-Encoding and Content-Length")
+	}
+	length := int64(-1)
+	if hasCL {
+		var err error
+		if length, err = parseContentLength(cl); err != nil {
+			return nil, err
+		}
+	}
+	if hasTE {
+		if resp.ProtoMinor == 0 {
+			return nil, framingErrorf("Transfer-Encoding in an HTTP/1.0 response")
+		}
+		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
+			return nil, framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
+		}
+	}
+	conn := hdr["Connection"]
+	closeTok := hasToken(conn, "close")
+	if resp.ProtoMinor == 1 {
+		h.keepAlive = !closeTok
+	} else {
+		h.keepAlive = !closeTok && hasToken(conn, "keep-alive")
+	}
+	code := resp.StatusCode
+	switch {
+	case method == http.MethodHead:
+		h.framing = framingNone
+		resp.ContentLength = length
+		if hasTE {
+			delete(hdr, "Transfer-Encoding")
+			resp.TransferEncoding = []string{"chunked"}
+			resp.ContentLength = -1
+		}
+	case code == http.StatusNoContent || code == http.StatusNotModified:
+		h.framing = framingNone
+		resp.ContentLength = 0
+		if hasTE {
+			delete(hdr, "Transfer-Encoding")
+		}
+	case hasTE:
+		h.framing = framingChunked
+		delete(hdr, "Transfer-Encoding")
+		resp.TransferEncoding = []string{"chunked"}
+		resp.ContentLength = -1
+	case hasCL:
+		h.framing = framingLength
+		h.length = length
+		resp.ContentLength = length
+		if len(cl) > 1 {
+			hdr["Content-Length"] = cl[:1]
+		}
+	default:
+		h.framing = framingClose
+		resp.ContentLength = -1
+		h.keepAlive = false
+	}
+	resp.Close = !h.keepAlive
+	return h, nil
+}
+
+// parseContentLength accepts one or more identical Content-Length lines,
+// each made of decimal digits only.
+func parseContentLength(cl []string) (int64, error) {
+	first := strings.TrimSpace(cl[0])
+	for _, v := range cl[1:] {
+		if strings.TrimSpace(v) != first {
+			return -1, framingErrorf("conflicting Content-Length values")
+		}
+	}
+	if first == "" || len(first) > 18 {
+		return -1, framingErrorf("invalid Content-Length %q", clip(first))
+	}
+	for i := 0; i < len(first); i++ {
+		if first[i] < '0' || first[i] > '9' {
+			return -1, framingErrorf("invalid Content-Length %q", clip(first))
+		}
+	}
+	n, err := strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		return -1, framingErrorf("invalid Content-Length %q", clip(first))
+	}
+	return n, nil
+}
+
+// hasToken reports whether one of the comma-separated lists in values
+// holds token, case-insensitively.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// chunkedComplete reports whether p begins with a whole chunked body
+// without trailers, in the strict form every chunked reader agrees on:
+// hexadecimal sizes, optional extensions without control characters,
+// CRLF line ends, and the final "0" chunk followed by an empty line. It
+// returns the number of bytes of the encoded body and of its data. When
+// it says no, the body may still be valid: it is then read as a stream.
+func chunkedComplete(p []byte) (encoded int, data int64, ok bool) {
+	i := 0
+	for {
+		// chunk-size [ chunk-ext ] CRLF
+		start := i
+		var size int64
+		for i < len(p) && isHex(p[i]) {
+			if i-start >= 15 {
+				return 0, 0, false
+			}
+			size = size<<4 | int64(unhex(p[i]))
+			i++
+		}
+		if i == start {
+			return 0, 0, false
+		}
+		if i < len(p) && p[i] == ';' {
+			for i < len(p) && p[i] != '\r' {
+				if p[i] < ' ' && p[i] != '\t' || p[i] == 0x7f {
+					return 0, 0, false
+				}
+				i++
+			}
+		}
+		if i-start >= 4096 || !bytes.HasPrefix(p[i:], crlf) {
+			return 0, 0, false
+		}
+		i += 2
+		if size == 0 {
+			if !bytes.HasPrefix(p[i:], crlf) {
+				return 0, 0, false // trailers, or not there yet
+			}
+			return i + 2, data, true
+		}
+		if int64(len(p)-i) < size+2 {
+			return 0, 0, false
+		}
+		i += int(size)
+		data += size
+		if !bytes.HasPrefix(p[i:], crlf) {
+			return 0, 0, false
+		}
+		i += 2
+	}
+}
+
+var crlf = []byte("\r\n")
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// chunkedReader reads a chunked body from br, then its trailer section,
+// which it discards (Trailer is a hop-by-hop header: trailers are not
+// forwarded).
+type chunkedReader struct {
+	cr  io.Reader
+	tp  *textproto.Reader
+	lim *limitedConn // bounds the trailer section
+	err error
+}
+
+func newChunkedReader(br *bufio.Reader, tp *textproto.Reader, lim *limitedConn) *chunkedReader {
+	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp, lim: lim}
+}
+
+func (r *chunkedReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.cr.Read(p)
+	if err == io.EOF {
+		if r.lim != nil {
+			r.lim.limit(maxHeaderBytes)
+		}
+		_, terr := r.tp.ReadMIMEHeader()
+		if r.lim != nil {
+			r.lim.unlimit()
+		}
+		if terr != nil {
+			if terr == io.EOF {
+				terr = io.ErrUnexpectedEOF
+			}
+			if !errors.Is(terr, io.ErrUnexpectedEOF) {
+				terr = framingErrorf("trailer section: %v", terr)
+			}
+			err = terr
+		}
+	} else if err != nil && err != io.ErrUnexpectedEOF && !isNetError(err) {
+		err = framingErrorf("chunked body: %v", err)
+	}
+	r.err = err
+	return n, err
+}

@@ -1,0 +1,423 @@
+package pool
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// counters are an upstream's cumulative metrics, guarded by its lock.
+type counters struct {
+	requests, pipelined, retries, requeued, holResends, poisoned, earlyCloses uint64
+	distrusts, dials, dialErrors, timeouts, abandoned, drained                uint64
+	maxDepth                                                                  int
+}
+
+// upstream is the pool of connections to one scheme, host and port.
+type upstream struct {
+	p        *Pool
+	key      string // "http://host:port"
+	addr     string // host:port to dial
+	https    bool
+	set      Settings
+	tls      *tls.Config
+	declared bool
+	aliases  []string // keys of p.hosts pointing here
+
+	// mu guards every field below, the state of the upstream's calls
+	// and the shared state of its connections.
+	mu            sync.Mutex
+	conns         []*conn // open connections, oldest first
+	dialing       int
+	waiters       []*call // FIFO; abandoned calls are removed at once
+	rr            int     // next slot for next_worker / next_available_worker
+	distrustUntil time.Time
+	removed       bool // dropped from the pool's map: look it up again
+	idleTicks     int
+	st            counters
+}
+
+// enqueue adds a new call, or fails it at once when the pool is closed.
+func (u *upstream) enqueue(k *call) {
+	u.st.requests++
+	if u.p.isClosed() {
+		k.finish(nil, errPoolClosed)
+		return
+	}
+	k.state = stQueued
+	u.waiters = append(u.waiters, k)
+	u.dispatch()
+}
+
+// requeueFront puts a call back at the head of the queue (a resend goes
+// before newer calls).
+func (u *upstream) requeueFront(k *call) {
+	k.state = stQueued
+	k.conn = nil
+	u.waiters = append(u.waiters, nil)
+	copy(u.waiters[1:], u.waiters)
+	u.waiters[0] = k
+}
+
+func (u *upstream) removeWaiter(k *call) {
+	for i, w := range u.waiters {
+		if w == k {
+			copy(u.waiters[i:], u.waiters[i+1:])
+			u.waiters[len(u.waiters)-1] = nil
+			u.waiters = u.waiters[:len(u.waiters)-1]
+			return
+		}
+	}
+}
+
+// unreserve clears the reservations made for k.
+func (u *upstream) unreserve(k *call) {
+	for _, c := range u.conns {
+		if c.reservedFor == k {
+			c.reservedFor = nil
+		}
+	}
+}
+
+func (u *upstream) removeConn(c *conn) {
+	for i, x := range u.conns {
+		if x == c {
+			copy(u.conns[i:], u.conns[i+1:])
+			u.conns[len(u.conns)-1] = nil
+			u.conns = u.conns[:len(u.conns)-1]
+			u.p.openConns.Add(-1)
+			return
+		}
+	}
+}
+
+// distrusted reports whether pipelining to the upstream is off for now.
+func (u *upstream) distrusted() bool {
+	return !u.distrustUntil.IsZero() && time.Now().Before(u.distrustUntil)
+}
+
+func (u *upstream) distrust() {
+	switch d := u.set.Distrust; {
+	case d == 0:
+		return
+	case d == Never:
+		u.distrustUntil = time.Unix(math.MaxInt32, 0)
+	default:
+		u.distrustUntil = time.Now().Add(d)
+	}
+	u.st.distrusts++
+}
+
+// assign gives c to k.
+func (u *upstream) assign(k *call, c *conn) {
+	k.state = stAssigned
+	k.conn = c
+	c.reserved++
+	if !k.pipelinable {
+		c.excl = k
+	}
+	u.unreserve(k)
+	k.notify(event{conn: c})
+}
+
+// load returns the requests in flight on c and whether c can take k now,
+// pipelined behind them when canPipe.
+func (u *upstream) load(c *conn, k *call, canPipe bool) (int, bool) {
+	if c.broken || c.closing || c.owner != nil || (c.reservedFor != nil && c.reservedFor != k) {
+		return 0, false
+	}
+	n := len(c.pending) + c.reserved
+	if n == 0 {
+		return 0, true
+	}
+	if !canPipe || n >= u.set.PipelineDepth || !c.trusted || c.streaming || c.excl != nil || c.writingBody {
+		return n, false
+	}
+	return n, true
+}
+
+// pick chooses by the strategy where k goes: an open connection, or a
+// new one (dial), or nowhere yet (wait). shed reports that k must fail at
+// once (next_available_worker with nothing idle).
+func (u *upstream) pick(k *call, free int, distrusted bool) (c *conn, dial, shed bool) {
+	s := &u.set
+	if k.fresh {
+		return nil, true, false
+	}
+	canPipe := k.pipelinable && s.PipelineDepth > 1 && !distrusted
+	switch s.Strategy {
+	case BestWorker:
+		var best *conn
+		bestN := math.MaxInt
+		for _, c := range u.conns {
+			if n, ok := u.load(c, k, canPipe); ok && n < bestN {
+				best, bestN = c, n
+				if n == 0 {
+					break
+				}
+			}
+		}
+		if best != nil && (bestN == 0 || free <= 0) {
+			return best, false, false
+		}
+		return nil, free > 0, false
+	case NextWorker:
+		return u.roundRobin(k, canPipe, free)
+	case RandomWorker:
+		n := 0
+		for _, c := range u.conns {
+			if _, ok := u.load(c, k, canPipe); ok {
+				n++
+			}
+		}
+		slots := n + max(free, 0)
+		if slots == 0 {
+			return nil, false, false
+		}
+		r := rand.IntN(slots)
+		if r >= n {
+			return nil, true, false
+		}
+		for _, c := range u.conns {
+			if _, ok := u.load(c, k, canPipe); ok {
+				if r == 0 {
+					return c, false, false
+				}
+				r--
+			}
+		}
+	case AvailableWorker:
+		for _, c := range u.conns {
+			if n, ok := u.load(c, k, false); ok && n == 0 {
+				return c, false, false
+			}
+		}
+		return nil, free > 0, false
+	case NextAvailableWorker:
+		c, dial, _ := u.roundRobin(k, false, free)
+		if c == nil && !dial && u.dialing == 0 {
+			return nil, false, true
+		}
+		return c, dial, false
+	}
+	return nil, false, false
+}
+
+// roundRobin goes round the Workers slots from the last one used: an
+// open connection that can take k, or an unopened slot.
+func (u *upstream) roundRobin(k *call, canPipe bool, free int) (*conn, bool, bool) {
+	n := u.set.Workers
+	for i := 0; i < n; i++ {
+		slot := (u.rr + i) % n
+		if slot < len(u.conns) {
+			if _, ok := u.load(u.conns[slot], k, canPipe); ok {
+				u.rr = slot + 1
+				return u.conns[slot], false, false
+			}
+		} else if free > 0 {
+			u.rr = slot + 1
+			return nil, true, false
+		}
+	}
+	return nil, false, false
+}
+
+// dispatch hands queued calls to connections, in queue order (a call
+// that cannot go anywhere yet does not hold back the ones behind it), and
+// opens connections as the strategy asks, up to Workers.
+func (u *upstream) dispatch() {
+	if len(u.waiters) == 0 {
+		return
+	}
+	distrusted := u.distrusted()
+	free := u.set.Workers - len(u.conns) - u.dialing
+	coming := u.dialing
+	kept := u.waiters[:0]
+	var toClose []*conn
+	for _, k := range u.waiters {
+		if k.state != stQueued {
+			continue
+		}
+		c, dial, shed := u.pick(k, free, distrusted)
+		switch {
+		case c != nil:
+			u.assign(k, c)
+			continue
+		case shed:
+			k.finish(nil, fmt.Errorf("pool: %s: no available worker (next_available_worker)", u.key))
+			continue
+		}
+		if k.fresh {
+			if !k.dialing {
+				if free <= 0 {
+					// Make room: close an idle connection, or keep one
+					// free of new calls until it is.
+					if idle := u.idleConn(k); idle != nil {
+						idle.closing, idle.broken = true, true
+						u.removeConn(idle)
+						toClose = append(toClose, idle)
+						free++
+					} else {
+						u.reserveFor(k)
+					}
+				}
+				if free > 0 {
+					free--
+					u.startDial(k)
+				}
+			}
+		} else if dial {
+			if coming > 0 {
+				coming--
+			} else if free > 0 {
+				free--
+				u.startDial(nil)
+			}
+		} else if !k.pipelinable && free <= 0 {
+			u.reserveFor(k)
+		}
+		kept = append(kept, k)
+	}
+	clear(u.waiters[len(kept):])
+	u.waiters = kept
+	for _, c := range toClose {
+		c.closeNet()
+	}
+}
+
+// idleConn returns an open connection with nothing in flight that k may
+// take over.
+func (u *upstream) idleConn(k *call) *conn {
+	for _, c := range u.conns {
+		if len(c.pending)+c.reserved == 0 && !c.broken && !c.closing && (c.reservedFor == nil || c.reservedFor == k) {
+			return c
+		}
+	}
+	return nil
+}
+
+// reserveFor keeps the least busy connection free of new calls until it
+// is idle, for a call that needs a connection of its own.
+func (u *upstream) reserveFor(k *call) {
+	var best *conn
+	bestN := math.MaxInt
+	for _, c := range u.conns {
+		if c.reservedFor == k {
+			return
+		}
+		if c.reservedFor != nil || c.broken || c.closing || c.owner != nil {
+			continue
+		}
+		if n := len(c.pending) + c.reserved; n < bestN {
+			best, bestN = c, n
+		}
+	}
+	if best != nil {
+		best.reservedFor = k
+	}
+}
+
+// startDial opens a connection in the background; owner, when set, is
+// the nopipeline call it is for.
+func (u *upstream) startDial(owner *call) {
+	u.dialing++
+	u.st.dials++
+	if owner != nil {
+		owner.dialing = true
+	}
+	go u.dial(owner)
+}
+
+func (u *upstream) dial(owner *call) {
+	ctx := u.p.ctx
+	if d := u.set.ConnectTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	raw, err := u.p.dialer(ctx, "tcp", u.addr)
+	nc := raw
+	var state *tls.ConnectionState
+	if err == nil && u.https {
+		tc := tls.Client(raw, u.tls)
+		if err = tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+		} else {
+			cs := tc.ConnectionState()
+			state = &cs
+			nc = tc
+		}
+	}
+	u.mu.Lock()
+	u.dialing--
+	if owner != nil {
+		owner.dialing = false
+	}
+	if err != nil {
+		u.st.dialErrors++
+		err = fmt.Errorf("pool: connecting to %s: %w", u.key, err)
+		if owner != nil && owner.state == stQueued {
+			u.removeWaiter(owner)
+			u.unreserve(owner)
+			owner.finish(nil, err)
+		}
+		if len(u.conns) == 0 && u.dialing == 0 {
+			// Nothing open and nothing coming: the backend is down
+			// for everyone waiting.
+			for _, k := range u.waiters {
+				if k.state == stQueued && !k.dialing {
+					k.finish(nil, err)
+				}
+			}
+			kept := u.waiters[:0]
+			for _, k := range u.waiters {
+				if k.state == stQueued {
+					kept = append(kept, k)
+				}
+			}
+			clear(u.waiters[len(kept):])
+			u.waiters = kept
+		}
+		u.dispatch()
+		u.mu.Unlock()
+		return
+	}
+	c := newConn(u, raw, nc, state)
+	if u.p.isClosed() {
+		u.mu.Unlock()
+		c.closeNet()
+		return
+	}
+	u.conns = append(u.conns, c)
+	u.p.openConns.Add(1)
+	if owner != nil && owner.state == stQueued {
+		u.removeWaiter(owner)
+		c.owner = owner
+		u.assign(owner, c)
+	}
+	u.dispatch()
+	u.mu.Unlock()
+	go c.readLoop()
+	u.p.startJanitor()
+}
+
+// failAll ends every queued call with err and closes every connection:
+// the pool is closing.
+func (u *upstream) failAll(err error) {
+	u.mu.Lock()
+	for _, k := range u.waiters {
+		if k.state == stQueued {
+			k.finish(nil, err)
+		}
+	}
+	u.waiters = nil
+	conns := append([]*conn(nil), u.conns...)
+	u.mu.Unlock()
+	for _, c := range conns {
+		c.fail(err, failAbort, nil)
+	}
+}
