@@ -36,6 +36,8 @@ type response struct {
 	Fields  []field
 	Body    []byte
 	Framing framing
+	// Slow is the duration of a round trip that took over 2 s (else 0).
+	Slow time.Duration
 }
 
 // dialFrom dials addr from clientIP when possible.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // outcome is everything observed for one request sent to one server: what
@@ -24,13 +25,15 @@ type outcome struct {
 	// Generated is true when the response was made by the proxy itself (it
 	// lacks the backend's X-Recorder marker).
 	Generated bool
+	// Slow is the duration of a slow round trip (0 if not slow).
+	Slow time.Duration
 	// Ports maps the port numbers of this run to their placeholder names.
 	Ports map[int]string
 }
 
 func newOutcome(r *response, b []*backendReq, ports map[int]string) *outcome {
 	o := &outcome{Err: r.Err, Proto: r.Proto, Status: r.Status, Reason: r.Reason, Fields: r.Fields,
-		Body: string(r.Body), Framing: r.Framing, Backend: b, Ports: ports}
+		Body: string(r.Body), Framing: r.Framing, Backend: b, Ports: ports, Slow: r.Slow}
 	_, marked := headerValue(r.Fields, "X-Recorder")
 	o.Generated = r.Status != 0 && !marked
 	return o

@@ -203,9 +203,13 @@ func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
 				s.vars.Port = freePort(t)
 			}
 			conf := writeConfig(t, sc, s.vars)
+			began := time.Now()
 			p, out := startProc(t, s.name, s.vars.Dir, env, append(argv, "-c", conf)...)
 			s.proc = p
 			s.state = waitStart(p, out, s.vars.Port)
+			if d := time.Since(began); d > 2*time.Second {
+				t.Logf("%s: slow start (%v): %s", s.name, d.Round(time.Millisecond), s.state)
+			}
 			if s.state.Listening || s.state.Exited {
 				return
 			}
@@ -270,6 +274,11 @@ func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
 			opAll = append(opAll, x.op)
 		}
 		res := evaluate(x)
+		for _, o := range []*outcome{x.oc, x.op} {
+			if o != nil && o.Slow > 0 && !rq.slowOK {
+				t.Logf("%s: slow answer (%v): %s", label, o.Slow.Round(time.Millisecond), firstLine(o.lines()))
+			}
+		}
 		ty.dumpf("=== %s\n%s\n--- ocsigen\n%s\n%s\n", label, showRaw(rq.raw), strings.Join(x.oc.lines(), "\n"), strings.Join(x.oc.details(), "\n"))
 		for _, e := range res.ocsigenErrs {
 			t.Errorf("%s: %s\nrequest:\n%s\nOcsigen:\n%s", label, e, showRaw(rq.raw), indent(x.oc.lines()))
@@ -300,7 +309,11 @@ func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
 func send(s *side, rq *request, be *backend, ports map[int]string) *outcome {
 	raw := s.vars.expand(rq.raw)
 	be.take()
+	began := time.Now()
 	r := roundTrip(fmt.Sprintf("127.0.0.1:%d", s.vars.Port), []byte(raw), strings.HasPrefix(raw, "HEAD "))
+	if d := time.Since(began); d > 2*time.Second {
+		r.Slow = d
+	}
 	// A proxy may still be talking to the backend after answering (or may
 	// never have): give stragglers a moment.
 	time.Sleep(settle)
@@ -436,6 +449,13 @@ func showRaw(raw string) string {
 
 func indent(lines []string) string {
 	return "    " + strings.Join(lines, "\n    ")
+}
+
+func firstLine(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
 }
 
 func tail(s string, n int) string {

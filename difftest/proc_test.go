@@ -72,7 +72,10 @@ func startProc(t *testing.T, name, dir string, env []string, argv ...string) (*p
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Stdin = nil
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so stop can signal every process it starts;
+	// Pdeathsig also kills the leader if the test binary dies without
+	// running its cleanups (a -timeout panic).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: start %v: %v", name, argv, err)

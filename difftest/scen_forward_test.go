@@ -32,7 +32,7 @@ func forwardingScenarios() []*scenario {
 					"Sec-WebSocket-Version: 13", "X-Want: upgrade").withNote("WebSocket handshake").witness(rowPTunnel),
 				build("GET", "/http10", "HTTP/1.0"),
 				build("GET", "/http10-nohost", "HTTP/1.0", "-Host"),
-				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "", "body").witness(rowPExpect).
+				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "", "body").witness(rowPExpect).slow().
 					wants(want{status: 200, target: "/expect"}),
 				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "X-Want: no-100", "", "body"),
 				get("/xff", "X-Forwarded-For: 203.0.113.9").withNote("client XFF, no allow-forward-for"),
@@ -53,7 +53,7 @@ func forwardingScenarios() []*scenario {
 				get("/r", "X-Want: empty"),
 				get("/r", "X-Want: nocontent"),
 				get("/r", "X-Want: big"),
-				get("/r", "X-Want: close").witness(rowPUntilClose),
+				get("/r", "X-Want: close").witness(rowPUntilClose).slow(),
 				get("/r", "X-Want: status-404"),
 				get("/r", "X-Want: status-418"),
 				get("/r", "X-Want: status-500"),
@@ -102,7 +102,7 @@ func limitScenarios() []*scenario {
 			hosts:  proxyAll,
 			reqs: []*request{
 				get("/fast"),
-				get("/slow", "X-Want: slow").withNote("the backend answers after 3 s").
+				get("/slow", "X-Want: slow").withNote("the backend answers after 3 s").slow().
 					witness(rowPTimeout).wants(want{status: 504, target: "/slow"}),
 			},
 		},

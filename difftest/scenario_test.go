@@ -38,6 +38,8 @@ type request struct {
 	// want is what SPEC requires of ocsiproxy, for rows that replace a whole
 	// outcome (a 500 of Ocsigen's cannot be rewritten into the right answer).
 	want *want
+	// slowOK says a slow answer is expected (timeouts).
+	slowOK bool
 }
 
 // want describes the outcome SPEC requires when Ocsigen's is unusable.
@@ -115,6 +117,7 @@ func raw(s string) *request {
 func (r *request) withNote(n string) *request      { r.note = n; return r }
 func (r *request) witness(rows ...string) *request { r.rows = append(r.rows, rows...); return r }
 func (r *request) wants(w want) *request           { r.want = &w; return r }
+func (r *request) slow() *request                  { r.slowOK = true; return r }
 
 // proxyAll is the host used by many scenarios: everything to the backend.
 const proxyAll = `<host hostfilter="*" defaulthostname="dflt.example">
