@@ -140,10 +140,9 @@ func TestDifferential(t *testing.T) {
 		defer f.Close()
 		ty.dump = f
 	}
-	hostname, _ := os.Hostname()
 	for _, sc := range scenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			runScenario(t, sc, bin, hostname, ty)
+			runScenario(t, sc, bin, ty)
 		})
 	}
 	mode := ""
@@ -177,7 +176,7 @@ type side struct {
 	state startState
 }
 
-func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
+func runScenario(t *testing.T, sc *scenario, bin string, ty *tally) {
 	be := startBackend(t)
 	down := freePort(t)
 	root := t.TempDir()
@@ -189,7 +188,7 @@ func runScenario(t *testing.T, sc *scenario, bin, hostname string, ty *tally) {
 	}
 	env := []string{"SSL_CERT_FILE=" + caFile}
 	mk := func(name string) *side {
-		v := vars{Port: freePort(t), Dir: filepath.Join(root, name), Backend: be.Port, Down: down, Hostname: hostname}
+		v := vars{Port: freePort(t), Dir: filepath.Join(root, name), Backend: be.Port, Down: down}
 		return &side{name: name, vars: v}
 	}
 	oc := mk("ocsigen")

@@ -201,11 +201,10 @@ const configTemplate = `<ocsigen>
 
 // vars are the placeholders of a scenario's XML and requests.
 type vars struct {
-	Port     int    // the listening port of the server under test
-	Dir      string // its private directory (logdir, datadir, extconf)
-	Backend  int    // the recording backend's port
-	Down     int    // a port nobody listens on
-	Hostname string // Ocsigen's default_default_hostname (the machine's name)
+	Port    int    // the listening port of the server under test
+	Dir     string // its private directory (logdir, datadir, extconf)
+	Backend int    // the recording backend's port
+	Down    int    // a port nobody listens on
 }
 
 func (v vars) expand(s string) string {
