@@ -1,0 +1,61 @@
+package difftest
+
+import "testing"
+
+// TestKnownFixes checks the rewriting rows on hand-made outcomes, without
+// any server.
+func TestKnownFixes(t *testing.T) {
+	sc := &scenario{}
+	tests := []struct {
+		name     string
+		row      string
+		req      *request
+		ocTarget string
+		opTarget string
+		ocXFF    string
+		want     string // target or X-Forwarded-For after the fix
+	}{
+		{"query", rowQuery, get("/x?a=1"), "/top/x%3Fa=1", "/top/x?a=1", "", "/top/x?a=1"},
+		{"query re-encoded", rowQuery, get("/s?q=a+b&x=%2F"), "/s%3Fq=a%20b&x=/", "/s?q=a+b&x=%2F", "", "/s?q=a+b&x=%2F"},
+		{"query, %3F in the path", rowQuery, get("/p%3Fq?a=1"), "/p%3Fq%3Fa=1", "/p%3Fq?a=1", "", "/p%3Fq?a=1"},
+		{"query, different", rowQuery, get("/x?a=1"), "/top/x%3Fa=1", "/top/x?a=2", "", "/top/x?a=1"},
+		{"twice", rowTwice, get("/app/a%20b"), "/in-app/a%2520b", "", "", "/in-app/a%20b"},
+		{"xff peer only", rowXFFOwn, get("/"), "/", "", "127.0.0.2, 127.0.0.1", "127.0.0.2"},
+		{"xff accepted", rowXFFOwn, get("/"), "/", "", "203.0.113.7, 198.51.100.1, 127.0.0.1", "203.0.113.7, 198.51.100.1, 127.0.0.2"},
+		{"xff equal-ip", rowXFFOwn, get("/"), "/", "", "203.0.113.7, 127.0.0.2, 127.0.0.1", "203.0.113.7, 127.0.0.2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oc := &outcome{Backend: []*backendReq{{Target: tt.ocTarget}}}
+			if tt.ocXFF != "" {
+				oc.Backend[0].Fields = []field{{"X-Forwarded-For", tt.ocXFF}}
+			}
+			var op *outcome
+			if tt.opTarget != "" {
+				op = &outcome{Backend: []*backendReq{{Target: tt.opTarget}}}
+			}
+			x := &exchange{sc: sc, req: tt.req, oc: oc, op: op}
+			kd := lookupRow(tt.row)
+			if !kd.ocsigen(x) {
+				t.Fatalf("row %q does not see the bug in %q / %q", tt.row, tt.ocTarget, tt.ocXFF)
+			}
+			kd.fix(x)
+			got := oc.Backend[0].Target
+			if tt.ocXFF != "" {
+				got, _ = headerValue(oc.Backend[0].Fields, "X-Forwarded-For")
+			}
+			if got != tt.want {
+				t.Errorf("after the fix: %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDiffLines checks the small LCS diff used in failure messages.
+func TestDiffLines(t *testing.T) {
+	got := diffLines([]string{"a", "b", "c"}, []string{"a", "x", "c"})
+	want := "    a\n  + x\n  - b\n    c\n"
+	if got != want {
+		t.Errorf("diffLines = %q, want %q", got, want)
+	}
+}
