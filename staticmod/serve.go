@@ -54,11 +54,24 @@ func (b *fileBody) WriteAnswer(w http.ResponseWriter, r *http.Request, resp *htt
 		b.writeWhole(w, r, resp.StatusCode)
 		return
 	}
-	if !b.ranges && (r.Header.Get("Range") != "" || r.Header.Get("If-Range") != "") {
-		r = withoutHeaders(r, "Range", "If-Range")
+	if !b.ranges {
+		if r.Header.Get("Range") != "" || r.Header.Get("If-Range") != "" {
+			r = withoutHeaders(r, "Range", "If-Range")
+		}
+		w = noRanges{w}
 	}
 	http.ServeContent(w, r, b.name, b.modtime, b.f)
 }
+
+// noRanges removes the Accept-Ranges that http.ServeContent always sends.
+type noRanges struct{ http.ResponseWriter }
+
+func (n noRanges) WriteHeader(status int) {
+	n.Header().Del("Accept-Ranges")
+	n.ResponseWriter.WriteHeader(status)
+}
+
+func (n noRanges) Unwrap() http.ResponseWriter { return n.ResponseWriter }
 
 func (b *fileBody) writeWhole(w http.ResponseWriter, r *http.Request, status int) {
 	h := w.Header()
