@@ -81,8 +81,8 @@ func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
 // Static is a compiled <static>.
 type Static struct {
 	pos   xmlconf.Pos
-	dir   string           // dir=, without a trailing slash; "" for the regexp form
-	re    *pattern.Regexp  // regexp= (".*" when only code= is given)
+	dir   string            // dir=, without a trailing slash; "" for the regexp form
+	re    *pattern.Regexp   // regexp= (".*" when only code= is given)
 	dest  *pattern.Template // dest=
 	root  *pattern.Template // root=; nil when absent
 	code  *pattern.Regexp   // code=; nil when absent
