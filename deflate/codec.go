@@ -195,6 +195,8 @@ func (r *compressReader) Close() error {
 // encodedAnswer compresses an answer that writes itself (a static file):
 // the file is served whole (no ranges) through a compressing writer;
 // conditional requests are still answered (304 has no body to compress).
+// Only a 200 is compressed: any other status the file's writer chooses
+// (412) is sent as it is, without Content-Encoding.
 type encodedAnswer struct {
 	inner  pipeline.AnswerWriter
 	coding coding
@@ -250,12 +252,12 @@ func (c *compressWriter) WriteHeader(status int) {
 	switch {
 	case status == http.StatusNotModified:
 		// Headers as a 200 would have them; no body.
-	case !bodyAllowed(status) || status == http.StatusPartialContent:
+	case status != http.StatusOK:
+		// The file's writer answered otherwise (412, or a status a
+		// filter set): the page is sent as it is.
 		h.Del(HeaderContentEncoding)
-	case h.Get(HeaderContentEncoding) == "":
-		// The writer removed it (http.ServeContent's error pages): the
-		// page is sent as it is.
-	case !c.head:
+	case h.Get(HeaderContentEncoding) == "" || c.head:
+	default:
 		c.zw = getWriter(c.coding, c.level, c.ResponseWriter)
 	}
 	c.ResponseWriter.WriteHeader(status)

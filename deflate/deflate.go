@@ -228,6 +228,8 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 		why = fmt.Sprintf("%d bytes, under %d", resp.ContentLength, MinLength)
 	case hasToken(h.Values("Cache-Control"), "no-transform"):
 		why = "Cache-Control: no-transform"
+	case isWriter(resp.Body) && resp.StatusCode != http.StatusOK:
+		why = fmt.Sprintf("a file answered with status %d", resp.StatusCode)
 	}
 	if coding == notAcceptable {
 		// Identity is refused and neither gzip nor deflate is acceptable.
@@ -260,6 +262,11 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	}
 	st.Tracef(d.pos, "deflate: %s, %s (level %d)", ctype, coding, d.level)
 	return pipeline.Next, nil
+}
+
+func isWriter(b any) bool {
+	_, ok := b.(pipeline.AnswerWriter)
+	return ok
 }
 
 func bodyAllowed(status int) bool {
