@@ -56,7 +56,7 @@ func (l *loader) host(e *Element) {
 			}
 		case "charset":
 			h.Charset = a.Value
-			l.note(e, "charset= has no effect: ocsiproxy serves no files of its own")
+			l.note(e, "charset= has no effect: <static> takes the charset of <charset> and extendconfiguration's <charset>")
 		}
 	}
 	if h.DefaultHostname == "" {

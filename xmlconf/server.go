@@ -10,7 +10,8 @@ import (
 
 // Reasons given for options accepted with no effect.
 const (
-	reasonNoFiles     = "no effect: ocsiproxy serves no files of its own"
+	reasonStaticOnly  = "affects only the files <static> (staticmod) serves"
+	reasonNoFiles     = "no effect: files are sent by Go's http.ServeContent"
 	reasonNoThreads   = "no effect: Go schedules goroutines; there is no thread pool"
 	reasonNoUploads   = "no effect: request bodies are streamed to the backend, not parsed"
 	reasonExtconfOnly = "ignored in an <extconf> file: Ocsigen reads it from the main file only"
@@ -79,7 +80,7 @@ func (l *loader) option(e *Element) {
 		l.str(e, dst)
 	case "charset":
 		if l.str(e, &c.Charset) {
-			l.note(e, reasonNoFiles)
+			l.note(e, reasonStaticOnly)
 		}
 	case "findlib":
 		if e.CheckAttrs(&l.errs, []string{"path"}, nil) && l.empty(e) {
@@ -93,7 +94,7 @@ func (l *loader) option(e *Element) {
 		l.str(e, &c.CommandPipe)
 	case "mimefile":
 		if l.str(e, &c.MimeFile) {
-			l.note(e, reasonNoFiles)
+			l.note(e, reasonStaticOnly)
 		}
 	case "uploaddir":
 		if l.str(e, &c.UploadDir) {
@@ -151,7 +152,7 @@ func (l *loader) option(e *Element) {
 		}
 	case "disablepartialrequests":
 		if l.flag(e, &c.DisablePartialRequests) {
-			l.note(e, reasonNoFiles)
+			l.note(e, reasonStaticOnly)
 		}
 	case "host":
 		l.host(e)
