@@ -66,18 +66,19 @@ type conn struct {
 	tlsState *tls.ConnectionState
 
 	// Guarded by u.mu.
-	pending     []*call // sent, in the order written; the head is answered first
-	reserved    int     // calls assigned, not yet in pending
-	excl        *call   // a call that is not pipelinable, assigned or in flight
-	served      int     // complete responses
-	trusted     bool    // passed probation: may carry pipelined requests
-	streaming   bool    // the head's body is being streamed to its caller
-	closing     bool    // takes no new call; closed after the current response
-	broken      bool    // given up; no longer in u.conns
-	writingBody bool    // a request body is being sent
-	owner       *call   // a nopipeline call this connection was opened for
-	reservedFor *call   // kept free of new calls for this one
-	idleSince   time.Time
+	pending        []*call // sent, in the order written; the head is answered first
+	reserved       int     // calls assigned, not yet in pending
+	excl           *call   // a call that is not pipelinable, assigned or in flight
+	served         int     // complete responses
+	trusted        bool    // passed probation: may carry pipelined requests
+	streaming      bool    // the head's body is being streamed to its caller
+	closing        bool    // takes no new call; closed after the current response
+	countedClosing bool    // closing while still in u.conns, counted in u.closingConns
+	broken         bool    // given up; no longer in u.conns
+	writingBody    bool    // a request body is being sent
+	owner          *call   // a nopipeline call this connection was opened for
+	reservedFor    *call   // kept free of new calls for this one
+	idleSince      time.Time
 
 	wmu     sync.Mutex // held while writing a request
 	writers atomic.Int32
@@ -103,20 +104,27 @@ type limitedConn struct {
 	net.Conn
 	n  int64
 	on bool
+	// failed records a read error (EOF included): a head cut short by
+	// it is an early close, not a malformed one.
+	failed bool
 }
 
 func (l *limitedConn) Read(p []byte) (int, error) {
-	if !l.on {
-		return l.Conn.Read(p)
-	}
-	if l.n <= 0 {
-		return 0, errHeadTooLarge
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
+	if l.on {
+		if l.n <= 0 {
+			return 0, errHeadTooLarge
+		}
+		if int64(len(p)) > l.n {
+			p = p[:l.n]
+		}
 	}
 	n, err := l.Conn.Read(p)
-	l.n -= int64(n)
+	if l.on {
+		l.n -= int64(n)
+	}
+	if err != nil {
+		l.failed = true
+	}
 	return n, err
 }
 
@@ -229,6 +237,12 @@ func (c *conn) fail(cause error, kind failKind, cp *culprit) {
 func (c *conn) requeueBehind(hol bool) {
 	u := c.u
 	c.closing = true
+	if !c.countedClosing {
+		// It only finishes the response it streams: it no longer
+		// counts against Workers.
+		c.countedClosing = true
+		u.closingConns++
+	}
 	if len(c.pending) < 2 {
 		return
 	}
@@ -312,7 +326,7 @@ func (c *conn) readLoop() {
 		c.lc.unlimit()
 		if err != nil {
 			var fe *FramingError
-			if errors.As(err, &fe) {
+			if errors.As(err, &fe) && !c.lc.failed {
 				c.fail(err, failFraming, &culprit{k: k, err: err})
 			} else {
 				c.fail(err, failEarlyClose, nil)

@@ -36,6 +36,8 @@ type upstream struct {
 	waiters       []*call // FIFO; abandoned calls are removed at once
 	rr            int     // next slot for next_worker / next_available_worker
 	distrustUntil time.Time
+	dialFailedAt  time.Time
+	closingConns  int  // connections in conns that are closing: they do not count against Workers
 	removed       bool // dropped from the pool's map: look it up again
 	idleTicks     int
 	st            counters
@@ -86,6 +88,10 @@ func (u *upstream) unreserve(k *call) {
 func (u *upstream) removeConn(c *conn) {
 	for i, x := range u.conns {
 		if x == c {
+			if c.countedClosing {
+				c.countedClosing = false
+				u.closingConns--
+			}
 			copy(u.conns[i:], u.conns[i+1:])
 			u.conns[len(u.conns)-1] = nil
 			u.conns = u.conns[:len(u.conns)-1]
@@ -234,7 +240,7 @@ func (u *upstream) dispatch() {
 		return
 	}
 	distrusted := u.distrusted()
-	free := u.set.Workers - len(u.conns) - u.dialing
+	free := u.set.Workers - (len(u.conns) - u.closingConns) - u.dialing
 	coming := u.dialing
 	kept := u.waiters[:0]
 	var toClose []*conn
@@ -273,7 +279,7 @@ func (u *upstream) dispatch() {
 		} else if dial {
 			if coming > 0 {
 				coming--
-			} else if free > 0 {
+			} else if free > 0 && !u.backingOff() {
 				free--
 				u.startDial(nil)
 			}
@@ -287,6 +293,14 @@ func (u *upstream) dispatch() {
 	for _, c := range toClose {
 		c.closeNet()
 	}
+}
+
+// dialBackoff is how long after a failed dial no other is started
+// while connections are open (they serve the queue meanwhile).
+const dialBackoff = 100 * time.Millisecond
+
+func (u *upstream) backingOff() bool {
+	return len(u.conns) > 0 && !u.dialFailedAt.IsZero() && time.Since(u.dialFailedAt) < dialBackoff
 }
 
 // idleConn returns an open connection with nothing in flight that k may
@@ -359,22 +373,34 @@ func (u *upstream) dial(owner *call) {
 	}
 	if err != nil {
 		u.st.dialErrors++
+		u.dialFailedAt = time.Now()
 		err = fmt.Errorf("pool: connecting to %s: %w", u.key, err)
 		if owner != nil && owner.state == stQueued {
 			u.removeWaiter(owner)
 			u.unreserve(owner)
 			owner.finish(nil, err)
+		} else if len(u.conns) == 0 {
+			// The first call waiting takes the error: each failed
+			// dial ends at least one call, so a backend that refuses
+			// cannot keep calls waiting through endless redials.
+			for _, k := range u.waiters {
+				if k.state == stQueued && !k.dialing {
+					u.removeWaiter(k)
+					u.unreserve(k)
+					k.finish(nil, err)
+					break
+				}
+			}
 		}
 		if len(u.conns) == 0 && u.dialing == 0 {
 			// Nothing open and nothing coming: the backend is down
 			// for everyone waiting.
+			kept := u.waiters[:0]
 			for _, k := range u.waiters {
 				if k.state == stQueued && !k.dialing {
 					k.finish(nil, err)
+					continue
 				}
-			}
-			kept := u.waiters[:0]
-			for _, k := range u.waiters {
 				if k.state == stQueued {
 					kept = append(kept, k)
 				}
