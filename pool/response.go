@@ -125,6 +125,13 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	if mh == nil {
 		mh = make(textproto.MIMEHeader)
 	}
+	for k := range mh {
+		// textproto keeps "Content-Length : 1" as a field named
+		// "Content-Length ": a message other parsers read differently.
+		if strings.IndexByte(k, ' ') >= 0 {
+			return nil, framingErrorf("space in header field name %q", clip(k))
+		}
+	}
 	resp.Header = http.Header(mh)
 	if code < 200 {
 		return &head{resp: resp}, nil

@@ -1,0 +1,208 @@
+package pool
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+// readResponse reads one response from data the way a connection does:
+// the head, then the body by its framing. With fast set, a chunked body
+// that is all buffered is read whole first, as bufferedBody does;
+// otherwise it is streamed.
+func readResponse(data []byte, method string, fast bool) (*http.Response, []byte, error) {
+	size := 4096
+	if fast {
+		size += len(data)
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(data), size)
+	tp := textproto.NewReader(br)
+	h, err := readHead(tp, method)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch h.framing {
+	case framingNone:
+		return h.resp, nil, nil
+	case framingLength:
+		if h.length > int64(len(data)) {
+			return h.resp, nil, io.ErrUnexpectedEOF
+		}
+		body := make([]byte, h.length)
+		_, err := io.ReadFull(br, body)
+		return h.resp, body, err
+	case framingChunked:
+		if fast && br.Buffered() > 0 {
+			p, _ := br.Peek(br.Buffered())
+			if _, n, ok := chunkedComplete(p); ok {
+				body := make([]byte, n)
+				cr := newChunkedReader(br, tp, nil)
+				_, err := io.ReadFull(cr, body)
+				if err == nil {
+					var one [1]byte
+					if m, e := cr.Read(one[:]); m != 0 || e != io.EOF {
+						err = framingErrorf("chunked body longer than announced (%d, %v)", m, e)
+					}
+				}
+				return h.resp, body, err
+			}
+		}
+		body, err := io.ReadAll(io.LimitReader(newChunkedReader(br, tp, nil), int64(len(data))))
+		return h.resp, body, err
+	default:
+		body, err := io.ReadAll(br)
+		return h.resp, body, err
+	}
+}
+
+func TestReadHead(t *testing.T) {
+	tests := []struct {
+		name, in, method string
+		code             int
+		body             string
+		keep             bool
+		err              string // "framing", "eof", or ""
+	}{
+		{"length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "GET", 200, "ok", true, ""},
+		{"no reason", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", 404, "", true, ""},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "GET", 200, "ok", true, ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", "GET", 200, "ok", true, ""},
+		{"close-delimited", "HTTP/1.1 200 OK\r\n\r\nuntil the end", "GET", 200, "until the end", false, ""},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n", "GET", 200, "", false, ""},
+		{"1.0 default close", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", 200, "", false, ""},
+		{"1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", "GET", 200, "", true, ""},
+		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", "HEAD", 200, "", true, ""},
+		{"304", "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", "GET", 304, "", true, ""},
+		{"interim", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx", "POST", 201, "x", true, ""},
+		{"equal lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", "GET", 200, "x", true, ""},
+		{"too many interim", strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 6) + "HTTP/1.1 200 OK\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"empty", "", "GET", 0, "", false, "eof"},
+		{"cut head", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", "GET", 0, "", false, "eof"},
+		{"HTTP/1.2", "HTTP/1.2 200 OK\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"lower case", "http/1.1 200 OK\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"code too long", "HTTP/1.1 2000 OK\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", "GET", 0, "", false, "framing"},
+		{"huge length", "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"TE and CL", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"two TE lines", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"identity TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n", "GET", 0, "", false, "framing"},
+		{"space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx", "GET", 0, "", false, "framing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := textproto.NewReader(bufio.NewReader(strings.NewReader(tt.in)))
+			h, err := readHead(tp, tt.method)
+			var fe *FramingError
+			switch {
+			case tt.err == "framing":
+				if !errors.As(err, &fe) {
+					t.Errorf("err %v, want a framing error", err)
+				}
+				return
+			case tt.err == "eof":
+				if err == nil || errors.As(err, &fe) {
+					t.Errorf("err %v, want an early close", err)
+				}
+				return
+			case err != nil:
+				t.Fatalf("err %v", err)
+			}
+			if h.resp.StatusCode != tt.code || h.keepAlive != tt.keep {
+				t.Errorf("code %d keep %t, want %d %t", h.resp.StatusCode, h.keepAlive, tt.code, tt.keep)
+			}
+			for _, fast := range []bool{false, true} {
+				_, body, err := readResponse([]byte(tt.in), tt.method, fast)
+				if err != nil || string(body) != tt.body {
+					t.Errorf("fast=%t: body %q %v, want %q", fast, body, err, tt.body)
+				}
+			}
+		})
+	}
+}
+
+func TestChunkedComplete(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		data int64
+		ok   bool
+	}{
+		{"0\r\n\r\n", 5, 0, true},
+		{"3\r\nabc\r\n0\r\n\r\nnext", 13, 3, true},
+		{"A;x=y\r\n0123456789\r\n0\r\n\r\n", 24, 10, true},
+		{"3\r\nabc\r\n", 0, 0, false},                  // not there yet
+		{"3\r\nabc\r\n0\r\nX: 1\r\n\r\n", 0, 0, false}, // trailers: streamed
+		{"3\nabc\r\n0\r\n\r\n", 0, 0, false},           // bare LF
+		{"3\r\nabcd\r\n0\r\n\r\n", 0, 0, false},        // data longer than its size
+		{"g\r\n", 0, 0, false},
+		{"fffffffffffffffff\r\n", 0, 0, false},
+	}
+	for _, tt := range tests {
+		n, data, ok := chunkedComplete([]byte(tt.in))
+		if n != tt.n || data != tt.data || ok != tt.ok {
+			t.Errorf("%q: %d %d %t, want %d %d %t", tt.in, n, data, ok, tt.n, tt.data, tt.ok)
+		}
+	}
+}
+
+// FuzzReadResponse checks the response reader on any input: it never
+// panics; reading a chunked body whole (when all of it is buffered) and
+// streaming it agree; and whatever it accepts, net/http's ReadResponse
+// accepts too, with the same status and body (the reader is stricter,
+// never looser).
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nok\r\n0\r\nT: 1\r\n\r\n",
+		"HTTP/1.0 200 OK\r\n\r\nbody",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\n Folded: x\r\nContent-Length: 0\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true)
+	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		resp, body, err := readResponse(data, method, true)
+		resp2, body2, err2 := readResponse(data, method, false)
+		if (err == nil) != (err2 == nil) || !bytes.Equal(body, body2) {
+			t.Fatalf("whole: %q %v; streamed: %q %v", body, err, body2, err2)
+		}
+		if err != nil {
+			return
+		}
+		if resp2.StatusCode != resp.StatusCode {
+			t.Fatalf("status %d vs %d", resp.StatusCode, resp2.StatusCode)
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 999 || resp.ProtoMajor != 1 {
+			t.Fatalf("accepted status %d proto %s", resp.StatusCode, resp.Proto)
+		}
+		if bytes.HasPrefix(data, []byte("HTTP/1.1 1")) || bytes.HasPrefix(data, []byte("HTTP/1.0 1")) {
+			return // net/http returns the interim response itself
+		}
+		ref, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("accepted, net/http refuses the head: %v", err)
+		}
+		refBody, err := io.ReadAll(ref.Body)
+		if err != nil {
+			t.Fatalf("accepted (body %q), net/http refuses the body: %v", body, err)
+		}
+		if ref.StatusCode != resp.StatusCode || !bytes.Equal(refBody, body) {
+			t.Fatalf("got %d %q, net/http %d %q", resp.StatusCode, body, ref.StatusCode, refBody)
+		}
+	})
+}
