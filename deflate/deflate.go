@@ -213,6 +213,11 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 		st.Tracef(d.pos, "deflate: already encoded (%s), left alone", h.Get(HeaderContentEncoding))
 		return pipeline.Next, nil
 	}
+	if st.Env != nil && st.Env.DryRun && resp.Request != nil {
+		// The stand-in for a backend's answer: its headers are unknown.
+		st.Tracef(d.pos, "deflate: decided on the backend's answer (its Content-Type, length and encoding)")
+		return pipeline.Next, nil
+	}
 	acc := negotiate(st.In.Header.Values(HeaderAcceptEncoding))
 	coding := acc.best
 	ctype := h.Get("Content-Type")
