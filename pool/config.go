@@ -725,7 +725,7 @@ func (s *Settings) describe(https bool) string {
 	}
 	line := fmt.Sprintf("workers=%d strategy=%s pipeline_depth=%d call_timeout=%s request_timeout=%s connect_timeout=%s idle_timeout=%s max_buffered=%s hol_timeout=%s probation=%d distrust=%s",
 		s.Workers, s.Strategy, s.PipelineDepth, d(s.CallTimeout), d(s.RequestTimeout), d(s.ConnectTimeout), d(s.IdleTimeout),
-		xmlconf.Size(s.MaxBuffered), hol, s.Probation, distrust)
+		sizeString(s.MaxBuffered), hol, s.Probation, distrust)
 	if https {
 		t := &s.TLS
 		line += fmt.Sprintf(" tls: verify_peer=%t", t.VerifyPeer)
@@ -756,4 +756,16 @@ func (s *Settings) describe(https bool) string {
 		}
 	}
 	return line
+}
+
+// sizeString writes a byte count in the largest binary unit that divides
+// it ("64kiB").
+func sizeString(n int64) string {
+	switch {
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "kiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

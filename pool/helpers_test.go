@@ -207,10 +207,15 @@ type signal chan struct{}
 func newSignal() signal { return make(signal) }
 func (s signal) fire()  { close(s) }
 func (s signal) wait(t *testing.T) {
+	if s == nil {
+		return
+	}
 	select {
 	case <-s:
 	case <-time.After(hang):
-		t.Errorf("signal not fired within %v", hang)
+		if t != nil {
+			t.Errorf("signal not fired within %v", hang)
+		}
 	}
 }
 
