@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -360,5 +361,101 @@ func TestAdminListener(t *testing.T) {
 	}
 	if _, metrics := fetch("GET", "/metrics"); !strings.Contains(metrics, `ocsiproxy_config_reloads_total{result="error"} 1`) || !strings.Contains(metrics, `ocsiproxy_config_reloads_total{result="ok"} 1`) {
 		t.Errorf("reload counters missing:\n%s", metrics)
+	}
+}
+
+// TestClientPipelining sends three requests in one write on one
+// connection: the answers come back complete and in order.
+func TestClientPipelining(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(100 * time.Millisecond)
+		}
+		fmt.Fprint(w, r.URL.Path)
+	})
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
+	c, err := net.Dial("tcp", r.addr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\nGET /three HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/slow", "/two", "/three"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer for %s: %v", want, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != want {
+			t.Errorf("answer %q, want %q (out of order)", body, want)
+		}
+	}
+}
+
+// TestSlowHeadersClosed checks that a client sending its head slower than
+// <timeout> allows is disconnected (slowloris).
+func TestSlowHeadersClosed(t *testing.T) {
+	b := newBackend(t, nil)
+	r := start(t, t.TempDir(), `<timeout>1</timeout><port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
+	c, err := net.Dial("tcp", r.addr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: h\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			break // closed, possibly after a 408 answer
+		}
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("connection held %v with <timeout>1</timeout>", d)
+	}
+	if b.count() != 0 {
+		t.Errorf("incomplete request reached the backend")
+	}
+}
+
+// TestSystemdNotify checks the readiness and stopping notifications sent
+// to NOTIFY_SOCKET.
+func TestSystemdNotify(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	r := start(t, dir, `<port>127.0.0.1:0</port><host/>`)
+	read := func() string {
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := read(); got != "READY=1" {
+		t.Errorf("first notification %q, want READY=1", got)
+	}
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "RELOADING=1" {
+		t.Errorf("on reload %q, want RELOADING=1", got)
+	}
+	if got := read(); got != "READY=1" {
+		t.Errorf("after reload %q, want READY=1", got)
+	}
+	r.srv.Stop(time.Second)
+	if got := read(); got != "STOPPING=1" {
+		t.Errorf("on stop %q, want STOPPING=1", got)
 	}
 }
