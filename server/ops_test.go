@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -457,5 +459,49 @@ func TestSystemdNotify(t *testing.T) {
 	r.srv.Stop(time.Second)
 	if got := read(); got != "STOPPING=1" {
 		t.Errorf("on stop %q, want STOPPING=1", got)
+	}
+}
+
+// TestDropPrivileges runs, as root, a child process that opens a port
+// then switches to <user>nobody</user> and <group>nogroup</group>.
+func TestDropPrivileges(t *testing.T) {
+	if os.Getenv("OCSIPROXY_DROP_CHILD") == "1" {
+		cfg, err := xmlconf.Parse("drop.conf", []byte(`<ocsigen><server><port>127.0.0.1:0</port><user>nobody</user><group>nogroup</group></server></ocsigen>`))
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		logs, _ := OpenLogs("", Silent, io.Discard, io.Discard)
+		srv, err := New(cfg, logs, Options{})
+		if err == nil {
+			err = srv.Listen()
+		}
+		if err == nil {
+			err = srv.DropPrivileges()
+		}
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+		os.Exit(0)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	nogroup, err := user.LookupGroup("nogroup")
+	if err != nil {
+		t.Skip("no group nogroup")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDropPrivileges$")
+	cmd.Env = append(os.Environ(), "OCSIPROXY_DROP_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	want := fmt.Sprintf("uid=%s gid=%s", nobody.Uid, nogroup.Gid)
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("child: %v\n%s\nwant %q", err, out, want)
 	}
 }
