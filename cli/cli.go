@@ -162,6 +162,9 @@ func dryRun(o *options, cfg *xmlconf.Config, opts server.Options, urls []string,
 	for _, n := range cfg.Notes {
 		fmt.Fprintf(notes, "note: %s: <%s>: accepted; %s\n", n.Pos, n.Option, n.Reason)
 	}
+	for _, l := range dr.PoolLines() {
+		fmt.Fprintf(notes, "%s\n", l)
+	}
 	if len(urls) == 0 && stdin != nil {
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {

@@ -343,25 +343,36 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.cr.Read(p)
 	if err == io.EOF {
-		if r.lim != nil {
-			r.lim.limit(maxHeaderBytes)
-		}
-		_, terr := r.tp.ReadMIMEHeader()
-		if r.lim != nil {
-			r.lim.unlimit()
-		}
-		if terr != nil {
-			if terr == io.EOF {
-				terr = io.ErrUnexpectedEOF
-			}
-			if !errors.Is(terr, io.ErrUnexpectedEOF) {
-				terr = framingErrorf("trailer section: %v", terr)
-			}
-			err = terr
-		}
+		err = r.readTrailer()
 	} else if err != nil && err != io.ErrUnexpectedEOF && !isNetError(err) {
 		err = framingErrorf("chunked body: %v", err)
 	}
 	r.err = err
 	return n, err
+}
+
+// readTrailer reads the end of a chunked body after its last chunk: CRLF,
+// or trailer fields (discarded) and an empty line.
+func (r *chunkedReader) readTrailer() error {
+	br := r.tp.R
+	if p, err := br.Peek(2); err == nil && p[0] == '\r' && p[1] == '\n' {
+		br.Discard(2)
+		return io.EOF
+	} else if len(p) > 0 && p[0] == '\n' {
+		return framingErrorf("chunked body ends with a bare LF")
+	}
+	if r.lim != nil {
+		r.lim.limit(maxHeaderBytes)
+		defer r.lim.unlimit()
+	}
+	_, err := r.tp.ReadMIMEHeader()
+	switch {
+	case err == nil:
+		return io.EOF
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		return io.ErrUnexpectedEOF
+	case isNetError(err):
+		return err
+	}
+	return framingErrorf("trailer section: %v", err)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -83,21 +84,30 @@ type DryRunner struct {
 	tree *Tree
 	rec  *recorder
 	port int
+	pool []string
 }
 
-// NewDryRunner compiles cfg for dry runs.
+// NewDryRunner compiles cfg for dry runs. The backend pool configuration
+// is checked too.
 func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	rec := &recorder{}
+	var errs xmlconf.ErrorList
+	pc := pool.ParseConfig(cfg, &errs)
 	tree, err := Compile(cfg, &pipeline.Env{Transport: rec, DryRun: true}, opts)
-	if err != nil {
+	if err = joinConfigErrors(errs, err); err != nil {
 		return nil, err
 	}
 	port := 80
 	if len(cfg.Ports) > 0 {
 		port = cfg.Ports[0].Port
 	}
-	return &DryRunner{tree: tree, rec: rec, port: port}, nil
+	return &DryRunner{tree: tree, rec: rec, port: port, pool: pc.Describe()}, nil
 }
+
+// PoolLines describes the backend pool settings: a line for the <pool>
+// defaults and one per <upstream>; none when the configuration has
+// neither.
+func (d *DryRunner) PoolLines() []string { return d.pool }
 
 type addrOnly string
 

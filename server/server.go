@@ -5,20 +5,23 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// NewTransport returns the keep-alive backend client: connections are
+// NewTransport returns a net/http keep-alive client: connections are
 // reused per backend, https backends are verified against the system
 // roots (SSL_CERT_FILE and SSL_CERT_DIR are honoured), nothing is
 // compressed or proxied behind the operator's back, and the wait for a
-// response head is bounded by timeout (0: no bound).
+// response head is bounded by timeout (0: no bound). It carries protocol
+// upgrades (WebSocket); proxied requests go through the backend pool.
 func NewTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: nil,
@@ -36,13 +39,44 @@ func NewTransport(timeout time.Duration) *http.Transport {
 	}
 }
 
-// newEnv returns the run-time environment of cfg: its backend clients.
-func newEnv(cfg *xmlconf.Config) *pipeline.Env {
+// newEnv returns the run-time environment of cfg: its backend clients,
+// the pool p for proxied requests and a net/http client for upgrades.
+func newEnv(cfg *xmlconf.Config, p *pool.Pool) *pipeline.Env {
 	return &pipeline.Env{
-		Transport:      NewTransport(cfg.Timeout),
+		Transport:      p,
 		Upgrade:        NewTransport(cfg.Timeout),
 		BackendTimeout: cfg.Timeout,
 	}
+}
+
+// compileTree compiles cfg with a backend pool configured by the <pool>
+// and <upstream> children of its revproxy <extension>, reporting the
+// problems of both together, each "file:line:col: message".
+func compileTree(cfg *xmlconf.Config, opts Options) (*Tree, error) {
+	var errs xmlconf.ErrorList
+	pc := pool.ParseConfig(cfg, &errs)
+	p := pool.New(pc)
+	tree, err := Compile(cfg, newEnv(cfg, p), opts)
+	if err = joinConfigErrors(errs, err); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return tree, nil
+}
+
+// joinConfigErrors merges the pool's configuration problems with the
+// error of Compile.
+func joinConfigErrors(errs xmlconf.ErrorList, err error) error {
+	var el xmlconf.ErrorList
+	switch {
+	case err == nil:
+		return errs.Err()
+	case len(errs) == 0:
+		return err
+	case errors.As(err, &el):
+		return append(errs, el...).Err()
+	}
+	return errors.Join(errs.Err(), err)
 }
 
 // Server is a running ocsiproxy: its listeners and handler.
@@ -68,10 +102,9 @@ type listener struct {
 	https bool
 }
 
-// New compiles cfg and prepares a server for it, with the keep-alive
-// backend client.
+// New compiles cfg and prepares a server for it, with the backend pool.
 func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
-	tree, err := Compile(cfg, newEnv(cfg), opts)
+	tree, err := compileTree(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +270,9 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		if err := hs.Shutdown(sctx); err != nil {
 			hs.Close()
 		}
+	}
+	if c, ok := s.Handler.Tree().env.Transport.(io.Closer); ok {
+		c.Close()
 	}
 }
 
