@@ -390,7 +390,7 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			return nil, true
 		}
 		pb := getBuf(int(size))
-		cr := newChunkedReader(c.br, &c.tp, c.lc)
+		cr := newChunkedReader(c.br, &c.tp)
 		_, err := io.ReadFull(cr, *pb)
 		if err == nil {
 			var one [1]byte
@@ -466,7 +466,7 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	case framingLength:
 		sb.r, sb.remaining = c.br, h.length
 	case framingChunked:
-		sb.r = newChunkedReader(c.br, &c.tp, c.lc)
+		sb.r = newChunkedReader(c.br, &c.tp)
 	default:
 		sb.r, sb.untilClose = c.br, true
 	}

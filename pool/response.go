@@ -329,12 +329,11 @@ func unhex(c byte) byte {
 type chunkedReader struct {
 	cr  io.Reader
 	tp  *textproto.Reader
-	lim *limitedConn // bounds the trailer section
 	err error
 }
 
-func newChunkedReader(br *bufio.Reader, tp *textproto.Reader, lim *limitedConn) *chunkedReader {
-	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp, lim: lim}
+func newChunkedReader(br *bufio.Reader, tp *textproto.Reader) *chunkedReader {
+	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp}
 }
 
 func (r *chunkedReader) Read(p []byte) (int, error) {
@@ -352,27 +351,37 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 }
 
 // readTrailer reads the end of a chunked body after its last chunk: CRLF,
-// or trailer fields (discarded) and an empty line.
+// or trailer fields (checked, then discarded) each ending in CRLF, and an
+// empty line. The section is bounded by maxTrailerBytes.
 func (r *chunkedReader) readTrailer() error {
 	br := r.tp.R
-	if p, err := br.Peek(2); err == nil && p[0] == '\r' && p[1] == '\n' {
-		br.Discard(2)
-		return io.EOF
-	} else if len(p) > 0 && p[0] == '\n' {
-		return framingErrorf("chunked body ends with a bare LF")
+	total := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			return framingErrorf("trailer line too long")
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF
+		case err != nil:
+			return err
+		}
+		total += len(line)
+		if len(line) < 2 || line[len(line)-2] != '\r' {
+			return framingErrorf("chunked body ends with a bare LF")
+		}
+		if len(line) == 2 {
+			return io.EOF
+		}
+		if total > maxTrailerBytes {
+			return framingErrorf("trailer section over %d bytes", maxTrailerBytes)
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !validToken(string(name)) || bytes.ContainsAny(line[:len(line)-2], "\r\x00") {
+			return framingErrorf("malformed trailer line %q", clip(string(line)))
+		}
 	}
-	if r.lim != nil {
-		r.lim.limit(maxHeaderBytes)
-		defer r.lim.unlimit()
-	}
-	_, err := r.tp.ReadMIMEHeader()
-	switch {
-	case err == nil:
-		return io.EOF
-	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-		return io.ErrUnexpectedEOF
-	case isNetError(err):
-		return err
-	}
-	return framingErrorf("trailer section: %v", err)
 }
+
+// maxTrailerBytes bounds the trailer section of a chunked body.
+const maxTrailerBytes = 16 << 10

@@ -41,7 +41,7 @@ func readResponse(data []byte, method string, fast bool) (*http.Response, []byte
 			p, _ := br.Peek(br.Buffered())
 			if _, n, ok := chunkedComplete(p); ok {
 				body := make([]byte, n)
-				cr := newChunkedReader(br, tp, nil)
+				cr := newChunkedReader(br, tp)
 				_, err := io.ReadFull(cr, body)
 				if err == nil {
 					var one [1]byte
@@ -52,7 +52,7 @@ func readResponse(data []byte, method string, fast bool) (*http.Response, []byte
 				return h.resp, body, err
 			}
 		}
-		body, err := io.ReadAll(io.LimitReader(newChunkedReader(br, tp, nil), int64(len(data))))
+		body, err := io.ReadAll(io.LimitReader(newChunkedReader(br, tp), int64(len(data))))
 		return h.resp, body, err
 	default:
 		body, err := io.ReadAll(br)
