@@ -336,7 +336,7 @@ func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Resu
 	}
 	h := http.Header{"Content-Type": {ctype}}
 	mod := fi.ModTime()
-	if !isZeroTime(mod) {
+	if !isZeroTime(mod) && status == http.StatusOK {
 		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	body := &fileBody{name: name, modtime: mod, size: fi.Size(), ranges: !s.srv.noPartial}
