@@ -43,6 +43,14 @@ const (
 	rowPHeaderSize = "PROPOSED: a header block over `<netbuffersize>` is accepted [SPEC 7]"
 	rowPTunnel     = "PROPOSED: a protocol upgrade (WebSocket) gets its 101 but nothing is tunnelled [SPEC 7]"
 	rowPTimeout    = "PROPOSED: no time limit on the backend's answer (`<timeout>` is not applied) [SPEC 7]"
+
+	// Differences where SPEC is silent and ocsiproxy decided otherwise
+	// than Ocsigen; each is a row of the README's difference table.
+	rowRSlashes   = "README: runs of `/` are merged everywhere; Ocsigen merges some (`//x`, `/app//x`) but keeps others (`//app/x` stays outside the site, `/x//y` is sent as is) [SPEC 4]"
+	rowRTarget    = "README: a target with a `#fragment`, the asterisk form `*`, a malformed escape (`%zz`) or `%00` is refused with 400; Ocsigen proxies it [SPEC 4]"
+	rowRForwarded = "README: a client's `Forwarded` header is dropped, as its X-Forwarded-For is; Ocsigen passes it on [SPEC 7]"
+	rowR304       = "README: a 304 answer goes without the backend's Content-Type (net/http, as RFC 9110 section 15.4.5 advises) [SPEC 7]"
+	rowRRetry     = "README: an idempotent request whose connection the backend closed without answering is sent once more, on a fresh connection [SPEC 9]"
 )
 
 // knownDiff is one declared difference: a SPEC section 8 row.
@@ -332,6 +340,46 @@ var knownDiffs = []knownDiff{
 		ocsiproxy: checkWant,
 	},
 	{
+		row:       rowRSlashes,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:       rowRTarget,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:       rowRForwarded,
+		ocsigen:   unlikeWant,
+		ocsiproxy: checkWant,
+	},
+	{
+		row:  rowR304,
+		auto: true,
+		ocsigen: func(x *exchange) bool {
+			_, ok := headerValue(x.oc.Fields, "Content-Type")
+			return x.oc.Status == 304 && ok
+		},
+		fix: func(x *exchange) {
+			var kept []field
+			for _, f := range x.oc.Fields {
+				if !strings.EqualFold(f.Name, "Content-Type") {
+					kept = append(kept, f)
+				}
+			}
+			x.oc.Fields = kept
+		},
+	},
+	{
+		row:     rowRRetry,
+		ocsigen: func(x *exchange) bool { return len(x.oc.Backend) == 1 },
+		fix: func(x *exchange) {
+			again := *x.oc.Backend[0]
+			x.oc.Backend = append(x.oc.Backend, &again)
+		},
+	},
+	{
 		row:     rowPTunnel,
 		ocsigen: func(x *exchange) bool { return x.oc.Status == 101 && x.oc.Body == "" },
 		fix:     func(x *exchange) { x.oc.Body = tunnelBytes },
@@ -350,6 +398,10 @@ func lookupRow(row string) *knownDiff {
 
 // isProposed reports whether a row is one proposed for SPEC section 8.
 func isProposed(row string) bool { return strings.HasPrefix(row, "PROPOSED: ") }
+
+// isReadme reports whether a row is an ocsiproxy decision listed in the
+// README's difference table.
+func isReadme(row string) bool { return strings.HasPrefix(row, "README: ") }
 
 // queryFix finds the "?" Ocsigen encoded as %3F in the backend target and,
 // when apply is set, turns it back into "?". Past that point Ocsigen has
