@@ -108,8 +108,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.Logs != nil {
 		h.Logs.access(r, st, status, n, d)
-		if err != nil && status != forward.StatusClientClosed {
-			h.Logs.Errorf("%s %s %s: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+		switch {
+		case err == nil || status == forward.StatusClientClosed:
+		case status >= 500:
+			h.Logs.Errorf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+		default:
+			// A client's mistake (400, 413...): worth a warning, not an
+			// error of the server.
+			h.Logs.Warnf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
 		}
 	}
 }
@@ -128,7 +134,10 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		Secure: r.TLS != nil,
 	}
 	st.HostName, _ = splitHost(r.Host)
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		st.LocalPort = a.Port
+	case net.Addr:
 		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 			st.LocalPort = int(ap.Port())
 		}
