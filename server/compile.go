@@ -243,7 +243,7 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 		}
 	}
 	admin := parseAdmin(cfg, &c.errs)
-	t := &Tree{env: env, cfg: cfg, admin: admin, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode, useDefaultHostname: cfg.UseDefaultHostname}
+	t := &Tree{env: env, cfg: cfg, admin: admin, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode}
 	for _, h := range cfg.Hosts {
 		pats, err := parseHostFilter(h.Filter)
 		if err != nil {

@@ -15,13 +15,12 @@ import (
 // Tree is a compiled configuration: the hosts in file order, each with its
 // compiled instructions. It is immutable and safe for concurrent use.
 type Tree struct {
-	hosts              []*host
-	env                *pipeline.Env
-	cfg                *xmlconf.Config
-	admin              *AdminConfig
-	maxRetries         int
-	debug              bool
-	useDefaultHostname bool
+	hosts      []*host
+	env        *pipeline.Env
+	cfg        *xmlconf.Config
+	admin      *AdminConfig
+	maxRetries int
+	debug      bool
 }
 
 // Env returns the run-time environment the tree's stages use.
