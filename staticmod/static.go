@@ -71,7 +71,7 @@ func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
 			c.Errors().Add(ch.Pos, "<%s>: %s takes no options", ch.Name, ext.Name)
 		}
 	}
-	if strings.HasSuffix(ext.Name, "staticmod") {
+	if strings.Contains(ext.Name, "staticmod") {
 		if _, err := serverOptions(c); err != nil {
 			c.Errors().Add(ext.Pos, "%v", err)
 		}
