@@ -27,6 +27,10 @@ var (
 	errCLAndTE  = errors.New("both Content-Length and Transfer-Encoding")
 	errTE10     = errors.New("Transfer-Encoding in an HTTP/1.0 request")
 	errFoldedTE = errors.New("Content-Length or Transfer-Encoding folded over lines")
+	// errUntracked is the verdict on a request whose head the tracker did
+	// not see as one: it had stopped following the connection, or lost
+	// its place. Such a request is refused rather than trusted.
+	errUntracked = errors.New("framing of the connection not followed")
 )
 
 // framing is the parser state of one connection.
@@ -41,6 +45,7 @@ type framing struct {
 	version          string
 	cl, te           int
 	clValue, teValue string
+	clSame           bool // every Content-Length line has the same value
 	lastKey          string
 	folded           bool
 
@@ -148,7 +153,9 @@ func (f *framing) headLine(line string) {
 		switch f.lastKey {
 		case "content-length":
 			f.cl++
-			f.clValue = strings.TrimSpace(value)
+			v := strings.TrimSpace(value)
+			f.clSame = f.cl == 1 || f.clSame && v == f.clValue
+			f.clValue = v
 		case "transfer-encoding":
 			f.te++
 			f.teValue = strings.ToLower(strings.TrimSpace(value))
@@ -184,7 +191,15 @@ func (f *framing) headLine(line string) {
 			f.state, f.remaining = fsBody, n
 		}
 	case f.cl > 1:
-		f.state = fsStopped // net/http answers 400 unless they agree; stop following
+		// net/http answers 400 unless the values agree, and takes one of
+		// them when they do (RFC 9112 section 6.3 item 5): so must we,
+		// or the requests that follow on the connection go untracked.
+		n, err := strconv.ParseInt(f.clValue, 10, 64)
+		if !f.clSame || err != nil || n < 0 || strings.ContainsAny(f.clValue, "+-") {
+			f.state = fsStopped
+		} else if n > 0 {
+			f.state, f.remaining = fsBody, n
+		}
 	}
 }
 
@@ -207,11 +222,14 @@ func (c *framingConn) Read(p []byte) (int, error) {
 }
 
 // next returns the verdict on the oldest request head not yet asked for.
+// Every request net/http hands to the handler was read through the
+// tracker, so a missing verdict means the tracker stopped or lost its
+// place: that request is refused (errUntracked), never waved through.
 func (c *framingConn) next() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.f.verdicts) == 0 {
-		return nil
+		return errUntracked
 	}
 	v := c.f.verdicts[0]
 	c.f.verdicts = c.f.verdicts[1:]

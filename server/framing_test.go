@@ -1,7 +1,11 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"io"
+	"net/http"
 	"reflect"
 	"testing"
 )
@@ -21,6 +25,8 @@ func TestFramingVerdicts(t *testing.T) {
 		{"TE in 1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", []error{errTE10}},
 		{"folded CL", "POST / HTTP/1.1\r\nContent-Length: 3\r\n 4\r\n\r\n", []error{errFoldedTE}},
 		{"bare LF", "GET / HTTP/1.1\nHost: h\n\nGET /2 HTTP/1.1\n\n", []error{nil, nil}},
+		{"equal Content-Lengths followed", "POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc" + "POST /2 HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", []error{nil, errCLAndTE}},
+		{"differing Content-Lengths stop", "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd" + "GET /2 HTTP/1.1\r\n\r\n", []error{nil}},
 		{"leading empty lines", "\r\n\r\nGET / HTTP/1.1\r\n\r\n", []error{nil}},
 	}
 	for _, tt := range tests {
@@ -29,6 +35,19 @@ func TestFramingVerdicts(t *testing.T) {
 		if !reflect.DeepEqual(f.verdicts, tt.want) {
 			t.Errorf("%s: verdicts %v, want %v", tt.name, f.verdicts, tt.want)
 		}
+	}
+}
+
+// TestFramingUntracked checks that a request with no verdict (the tracker
+// stopped following the connection) is refused, not trusted.
+func TestFramingUntracked(t *testing.T) {
+	c := &framingConn{f: framing{max: 1 << 16}}
+	c.f.feed([]byte("GET / HTTP/1.1\r\n\r\n"))
+	if err := c.next(); err != nil {
+		t.Errorf("first verdict %v, want nil", err)
+	}
+	if err := c.next(); !errors.Is(err, errUntracked) {
+		t.Errorf("verdict with none recorded: %v, want errUntracked", err)
 	}
 }
 
@@ -62,6 +81,75 @@ func FuzzFraming(f *testing.F) {
 		}
 		if whole.state != fsStopped && len(whole.line) > whole.max {
 			t.Fatalf("line buffer %d over its bound %d", len(whole.line), whole.max)
+		}
+	})
+}
+
+// netHTTPRequests returns how many requests net/http's server reads from
+// stream before it would close the connection, and whether it read the
+// whole stream cleanly (every request and body complete, no close).
+func netHTTPRequests(stream []byte) (n int, clean bool) {
+	br := bufio.NewReaderSize(bytes.NewReader(stream), 4096)
+	last := ""
+	for {
+		if last == http.MethodPost {
+			// net/http's tolerance of a CRLF after a POST body.
+			peek, _ := br.Peek(4)
+			k := 0
+			for k < len(peek) && (peek[k] == '\r' || peek[k] == '\n') {
+				k++
+			}
+			br.Discard(k)
+		}
+		if _, err := br.Peek(1); err == io.EOF {
+			return n, true
+		}
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return n, false
+		}
+		n++
+		if _, err := io.Copy(io.Discard, req.Body); err != nil || req.Close {
+			return n, false
+		}
+		last = req.Method
+	}
+}
+
+// FuzzFramingNetHTTP checks that the tracker keeps pace with net/http: for
+// every request net/http would read off the stream, the tracker has a
+// verdict, unless an earlier verdict already closes the connection or the
+// tracker stopped (then missing verdicts are errUntracked); and when both
+// read the whole stream, they count the same requests.
+func FuzzFramingNetHTTP(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET / HTTP/1.1\nHost: h\nContent-Length: 1\n\nxGET / HTTP/1.1\nHost: h\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		tr := framing{max: 1 << 16}
+		tr.feed(stream)
+		n, clean := netHTTPRequests(stream)
+		for i := 0; i < n; i++ {
+			if i >= len(tr.verdicts) {
+				if tr.state != fsStopped {
+					t.Fatalf("net/http reads %d requests, tracker (state %d) has verdicts %v", n, tr.state, tr.verdicts)
+				}
+				return
+			}
+			if tr.verdicts[i] != nil {
+				return
+			}
+		}
+		if clean && tr.state != fsStopped && len(tr.verdicts) != n {
+			t.Fatalf("net/http reads %d requests, tracker %d (%v)", n, len(tr.verdicts), tr.verdicts)
 		}
 	})
 }

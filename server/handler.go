@@ -78,6 +78,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
 		status, n = writeError(w, r, err, t.debug)
 	default:
+		// net/http decides from its own body whether the connection can
+		// carry another request (a body not read to its end cannot): it
+		// gets it back before the answer is written.
+		orig := r.Body
 		if maxBody >= 0 && r.ContentLength != 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
@@ -87,11 +91,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = body
 		}
 		err = t.Process(r.Context(), st)
-		if err != nil && body != nil && body.err != nil {
+		var berr error
+		if body != nil {
+			berr = body.readErr()
+		}
+		if err != nil && berr != nil {
 			// The backend call failed because the client's body did: a
 			// malformed chunk, a body over the limit, a client gone.
-			err = bodyError(body.err)
+			err = bodyError(berr)
 		}
+		if berr != nil {
+			// RFC 9112 section 8: after an incomplete or malformed body,
+			// the rest of the stream cannot be read as requests.
+			w.Header().Set("Connection", "close")
+		}
+		r.Body = orig
 		status, n, err = respond(w, r, st, err, t.debug)
 	}
 	d := time.Since(start)
@@ -417,15 +431,27 @@ func writeErrorStatus(w http.ResponseWriter, status int) int {
 // rather than on the backend (502).
 type clientBody struct {
 	io.ReadCloser
+	mu  sync.Mutex
 	err error
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// readErr returns the first error reading the body, nil if none.
+func (b *clientBody) readErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func bodyError(err error) error {

@@ -203,6 +203,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			IdleTimeout:       s.cfg.KeepAliveTimeout,
 			MaxHeaderBytes:    int(s.cfg.NetBufferSize),
 			ErrorLog:          s.Logs.stdLogger(),
+			// "OPTIONS *" goes to the handler too, so that every request
+			// consumes its framing verdict (framing.go).
+			DisableGeneralOptionsHandler: true,
 		}
 		if l.https {
 			// Each server gets its own copy: enabling HTTP/2 edits it.
