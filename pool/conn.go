@@ -486,13 +486,12 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	if delivered {
 		sb.stop = context.AfterFunc(k.ctx, c.abortRead)
 		k.finish(resp, nil)
-		if len(c.pending) > 1 {
-			switch d := u.set.HOLTimeout; {
-			case d == 0:
-				c.requeueBehind(true)
-			case d > 0:
-				hol = time.AfterFunc(d, func() { c.rescue(k) })
-			}
+		switch d := u.set.HOLTimeout; {
+		case d == 0:
+			c.requeueBehind(true)
+			u.dispatch()
+		case d > 0:
+			hol = time.AfterFunc(d, func() { c.rescue(k) })
 		}
 	}
 	u.mu.Unlock()
@@ -545,13 +544,17 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	return true
 }
 
-// rescue sends again, elsewhere, the requests pipelined behind front if
-// its body is still being streamed: the head-of-line bound.
+// rescue runs when front's body has been streamed for HOLTimeout: the
+// requests pipelined behind it are sent again elsewhere, and the
+// connection, which a client's reading now holds, stops counting against
+// Workers (it is closed when the body ends), so that the calls waiting for
+// a connection get a new one. This is the head-of-line bound.
 func (c *conn) rescue(front *call) {
 	u := c.u
 	u.mu.Lock()
-	if !c.broken && c.streaming && len(c.pending) > 1 && c.pending[0] == front {
+	if !c.broken && c.streaming && len(c.pending) > 0 && c.pending[0] == front {
 		c.requeueBehind(true)
+		u.dispatch()
 	}
 	u.mu.Unlock()
 }

@@ -540,7 +540,7 @@ func TestAbandonedBody(t *testing.T) {
 					c.write(ok(req.URL.Path))
 				}
 			})
-			p := testPool(t, func(s *Settings) { s.Workers = 1 })
+			p := testPool(t, func(s *Settings) { s.Workers, s.HOLTimeout = 1, Never })
 			req, _ := http.NewRequest("GET", b.url("/big"), nil)
 			resp, err := p.RoundTrip(req)
 			if err != nil {
@@ -639,7 +639,7 @@ func TestTimeouts(t *testing.T) {
 		waitFor(t, "the late connection closed", func() bool { return stats(t, p).Open == 0 })
 	})
 	t.Run("call_timeout while queued", func(t *testing.T) {
-		p := testPool(t, func(s *Settings) { s.Workers, s.CallTimeout = 1, 50*time.Millisecond })
+		p := testPool(t, func(s *Settings) { s.Workers, s.CallTimeout, s.HOLTimeout = 1, 50*time.Millisecond, Never })
 		hold := goRoundTrip(p, "GET", b.url("/hold"), nil)
 		waitFor(t, "/hold in flight", func() bool { return stats(t, p).InFlight == 1 })
 		r := roundTrip(p, "GET", b.url("/queued"), nil)

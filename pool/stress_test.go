@@ -164,7 +164,7 @@ func TestStress(t *testing.T) {
 	case testing.Short():
 		clients, perClient = 16, 200
 	case raceEnabled:
-		clients, perClient = 32, 300
+		clients, perClient = 24, 250
 	}
 	b := newStressBackend(t)
 	be := "http://" + b.ln.Addr().String()
@@ -178,11 +178,14 @@ func TestStress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := server.OpenLogs("", server.Normal, io.Discard, io.Discard)
+	var errLog lockedBuffer
+	logs, err := server.OpenLogs("", server.Normal, io.Discard, &errLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, logs, server.Options{})
+	// A generous regexp match timeout: under the race detector on a busy
+	// machine, a 100 ms match can be descheduled past its limit (500).
+	srv, err := server.New(cfg, logs, server.Options{MatchTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +246,31 @@ func TestStress(t *testing.T) {
 	})
 	if wrong.Load() != 0 || other.Load() != 0 || own.Load()+bad502.Load() != total {
 		t.Errorf("every client must get its own response or a clean 502")
+		log := errLog.String()
+		if len(log) > 4000 {
+			log = log[:4000]
+		}
+		t.Logf("error log:\n%s", log)
 	}
 	if b.pipelined.Load() == 0 {
 		t.Errorf("the backend saw no pipelined request")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

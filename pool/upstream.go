@@ -239,6 +239,16 @@ func (u *upstream) dispatch() {
 	if len(u.waiters) == 0 {
 		return
 	}
+	if u.p.isClosed() {
+		for _, k := range u.waiters {
+			if k.state == stQueued {
+				k.finish(nil, errPoolClosed)
+			}
+		}
+		clear(u.waiters)
+		u.waiters = u.waiters[:0]
+		return
+	}
 	distrusted := u.distrusted()
 	free := u.set.Workers - (len(u.conns) - u.closingConns) - u.dialing
 	coming := u.dialing

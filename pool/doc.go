@@ -1,0 +1,146 @@
+// Package pool is ocsiproxy's backend client: an [http.RoundTripper] that
+// keeps, per upstream (scheme, host and port, with its TLS settings), at
+// most Workers HTTP/1.1 connections, and pipelines on them the requests
+// that may be pipelined. It is built on net/http's message types,
+// bufio, net/textproto and httputil's chunked coding; it writes requests
+// and reads responses itself, to frame them strictly and to keep the
+// order of a pipeline (net/http's Transport does not pipeline, and
+// textproto.Pipeline cannot cancel a waiting request).
+//
+// # Configuration
+//
+// The children of the revproxy <extension> element, in MongooseIM's
+// outgoing-pool vocabulary (see [ParseConfig]); every error is reported
+// with its position:
+//
+//	<extension findlib-package="ocsigenserver.ext.revproxy">
+//	  <pool workers="64" strategy="best_worker" pipeline_depth="1"/>
+//	  <upstream url="https://api:8443" workers="4" call_timeout="5s">
+//	    <tls cacertfile="/etc/ssl/api-ca.pem" versions="tlsv1.2 tlsv1.3"/>
+//	  </upstream>
+//	</extension>
+//
+// <pool> sets the defaults of every upstream; <upstream url=> overrides
+// them for one scheme://host:port (an upstream not listed gets the
+// defaults). Attributes, with their defaults:
+//
+//   - workers="64": connections at most, opened when needed.
+//   - strategy="best_worker": best_worker (fewest in flight; a new
+//     connection while fewer than workers are open and all are busy),
+//     random_worker, next_worker (round robin), available_worker (first
+//     idle, else wait: never pipelines), next_available_worker (next
+//     idle, else fail at once with 502: load shedding).
+//   - call_timeout and request_timeout: <timeout> (30 s). call_timeout
+//     bounds the whole call until the response head: waiting for a
+//     connection, connecting, sending, waiting; request_timeout the wait
+//     for the head once the request is sent. Time spent sending a request
+//     body counts in neither, so uploads are never cut. A timeout is 504.
+//   - connect_timeout="10s" (TCP and TLS handshake), idle_timeout="30s".
+//   - pipeline_depth="1": requests in flight on one connection; 1 is no
+//     pipelining (see Measurements for why it is the default).
+//   - max_buffered="64kiB", hol_timeout="100ms": the head-of-line bound
+//     (below).
+//   - probation="1", distrust="30s": when a connection may pipeline
+//     (below).
+//
+// Durations are milliseconds when bare ("5000", as in MongooseIM) or Go
+// durations ("5s", "250ms"); "infinity" means no bound. <tls> (in <pool>
+// for every https upstream, or in an https <upstream>) takes
+// verify_peer="true", cacertfile (default: the system roots, so
+// SSL_CERT_FILE works), certfile and keyfile (client certificate),
+// versions="tlsv1.2 tlsv1.3", ciphers (OpenSSL or IANA names, TLS 1.2
+// suites; Go does not let TLS 1.3 suites be chosen) and
+// server_name_indication ("true": the upstream's host; "false": none sent,
+// the certificate still checked against the host; or a name to send and
+// check). ALPN offers http/1.1 only.
+//
+// # Pipelining rules
+//
+//   - Only safe, idempotent requests without a body are pipelined: GET,
+//     HEAD, OPTIONS and TRACE (RFC 9112 section 9.3.2). A request with a
+//     body, or with any other method, waits for a connection with nothing
+//     in flight and has it alone until its response has been read;
+//     nothing is pipelined behind it. When every connection is busy, one
+//     is kept free of new requests until it is idle, so such a request
+//     is not starved by a stream of GETs.
+//   - A connection carries one request at a time until it has given
+//     probation complete, persistent HTTP/1.1 responses (HTTP/1.1, no
+//     "Connection: close"); an HTTP/1.0 backend is kept alive but never
+//     pipelined on (Ocsigen 2's HTTP client had the same probation).
+//   - Distrust: when a connection with two or more requests in flight is
+//     closed by the backend without notice, or poisoned, pipelining to
+//     that upstream stops for distrust (Ocsigen 2 stopped for a day);
+//     requests still go one at a time on kept-alive connections.
+//   - nopipeline="nopipeline" on a <revproxy> rule (req.Close) means a
+//     connection of its own: a new one (an idle pooled connection is
+//     closed to make room when workers are all open), "Connection: close"
+//     sent, closed after the exchange.
+//   - Responses are matched to requests strictly in the order the requests
+//     were written: one goroutine reads a connection's responses and hands
+//     each to the head of its queue of requests.
+//   - A response that cannot be delimited poisons its connection: a bad
+//     status line or header block, Transfer-Encoding together with
+//     Content-Length, differing or malformed Content-Lengths, a transfer
+//     coding other than chunked (or any in HTTP/1.0), a malformed chunk or
+//     trailer, bytes from the backend when no request is outstanding, an
+//     unexpected 101. The connection is closed; the request the bad
+//     response belongs to gets a [*FramingError] (502); every request
+//     written behind it and not answered is sent again once, on another
+//     connection, when it is idempotent and its body was not read, and
+//     gets 502 otherwise. The same holds when the backend closes or
+//     resets the connection before a response is complete (an early
+//     close), except that the request being answered may be sent again
+//     too, since nothing of its response was handed over.
+//   - A response that announces the end of the connection ("Connection:
+//     close", HTTP/1.0 without keep-alive) is delivered, and the requests
+//     written behind it, which the backend will not process (RFC 9112
+//     section 9.6), are sent again without counting as their retry.
+//   - A response is handed over only once its head has arrived whole, and,
+//     when it has a Content-Length of at most max_buffered, its body too:
+//     a backend that breaks in the middle of such a response costs a
+//     retry or a clean 502, never a truncated answer. A longer body is
+//     streamed: if it breaks, the client's connection is aborted (it
+//     cannot mistake the truncated body for a whole one).
+//
+// # Head-of-line blocking
+//
+// A body read whole (Content-Length up to max_buffered, or chunked and
+// already all received) frees the connection at once, whatever the speed
+// of the client it goes to. A body that is streamed (longer, of unknown
+// length, or still arriving) keeps the connection: no request is
+// pipelined behind it, and the requests already pipelined behind it are
+// sent again on another connection after hol_timeout if the body has not
+// ended (the streaming connection then stops counting against workers,
+// and is closed once its body ends). So a request waits for other
+// clients' responses at most for the backend to produce the ones ahead of
+// it, plus hol_timeout; never for a client's reading. Each response in
+// flight holds at most max_buffered bytes of memory. The bound does not
+// cover a backend that is slow to answer a request ahead (HTTP/1.1 answers
+// in order): that wait is bounded by request_timeout only, which is one
+// more reason pipelining is off by default. Measured by
+// BenchmarkHeadOfLine (a request behind a 1 MiB response whose client
+// reads nothing for 500 ms; 2 cores, shared): see Measurements.
+//
+// # Client disconnects
+//
+// A request not yet sent when its caller goes away is dropped. One sent
+// alone, or at the head of a connection when its time runs out, closes
+// the connection; one sent behind others is left to be read and
+// discarded (the connection is closed if nobody is waiting on it any
+// more). A streamed body closed before its end is drained when at most
+// 256 kiB are left (within 2 s), and its connection is closed otherwise;
+// a read blocked on a stalled body returns when the request's context
+// ends. Never is a response, or part of one, given to another request.
+//
+// # Metrics
+//
+// [Pool.Stats] returns, per upstream, gauges (connections open, idle,
+// being opened; requests in flight and waiting; the deepest pipeline) and
+// counters (requests, pipelined requests, retries, requeues, HOL resends,
+// poisoned connections, early closes, distrusts, dials and dial errors,
+// timeouts, abandoned calls, drained bodies), for the server to expose.
+//
+// # Measurements
+//
+// MEASUREMENTS
+package pool
