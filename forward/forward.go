@@ -20,8 +20,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -102,38 +104,92 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        in.Header.Clone(),
+		Header:        outHeader(st),
 		Host:          host,
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
-	}
-	if out.Header == nil {
-		out.Header = make(http.Header)
 	}
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
-	upgrade := UpgradeProtocol(in)
-	RemoveHopByHop(out.Header)
-	if upgrade != "" {
+	if upgrade := UpgradeProtocol(in); upgrade != "" {
 		out.Header.Set("Connection", "Upgrade")
 		out.Header.Set("Upgrade", upgrade)
 	}
-	out.Header.Del(HeaderForwarded)
-	out.Header.Del(HeaderXForwardedFor)
-	xff := st.Peer.Unmap().String()
-	if len(st.Forwarded) > 0 {
-		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
-	}
-	out.Header.Set(HeaderXForwardedFor, xff)
-	out.Header.Set(HeaderXForwardedProto, st.Scheme())
 	if _, ok := out.Header[HeaderUserAgent]; !ok {
 		// An empty entry stops net/http from inventing one.
 		out.Header[HeaderUserAgent] = nil
 	}
 	return out.WithContext(ctx)
+}
+
+// outHeader returns the header block the backend receives: the client's
+// fields without the hop-by-hop ones (and those Connection names),
+// Forwarded and X-Forwarded-For, then X-Forwarded-For and
+// X-Forwarded-Proto as SPEC section 7 says. It is what cloning the
+// client's header, removing those fields and setting the two would give,
+// built with one map and one array of values.
+func outHeader(st *pipeline.State) http.Header {
+	inh := st.In.Header
+	var named []string // canonical names listed by Connection
+	nv := 2
+	for k, vv := range inh {
+		nv += len(vv)
+		if k == "Connection" {
+			for _, line := range vv {
+				for name := range strings.SplitSeq(line, ",") {
+					if name = textTrim(name); name != "" {
+						named = append(named, http.CanonicalHeaderKey(name))
+					}
+				}
+			}
+		}
+	}
+	h := make(http.Header, len(inh)+2)
+	vals := make([]string, 0, nv)
+	for k, vv := range inh {
+		if isHopHeader(k) || k == HeaderForwarded || k == HeaderXForwardedFor || slices.Contains(named, k) {
+			continue
+		}
+		if vv == nil {
+			h[k] = nil // as Header.Clone: nil stays nil
+			continue
+		}
+		i := len(vals)
+		vals = append(vals, vv...)
+		h[k] = vals[i:len(vals):len(vals)]
+	}
+	xff := peerText(st)
+	if len(st.Forwarded) > 0 {
+		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
+	}
+	i := len(vals)
+	vals = append(vals, xff, st.Scheme())
+	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
+	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
+	return h
+}
+
+// isHopHeader reports whether the canonical name k is in hopHeaders.
+func isHopHeader(k string) bool { return slices.Contains(hopHeaders, k) }
+
+// peerText returns the peer address as X-Forwarded-For writes it. For an
+// IPv4 peer that is the address part of the connection's RemoteAddr,
+// which is already that text: no string needs to be built.
+func peerText(st *pipeline.State) string {
+	peer := st.Peer.Unmap()
+	if ra := st.In.RemoteAddr; peer.Is4() {
+		if i := strings.LastIndexByte(ra, ':'); i > 0 {
+			// Dotted IPv4 text that parses is canonical (no leading
+			// zeros), so equal addresses have equal text.
+			if a, err := netip.ParseAddr(ra[:i]); err == nil && a == peer {
+				return ra[:i]
+			}
+		}
+	}
+	return peer.String()
 }
 
 // UpgradeProtocol returns the protocol an HTTP/1.1 request asks to switch

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -75,5 +76,58 @@ func TestNewRequestHeaders(t *testing.T) {
 				t.Errorf("inbound request modified")
 			}
 		})
+	}
+}
+
+// TestOutHeaderAsClone checks that the header built for the backend is
+// what cloning the client's header, removing the hop-by-hop fields,
+// Forwarded and X-Forwarded-For, and setting X-Forwarded-For and
+// X-Forwarded-Proto gives, and that it shares no value array with the
+// client's header.
+func TestOutHeaderAsClone(t *testing.T) {
+	headers := []http.Header{
+		{},
+		{"Accept": {"*/*"}, "User-Agent": {"wrk"}},
+		{"Connection": {"keep-alive, X-Secret", "close, x-other"}, "X-Secret": {"1"}, "X-Other": {"2"}, "X-Kept": {"yes"}},
+		{"Connection": {"X-Forwarded-Proto, Forwarded"}, "X-Forwarded-Proto": {"https"}, "Forwarded": {"for=x"}},
+		{"Set-Cookie": {"a=1", "b=2"}, "X-Empty": {}, "X-Nil": nil, "Keep-Alive": {"timeout=5"}, "Te": {"trailers"}},
+		{"Upgrade": {"websocket"}, "Proxy-Authorization": {"Basic x"}, "X-Forwarded-For": {"6.6.6.6"}, "x-lower": {"kept as is"}},
+		{"Connection": {"x-lower"}, "x-lower": {"not canonical: not named"}, "X-Lower": {"named"}},
+	}
+	peers := []struct{ remote, peer string }{
+		{"192.0.2.7:1234", "192.0.2.7"},
+		{"192.0.2.1:1234", "192.0.2.7"}, // RemoteAddr disagreeing with Peer: Peer wins
+		{"[2001:db8::1]:80", "2001:db8::1"},
+		{"[::ffff:192.0.2.9]:80", "::ffff:192.0.2.9"},
+	}
+	for i, in := range headers {
+		for _, p := range peers {
+			for _, fwd := range [][]string{nil, {"198.51.100.1", "203.0.113.5"}} {
+				r := httptest.NewRequest("GET", "/x", nil)
+				r.Header, r.RemoteAddr = in, p.remote
+				st := &pipeline.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
+				want := in.Clone()
+				RemoveHopByHop(want)
+				want.Del(HeaderForwarded)
+				xff := st.Peer.Unmap().String()
+				if len(fwd) > 0 {
+					xff = strings.Join(fwd, ", ") + ", " + xff
+				}
+				want.Set(HeaderXForwardedFor, xff)
+				want.Set(HeaderXForwardedProto, st.Scheme())
+				got := outHeader(st)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("header %d, peer %s, forwarded %q:\n got %#v\nwant %#v", i, p.remote, fwd, got, want)
+				}
+				for k, vv := range got {
+					if len(vv) > 0 && len(in[k]) > 0 && &vv[0] == &in[k][0] {
+						t.Errorf("header %d: %s shares its values with the client's header", i, k)
+					}
+					if cap(vv) != len(vv) {
+						t.Errorf("header %d: %s has room to append into another field's values", i, k)
+					}
+				}
+			}
+		}
 	}
 }
