@@ -41,6 +41,9 @@ type Regexp struct {
 	// right, as Ocsigen numbers them) to regexp2's numbers (which count
 	// named groups after unnamed ones, as .NET does).
 	groups []int
+	// simple, when set, matches without regexp2 (anchored patterns of
+	// the shapes parseSimple recognises).
+	simple *simple
 }
 
 // Compile compiles expr. When anchored is true the whole string must match
@@ -75,7 +78,11 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 			groups = append(groups, re.GroupNumberFromName(name))
 		}
 	}
-	return &Regexp{re: re, source: expr, timeout: timeout, groups: groups}, nil
+	r := &Regexp{re: re, source: expr, timeout: timeout, groups: groups}
+	if sp, ok := parseSimple(expr); ok && anchored {
+		r.simple = &sp
+	}
+	return r, nil
 }
 
 // captureNames lists the capturing groups of expr from left to right:
@@ -158,8 +165,49 @@ func (r *Regexp) Match(s string) (*regexp2.Match, error) {
 	return m, nil
 }
 
+// MatchGroups matches s and appends its groups, in PCRE numbering, to
+// dst: the whole match first, then every capturing group ("" for a group
+// that did not take part). ok is false when s does not match; err wraps
+// [ErrTimeout] when the match ran past the time limit. It gives the
+// groups [Template.ExpandGroups] takes.
+func (r *Regexp) MatchGroups(s string, dst []string) (groups []string, ok bool, err error) {
+	// regexp2 reads a string as runes, so the groups it gives replace
+	// invalid UTF-8 by U+FFFD: a non-ASCII subject (never a normalised
+	// path or query) is left to it.
+	if r.simple != nil && isASCII(s) {
+		if !r.simple.match(s) {
+			return dst, false, nil
+		}
+		dst = append(dst, s)
+		if r.simple.group {
+			dst = append(dst, s[len(r.simple.lit):])
+		}
+		return dst, true, nil
+	}
+	m, err := r.re.FindStringMatch(s)
+	if err != nil {
+		return dst, false, r.wrap(err)
+	}
+	if m == nil {
+		return dst, false, nil
+	}
+	for _, n := range r.groups {
+		v := ""
+		if n >= 0 {
+			if g := m.GroupByNumber(n); g != nil && len(g.Captures) > 0 {
+				v = g.String()
+			}
+		}
+		dst = append(dst, v)
+	}
+	return dst, true, nil
+}
+
 // MatchString reports whether s matches.
 func (r *Regexp) MatchString(s string) (bool, error) {
+	if r.simple != nil {
+		return r.simple.match(s), nil
+	}
 	ok, err := r.re.MatchString(s)
 	if err != nil {
 		return false, r.wrap(err)
@@ -193,7 +241,8 @@ type Template struct {
 
 type part struct {
 	lit   string
-	group int // -1 for a literal part
+	group int // regexp2's group number; -1 for a literal part
+	pcre  int // the PCRE group number (\N)
 }
 
 // ParseTemplate parses tpl for matches of re (nil: a literal template). A
@@ -225,7 +274,7 @@ func ParseTemplate(tpl string, re *Regexp) (*Template, error) {
 				return nil, fmt.Errorf("template %q refers to group \\%d, which the regexp does not have", tpl, n)
 			}
 			flush()
-			t.parts = append(t.parts, part{group: re.groups[n]})
+			t.parts = append(t.parts, part{group: re.groups[n], pcre: n})
 			i += 2
 			continue
 		}
@@ -260,4 +309,41 @@ func (t *Template) Expand(m *regexp2.Match) string {
 		}
 	}
 	return b.String()
+}
+
+// ExpandGroups instantiates the template with groups as
+// [Regexp.MatchGroups] returns them; a group beyond them is empty.
+func (t *Template) ExpandGroups(groups []string) string {
+	if len(t.parts) == 1 && t.parts[0].group < 0 {
+		return t.parts[0].lit
+	}
+	n := 0
+	for _, p := range t.parts {
+		switch {
+		case p.group < 0:
+			n += len(p.lit)
+		case p.pcre < len(groups):
+			n += len(groups[p.pcre])
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range t.parts {
+		switch {
+		case p.group < 0:
+			b.WriteString(p.lit)
+		case p.pcre < len(groups):
+			b.WriteString(groups[p.pcre])
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -83,10 +83,11 @@ func compileMatcher(c pipeline.Compiler, e *xmlconf.Element, regexpMeans subject
 	return nil, false
 }
 
-// match matches the request of st. It returns nil when the rule does not
+// match matches the request of st and appends the groups (PCRE
+// numbering, group 0 first) to dst. ok is false when the rule does not
 // apply.
-func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error) {
-	try := func(s subject) (*regexp2.Match, error) {
+func (m *matcher) match(st *pipeline.State, what string, dst []string) (groups []string, ok bool, err error) {
+	try := func(s subject) ([]string, bool, error) {
 		var in string
 		if s == subURL {
 			in = st.SubURL()
@@ -96,15 +97,15 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 				if st.Trace != nil {
 					st.Tracef(m.pos, "%s %s=\"%s\": no Host header, fullurl cannot match", what, m.attr, m.re)
 				}
-				return nil, nil
+				return dst, false, nil
 			}
 			in = u
 		}
-		mt, err := m.re.Match(in)
+		groups, ok, err := m.re.MatchGroups(in, dst)
 		if err != nil {
-			return nil, pipeline.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
+			return dst, false, pipeline.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
 		}
-		if mt == nil {
+		if !ok {
 			attr := m.attr
 			if m.subj == subThenFull {
 				attr += " (as " + s.String() + ")"
@@ -113,13 +114,13 @@ func (m *matcher) match(st *pipeline.State, what string) (*regexp2.Match, error)
 				st.Tracef(m.pos, "%s %s=\"%s\": no match on %q", what, attr, m.re, in)
 			}
 		}
-		return mt, nil
+		return groups, ok, nil
 	}
 	switch m.subj {
 	case subThenFull:
-		mt, err := try(subURL)
-		if mt != nil || err != nil {
-			return mt, err
+		groups, ok, err := try(subURL)
+		if ok || err != nil {
+			return groups, ok, err
 		}
 		return try(fullURL)
 	default:
@@ -196,11 +197,12 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if st.Answer != nil {
 		return pipeline.Next, nil
 	}
-	mt, err := r.m.match(st, "revproxy")
-	if mt == nil || err != nil {
+	var buf [4]string
+	groups, ok, err := r.m.match(st, "revproxy", buf[:0])
+	if !ok || err != nil {
 		return pipeline.Next, err
 	}
-	dest := r.dest.Expand(mt)
+	dest := r.dest.ExpandGroups(groups)
 	t, err := ParseTarget(dest)
 	if err != nil {
 		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "revproxy at %s: %v", r.m.pos, err)
@@ -271,11 +273,12 @@ func (r *Redirect) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if st.Answer != nil {
 		return pipeline.Next, nil
 	}
-	mt, err := r.m.match(st, "redirect")
-	if mt == nil || err != nil {
+	var buf [4]string
+	groups, ok, err := r.m.match(st, "redirect", buf[:0])
+	if !ok || err != nil {
 		return pipeline.Next, err
 	}
-	loc := r.dest.Expand(mt)
+	loc := r.dest.ExpandGroups(groups)
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
 	}
@@ -332,11 +335,12 @@ func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	if st.Answer != nil {
 		return pipeline.Next, nil
 	}
-	mt, err := r.m.match(st, "rewrite")
-	if mt == nil || err != nil {
+	var buf [4]string
+	groups, ok, err := r.m.match(st, "rewrite", buf[:0])
+	if !ok || err != nil {
 		return pipeline.Next, err
 	}
-	u := r.url.Expand(mt)
+	u := r.url.ExpandGroups(groups)
 	path, query, hasQuery := u, "", false
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		path, query, hasQuery = u[:i], u[i+1:], true

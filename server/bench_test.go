@@ -104,7 +104,14 @@ func BenchmarkProxyWire(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		<-done
+		if b.Failed() {
+			data, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			b.Logf("errors.log:\n%s", data)
+		}
+	}()
 	addr := srv.Addrs()[0].String()
 	req := []byte("GET /index.html?x=1 HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 	b.ReportAllocs()
