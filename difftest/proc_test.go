@@ -45,21 +45,23 @@ type proc struct {
 }
 
 // syncBuffer is a bytes.Buffer safe for the two copy goroutines of os/exec.
+// The buffer is a named field, not embedded: an embedded bytes.Buffer
+// would lend its ReadFrom to io.Copy, which then writes around the mutex.
 type syncBuffer struct {
-	mu sync.Mutex
-	bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Buffer.Write(p)
+	return s.buf.Write(p)
 }
 
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Buffer.String()
+	return s.buf.String()
 }
 
 // startProc starts argv in dir with its own process group; t.Cleanup stops
