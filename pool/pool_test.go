@@ -187,6 +187,7 @@ func TestNoPipeliningAroundUnsafeRequests(t *testing.T) {
 // pool.
 func pipelinedFailure(t *testing.T, set func(*Settings), misbehave func(c *rawConn, reqs []*http.Request)) ([]result, *Pool, *rawBackend) {
 	t.Helper()
+	arrived := make(chan string, 3)
 	b := newRawBackend(t, func(c *rawConn) {
 		if c.n > 1 {
 			echoServe(c)
@@ -204,6 +205,7 @@ func pipelinedFailure(t *testing.T, set func(*Settings), misbehave func(c *rawCo
 				t.Errorf("backend: %v", err)
 				return
 			}
+			arrived <- req.URL.Path
 			reqs = append(reqs, req)
 		}
 		misbehave(c, reqs)
@@ -217,12 +219,22 @@ func pipelinedFailure(t *testing.T, set func(*Settings), misbehave func(c *rawCo
 	if r := roundTrip(p, "GET", b.url("/warm"), nil); r.status != 200 {
 		t.Fatalf("warm-up: %v", r)
 	}
-	h := goRoundTrip(p, "GET", b.url("/1"), nil)
-	waitFor(t, "/1 in flight", func() bool { return stats(t, p).InFlight == 1 })
-	h2 := goRoundTrip(p, "GET", b.url("/2"), nil)
-	waitFor(t, "/2 in flight", func() bool { return stats(t, p).InFlight == 2 })
-	h3 := goRoundTrip(p, "GET", b.url("/3"), nil)
-	return []result{wait(t, h), wait(t, h2), wait(t, h3)}, p, b
+	// Each request is on the wire before the next is made, so that the
+	// pipeline's order is /1 /2 /3.
+	var chs []<-chan result
+	for i := 1; i <= 3; i++ {
+		path := fmt.Sprintf("/%d", i)
+		chs = append(chs, goRoundTrip(p, "GET", b.url(path), nil))
+		select {
+		case got := <-arrived:
+			if got != path {
+				t.Fatalf("backend read %s, want %s", got, path)
+			}
+		case <-time.After(hang):
+			t.Fatalf("%s not sent", path)
+		}
+	}
+	return []result{wait(t, chs[0]), wait(t, chs[1]), wait(t, chs[2])}, p, b
 }
 
 // TestFramingErrorsPoison: a response that cannot be delimited closes the
@@ -411,64 +423,98 @@ func TestPoliteClose(t *testing.T) {
 	}
 }
 
-// TestHeadOfLineBound: requests pipelined behind a response whose body is
-// streamed to a client that does not read it are sent again on another
-// connection after HOLTimeout, and answered while that body is still
-// unread.
+// TestHeadOfLineBound: a response body streamed to a client that does
+// not read it holds up other requests for HOLTimeout at most: those
+// pipelined behind it are sent again on another connection, and those
+// waiting for a connection get a new one. Both are answered while that
+// body is still unread.
 func TestHeadOfLineBound(t *testing.T) {
 	const big = 1 << 20
-	b := newRawBackend(t, func(c *rawConn) {
-		if c.n > 1 {
-			echoServe(c)
-			return
+	for _, behind := range []bool{true, false} {
+		name := "pipelined behind"
+		if !behind {
+			name = "queued for the connection"
 		}
-		var reqs []*http.Request
-		for len(reqs) < 2 {
-			req, _, err := c.request()
-			if err != nil {
-				return
+		t.Run(name, func(t *testing.T) {
+			gotBig := newSignal()
+			b := newRawBackend(t, func(c *rawConn) {
+				if c.n > 1 {
+					echoServe(c)
+					return
+				}
+				if _, _, err := c.request(); err != nil {
+					return
+				}
+				gotBig.fire()
+				if behind {
+					if _, _, err := c.request(); err != nil { // /small, pipelined
+						return
+					}
+				}
+				c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big))
+				c.write(strings.Repeat("x", big))
+				c.write(ok("/small (stale)"))
+				io.Copy(io.Discard, c.br)
+			})
+			p := testPool(t, func(s *Settings) {
+				s.Workers, s.PipelineDepth, s.Probation = 1, 4, 0
+				s.HOLTimeout = 20 * time.Millisecond
+			})
+			bigc := make(chan *http.Response, 1)
+			go func() {
+				req, _ := http.NewRequest("GET", b.url("/big"), nil)
+				resp, err := p.RoundTrip(req)
+				if err != nil {
+					t.Error(err)
+				}
+				bigc <- resp
+			}()
+			var resp *http.Response
+			gotBig.wait(t) // /big is on the wire
+			if !behind {
+				resp = <-bigc // its head is in: /small can only wait
 			}
-			reqs = append(reqs, req)
+			start := time.Now()
+			small := goRoundTrip(p, "GET", b.url("/small"), nil)
+			if behind {
+				resp = <-bigc
+			}
+			if resp == nil {
+				t.FailNow()
+			}
+			r := wait(t, small) // the big body is not read yet
+			t.Logf("/small answered after %v, while a %d-byte body ahead of it was unread", time.Since(start), big)
+			if r.body != "/small" {
+				t.Errorf("/small: %v", r)
+			}
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if n != big || err != nil {
+				t.Errorf("big body: %d bytes, %v", n, err)
+			}
+			if st := stats(t, p); behind && st.HOLResends != 1 {
+				t.Errorf("%+v, want one HOL resend", st)
+			}
+		})
+	}
+}
+
+// TestClose: closing the pool fails the calls waiting or in flight and
+// every later call.
+func TestClose(t *testing.T) {
+	release := newSignal()
+	b := newRawBackend(t, connServe(release))
+	defer release.fire()
+	p := testPool(t, func(s *Settings) { s.Workers = 1 })
+	inFlight := goRoundTrip(p, "GET", b.url("/hold"), nil)
+	waitFor(t, "/hold in flight", func() bool { return stats(t, p).InFlight == 1 })
+	queued := goRoundTrip(p, "GET", b.url("/queued"), nil)
+	waitFor(t, "/queued waiting", func() bool { return stats(t, p).Waiting == 1 })
+	p.Close()
+	for _, r := range []result{wait(t, inFlight), wait(t, queued), roundTrip(p, "GET", b.url("/later"), nil)} {
+		if r.err == nil {
+			t.Errorf("%v, want an error", r)
 		}
-		c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", big))
-		c.write(strings.Repeat("x", big))
-		c.write(ok("/small (stale)"))
-		io.Copy(io.Discard, c.br)
-	})
-	p := testPool(t, func(s *Settings) {
-		s.Workers, s.PipelineDepth, s.Probation = 1, 4, 0
-		s.HOLTimeout = 20 * time.Millisecond
-	})
-	bigc := make(chan *http.Response, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", b.url("/big"), nil)
-		resp, err := p.RoundTrip(req)
-		if err != nil {
-			t.Error(err)
-			close(bigc)
-			return
-		}
-		bigc <- resp
-	}()
-	waitFor(t, "/big in flight", func() bool { return stats(t, p).InFlight == 1 })
-	start := time.Now()
-	small := goRoundTrip(p, "GET", b.url("/small"), nil)
-	resp := <-bigc
-	if resp == nil {
-		t.FailNow()
-	}
-	r := wait(t, small) // the big body is not read yet
-	t.Logf("/small answered after %v, behind an unread %d-byte body", time.Since(start), big)
-	if r.body != "/small" {
-		t.Errorf("/small: %v", r)
-	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if n != big || err != nil {
-		t.Errorf("big body: %d bytes, %v", n, err)
-	}
-	if st := stats(t, p); st.HOLResends != 1 {
-		t.Errorf("%+v, want one HOL resend", st)
 	}
 }
 
