@@ -376,8 +376,8 @@ func (r *chunkedReader) readTrailer() error {
 		if total > maxTrailerBytes {
 			return framingErrorf("trailer section over %d bytes", maxTrailerBytes)
 		}
-		name, _, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !validToken(string(name)) || bytes.ContainsAny(line[:len(line)-2], "\r\x00") {
+		name, value, ok := bytes.Cut(line[:len(line)-2], []byte(":"))
+		if !ok || !validToken(string(name)) || !validFieldValue(value) {
 			return framingErrorf("malformed trailer line %q", clip(string(line)))
 		}
 	}
@@ -385,3 +385,14 @@ func (r *chunkedReader) readTrailer() error {
 
 // maxTrailerBytes bounds the trailer section of a chunked body.
 const maxTrailerBytes = 16 << 10
+
+// validFieldValue reports whether v holds only the bytes RFC 9110 allows
+// in a field value: visible characters, obs-text, space and tab.
+func validFieldValue(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

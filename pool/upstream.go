@@ -254,11 +254,21 @@ func (u *upstream) dispatch() {
 	coming := u.dialing
 	kept := u.waiters[:0]
 	var toClose []*conn
+	// Once a pipelinable call finds no room, the ones after it would not
+	// either (unless a connection is being dialed for them).
+	full := false
 	for _, k := range u.waiters {
 		if k.state != stQueued {
 			continue
 		}
+		if full && k.pipelinable {
+			kept = append(kept, k)
+			continue
+		}
 		c, dial, shed := u.pick(k, free, distrusted)
+		if k.pipelinable && c == nil && !dial && !shed {
+			full = true
+		}
 		switch {
 		case c != nil:
 			u.assign(k, c)
