@@ -240,6 +240,12 @@ func TestStress(t *testing.T) {
 		"sent %d delayed, %d chunked, %d polite closes, %d rude closes, %d misframed",
 		b.requests.Load(), b.conns.Load(), b.pipelined.Load(), b.maxOutstanding.Load(),
 		b.delays.Load(), b.chunked.Load(), b.politeCloses.Load(), b.rudeCloses.Load(), b.misframes.Load())
+	for _, st := range srv.PoolStats() {
+		t.Logf("pool %s: %d requests, %d pipelined (deepest %d), %d retried, %d resent after a polite close, %d resent behind a streamed body, "+
+			"%d connections poisoned, %d closed early, pipelining distrusted %d times, %d dials, %d timeouts",
+			st.Upstream, st.Requests, st.Pipelined, st.MaxDepth, st.Retries, st.Requeued, st.HOLResends,
+			st.Poisoned, st.EarlyCloses, st.Distrusts, st.Dials, st.Timeouts)
+	}
 	examples.Range(func(k, v any) bool {
 		t.Logf("example of %s: %v", k, v)
 		return true

@@ -113,6 +113,15 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// PoolStats returns the metrics of the backend pool serving the current
+// configuration, one entry per upstream (see [pool.Stats]).
+func (s *Server) PoolStats() []pool.Stats {
+	if p, ok := s.Handler.Tree().env.Transport.(*pool.Pool); ok {
+		return p.Stats()
+	}
+	return nil
+}
+
 // Listen opens every <port> of the configuration. It fails, closing what
 // it opened, when one cannot be opened.
 func (s *Server) Listen() error {
