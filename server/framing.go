@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -33,24 +31,37 @@ var (
 	errUntracked = errors.New("framing of the connection not followed")
 )
 
-// framing is the parser state of one connection.
+// framing is the parser state of one connection. It works on the bytes
+// as read, without allocating per request.
 type framing struct {
 	state     framingState
-	line      []byte
+	line      []byte // a line split over reads, until its end arrives
 	remaining int64
 	max       int // longest line followed; longer ones stop the tracking
 
 	// The head being read.
-	inHead           bool
-	version          string
-	cl, te           int
-	clValue, teValue string
-	clSame           bool // every Content-Length line has the same value
-	lastKey          string
-	folded           bool
+	inHead  bool
+	http10  bool // the request line ends with HTTP/1.0
+	cl, te  int
+	clValue []byte // the last Content-Length value, trimmed
+	clSame  bool   // every Content-Length line has the same value
+	teChunk bool   // the last Transfer-Encoding value is "chunked"
+	lastKey headerKey
+	folded  bool
 
+	// verdicts[head:] are the verdicts not yet asked for.
 	verdicts []error
+	head     int
 }
+
+// headerKey is what the framing cares about in a header field name.
+type headerKey uint8
+
+const (
+	keyOther headerKey = iota
+	keyContentLength
+	keyTransferEncoding
+)
 
 type framingState int
 
@@ -91,27 +102,30 @@ func (f *framing) feed(p []byte) {
 				}
 				return
 			}
-			f.line = append(f.line, p[:i]...)
+			line := p[:i]
+			if len(f.line) > 0 {
+				f.line = append(f.line, line...)
+				line = f.line
+			}
 			p = p[i+1:]
-			line := strings.TrimSuffix(string(f.line), "\r")
+			f.onLine(bytes.TrimSuffix(line, []byte("\r")))
 			f.line = f.line[:0]
-			f.onLine(line)
 		}
 	}
 }
 
-func (f *framing) onLine(line string) {
+func (f *framing) onLine(line []byte) {
 	switch f.state {
 	case fsHead:
 		f.headLine(line)
 	case fsChunkSize:
 		size := line
-		if i := strings.IndexByte(size, ';'); i >= 0 {
+		if i := bytes.IndexByte(size, ';'); i >= 0 {
 			size = size[:i]
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+		n, ok := parseInt(bytes.TrimSpace(size), 16)
 		switch {
-		case err != nil || n < 0:
+		case !ok || n < 0:
 			f.state = fsStopped
 		case n == 0:
 			f.state = fsTrailer
@@ -119,46 +133,48 @@ func (f *framing) onLine(line string) {
 			f.state, f.remaining = fsChunkData, n
 		}
 	case fsChunkEnd:
-		if line != "" {
+		if len(line) != 0 {
 			f.state = fsStopped
 			return
 		}
 		f.state = fsChunkSize
 	case fsTrailer:
-		if line == "" {
+		if len(line) == 0 {
 			f.state = fsHead
 		}
 	}
 }
 
-func (f *framing) headLine(line string) {
+func (f *framing) headLine(line []byte) {
 	if !f.inHead {
-		if line == "" {
+		if len(line) == 0 {
 			return // empty lines before a request line are ignored
 		}
 		f.inHead = true
-		f.version = line[strings.LastIndexByte(line, ' ')+1:]
-		f.cl, f.te, f.lastKey, f.folded = 0, 0, "", false
+		f.http10 = string(line[bytes.LastIndexByte(line, ' ')+1:]) == "HTTP/1.0"
+		f.cl, f.te, f.lastKey, f.folded = 0, 0, keyOther, false
 		return
 	}
-	if line != "" {
+	if len(line) != 0 {
 		if line[0] == ' ' || line[0] == '\t' {
-			if f.lastKey == "content-length" || f.lastKey == "transfer-encoding" {
+			if f.lastKey != keyOther {
 				f.folded = true
 			}
 			return
 		}
-		name, value, _ := strings.Cut(line, ":")
-		f.lastKey = strings.ToLower(name)
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		f.lastKey = keyOf(name)
 		switch f.lastKey {
-		case "content-length":
+		case keyContentLength:
 			f.cl++
-			v := strings.TrimSpace(value)
-			f.clSame = f.cl == 1 || f.clSame && v == f.clValue
-			f.clValue = v
-		case "transfer-encoding":
+			v := bytes.TrimSpace(value)
+			f.clSame = f.cl == 1 || f.clSame && bytes.Equal(v, f.clValue)
+			f.clValue = append(f.clValue[:0], v...)
+		case keyTransferEncoding:
 			f.te++
-			f.teValue = strings.ToLower(strings.TrimSpace(value))
+			// EqualFold, as lower-casing then comparing did: the Kelvin
+			// sign counts as "k".
+			f.teChunk = bytes.EqualFold(bytes.TrimSpace(value), []byte("chunked"))
 		}
 		return
 	}
@@ -170,22 +186,25 @@ func (f *framing) headLine(line string) {
 		verdict = errFoldedTE
 	case f.cl > 0 && f.te > 0:
 		verdict = errCLAndTE
-	case f.te > 0 && f.version == "HTTP/1.0":
+	case f.te > 0 && f.http10:
 		verdict = errTE10
+	}
+	if f.head == len(f.verdicts) {
+		f.verdicts, f.head = f.verdicts[:0], 0
 	}
 	f.verdicts = append(f.verdicts, verdict)
 	switch {
 	case verdict != nil:
 		f.state = fsStopped // the handler closes the connection
 	case f.te > 0:
-		if f.te == 1 && f.teValue == "chunked" {
+		if f.te == 1 && f.teChunk {
 			f.state = fsChunkSize
 		} else {
 			f.state = fsStopped // net/http answers 501 and closes
 		}
 	case f.cl == 1:
-		n, err := strconv.ParseInt(f.clValue, 10, 64)
-		if err != nil || n < 0 || strings.ContainsAny(f.clValue, "+-") {
+		n, ok := parseInt(f.clValue, 10)
+		if !ok || n < 0 || bytes.ContainsAny(f.clValue, "+-") {
 			f.state = fsStopped // net/http answers 400 and closes
 		} else if n > 0 {
 			f.state, f.remaining = fsBody, n
@@ -194,13 +213,82 @@ func (f *framing) headLine(line string) {
 		// net/http answers 400 unless the values agree, and takes one of
 		// them when they do (RFC 9112 section 6.3 item 5): so must we,
 		// or the requests that follow on the connection go untracked.
-		n, err := strconv.ParseInt(f.clValue, 10, 64)
-		if !f.clSame || err != nil || n < 0 || strings.ContainsAny(f.clValue, "+-") {
+		n, ok := parseInt(f.clValue, 10)
+		if !f.clSame || !ok || n < 0 || bytes.ContainsAny(f.clValue, "+-") {
 			f.state = fsStopped
 		} else if n > 0 {
 			f.state, f.remaining = fsBody, n
 		}
 	}
+}
+
+// keyOf classifies a header field name, ignoring ASCII case. Lower-casing
+// with Unicode rules gives the same answers: the only non-ASCII character
+// that lower-cases to ASCII is the Kelvin sign, and neither name has a k.
+func keyOf(name []byte) headerKey {
+	switch {
+	case asciiEqualFold(name, "content-length"):
+		return keyContentLength
+	case asciiEqualFold(name, "transfer-encoding"):
+		return keyTransferEncoding
+	}
+	return keyOther
+}
+
+// asciiEqualFold reports whether b equals the lower-case ASCII string s,
+// ignoring the case of ASCII letters.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseInt parses b as strconv.ParseInt(string(b), base, 64) does (an
+// optional sign, at least one digit, in range), without copying b.
+func parseInt(b []byte, base uint64) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	var un uint64
+	for _, c := range b {
+		var d uint64
+		switch {
+		case '0' <= c && c <= '9':
+			d = uint64(c - '0')
+		case 'a' <= c && c <= 'z':
+			d = uint64(c-'a') + 10
+		case 'A' <= c && c <= 'Z':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if d >= base || un > (1<<63)/base {
+			return 0, false // not a digit, or out of range
+		}
+		un = un*base + d
+	}
+	if un > 1<<63 || un == 1<<63 && !neg {
+		return 0, false
+	}
+	if neg {
+		return -int64(un), true
+	}
+	return int64(un), true
 }
 
 // framingConn is a plain-HTTP client connection whose reads feed a
@@ -228,11 +316,12 @@ func (c *framingConn) Read(p []byte) (int, error) {
 func (c *framingConn) next() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.f.verdicts) == 0 {
+	if c.f.head == len(c.f.verdicts) {
 		return errUntracked
 	}
-	v := c.f.verdicts[0]
-	c.f.verdicts = c.f.verdicts[1:]
+	v := c.f.verdicts[c.f.head]
+	c.f.verdicts[c.f.head] = nil
+	c.f.head++
 	return v
 }
 
