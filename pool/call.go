@@ -203,9 +203,9 @@ func (k *call) run() (*http.Response, error) {
 				bodyStart = now
 				if k.sendBody(ev.conn) {
 					writers++
+					// The clocks stop while the body is sent.
+					setTimer(time.Time{})
 				}
-				// The clocks stop while the body is sent.
-				setTimer(time.Time{})
 				continue
 			}
 			k.send(ev.conn, earliest(callDeadline, headDeadline))
