@@ -560,6 +560,51 @@ func TestCancelQueued(t *testing.T) {
 	}
 }
 
+// TestCancelPipelined: a pipelined request whose client goes away is
+// answered by the backend all the same; that answer is read and dropped,
+// and the next request on the connection gets its own.
+func TestCancelPipelined(t *testing.T) {
+	arrived := make(chan string, 4)
+	answer := newSignal()
+	b := newRawBackend(t, func(c *rawConn) {
+		var reqs []*http.Request
+		for len(reqs) < 2 {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			arrived <- req.URL.Path
+			reqs = append(reqs, req)
+		}
+		answer.wait(t)
+		for _, r := range reqs {
+			c.write(ok(r.URL.Path))
+		}
+		echoServe(c)
+	})
+	p := testPool(t, func(s *Settings) { s.Workers, s.PipelineDepth, s.Probation = 1, 4, 0 })
+	a := goRoundTrip(p, "GET", b.url("/a"), nil)
+	<-arrived
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan result, 1)
+	go func() { gone <- roundTripCtx(ctx, p, "GET", b.url("/gone"), nil) }()
+	<-arrived
+	cancel()
+	if r := wait(t, gone); !errors.Is(r.err, context.Canceled) {
+		t.Errorf("/gone: %v", r)
+	}
+	answer.fire()
+	if r := wait(t, a); r.body != "/a" {
+		t.Errorf("/a: %v", r)
+	}
+	if r := roundTrip(p, "GET", b.url("/c"), nil); r.body != "/c" {
+		t.Errorf("/c: %v (never the dropped answer)", r)
+	}
+	if n := b.accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
 // TestAbandonedBody: a response body its client stops reading is drained
 // when little is left (the connection is kept), and the connection is
 // closed otherwise; its bytes never reach another caller.
