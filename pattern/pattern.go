@@ -158,11 +158,30 @@ func (r *Regexp) NumGroups() int { return len(r.groups) - 1 }
 // Match matches s. It returns nil, nil when s does not match, and an error
 // wrapping [ErrTimeout] when the match ran past the time limit.
 func (r *Regexp) Match(s string) (*regexp2.Match, error) {
-	m, err := r.re.FindStringMatch(s)
-	if err != nil {
-		return nil, r.wrap(err)
+	start := time.Now()
+	for try := 0; ; try++ {
+		m, err := r.re.FindStringMatch(s)
+		if err == nil {
+			return m, nil
+		}
+		if !r.spurious(start, try) {
+			return nil, r.wrap(err)
+		}
 	}
-	return m, nil
+}
+
+// spurious reports whether a timeout of the try-th attempt of a match
+// started at start is to be ignored and the match run again. regexp2
+// checks its deadlines against a clock that a goroutine updates every
+// period; on a busy machine that goroutine can be starved and lag, then
+// move the clock forward in one step, and a match that has just started
+// finds its deadline passed (regexp2 v1.12.0 fixed only the case of a
+// stopped clock). A real timeout comes after the time limit has passed;
+// one before it is such a jump, and the next attempt sees the clock
+// right. Attempts are bounded, and none starts after the limit, so a
+// match never runs for much more than twice its limit.
+func (r *Regexp) spurious(start time.Time, try int) bool {
+	return try < 3 && time.Since(start) < r.timeout
 }
 
 // MatchGroups matches s and appends its groups, in PCRE numbering, to
@@ -184,9 +203,9 @@ func (r *Regexp) MatchGroups(s string, dst []string) (groups []string, ok bool, 
 		}
 		return dst, true, nil
 	}
-	m, err := r.re.FindStringMatch(s)
+	m, err := r.Match(s)
 	if err != nil {
-		return dst, false, r.wrap(err)
+		return dst, false, err
 	}
 	if m == nil {
 		return dst, false, nil
@@ -208,21 +227,31 @@ func (r *Regexp) MatchString(s string) (bool, error) {
 	if r.simple != nil {
 		return r.simple.match(s), nil
 	}
-	ok, err := r.re.MatchString(s)
-	if err != nil {
-		return false, r.wrap(err)
+	start := time.Now()
+	for try := 0; ; try++ {
+		ok, err := r.re.MatchString(s)
+		if err == nil {
+			return ok, nil
+		}
+		if !r.spurious(start, try) {
+			return false, r.wrap(err)
+		}
 	}
-	return ok, nil
 }
 
 // ReplaceAll replaces every match of the pattern in s by t expanded with
 // the match's groups.
 func (r *Regexp) ReplaceAll(s string, t *Template) (string, error) {
-	out, err := r.re.ReplaceFunc(s, func(m regexp2.Match) string { return t.Expand(&m) }, -1, -1)
-	if err != nil {
-		return "", r.wrap(err)
+	start := time.Now()
+	for try := 0; ; try++ {
+		out, err := r.re.ReplaceFunc(s, func(m regexp2.Match) string { return t.Expand(&m) }, -1, -1)
+		if err == nil {
+			return out, nil
+		}
+		if !r.spurious(start, try) {
+			return "", r.wrap(err)
+		}
 	}
-	return out, nil
 }
 
 // wrap hides the regexp2 error, whose text contains the whole input.

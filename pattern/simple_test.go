@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSimple(t *testing.T) {
@@ -144,5 +145,30 @@ func TestMatchGroupsNumbering(t *testing.T) {
 	re, _ := Compile(`a/(\d+)`, true, 0)
 	if got, ok, err := re.MatchGroups("a/x", nil); ok || err != nil || len(got) != 0 {
 		t.Errorf("no match = %q, %v, %v", got, ok, err)
+	}
+}
+
+// TestSpuriousTimeout checks when a regexp2 timeout is taken for a jump of
+// its clock (and the match run again) rather than a slow match.
+func TestSpuriousTimeout(t *testing.T) {
+	re, err := Compile(`a+b`, true, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, tt := range []struct {
+		start time.Time
+		try   int
+		want  bool
+	}{
+		{now, 0, true},  // fired at once: the clock jumped
+		{now, 2, true},  // still within the attempts
+		{now, 3, false}, // attempts exhausted
+		{now.Add(-60 * time.Millisecond), 0, true},   // fired before the limit: a jump
+		{now.Add(-100 * time.Millisecond), 0, false}, // the limit spent: real
+	} {
+		if got := re.spurious(tt.start, tt.try); got != tt.want {
+			t.Errorf("spurious(now-%v, %d) = %v, want %v", now.Sub(tt.start), tt.try, got, tt.want)
+		}
 	}
 }

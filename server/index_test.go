@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -87,11 +88,13 @@ func TestIndexMatchesLinear(t *testing.T) {
 		if err != nil {
 			t.Fatalf("config %d: %v", c, err)
 		}
-		linear, err := NewDryRunner(cfg, Options{NoIndex: true})
+		// Decisions are compared, not timeouts: a wall-clock match limit
+		// can fire on a loaded machine (the race detector, other jobs).
+		linear, err := NewDryRunner(cfg, Options{NoIndex: true, MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatalf("config %d: %v\n%s", c, err, src)
 		}
-		indexed, err := NewDryRunner(cfg, Options{})
+		indexed, err := NewDryRunner(cfg, Options{MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
