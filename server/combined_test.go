@@ -129,7 +129,7 @@ func TestCombinedConfig(t *testing.T) {
 		{name: "forbidden backup", target: "/index.html.bak", status: 403},
 		{name: "static directory redirect", target: "/docs?v=2", status: 301, location: "/docs/?v=2"},
 		{name: "missing file", target: "/nothing", status: 404},
-		{name: "escape attempt", target: "/docs/..%2f..%2f..%2fcombined.conf", status: 404},
+		{name: "escape attempt", target: "/docs/..%2f..%2f..%2fcombined.conf", status: 400},
 		{name: "application", target: "/app/page?x=1", status: 200, body: "app /page?x=1", check: func(t *testing.T) {
 			if r := app.requests(); len(r) == 0 || r[len(r)-1].Host != strings.TrimPrefix(app.URL, "http://") {
 				t.Errorf("application backend: %v", r)

@@ -73,6 +73,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case err != nil:
+		// A request that cannot be served at all (a malformed target or
+		// Host, CONNECT): whatever follows it on the connection, tunnel
+		// bytes or a smuggled head, is not read as a request.
+		w.Header().Set("Connection", "close")
 		status, n = writeError(w, r, err, t.debug)
 	case maxBody >= 0 && r.ContentLength > maxBody:
 		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
@@ -163,6 +167,10 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
 		return st, pipeline.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
+	if r.Host != "" && !validHost(r.Host) {
+		// RFC 9112 section 3.2: an invalid Host is 400.
+		return st, pipeline.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
+	}
 	if strings.IndexByte(r.RequestURI, '#') >= 0 {
 		// RFC 9112 section 3.2: a request target has no fragment.
 		return st, pipeline.Errorf(http.StatusBadRequest, "fragment in request target")
@@ -174,7 +182,9 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		if i := strings.IndexByte(rawPath, '?'); i >= 0 {
 			rawPath, st.RawQuery, st.HasQuery = rawPath[:i], rawPath[i+1:], true
 		}
-	case r.URL != nil && r.URL.IsAbs() && r.Method != http.MethodConnect:
+	case r.URL != nil && r.URL.IsAbs() && r.Method != http.MethodConnect && r.URL.Host != "" && r.URL.Opaque == "" &&
+		(strings.EqualFold(r.URL.Scheme, "http") || strings.EqualFold(r.URL.Scheme, "https")):
+		// The absolute form (RFC 9112 section 3.2.2); "h:80" is not one.
 		rawPath = r.URL.EscapedPath()
 		if rawPath == "" {
 			rawPath = "/"
@@ -184,6 +194,10 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		return st, pipeline.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
 	}
 	p, err := urlpath.Normalize(rawPath)
+	if err == nil && urlpath.Ambiguous(p) {
+		// The rules would see one path and a lax backend another.
+		err = urlpath.ErrAmbiguous
+	}
 	if err != nil {
 		return st, &pipeline.Error{Status: http.StatusBadRequest, Err: err}
 	}
@@ -191,6 +205,56 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 	st.RawQuery = rules.EscapeTarget(st.RawQuery)
 	st.SubPath = strings.TrimPrefix(p, "/")
 	return st, nil
+}
+
+// validHost reports whether h is uri-host [":" port] (RFC 3986 section
+// 3.2.2): a bracketed IPv6 address, or a reg-name (IPv4 addresses
+// included) of unreserved characters, sub-delims and escapes; the port
+// digits only.
+func validHost(h string) bool {
+	host, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		a, err := netip.ParseAddr(h[1:end])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return false
+		}
+		host, port = "", h[end+1:]
+		if port != "" && port[0] != ':' {
+			return false
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i:]
+	}
+	if port != "" {
+		port = port[1:]
+		if len(port) > 5 {
+			return false
+		}
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return false
+			}
+		}
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-._~!$&'()*+,;=", c) >= 0:
+		case c == '%' && i+2 < len(host) && isHexDigit(host[i+1]) && isHexDigit(host[i+2]):
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // peerOf returns the address part of r.RemoteAddr.
