@@ -150,7 +150,7 @@ func outHeader(st *pipeline.State) http.Header {
 	h := make(http.Header, len(inh)+2)
 	vals := make([]string, 0, nv)
 	for k, vv := range inh {
-		if isHopHeader(k) || k == HeaderForwarded || k == HeaderXForwardedFor || slices.Contains(named, k) {
+		if isHopHeader(k) || k == HeaderForwarded || k == HeaderXForwardedFor || slices.Contains(named, k) || aliasesReserved(k) {
 			continue
 		}
 		if vv == nil {
@@ -170,6 +170,24 @@ func outHeader(st *pipeline.State) http.Header {
 	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
 	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
 	return h
+}
+
+// aliasesReserved reports whether k, spelled with "_" for "-", is a field
+// the proxy controls or one that frames the message: CGI-style backends
+// (RFC 3875 section 4.1.18: PHP-FPM, WSGI, Rack) read "Transfer_Encoding"
+// and "X_Forwarded_For" as Transfer-Encoding and X-Forwarded-For, so such
+// a field would smuggle a framing or spoof a forwarding header past the
+// proxy. Other field names with "_" are passed on.
+func aliasesReserved(k string) bool {
+	if !strings.Contains(k, "_") {
+		return false
+	}
+	switch c := http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-")); c {
+	case "Content-Length", "Host", HeaderForwarded, HeaderXForwardedFor, HeaderXForwardedProto:
+		return true
+	default:
+		return isHopHeader(c)
+	}
 }
 
 // isHopHeader reports whether the canonical name k is in hopHeaders.

@@ -131,3 +131,16 @@ func TestOutHeaderAsClone(t *testing.T) {
 		}
 	}
 }
+
+func TestAliasesReserved(t *testing.T) {
+	for _, k := range []string{"Transfer_encoding", "Content_length", "X_forwarded_for", "X_Forwarded_Proto", "Proxy_connection", "Keep_alive"} {
+		if !aliasesReserved(k) {
+			t.Errorf("aliasesReserved(%q) = false, want true", k)
+		}
+	}
+	for _, k := range []string{"X_custom", "Content-Length", "My_header", "X-Forwarded-For"} {
+		if aliasesReserved(k) {
+			t.Errorf("aliasesReserved(%q) = true, want false", k)
+		}
+	}
+}
