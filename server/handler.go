@@ -32,6 +32,9 @@ type Handler struct {
 	// maxBody is the largest request body accepted (<maxrequestbodysize>);
 	// negative (xmlconf.Infinite, the default) means no limit.
 	maxBody atomic.Int64
+	// bodyTimeout bounds the wait for each piece of a request body
+	// (<timeout>); 0: no bound.
+	bodyTimeout atomic.Int64
 	// Logs receives the access and error log lines.
 	Logs *Logs
 	// metrics, when set, counts requests.
@@ -49,6 +52,7 @@ func NewHandler(t *Tree, cfg *xmlconf.Config, logs *Logs) *Handler {
 // SetLimits installs the request limits of cfg.
 func (h *Handler) SetLimits(cfg *xmlconf.Config) {
 	h.maxBody.Store(int64(cfg.MaxRequestBodySize))
+	h.bodyTimeout.Store(int64(cfg.Timeout))
 }
 
 // Swap installs a new tree for the requests that start from now on.
@@ -90,7 +94,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		var body *clientBody
+		var idle *idleBody
 		if r.ContentLength != 0 {
+			if d := time.Duration(h.bodyTimeout.Load()); d > 0 {
+				// A body that stops coming is cut after <timeout> (nginx's
+				// client_body_timeout), not held open for ever.
+				idle = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+				r.Body = idle
+			}
 			body = &clientBody{ReadCloser: r.Body}
 			r.Body = body
 		}
@@ -111,6 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = orig
 		status, n, err = respond(w, r, st, err, t.debug)
+		if idle != nil {
+			idle.finish()
+		}
 	}
 	d := time.Since(start)
 	if h.metrics != nil {
@@ -518,7 +532,48 @@ func (b *clientBody) readErr() error {
 	return b.err
 }
 
+// idleBody sets the connection's read deadline before each read of a
+// request body, and lifts it at the end of the body: net/http reads the
+// connection in the background once the body is done, and a deadline left
+// there would cancel a long answer (server-sent events).
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	mu   sync.Mutex
+	done bool // the handler has returned: the connection is not ours
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if !b.done {
+		b.rc.SetReadDeadline(time.Now().Add(b.d))
+	}
+	b.mu.Unlock()
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.mu.Lock()
+		if !b.done {
+			b.rc.SetReadDeadline(time.Time{})
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// finish is called when the handler returns.
+func (b *idleBody) finish() {
+	b.mu.Lock()
+	b.done = true
+	b.mu.Unlock()
+}
+
 func bodyError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// RFC 9110 section 15.5.9.
+		return &pipeline.Error{Status: http.StatusRequestTimeout, Err: fmt.Errorf("request body not received within <timeout>: %w", err)}
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body over <maxrequestbodysize> %d bytes", tooBig.Limit)}

@@ -1,6 +1,13 @@
 package server
 
-import "testing"
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
 
 func TestValidHost(t *testing.T) {
 	for _, h := range []string{"h", "h:80", "h:", "Example.COM", "127.0.0.1:8080", "[::1]", "[::1]:80", "[2001:db8::1]:443", "a-b_c~d", "xn--bcher-kva.example", "h%41"} {
@@ -12,5 +19,48 @@ func TestValidHost(t *testing.T) {
 		if validHost(h) {
 			t.Errorf("validHost(%q) = true, want false", h)
 		}
+	}
+}
+
+// TestStalledBodyTimedOut checks that a request body that stops coming is
+// cut after <timeout> with 408 and the connection closed, while a slow
+// body that keeps coming is read whole.
+func TestStalledBodyTimedOut(t *testing.T) {
+	b := newBackend(t, nil)
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><timeout>1</timeout><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
+	c, err := net.Dial("tcp", r.addr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /stalled HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Errorf("status %d, close %v; want 408 and close", resp.StatusCode, resp.Close)
+	}
+
+	c2, err := net.Dial("tcp", r.addr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c2, "POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n")
+	for _, piece := range []string{"a", "b", "c", "d"} {
+		time.Sleep(400 * time.Millisecond) // 1.6 s in all, each piece within the second
+		io.WriteString(c2, piece)
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || b.last(t).Body != "abcd" {
+		t.Errorf("slow body: status %d, backend body %q; want 200 and abcd", resp.StatusCode, b.last(t).Body)
 	}
 }
