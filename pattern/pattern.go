@@ -44,6 +44,10 @@ type Regexp struct {
 	// simple, when set, matches without regexp2 (anchored patterns of
 	// the shapes parseSimple recognises).
 	simple *simple
+	// prefix is what every subject an anchored pattern matches starts
+	// with (LiteralPrefix, ASCII): a subject without it is refused
+	// before regexp2 runs.
+	prefix string
 }
 
 // Compile compiles expr. When anchored is true the whole string must match
@@ -79,8 +83,11 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 		}
 	}
 	r := &Regexp{re: re, source: expr, timeout: timeout, groups: groups}
-	if sp, ok := parseSimple(expr); ok && anchored {
-		r.simple = &sp
+	if anchored {
+		if sp, ok := parseSimple(expr); ok {
+			r.simple = &sp
+		}
+		r.prefix = literalPrefix(expr)
 	}
 	return r, nil
 }
@@ -158,6 +165,9 @@ func (r *Regexp) NumGroups() int { return len(r.groups) - 1 }
 // Match matches s. It returns nil, nil when s does not match, and an error
 // wrapping [ErrTimeout] when the match ran past the time limit.
 func (r *Regexp) Match(s string) (*regexp2.Match, error) {
+	if !strings.HasPrefix(s, r.prefix) {
+		return nil, nil
+	}
 	start := time.Now()
 	for try := 0; ; try++ {
 		m, err := r.re.FindStringMatch(s)
@@ -226,6 +236,9 @@ func (r *Regexp) MatchGroups(s string, dst []string) (groups []string, ok bool, 
 func (r *Regexp) MatchString(s string) (bool, error) {
 	if r.simple != nil {
 		return r.simple.match(s), nil
+	}
+	if !strings.HasPrefix(s, r.prefix) {
+		return false, nil
 	}
 	start := time.Now()
 	for try := 0; ; try++ {

@@ -4,16 +4,17 @@ import "strings"
 
 // LiteralPrefix returns a string that every input matched by the anchored
 // regexp must start with: the pattern's leading literal characters. It is
-// conservative: a pattern with an alternation, an inline option, or any
-// construct it does not understand before its first literal gives "".
-// An optional or repeatable last character is left out ("ab?c" gives
-// "a").
+// conservative: a pattern with an alternation at its top level, an inline
+// option, or any construct it does not understand before its first
+// literal gives "". An alternation inside a group ("svc/(v1|v2)/.*")
+// does not end the prefix before the group. An optional or repeatable
+// last character is left out ("ab?c" gives "a").
 func (r *Regexp) LiteralPrefix() string {
 	return literalPrefix(r.source)
 }
 
 func literalPrefix(expr string) string {
-	if strings.ContainsRune(expr, '|') {
+	if !groupedAlternations(expr) {
 		return "" // "a|b" anchored as a whole has no common prefix
 	}
 	var b strings.Builder
@@ -36,8 +37,10 @@ func literalPrefix(expr string) string {
 		case strings.IndexByte(".[](){}^$|?*+#", c) >= 0 || c >= 0x80 || c == ' ' || c == '\t' || c == '\n':
 			// A quantifier makes the previous literal optional or
 			// repeated: drop it (for "+", keeping it would be right, but
-			// the rest after it is not literal anyway).
-			if c == '?' || c == '*' || c == '{' {
+			// the rest after it is not literal anyway). So can one after
+			// a construct that takes no room, such as a comment:
+			// "a(?#c)*" is "a*".
+			if c == '?' || c == '*' || c == '{' || c == '(' && strings.HasPrefix(expr[i+1:], "?") {
 				s := b.String()
 				if len(s) > 0 {
 					return s[:len(s)-1]
@@ -58,4 +61,60 @@ func literalPrefix(expr string) string {
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// groupedAlternations reports whether every "|" of expr is inside a
+// group, so that the pattern as a whole is not an alternation. Escapes,
+// character classes and (?#...) comments are skipped. A pattern that may
+// turn on extended mode ((?x): "#" comments that could hide parentheses)
+// is refused.
+func groupedAlternations(expr string) bool {
+	depth := 0
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '\\':
+			i++
+		case '[':
+			// A class ends at the first "]" that is not its first
+			// character; escapes inside are skipped.
+			j := i + 1
+			if j < len(expr) && expr[j] == '^' {
+				j++
+			}
+			if j < len(expr) && expr[j] == ']' {
+				j++
+			}
+			for j < len(expr) && expr[j] != ']' {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			i = j
+		case '(':
+			rest := expr[i+1:]
+			if strings.HasPrefix(rest, "?#") {
+				end := strings.IndexByte(rest, ')')
+				if end < 0 {
+					return false
+				}
+				i += 1 + end
+				continue
+			}
+			if strings.HasPrefix(rest, "?") {
+				opts := rest[1:]
+				if k := strings.IndexAny(opts, ":)"); k >= 0 && strings.Trim(opts[:k], "imnsx-") == "" && strings.ContainsRune(opts[:k], 'x') {
+					return false
+				}
+			}
+			depth++
+		case ')':
+			depth--
+		case '|':
+			if depth <= 0 {
+				return false
+			}
+		}
+	}
+	return true
 }

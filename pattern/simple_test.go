@@ -172,3 +172,58 @@ func TestSpuriousTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixFilterAsRegexp2 checks, on random patterns (groups,
+// alternations at every depth, classes, quantifiers, inline options,
+// comments) and random subjects, that refusing a subject without the
+// pattern's literal prefix before running regexp2 decides as regexp2
+// alone does.
+func TestPrefixFilterAsRegexp2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	atoms := []string{"a", "b", "/", `\.`, ".", "[ab]", "[|(]", `\(`, `\|`, "(?i)", "(?#(|)", "(?i:a|b)", "|"}
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		var b strings.Builder
+		for n := rng.IntN(5); n > 0; n-- {
+			switch k := rng.IntN(10); {
+			case k < 6:
+				b.WriteString(atoms[rng.IntN(len(atoms))])
+			case k < 8 && depth < 2:
+				b.WriteString("(" + gen(depth+1) + "|" + gen(depth+1) + ")")
+			default:
+				b.WriteString([]string{"?", "*", "+", ""}[rng.IntN(4)])
+			}
+		}
+		return b.String()
+	}
+	subjects := []string{"", "a", "b", "ab", "a/b", "a.b", "aab/", "|", "(", "A", "ba/.", "a|b", "a(b"}
+	patterns, prefixed := 0, 0
+	for range 5000 {
+		expr := []string{"a", "ab", "a/", "", "ab/"}[rng.IntN(5)] + gen(0)
+		re, err := Compile(expr, true, 0)
+		if err != nil {
+			continue
+		}
+		patterns++
+		if re.prefix != "" {
+			prefixed++
+		}
+		for _, base := range subjects {
+			in := base
+			if rng.IntN(2) == 0 {
+				in = re.prefix + base
+			}
+			m, err := re.Match(in)
+			want, werr := re.re.FindStringMatch(in)
+			if err != nil || werr != nil {
+				t.Fatalf("%q on %q: errors %v, %v", expr, in, err, werr)
+			}
+			if (m != nil) != (want != nil) {
+				t.Fatalf("%q (prefix %q) on %q: filtered match %v, regexp2 %v", expr, re.prefix, in, m != nil, want != nil)
+			}
+		}
+	}
+	if patterns < 1000 || prefixed < 300 {
+		t.Errorf("weak test: %d patterns, %d with a prefix", patterns, prefixed)
+	}
+}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -101,31 +102,40 @@ func (x *Index) Len() int { return len(x.stages) }
 // restarts, or ends the run.
 func (x *Index) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
 	var buf [16]int
-	for next := 0; next < len(x.stages); {
+	var cand []int
+	fresh := true
+	for next, k := 0, 0; next < len(x.stages); {
 		if st.Answer != nil {
 			return pipeline.Next, nil // every rule of the run is now a no-op
 		}
-		// The subjects can change after a <rewrite continue="continue">,
-		// so the candidates are computed afresh after each rule run.
-		cand := x.sub.candidates(append(buf[:0], x.always...), st.SubURL())
-		if u, ok := st.FullURL(); ok {
-			cand = x.full.candidates(cand, u)
-		}
-		first := -1
-		for _, i := range cand {
-			if i >= next && (first < 0 || i < first) {
-				first = i
+		if fresh {
+			// The candidates of the subjects, in document order. They are
+			// computed again only after a <rewrite continue="continue">,
+			// the one rule that changes the subjects and lets the run go
+			// on.
+			cand = x.sub.candidates(append(buf[:0], x.always...), st.SubURL())
+			if u, ok := st.FullURL(); ok {
+				cand = x.full.candidates(cand, u)
 			}
+			slices.Sort(cand)
+			k, fresh = 0, false
 		}
-		if first < 0 {
+		for k < len(cand) && cand[k] < next {
+			k++
+		}
+		if k == len(cand) {
 			if st.Trace != nil {
 				st.Tracef(pipelinePos(x.stages[next]), "%d indexed rules: none can match %q", len(x.stages)-next, strings.TrimSpace(st.SubURL()))
 			}
 			return pipeline.Next, nil
 		}
+		first := cand[k]
 		r, err := x.stages[first].Run(ctx, st)
 		if err != nil || r != pipeline.Next {
 			return r, err
+		}
+		if _, ok := x.stages[first].(*Rewrite); ok {
+			fresh = true
 		}
 		next = first + 1
 	}

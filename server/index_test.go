@@ -25,7 +25,13 @@ func randomRule(r *rand.Rand) string {
 		return b.String()
 	}
 	var re string
-	switch r.Intn(8) {
+	switch r.Intn(11) {
+	case 8:
+		re = word() + "(" + word() + "|" + word() + ")/(.*)" // alternation inside a group
+	case 9:
+		re = word() + "(" + word() + ")|" + word() + "(.*)" // at the top level, after a group
+	case 10:
+		re = word() + "[|(]" + word() + "|" + word() // after a class holding | and (
 	case 0:
 		re = word() + "(.*)"
 	case 1:
