@@ -1,0 +1,585 @@
+// Command suite is ocsiproxy's benchmark suite: it starts a fast backend
+// (bench/backend), ocsiproxy, nginx and HAProxy in front of it on
+// loopback, loads each in turn with wrk, and prints requests per second,
+// p50/p99 latency, CPU time per request, resident memory and the ratios
+// to nginx. Run it through bench/run.sh, which installs what is missing
+// and builds the binaries; see the README's Benchmarks section.
+//
+// Every server it starts runs in a process group of its own and is
+// stopped by that group's id, on exit, on SIGINT/SIGTERM and when the
+// whole run exceeds its time limit.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// suite holds the settings and the state of one run.
+type suite struct {
+	targets     []string
+	scenarios   []string
+	duration    time.Duration
+	warmup      time.Duration
+	conns       int
+	idleConns   int
+	rules       int
+	pin         string
+	proxyCPUs   string // taskset lists; "" when not pinned
+	loadCPUs    string
+	proxyNCPU   int
+	loadNCPU    int
+	logs        bool
+	gomaxprocs  string
+	portBase    int
+	backendPort int
+	out, run    string
+	bin         string
+	ocsiproxy   string
+	backend     *proc
+	results     []result
+	idleResults []idleResult
+	deadline    time.Time
+	wrkScript   string
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func main() {
+	s := &suite{}
+	targets := flag.String("targets", env("TARGETS", "ocsiproxy nginx haproxy"), "targets, in order: ocsiproxy nginx haproxy")
+	scenarios := flag.String("scenarios", env("SCENARIOS", "small 1k 64k lat1 idle rules"), "scenarios: small 1k 64k lat1 idle rules")
+	duration := flag.Int("duration", envInt("DURATION", 10), "seconds per measured run (1-120)")
+	warmup := flag.Int("warmup", envInt("WARMUP", 2), "seconds of load before each measured run (0-60)")
+	flag.IntVar(&s.conns, "conns", envInt("CONNS", 64), "connections in the throughput scenarios")
+	flag.IntVar(&s.idleConns, "idle-conns", envInt("IDLE_CONNS", 10000), "connections in the idle scenario")
+	flag.IntVar(&s.rules, "rules", envInt("RULES", 10000), "rules in the large config of the rules scenario")
+	flag.StringVar(&s.pin, "pin", env("PIN", "split"), "split: proxy and backend on PROXY_CPUS, wrk on LOAD_CPUS; none: no pinning")
+	proxyCPUs := flag.String("proxy-cpus", env("PROXY_CPUS", "0"), "CPUs of the proxy and the backend with -pin split")
+	loadCPUs := flag.String("load-cpus", env("LOAD_CPUS", "1"), "CPUs of wrk with -pin split")
+	logs := flag.String("logs", env("LOGS", "on"), "on: every proxy writes an access log line per request to a file; off: none does (ocsiproxy's goes to /dev/null)")
+	flag.IntVar(&s.portBase, "port-base", envInt("PORT_BASE", 18300), "backend port; the targets use the next ones")
+	flag.StringVar(&s.out, "out", env("OUT", ""), "result directory (default bench/results/DATE)")
+	flag.StringVar(&s.bin, "bin", env("BIN", "bench/.bin"), "directory of the built binaries (ocsiproxy, backend, idle)")
+	flag.Parse()
+
+	s.targets = strings.Fields(strings.ReplaceAll(*targets, ",", " "))
+	s.scenarios = strings.Fields(strings.ReplaceAll(*scenarios, ",", " "))
+	s.duration = time.Duration(*duration) * time.Second
+	s.warmup = time.Duration(*warmup) * time.Second
+	s.logs = *logs == "on"
+	if err := s.check(*duration, *warmup, *logs, *proxyCPUs, *loadCPUs); err != nil {
+		fmt.Fprintln(os.Stderr, "suite:", err)
+		os.Exit(2)
+	}
+	// The whole run is bounded: every load run, plus start-ups, idle
+	// connection set-ups and slack.
+	runs := 0
+	for _, sc := range s.scenarios {
+		switch sc {
+		case "rules":
+			runs += 4
+		case "idle":
+		default:
+			runs += len(s.targets)
+		}
+	}
+	limit := time.Duration(runs)*(s.duration+s.warmup+5*time.Second) + time.Duration(len(s.targets))*3*time.Minute + 2*time.Minute
+	s.deadline = time.Now().Add(limit)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case v := <-sig:
+			fmt.Fprintf(os.Stderr, "suite: %v: stopping the servers\n", v)
+		case <-time.After(limit):
+			fmt.Fprintf(os.Stderr, "suite: over the time limit of %v: stopping the servers\n", limit)
+		}
+		stopAll()
+		os.Exit(3)
+	}()
+	err := s.main()
+	stopAll()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "suite:", err)
+		os.Exit(1)
+	}
+}
+
+func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) error {
+	if duration < 1 || duration > 120 {
+		return errors.New("duration must be 1..120 seconds")
+	}
+	if warmup < 0 || warmup > 60 {
+		return errors.New("warmup must be 0..60 seconds")
+	}
+	if logs != "on" && logs != "off" {
+		return errors.New("logs must be on or off")
+	}
+	for _, t := range s.targets {
+		if t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
+			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy)", t)
+		}
+	}
+	for _, sc := range s.scenarios {
+		if _, ok := loads[sc]; !ok && sc != "idle" && sc != "rules" {
+			return fmt.Errorf("unknown scenario %q (small 1k 64k lat1 idle rules)", sc)
+		}
+	}
+	if s.conns < 1 || s.idleConns < 1 || s.rules < 10 {
+		return errors.New("conns and idle-conns must be positive, rules at least 10")
+	}
+	switch s.pin {
+	case "split":
+		s.proxyCPUs, s.loadCPUs = proxyCPUs, loadCPUs
+		s.proxyNCPU, s.loadNCPU = countCPUs(proxyCPUs), countCPUs(loadCPUs)
+		if s.proxyNCPU == 0 || s.loadNCPU == 0 {
+			return fmt.Errorf("bad CPU lists %q, %q", proxyCPUs, loadCPUs)
+		}
+	case "none":
+		s.proxyNCPU, s.loadNCPU = runtime.NumCPU(), runtime.NumCPU()
+	default:
+		return errors.New("pin must be split or none")
+	}
+	s.backendPort = s.portBase
+	if s.portBase < 1024 || s.portBase+8 > 65535 {
+		return errors.New("bad port base")
+	}
+	need := []string{"wrk", "taskset"}
+	for _, t := range s.targets {
+		if t != "ocsiproxy" {
+			need = append(need, t)
+		}
+	}
+	for _, c := range need {
+		if _, err := exec.LookPath(c); err != nil {
+			return fmt.Errorf("%s is not installed (bench/run.sh installs it)", c)
+		}
+	}
+	s.ocsiproxy = filepath.Join(s.bin, "ocsiproxy")
+	for _, b := range []string{"ocsiproxy", "backend", "idle"} {
+		if _, err := os.Stat(filepath.Join(s.bin, b)); err != nil {
+			return fmt.Errorf("missing %s in %s (bench/run.sh builds it)", b, s.bin)
+		}
+	}
+	return nil
+}
+
+// countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "0-3".
+func countCPUs(list string) int {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0
+			}
+		}
+		n += b - a + 1
+	}
+	return n
+}
+
+func (s *suite) main() error {
+	if s.out == "" {
+		s.out = filepath.Join("bench", "results", time.Now().Format("20060102-150405"))
+	}
+	out, err := filepath.Abs(s.out)
+	if err != nil {
+		return err
+	}
+	s.out, s.run = out, filepath.Join(out, "run")
+	if err := os.MkdirAll(s.run, 0o755); err != nil {
+		return err
+	}
+	s.wrkScript = filepath.Join(s.run, "result.lua")
+	if err := os.WriteFile(s.wrkScript, []byte(wrkLua), 0o644); err != nil {
+		return err
+	}
+	// Ports: backend, then one per target.
+	ports := map[string]int{"ocsiproxy": 1, "nginx": 2, "haproxy": 3}
+	for p := s.portBase; p <= s.portBase+8; p++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return fmt.Errorf("port %d is taken (choose another PORT_BASE): %v", p, err)
+		}
+		l.Close()
+	}
+	s.writeEnv()
+
+	s.backend, err = start("backend", s.proxyCPUs, filepath.Join(s.run, "backend.log"), nil,
+		filepath.Join(s.bin, "backend"), "-listen", fmt.Sprintf("127.0.0.1:%d", s.backendPort))
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", s.backendPort), "/", s.backend); err != nil {
+		return fmt.Errorf("backend: %v\n%s", err, s.backend.tail())
+	}
+
+	var targets []*target
+	for _, name := range s.targets {
+		targets = append(targets, &target{name: name, kind: name, port: s.portBase + ports[name]})
+	}
+	launched := false
+	rot := 0
+	for _, sc := range s.scenarios {
+		switch sc {
+		case "idle":
+			if err := s.idle(targets); err != nil {
+				return err
+			}
+			launched = false // idle leaves the targets stopped
+		case "rules":
+			if err := s.rulesScenario(); err != nil {
+				return err
+			}
+		default:
+			if !launched {
+				for _, t := range targets {
+					if err := s.launch(t); err != nil {
+						return err
+					}
+				}
+				launched = true
+			}
+			// The order rotates from one scenario to the next, so that
+			// slow drift (other tenants, heat) spreads over all targets.
+			for i := range targets {
+				t := targets[(i+rot)%len(targets)]
+				path := loads[sc].path
+				if err := s.measure(sc, t, path, loads[sc].conns(s), ""); err != nil {
+					return err
+				}
+			}
+			rot++
+		}
+	}
+	for _, t := range targets {
+		if t.proc != nil {
+			t.proc.stop()
+		}
+	}
+	return s.report()
+}
+
+// load is a wrk scenario.
+type load struct {
+	path  string
+	conns func(*suite) int
+	title string
+}
+
+var loads = map[string]load{
+	"small": {"/", func(s *suite) int { return s.conns }, "GET / (64-byte answer)"},
+	"1k":    {"/size/1024", func(s *suite) int { return s.conns }, "GET /size/1024 (1 KiB answer)"},
+	"64k":   {"/size/65536", func(s *suite) int { return s.conns }, "GET /size/65536 (64 KiB answer)"},
+	"lat1":  {"/", func(*suite) int { return 1 }, "GET /, one connection, one request at a time (latency)"},
+}
+
+// result is one measured load run.
+type result struct {
+	scenario, target string
+	rules            int
+	reqs             float64 // per second
+	p50, p99         float64 // microseconds
+	cpuPerReq        float64 // microseconds of the target's CPU per request
+	backendPerReq    float64
+	rssMiB           float64
+	errors           int64
+	otherCores       float64 // CPU used meanwhile by neither wrk, the backend nor the target
+	conns            int
+}
+
+const wrkLua = `done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRKRESULT requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+`
+
+// wrk runs one wrk load against addr.
+func (s *suite) wrk(addr, path string, conns int, d time.Duration) (string, time.Duration, error) {
+	threads := s.loadNCPU
+	if conns < threads {
+		threads = conns
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	return runCmd(ctx, s.loadCPUs, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+		"-d", fmt.Sprintf("%ds", int(d/time.Second)), "--timeout", "5s", "-s", s.wrkScript, "http://"+addr+path)
+}
+
+// measure warms t up, then measures one load run and records it.
+func (s *suite) measure(scenario string, t *target, path string, conns int, label string) error {
+	if time.Now().Add(s.warmup + s.duration).After(s.deadline) {
+		return errors.New("time limit reached")
+	}
+	if t.proc.exited() {
+		return fmt.Errorf("%s exited:\n%s", t.name, t.proc.tail())
+	}
+	if s.warmup > 0 {
+		if out, _, err := s.wrk(t.addr(), path, conns, s.warmup); err != nil {
+			return fmt.Errorf("wrk (warm-up of %s): %v\n%s", t.name, err, out)
+		}
+	}
+	u0, b0 := groupUsage(t.proc.pgid), groupUsage(s.backend.pgid)
+	busy0, _ := sysCPU()
+	start := time.Now()
+	out, wrkCPU, err := s.wrk(t.addr(), path, conns, s.duration)
+	wall := time.Since(start)
+	busy1, _ := sysCPU()
+	u1, b1 := groupUsage(t.proc.pgid), groupUsage(s.backend.pgid)
+	if err != nil {
+		return fmt.Errorf("wrk on %s: %v\n%s", t.name, err, out)
+	}
+	f := wrkFields(out)
+	n := f["requests"]
+	if n == 0 {
+		return fmt.Errorf("wrk on %s: no requests\n%s", t.name, out)
+	}
+	r := result{
+		scenario: scenario, target: t.name, rules: t.rules, conns: conns,
+		reqs:          float64(n) / (float64(f["duration_us"]) / 1e6),
+		p50:           float64(f["p50_us"]),
+		p99:           float64(f["p99_us"]),
+		cpuPerReq:     float64((u1.cpu - u0.cpu).Microseconds()) / float64(n),
+		backendPerReq: float64((b1.cpu - b0.cpu).Microseconds()) / float64(n),
+		rssMiB:        float64(u1.rss) / (1 << 20),
+		errors:        f["errors"],
+	}
+	other := busy1 - busy0 - (u1.cpu - u0.cpu) - (b1.cpu - b0.cpu) - wrkCPU
+	r.otherCores = other.Seconds() / wall.Seconds()
+	s.results = append(s.results, r)
+	if label == "" {
+		label = t.name
+	}
+	fmt.Printf("  %-8s %-22s %9.0f req/s  p50 %7.3f ms  p99 %7.3f ms  cpu %6.1f us/req  rss %6.1f MiB  errors %d  other cores %.2f\n",
+		scenario, label, r.reqs, r.p50/1000, r.p99/1000, r.cpuPerReq, r.rssMiB, r.errors, r.otherCores)
+	for _, file := range s.accessLogs(t) {
+		os.Truncate(file, 0) // the logs of a run can be large; keep the disk clean
+	}
+	return nil
+}
+
+// wrkFields parses the WRKRESULT line of the wrk script.
+func wrkFields(out string) map[string]int64 {
+	f := map[string]int64{}
+	for line := range strings.SplitSeq(out, "\n") {
+		rest, ok := strings.CutPrefix(line, "WRKRESULT ")
+		if !ok {
+			continue
+		}
+		for kv := range strings.FieldsSeq(rest) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return f
+}
+
+// rulesScenario compares a 10-rule configuration with one of s.rules
+// rules, the request matching the last rule of each, for ocsiproxy (and
+// nginx, with regexp locations, when it is a target).
+func (s *suite) rulesScenario() error {
+	kinds := []string{"ocsiproxy"}
+	for _, t := range s.targets {
+		if t == "nginx" {
+			kinds = append(kinds, "nginx")
+		}
+	}
+	port := s.portBase + 4
+	for _, kind := range kinds {
+		for _, n := range []int{10, s.rules} {
+			t := &target{name: fmt.Sprintf("%s-rules%d", kind, n), kind: kind, port: port, rules: n}
+			port++
+			if err := s.launch(t); err != nil {
+				return err
+			}
+			err := s.measure("rules", t, rulePath(n), s.conns, fmt.Sprintf("%s, %d rules", kind, n))
+			t.proc.stop()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// idleResult is the memory one target takes for idle connections.
+type idleResult struct {
+	target        string
+	before, after int64 // RSS, bytes
+	conns         int
+}
+
+// idle restarts each target, opens s.idleConns keep-alive connections
+// (each has had one answer), and measures the growth of its RSS.
+func (s *suite) idle(targets []*target) error {
+	for _, t := range targets {
+		if t.proc != nil {
+			t.proc.stop()
+		}
+		if err := s.launch(t); err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+		before := groupUsage(t.proc.pgid).rss
+		after, err := s.holdIdle(t)
+		t.proc.stop()
+		t.proc = nil
+		if err != nil {
+			return err
+		}
+		r := idleResult{target: t.name, before: before, after: after, conns: s.idleConns}
+		s.idleResults = append(s.idleResults, r)
+		fmt.Printf("  idle     %-22s rss %6.1f -> %6.1f MiB: %5.2f KiB per connection\n", t.name,
+			float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(s.idleConns)/1024)
+	}
+	return nil
+}
+
+// holdIdle opens the idle connections to t and returns t's RSS with them
+// open.
+func (s *suite) holdIdle(t *target) (int64, error) {
+	argv := []string{filepath.Join(s.bin, "idle"), "-addr", t.addr(), "-n", strconv.Itoa(s.idleConns), "-timeout", "90s", "-hold", "60s"}
+	if s.loadCPUs != "" {
+		argv = append([]string{"taskset", "-c", s.loadCPUs}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}()
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		line <- strings.TrimSpace(l)
+		io.Copy(io.Discard, stdout)
+	}()
+	var got string
+	select {
+	case got = <-line:
+	case <-time.After(100 * time.Second):
+		return 0, fmt.Errorf("idle connections to %s: no answer from the idle tool", t.name)
+	}
+	if !strings.HasPrefix(got, "ready ") {
+		return 0, fmt.Errorf("idle connections to %s: %s\n%s", t.name, got, t.proc.tail())
+	}
+	// Let the servers settle (deferred frees, a GC cycle) before reading.
+	time.Sleep(3 * time.Second)
+	return groupUsage(t.proc.pgid).rss, nil
+}
+
+// waitHTTP waits until GET path on addr answers 200.
+func waitHTTP(addr, path string, p *proc) error {
+	var last error
+	for range 100 {
+		if p.exited() {
+			return errors.New("exited")
+		}
+		if last = get(addr, path); last == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return last
+}
+
+func get(addr, path string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", path)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "HTTP/1.1 200 ") {
+		return fmt.Errorf("answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+func (s *suite) writeEnv() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "date: %s\n", time.Now().Format(time.RFC3339))
+	if u, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&b, "load average at start: %s", u)
+	}
+	fmt.Fprintf(&b, "cpus: %d, %s\n", runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(&b, "settings: targets=%q scenarios=%q duration=%v warmup=%v conns=%d idle-conns=%d rules=%d pin=%s proxy-cpus=%q load-cpus=%q logs=%v port-base=%d\n",
+		strings.Join(s.targets, " "), strings.Join(s.scenarios, " "), s.duration, s.warmup, s.conns, s.idleConns, s.rules, s.pin, s.proxyCPUs, s.loadCPUs, s.logs, s.portBase)
+	for _, v := range [][]string{{"wrk", "-v"}, {"nginx", "-v"}, {"haproxy", "-v"}, {s.ocsiproxy, "--version"}, {"go", "version"}} {
+		out, _ := exec.Command(v[0], v[1:]...).CombinedOutput()
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		fmt.Fprintf(&b, "%s: %s\n", filepath.Base(v[0]), first)
+	}
+	os.WriteFile(filepath.Join(s.out, "env.txt"), []byte(b.String()), 0o644)
+	fmt.Print(b.String())
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}

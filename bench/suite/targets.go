@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// target is one proxy under test, on the shared backend.
+type target struct {
+	name  string // as shown in the tables
+	kind  string // ocsiproxy, nginx, haproxy
+	port  int
+	rules int // 0: the one catch-all rule; N: the rules scenario's N rules
+	proc  *proc
+}
+
+func (t *target) addr() string { return fmt.Sprintf("127.0.0.1:%d", t.port) }
+
+// rulePath is the request the rules scenario sends: it matches the last
+// of n rules.
+func rulePath(n int) string { return fmt.Sprintf("/svc%d/v1/item?id=7", n-1) }
+
+// launch writes the target's configuration under dir and starts it.
+func (s *suite) launch(t *target) error {
+	dir := filepath.Join(s.run, t.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var argv []string
+	var env []string
+	switch t.kind {
+	case "ocsiproxy":
+		for _, d := range []string{"log", "data"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+		if !s.logs {
+			// ocsiproxy always writes its access log, as Ocsigen does.
+			os.Symlink("/dev/null", filepath.Join(dir, "log", "access.log"))
+		}
+		conf := filepath.Join(dir, "ocsiproxy.conf")
+		if err := os.WriteFile(conf, []byte(s.ocsiproxyConf(t, dir)), 0o644); err != nil {
+			return err
+		}
+		argv = []string{s.ocsiproxy, "-s", "-c", conf}
+		if s.gomaxprocs != "" {
+			env = append(env, "GOMAXPROCS="+s.gomaxprocs)
+		}
+	case "nginx":
+		for _, d := range []string{"logs", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return err
+			}
+		}
+		conf := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(s.nginxConf(t, dir)), 0o644); err != nil {
+			return err
+		}
+		argv = []string{"nginx", "-p", dir, "-c", conf}
+	case "haproxy":
+		conf := filepath.Join(dir, "haproxy.cfg")
+		if err := os.WriteFile(conf, []byte(s.haproxyConf(t)), 0o644); err != nil {
+			return err
+		}
+		argv = []string{"haproxy", "-db", "-f", conf}
+	default:
+		return fmt.Errorf("unknown target kind %q", t.kind)
+	}
+	p, err := start(t.name, s.proxyCPUs, filepath.Join(dir, "output.log"), env, argv...)
+	if err != nil {
+		return err
+	}
+	t.proc = p
+	path := "/"
+	if t.rules > 0 {
+		path = rulePath(t.rules)
+	}
+	if err := waitHTTP(t.addr(), path, p); err != nil {
+		return fmt.Errorf("%s did not come up on %s: %v\n%s", t.name, t.addr(), err, p.tail())
+	}
+	return nil
+}
+
+// accessLogs are the access log files of t, truncated between runs.
+func (s *suite) accessLogs(t *target) []string {
+	dir := filepath.Join(s.run, t.name)
+	switch t.kind {
+	case "ocsiproxy":
+		return []string{filepath.Join(dir, "log", "access.log")}
+	case "nginx":
+		return []string{filepath.Join(dir, "logs", "access.log")}
+	case "haproxy":
+		return []string{filepath.Join(dir, "output.log")}
+	}
+	return nil
+}
+
+// ocsiproxyConf: one catch-all revproxy rule, or the rules scenario's n
+// rules "svcI/(v1|v2)/(.*)" (each a regexp with a literal prefix; the
+// requests match the last one).
+func (s *suite) ocsiproxyConf(t *target, dir string) string {
+	var rules strings.Builder
+	if t.rules == 0 {
+		fmt.Fprintf(&rules, "      <revproxy suburl=\"(.*)\" dest=\"http://127.0.0.1:%d/\\1\"/>\n", s.backendPort)
+	}
+	for i := range t.rules {
+		fmt.Fprintf(&rules, "      <revproxy suburl=\"svc%d/(v1|v2)/(.*)\" dest=\"http://127.0.0.1:%d/\\2\"/>\n", i, s.backendPort)
+	}
+	return fmt.Sprintf(`<ocsigen>
+  <server>
+    <port>127.0.0.1:%d</port>
+    <logdir>%s/log</logdir>
+    <datadir>%s/data</datadir>
+    <maxconnected>%d</maxconnected>
+    <keepalivetimeout>300</keepalivetimeout>
+    <findlib path="/usr/lib/ocaml"/>
+    <extension findlib-package="ocsigenserver.ext.revproxy"/>
+    <host hostfilter="*">
+%s    </host>
+  </server>
+</ocsigen>
+`, t.port, dir, dir, s.idleConns+1000, rules.String())
+}
+
+// nginxConf: HTTP/1.1 upstream keep-alive, X-Forwarded-For and
+// X-Forwarded-Proto set as ocsiproxy sets them, buffers large enough for
+// 64 KiB answers, one worker per CPU the proxy may use; regexp locations
+// in the rules scenario.
+func (s *suite) nginxConf(t *target, dir string) string {
+	accessLog := "off"
+	if s.logs {
+		accessLog = dir + "/logs/access.log combined"
+	}
+	var locations strings.Builder
+	if t.rules == 0 {
+		locations.WriteString("        location / { proxy_pass http://backend; }\n")
+	}
+	for i := range t.rules {
+		fmt.Fprintf(&locations, "        location ~ ^/svc%d/(v1|v2)/(.*)$ { proxy_pass http://backend/$2$is_args$args; }\n", i)
+	}
+	return fmt.Sprintf(`worker_processes %d;
+worker_rlimit_nofile %d;
+daemon off;
+master_process on;
+pid %s/nginx.pid;
+error_log %s/logs/error.log warn;
+events {
+    worker_connections %d;
+    multi_accept on;
+}
+http {
+    access_log %s;
+    client_body_temp_path %s/tmp/body;
+    proxy_temp_path %s/tmp/proxy;
+    fastcgi_temp_path %s/tmp/fastcgi;
+    uwsgi_temp_path %s/tmp/uwsgi;
+    scgi_temp_path %s/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    upstream backend {
+        server 127.0.0.1:%d;
+        keepalive 128;
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
+    }
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_buffer_size 16k;
+        proxy_buffers 16 16k;
+        proxy_busy_buffers_size 32k;
+        proxy_max_temp_file_size 0;
+%s    }
+}
+`, s.proxyNCPU, 2*s.idleConns+2000, dir, dir, 2*s.idleConns+1000, accessLog, dir, dir, dir, dir, dir,
+		s.backendPort, t.port, locations.String())
+}
+
+// haproxyConf: HTTP mode, keep-alive both sides, idle backend connections
+// shared, X-Forwarded-For and X-Forwarded-Proto set.
+func (s *suite) haproxyConf(t *target) string {
+	logs := ""
+	if s.logs {
+		logs = "    log stdout format raw local0 info\n"
+	}
+	defLog := ""
+	if s.logs {
+		defLog = "    log global\n    option httplog\n"
+	}
+	return fmt.Sprintf(`global
+    nbthread %d
+    maxconn %d
+    tune.bufsize 16384
+%sdefaults
+    mode http
+%s    option http-keep-alive
+    option forwardfor
+    http-reuse safe
+    maxconn %d
+    timeout connect 5s
+    timeout client 300s
+    timeout server 60s
+    timeout http-keep-alive 300s
+frontend fe
+    bind 127.0.0.1:%d
+    http-request set-header X-Forwarded-Proto http
+    default_backend be
+backend be
+    server b1 127.0.0.1:%d pool-max-conn -1
+`, s.proxyNCPU, s.idleConns+500, logs, defLog, s.idleConns+500, t.port, s.backendPort)
+}
