@@ -293,23 +293,32 @@ func init() {
 				c.fail("got %s, want one answer and a close", e)
 			}
 		}},
-		tcase{name: "concurrent clients, no crossed answers", rfc: "RFC 9112 9.3.2: every answer to its own client", run: func(c *ctx) {
-			var wg sync.WaitGroup
-			for i := 0; i < 16; i++ {
-				wg.Add(1)
-				go func(i int) {
-					defer wg.Done()
-					paths := []string{"/p", "/b/slow?ms=50", "/b/extra", "/b/drip", "/b/continue"}
-					raw := ""
-					for j := 0; j < 4; j++ {
-						raw += get("GET", paths[(i+j)%len(paths)], "")
-					}
-					c.ex(raw, repeat("GET", 4)...)
-				}(i)
-			}
-			wg.Wait()
-		}},
+		concurrent("concurrent clients, no crossed answers", "RFC 9112 9.3.2: every answer to its own client", "/p", "/b/slow?ms=50", "/b/drip", "/b/continue", "/b/close-second", "/b/big?size=70000"),
+		concurrent(unrequestedCase, "RFC 9112 9.3.2: every answer to its own client, whatever the backend sends unasked", "/p", "/b/slow?ms=50", "/b/extra", "/b/drip", "/b/continue"),
 	)
+}
+
+// unrequestedCase is the case where a backend sends a response nobody
+// asked for while other clients' requests are in flight.
+const unrequestedCase = "concurrent clients, backend sends unrequested answers"
+
+// concurrent runs 16 clients, each pipelining 4 GETs over paths.
+func concurrent(name, rfc string, paths ...string) tcase {
+	return tcase{name: name, rfc: rfc, run: func(c *ctx) {
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				raw := ""
+				for j := 0; j < 4; j++ {
+					raw += get("GET", paths[(i+j)%len(paths)], "")
+				}
+				c.ex(raw, repeat("GET", 4)...)
+			}(i)
+		}
+		wg.Wait()
+	}}
 }
 
 func repeat(s string, n int) []string {

@@ -39,14 +39,29 @@ const adminRule = `<if><path regexp="admin.*"/><then><forbidden/></then></if>`
 
 func startOcsiproxy(t testing.TB, backend string) *proxy {
 	t.Helper()
-	return startOcsiproxyConf(t, `<port>127.0.0.1:0</port>
+	return startOcsiproxyConf(t, ocsiproxyServer(backend))
+}
+
+// startOcsiproxyPipelined is ocsiproxy with pipelining to the backend
+// on: four connections, up to eight requests in flight on each.
+func startOcsiproxyPipelined(t testing.TB, backend string) *proxy {
+	t.Helper()
+	ext := strings.Replace(extensionLines, `<extension findlib-package="ocsigenserver.ext.revproxy"/>`,
+		`<extension findlib-package="ocsigenserver.ext.revproxy"><pool workers="4" pipeline_depth="8" probation="1" distrust="1s"/></extension>`, 1)
+	_, p := startOcsiproxyRunExt(t, ext, ocsiproxyServer(backend))
+	p.name = "ocsiproxy-pipelined"
+	return p
+}
+
+func ocsiproxyServer(backend string) string {
+	return `<port>127.0.0.1:0</port>
 <timeout>2</timeout>
 <keepalivetimeout>5</keepalivetimeout>
 <netbuffersize>8kiB</netbuffersize>
 <maxrequestbodysize>1MiB</maxrequestbodysize>
-<host>`+adminRule+`
-<revproxy suburl="(.*)" dest="http://`+backend+`/\1"/>
-</host>`)
+<host>` + adminRule + `
+<revproxy suburl="(.*)" dest="http://` + backend + `/\1"/>
+</host>`
 }
 
 const extensionLines = `
@@ -73,9 +88,14 @@ func startOcsiproxyConf(t testing.TB, serverXML string) *proxy {
 
 func startOcsiproxyRun(t testing.TB, serverXML string) (*ocsiproxyRun, *proxy) {
 	t.Helper()
+	return startOcsiproxyRunExt(t, extensionLines, serverXML)
+}
+
+func startOcsiproxyRunExt(t testing.TB, ext, serverXML string) (*ocsiproxyRun, *proxy) {
+	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "ocsiproxy.conf")
-	writeConf(t, file, serverXML)
+	writeConfExt(t, file, ext, serverXML)
 	cfg, err := xmlconf.Load(file)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +128,12 @@ func startOcsiproxyRun(t testing.TB, serverXML string) (*ocsiproxyRun, *proxy) {
 
 func writeConf(t testing.TB, file, serverXML string) {
 	t.Helper()
-	src := "<ocsigen><server>\n" + extensionLines + "\n" + serverXML + "\n</server></ocsigen>\n"
+	writeConfExt(t, file, extensionLines, serverXML)
+}
+
+func writeConfExt(t testing.TB, file, ext, serverXML string) {
+	t.Helper()
+	src := "<ocsigen><server>\n" + ext + "\n" + serverXML + "\n</server></ocsigen>\n"
 	if err := os.WriteFile(file+".tmp", []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
