@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,12 @@ func parseAdmin(cfg *xmlconf.Config, errs *xmlconf.ErrorList) *AdminConfig {
 
 // Metrics are the Prometheus metrics of one server.
 type Metrics struct {
+	// seen caches the series of each (host, rule, status) met, so that a
+	// request costs no label hashing. Their number is bounded as the
+	// series' own is: hosts x rules x statuses.
+	mu   sync.RWMutex
+	seen map[obsKey]observers
+
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -98,12 +105,44 @@ func NewMetrics() *Metrics {
 // Register adds a collector, such as the backend pool's, to the metrics.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.registry.Register(c) }
 
-func (m *Metrics) observe(host, rule string, status int, d time.Duration) {
-	if host == "" {
-		host = "-"
+func (m *Metrics) observe(host string, rule xmlconf.Pos, status int, d time.Duration) {
+	k := obsKey{host, rule, status}
+	m.mu.RLock()
+	o, ok := m.seen[k]
+	m.mu.RUnlock()
+	if !ok {
+		// The first request of its kind: look the series up by their
+		// labels once.
+		label, ruleLabel := host, "-"
+		if label == "" {
+			label = "-"
+		}
+		if rule.File != "" {
+			ruleLabel = rule.Short()
+		}
+		o = observers{m.requests.WithLabelValues(label, ruleLabel, statusLabel(status)), m.duration.WithLabelValues(label)}
+		m.mu.Lock()
+		if m.seen == nil {
+			m.seen = make(map[obsKey]observers)
+		}
+		m.seen[k] = o
+		m.mu.Unlock()
 	}
-	m.requests.WithLabelValues(host, rule, statusLabel(status)).Inc()
-	m.duration.WithLabelValues(host).Observe(d.Seconds())
+	o.requests.Inc()
+	o.duration.Observe(d.Seconds())
+}
+
+// obsKey identifies the series a request counts in.
+type obsKey struct {
+	host   string
+	rule   xmlconf.Pos
+	status int
+}
+
+// observers are the series of one obsKey.
+type observers struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func (m *Metrics) reloaded(err error) {

@@ -128,13 +128,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := time.Since(start)
 	if h.metrics != nil {
-		rule := "-"
-		if st != nil && st.AnswerPos.File != "" {
-			rule = st.AnswerPos.Short()
-		}
-		host := ""
+		var host string
+		var rule xmlconf.Pos
 		if st != nil {
-			host = st.HostFilter
+			host, rule = st.HostFilter, st.AnswerPos
 		}
 		h.metrics.observe(host, rule, status, d)
 	}
@@ -303,7 +300,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		hdr[k] = vv
 	}
 	if _, ok := hdr["Server"]; !ok {
-		hdr.Set("Server", ServerName)
+		hdr["Server"] = serverValue
 	}
 	delete(hdr, "Content-Length")
 	if aw, ok := resp.Body.(pipeline.AnswerWriter); ok {
@@ -314,7 +311,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		return cw.result(), cw.n, nil
 	}
 	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
-		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		hdr["Content-Length"] = contentLength(resp)
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
@@ -333,6 +330,37 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		return forward.StatusClientClosed, n, nil
 	}
 	return resp.StatusCode, n, nil
+}
+
+// serverValue is the Server header of answers that have none. Header
+// values are never modified in place, so every answer can share it.
+var serverValue = []string{ServerName}
+
+// contentLength returns the Content-Length value of resp: the backend's
+// own when it is the canonical spelling of resp.ContentLength (the common
+// case: nothing to allocate), else a new one.
+func contentLength(resp *http.Response) []string {
+	if v := resp.Header["Content-Length"]; len(v) == 1 && isDecimal(v[0], resp.ContentLength) {
+		return v
+	}
+	return []string{strconv.FormatInt(resp.ContentLength, 10)}
+}
+
+// isDecimal reports whether s is n written in decimal without sign or
+// leading zeros.
+func isDecimal(s string, n int64) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || v > (n-int64(c-'0'))/10 {
+			return false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v == n
 }
 
 // countingWriter records the status and the body bytes written through

@@ -96,9 +96,11 @@ func splitHost(h string) (name string, port int) {
 	if h == "" {
 		return "", 0
 	}
-	if host, p, err := net.SplitHostPort(h); err == nil {
-		n, _ := strconv.Atoi(p)
-		return strings.ToLower(host), n
+	if strings.IndexByte(h, ':') >= 0 { // else no port: SplitHostPort would fail
+		if host, p, err := net.SplitHostPort(h); err == nil {
+			n, _ := strconv.Atoi(p)
+			return strings.ToLower(host), n
+		}
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")), 0
 }
