@@ -142,5 +142,57 @@
 //
 // # Measurements
 //
-// MEASUREMENTS
+// BenchmarkClients (go test -bench Clients ./pool): 64 client goroutines,
+// GETs of a 64-byte body, in one process with the backend, on a 2-core
+// machine shared with other jobs (medians of 8 to 15 runs of 3 s; the
+// tails are noisy). "serial": the backend handles one request at a time
+// per connection, as net/http's server and most servers do; "concurrent":
+// it starts each pipelined request as soon as it is read. allocs/op
+// includes the 3 of the benchmark's own http.NewRequest.
+//
+//	backend          workers  client          req/s    p50 ms  p99 ms  allocs/op
+//	serial 1 ms      4        pipelining off    3,177   19.4    25.8    15
+//	serial 1 ms      4        depth 2           3,216   19.0    37.0    15
+//	serial 1 ms      4        depth 16          3,320   18.4    31.7    15
+//	serial 1 ms      4        net/http          3,104   19.9    34.1    37
+//	concurrent 1 ms  4        pipelining off    3,246   19.2    24.0    15
+//	concurrent 1 ms  4        depth 2           6,358    9.8    13.9    15
+//	concurrent 1 ms  4        depth 16         32,650    1.7     4.7    15
+//	concurrent 1 ms  4        net/http          3,054   20.0    25.8    37
+//	serial 1 ms      64       pipelining off   28,420    2.2     4.5    15
+//	serial 1 ms      64       depth 2          28,430    2.2     4.4    15
+//	serial 1 ms      64       net/http         21,760    2.7     7.3    38
+//	serial 0 ms      4        pipelining off   51,170    0.94    8.7    15
+//	serial 0 ms      4        depth 16        109,700    0.29    5.9    15
+//	serial 0 ms      4        net/http         33,330    1.39    9.0    37
+//
+// Pipelining pays off against a backend that works on pipelined requests
+// concurrently (10 times the throughput on 4 connections), and when the
+// client's CPU is the limit (twice); against the usual serial backend, at
+// equal connections, it gains 4% of throughput and loses on the tail (a
+// request committed to one connection's queue is no longer served in
+// arrival order), and with the default 64 workers it does not even start
+// below 64 requests in flight. Its risks stay: a slow response holds up
+// the requests behind it (bounded by request_timeout only), and a backend
+// that announces a Content-Length longer than what it sends, and keeps the
+// connection, would make the next response's bytes complete the previous
+// body, which no framing check can see (without pipelining that is a 504).
+// So pipeline_depth defaults to 1: turn it on per upstream, for backends
+// known to frame correctly and to answer pipelined requests concurrently.
+//
+// BenchmarkHeadOfLine: one connection; a 1 MiB response goes to a client
+// that reads nothing for 500 ms; a small request is pipelined behind it, or
+// waits for the connection. Its wait (median of 5 runs):
+//
+//	hol_timeout      behind     queued
+//	0                  1.7 ms     2.5 ms
+//	20ms              21.2 ms    20.9 ms
+//	100ms (default)  101.4 ms   101.0 ms
+//	infinity         501.3 ms   501.2 ms
+//
+// TestStress sends 64 clients x 1,000 requests with unique ids through
+// the server to a backend that delays, closes connections and misframes
+// responses, with pipelining on (depth 8 on 8 connections): every client
+// gets its own response or a clean 502, and about half the requests reach
+// the backend pipelined.
 package pool
