@@ -68,6 +68,10 @@ type backend struct {
 	state map[string]int // per-key counters of stateful modes
 	wg    sync.WaitGroup
 	live  map[net.Conn]bool
+	// forget makes the backend count requests without keeping them (the
+	// soak test).
+	forget bool
+	total  int
 }
 
 func newBackend(t testing.TB) *backend {
@@ -173,7 +177,10 @@ func (b *backend) serve(id int, c net.Conn) {
 		r, err := bc.readRequest()
 		if r != nil {
 			b.mu.Lock()
-			b.reqs = append(b.reqs, r)
+			b.total++
+			if !b.forget {
+				b.reqs = append(b.reqs, r)
+			}
 			b.mu.Unlock()
 		}
 		if err != nil {

@@ -207,7 +207,7 @@ func readOne(br *bufio.Reader, m string) (*resp, error) {
 		}
 		if hr.StatusCode >= 100 && hr.StatusCode < 200 && hr.StatusCode != http.StatusSwitchingProtocols {
 			interim = append(interim, hr.StatusCode)
-			if len(interim) > 50 {
+			if len(interim) > 5000 {
 				return nil, errors.New("too many interim responses")
 			}
 			continue
