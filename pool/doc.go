@@ -173,10 +173,13 @@
 // request committed to one connection's queue is no longer served in
 // arrival order), and with the default 64 workers it does not even start
 // below 64 requests in flight. Its risks stay: a slow response holds up
-// the requests behind it (bounded by request_timeout only), and a backend
-// that announces a Content-Length longer than what it sends, and keeps the
-// connection, would make the next response's bytes complete the previous
-// body, which no framing check can see (without pipelining that is a 504).
+// the requests behind it (bounded by request_timeout only), and HTTP/1.1
+// has no request identifiers, so a backend that sends a well-formed
+// response nobody asked for while requests are pipelined, or announces a
+// Content-Length longer than what it sends and keeps the connection, makes
+// a response (or its bytes) go to the next request in line, which no
+// framing check can see (without pipelining the first is an unsolicited
+// response on an idle connection, refused, and the second a 504).
 // So pipeline_depth defaults to 1: turn it on per upstream, for backends
 // known to frame correctly and to answer pipelined requests concurrently.
 //
