@@ -178,8 +178,9 @@
 // response nobody asked for while requests are pipelined, or announces a
 // Content-Length longer than what it sends and keeps the connection, makes
 // a response (or its bytes) go to the next request in line, which no
-// framing check can see (without pipelining the first is an unsolicited
-// response on an idle connection, refused, and the second a 504).
+// framing check can see (without pipelining, such a response is refused
+// when it arrives on an idle connection, and an overstated Content-Length
+// gives a 504).
 // So pipeline_depth defaults to 1: turn it on per upstream, for backends
 // known to frame correctly and to answer pipelined requests concurrently.
 //
