@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 )
@@ -90,11 +91,12 @@ func serve(c net.Conn) {
 		}
 		n := 64
 		var extra []byte
+		path, _, _ := strings.Cut(req.target, "?")
 		switch {
-		case req.target == "/_stats":
+		case path == "/_stats":
 			extra = []byte(stats())
-		case bytes.HasPrefix([]byte(req.target), []byte("/size/")):
-			v, err := strconv.Atoi(req.target[len("/size/"):])
+		case strings.HasPrefix(path, "/size/"):
+			v, err := strconv.Atoi(path[len("/size/"):])
 			if err != nil || v < 0 || v > maxSize {
 				bw.WriteString("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 				goto next

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -122,32 +123,41 @@ func (s *suite) rulesTable(b *strings.Builder) {
 	w.Flush()
 }
 
-// verdicts compares ocsiproxy with the targets of issue 7.
+// verdicts compares ocsiproxy (and the h1proto experiment, when it ran)
+// with the targets of issue 7.
 func (s *suite) verdicts(b *strings.Builder) {
-	fmt.Fprintf(b, "\n== targets (issue 7)\n")
-	line := func(what string, value float64, unit, cmp string, limit float64, ok bool) {
-		v := "NOT MET"
-		if ok {
-			v = "met"
+	for _, name := range []string{"ocsiproxy", "h1proto"} {
+		if name == "h1proto" && !slices.Contains(s.targets, name) {
+			continue
 		}
-		fmt.Fprintf(b, "  %-48s %8.2f%s (target %s %.2f%s): %s\n", what, value, unit, cmp, limit, unit, v)
-	}
-	if o, n := s.find("small", "ocsiproxy"), s.find("small", "nginx"); o != nil && n != nil {
-		line("small: CPU per request, x nginx", o.cpuPerReq/n.cpuPerReq, "", "<=", 1.25, o.cpuPerReq <= 1.25*n.cpuPerReq)
-		line("small: requests/s, x nginx", o.reqs/n.reqs, "", ">=", 0.8, o.reqs >= 0.8*n.reqs)
-		line("small: p99 latency, x nginx", o.p99/n.p99, "", "<=", 1.5, o.p99 <= 1.5*n.p99)
-	}
-	if o, n := s.find("lat1", "ocsiproxy"), s.find("lat1", "nginx"); o != nil && n != nil {
-		line("lat1: p99 latency, x nginx", o.p99/n.p99, "", "<=", 1.5, o.p99 <= 1.5*n.p99)
-	}
-	for _, r := range s.idleResults {
-		if r.target == "ocsiproxy" {
-			kib := float64(r.after-r.before) / float64(r.conns) / 1024
-			line("idle: RSS per idle connection", kib, " KiB", "<", 10, kib < 10)
+		fmt.Fprintf(b, "\n== targets (issue 7): %s\n", name)
+		line := func(what string, value float64, unit, cmp string, limit float64, ok bool) {
+			v := "NOT MET"
+			if ok {
+				v = "met"
+			}
+			fmt.Fprintf(b, "  %-48s %8.2f%s (target %s %.2f%s): %s\n", what, value, unit, cmp, limit, unit, v)
 		}
-	}
-	small, large := s.find("rules", "ocsiproxy-rules10"), s.find("rules", fmt.Sprintf("ocsiproxy-rules%d", s.rules))
-	if small != nil && large != nil {
-		line(fmt.Sprintf("rules: CPU per request, %d rules x 10 rules", s.rules), large.cpuPerReq/small.cpuPerReq, "", "<=", 1.5, large.cpuPerReq <= 1.5*small.cpuPerReq)
+		if o, n := s.find("small", name), s.find("small", "nginx"); o != nil && n != nil {
+			line("small: CPU per request, x nginx", o.cpuPerReq/n.cpuPerReq, "", "<=", 1.25, o.cpuPerReq <= 1.25*n.cpuPerReq)
+			line("small: requests/s, x nginx", o.reqs/n.reqs, "", ">=", 0.8, o.reqs >= 0.8*n.reqs)
+			line("small: p99 latency, x nginx", o.p99/n.p99, "", "<=", 1.5, o.p99 <= 1.5*n.p99)
+		}
+		if o, n := s.find("lat1", name), s.find("lat1", "nginx"); o != nil && n != nil {
+			line("lat1: p99 latency, x nginx", o.p99/n.p99, "", "<=", 1.5, o.p99 <= 1.5*n.p99)
+		}
+		for _, r := range s.idleResults {
+			if r.target == name {
+				kib := float64(r.after-r.before) / float64(r.conns) / 1024
+				line("idle: RSS per idle connection", kib, " KiB", "<", 10, kib < 10)
+			}
+		}
+		if name != "ocsiproxy" {
+			continue
+		}
+		small, large := s.find("rules", "ocsiproxy-rules10"), s.find("rules", fmt.Sprintf("ocsiproxy-rules%d", s.rules))
+		if small != nil && large != nil {
+			line(fmt.Sprintf("rules: CPU per request, %d rules x 10 rules", s.rules), large.cpuPerReq/small.cpuPerReq, "", "<=", 1.5, large.cpuPerReq <= 1.5*small.cpuPerReq)
+		}
 	}
 }
