@@ -331,6 +331,19 @@ func ParseTemplate(tpl string, re *Regexp) (*Template, error) {
 // String returns the template as written.
 func (t *Template) String() string { return t.source }
 
+// LiteralPrefix returns the text every expansion starts with: the
+// template up to its first group reference, all of it when it has none
+// (then constant reports true).
+func (t *Template) LiteralPrefix() (prefix string, constant bool) {
+	switch {
+	case len(t.parts) == 0:
+		return "", true
+	case t.parts[0].group >= 0:
+		return "", false
+	}
+	return t.parts[0].lit, len(t.parts) == 1
+}
+
 // Expand instantiates the template with m's groups; m may be nil for a
 // template without group references.
 func (t *Template) Expand(m *regexp2.Match) string {

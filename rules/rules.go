@@ -153,6 +153,7 @@ func template(c pipeline.Compiler, e *xmlconf.Element, attr string, m *matcher) 
 type RevProxy struct {
 	m          *matcher
 	dest       *pattern.Template
+	target     targetParser
 	keepHost   bool
 	noPipeline bool
 }
@@ -176,7 +177,7 @@ func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		c.Errors().Add(e.Pos, "<revproxy>: dest: %v", err)
 		return nil
 	}
-	return &RevProxy{m: m, dest: dest, keepHost: flag(e, "keephost"), noPipeline: flag(e, "nopipeline")}
+	return &RevProxy{m: m, dest: dest, target: newTargetParser(dest), keepHost: flag(e, "keephost"), noPipeline: flag(e, "nopipeline")}
 }
 
 // sample expands t with every group replaced by "x", to check at load time
@@ -203,7 +204,7 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 		return pipeline.Next, err
 	}
 	dest := r.dest.ExpandGroups(groups)
-	t, err := ParseTarget(dest)
+	t, err := r.target.parse(dest)
 	if err != nil {
 		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "revproxy at %s: %v", r.m.pos, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/pattern"
 )
 
 // ParseTarget parses an expanded revproxy destination: "http://" or
@@ -34,6 +35,68 @@ func ParseTarget(dest string) (*forward.Target, error) {
 		return nil, fmt.Errorf("destination %q: %v", dest, err)
 	}
 	t := &forward.Target{Scheme: scheme, Host: host}
+	path := rest
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		path = rest[:q]
+		t.RawQuery = EscapeTarget(rest[q+1:])
+		t.HasQuery = true
+	}
+	if path == "" {
+		path = "/"
+	}
+	t.Path = EscapeTarget(path)
+	return t, nil
+}
+
+// targetParser parses the expansions of one destination template. When
+// the template's scheme and host are literal (the groups come after
+// them, as in "http://b:8080/\\1"), they are parsed once, at load time,
+// and only the rest of each expansion is parsed; a template without
+// groups is parsed once for all.
+type targetParser struct {
+	fixed  *forward.Target // the whole target of a constant template
+	scheme string
+	host   string
+	n      int // length of the "scheme://host" prefix; 0: parse it all
+}
+
+func newTargetParser(t *pattern.Template) targetParser {
+	lit, constant := t.LiteralPrefix()
+	if constant {
+		if ft, err := ParseTarget(lit); err == nil {
+			return targetParser{fixed: ft}
+		}
+		return targetParser{}
+	}
+	i := strings.Index(lit, "://")
+	if i < 0 {
+		return targetParser{}
+	}
+	end := strings.IndexAny(lit[i+3:], "/?")
+	if end < 0 {
+		return targetParser{}
+	}
+	// ParseTarget of any expansion finds this same "://" and this same
+	// end of the host: both lie in the literal prefix.
+	n := i + 3 + end
+	ft, err := ParseTarget(lit[:n])
+	if err != nil {
+		return targetParser{}
+	}
+	return targetParser{scheme: ft.Scheme, host: ft.Host, n: n}
+}
+
+// parse returns ParseTarget(dest), dest being an expansion of the
+// parser's template.
+func (p *targetParser) parse(dest string) (*forward.Target, error) {
+	switch {
+	case p.fixed != nil:
+		return p.fixed, nil // shared: targets are never modified
+	case p.n == 0:
+		return ParseTarget(dest)
+	}
+	t := &forward.Target{Scheme: p.scheme, Host: p.host}
+	rest := dest[p.n:]
 	path := rest
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		path = rest[:q]

@@ -1,6 +1,11 @@
 package rules
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ocsiproxy/ocsiproxy/pattern"
+)
 
 func TestParseTarget(t *testing.T) {
 	tests := []struct {
@@ -47,5 +52,53 @@ func TestParseTarget(t *testing.T) {
 		if got.URL() != tt.want || got.Host != tt.host {
 			t.Errorf("ParseTarget(%q) = %q host %q, want %q host %q", tt.dest, got.URL(), got.Host, tt.want, tt.host)
 		}
+	}
+}
+
+// TestTargetParser checks that parsing only what follows a literal
+// scheme and host gives ParseTarget's result, on random templates and
+// group values.
+func TestTargetParser(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	heads := []string{"http://b:8080/", "HTTPS://api.example", "http://[::1]:81?", "http://b", "http://b/x/", "http://", "", "http://b:8080/a?x=", "ftp://b/"}
+	bits := []string{"/", "?", ":", "@", " ", "%", "%2F", "a", "é", "#", "b:90"}
+	re, err := pattern.Compile(`(.*)\|(.*)`, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixed := 0
+	for range 3000 {
+		tpl := heads[rng.IntN(len(heads))]
+		for n := rng.IntN(3); n > 0; n-- {
+			tpl += []string{`\1`, `\2`, "/p", "?q=", "&"}[rng.IntN(5)]
+		}
+		tp, err := pattern.ParseTemplate(tpl, re)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newTargetParser(tp)
+		if p.n > 0 || p.fixed != nil {
+			prefixed++
+		}
+		for range 10 {
+			var g [2]string
+			for i := range g {
+				for n := rng.IntN(4); n > 0; n-- {
+					g[i] += bits[rng.IntN(len(bits))]
+				}
+			}
+			dest := tp.ExpandGroups([]string{g[0] + "|" + g[1], g[0], g[1]})
+			want, werr := ParseTarget(dest)
+			got, gerr := p.parse(dest)
+			if (werr != nil) != (gerr != nil) {
+				t.Fatalf("%q -> %q: ParseTarget error %v, parser error %v", tpl, dest, werr, gerr)
+			}
+			if werr == nil && *got != *want {
+				t.Fatalf("%q -> %q: parser %+v, ParseTarget %+v", tpl, dest, *got, *want)
+			}
+		}
+	}
+	if prefixed < 1000 {
+		t.Errorf("weak test: %d templates with a literal scheme and host", prefixed)
 	}
 }
