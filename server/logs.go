@@ -171,15 +171,15 @@ func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, 
 	b = append(b, " - - ["...)
 	b = appendLogTime(b, time.Now())
 	b = append(b, "] "...)
-	b = strconv.AppendQuote(b, r.Method+" "+r.RequestURI+" "+r.Proto)
+	b = appendQuoted(b, r.Method, " ", r.RequestURI, " ", r.Proto)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, ' ')
-	b = strconv.AppendQuote(b, orDash(r.Referer()))
+	b = appendQuoted(b, orDash(r.Referer()))
 	b = append(b, ' ')
-	b = strconv.AppendQuote(b, orDash(r.UserAgent()))
+	b = appendQuoted(b, orDash(r.UserAgent()))
 	b = append(b, " rule="...)
 	if st != nil && st.AnswerPos.File != "" {
 		b = append(b, st.AnswerPos.File...)
@@ -194,6 +194,25 @@ func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, 
 	l.access_.Write(b)
 	*bp = b
 	lineBufs.Put(bp)
+}
+
+// appendQuoted appends the concatenation of parts quoted as
+// strconv.AppendQuote quotes it, without building the concatenation when
+// no byte needs an escape (printable ASCII other than '"' and '\\'), the
+// common case.
+func appendQuoted(b []byte, parts ...string) []byte {
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			if c := p[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+				return strconv.AppendQuote(b, strings.Join(parts, ""))
+			}
+		}
+	}
+	b = append(b, '"')
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return append(b, '"')
 }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

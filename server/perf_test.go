@@ -133,3 +133,21 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+func TestAppendQuoted(t *testing.T) {
+	for _, parts := range [][]string{
+		{"GET", " ", "/a?b=c&d", " ", "HTTP/1.1"},
+		{"curl/8.0 (x86_64)"},
+		{""},
+		{"say \"hi\""},
+		{`back\slash`},
+		{"tab\there"},
+		{"é", "\xff", "\x7f"},
+		{"-"},
+	} {
+		want := strconv.Quote(strings.Join(parts, ""))
+		if got := string(appendQuoted([]byte("x"), parts...)); got != "x"+want {
+			t.Errorf("appendQuoted(%q) = %s, want x%s", parts, got, want)
+		}
+	}
+}
