@@ -10,7 +10,7 @@
 # Settings are environment variables (or the driver's flags, after --):
 #   TARGETS="ocsiproxy nginx haproxy" (also h1proto: the experimental front of bench/h1proto)
 #   SCENARIOS="small 1k 64k lat1 idle rules"
-#   DURATION=10 WARMUP=2 CONNS=64 IDLE_CONNS=10000 RULES=10000
+#   DURATION=10 WARMUP=2 ROUNDS=1 CONNS=64 IDLE_CONNS=10000 RULES=10000
 #   PIN=split (PROXY_CPUS=0 LOAD_CPUS=1) | none   LOGS=on|off   PORT_BASE=18300   OUT=dir
 set -euo pipefail
 

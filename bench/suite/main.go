@@ -37,6 +37,7 @@ type suite struct {
 	duration    time.Duration
 	warmup      time.Duration
 	conns       int
+	rounds      int
 	idleConns   int
 	rules       int
 	pin         string
@@ -79,6 +80,7 @@ func main() {
 	duration := flag.Int("duration", envInt("DURATION", 10), "seconds per measured run (1-120)")
 	warmup := flag.Int("warmup", envInt("WARMUP", 2), "seconds of load before each measured run (0-60)")
 	flag.IntVar(&s.conns, "conns", envInt("CONNS", 64), "connections in the throughput scenarios")
+	flag.IntVar(&s.rounds, "rounds", envInt("ROUNDS", 1), "times the load scenarios are run; the tables show medians")
 	flag.IntVar(&s.idleConns, "idle-conns", envInt("IDLE_CONNS", 10000), "connections in the idle scenario")
 	flag.IntVar(&s.rules, "rules", envInt("RULES", 10000), "rules in the large config of the rules scenario")
 	flag.StringVar(&s.pin, "pin", env("PIN", "split"), "split: proxy and backend on PROXY_CPUS, wrk on LOAD_CPUS; none: no pinning")
@@ -102,13 +104,15 @@ func main() {
 	// The whole run is bounded: every load run, plus start-ups, idle
 	// connection set-ups and slack.
 	runs := 0
-	for _, sc := range s.scenarios {
-		switch sc {
-		case "rules":
-			runs += 4
-		case "idle":
-		default:
-			runs += len(s.targets)
+	for range s.rounds {
+		for _, sc := range s.scenarios {
+			switch sc {
+			case "rules":
+				runs += 4
+			case "idle":
+			default:
+				runs += len(s.targets)
+			}
 		}
 	}
 	limit := time.Duration(runs)*(s.duration+s.warmup+5*time.Second) + time.Duration(len(s.targets))*3*time.Minute + 2*time.Minute
@@ -154,8 +158,8 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 			return fmt.Errorf("unknown scenario %q (small 1k 64k lat1 idle rules)", sc)
 		}
 	}
-	if s.conns < 1 || s.idleConns < 1 || s.rules < 10 {
-		return errors.New("conns and idle-conns must be positive, rules at least 10")
+	if s.conns < 1 || s.idleConns < 1 || s.rules < 10 || s.rounds < 1 || s.rounds > 20 {
+		return errors.New("conns and idle-conns must be positive, rules at least 10, rounds 1..20")
 	}
 	switch s.pin {
 	case "split":
@@ -257,38 +261,46 @@ func (s *suite) main() error {
 	for _, name := range s.targets {
 		targets = append(targets, &target{name: name, kind: name, port: s.portBase + ports[name]})
 	}
+	// The idle scenario first, on fresh processes; then the load
+	// scenarios, ROUNDS times.
+	if slices.Contains(s.scenarios, "idle") {
+		if err := s.idle(targets); err != nil {
+			return err
+		}
+	}
 	launched := false
 	rot := 0
-	for _, sc := range s.scenarios {
-		switch sc {
-		case "idle":
-			if err := s.idle(targets); err != nil {
-				return err
-			}
-			launched = false // idle leaves the targets stopped
-		case "rules":
-			if err := s.rulesScenario(); err != nil {
-				return err
-			}
-		default:
-			if !launched {
-				for _, t := range targets {
-					if err := s.launch(t); err != nil {
+	for round := range s.rounds {
+		if s.rounds > 1 {
+			fmt.Printf("round %d of %d\n", round+1, s.rounds)
+		}
+		for _, sc := range s.scenarios {
+			switch sc {
+			case "idle":
+			case "rules":
+				if err := s.rulesScenario(); err != nil {
+					return err
+				}
+			default:
+				if !launched {
+					for _, t := range targets {
+						if err := s.launch(t); err != nil {
+							return err
+						}
+					}
+					launched = true
+				}
+				// The order rotates from one scenario to the next, so
+				// that slow drift (other tenants, heat) spreads over all
+				// targets.
+				for i := range targets {
+					t := targets[(i+rot)%len(targets)]
+					if err := s.measure(sc, t, loads[sc].path, loads[sc].conns(s), ""); err != nil {
 						return err
 					}
 				}
-				launched = true
+				rot++
 			}
-			// The order rotates from one scenario to the next, so that
-			// slow drift (other tenants, heat) spreads over all targets.
-			for i := range targets {
-				t := targets[(i+rot)%len(targets)]
-				path := loads[sc].path
-				if err := s.measure(sc, t, path, loads[sc].conns(s), ""); err != nil {
-					return err
-				}
-			}
-			rot++
 		}
 	}
 	for _, t := range targets {
@@ -325,6 +337,7 @@ type result struct {
 	errors           int64
 	otherCores       float64 // CPU used meanwhile by neither wrk, the backend nor the target
 	conns            int
+	spread           float64 // over rounds: (max-min)/2/median of cpuPerReq
 }
 
 const wrkLua = `done = function(summary, latency, requests)
@@ -568,8 +581,8 @@ func (s *suite) writeEnv() {
 		fmt.Fprintf(&b, "load average at start: %s", u)
 	}
 	fmt.Fprintf(&b, "cpus: %d, %s\n", runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(&b, "settings: targets=%q scenarios=%q duration=%v warmup=%v conns=%d idle-conns=%d rules=%d pin=%s proxy-cpus=%q load-cpus=%q logs=%v port-base=%d\n",
-		strings.Join(s.targets, " "), strings.Join(s.scenarios, " "), s.duration, s.warmup, s.conns, s.idleConns, s.rules, s.pin, s.proxyCPUs, s.loadCPUs, s.logs, s.portBase)
+	fmt.Fprintf(&b, "settings: targets=%q scenarios=%q rounds=%d duration=%v warmup=%v conns=%d idle-conns=%d rules=%d pin=%s proxy-cpus=%q load-cpus=%q logs=%v port-base=%d\n",
+		strings.Join(s.targets, " "), strings.Join(s.scenarios, " "), s.rounds, s.duration, s.warmup, s.conns, s.idleConns, s.rules, s.pin, s.proxyCPUs, s.loadCPUs, s.logs, s.portBase)
 	for _, v := range [][]string{{"wrk", "-v"}, {"nginx", "-v"}, {"haproxy", "-v"}, {s.ocsiproxy, "--version"}, {"go", "version"}} {
 		out, _ := exec.Command(v[0], v[1:]...).CombinedOutput()
 		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")

@@ -13,8 +13,8 @@ import (
 // summary.txt and results.tsv in the result directory.
 func (s *suite) report() error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nocsiproxy benchmark suite: %v per run after %v of warm-up, pin=%s, access logs %s\n",
-		s.duration, s.warmup, s.pin, map[bool]string{true: "on", false: "off"}[s.logs])
+	fmt.Fprintf(&b, "\nocsiproxy benchmark suite: %v per run after %v of warm-up, %d round(s) (medians), pin=%s, access logs %s\n",
+		s.duration, s.warmup, s.rounds, s.pin, map[bool]string{true: "on", false: "off"}[s.logs])
 	for _, sc := range s.scenarios {
 		switch sc {
 		case "idle":
@@ -52,13 +52,48 @@ func (s *suite) report() error {
 	return os.WriteFile(filepath.Join(s.out, "results.tsv"), []byte(tsv.String()), 0o644)
 }
 
+// find returns the result of (scenario, target): with several rounds,
+// each figure is the median over the rounds, and spread is the CPU per
+// request's (max-min)/2/median.
 func (s *suite) find(scenario, target string) *result {
-	for i := range s.results {
-		if r := &s.results[i]; r.scenario == scenario && r.target == target {
-			return r
+	var rs []result
+	for _, r := range s.results {
+		if r.scenario == scenario && r.target == target {
+			rs = append(rs, r)
 		}
 	}
-	return nil
+	if len(rs) == 0 {
+		return nil
+	}
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	m := rs[0]
+	m.reqs = med(func(r result) float64 { return r.reqs })
+	m.p50 = med(func(r result) float64 { return r.p50 })
+	m.p99 = med(func(r result) float64 { return r.p99 })
+	m.cpuPerReq = med(func(r result) float64 { return r.cpuPerReq })
+	m.backendPerReq = med(func(r result) float64 { return r.backendPerReq })
+	m.rssMiB = med(func(r result) float64 { return r.rssMiB })
+	m.otherCores = med(func(r result) float64 { return r.otherCores })
+	m.errors = 0
+	lo, hi := rs[0].cpuPerReq, rs[0].cpuPerReq
+	for _, r := range rs {
+		m.errors += r.errors
+		lo, hi = min(lo, r.cpuPerReq), max(hi, r.cpuPerReq)
+	}
+	if m.cpuPerReq > 0 {
+		m.spread = (hi - lo) / 2 / m.cpuPerReq
+	}
+	return &m
 }
 
 func ratio(a, b float64) string {
@@ -72,7 +107,7 @@ func (s *suite) loadTable(b *strings.Builder, sc string) {
 	l := loads[sc]
 	fmt.Fprintf(b, "\n== %s: %s, %d connection(s)\n", sc, l.title, l.conns(s))
 	w := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "target\treq/s\tx nginx\tp50 ms\tp99 ms\tp99 x nginx\tCPU us/req\tCPU x nginx\tbackend us/req\tRSS MiB\terrors\tother cores\t")
+	fmt.Fprintln(w, "target\treq/s\tx nginx\tp50 ms\tp99 ms\tp99 x nginx\tCPU us/req\tspread\tCPU x nginx\tbackend us/req\tRSS MiB\terrors\tother cores\t")
 	ng := s.find(sc, "nginx")
 	for _, name := range s.targets {
 		r := s.find(sc, name)
@@ -83,8 +118,8 @@ func (s *suite) loadTable(b *strings.Builder, sc string) {
 		if ng != nil {
 			rq, rp, rc = ratio(r.reqs, ng.reqs), ratio(r.p99, ng.p99), ratio(r.cpuPerReq, ng.cpuPerReq)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.3f\t%.3f\t%s\t%.1f\t%s\t%.1f\t%.1f\t%d\t%.2f\t\n", name, r.reqs, rq, r.p50/1000, r.p99/1000, rp,
-			r.cpuPerReq, rc, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.3f\t%.3f\t%s\t%.1f\t±%.0f%%\t%s\t%.1f\t%.1f\t%d\t%.2f\t\n", name, r.reqs, rq, r.p50/1000, r.p99/1000, rp,
+			r.cpuPerReq, 100*r.spread, rc, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
 	}
 	w.Flush()
 }
