@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -238,4 +239,68 @@ func statusLabel(code int) string {
 		return statusLabels[code]
 	}
 	return strconv.Itoa(code)
+}
+
+// poolCollector exposes the backend pool's statistics, read at each
+// scrape from the pool of the configuration serving now. Counters restart
+// from zero after a reload (a new pool), which Prometheus's rate()
+// handles as a counter reset.
+type poolCollector struct{ s *Server }
+
+type poolMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(st *pool.Stats) float64
+}
+
+var poolMetrics = func() []poolMetric {
+	g := func(name, help string, v func(*pool.Stats) float64) poolMetric {
+		return poolMetric{prometheus.NewDesc("ocsiproxy_pool_"+name, help, []string{"upstream"}, nil), prometheus.GaugeValue, v}
+	}
+	c := func(name, help string, v func(*pool.Stats) uint64) poolMetric {
+		return poolMetric{prometheus.NewDesc("ocsiproxy_pool_"+name+"_total", help, []string{"upstream"}, nil), prometheus.CounterValue,
+			func(st *pool.Stats) float64 { return float64(v(st)) }}
+	}
+	return []poolMetric{
+		g("connections_open", "Backend connections open.", func(st *pool.Stats) float64 { return float64(st.Open) }),
+		g("connections_idle", "Backend connections idle.", func(st *pool.Stats) float64 { return float64(st.Idle) }),
+		g("connections_dialing", "Backend connections being opened.", func(st *pool.Stats) float64 { return float64(st.Dialing) }),
+		g("in_flight", "Requests sent and not yet answered.", func(st *pool.Stats) float64 { return float64(st.InFlight) }),
+		g("waiting", "Requests waiting for a connection.", func(st *pool.Stats) float64 { return float64(st.Waiting) }),
+		g("pipeline_depth", "Requests outstanding on the busiest connection.", func(st *pool.Stats) float64 { return float64(st.Depth) }),
+		g("pipeline_depth_max", "The deepest pipeline seen.", func(st *pool.Stats) float64 { return float64(st.MaxDepth) }),
+		g("distrusted", "1 while pipelining to the upstream is off after a failure.", func(st *pool.Stats) float64 {
+			if st.Distrusted {
+				return 1
+			}
+			return 0
+		}),
+		c("requests", "Requests sent.", func(st *pool.Stats) uint64 { return st.Requests }),
+		c("pipelined", "Requests written while another was in flight on the connection.", func(st *pool.Stats) uint64 { return st.Pipelined }),
+		c("retries", "Requests sent again after their connection failed.", func(st *pool.Stats) uint64 { return st.Retries }),
+		c("requeued", "Requests sent again after their connection closed politely.", func(st *pool.Stats) uint64 { return st.Requeued }),
+		c("hol_resends", "Requests sent again after waiting behind a streamed body.", func(st *pool.Stats) uint64 { return st.HOLResends }),
+		c("poisoned", "Connections closed on a response framing error.", func(st *pool.Stats) uint64 { return st.Poisoned }),
+		c("early_closes", "Connections the backend closed with requests unanswered.", func(st *pool.Stats) uint64 { return st.EarlyCloses }),
+		c("distrusts", "Times pipelining was turned off after a failure.", func(st *pool.Stats) uint64 { return st.Distrusts }),
+		c("dials", "Connections opened.", func(st *pool.Stats) uint64 { return st.Dials }),
+		c("dial_errors", "Connections that could not be opened.", func(st *pool.Stats) uint64 { return st.DialErrors }),
+		c("timeouts", "Calls that ran out of time.", func(st *pool.Stats) uint64 { return st.Timeouts }),
+		c("abandoned", "Calls given up by their client.", func(st *pool.Stats) uint64 { return st.Abandoned }),
+		c("drained", "Responses read to their end after their client left.", func(st *pool.Stats) uint64 { return st.Drained }),
+	}
+}()
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range poolMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.s.PoolStats() {
+		for _, m := range poolMetrics {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st), st.Upstream)
+		}
+	}
 }

@@ -341,6 +341,8 @@ func TestAdminListener(t *testing.T) {
 		fmt.Sprintf(`ocsiproxy_requests_total{host="*.example",rule="%s:%d",status="200"} 1`, r.file, ruleLine),
 		`ocsiproxy_requests_total{host="-",rule="-",status="404"} 1`,
 		`ocsiproxy_request_duration_seconds_count{host="*.example"} 1`,
+		fmt.Sprintf(`ocsiproxy_pool_requests_total{upstream="%s"} 1`, b.URL),
+		fmt.Sprintf(`ocsiproxy_pool_connections_open{upstream="%s"} 1`, b.URL),
 		`go_goroutines`,
 	} {
 		if code != 200 || !strings.Contains(metrics, want) {

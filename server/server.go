@@ -110,6 +110,7 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	}
 	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}
 	s.Handler.metrics = s.Metrics
+	s.Metrics.Register(poolCollector{s})
 	return s, nil
 }
 
