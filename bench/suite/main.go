@@ -38,6 +38,7 @@ type suite struct {
 	warmup      time.Duration
 	conns       int
 	rounds      int
+	fdLimit     int // open files a server may have (the hard limit, at most 2*idle-conns+2000)
 	idleConns   int
 	rules       int
 	pin         string
@@ -172,6 +173,14 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		s.proxyNCPU, s.loadNCPU = runtime.NumCPU(), runtime.NumCPU()
 	default:
 		return errors.New("pin must be split or none")
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	s.fdLimit = int(min(rl.Max, uint64(2*s.idleConns+2000)))
+	if s.idleConns+1000 > s.fdLimit && slices.Contains(s.scenarios, "idle") {
+		return fmt.Errorf("the open file limit (ulimit -Hn: %d) is too low for %d idle connections: lower IDLE_CONNS or raise the limit", rl.Max, s.idleConns)
 	}
 	s.backendPort = s.portBase
 	if s.portBase < 1024 || s.portBase+8 > 65535 {

@@ -181,7 +181,7 @@ http {
         proxy_max_temp_file_size 0;
 %s    }
 }
-`, s.proxyNCPU, 2*s.idleConns+2000, dir, dir, 2*s.idleConns+1000, accessLog, dir, dir, dir, dir, dir,
+`, s.proxyNCPU, s.fdLimit, dir, dir, min(2*s.idleConns+1000, s.fdLimit), accessLog, dir, dir, dir, dir, dir,
 		s.backendPort, t.port, locations.String())
 }
 
@@ -196,9 +196,13 @@ func (s *suite) haproxyConf(t *target) string {
 	if s.logs {
 		defLog = "    log global\n    option httplog\n"
 	}
+	// A limit on open files below what maxconn asks for is a warning,
+	// not a refusal to start (a user who is not root cannot raise it).
 	return fmt.Sprintf(`global
     nbthread %d
     maxconn %d
+    ulimit-n %d
+    no strict-limits
     tune.bufsize 16384
 %sdefaults
     mode http
@@ -216,5 +220,5 @@ frontend fe
     default_backend be
 backend be
     server b1 127.0.0.1:%d pool-max-conn -1
-`, s.proxyNCPU, s.idleConns+500, logs, defLog, s.idleConns+500, t.port, s.backendPort)
+`, s.proxyNCPU, s.idleConns+500, s.fdLimit, logs, defLog, s.idleConns+500, t.port, s.backendPort)
 }
