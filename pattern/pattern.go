@@ -10,6 +10,7 @@ package pattern
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,9 @@ type Regexp struct {
 	// with (LiteralPrefix, ASCII): a subject without it is refused
 	// before regexp2 runs.
 	prefix string
+	// linear, when set, decides for printable ASCII subjects in linear
+	// time (Go's regexp, see linear.go).
+	linear *regexp.Regexp
 }
 
 // Compile compiles expr. When anchored is true the whole string must match
@@ -88,6 +92,9 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 			r.simple = &sp
 		}
 		r.prefix = literalPrefix(expr)
+		if r.simple == nil {
+			r.linear = compileLinear(expr, len(groups)-1)
+		}
 	}
 	return r, nil
 }
@@ -213,6 +220,16 @@ func (r *Regexp) MatchGroups(s string, dst []string) (groups []string, ok bool, 
 		}
 		return dst, true, nil
 	}
+	if r.linear != nil && linearSubject(s) {
+		// Decided in linear time; regexp2 runs only on a match, for the
+		// groups.
+		if !strings.HasPrefix(s, r.prefix) || !r.linear.MatchString(s) {
+			return dst, false, nil
+		}
+		if len(r.groups) == 1 {
+			return append(dst, s), true, nil
+		}
+	}
 	m, err := r.Match(s)
 	if err != nil {
 		return dst, false, err
@@ -239,6 +256,9 @@ func (r *Regexp) MatchString(s string) (bool, error) {
 	}
 	if !strings.HasPrefix(s, r.prefix) {
 		return false, nil
+	}
+	if r.linear != nil && linearSubject(s) {
+		return r.linear.MatchString(s), nil
 	}
 	start := time.Now()
 	for try := 0; ; try++ {

@@ -1,0 +1,122 @@
+package pattern
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLinearSyntax(t *testing.T) {
+	for _, expr := range []string{`(a+)+b`, `(.*)/(\d+)`, `(?P<x>a|b)c`, `(?<y>a)`, `(?i)abc`, `(?i:a)b`, `[a-z]\.html`, `a{2,3}`, `\x41\pL\s\w\b`, `a$`, `^a`, `a*?b+?c??`} {
+		if !linearSyntax(expr) {
+			t.Errorf("linearSyntax(%q) = false, want true", expr)
+		}
+	}
+	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`} {
+		if linearSyntax(expr) {
+			t.Errorf("linearSyntax(%q) = true, want false", expr)
+		}
+	}
+	// The pathological pattern of the ReDoS test is linear and answers
+	// at once.
+	re, err := Compile(`(a+)+b`, true, time.Millisecond)
+	if err != nil || re.linear == nil {
+		t.Fatalf("Compile: %v, linear %v", err, re.linear != nil)
+	}
+	if ok, err := re.MatchString(strings.Repeat("a", 5000) + "c"); ok || err != nil {
+		t.Errorf("MatchString = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// regexp2Groups is MatchGroups by regexp2 alone.
+func regexp2Groups(r *Regexp, s string) ([]string, bool, error) {
+	m, err := r.Match(s)
+	if err != nil || m == nil {
+		return nil, false, err
+	}
+	var out []string
+	for _, n := range r.groups {
+		v := ""
+		if g := m.GroupByNumber(n); n >= 0 && g != nil && len(g.Captures) > 0 {
+			v = g.String()
+		}
+		out = append(out, v)
+	}
+	return out, true, nil
+}
+
+// TestLinearAsRegexp2 checks on random patterns and subjects that the
+// linear engine decides and groups exactly as regexp2 does.
+func TestLinearAsRegexp2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	atoms := []string{"a", "b", "/", `\.`, ".", `\d`, `\w`, "[ab]", "[^a]", "[a-c/]", "1", "-", `\/`, "A"}
+	quants := []string{"", "", "", "*", "+", "?", "{1,2}", "{2}", "*?", "+?", "??"}
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		var b strings.Builder
+		for n := 1 + rng.IntN(3); n > 0; n-- {
+			switch k := rng.IntN(10); {
+			case k < 6 || depth > 2:
+				b.WriteString(atoms[rng.IntN(len(atoms))])
+			case k < 8:
+				open := []string{"(", "(?:", "(?P<n" + string(rune('a'+depth)) + string(rune('a'+n)) + ">"}[rng.IntN(3)]
+				b.WriteString(open + gen(depth+1))
+				if rng.IntN(3) == 0 {
+					b.WriteString("|" + gen(depth+1))
+				}
+				b.WriteString(")")
+			default:
+				b.WriteString(gen(depth+1) + "|" + gen(depth+1))
+			}
+			b.WriteString(quants[rng.IntN(len(quants))])
+		}
+		return b.String()
+	}
+	alphabet := []string{"a", "b", "A", "/", "1", ".", "-", "c"}
+	compared, linear := 0, 0
+	for range 4000 {
+		expr := gen(0)
+		if rng.IntN(8) == 0 {
+			expr = "(?i)" + expr
+		}
+		re, err := Compile(expr, true, time.Second)
+		if err != nil || re.linear == nil {
+			continue
+		}
+		linear++
+		for range 30 {
+			var sb strings.Builder
+			for n := rng.IntN(8); n > 0; n-- {
+				sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+			}
+			s := sb.String()
+			got, ok, err := re.MatchGroups(s, nil)
+			want, wok, werr := regexp2Groups(re, s)
+			if werr != nil {
+				// regexp2 itself backtracks past the limit (random
+				// patterns can): the linear engine must then have
+				// refused the subject, or met the same timeout.
+				if ok {
+					t.Fatalf("%q on %q: regexp2 %v, linear matched", expr, s, werr)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%q on %q: error %v", expr, s, err)
+			}
+			if ok != wok || ok && !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q on %q: linear %v %q, regexp2 %v %q", expr, s, ok, got, wok, want)
+			}
+			if m, _ := re.MatchString(s); m != wok {
+				t.Fatalf("%q on %q: MatchString %v, regexp2 %v", expr, s, m, wok)
+			}
+			compared++
+		}
+	}
+	t.Logf("%d linear patterns, %d subjects compared", linear, compared)
+	if linear < 500 {
+		t.Errorf("only %d random patterns were linear", linear)
+	}
+}
