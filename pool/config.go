@@ -55,7 +55,10 @@ const Never time.Duration = -1
 // bound ("infinity").
 type Settings struct {
 	// Workers is the most connections open to the upstream at once
-	// (default 64). Connections are opened when needed, not in advance.
+	// (default 1024). Connections are opened when needed, not in advance.
+	// The default is high because a request waiting for its response
+	// head holds its connection: long polls (Eliom's comet) must not
+	// queue behind a small cap.
 	Workers int
 	// Strategy chooses among them (default BestWorker).
 	Strategy Strategy
@@ -133,7 +136,7 @@ type TLS struct {
 // <timeout> (0: no bound).
 func DefaultSettings(timeout time.Duration) Settings {
 	return Settings{
-		Workers:        64,
+		Workers:        1024,
 		Strategy:       BestWorker,
 		CallTimeout:    timeout,
 		RequestTimeout: timeout,

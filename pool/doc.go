@@ -14,7 +14,7 @@
 // with its position:
 //
 //	<extension findlib-package="ocsigenserver.ext.revproxy">
-//	  <pool workers="64" strategy="best_worker" pipeline_depth="1"/>
+//	  <pool workers="1024" strategy="best_worker" pipeline_depth="1"/>
 //	  <upstream url="https://api:8443" workers="4" call_timeout="5s">
 //	    <tls cacertfile="/etc/ssl/api-ca.pem" versions="tlsv1.2 tlsv1.3"/>
 //	  </upstream>
@@ -24,7 +24,8 @@
 // them for one scheme://host:port (an upstream not listed gets the
 // defaults). Attributes, with their defaults:
 //
-//   - workers="64": connections at most, opened when needed.
+//   - workers="1024": connections at most, opened when needed (high, so
+//     that long polls never queue behind the cap).
 //   - strategy="best_worker": best_worker (fewest in flight; a new
 //     connection while fewer than workers are open and all are busy),
 //     random_worker, next_worker (round robin), available_worker (first
@@ -171,8 +172,8 @@
 // client's CPU is the limit (twice); against the usual serial backend, at
 // equal connections, it gains 4% of throughput and loses on the tail (a
 // request committed to one connection's queue is no longer served in
-// arrival order), and with the default 64 workers it does not even start
-// below 64 requests in flight. Its risks stay: a slow response holds up
+// arrival order), and with the default 1024 workers it does not even
+// start below 1024 requests in flight. Its risks stay: a slow response holds up
 // the requests behind it (bounded by request_timeout only), and HTTP/1.1
 // has no request identifiers, so a backend that sends a well-formed
 // response nobody asked for while requests are pipelined, or announces a

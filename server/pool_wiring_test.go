@@ -71,7 +71,7 @@ func TestPoolConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := dr.PoolLines()
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "pool defaults: workers=64 strategy=best_worker pipeline_depth=2 ") ||
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "pool defaults: workers=1024 strategy=best_worker pipeline_depth=2 ") ||
 		!strings.HasPrefix(lines[1], "upstream http://b:8080 (d.conf:2): workers=3 strategy=best_worker pipeline_depth=2 ") {
 		t.Errorf("pool lines %q", lines)
 	}
