@@ -102,6 +102,12 @@ func (f *framing) feed(p []byte) {
 				}
 				return
 			}
+			if len(f.line)+i > f.max {
+				// The same bound whether the line came in one read or
+				// several (a FuzzFraming finding).
+				f.state = fsStopped
+				return
+			}
 			line := p[:i]
 			if len(f.line) > 0 {
 				f.line = append(f.line, line...)
