@@ -110,22 +110,7 @@ func captureNames(expr string) []string {
 		case '\\':
 			i++
 		case '[':
-			// A class ends at the first "]" that is not its first
-			// character; escapes inside are skipped.
-			j := i + 1
-			if j < len(expr) && expr[j] == '^' {
-				j++
-			}
-			if j < len(expr) && expr[j] == ']' {
-				j++
-			}
-			for j < len(expr) && expr[j] != ']' {
-				if expr[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			i = j
+			i = classEnd(expr, i)
 		case '(':
 			rest := expr[i+1:]
 			if !strings.HasPrefix(rest, "?") {
@@ -150,6 +135,26 @@ func captureNames(expr string) []string {
 		}
 	}
 	return names
+}
+
+// classEnd returns the index of the "]" that ends the character class
+// opening at expr[i] (len(expr) when it is not closed): the first "]"
+// that is not the class's first character; escapes inside are skipped.
+func classEnd(expr string, i int) int {
+	j := i + 1
+	if j < len(expr) && expr[j] == '^' {
+		j++
+	}
+	if j < len(expr) && expr[j] == ']' {
+		j++
+	}
+	for j < len(expr) && expr[j] != ']' {
+		if expr[j] == '\\' {
+			j++
+		}
+		j++
+	}
+	return j
 }
 
 func groupName(s string, end byte) string {

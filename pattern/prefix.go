@@ -75,22 +75,7 @@ func groupedAlternations(expr string) bool {
 		case '\\':
 			i++
 		case '[':
-			// A class ends at the first "]" that is not its first
-			// character; escapes inside are skipped.
-			j := i + 1
-			if j < len(expr) && expr[j] == '^' {
-				j++
-			}
-			if j < len(expr) && expr[j] == ']' {
-				j++
-			}
-			for j < len(expr) && expr[j] != ']' {
-				if expr[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			i = j
+			i = classEnd(expr, i)
 		case '(':
 			rest := expr[i+1:]
 			if strings.HasPrefix(rest, "?#") {
