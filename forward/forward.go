@@ -55,15 +55,53 @@ var hopHeaders = []string{
 // that Connection names, then the fixed list.
 func RemoveHopByHop(h http.Header) {
 	for _, line := range h["Connection"] {
-		for _, name := range strings.Split(line, ",") {
+		for name := range strings.SplitSeq(line, ",") {
 			if name = textTrim(name); name != "" {
-				h.Del(name)
+				delete(h, canonicalName(name))
 			}
 		}
 	}
 	for _, name := range hopHeaders {
 		delete(h, name)
 	}
+}
+
+// canonicalName returns http.CanonicalHeaderKey(name) without building
+// it for the names a Connection header usually lists ("keep-alive",
+// "close", "upgrade"...).
+func canonicalName(name string) string {
+	for _, k := range connectionNames {
+		if asciiEqualFold(name, k) {
+			return k
+		}
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
+// connectionNames are canonical names that Connection headers list, in
+// any case.
+var connectionNames = append([]string{"Close"}, hopHeaders...)
+
+// asciiEqualFold reports whether s and t are equal under ASCII case
+// folding (strings.EqualFold folds non-ASCII letters too, such as the
+// Kelvin sign, which http.CanonicalHeaderKey leaves alone).
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 func textTrim(s string) string { return strings.Trim(s, " \t") }
@@ -133,7 +171,8 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 // built with one map and one array of values.
 func outHeader(st *pipeline.State) http.Header {
 	inh := st.In.Header
-	var named []string // canonical names listed by Connection
+	var namedBuf [4]string
+	named := namedBuf[:0] // canonical names listed by Connection
 	nv := 2
 	for k, vv := range inh {
 		nv += len(vv)
@@ -141,7 +180,7 @@ func outHeader(st *pipeline.State) http.Header {
 			for _, line := range vv {
 				for name := range strings.SplitSeq(line, ",") {
 					if name = textTrim(name); name != "" {
-						named = append(named, http.CanonicalHeaderKey(name))
+						named = append(named, canonicalName(name))
 					}
 				}
 			}
@@ -191,7 +230,13 @@ func aliasesReserved(k string) bool {
 }
 
 // isHopHeader reports whether the canonical name k is in hopHeaders.
-func isHopHeader(k string) bool { return slices.Contains(hopHeaders, k) }
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
 
 // peerText returns the peer address as X-Forwarded-For writes it. For an
 // IPv4 peer that is the address part of the connection's RemoteAddr,
@@ -226,7 +271,7 @@ func UpgradeProtocol(r *http.Request) string {
 
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, line := range h[name] {
-		for _, t := range strings.Split(line, ",") {
+		for t := range strings.SplitSeq(line, ",") {
 			if strings.EqualFold(textTrim(t), token) {
 				return true
 			}
@@ -240,12 +285,12 @@ func headerHasToken(h http.Header, name, token string) bool {
 // Upgrade header; a 101 the request did not ask for, or for another
 // protocol, is an error.
 func CleanResponse(req *http.Request, resp *http.Response) error {
-	up := resp.Header.Get("Upgrade")
+	up := first(resp.Header, "Upgrade")
 	RemoveHopByHop(resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
-	want := req.Header.Get("Upgrade")
+	want := first(req.Header, "Upgrade")
 	if want == "" || !strings.EqualFold(up, want) {
 		return fmt.Errorf("backend switched protocols to %q, requested %q", up, want)
 	}
@@ -255,6 +300,15 @@ func CleanResponse(req *http.Request, resp *http.Response) error {
 	resp.Header.Set("Connection", "Upgrade")
 	resp.Header.Set("Upgrade", up)
 	return nil
+}
+
+// first returns h.Get(key) for a canonical key, without checking that
+// it is.
+func first(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // StatusClientClosed is the status logged when the client went away

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,6 +142,22 @@ func TestAliasesReserved(t *testing.T) {
 	for _, k := range []string{"X_custom", "Content-Length", "My_header", "X-Forwarded-For"} {
 		if aliasesReserved(k) {
 			t.Errorf("aliasesReserved(%q) = true, want false", k)
+		}
+	}
+}
+
+func TestCanonicalName(t *testing.T) {
+	names := []string{"keep-alive", "KEEP-ALIVE", "Keep-Alive", "close", "CLOSE", "upgrade", "te", "TE", "trailer", "x-other",
+		"transfer-encoding", "proxy-connection", "proxy-authorization", "proxy-authenticate", "connection",
+		"\u212aeep-alive", "keep-alive ", "keep_alive", "clos", "closed", "", "x y", "é"}
+	for _, n := range names {
+		if got, want := canonicalName(n), http.CanonicalHeaderKey(n); got != want {
+			t.Errorf("canonicalName(%q) = %q, want %q", n, got, want)
+		}
+	}
+	for _, k := range append(hopHeaders, "Close", "X-Other", "Connections", "") {
+		if got, want := isHopHeader(k), slices.Contains(hopHeaders, k); got != want {
+			t.Errorf("isHopHeader(%q) = %v, want %v", k, got, want)
 		}
 	}
 }
