@@ -378,7 +378,8 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			c.fail(err, failEarlyClose, nil)
 			return nil, false
 		}
-		return &bytesBody{b: *pb, pb: pb}, true
+		h.body = bytesBody{b: *pb, pb: pb}
+		return &h.body, true
 	case framingChunked:
 		n := c.br.Buffered()
 		if n == 0 {
@@ -412,7 +413,8 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			putBuf(pb)
 			return http.NoBody, true
 		}
-		return &bytesBody{b: *pb, pb: pb}, true
+		h.body = bytesBody{b: *pb, pb: pb}
+		return &h.body, true
 	}
 	return nil, true
 }

@@ -41,15 +41,20 @@ func framingErrorf(format string, args ...any) error {
 	return &FramingError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// head is a parsed response head and the framing of its body.
+// head is a parsed response head and the framing of its body. It holds,
+// in the same allocation, the response resp points to and the body of
+// the response when it is read whole.
 type head struct {
-	resp    *http.Response
+	resp    *http.Response // &r
 	framing framing
 	length  int64 // body length with framingLength
 	// keepAlive is whether the headers allow reusing the connection
 	// after this response: HTTP/1.1 without "Connection: close", or
 	// HTTP/1.0 with "Connection: keep-alive", and a delimited body.
 	keepAlive bool
+
+	r    http.Response
+	body bytesBody
 }
 
 // readHead reads one final response head from tp for a request of the
@@ -80,30 +85,35 @@ func readHead(tp *textproto.Reader, method string) (*head, error) {
 }
 
 func readOneHead(tp *textproto.Reader, method string) (*head, error) {
-	line, err := tp.ReadLine()
+	line, err := readLine(tp.R)
 	if err != nil {
 		return nil, err
 	}
-	proto, status, ok := strings.Cut(line, " ")
+	proto, status, ok := bytes.Cut(line, sp)
 	if !ok {
-		return nil, framingErrorf("malformed status line %q", clip(line))
+		return nil, framingErrorf("malformed status line %q", clip(string(line)))
 	}
-	resp := &http.Response{Proto: proto, ProtoMajor: 1}
-	switch proto {
+	h := &head{}
+	resp := &h.r
+	h.resp = resp
+	resp.ProtoMajor = 1
+	switch string(proto) {
 	case "HTTP/1.1":
+		resp.Proto = "HTTP/1.1"
 		resp.ProtoMinor = 1
 	case "HTTP/1.0":
+		resp.Proto = "HTTP/1.0"
 	default:
-		return nil, framingErrorf("unsupported protocol in status line %q", clip(line))
+		return nil, framingErrorf("unsupported protocol in status line %q", clip(string(line)))
 	}
 	if len(status) < 3 || (len(status) > 3 && status[3] != ' ') {
-		return nil, framingErrorf("malformed status line %q", clip(line))
+		return nil, framingErrorf("malformed status line %q", clip(string(line)))
 	}
 	code := 0
 	for i := 0; i < 3; i++ {
 		d := status[i]
 		if d < '0' || d > '9' {
-			return nil, framingErrorf("malformed status code in %q", clip(line))
+			return nil, framingErrorf("malformed status code in %q", clip(string(line)))
 		}
 		code = code*10 + int(d-'0')
 	}
@@ -111,7 +121,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 		return nil, framingErrorf("status code %d out of range", code)
 	}
 	resp.StatusCode = code
-	resp.Status = status
+	resp.Status = statusText(status)
 	mh, err := tp.ReadMIMEHeader()
 	if err != nil {
 		if err == io.EOF {
@@ -134,33 +144,102 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	}
 	resp.Header = http.Header(mh)
 	if code < 200 {
-		return &head{resp: resp}, nil
+		return h, nil
 	}
-	return frame(resp, method)
+	if err := frame(h, method); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
-// frame works out how resp's body is delimited.
-func frame(resp *http.Response, method string) (*head, error) {
-	h := &head{resp: resp}
+var sp = []byte(" ")
+
+// readLine reads a line as [textproto.Reader.ReadLine] does (without its
+// end, CRLF or LF; a line longer than br's buffer is put together), but
+// returns it without a copy when it fits in the buffer: it is valid until
+// the next read from br.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	l, more, err := br.ReadLine()
+	if err != nil {
+		return nil, err
+	}
+	if !more {
+		return l, nil
+	}
+	line := append([]byte(nil), l...)
+	for more {
+		if l, more, err = br.ReadLine(); err != nil {
+			return nil, err
+		}
+		line = append(line, l...)
+	}
+	return line, nil
+}
+
+// statusText returns status as a string, without allocating for the
+// usual ones.
+func statusText(status []byte) string {
+	switch string(status) {
+	case "200 OK":
+		return "200 OK"
+	case "204 No Content":
+		return "204 No Content"
+	case "206 Partial Content":
+		return "206 Partial Content"
+	case "301 Moved Permanently":
+		return "301 Moved Permanently"
+	case "302 Found":
+		return "302 Found"
+	case "303 See Other":
+		return "303 See Other"
+	case "304 Not Modified":
+		return "304 Not Modified"
+	case "307 Temporary Redirect":
+		return "307 Temporary Redirect"
+	case "308 Permanent Redirect":
+		return "308 Permanent Redirect"
+	case "400 Bad Request":
+		return "400 Bad Request"
+	case "401 Unauthorized":
+		return "401 Unauthorized"
+	case "403 Forbidden":
+		return "403 Forbidden"
+	case "404 Not Found":
+		return "404 Not Found"
+	case "500 Internal Server Error":
+		return "500 Internal Server Error"
+	case "502 Bad Gateway":
+		return "502 Bad Gateway"
+	case "503 Service Unavailable":
+		return "503 Service Unavailable"
+	case "504 Gateway Timeout":
+		return "504 Gateway Timeout"
+	}
+	return string(status)
+}
+
+// frame works out how the body of h.resp is delimited.
+func frame(h *head, method string) error {
+	resp := h.resp
 	hdr := resp.Header
 	te, hasTE := hdr["Transfer-Encoding"]
 	cl, hasCL := hdr["Content-Length"]
 	if hasTE && hasCL {
-		return nil, framingErrorf("both Transfer-Encoding and Content-Length")
+		return framingErrorf("both Transfer-Encoding and Content-Length")
 	}
 	length := int64(-1)
 	if hasCL {
 		var err error
 		if length, err = parseContentLength(cl); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if hasTE {
 		if resp.ProtoMinor == 0 {
-			return nil, framingErrorf("Transfer-Encoding in an HTTP/1.0 response")
+			return framingErrorf("Transfer-Encoding in an HTTP/1.0 response")
 		}
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
-			return nil, framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
+			return framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
 		}
 	}
 	conn := hdr["Connection"]
@@ -204,7 +283,7 @@ func frame(resp *http.Response, method string) (*head, error) {
 		h.keepAlive = false
 	}
 	resp.Close = !h.keepAlive
-	return h, nil
+	return nil
 }
 
 // parseContentLength accepts one or more identical Content-Length lines,
