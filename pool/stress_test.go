@@ -158,7 +158,13 @@ func (b *stressBackend) serve(c net.Conn) {
 // connections) to a backend that delays, closes connections and misframes
 // responses. Every client must get its own response or a clean 502, never
 // another client's; the backend must see pipelined requests.
-func TestStress(t *testing.T) {
+func TestStress(t *testing.T) { stress(t, 8) }
+
+// TestStressNoPipelining is TestStress with the default pipeline_depth,
+// 1: the backend must see no pipelined request.
+func TestStressNoPipelining(t *testing.T) { stress(t, 1) }
+
+func stress(t *testing.T, depth int) {
 	clients, perClient := 64, 1000
 	switch {
 	case testing.Short():
@@ -170,7 +176,7 @@ func TestStress(t *testing.T) {
 	be := "http://" + b.ln.Addr().String()
 	src := `<ocsigen><server><port>127.0.0.1:8080</port><timeout>20</timeout>
 <extension findlib-package="ocsigenserver.ext.revproxy">
-  <upstream url="` + be + `" workers="8" pipeline_depth="8" distrust="10ms" hol_timeout="100ms"/>
+  <upstream url="` + be + `" workers="8" pipeline_depth="` + fmt.Sprint(depth) + `" distrust="10ms" hol_timeout="100ms"/>
 </extension>
 <host><revproxy suburl="(.*)" dest="` + be + `/\1"/></host>
 </server></ocsigen>`
@@ -258,8 +264,11 @@ func TestStress(t *testing.T) {
 		}
 		t.Logf("error log:\n%s", log)
 	}
-	if b.pipelined.Load() == 0 {
+	switch {
+	case depth > 1 && b.pipelined.Load() == 0:
 		t.Errorf("the backend saw no pipelined request")
+	case depth == 1 && b.pipelined.Load() != 0:
+		t.Errorf("the backend saw %d pipelined requests with pipeline_depth 1", b.pipelined.Load())
 	}
 }
 
