@@ -36,6 +36,8 @@ type call struct {
 	ctx  context.Context
 	u    *upstream
 	kind bodyKind
+	// target is the request target's path, from validateRequest.
+	target string
 	// pipelinable: a safe method (GET, HEAD, OPTIONS, TRACE), no body,
 	// not req.Close.
 	pipelinable bool
@@ -63,8 +65,14 @@ type call struct {
 	bodyClosed  atomic.Bool
 }
 
-func newCall(req *http.Request, u *upstream) *call {
-	k := &call{req: req, ctx: req.Context(), u: u, kind: requestBody(req), fresh: req.Close, ch: make(chan event, 1)}
+// callPool holds calls whose every reference is gone (see release), with
+// their empty channel.
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 1)} }}
+
+func newCall(req *http.Request, u *upstream, target string) *call {
+	k := callPool.Get().(*call)
+	k.req, k.ctx, k.u, k.target = req, req.Context(), u, target
+	k.kind, k.fresh = requestBody(req), req.Close
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		k.idempotent = true
@@ -76,6 +84,31 @@ func newCall(req *http.Request, u *upstream) *call {
 		k.wrote = make(chan error, 1)
 	}
 	return k
+}
+
+// release puts back in callPool a call whose run has returned an outcome
+// it received on k.ch, when nothing else can still refer to it: no body
+// writer (no body), no dial made for it and no connection owned (not
+// fresh), and not the head of a connection streaming its response body.
+// Every other place a call is kept (waiters, pending, excl, reservedFor)
+// lets go of it before its outcome is sent.
+func (k *call) release(resp *http.Response) {
+	if k.kind != bodyNone || k.fresh || k.state != stDone {
+		return
+	}
+	if resp != nil {
+		if _, ok := resp.Body.(*streamBody); ok {
+			return
+		}
+	}
+	k.req, k.ctx, k.u, k.conn, k.target = nil, nil, nil, nil, ""
+	k.kind, k.pipelinable, k.fresh, k.idempotent = bodyNone, false, false, false
+	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false
+	k.writerActive, k.returned = false, false
+	k.wrote = nil
+	k.bodyStarted.Store(false)
+	k.bodyClosed.Store(false)
+	callPool.Put(k)
 }
 
 // notify sends ev to the call's goroutine. The protocol guarantees the
@@ -148,13 +181,20 @@ func (k *call) run() (*http.Response, error) {
 	if s.CallTimeout > 0 {
 		callDeadline = start.Add(s.CallTimeout)
 	}
+	// The timer is set only when the call is about to wait: a
+	// connection given at once, or an outcome already there, costs
+	// none. wait is when it is to fire (zero: not at all).
+	wait := callDeadline
 	var timer *time.Timer
 	var timerC <-chan time.Time
+	var timerAt time.Time
 	setTimer := func(at time.Time) {
+		if at.Equal(timerAt) {
+			return
+		}
+		timerAt = at
 		if at.IsZero() {
-			if timer != nil {
-				timer.Stop()
-			}
+			timer.Stop()
 			timerC = nil
 			return
 		}
@@ -168,12 +208,17 @@ func (k *call) run() (*http.Response, error) {
 	}
 	var bodyStart time.Time
 	writers := 0 // body writers started whose result has not been received
+	var outcome *http.Response
+	received := false // the outcome came on k.ch
 	defer func() {
 		if timer != nil {
 			putTimer(timer)
 		}
 		if k.kind == bodyNone {
 			k.closeBody()
+			if received {
+				k.release(outcome)
+			}
 			return
 		}
 		u.mu.Lock()
@@ -184,55 +229,61 @@ func (k *call) run() (*http.Response, error) {
 			k.closeBody()
 		}
 	}()
-	setTimer(callDeadline)
 	for {
+		var ev event
 		select {
-		case ev := <-k.ch:
-			if ev.conn == nil {
-				return ev.resp, ev.err
-			}
-			now := time.Now()
-			headDeadline = time.Time{}
-			if s.RequestTimeout > 0 {
-				headDeadline = now.Add(s.RequestTimeout)
-			}
-			if k.kind != bodyNone {
-				for ; writers > 0; writers-- {
-					<-k.wrote // the previous attempt's writer has let go of the body
+		case ev = <-k.ch:
+		default:
+			setTimer(wait)
+			select {
+			case ev = <-k.ch:
+			case err := <-k.wrote:
+				writers--
+				if err != nil {
+					continue // the connection's failure brings the outcome
 				}
-				bodyStart = now
-				if k.sendBody(ev.conn) {
-					writers++
-					// The clocks stop while the body is sent.
-					setTimer(time.Time{})
+				spent := time.Since(bodyStart)
+				if !callDeadline.IsZero() {
+					callDeadline = callDeadline.Add(spent)
 				}
+				if s.RequestTimeout > 0 {
+					headDeadline = time.Now().Add(s.RequestTimeout)
+				}
+				wait = earliest(callDeadline, headDeadline)
 				continue
+			case <-k.ctx.Done():
+				return nil, k.abandon(k.ctx.Err(), false)
+			case <-timerC:
+				which := "call_timeout"
+				if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
+					which = "request_timeout"
+				}
+				err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
+				return nil, k.abandon(err, true)
 			}
-			k.send(ev.conn, earliest(callDeadline, headDeadline))
-			setTimer(earliest(callDeadline, headDeadline))
-		case err := <-k.wrote:
-			writers--
-			if err != nil {
-				continue // the connection's failure brings the outcome
-			}
-			spent := time.Since(bodyStart)
-			if !callDeadline.IsZero() {
-				callDeadline = callDeadline.Add(spent)
-			}
-			if s.RequestTimeout > 0 {
-				headDeadline = time.Now().Add(s.RequestTimeout)
-			}
-			setTimer(earliest(callDeadline, headDeadline))
-		case <-k.ctx.Done():
-			return nil, k.abandon(k.ctx.Err(), false)
-		case <-timerC:
-			which := "call_timeout"
-			if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
-				which = "request_timeout"
-			}
-			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
-			return nil, k.abandon(err, true)
 		}
+		if ev.conn == nil {
+			outcome, received = ev.resp, true
+			return ev.resp, ev.err
+		}
+		headDeadline = time.Time{}
+		if s.RequestTimeout > 0 {
+			headDeadline = time.Now().Add(s.RequestTimeout)
+		}
+		if k.kind != bodyNone {
+			for ; writers > 0; writers-- {
+				<-k.wrote // the previous attempt's writer has let go of the body
+			}
+			bodyStart = time.Now()
+			if k.sendBody(ev.conn) {
+				writers++
+				// The clocks stop while the body is sent.
+				wait = time.Time{}
+			}
+			continue
+		}
+		wait = earliest(callDeadline, headDeadline)
+		k.send(ev.conn, wait)
 	}
 }
 
@@ -346,7 +397,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 	}
 	u.mu.Unlock()
 	c.setWriteDeadline(deadline)
-	writeHead(c.bw, k.req, bodyNone)
+	writeHeadTarget(c.bw, k.req, bodyNone, k.target)
 	err := c.endWrite()
 	c.wmu.Unlock()
 	if err != nil {
@@ -381,7 +432,7 @@ func (k *call) sendBody(c *conn) bool {
 	u.mu.Unlock()
 	go func() {
 		c.setWriteDeadline(time.Time{})
-		writeHead(c.bw, k.req, k.kind)
+		writeHeadTarget(c.bw, k.req, k.kind, k.target)
 		err := writeBody(c.bw, k.req, k.kind, &k.bodyStarted)
 		c.wmu.Unlock()
 		if err != nil {

@@ -133,7 +133,8 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errors.New("pool: nil Request.URL")
 	}
-	if err := validateRequest(req); err != nil {
+	target, err := checkRequest(req)
+	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -147,7 +148,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := newCall(req, u).run()
+		resp, err := newCall(req, u, target).run()
 		if err != errRemoved {
 			return resp, err
 		}

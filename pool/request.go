@@ -15,14 +15,15 @@ import (
 	"sync/atomic"
 )
 
-// reqExcluded are the request header fields the writer produces itself
-// (Host, framing, Connection) and so never copies from Request.Header.
-var reqExcluded = map[string]bool{
-	"Host":              true,
-	"Content-Length":    true,
-	"Transfer-Encoding": true,
-	"Connection":        true,
-	"Trailer":           true,
+// reqExcluded reports whether k is a request header field the writer
+// produces itself (Host, framing, Connection) and so never copies from
+// Request.Header.
+func reqExcluded(k string) bool {
+	switch k {
+	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Trailer":
+		return true
+	}
+	return false
 }
 
 var keysPool = sync.Pool{New: func() any { s := make([]string, 0, 32); return &s }}
@@ -62,26 +63,33 @@ var errInvalidHeader = errors.New("pool: invalid request")
 // Host and request target without spaces or line breaks, and header
 // field names that are tokens. A request failing it is never sent.
 func validateRequest(req *http.Request) error {
+	_, err := checkRequest(req)
+	return err
+}
+
+// checkRequest is validateRequest, returning the request target's path
+// for writeHeadTarget.
+func checkRequest(req *http.Request) (string, error) {
 	if !validToken(req.Method) {
-		return fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
+		return "", fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
 	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	if host == "" || strings.ContainsAny(host, "\r\n \t") {
-		return fmt.Errorf("%w: Host %q", errInvalidHeader, host)
+		return "", fmt.Errorf("%w: Host %q", errInvalidHeader, host)
 	}
 	target := requestTarget(req.URL)
 	if target == "" || strings.ContainsAny(target, " \r\n\t") || strings.ContainsAny(req.URL.RawQuery, " \r\n\t") {
-		return fmt.Errorf("%w: target %q", errInvalidHeader, target)
+		return "", fmt.Errorf("%w: target %q", errInvalidHeader, target)
 	}
 	for k := range req.Header {
 		if !validToken(k) {
-			return fmt.Errorf("%w: header field name %q", errInvalidHeader, k)
+			return "", fmt.Errorf("%w: header field name %q", errInvalidHeader, k)
 		}
 	}
-	return nil
+	return target, nil
 }
 
 // requestTarget returns the path part of the request target: the URL's
@@ -112,13 +120,19 @@ func requestTarget(u *url.URL) string {
 // PUT and PATCH without a body carry "Content-Length: 0". Write errors
 // stick to bw and show at its next Flush.
 func writeHead(bw *bufio.Writer, req *http.Request, kind bodyKind) {
+	writeHeadTarget(bw, req, kind, requestTarget(req.URL))
+}
+
+// writeHeadTarget is writeHead with the request target's path already
+// worked out by checkRequest.
+func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target string) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(requestTarget(req.URL))
+	bw.WriteString(target)
 	if req.URL.ForceQuery || req.URL.RawQuery != "" {
 		bw.WriteByte('?')
 		bw.WriteString(req.URL.RawQuery)
@@ -130,7 +144,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, kind bodyKind) {
 	kp := keysPool.Get().(*[]string)
 	keys := (*kp)[:0]
 	for k := range req.Header {
-		if !reqExcluded[k] {
+		if !reqExcluded(k) {
 			keys = append(keys, k)
 		}
 	}

@@ -274,6 +274,7 @@ func (u *upstream) dispatch() {
 			u.assign(k, c)
 			continue
 		case shed:
+			u.unreserve(k) // a wait before this one may have reserved a connection for it
 			k.finish(nil, fmt.Errorf("pool: %s: no available worker (next_available_worker)", u.key))
 			continue
 		}
