@@ -55,6 +55,7 @@ type head struct {
 
 	r    http.Response
 	body bytesBody
+	vals [4]string // the values of a header block read by parseHeader
 }
 
 // readHead reads one final response head from tp for a request of the
@@ -122,7 +123,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	}
 	resp.StatusCode = code
 	resp.Status = statusText(status)
-	mh, err := tp.ReadMIMEHeader()
+	mh, err := readHeader(tp, h)
 	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -153,6 +154,229 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 }
 
 var sp = []byte(" ")
+
+// readHeader reads a header block as [textproto.Reader.ReadMIMEHeader]
+// does. When the block is already buffered whole and made of plain lines
+// (see parseHeader), it is read with one string for all its values;
+// anything else is left to ReadMIMEHeader, which accepts or refuses it as
+// it always did.
+func readHeader(tp *textproto.Reader, h *head) (textproto.MIMEHeader, error) {
+	br := tp.R
+	if n := br.Buffered(); n > 0 {
+		p, _ := br.Peek(n)
+		if mh, used := parseHeader(p, h); mh != nil {
+			br.Discard(used)
+			return mh, nil
+		}
+	}
+	return tp.ReadMIMEHeader()
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// maxPlainLines bounds the fields parseHeader takes; a longer block is
+// left to ReadMIMEHeader.
+const maxPlainLines = 32
+
+// parseHeader parses the header block at the start of p, up to its empty
+// line, and returns it with the number of bytes it takes, when it has at
+// most maxPlainLines lines and every one is plain: ended by CRLF, not
+// folded, a field name of token characters (64 at most) then a colon, and
+// a value of visible characters, spaces, tabs and obs-text. For those,
+// the result is what ReadMIMEHeader gives (canonical names, values
+// without their leading and trailing blanks, each key's values in a slice
+// of its own capacity), with one string for all the values and the
+// uncommon names. Otherwise it returns nil and p is to be read by
+// ReadMIMEHeader.
+func parseHeader(p []byte, h *head) (textproto.MIMEHeader, int) {
+	if bytes.HasPrefix(p, crlf) {
+		return make(textproto.MIMEHeader), 2
+	}
+	end := bytes.Index(p, crlfcrlf)
+	if end < 0 {
+		return nil, 0
+	}
+	block := p[:end+2] // every line with its CRLF
+	type field struct {
+		key              string // interned, or "": its canonical form goes in the string
+		name, val        []byte
+		keyOff, valStart int // in the string
+	}
+	var fields [maxPlainLines]field
+	n, size := 0, 0
+	for rest := block; len(rest) > 0; n++ {
+		i := bytes.IndexByte(rest, '\n') // found: the block ends with CRLF
+		if n == maxPlainLines || i < 1 || rest[i-1] != '\r' {
+			return nil, 0
+		}
+		name, val, ok := plainLine(rest[:i-1])
+		if !ok {
+			return nil, 0
+		}
+		f := &fields[n]
+		f.name, f.val = name, val
+		if f.key = commonKey(name); f.key == "" {
+			size += len(name)
+		}
+		size += len(val)
+		rest = rest[i+1:]
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for i := range fields[:n] {
+		f := &fields[i]
+		f.keyOff = sb.Len()
+		if f.key == "" {
+			upper := true
+			for _, c := range f.name {
+				if upper && 'a' <= c && c <= 'z' {
+					c -= 'a' - 'A'
+				} else if !upper && 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				sb.WriteByte(c)
+				upper = c == '-'
+			}
+		}
+		f.valStart = sb.Len()
+		sb.Write(f.val)
+	}
+	all := sb.String()
+	vals := h.vals[:0]
+	if n > len(h.vals) {
+		vals = make([]string, 0, n)
+	}
+	mh := make(textproto.MIMEHeader, n)
+	for i := range fields[:n] {
+		f := &fields[i]
+		key := f.key
+		if key == "" {
+			key = all[f.keyOff:f.valStart]
+		}
+		v := all[f.valStart : f.valStart+len(f.val)]
+		if vv, ok := mh[key]; ok {
+			mh[key] = append(vv, v)
+		} else {
+			vals = append(vals, v)
+			mh[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
+	return mh, end + 4
+}
+
+// plainLine splits line (without its CRLF) into its field name and its
+// value without leading and trailing blanks, and reports whether it is a
+// plain field line: see parseHeader.
+func plainLine(line []byte) (name, val []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || colon > 64 {
+		return nil, nil, false
+	}
+	name = line[:colon]
+	for _, c := range name {
+		if c >= 0x80 || !tokenChar[c] {
+			return nil, nil, false
+		}
+	}
+	val = line[colon+1:]
+	for _, c := range val {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return nil, nil, false
+		}
+	}
+	return name, bytes.Trim(val, " \t"), true
+}
+
+// commonKey returns the canonical form of the field name k (token
+// characters, 64 at most) when it is one of the usual response fields,
+// and "" otherwise.
+func commonKey(k []byte) string {
+	var b [64]byte
+	a := b[:len(k)]
+	upper := true
+	for i, c := range k {
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		a[i] = c
+		upper = c == '-'
+	}
+	switch string(a) {
+	case "Accept-Ranges":
+		return "Accept-Ranges"
+	case "Access-Control-Allow-Origin":
+		return "Access-Control-Allow-Origin"
+	case "Age":
+		return "Age"
+	case "Alt-Svc":
+		return "Alt-Svc"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Connection":
+		return "Connection"
+	case "Content-Disposition":
+		return "Content-Disposition"
+	case "Content-Encoding":
+		return "Content-Encoding"
+	case "Content-Language":
+		return "Content-Language"
+	case "Content-Length":
+		return "Content-Length"
+	case "Content-Range":
+		return "Content-Range"
+	case "Content-Security-Policy":
+		return "Content-Security-Policy"
+	case "Content-Type":
+		return "Content-Type"
+	case "Date":
+		return "Date"
+	case "Etag":
+		return "Etag"
+	case "Expires":
+		return "Expires"
+	case "Keep-Alive":
+		return "Keep-Alive"
+	case "Last-Modified":
+		return "Last-Modified"
+	case "Link":
+		return "Link"
+	case "Location":
+		return "Location"
+	case "Pragma":
+		return "Pragma"
+	case "Referrer-Policy":
+		return "Referrer-Policy"
+	case "Retry-After":
+		return "Retry-After"
+	case "Server":
+		return "Server"
+	case "Set-Cookie":
+		return "Set-Cookie"
+	case "Strict-Transport-Security":
+		return "Strict-Transport-Security"
+	case "Trailer":
+		return "Trailer"
+	case "Transfer-Encoding":
+		return "Transfer-Encoding"
+	case "Upgrade":
+		return "Upgrade"
+	case "Vary":
+		return "Vary"
+	case "Via":
+		return "Via"
+	case "Www-Authenticate":
+		return "Www-Authenticate"
+	case "X-Content-Type-Options":
+		return "X-Content-Type-Options"
+	case "X-Frame-Options":
+		return "X-Frame-Options"
+	case "X-Powered-By":
+		return "X-Powered-By"
+	}
+	return ""
+}
 
 // readLine reads a line as [textproto.Reader.ReadLine] does (without its
 // end, CRLF or LF; a line longer than br's buffer is put together), but

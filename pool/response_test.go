@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -205,4 +207,114 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("got %d %q, net/http %d %q", resp.StatusCode, body, ref.StatusCode, refBody)
 		}
 	})
+}
+
+// checkParseHeader compares parseHeader with textproto's ReadMIMEHeader
+// on block: when parseHeader takes it, both must give the same header
+// and consume the same bytes.
+func checkParseHeader(t *testing.T, block []byte) {
+	t.Helper()
+	var h head
+	got, n := parseHeader(block, &h)
+	if got == nil {
+		return
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(block), len(block)+16)
+	want, err := textproto.NewReader(br).ReadMIMEHeader()
+	if err != nil {
+		t.Fatalf("%q: parseHeader took it, ReadMIMEHeader says %v", block, err)
+	}
+	if rest := len(block) - br.Buffered(); rest != n {
+		t.Fatalf("%q: parseHeader used %d bytes, ReadMIMEHeader %d", block, n, rest)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%q: got %q, want %q", block, got, want)
+	}
+	for k, wv := range want {
+		gv, ok := got[k]
+		if !ok || !slices.Equal(gv, wv) || cap(gv) != cap(wv) {
+			t.Fatalf("%q: got %q, want %q", block, got, want)
+		}
+	}
+}
+
+var parseHeaderSeeds = []string{
+	"\r\n",
+	"\r\nbody",
+	"Content-Type: text/plain\r\nContent-Length: 64\r\n\r\n0123",
+	"content-length:64\r\nX-FOO-bar:  a b \t\r\nx-foo-BAR: c\r\n\r\n",
+	"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nSet-Cookie: c=3\r\n\r\n",
+	"A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\nI: 9\r\nJ: 10\r\n\r\n",
+	"Empty:\r\nTabs:\t\t\r\n\r\n",
+	"Obs: caf\xe9\r\n\r\n",
+	"Folded: a\r\n b\r\n\r\n",
+	" Lead: a\r\n\r\n",
+	"Content-Length : 1\r\n\r\n",
+	"Bad@Name: 1\r\n\r\n",
+	"NoColon\r\n\r\n",
+	": empty name\r\n\r\n",
+	"LF: a\nB: b\r\n\r\n",
+	"CR: a\rb\r\n\r\n",
+	"Ctl: a\x01b\r\n\r\n",
+	"Del: a\x7fb\r\n\r\n",
+	"A: b\r\n\nC: d\r\n\r\n",
+	"Etag: \"x\"\r\nDATE: now\r\nserver: s\r\nkeep-alive: timeout=5\r\n\r\n",
+	"Unfinished: a\r\n",
+}
+
+func TestParseHeader(t *testing.T) {
+	for _, s := range parseHeaderSeeds {
+		checkParseHeader(t, []byte(s))
+	}
+	// Plain blocks must all be taken.
+	for _, s := range parseHeaderSeeds[:8] {
+		var h head
+		if mh, _ := parseHeader([]byte(s), &h); mh == nil {
+			t.Errorf("%q: not taken by parseHeader", s)
+		}
+	}
+	// Random blocks from a small alphabet.
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("aZ-:: \t\r\n\r\nx\x01\x80~@")
+	for i := 0; i < 200000; i++ {
+		b := []byte("Content-Type: a\r\n")
+		for j := rng.IntN(40); j > 0; j-- {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		b = append(b, "\r\n\r\n"...)
+		checkParseHeader(t, b)
+	}
+}
+
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range parseHeaderSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkParseHeader(t, b) })
+}
+
+// BenchmarkReadHead reads a response head as a connection does: small
+// (the benchmarks' backend) and typical (a web server's dozen fields).
+func BenchmarkReadHead(b *testing.B) {
+	for _, tt := range []struct{ name, head string }{
+		{"small", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n\r\n"},
+		{"typical", "HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: Sun, 22 Nov 2026 03:00:00 GMT\r\n" +
+			"Content-Type: text/html; charset=utf-8\r\nContent-Length: 1234\r\nConnection: keep-alive\r\n" +
+			"Last-Modified: Sat, 21 Nov 2026 12:00:00 GMT\r\nETag: \"6540a1b2-4d2\"\r\nAccept-Ranges: bytes\r\n" +
+			"Cache-Control: max-age=60\r\nVary: Accept-Encoding\r\nX-Request-Id: 4f1c2a9e\r\n\r\n"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			r := strings.NewReader(tt.head)
+			br := bufio.NewReaderSize(r, 4096)
+			tp := textproto.NewReader(br)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Reset(tt.head)
+				br.Reset(r)
+				if _, err := readHead(tp, "GET"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
