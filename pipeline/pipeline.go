@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -226,10 +227,30 @@ func (st *State) DropAnswer() {
 // SubURL returns the string a suburl regexp matches: the site-relative
 // path, plus "?query" when the request has a query.
 func (st *State) SubURL() string {
-	if st.HasQuery {
-		return st.SubPath + "?" + st.RawQuery
+	if !st.HasQuery {
+		return st.SubPath
 	}
-	return st.SubPath
+	if st.In != nil {
+		// Usually the request target ends with that very text: take it
+		// from there rather than build it.
+		if u, ok := joinedSuffix(st.In.RequestURI, st.SubPath, "?", st.RawQuery); ok {
+			return u
+		}
+	}
+	return st.SubPath + "?" + st.RawQuery
+}
+
+// joinedSuffix returns the suffix of s that is a+b+c, if s ends with it.
+func joinedSuffix(s, a, b, c string) (string, bool) {
+	n := len(a) + len(b) + len(c)
+	if n > len(s) {
+		return "", false
+	}
+	t := s[len(s)-n:]
+	if t[:len(a)] != a || t[len(a):len(a)+len(b)] != b || t[len(a)+len(b):] != c {
+		return "", false
+	}
+	return t, true
 }
 
 // FullURL returns the string a fullurl regexp matches:
@@ -240,27 +261,66 @@ func (st *State) FullURL() (url string, ok bool) {
 	if st.Host == "" {
 		return "", false
 	}
-	u := st.Scheme() + "://" + st.HostPort() + st.Path
+	q, query := "", ""
 	if st.HasQuery {
-		u += "?" + st.RawQuery
+		q, query = "?", st.RawQuery
 	}
-	return u, true
+	name, port := st.hostPort()
+	if port == "" {
+		return st.Scheme() + "://" + name + st.Path + q + query, true
+	}
+	return st.Scheme() + "://" + name + ":" + port + st.Path + q + query, true
 }
 
 // HostPort returns the host name as the client sent it (case kept, port
 // removed) followed by ":port" with the listening port, unless that is 80
 // or 443: the authority Ocsigen uses in full URLs and site redirects.
 func (st *State) HostPort() string {
-	name := st.Host
-	if h, _, err := net.SplitHostPort(name); err == nil {
-		name = h
+	name, port := st.hostPort()
+	if port == "" {
+		return name
+	}
+	return name + ":" + port
+}
+
+// hostPort returns the two parts of HostPort: the host ("[...]" for an
+// IPv6 address) and the port, "" when it is omitted.
+func (st *State) hostPort() (name, port string) {
+	name = st.Host
+	if hasPort(name) {
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
 	}
 	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
-	hp := hostForURL(name)
+	name = hostForURL(name)
 	if st.LocalPort != 80 && st.LocalPort != 443 && st.LocalPort != 0 {
-		hp += ":" + strconv.Itoa(st.LocalPort)
+		port = portText(st.LocalPort)
 	}
-	return hp
+	return name, port
+}
+
+// hasPort reports whether net.SplitHostPort may succeed on h: without a
+// colon it always fails (and builds an error to say so).
+func hasPort(h string) bool { return strings.IndexByte(h, ':') >= 0 }
+
+// portTexts caches the text of the listening ports converted, a few
+// slots of them: a server listens on few ports.
+var portTexts [8]atomic.Pointer[portString]
+
+type portString struct {
+	n int
+	s string
+}
+
+func portText(p int) string {
+	slot := &portTexts[uint(p)%uint(len(portTexts))]
+	if c := slot.Load(); c != nil && c.n == p {
+		return c.s
+	}
+	s := strconv.Itoa(p)
+	slot.Store(&portString{p, s})
+	return s
 }
 
 // Scheme returns "https" when the request counts as secure, else "http".
@@ -272,6 +332,11 @@ func (st *State) Scheme() string {
 }
 
 func hostForURL(name string) string {
+	if strings.IndexByte(name, ':') < 0 {
+		// Not an IPv6 address; netip.ParseAddr would build an error to
+		// say so.
+		return name
+	}
 	if a, err := netip.ParseAddr(name); err == nil && a.Is6() {
 		return "[" + name + "]"
 	}
@@ -329,4 +394,30 @@ func SubPathOf(path string, site []string) (sub string, ok bool) {
 		rest = rest[i+1:]
 	}
 	return rest, true
+}
+
+// InsideWithSlash reports whether path+"/" is inside the site whose
+// segments are site, as SubPathOf(path+"/", site) reports it, without
+// building path+"/".
+func InsideWithSlash(path string, site []string) bool {
+	if path == "" {
+		// "/": its only slash is the leading one.
+		return len(site) == 0
+	}
+	rest := strings.TrimPrefix(path, "/")
+	slash := true // the appended "/" is still to come
+	for _, seg := range site {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			if !slash {
+				return false
+			}
+			i, slash = len(rest), false
+		}
+		if s, err := url.PathUnescape(rest[:i]); err != nil || s != seg {
+			return false
+		}
+		rest = rest[min(i+1, len(rest)):]
+	}
+	return true
 }

@@ -132,7 +132,7 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 	sub, ok := pipeline.SubPathOf(st.Path, s.segs)
 	if !ok {
 		if st.Answer == nil && len(s.segs) > 0 {
-			if _, exact := pipeline.SubPathOf(st.Path+"/", s.segs); exact {
+			if pipeline.InsideWithSlash(st.Path, s.segs) {
 				loc := s.directoryURL(st)
 				if st.Trace != nil {
 					st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)

@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestInsideWithSlash(t *testing.T) {
+	paths := []string{"", "/", "//", "/a", "/a/", "/a//", "/a/b", "/a/b/", "/ab", "/a%62", "/a%62/c", "/%zz", "/%zz/", "a", "a/b", "/a/b/c", "/b/a"}
+	sites := [][]string{nil, {}, {"a"}, {"ab"}, {"a", "b"}, {"a", ""}, {""}, {"a", "b", "c"}, {"%zz"}, {"b"}}
+	for _, p := range paths {
+		for _, site := range sites {
+			_, want := SubPathOf(p+"/", site)
+			if got := InsideWithSlash(p, site); got != want {
+				t.Errorf("InsideWithSlash(%q, %q) = %v, want %v", p, site, got, want)
+			}
+		}
+	}
+}
+
+// oldFullURL and oldHostPort are FullURL and HostPort as they were
+// written before they avoided building intermediate strings.
+func oldHostPort(st *State) string {
+	name := st.Host
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	hp := name
+	if a, err := netip.ParseAddr(name); err == nil && a.Is6() {
+		hp = "[" + name + "]"
+	}
+	if st.LocalPort != 80 && st.LocalPort != 443 && st.LocalPort != 0 {
+		hp += ":" + strconv.Itoa(st.LocalPort)
+	}
+	return hp
+}
+
+func oldFullURL(st *State) (string, bool) {
+	if st.Host == "" {
+		return "", false
+	}
+	u := st.Scheme() + "://" + oldHostPort(st) + st.Path
+	if st.HasQuery {
+		u += "?" + st.RawQuery
+	}
+	return u, true
+}
+
+func TestURLs(t *testing.T) {
+	hosts := []string{"", "h", "H.Example", "h:8080", "[::1]", "[::1]:81", "::1", "1.2.3.4", "1.2.3.4:9", "[fe80::1%25eth0]:1", "a:b:c", "[v1.x]"}
+	ports := []int{0, 80, 443, 8080, 8081, 65535, 80 + 8}
+	for _, h := range hosts {
+		for _, port := range ports {
+			for _, secure := range []bool{false, true} {
+				for _, q := range []struct {
+					sub, raw string
+					has      bool
+					uri      string
+				}{
+					{"x", "", false, "/x"},
+					{"x", "", true, "/x?"},
+					{"x/y", "a=1", true, "/x/y?a=1"},
+					{"y", "a=1", true, "/x/y?a=1"},
+					{"y", "a=2", true, "/x/y?a=1"},
+					{"x", "a", true, "http://h/x?a"},
+					{"", "", true, ""},
+					{"z", "q", true, "?q"},
+				} {
+					st := &State{Host: h, LocalPort: port, Secure: secure, Path: "/" + q.sub, SubPath: q.sub, RawQuery: q.raw, HasQuery: q.has,
+						In: &http.Request{RequestURI: q.uri}}
+					wantU, wantOK := oldFullURL(st)
+					if u, ok := st.FullURL(); u != wantU || ok != wantOK {
+						t.Errorf("%+v: FullURL = %q, %v, want %q, %v", st, u, ok, wantU, wantOK)
+					}
+					if hp, want := st.HostPort(), oldHostPort(st); hp != want {
+						t.Errorf("%+v: HostPort = %q, want %q", st, hp, want)
+					}
+					want := q.sub
+					if q.has {
+						want += "?" + q.raw
+					}
+					if got := st.SubURL(); got != want {
+						t.Errorf("%+v: SubURL = %q, want %q", st, got, want)
+					}
+					st.In = nil
+					if got := st.SubURL(); got != want {
+						t.Errorf("%+v: SubURL = %q, want %q", st, got, want)
+					}
+				}
+			}
+		}
+	}
+}
