@@ -215,12 +215,12 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
 	}
-	out := forward.NewRequest(ctx, st, t, host)
+	out := forward.NewRequest(ctx, st, &t, host)
 	// nopipeline: the connection is not shared with other requests; it is
 	// closed after this exchange.
 	out.Close = r.noPipeline
 	tr := st.Env.Transport
-	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
+	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
 		tr = st.Env.Upgrade
 	}
 	resp, err := tr.RoundTrip(out)

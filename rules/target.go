@@ -17,13 +17,21 @@ import (
 // Bytes that may not appear raw in a request target are percent-encoded,
 // so the request line sent to the backend is always well formed.
 func ParseTarget(dest string) (*forward.Target, error) {
+	t, err := parseTarget(dest)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func parseTarget(dest string) (forward.Target, error) {
 	i := strings.Index(dest, "://")
 	if i < 0 {
-		return nil, fmt.Errorf("destination %q is not an http:// or https:// URL", dest)
+		return forward.Target{}, fmt.Errorf("destination %q is not an http:// or https:// URL", dest)
 	}
 	scheme := strings.ToLower(dest[:i])
 	if scheme != "http" && scheme != "https" {
-		return nil, fmt.Errorf("destination %q: scheme must be http or https", dest)
+		return forward.Target{}, fmt.Errorf("destination %q: scheme must be http or https", dest)
 	}
 	rest := dest[i+3:]
 	end := strings.IndexAny(rest, "/?")
@@ -32,9 +40,16 @@ func ParseTarget(dest string) (*forward.Target, error) {
 	}
 	host, rest := rest[:end], rest[end:]
 	if err := checkHostPort(host); err != nil {
-		return nil, fmt.Errorf("destination %q: %v", dest, err)
+		return forward.Target{}, fmt.Errorf("destination %q: %v", dest, err)
 	}
-	t := &forward.Target{Scheme: scheme, Host: host}
+	t := forward.Target{Scheme: scheme, Host: host}
+	setPathQuery(&t, rest)
+	return t, nil
+}
+
+// setPathQuery sets the path and query of t from rest, the part of a
+// destination after the host.
+func setPathQuery(t *forward.Target, rest string) {
 	path := rest
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
 		path = rest[:q]
@@ -45,7 +60,6 @@ func ParseTarget(dest string) (*forward.Target, error) {
 		path = "/"
 	}
 	t.Path = EscapeTarget(path)
-	return t, nil
 }
 
 // targetParser parses the expansions of one destination template. When
@@ -87,26 +101,17 @@ func newTargetParser(t *pattern.Template) targetParser {
 }
 
 // parse returns ParseTarget(dest), dest being an expansion of the
-// parser's template.
-func (p *targetParser) parse(dest string) (*forward.Target, error) {
+// parser's template. The target is returned by value, so that it need
+// not be allocated.
+func (p *targetParser) parse(dest string) (forward.Target, error) {
 	switch {
 	case p.fixed != nil:
-		return p.fixed, nil // shared: targets are never modified
+		return *p.fixed, nil
 	case p.n == 0:
-		return ParseTarget(dest)
+		return parseTarget(dest)
 	}
-	t := &forward.Target{Scheme: p.scheme, Host: p.host}
-	rest := dest[p.n:]
-	path := rest
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		path = rest[:q]
-		t.RawQuery = EscapeTarget(rest[q+1:])
-		t.HasQuery = true
-	}
-	if path == "" {
-		path = "/"
-	}
-	t.Path = EscapeTarget(path)
+	t := forward.Target{Scheme: p.scheme, Host: p.host}
+	setPathQuery(&t, dest[p.n:])
 	return t, nil
 }
 

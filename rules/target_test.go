@@ -93,8 +93,8 @@ func TestTargetParser(t *testing.T) {
 			if (werr != nil) != (gerr != nil) {
 				t.Fatalf("%q -> %q: ParseTarget error %v, parser error %v", tpl, dest, werr, gerr)
 			}
-			if werr == nil && *got != *want {
-				t.Fatalf("%q -> %q: parser %+v, ParseTarget %+v", tpl, dest, *got, *want)
+			if werr == nil && got != *want {
+				t.Fatalf("%q -> %q: parser %+v, ParseTarget %+v", tpl, dest, got, *want)
 			}
 		}
 	}
