@@ -52,6 +52,9 @@ type Regexp struct {
 	// linear, when set, decides for printable ASCII subjects in linear
 	// time (Go's regexp, see linear.go).
 	linear *regexp.Regexp
+	// needle is what every match of an unanchored pattern starts with
+	// (LiteralPrefix): ReplaceAll leaves a string without it alone.
+	needle string
 }
 
 // Compile compiles expr. When anchored is true the whole string must match
@@ -95,6 +98,8 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 		if r.simple == nil {
 			r.linear = compileLinear(expr, len(groups)-1)
 		}
+	} else {
+		r.needle = literalPrefix(expr)
 	}
 	return r, nil
 }
@@ -170,6 +175,12 @@ func cleanErr(err error) string {
 
 // String returns the pattern as written in the configuration.
 func (r *Regexp) String() string { return r.source }
+
+// RequiredPrefix returns what every subject an anchored pattern matches
+// starts with ("" when unknown, and for an unanchored pattern): Match,
+// MatchGroups and MatchString refuse any other subject before running an
+// engine.
+func (r *Regexp) RequiredPrefix() string { return r.prefix }
 
 // NumGroups returns the number of capturing groups, group 0 excluded.
 func (r *Regexp) NumGroups() int { return len(r.groups) - 1 }
@@ -280,6 +291,9 @@ func (r *Regexp) MatchString(s string) (bool, error) {
 // ReplaceAll replaces every match of the pattern in s by t expanded with
 // the match's groups.
 func (r *Regexp) ReplaceAll(s string, t *Template) (string, error) {
+	if !strings.Contains(s, r.needle) {
+		return s, nil // no match can start anywhere
+	}
 	start := time.Now()
 	for try := 0; ; try++ {
 		out, err := r.re.ReplaceFunc(s, func(m regexp2.Match) string { return t.Expand(&m) }, -1, -1)

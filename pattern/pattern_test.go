@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dlclark/regexp2"
 )
 
 // TestTemplateOcsigen checks the rows of Ocsigen's own global_replace,
@@ -246,4 +248,32 @@ func FuzzLiteralPrefix(f *testing.F) {
 			t.Fatalf("%q matches %q, which lacks the literal prefix %q", expr, in, p)
 		}
 	})
+}
+
+// TestReplaceAllNeedle checks that refusing a string without the
+// pattern's literal prefix changes nothing.
+func TestReplaceAllNeedle(t *testing.T) {
+	patterns := []string{`http://10\.1\.0\.6:8000/(.*)`, `abc`, `a?bc`, `ab*c`, `a{2}b`, `(a|b)c`, `a|bc`, `\.example\.org`, `ab(?i)c`,
+		`a(?#x)*b`, `ab\w`, `^ab`, `ab$`, `(?i)ab`, `a\ b`, `[ab]c`, `x+y`, `domain=old\.example`, `a.b`, `(?x) a b`, `ab(?=c)`, ``}
+	inputs := []string{"", "a", "ab", "abc", "aab", "bc", "ABC", "abC", "zzabczz", "ac", "xxy", "a b", "aXb",
+		"http://10.1.0.6:8000/users/42", "see http://10.1.0.6:8000/", "path=/; domain=old.example", "db.example.org", "é abc \xff"}
+	for _, expr := range patterns {
+		re, err := Compile(expr, false, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tpl, err := ParseTemplate("<\\0>", re)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range inputs {
+			want, err := re.re.ReplaceFunc(in, func(m regexp2.Match) string { return tpl.Expand(&m) }, -1, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := re.ReplaceAll(in, tpl); err != nil || got != want {
+				t.Errorf("%q.ReplaceAll(%q) = %q, %v, want %q", expr, in, got, err, want)
+			}
+		}
+	}
 }

@@ -272,6 +272,46 @@ func (st *State) FullURL() (url string, ok bool) {
 	return st.Scheme() + "://" + name + ":" + port + st.Path + q + query, true
 }
 
+// FullURLHasPrefix reports whether FullURL is ok and starts with
+// prefix, without building it.
+func (st *State) FullURLHasPrefix(prefix string) bool {
+	if st.Host == "" {
+		return false
+	}
+	name, port := st.hostPort()
+	p, done := consumePrefix(prefix, st.Scheme(), "://", name)
+	if !done && port != "" {
+		p, done = consumePrefix(p, ":", port)
+	}
+	if !done {
+		p, done = consumePrefix(p, st.Path)
+	}
+	if !done && st.HasQuery {
+		p, done = consumePrefix(p, "?", st.RawQuery)
+	}
+	return p == ""
+}
+
+// consumePrefix matches p against the concatenation of parts: done is
+// true when the outcome is known, rest then "" if p is a prefix of the
+// parts and non-empty if not; otherwise the parts are a prefix of p and
+// rest is what follows them.
+func consumePrefix(p string, parts ...string) (rest string, done bool) {
+	for _, part := range parts {
+		if len(p) <= len(part) {
+			if strings.HasPrefix(part, p) {
+				return "", true
+			}
+			return p, true
+		}
+		if p[:len(part)] != part {
+			return p, true
+		}
+		p = p[len(part):]
+	}
+	return p, false
+}
+
 // HostPort returns the host name as the client sent it (case kept, port
 // removed) followed by ":port" with the listening port, unless that is 80
 // or 443: the authority Ocsigen uses in full URLs and site redirects.

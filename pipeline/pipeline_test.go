@@ -96,3 +96,25 @@ func TestURLs(t *testing.T) {
 		}
 	}
 }
+
+func TestFullURLHasPrefix(t *testing.T) {
+	for _, h := range []string{"", "h", "h:8080", "[::1]:81", "Ex.org"} {
+		for _, port := range []int{80, 8080} {
+			for _, q := range []bool{false, true} {
+				st := &State{Host: h, LocalPort: port, Path: "/a/b", RawQuery: "x=1", HasQuery: q}
+				u, ok := st.FullURL()
+				prefixes := []string{"", "h", "http", "http:", "http://", "https://", "http://h", "http://h/", "http://h:", "http://h:8080/a", "http://h:8081",
+					"http://[::1]", "http://[::1]:8080/a/b?", "http://Ex.org/a/b?x=1", "http://Ex.org/a/b?x=12", "http://ex.org", "http://h/a/b?x", "http://h:8080/a/b?x=1"}
+				for i := 0; i <= len(u); i++ {
+					prefixes = append(prefixes, u[:i], u[:i]+"z")
+				}
+				for _, p := range prefixes {
+					want := ok && strings.HasPrefix(u, p)
+					if got := st.FullURLHasPrefix(p); got != want {
+						t.Errorf("%+v: FullURLHasPrefix(%q) = %v, want %v (FullURL %q)", st, p, got, want, u)
+					}
+				}
+			}
+		}
+	}
+}

@@ -92,6 +92,11 @@ func (m *matcher) match(st *pipeline.State, what string, dst []string) (groups [
 		if s == subURL {
 			in = st.SubURL()
 		} else {
+			if p := m.re.RequiredPrefix(); p != "" && st.Trace == nil && !st.FullURLHasPrefix(p) {
+				// The regexp would refuse the full URL on its prefix: do
+				// not build it.
+				return dst, false, nil
+			}
 			u, ok := st.FullURL()
 			if !ok {
 				if st.Trace != nil {
