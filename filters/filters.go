@@ -33,6 +33,10 @@ type OutputFilter struct {
 	dest   *pattern.Template
 	mode   replaceMode
 	pos    xmlconf.Pos
+	// value is the expanded dest of a filter without regexp, as a header
+	// value list, shared by the answers it sets: header values are never
+	// modified in place, and its capacity of one makes an append copy.
+	value []string
 }
 
 // CompileOutputFilter compiles <outputfilter header= regexp= dest=/>
@@ -71,6 +75,10 @@ func CompileOutputFilter(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage
 		return nil
 	}
 	f.dest = t
+	if f.re == nil {
+		v := t.Expand(nil)
+		f.value = []string{v}[:1:1]
+	}
 	if hasReplace {
 		switch rp {
 		case "true":
@@ -92,14 +100,14 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 	}
 	h := st.Answer.Header
 	if f.re == nil {
-		v := f.dest.Expand(nil)
+		v := f.value[0]
 		switch {
 		case f.mode == replaceAll:
-			h[f.header] = []string{v}
+			h[f.header] = f.value
 		case f.mode == addAnother:
 			h[f.header] = append(h[f.header], v)
 		case len(h[f.header]) == 0:
-			h[f.header] = []string{v}
+			h[f.header] = f.value
 		default:
 			if st.Trace != nil {
 				st.Tracef(f.pos, "outputfilter header=%q: present, kept", f.header)
@@ -118,11 +126,18 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 		}
 		return pipeline.Next, nil
 	}
-	out := make([]string, len(values))
+	out := values // copied at the first value that changes
 	for i, v := range values {
 		r, err := f.re.ReplaceAll(v, f.dest)
 		if err != nil {
 			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "outputfilter at %s: %v", f.pos, err)
+		}
+		if r == v {
+			continue
+		}
+		if &out[0] == &values[0] {
+			out = make([]string, len(values))
+			copy(out, values)
 		}
 		out[i] = r
 	}
