@@ -145,6 +145,8 @@ func walk(lines []string, peer netip.Addr, checkEqualIP bool, proxies []netip.Pr
 	}
 	var buf [8]netip.Addr
 	walked := buf[:0] // right to left
+	var tbuf [8]string
+	texts := tbuf[:0] // the entries of walked whose text is canonical, else ""
 	n := 0
 	for e := range entriesFromRight(lines) {
 		n++
@@ -162,6 +164,15 @@ func walk(lines []string, peer netip.Addr, checkEqualIP bool, proxies []netip.Pr
 			return walkResult{reason: fmt.Sprintf("header ignored: entry %d from the right is not an IP address", n)}
 		}
 		walked = append(walked, a)
+		if a.Is4() && digitsAndDots(e) {
+			// The entry is dotted IPv4 text that parsed (no port, no
+			// brackets, not mapped), and netip.ParseAddr accepts such
+			// text only in canonical form (no leading zeros): no need to
+			// build it again.
+			texts = append(texts, e)
+		} else {
+			texts = append(texts, "")
+		}
 		if !inPrefixes(a, proxies) {
 			break
 		}
@@ -176,7 +187,11 @@ func walk(lines []string, peer netip.Addr, checkEqualIP bool, proxies []netip.Pr
 	}
 	accepted := make([]string, len(walked))
 	for j, a := range walked {
-		accepted[len(walked)-1-j] = a.String()
+		text := texts[j]
+		if text == "" {
+			text = a.String()
+		}
+		accepted[len(walked)-1-j] = text
 	}
 	return walkResult{client: walked[len(walked)-1], accepted: accepted, ok: true}
 }
@@ -218,6 +233,15 @@ func parseEntry(s string) (netip.Addr, bool) {
 		return canon(ap.Addr()), true
 	}
 	return netip.Addr{}, false
+}
+
+func digitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func inPrefixes(a netip.Addr, prefixes []netip.Prefix) bool {
