@@ -8,7 +8,7 @@
 # them by process group when it ends (also on Ctrl-C or SIGTERM).
 #
 # Settings are environment variables (or the driver's flags, after --):
-#   TARGETS="ocsiproxy nginx haproxy" (also h1proto: the experimental front of bench/h1proto)
+#   TARGETS="ocsiproxy nginx haproxy"
 #   SCENARIOS="small 1k 64k lat1 idle rules"
 #   DURATION=10 WARMUP=2 ROUNDS=1 CONNS=64 IDLE_CONNS=10000 RULES=10000
 #   PIN=split (PROXY_CPUS=0 LOAD_CPUS=1) | none   LOGS=on|off   PORT_BASE=18300   OUT=dir
@@ -42,7 +42,7 @@ fi
 
 mkdir -p "$BIN"
 go build -o "$BIN/ocsiproxy" .
-for p in backend idle suite h1proto; do
+for p in backend idle suite; do
   go build -o "$BIN/$p" "./bench/$p"
 done
 

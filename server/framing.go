@@ -2,29 +2,30 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"net"
 	"net/http"
-	"sync"
 )
 
 // Request framing that net/http accepts but a reverse proxy must refuse.
 //
-// net/http resolves a request carrying both Content-Length and
-// Transfer-Encoding by dropping the Content-Length (RFC 9112 section 6.3
-// lets an intermediary do that) and keeps the connection open. A front
+// http.ReadRequest, the request parser of the plain-HTTP server (h1.go),
+// resolves a request carrying both Content-Length and Transfer-Encoding
+// by dropping the Content-Length (RFC 9112 section 6.3 lets an
+// intermediary do that), and keeps one of several Host fields. A front
 // proxy that trusted the Content-Length instead would disagree with us
-// about where the next request starts: request smuggling. The header is
-// gone before any handler runs, so a framingConn watches the bytes
-// net/http reads from a plain-HTTP connection, follows the framing of
-// each request exactly as a strict HTTP/1.1 parser does, and records one
-// verdict per request head; the handler refuses a flagged request with
-// 400 and closes the connection.
+// about where the next request starts: request smuggling. The evidence is
+// gone once the request is parsed, so the server's connReader feeds every
+// byte it reads to a tracker that follows the framing of each request
+// exactly as a strict HTTP/1.1 parser does and records one verdict per
+// request head; the handler refuses a flagged request with 400 and closes
+// the connection.
 var (
 	errCLAndTE  = errors.New("both Content-Length and Transfer-Encoding")
 	errTE10     = errors.New("Transfer-Encoding in an HTTP/1.0 request")
 	errFoldedTE = errors.New("Content-Length or Transfer-Encoding folded over lines")
+	// errHosts: RFC 9112 section 3.2, a request with more than one Host
+	// field is refused (http.ReadRequest keeps one of them silently).
+	errHosts = errors.New("more than one Host field")
 	// errUntracked is the verdict on a request whose head the tracker did
 	// not see as one: it had stopped following the connection, or lost
 	// its place. Such a request is refused rather than trusted.
@@ -43,6 +44,7 @@ type framing struct {
 	inHead  bool
 	http10  bool // the request line ends with HTTP/1.0
 	cl, te  int
+	hosts   int
 	clValue []byte // the last Content-Length value, trimmed
 	clSame  bool   // every Content-Length line has the same value
 	teChunk bool   // the last Transfer-Encoding value is "chunked"
@@ -61,6 +63,7 @@ const (
 	keyOther headerKey = iota
 	keyContentLength
 	keyTransferEncoding
+	keyHost
 )
 
 type framingState int
@@ -158,7 +161,7 @@ func (f *framing) headLine(line []byte) {
 		}
 		f.inHead = true
 		f.http10 = string(line[bytes.LastIndexByte(line, ' ')+1:]) == "HTTP/1.0"
-		f.cl, f.te, f.lastKey, f.folded = 0, 0, keyOther, false
+		f.cl, f.te, f.hosts, f.lastKey, f.folded = 0, 0, 0, keyOther, false
 		return
 	}
 	if len(line) != 0 {
@@ -181,6 +184,8 @@ func (f *framing) headLine(line []byte) {
 			// EqualFold, as lower-casing then comparing did: the Kelvin
 			// sign counts as "k".
 			f.teChunk = bytes.EqualFold(bytes.TrimSpace(value), []byte("chunked"))
+		case keyHost:
+			f.hosts++
 		}
 		return
 	}
@@ -194,6 +199,8 @@ func (f *framing) headLine(line []byte) {
 		verdict = errCLAndTE
 	case f.te > 0 && f.http10:
 		verdict = errTE10
+	case f.hosts > 1:
+		verdict = errHosts
 	}
 	if f.head == len(f.verdicts) {
 		f.verdicts, f.head = f.verdicts[:0], 0
@@ -237,6 +244,8 @@ func keyOf(name []byte) headerKey {
 		return keyContentLength
 	case asciiEqualFold(name, "transfer-encoding"):
 		return keyTransferEncoding
+	case asciiEqualFold(name, "host"):
+		return keyHost
 	}
 	return keyOther
 }
@@ -297,70 +306,29 @@ func parseInt(b []byte, base uint64) (int64, bool) {
 	return int64(un), true
 }
 
-// framingConn is a plain-HTTP client connection whose reads feed a
-// framing tracker.
-type framingConn struct {
-	net.Conn
-	mu sync.Mutex
-	f  framing
-}
-
-func (c *framingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.mu.Lock()
-		c.f.feed(p[:n])
-		c.mu.Unlock()
-	}
-	return n, err
-}
-
 // next returns the verdict on the oldest request head not yet asked for.
-// Every request net/http hands to the handler was read through the
-// tracker, so a missing verdict means the tracker stopped or lost its
-// place: that request is refused (errUntracked), never waved through.
-func (c *framingConn) next() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.f.head == len(c.f.verdicts) {
+// Every request the server parses was read through the tracker, so a
+// missing verdict means the tracker stopped or lost its place: that
+// request is refused (errUntracked), never waved through.
+func (f *framing) next() error {
+	if f.head == len(f.verdicts) {
 		return errUntracked
 	}
-	v := c.f.verdicts[c.f.head]
-	c.f.verdicts[c.f.head] = nil
-	c.f.head++
+	v := f.verdicts[f.head]
+	f.verdicts[f.head] = nil
+	f.head++
 	return v
 }
 
-// framingListener wraps the accepted connections of a plain-HTTP port.
-type framingListener struct {
-	net.Listener
-	maxLine int
-}
-
-func (l *framingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &framingConn{Conn: c, f: framing{max: l.maxLine}}, nil
-}
-
+// framingKey is the context key of a plain-HTTP connection's *h1Conn,
+// whose verdict on the request being served framingVerdict returns.
 type framingKey struct{}
-
-// withFraming is the http.Server ConnContext that makes a connection's
-// framing tracker reachable from its requests.
-func withFraming(ctx context.Context, c net.Conn) context.Context {
-	if fc, ok := c.(*framingConn); ok {
-		return context.WithValue(ctx, framingKey{}, fc)
-	}
-	return ctx
-}
 
 // framingVerdict returns the framing error of r's head, nil when its
 // framing is sound or untracked (HTTPS connections).
 func framingVerdict(r *http.Request) error {
-	if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok {
-		return fc.next()
+	if c, ok := r.Context().Value(framingKey{}).(*h1Conn); ok {
+		return c.verdict
 	}
 	return nil
 }

@@ -41,12 +41,12 @@ func TestFramingVerdicts(t *testing.T) {
 // TestFramingUntracked checks that a request with no verdict (the tracker
 // stopped following the connection) is refused, not trusted.
 func TestFramingUntracked(t *testing.T) {
-	c := &framingConn{f: framing{max: 1 << 16}}
-	c.f.feed([]byte("GET / HTTP/1.1\r\n\r\n"))
-	if err := c.next(); err != nil {
+	f := framing{max: 1 << 16}
+	f.feed([]byte("GET / HTTP/1.1\r\n\r\n"))
+	if err := f.next(); err != nil {
 		t.Errorf("first verdict %v, want nil", err)
 	}
-	if err := c.next(); !errors.Is(err, errUntracked) {
+	if err := f.next(); !errors.Is(err, errUntracked) {
 		t.Errorf("verdict with none recorded: %v, want errUntracked", err)
 	}
 }

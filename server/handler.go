@@ -321,6 +321,12 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 	if copyErr != nil {
 		var re readError
 		if errors.As(copyErr, &re) {
+			if rs, ok := w.(responseResetter); ok && n == 0 && rs.resetResponse() {
+				// Nothing was sent yet: the client gets a 502.
+				err := &pipeline.Error{Status: http.StatusBadGateway, Err: re}
+				status, n := writeError(w, r, err, debug)
+				return status, n, err
+			}
 			// The backend's body broke after the head was sent: abort the
 			// client's connection so it cannot take a truncated body for
 			// a whole one.
@@ -331,6 +337,11 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 	}
 	return resp.StatusCode, n, nil
 }
+
+// responseResetter is implemented by the plain-HTTP server's
+// ResponseWriter (h1Response): an answer none of which was sent can be
+// replaced.
+type responseResetter interface{ resetResponse() bool }
 
 // serverValue is the Server header of answers that have none. Header
 // values are never modified in place, so every answer can share it.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -91,6 +92,7 @@ type Server struct {
 	tlsConf   *tls.Config
 	stopc     chan time.Duration
 	servers   []*http.Server
+	h1        []*h1Server
 	listeners []listener
 	// connSlots bounds the open client connections (<maxconnected>).
 	connSlots chan struct{}
@@ -207,6 +209,30 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.connSlots = make(chan struct{}, s.cfg.MaxConnected)
 	}
 	for _, l := range s.listeners {
+		var nl net.Listener = l.Listener
+		if s.connSlots != nil {
+			nl = &limitListener{Listener: nl, slots: s.connSlots}
+		}
+		if !l.https {
+			maxHeader := int(s.cfg.NetBufferSize)
+			if maxHeader <= 0 {
+				maxHeader = http.DefaultMaxHeaderBytes
+			}
+			h := &h1Server{
+				handler:        s.Handler,
+				headerTimeout:  s.cfg.Timeout,
+				idleTimeout:    s.cfg.KeepAliveTimeout,
+				maxHeaderBytes: maxHeader,
+				errorLog:       s.Logs.stdLogger(),
+			}
+			s.h1 = append(s.h1, h)
+			go func() {
+				if err := h.Serve(nl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					errc <- err
+				}
+			}()
+			continue
+		}
 		hs := &http.Server{
 			Handler:           s.Handler,
 			ReadHeaderTimeout: s.cfg.Timeout,
@@ -217,27 +243,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			// consumes its framing verdict (framing.go).
 			DisableGeneralOptionsHandler: true,
 		}
-		if l.https {
-			// Each server gets its own copy: enabling HTTP/2 edits it.
-			hs.TLSConfig = s.tlsConf.Clone()
-		}
+		// Each server gets its own copy: enabling HTTP/2 edits it.
+		hs.TLSConfig = s.tlsConf.Clone()
 		s.servers = append(s.servers, hs)
-		var nl net.Listener = l.Listener
-		if s.connSlots != nil {
-			nl = &limitListener{Listener: nl, slots: s.connSlots}
-		}
-		if !l.https {
-			nl = &framingListener{Listener: nl, maxLine: int(s.cfg.NetBufferSize) + 4096}
-			hs.ConnContext = withFraming
-		}
 		go func() {
-			var err error
-			if l.https {
-				err = hs.ServeTLS(nl, "", "")
-			} else {
-				err = hs.Serve(nl)
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := hs.ServeTLS(nl, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
@@ -279,11 +289,22 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		sctx, cancel = context.WithTimeout(sctx, timeout)
 		defer cancel()
 	}
-	for _, hs := range s.servers {
-		if err := hs.Shutdown(sctx); err != nil {
-			hs.Close()
-		}
+	var wg sync.WaitGroup
+	for _, h := range s.h1 {
+		wg.Go(func() {
+			if err := h.Shutdown(sctx); err != nil {
+				h.Close()
+			}
+		})
 	}
+	for _, hs := range s.servers {
+		wg.Go(func() {
+			if err := hs.Shutdown(sctx); err != nil {
+				hs.Close()
+			}
+		})
+	}
+	wg.Wait()
 	if c, ok := s.Handler.Tree().env.Transport.(io.Closer); ok {
 		c.Close()
 	}
@@ -311,6 +332,15 @@ type slotConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+}
+
+// SyscallConn gives the HTTP/1 server the socket to wait on while idle.
+func (c *slotConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("server: connection without a socket")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *slotConn) Close() error {

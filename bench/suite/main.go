@@ -76,7 +76,7 @@ func envInt(name string, def int) int {
 
 func main() {
 	s := &suite{}
-	targets := flag.String("targets", env("TARGETS", "ocsiproxy nginx haproxy"), "targets, in order: ocsiproxy nginx haproxy h1proto (ocsiproxy's handler behind an experimental HTTP/1.1 front, bench/h1proto)")
+	targets := flag.String("targets", env("TARGETS", "ocsiproxy nginx haproxy"), "targets, in order: ocsiproxy nginx haproxy")
 	scenarios := flag.String("scenarios", env("SCENARIOS", "small 1k 64k lat1 idle rules"), "scenarios: small 1k 64k lat1 idle rules")
 	duration := flag.Int("duration", envInt("DURATION", 10), "seconds per measured run (1-120)")
 	warmup := flag.Int("warmup", envInt("WARMUP", 2), "seconds of load before each measured run (0-60)")
@@ -150,8 +150,8 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		return errors.New("logs must be on or off")
 	}
 	for _, t := range s.targets {
-		if t != "ocsiproxy" && t != "nginx" && t != "haproxy" && t != "h1proto" {
-			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy h1proto)", t)
+		if t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
+			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy)", t)
 		}
 	}
 	for _, sc := range s.scenarios {
@@ -199,9 +199,6 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 	}
 	s.ocsiproxy = filepath.Join(s.bin, "ocsiproxy")
 	bins := []string{"ocsiproxy", "backend", "idle"}
-	if slices.Contains(s.targets, "h1proto") {
-		bins = append(bins, "h1proto")
-	}
 	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(s.bin, b)); err != nil {
 			return fmt.Errorf("missing %s in %s (bench/run.sh builds it)", b, s.bin)
@@ -247,7 +244,7 @@ func (s *suite) main() error {
 		return err
 	}
 	// Ports: backend, then one per target.
-	ports := map[string]int{"ocsiproxy": 1, "nginx": 2, "haproxy": 3, "h1proto": 8}
+	ports := map[string]int{"ocsiproxy": 1, "nginx": 2, "haproxy": 3}
 	for p := s.portBase; p <= s.portBase+8; p++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {

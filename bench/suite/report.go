@@ -158,13 +158,9 @@ func (s *suite) rulesTable(b *strings.Builder) {
 	w.Flush()
 }
 
-// verdicts compares ocsiproxy (and the h1proto experiment, when it ran)
-// with the targets of issue 7.
+// verdicts compares ocsiproxy with the targets of issue 7.
 func (s *suite) verdicts(b *strings.Builder) {
-	for _, name := range []string{"ocsiproxy", "h1proto"} {
-		if name == "h1proto" && !slices.Contains(s.targets, name) {
-			continue
-		}
+	for _, name := range []string{"ocsiproxy"} {
 		fmt.Fprintf(b, "\n== targets (issue 7): %s\n", name)
 		line := func(what string, value float64, unit, cmp string, limit float64, ok bool) {
 			v := "NOT MET"

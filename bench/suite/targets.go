@@ -31,7 +31,7 @@ func (s *suite) launch(t *target) error {
 	var argv []string
 	var env []string
 	switch t.kind {
-	case "ocsiproxy", "h1proto":
+	case "ocsiproxy":
 		for _, d := range []string{"log", "data"} {
 			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 				return err
@@ -46,9 +46,6 @@ func (s *suite) launch(t *target) error {
 			return err
 		}
 		argv = []string{s.ocsiproxy, "-s", "-c", conf}
-		if t.kind == "h1proto" {
-			argv = []string{filepath.Join(s.bin, "h1proto"), "-c", conf}
-		}
 		if s.gomaxprocs != "" {
 			env = append(env, "GOMAXPROCS="+s.gomaxprocs)
 		}
@@ -91,7 +88,7 @@ func (s *suite) launch(t *target) error {
 func (s *suite) accessLogs(t *target) []string {
 	dir := filepath.Join(s.run, t.name)
 	switch t.kind {
-	case "ocsiproxy", "h1proto":
+	case "ocsiproxy":
 		return []string{filepath.Join(dir, "log", "access.log")}
 	case "nginx":
 		return []string{filepath.Join(dir, "logs", "access.log")}

@@ -1,0 +1,768 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The HTTP/1.x server of plain-HTTP ports.
+//
+// net/http's server costs, per request, a context, a goroutine reading
+// the connection in the background, a cloned header map and a response
+// buffer, and per idle keep-alive connection an 8 KiB goroutine stack
+// plus 4 KiB read and 4 KiB write buffers (measured in bench/: about a
+// third of ocsiproxy's CPU per proxied request, 21 KiB per idle
+// connection). h1Server serves the same http.Handler with the same request
+// parser (http.ReadRequest) and the same refusals, but:
+//
+//   - an idle connection holds no buffer: it waits in syscall.RawConn.Read
+//     and takes a read buffer from a pool only once bytes have arrived;
+//     the goroutine that served a request hands the connection to a fresh
+//     one (small stack) to wait for the next;
+//   - requests share their connection's context, cancelled when the
+//     connection ends; the client going away mid-request is noticed by a
+//     read started only once a request has run for watchDelay (a request
+//     answered sooner needs no watch);
+//   - the request framing tracker (framing.go) reads the same bytes as the
+//     parser, so Content-Length/Transfer-Encoding ambiguities net/http
+//     would resolve silently are still refused.
+//
+// HTTPS ports (TLS, HTTP/2) and the admin listener stay on net/http.
+
+// watchDelay is how long a request runs before its connection is watched
+// for the client going away.
+const watchDelay = 50 * time.Millisecond
+
+// maxPostHandlerRead is how much of a request body the handler left
+// unread is read and dropped to keep the connection (net/http's figure);
+// beyond it the connection is closed.
+const maxPostHandlerRead = 256 << 10
+
+// h1Server serves HTTP/1.x on plain-TCP listeners.
+type h1Server struct {
+	handler http.Handler
+	// headerTimeout bounds the reading of a request head, from its first
+	// byte (from the accept for a connection's first request); 0: none.
+	headerTimeout time.Duration
+	// idleTimeout bounds the wait for the next request on a keep-alive
+	// connection; 0: none.
+	idleTimeout time.Duration
+	// maxHeaderBytes bounds a request head (431 beyond, with 4 KiB of
+	// slack for the request line as net/http allows).
+	maxHeaderBytes int
+	errorLog       *log.Logger
+
+	closing   atomic.Bool
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*h1Conn]struct{}
+}
+
+// Connection states, for graceful shutdown: only idle connections are
+// closed at once; active ones close after their answer.
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+func (s *h1Server) logf(format string, args ...any) {
+	if s.errorLog != nil {
+		s.errorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+// Serve accepts connections on l until the server is shut down
+// (http.ErrServerClosed) or l fails.
+func (s *h1Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+		s.conns = make(map[*h1Conn]struct{})
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				// Out of file descriptors and the like: back off as
+				// net/http does rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logf("http: accept error: %v; retrying in %v", err, delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(nc)
+		if c == nil {
+			continue
+		}
+		go c.wait()
+	}
+}
+
+// newConn registers a new connection; nil when the server is closing.
+func (s *h1Server) newConn(nc net.Conn) *h1Conn {
+	c := &h1Conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.in.c = c
+	c.in.f.max = s.maxHeaderBytes + 4096
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+		}
+	}
+	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
+	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, framingKey{}, c))
+	if s.headerTimeout > 0 {
+		nc.SetReadDeadline(time.Now().Add(s.headerTimeout))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		nc.Close()
+		c.cancel()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	return c
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// active ones to finish their request (they close after their answer)
+// until ctx is done.
+func (s *h1Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.closeIdle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops accepting and closes every connection at once.
+func (s *h1Server) Close() {
+	s.closeListeners()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.state.Store(stateClosed)
+		c.nc.Close()
+	}
+}
+
+func (s *h1Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing.Store(true)
+	for l := range s.listeners {
+		l.Close()
+	}
+}
+
+// closeIdle closes the idle connections and reports whether none is left.
+func (s *h1Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			c.nc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *h1Server) forget(c *h1Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+var (
+	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+// h1Conn is one client connection. Its fields belong to the goroutine
+// serving it, except those under wmu.
+type h1Conn struct {
+	s      *h1Server
+	nc     net.Conn
+	rc     syscall.RawConn // nil: the connection keeps its read buffer while idle
+	in     connReader
+	br     *bufio.Reader // nil while idle
+	bw     *bufio.Writer // nil while idle
+	ctx    context.Context
+	cancel context.CancelFunc
+	remote string
+	state  atomic.Int32
+	hdr    http.Header // the response header map, cleared per request
+	// keepAlive is set once a request was answered: the next wait is
+	// bounded by idleTimeout, the next head by headerTimeout.
+	keepAlive bool
+	lastPOST  bool
+	// verdict is the framing verdict of the request being served.
+	verdict error
+	closed  bool
+
+	// Watching for the client going away during a long request.
+	wmu        sync.Mutex
+	wtimer     *time.Timer
+	inHandler  bool
+	watching   bool
+	abortWatch bool
+	watchDone  chan struct{}
+}
+
+// connReader is what the connection's bufio.Reader reads: the socket by
+// raw reads while the connection waits in RawConn.Read, else the
+// net.Conn. It feeds the framing tracker and bounds request heads.
+type connReader struct {
+	c   *h1Conn
+	raw bool
+	fd  int
+	// limited bounds the bytes read while a head is parsed: remain is
+	// what is left, hit is set when the bound was reached.
+	limited bool
+	remain  int64
+	hit     bool
+	f       framing
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.limited {
+		if r.remain <= 0 {
+			r.hit = true
+			return 0, io.EOF
+		}
+		if int64(len(p)) > r.remain {
+			p = p[:r.remain]
+		}
+	}
+	var n int
+	var err error
+	if r.raw {
+		for {
+			n, err = syscall.Read(r.fd, p)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		switch {
+		case err != nil:
+			n = 0
+		case n == 0:
+			err = io.EOF
+		}
+	} else {
+		n, err = r.c.nc.Read(p)
+	}
+	if n > 0 {
+		if r.limited {
+			r.remain -= int64(n)
+		}
+		r.f.feed(p[:n])
+	}
+	return n, err
+}
+
+// wait waits, holding no buffer, until the next request's first bytes
+// arrive, then serves.
+func (c *h1Conn) wait() {
+	c.state.Store(stateIdle)
+	if c.s.closing.Load() {
+		c.close()
+		return
+	}
+	c.limitHead()
+	var perr error
+	if c.rc == nil {
+		if c.br == nil {
+			c.br = h1Readers.Get().(*bufio.Reader)
+			c.br.Reset(&c.in)
+		}
+		_, perr = c.br.Peek(1)
+	} else {
+		c.in.raw = true
+		err := c.rc.Read(func(fd uintptr) bool {
+			c.in.fd = int(fd)
+			if c.br == nil {
+				c.br = h1Readers.Get().(*bufio.Reader)
+				c.br.Reset(&c.in)
+			}
+			_, perr = c.br.Peek(1)
+			if errors.Is(perr, syscall.EAGAIN) {
+				c.releaseReader()
+				return false // nothing yet: wait for the socket
+			}
+			return true
+		})
+		c.in.raw = false
+		if perr == nil {
+			perr = err
+		}
+	}
+	if perr != nil || !c.state.CompareAndSwap(stateIdle, stateActive) {
+		c.close()
+		return
+	}
+	if c.keepAlive {
+		switch {
+		case c.s.headerTimeout > 0:
+			c.nc.SetReadDeadline(time.Now().Add(c.s.headerTimeout))
+		case c.s.idleTimeout > 0:
+			c.nc.SetReadDeadline(time.Time{})
+		}
+	}
+	c.serve()
+}
+
+// limitHead bounds the bytes read from now until the next request head
+// is parsed.
+func (c *h1Conn) limitHead() {
+	c.in.limited, c.in.remain, c.in.hit = true, int64(c.s.maxHeaderBytes)+4096, false
+}
+
+func (c *h1Conn) releaseReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		h1Readers.Put(c.br)
+		c.br = nil
+	}
+}
+
+func (c *h1Conn) releaseWriter() {
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		h1Writers.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+// close ends the connection (once) and gives its buffers back.
+func (c *h1Conn) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.state.Store(stateClosed)
+	c.cancel()
+	c.nc.Close()
+	c.wmu.Lock()
+	if c.wtimer != nil {
+		c.wtimer.Stop()
+	}
+	c.wmu.Unlock()
+	c.releaseReader()
+	c.releaseWriter()
+	c.s.forget(c)
+}
+
+// serve serves the requests whose bytes are here, then hands the
+// connection to a new goroutine to wait for more (this one's stack, grown
+// by the handler, is freed with it).
+func (c *h1Conn) serve() {
+	if c.bw == nil {
+		c.bw = h1Writers.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+	for {
+		keep, hijacked := c.serveOne()
+		if hijacked {
+			return
+		}
+		c.keepAlive = true
+		if !keep || c.s.closing.Load() {
+			c.bw.Flush()
+			c.closeWrite()
+			return
+		}
+		if c.br.Buffered() > 0 {
+			// Pipelined: answer it before writing this one out.
+			c.limitHead()
+			if c.s.headerTimeout > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(c.s.headerTimeout))
+			}
+			continue
+		}
+		if err := c.bw.Flush(); err != nil {
+			c.close()
+			return
+		}
+		c.releaseReader()
+		c.releaseWriter()
+		if c.s.idleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.idleTimeout))
+		} else if c.s.headerTimeout > 0 {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		go c.wait()
+		return
+	}
+}
+
+// closeWrite ends a connection after an answer that must be its last: the
+// write side first, then, after a short read of what the client may still
+// send, the whole (so that a client still sending does not get a reset
+// that destroys the answer in flight, as net/http does).
+func (c *h1Conn) closeWrite() {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+		c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if c.br != nil {
+			c.br.Discard(c.br.Buffered())
+		}
+		io.CopyN(io.Discard, c.nc, 256<<10)
+	}
+	c.close()
+}
+
+// serveOne reads one request and answers it. keep reports whether the
+// connection can carry another request.
+func (c *h1Conn) serveOne() (keep, hijacked bool) {
+	if c.lastPOST {
+		// RFC 9112 section 2.2: an empty line before a request line
+		// (old clients add CRLF after a POST body) is ignored.
+		peek, _ := c.br.Peek(4)
+		c.br.Discard(leadingCRLF(peek))
+	}
+	req, err := http.ReadRequest(c.br)
+	if err != nil {
+		c.refuse(err)
+		return false, false
+	}
+	c.in.limited = false
+	c.lastPOST = req.Method == http.MethodPost
+	c.verdict = c.in.f.next()
+	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
+		c.writeRefusal(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
+		return false, false
+	}
+	for k := range req.Header {
+		if !validFieldName(k) {
+			// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
+			// "X Bad"; net/http's server refuses them).
+			c.writeRefusal(http.StatusBadRequest, "invalid header name")
+			return false, false
+		}
+	}
+	req.RemoteAddr = c.remote
+	req = req.WithContext(c.ctx)
+
+	w := &h1Response{c: c, req: req, cl: -1}
+	if c.hdr == nil {
+		c.hdr = make(http.Header, 8)
+	}
+	w.hdr = c.hdr
+	defer clear(c.hdr)
+
+	if expect, ok := req.Header["Expect"]; ok {
+		if len(expect) == 1 && strings.EqualFold(strings.TrimSpace(expect[0]), "100-continue") {
+			w.canContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
+		} else {
+			// RFC 9110 section 10.1.1.
+			w.hdr.Set("Connection", "close")
+			w.hdr.Set("Content-Length", "0")
+			w.WriteHeader(http.StatusExpectationFailed)
+			w.finish()
+			return false, false
+		}
+	}
+	var body *h1Body
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &h1Body{rc: req.Body, w: w}
+		req.Body = body
+		if c.s.headerTimeout > 0 {
+			// The head deadline does not bound the body (<timeout> does,
+			// per read, in the handler).
+			c.nc.SetReadDeadline(time.Time{})
+		}
+	}
+
+	c.startHandler(body == nil)
+	ok := c.runHandler(w, req)
+	c.stopWatch()
+	if w.hijacked {
+		return false, true
+	}
+	if !ok {
+		// The handler panicked (http.ErrAbortHandler: a backend body
+		// broke): what was written goes out, the connection ends so that
+		// the client cannot take a truncated answer for a whole one.
+		if body != nil {
+			body.close()
+		}
+		return false, false
+	}
+	keep = w.finish()
+	if body != nil && !body.drain() {
+		keep = false
+	}
+	return keep, false
+}
+
+// runHandler calls the handler; false when it panicked.
+func (c *h1Conn) runHandler(w *h1Response, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
+			}
+		}
+	}()
+	c.s.handler.ServeHTTP(w, req)
+	return true
+}
+
+// refuse answers a request that could not be read, as net/http does.
+func (c *h1Conn) refuse(err error) {
+	var ne net.Error
+	switch {
+	case c.in.hit:
+		c.writeRefusal(http.StatusRequestHeaderFieldsTooLarge, "")
+	case errors.Is(err, io.EOF), errors.As(err, &ne) && ne.Timeout():
+		// The client closed, or sent nothing in time: no answer.
+	case isUnsupportedTE(err):
+		// RFC 9112 section 6.1 (501); the coding is not echoed.
+		c.bw.WriteString("HTTP/1.1 501 Not Implemented" + refusalHeaders + "Unsupported transfer encoding")
+	default:
+		c.writeRefusal(http.StatusBadRequest, "")
+	}
+}
+
+// isUnsupportedTE reports whether err is http.ReadRequest's refusal of a
+// Transfer-Encoding other than a single "chunked" (its error type is not
+// exported; the hygiene tests pin the messages).
+func isUnsupportedTE(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unsupported transfer encoding") || strings.HasPrefix(msg, "too many transfer encodings")
+}
+
+// validFieldName reports whether k is a token (RFC 9110 section 5.6.2).
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isTokenByte(k[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c < 0x80 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+const refusalHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// writeRefusal writes net/http's plain answer to a request it refuses
+// before any handler runs.
+func (c *h1Conn) writeRefusal(status int, reason string) {
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	if reason != "" {
+		text += ": " + reason
+	}
+	c.bw.WriteString("HTTP/1.1 " + text + refusalHeaders + text)
+}
+
+func leadingCRLF(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// startHandler marks a request as running. With its body already read
+// (none), the watch for the client going away is armed at once.
+func (c *h1Conn) startHandler(bodyDone bool) {
+	c.wmu.Lock()
+	c.inHandler = true
+	if bodyDone {
+		c.armWatchLocked()
+	}
+	c.wmu.Unlock()
+}
+
+// bodyDone is called when the request body has been read to its end.
+func (c *h1Conn) bodyDone() {
+	c.wmu.Lock()
+	if c.inHandler {
+		c.armWatchLocked()
+	}
+	c.wmu.Unlock()
+}
+
+func (c *h1Conn) armWatchLocked() {
+	if c.wtimer == nil {
+		c.wtimer = time.AfterFunc(watchDelay, c.watch)
+	} else {
+		c.wtimer.Reset(watchDelay)
+	}
+}
+
+// watch reads the connection while a request runs on: an end of stream
+// or an error means the client went away, and the connection's context
+// is cancelled (the backend call is abandoned). Bytes that arrive (a
+// pipelined request) stay in the buffer for the next read.
+func (c *h1Conn) watch() {
+	c.wmu.Lock()
+	if !c.inHandler || c.watching || c.br == nil {
+		c.wmu.Unlock()
+		return
+	}
+	c.watching = true
+	done := make(chan struct{})
+	c.watchDone = done
+	c.nc.SetReadDeadline(time.Time{})
+	c.wmu.Unlock()
+	_, err := c.br.Peek(1)
+	c.wmu.Lock()
+	aborted := c.abortWatch
+	c.watching = false
+	c.wmu.Unlock()
+	if err != nil && !aborted {
+		c.cancel()
+	}
+	close(done)
+}
+
+// stopWatch marks the request as finished and ends a watch in progress.
+func (c *h1Conn) stopWatch() {
+	c.wmu.Lock()
+	c.inHandler = false
+	if c.wtimer != nil {
+		c.wtimer.Stop()
+	}
+	if !c.watching {
+		c.wmu.Unlock()
+		return
+	}
+	c.abortWatch = true
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	done := c.watchDone
+	c.wmu.Unlock()
+	<-done
+	c.wmu.Lock()
+	c.abortWatch = false
+	c.wmu.Unlock()
+	c.nc.SetReadDeadline(time.Time{})
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// h1Body is a request body as the handler reads it: it sends the
+// interim 100 (Continue) the client asked for before the first read, arms
+// the watch at the end, and cannot be read once the handler has
+// returned.
+type h1Body struct {
+	mu     sync.Mutex
+	rc     io.ReadCloser
+	w      *h1Response
+	err    error // the first error, io.EOF at the end
+	closed bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return 0, http.ErrBodyReadAfterClose
+	case b.err != nil:
+		return 0, b.err
+	}
+	b.w.writeContinue()
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.err = err
+		if err == io.EOF {
+			b.w.c.bodyDone()
+		}
+	}
+	return n, err
+}
+
+// Close is a no-op for the handler: what it leaves unread is dealt with
+// once it has returned (drain).
+func (b *h1Body) Close() error { return nil }
+
+// close makes the body unreadable.
+func (b *h1Body) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+}
+
+// drain reads and drops what the handler left of the body, up to
+// maxPostHandlerRead, and reports whether the connection can carry
+// another request (the body was whole and is over).
+func (b *h1Body) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.w.canContinue && !b.w.sentContinue {
+		// A client that was never told to continue has not sent its body:
+		// closing is cheaper than waiting for it.
+		return false
+	}
+	if b.err == nil {
+		n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead)
+		if err == nil && n == maxPostHandlerRead {
+			return false
+		}
+		b.err = err
+	}
+	return b.err == io.EOF
+}

@@ -1,0 +1,397 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// h1Response is the http.ResponseWriter of one request.
+type h1Response struct {
+	c           *h1Conn
+	req         *http.Request
+	hdr         http.Header
+	wroteHeader bool
+	headSent    bool
+	status      int
+	hijacked    bool
+	chunked     bool
+	noBody      bool // HEAD, 1xx, 204, 304: body writes are dropped
+	closeAfter  bool
+	failed      bool  // a write failed: the connection is done
+	cl          int64 // the declared Content-Length, -1 when none
+	written     int64
+
+	// cmu orders the interim 100 (Continue), sent from whichever
+	// goroutine reads the body first, with the final head.
+	cmu          sync.Mutex
+	canContinue  bool
+	sentContinue bool
+}
+
+func (w *h1Response) Header() http.Header { return w.hdr }
+
+// writeContinue sends 100 (Continue) if the client asked for it and no
+// final answer has started.
+func (w *h1Response) writeContinue() {
+	if !w.canContinue {
+		return
+	}
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if w.sentContinue || w.wroteHeader {
+		return
+	}
+	w.sentContinue = true
+	w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	w.c.bw.Flush()
+}
+
+// WriteHeader sets the status of the answer (an interim 1xx is sent at
+// once); the head goes out with the first body byte (emitHead).
+func (w *h1Response) WriteHeader(code int) {
+	if w.hijacked {
+		w.c.s.logf("http: response.WriteHeader on hijacked connection")
+		return
+	}
+	if w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.canContinue {
+		w.cmu.Lock()
+		defer w.cmu.Unlock()
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		bw := w.c.bw
+		writeStatusLine(bw, code)
+		writeFields(bw, w.hdr)
+		bw.WriteString("\r\n")
+		w.failed = bw.Flush() != nil
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+}
+
+// emitHead writes the head of the answer, once: the framing is chosen
+// here, from the handler's Content-Length, else chunked for HTTP/1.1,
+// else the end of the connection. The head waits for the first body
+// byte (or the end of the answer), so that an answer whose body cannot
+// even start can still be replaced (resetResponse).
+func (w *h1Response) emitHead() {
+	if w.headSent {
+		return
+	}
+	if w.canContinue {
+		w.cmu.Lock()
+		defer w.cmu.Unlock()
+	}
+	w.headSent = true
+	code := w.status
+	bw := w.c.bw
+	req := w.req
+	h := w.hdr
+	switch {
+	case code == http.StatusNotModified:
+		delete(h, "Content-Type")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
+		w.noBody = true
+	case code < 200 || code == http.StatusNoContent:
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
+		w.noBody = true
+	case req.Method == http.MethodHead:
+		w.noBody = true
+	}
+	if v := h["Content-Length"]; len(v) == 1 {
+		if n, ok := parseContentLength(v[0]); ok {
+			w.cl = n
+		} else {
+			delete(h, "Content-Length")
+		}
+	} else if len(v) > 1 {
+		delete(h, "Content-Length")
+	}
+	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || hasClose(h["Connection"])
+	http10 := !req.ProtoAtLeast(1, 1)
+	keepAlive10 := false
+	if http10 {
+		if !w.closeAfter && (w.cl >= 0 || w.noBody) && wantsKeepAlive(req.Header["Connection"]) {
+			keepAlive10 = true
+		} else {
+			w.closeAfter = true
+		}
+	}
+	if w.cl < 0 && !w.noBody {
+		if http10 {
+			w.closeAfter = true // the end of the connection ends the body
+		} else {
+			w.chunked = true
+		}
+	}
+	writeStatusLine(bw, code)
+	writeFields(bw, h)
+	if _, ok := h["Date"]; !ok {
+		bw.WriteString("Date: ")
+		bw.WriteString(httpDate())
+		bw.WriteString("\r\n")
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case w.closeAfter:
+		bw.WriteString("Connection: close\r\n")
+	case keepAlive10:
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+// writeFields writes the header fields of h but the ones the server
+// itself decides (Connection, Transfer-Encoding); a line break in a value
+// becomes a space, as net/http does.
+func writeFields(bw *bufio.Writer, h http.Header) {
+	for k, vv := range h {
+		switch k {
+		case "Connection", "Transfer-Encoding", "Keep-Alive":
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+func hasClose(v []string) bool {
+	for _, s := range v {
+		if hasToken(s, "close") {
+			return true
+		}
+	}
+	return false
+}
+
+func wantsKeepAlive(v []string) bool {
+	for _, s := range v {
+		if hasToken(s, "keep-alive") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken reports whether the comma-separated list s holds token,
+// ignoring case.
+func hasToken(s, token string) bool {
+	for s != "" {
+		var t string
+		t, s, _ = strings.Cut(s, ",")
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseContentLength parses a Content-Length value: decimal digits only.
+func parseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// statusLines holds "HTTP/1.1 NNN Text\r\n" for the known statuses.
+var statusLines = func() []string {
+	lines := make([]string, 600)
+	for code := range lines {
+		if text := http.StatusText(code); text != "" {
+			lines[code] = fmt.Sprintf("HTTP/1.1 %d %s\r\n", code, text)
+		}
+	}
+	return lines
+}()
+
+func writeStatusLine(bw *bufio.Writer, code int) {
+	if code < len(statusLines) && statusLines[code] != "" {
+		bw.WriteString(statusLines[code])
+		return
+	}
+	fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
+}
+
+// httpDate returns the current time as an HTTP date, formatted once per
+// second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := currentDate.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &cachedDate{sec: sec, text: now.UTC().Format(http.TimeFormat)}
+	currentDate.Store(d)
+	return d.text
+}
+
+type cachedDate struct {
+	sec  int64
+	text string
+}
+
+var currentDate atomic.Pointer[cachedDate]
+
+func (w *h1Response) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.hijacked {
+		w.emitHead()
+	}
+	switch {
+	case w.hijacked:
+		return 0, http.ErrHijacked
+	case w.noBody:
+		if w.req.Method == http.MethodHead {
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	case len(p) == 0:
+		return 0, nil
+	}
+	var tooLong bool
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		p, tooLong = p[:w.cl-w.written], true
+	}
+	bw := w.c.bw
+	if w.chunked {
+		writeChunkSize(bw, len(p))
+	}
+	n, err := bw.Write(p)
+	if w.chunked {
+		bw.WriteString("\r\n")
+	}
+	w.written += int64(n)
+	if err != nil {
+		w.failed = true
+		return n, err
+	}
+	if tooLong {
+		return n, http.ErrContentLength
+	}
+	return n, nil
+}
+
+func writeChunkSize(bw *bufio.Writer, n int) {
+	var buf [20]byte
+	i := len(buf)
+	buf[i-1], buf[i-2] = '\n', '\r'
+	i -= 2
+	for {
+		i--
+		buf[i] = "0123456789abcdef"[n&15]
+		n >>= 4
+		if n == 0 {
+			break
+		}
+	}
+	bw.Write(buf[i:])
+}
+
+// FlushError sends what was written so far to the client.
+func (w *h1Response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.emitHead()
+	err := w.c.bw.Flush()
+	if err != nil {
+		w.failed = true
+	}
+	return err
+}
+
+// Flush implements http.Flusher.
+func (w *h1Response) Flush() { w.FlushError() }
+
+// SetReadDeadline sets the connection's read deadline (the handler bounds
+// each read of a request body with it).
+func (w *h1Response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline.
+func (w *h1Response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+
+// Hijack hands the connection to the handler (a protocol switch). The
+// server forgets it: shutdown neither waits for nor closes it.
+func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wroteHeader {
+		return nil, nil, errors.New("server: hijack after the answer's head")
+	}
+	c := w.c
+	c.stopWatch()
+	w.hijacked = true
+	c.state.Store(stateClosed)
+	c.s.forget(c)
+	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// resetResponse drops the answer started so far, if none of it has been
+// sent (its head waits for the first body byte), so that the handler can
+// answer otherwise: a backend whose body fails before its first byte gets
+// the client a 502 rather than a cut connection.
+func (w *h1Response) resetResponse() bool {
+	if w.headSent || w.hijacked {
+		return false
+	}
+	clear(w.hdr)
+	w.wroteHeader, w.status = false, 0
+	return true
+}
+
+// finish ends the answer and reports whether the connection can carry
+// another request.
+func (w *h1Response) finish() bool {
+	if !w.wroteHeader {
+		if _, ok := w.hdr["Content-Length"]; !ok {
+			w.hdr["Content-Length"] = zeroLength
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	w.emitHead()
+	if w.chunked && !w.failed {
+		w.c.bw.WriteString("0\r\n\r\n")
+	}
+	return !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+}
+
+var zeroLength = []string{"0"}
