@@ -431,6 +431,12 @@ func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep b
 		return false
 	}
 	c.popFront()
+	if keep && len(c.pending) == 0 && c.br.Buffered() > 0 {
+		// Bytes after a whole answer that no request asked for (a body
+		// after a 204 or a HEAD answer): the next request's answer could
+		// not be told from them, so the connection is not reused.
+		keep = false
+	}
 	delivered := k.state == stSent
 	if delivered {
 		resp.Body = body

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -314,6 +315,60 @@ func BenchmarkReadHead(b *testing.B) {
 				if _, err := readHead(tp, "GET"); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestBytesAfterAnswerNotReused checks that a connection on which the
+// backend sent bytes after a whole answer (a body after 204, 304 or a
+// HEAD answer) is not used for the next request, whose answer could not be
+// told from those bytes.
+func TestBytesAfterAnswerNotReused(t *testing.T) {
+	for _, tt := range []struct{ name, method, answer string }{
+		{"204 with a body", "GET", "HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\nSMUGGLED"},
+		{"304 with a body", "GET", "HTTP/1.1 304 Not Modified\r\nContent-Length: 8\r\n\r\nSMUGGLED"},
+		{"HEAD answer with a body", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				for {
+					req, _, err := c.request()
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/first" {
+						c.write(tt.answer) // one write: the bytes arrive with the head
+					} else {
+						c.write(ok("next"))
+					}
+				}
+			})
+			// One connection, and requests queued for it: the next one is
+			// handed the connection as soon as the answer is complete.
+			p := testPool(t, func(s *Settings) { s.Workers = 1 })
+			var wg sync.WaitGroup
+			errs := make(chan string, 8)
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 10; i++ {
+						if r := roundTrip(p, tt.method, b.url("/first"), nil); r.err != nil {
+							errs <- "first: " + r.String()
+							return
+						}
+						if r := roundTrip(p, "GET", b.url("/next"), nil); r.err != nil || r.status != 200 || r.body != "next" {
+							errs <- "next request got " + r.String() + ", want 200 \"next\""
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
 			}
 		})
 	}
