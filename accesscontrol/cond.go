@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -58,7 +60,7 @@ func compileCond(c pipeline.Compiler, e *xmlconf.Element) cond {
 		name, _ := e.Attr("name")
 		expr, _ := e.Attr("regexp")
 		ok := true
-		if !isToken(name) {
+		if !httpsyntax.IsToken(name) {
 			errs.Add(e.Pos, "<header>: bad header name %q", name)
 			ok = false
 		}
@@ -76,7 +78,7 @@ func compileCond(c pipeline.Compiler, e *xmlconf.Element) cond {
 			return nil
 		}
 		v, _ := e.Attr("value")
-		if !isToken(v) {
+		if !httpsyntax.IsToken(v) {
 			errs.Add(e.Pos, "<method>: bad method %q", v)
 			return nil
 		}

@@ -35,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -231,7 +233,7 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 		why = fmt.Sprintf("status %d", resp.StatusCode)
 	case resp.ContentLength >= 0 && resp.ContentLength < MinLength && !acc.identityRefused:
 		why = fmt.Sprintf("%d bytes, under %d", resp.ContentLength, MinLength)
-	case hasToken(h.Values("Cache-Control"), "no-transform"):
+	case httpsyntax.HasToken(h.Values("Cache-Control"), "no-transform"):
 		why = "Cache-Control: no-transform"
 	case isWriter(resp.Body) && resp.StatusCode != http.StatusOK:
 		why = fmt.Sprintf("a file answered with status %d", resp.StatusCode)
@@ -276,18 +278,6 @@ func isWriter(b any) bool {
 
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
-}
-
-// hasToken reports whether a comma-separated header lists tok.
-func hasToken(values []string, tok string) bool {
-	for _, line := range values {
-		for _, v := range strings.Split(line, ",") {
-			if strings.EqualFold(strings.TrimSpace(v), tok) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // addVary adds Accept-Encoding to Vary unless listed there or Vary is

@@ -26,6 +26,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 )
 
@@ -259,7 +261,7 @@ func peerText(st *pipeline.State) string {
 // to (its Upgrade header, when Connection names "upgrade"), or "" when it
 // asks for none. "h2c" is never returned: a proxy does not pass it on.
 func UpgradeProtocol(r *http.Request) string {
-	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || !headerHasToken(r.Header, "Connection", "upgrade") {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || !httpsyntax.HasToken(r.Header["Connection"], "upgrade") {
 		return ""
 	}
 	up := textTrim(r.Header.Get("Upgrade"))
@@ -267,17 +269,6 @@ func UpgradeProtocol(r *http.Request) string {
 		return ""
 	}
 	return up
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, line := range h[name] {
-		for t := range strings.SplitSeq(line, ",") {
-			if strings.EqualFold(textTrim(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // CleanResponse removes the hop-by-hop headers of a backend response. A

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
 // reqExcluded reports whether k is a request header field the writer
@@ -70,7 +72,7 @@ func validateRequest(req *http.Request) error {
 // checkRequest is validateRequest, returning the request target's path
 // for writeHeadTarget.
 func checkRequest(req *http.Request) (string, error) {
-	if !validToken(req.Method) {
+	if !httpsyntax.IsToken(req.Method) {
 		return "", fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
 	}
 	host := req.Host
@@ -85,7 +87,7 @@ func checkRequest(req *http.Request) (string, error) {
 		return "", fmt.Errorf("%w: target %q", errInvalidHeader, target)
 	}
 	for k := range req.Header {
-		if !validToken(k) {
+		if !httpsyntax.IsToken(k) {
 			return "", fmt.Errorf("%w: header field name %q", errInvalidHeader, k)
 		}
 	}
@@ -193,35 +195,6 @@ func writeValue(bw *bufio.Writer, v string) {
 		bw.WriteByte(c)
 	}
 }
-
-// validToken reports whether s is an RFC 9110 token (a method or a field
-// name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !tokenChar[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // BodyError is a failure to read the request body from the client (for
 // example [*http.MaxBytesError] when it is over the limit); it is not the

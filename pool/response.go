@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
 // framing is how a response body is delimited (RFC 9112 section 6.3).
@@ -274,7 +276,7 @@ func plainLine(line []byte) (name, val []byte, ok bool) {
 	}
 	name = line[:colon]
 	for _, c := range name {
-		if c >= 0x80 || !tokenChar[c] {
+		if !httpsyntax.IsTokenByte(c) {
 			return nil, nil, false
 		}
 	}
@@ -467,11 +469,11 @@ func frame(h *head, method string) error {
 		}
 	}
 	conn := hdr["Connection"]
-	closeTok := hasToken(conn, "close")
+	closeTok := httpsyntax.HasToken(conn, "close")
 	if resp.ProtoMinor == 1 {
 		h.keepAlive = !closeTok
 	} else {
-		h.keepAlive = !closeTok && hasToken(conn, "keep-alive")
+		h.keepAlive = !closeTok && httpsyntax.HasToken(conn, "keep-alive")
 	}
 	code := resp.StatusCode
 	switch {
@@ -532,21 +534,6 @@ func parseContentLength(cl []string) (int64, error) {
 		return -1, framingErrorf("invalid Content-Length %q", clip(first))
 	}
 	return n, nil
-}
-
-// hasToken reports whether one of the comma-separated lists in values
-// holds token, case-insensitively.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // clip shortens s for an error message.
@@ -680,7 +667,7 @@ func (r *chunkedReader) readTrailer() error {
 			return framingErrorf("trailer section over %d bytes", maxTrailerBytes)
 		}
 		name, value, ok := bytes.Cut(line[:len(line)-2], []byte(":"))
-		if !ok || !validToken(string(name)) || !validFieldValue(value) {
+		if !ok || !httpsyntax.IsToken(string(name)) || !validFieldValue(value) {
 			return framingErrorf("malformed trailer line %q", clip(string(line)))
 		}
 	}

@@ -35,6 +35,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
@@ -143,7 +145,7 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	}
 	if method != "_" {
 		for _, m := range strings.Fields(strings.ReplaceAll(method, ",", " ")) {
-			if !validToken(m) {
+			if !httpsyntax.IsToken(m) {
 				errs.Add(e.Pos, "<route>: method=%q: %q is not a method name", method, m)
 				return nil
 			}
@@ -192,7 +194,7 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		}
 		name, _ := ch.Attr("name")
 		value, _ := ch.Attr("value")
-		if !validToken(name) || strings.ContainsAny(value, "\r\n\x00") {
+		if !httpsyntax.IsToken(name) || strings.ContainsAny(value, "\r\n\x00") {
 			errs.Add(ch.Pos, "<header>: invalid header name or value")
 			return nil
 		}
@@ -223,19 +225,6 @@ func forbiddenHeader(name string) bool {
 		return true
 	}
 	return false
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // parseHost splits a host pattern into labels. wild allows "_" labels.

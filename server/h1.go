@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
 // The HTTP/1.x server of plain-HTTP ports.
@@ -482,7 +484,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		return false, false
 	}
 	for k := range req.Header {
-		if !validFieldName(k) {
+		if !httpsyntax.IsToken(k) {
 			// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
 			// "X Bad"; net/http's server refuses them).
 			c.writeRefusal(http.StatusBadRequest, "invalid header name")
@@ -582,27 +584,6 @@ func (c *h1Conn) refuse(err error) {
 func isUnsupportedTE(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "unsupported transfer encoding") || strings.HasPrefix(msg, "too many transfer encodings")
-}
-
-// validFieldName reports whether k is a token (RFC 9110 section 5.6.2).
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !isTokenByte(k[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return c < 0x80 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 const refusalHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
 // h1Response is the http.ResponseWriter of one request.
@@ -122,11 +124,11 @@ func (w *h1Response) emitHead() {
 	} else if len(v) > 1 {
 		delete(h, "Content-Length")
 	}
-	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || hasClose(h["Connection"])
+	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || httpsyntax.HasToken(h["Connection"], "close")
 	http10 := !req.ProtoAtLeast(1, 1)
 	keepAlive10 := false
 	if http10 {
-		if !w.closeAfter && (w.cl >= 0 || w.noBody) && wantsKeepAlive(req.Header["Connection"]) {
+		if !w.closeAfter && (w.cl >= 0 || w.noBody) && httpsyntax.HasToken(req.Header["Connection"], "keep-alive") {
 			keepAlive10 = true
 		} else {
 			w.closeAfter = true
@@ -177,37 +179,6 @@ func writeFields(bw *bufio.Writer, h http.Header) {
 			bw.WriteString("\r\n")
 		}
 	}
-}
-
-func hasClose(v []string) bool {
-	for _, s := range v {
-		if hasToken(s, "close") {
-			return true
-		}
-	}
-	return false
-}
-
-func wantsKeepAlive(v []string) bool {
-	for _, s := range v {
-		if hasToken(s, "keep-alive") {
-			return true
-		}
-	}
-	return false
-}
-
-// hasToken reports whether the comma-separated list s holds token,
-// ignoring case.
-func hasToken(s, token string) bool {
-	for s != "" {
-		var t string
-		t, s, _ = strings.Cut(s, ",")
-		if strings.EqualFold(strings.TrimSpace(t), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // parseContentLength parses a Content-Length value: decimal digits only.

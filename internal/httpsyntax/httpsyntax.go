@@ -1,0 +1,53 @@
+// Package httpsyntax holds the pieces of HTTP syntax (RFC 9110 section
+// 5.6) that several packages check: tokens and comma-separated token
+// lists.
+package httpsyntax
+
+import "strings"
+
+// IsToken reports whether s is a non-empty token (RFC 9110 section
+// 5.6.2): the syntax of methods, field names and most list members.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !IsTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsTokenByte reports whether c may appear in a token.
+func IsTokenByte(c byte) bool { return c < 0x80 && tokenChar[c] }
+
+var tokenChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// HasToken reports whether one of the comma-separated lists in values
+// (the lines of one field, such as Connection) holds token, ignoring case
+// and the optional whitespace around members.
+func HasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.Trim(t, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,38 @@
+package httpsyntax
+
+import "testing"
+
+func TestIsToken(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		want bool
+	}{
+		{"GET", true}, {"X-Forwarded-For", true}, {"!#$%&'*+-.^_`|~09azAZ", true},
+		{"", false}, {"X Y", false}, {"X-Bad ", false}, {"a:b", false}, {"a,b", false},
+		{"(x)", false}, {"a\"b", false}, {"a/b", false}, {"caf\u00e9", false}, {"a\tb", false}, {"\x7f", false},
+	} {
+		if got := IsToken(tt.s); got != tt.want {
+			t.Errorf("IsToken(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}
+
+func TestHasToken(t *testing.T) {
+	for _, tt := range []struct {
+		values []string
+		token  string
+		want   bool
+	}{
+		{[]string{"close"}, "close", true},
+		{[]string{"Keep-Alive, Upgrade"}, "upgrade", true},
+		{[]string{"keep-alive", " \tCLOSE\t "}, "close", true},
+		{[]string{"closed", "xclose"}, "close", false},
+		{[]string{",,", ""}, "close", false},
+		{nil, "close", false},
+		{[]string{"a, close ,b"}, "close", true},
+	} {
+		if got := HasToken(tt.values, tt.token); got != tt.want {
+			t.Errorf("HasToken(%q, %q) = %v, want %v", tt.values, tt.token, got, tt.want)
+		}
+	}
+}
