@@ -64,6 +64,10 @@ type h1Server struct {
 	// idleTimeout bounds the wait for the next request on a keep-alive
 	// connection; 0: none.
 	idleTimeout time.Duration
+	// writeTimeout bounds each write to the client (nginx's
+	// send_timeout): a client that reads nothing for that long is cut
+	// off rather than holding its answer, and a worker, for ever; 0: none.
+	writeTimeout time.Duration
 	// maxHeaderBytes bounds a request head (431 beyond, with 4 KiB of
 	// slack for the request line as net/http allows).
 	maxHeaderBytes int
@@ -143,6 +147,7 @@ func (s *h1Server) Serve(l net.Listener) error {
 func (s *h1Server) newConn(nc net.Conn) *h1Conn {
 	c := &h1Conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.in.c = c
+	c.out.c = c
 	c.in.f.max = s.maxHeaderBytes + 4096
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -235,6 +240,7 @@ type h1Conn struct {
 	nc     net.Conn
 	rc     syscall.RawConn // nil: the connection keeps its read buffer while idle
 	in     connReader
+	out    connWriter
 	br     *bufio.Reader // nil while idle
 	bw     *bufio.Writer // nil while idle
 	ctx    context.Context
@@ -249,6 +255,8 @@ type h1Conn struct {
 	// verdict is the framing verdict of the request being served.
 	verdict error
 	closed  bool
+	// hijacked: a handler took the connection over.
+	hijacked bool
 
 	// Watching for the client going away during a long request.
 	wmu        sync.Mutex
@@ -309,6 +317,27 @@ func (r *connReader) Read(p []byte) (int, error) {
 		r.f.feed(p[:n])
 	}
 	return n, err
+}
+
+// connWriter is what the connection's bufio.Writer writes to: the
+// net.Conn, with a write deadline writeTimeout ahead, moved at most every
+// quarter of writeTimeout (a deadline costs a timer update) and never
+// once the connection is hijacked (a tunnel has no such bound).
+type connWriter struct {
+	c        *h1Conn
+	deadline time.Time // the write deadline set, zero when none
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if d := c.s.writeTimeout; d > 0 && !c.hijacked {
+		now := time.Now()
+		if w.deadline.Sub(now) < d-d/4 {
+			w.deadline = now.Add(d)
+			c.nc.SetWriteDeadline(w.deadline)
+		}
+	}
+	return c.nc.Write(p)
 }
 
 // wait waits, holding no buffer, until the next request's first bytes
@@ -409,7 +438,7 @@ func (c *h1Conn) close() {
 func (c *h1Conn) serve() {
 	if c.bw == nil {
 		c.bw = h1Writers.Get().(*bufio.Writer)
-		c.bw.Reset(c.nc)
+		c.bw.Reset(&c.out)
 	}
 	for {
 		keep, hijacked := c.serveOne()

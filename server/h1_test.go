@@ -16,15 +16,18 @@ import (
 	"time"
 )
 
-// startH1 serves h with an h1Server on a loopback port and returns its
-// address; the server is shut down at the end of the test.
-func startH1(t *testing.T, h http.Handler) (*h1Server, string) {
+// startH1 serves h with an h1Server, changed by opts, on a loopback port
+// and returns its address; the server is shut down at the end of the test.
+func startH1(t *testing.T, h http.Handler, opts ...func(*h1Server)) (*h1Server, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &h1Server{handler: h, headerTimeout: 5 * time.Second, idleTimeout: 5 * time.Second, maxHeaderBytes: 4096}
+	for _, o := range opts {
+		o(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
@@ -478,4 +481,33 @@ func FuzzH1Conn(f *testing.F) {
 			t.Fatalf("handler called %d times, %d answers", calls.Load(), answers)
 		}
 	})
+}
+
+// TestH1WriteTimeout checks that a client that stops reading is cut off
+// after the write timeout: the handler's write fails instead of blocking
+// for ever.
+func TestH1WriteTimeout(t *testing.T) {
+	done := make(chan error, 1)
+	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 32<<10)
+		for i := 0; i < 2048; i++ { // 64 MiB, far over the socket buffers
+			if _, err := w.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}), func(s *h1Server) { s.writeTimeout = 200 * time.Millisecond })
+	c := dialH1(t, addr)
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+	// The client reads nothing.
+	select {
+	case err := <-done:
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("handler's write ended with %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's write still blocked 5 s after the client stopped reading")
+	}
 }

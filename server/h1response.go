@@ -330,7 +330,9 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c := w.c
 	c.stopWatch()
-	w.hijacked = true
+	w.hijacked, c.hijacked = true, true
+	c.out.deadline = time.Time{}
+	c.nc.SetWriteDeadline(time.Time{})
 	c.state.Store(stateClosed)
 	c.s.forget(c)
 	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil

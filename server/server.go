@@ -222,6 +222,7 @@ func (s *Server) Serve(ctx context.Context) error {
 				handler:        s.Handler,
 				headerTimeout:  s.cfg.Timeout,
 				idleTimeout:    s.cfg.KeepAliveTimeout,
+				writeTimeout:   s.cfg.Timeout,
 				maxHeaderBytes: maxHeader,
 				errorLog:       s.Logs.stdLogger(),
 			}
