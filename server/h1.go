@@ -280,6 +280,9 @@ type connReader struct {
 	remain  int64
 	hit     bool
 	f       framing
+	// unfed is how many bytes a raw read put at the start of the
+	// (empty until then) read buffer without feeding them to f.
+	unfed int
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
@@ -314,7 +317,14 @@ func (r *connReader) Read(p []byte) (int, error) {
 		if r.limited {
 			r.remain -= int64(n)
 		}
-		r.f.feed(p[:n])
+		if r.raw {
+			// Read on the small stack of an idle connection's goroutine:
+			// the tracker, whose calls would grow that stack (a copy per
+			// request), follows these bytes on the worker (serve).
+			r.unfed = n
+		} else {
+			r.f.feed(p[:n])
+		}
 	}
 	return n, err
 }
@@ -436,6 +446,11 @@ func (c *h1Conn) close() {
 // connection to a new goroutine to wait for more (this one's stack, grown
 // by the handler, is freed with it).
 func (c *h1Conn) serve() {
+	if n := c.in.unfed; n > 0 {
+		p, _ := c.br.Peek(n)
+		c.in.f.feed(p)
+		c.in.unfed = 0
+	}
 	if c.bw == nil {
 		c.bw = h1Writers.Get().(*bufio.Writer)
 		c.bw.Reset(&c.out)
