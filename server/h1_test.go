@@ -387,9 +387,11 @@ func TestH1Shutdown(t *testing.T) {
 // streamConn is a net.Conn whose reads come from a fixed stream (then
 // io.EOF) and whose writes are collected.
 type streamConn struct {
-	mu  sync.Mutex
-	in  *strings.Reader
-	out strings.Builder
+	mu     sync.Mutex
+	in     *strings.Reader
+	out    strings.Builder
+	once   sync.Once
+	closed chan struct{} // closed by Close
 }
 
 func (c *streamConn) Read(p []byte) (int, error) {
@@ -410,7 +412,11 @@ func (c *streamConn) output() string {
 	return c.out.String()
 }
 
-func (c *streamConn) Close() error        { return nil }
+func (c *streamConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
 func (c *streamConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
 func (c *streamConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}
@@ -454,9 +460,14 @@ func FuzzH1Conn(f *testing.F) {
 			errorLog:       log.New(io.Discard, "", 0),
 			conns:          map[*h1Conn]struct{}{},
 		}
-		conn := &streamConn{in: strings.NewReader(stream)}
+		conn := &streamConn{in: strings.NewReader(stream), closed: make(chan struct{})}
 		c := s.newConn(conn)
-		c.wait() // serves until the stream ends
+		c.wait() // hands the connection to a worker, which serves until the stream ends
+		select {
+		case <-conn.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("connection not closed 10 s after its stream %q ended", stream)
+		}
 		br := bufio.NewReader(strings.NewReader(conn.output()))
 		answers := 0
 		for {
