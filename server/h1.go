@@ -24,9 +24,8 @@ import (
 // net/http's server costs, per request, a context, a goroutine reading
 // the connection in the background, a cloned header map and a response
 // buffer, and per idle keep-alive connection an 8 KiB goroutine stack
-// plus 4 KiB read and 4 KiB write buffers (measured in bench/: about a
-// third of ocsiproxy's CPU per proxied request, 21 KiB per idle
-// connection). h1Server serves the same http.Handler with the same request
+// plus 4 KiB read and 4 KiB write buffers (21 KiB per idle connection in
+// bench/; instructions per request: README, Benchmarks). h1Server serves the same http.Handler with the same request
 // parser (http.ReadRequest) and the same refusals, but:
 //
 //   - an idle connection holds no buffer: it waits in syscall.RawConn.Read
@@ -42,7 +41,8 @@ import (
 //     answered sooner needs no watch);
 //   - the request framing tracker (framing.go) reads the same bytes as the
 //     parser, so Content-Length/Transfer-Encoding ambiguities net/http
-//     would resolve silently are still refused.
+//     would resolve silently are still refused (the bytes the waiting
+//     goroutine reads are fed to it on the worker, whose stack is grown).
 //
 // HTTPS ports (TLS, HTTP/2) and the admin listener stay on net/http.
 
