@@ -248,6 +248,9 @@ type h1Conn struct {
 	remote string
 	state  atomic.Int32
 	hdr    http.Header // the response header map, cleared per request
+	// base is an empty request with the connection's context, copied
+	// into each request parsePlainHead reads.
+	base *http.Request
 	// keepAlive is set once a request was answered: the next wait is
 	// bounded by idleTimeout, the next head by headerTimeout.
 	keepAlive bool
@@ -515,10 +518,17 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		peek, _ := c.br.Peek(4)
 		c.br.Discard(leadingCRLF(peek))
 	}
-	req, err := http.ReadRequest(c.br)
-	if err != nil {
-		c.refuse(err)
-		return false, false
+	if c.base == nil {
+		c.base = (&http.Request{}).WithContext(c.ctx)
+	}
+	req, plain := parsePlainHead(c.br, c.base)
+	if !plain {
+		var err error
+		if req, err = http.ReadRequest(c.br); err != nil {
+			c.refuse(err)
+			return false, false
+		}
+		req = req.WithContext(c.ctx)
 	}
 	c.in.limited = false
 	c.lastPOST = req.Method == http.MethodPost
@@ -536,7 +546,6 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		}
 	}
 	req.RemoteAddr = c.remote
-	req = req.WithContext(c.ctx)
 
 	w := &h1Response{c: c, req: req, cl: -1}
 	if c.hdr == nil {
