@@ -139,7 +139,7 @@ func (s *h1Server) Serve(l net.Listener) error {
 		if c == nil {
 			continue
 		}
-		go c.wait()
+		go c.waitFn()
 	}
 }
 
@@ -148,6 +148,8 @@ func (s *h1Server) newConn(nc net.Conn) *h1Conn {
 	c := &h1Conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.in.c = c
 	c.out.c = c
+	c.waitFn = c.wait
+	c.peekFn = c.peekRaw
 	c.in.f.max = s.maxHeaderBytes + 4096
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
@@ -255,6 +257,12 @@ type h1Conn struct {
 	// bounded by idleTimeout, the next head by headerTimeout.
 	keepAlive bool
 	lastPOST  bool
+	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
+	// value made per request is an allocation.
+	waitFn func()
+	peekFn func(fd uintptr) bool
+	// peekErr is the outcome of peekRaw.
+	peekErr error
 	// verdict is the framing verdict of the request being served.
 	verdict error
 	closed  bool
@@ -371,21 +379,10 @@ func (c *h1Conn) wait() {
 		_, perr = c.br.Peek(1)
 	} else {
 		c.in.raw = true
-		err := c.rc.Read(func(fd uintptr) bool {
-			c.in.fd = int(fd)
-			if c.br == nil {
-				c.br = h1Readers.Get().(*bufio.Reader)
-				c.br.Reset(&c.in)
-			}
-			_, perr = c.br.Peek(1)
-			if errors.Is(perr, syscall.EAGAIN) {
-				c.releaseReader()
-				return false // nothing yet: wait for the socket
-			}
-			return true
-		})
+		c.peekErr = nil
+		err := c.rc.Read(c.peekFn)
 		c.in.raw = false
-		if perr == nil {
+		if perr = c.peekErr; perr == nil {
 			perr = err
 		}
 	}
@@ -402,6 +399,23 @@ func (c *h1Conn) wait() {
 		}
 	}
 	c.s.workers.serve(c)
+}
+
+// peekRaw is the RawConn.Read callback of wait: it reads the socket into
+// a read buffer taken from the pool, or gives the buffer back and asks to
+// wait when there is nothing to read yet.
+func (c *h1Conn) peekRaw(fd uintptr) bool {
+	c.in.fd = int(fd)
+	if c.br == nil {
+		c.br = h1Readers.Get().(*bufio.Reader)
+		c.br.Reset(&c.in)
+	}
+	_, c.peekErr = c.br.Peek(1)
+	if errors.Is(c.peekErr, syscall.EAGAIN) {
+		c.releaseReader()
+		return false // nothing yet: wait for the socket
+	}
+	return true
 }
 
 // limitHead bounds the bytes read from now until the next request head
@@ -488,7 +502,7 @@ func (c *h1Conn) serve() {
 		} else if c.s.headerTimeout > 0 {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		go c.wait()
+		go c.waitFn()
 		return
 	}
 }
