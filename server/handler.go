@@ -501,6 +501,7 @@ func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Time{})
+	unboundTunnel(conn)
 	resp.Header.Del("Content-Length")
 	fmt.Fprintf(brw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
 	if _, ok := resp.Header["Server"]; !ok {

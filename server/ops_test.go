@@ -158,6 +158,44 @@ func TestHTTPSAndHTTP2(t *testing.T) {
 	}
 }
 
+// TestHTTPSSendTimeout checks that an HTTPS client that stops reading is
+// cut off after <timeout> without progress, for HTTP/1.1 over TLS and for
+// a tunnel's answer head alike: the backend's write then fails instead of
+// blocking for ever behind the proxy.
+func TestHTTPSSendTimeout(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
+	failed := make(chan error, 1)
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 32<<10)
+		for i := 0; i < 2048; i++ { // 64 MiB, far over the socket buffers
+			if _, err := w.Write(chunk); err != nil {
+				failed <- err
+				return
+			}
+		}
+		failed <- nil
+	})
+	r := start(t, dir, fmt.Sprintf(`<port protocol="HTTPS">127.0.0.1:0</port><timeout>1</timeout>
+<ssl><certificate>%s</certificate><privatekey>%s</privatekey></ssl>
+<host><revproxy suburl="(.*)" dest="%s/\1"/></host>`, certFile, keyFile, b.URL))
+	c, err := tls.Dial("tcp", r.addr(0), &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+	// The client reads nothing.
+	select {
+	case err := <-failed:
+		if err == nil {
+			t.Fatal("the backend wrote 64 MiB to a client that reads nothing")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend's write still blocked 20 s after the client stopped reading (<timeout> is 1 s)")
+	}
+}
+
 // TestReloadUnderLoad swaps configurations while clients keep sending
 // requests: no request may fail, and a broken configuration must leave the
 // last good one serving.

@@ -234,6 +234,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			}()
 			continue
 		}
+		if s.cfg.Timeout > 0 {
+			nl = &sendTimeoutListener{Listener: nl, timeout: s.cfg.Timeout}
+		}
 		hs := &http.Server{
 			Handler:           s.Handler,
 			ReadHeaderTimeout: s.cfg.Timeout,

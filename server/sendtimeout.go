@@ -1,0 +1,87 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+)
+
+// sendTimeoutListener bounds the writes to the connections it accepts: a
+// write that makes no progress for timeout fails (nginx's send_timeout),
+// as connWriter does on plain-HTTP ports. HTTPS ports get it beneath TLS,
+// so that HTTP/1.1 and HTTP/2 answers alike cannot hold a connection and
+// its backend call for ever behind a client that reads nothing (net/http's
+// WriteTimeout would instead bound a whole answer, long streams
+// included).
+type sendTimeoutListener struct {
+	net.Listener
+	timeout time.Duration
+}
+
+func (l *sendTimeoutListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &sendTimeoutConn{Conn: c, timeout: l.timeout}, nil
+}
+
+// sendTimeoutConn moves its write deadline timeout ahead before a write,
+// at most every quarter of timeout (a deadline costs a timer update). A
+// deadline set explicitly (net/http bounds the TLS handshake so) is kept
+// until it is cleared; a tunnel lifts the bound for good (unbound).
+type sendTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu       sync.Mutex
+	deadline time.Time // the write deadline in force, zero when none
+	explicit bool      // deadline was set by SetWriteDeadline/SetDeadline
+	off      bool      // unbound was called
+}
+
+func (c *sendTimeoutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if !c.off && !c.explicit {
+		now := time.Now()
+		if c.deadline.Sub(now) < c.timeout-c.timeout/4 {
+			c.deadline = now.Add(c.timeout)
+			c.Conn.SetWriteDeadline(c.deadline)
+		}
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *sendTimeoutConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline, c.explicit = t, !t.IsZero()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *sendTimeoutConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline, c.explicit = t, !t.IsZero()
+	return c.Conn.SetDeadline(t)
+}
+
+// unbound lifts the bound on writes, for a tunnel (a protocol switch), as
+// h1Conn does for a hijacked connection.
+func (c *sendTimeoutConn) unbound() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off = true
+	c.Conn.SetWriteDeadline(time.Time{})
+}
+
+// unboundTunnel lifts the send timeout of a hijacked HTTPS connection.
+func unboundTunnel(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if sc, ok := tc.NetConn().(*sendTimeoutConn); ok {
+			sc.unbound()
+		}
+	}
+}
