@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -41,6 +42,9 @@ func (s *Server) Reload(path string) (err error) {
 	if cfg.LogDir != s.cfg.LogDir || cfg.User != s.cfg.User || cfg.Group != s.cfg.Group {
 		s.Logs.Warnf("reload: <logdir>, <user> and <group> changes take effect at the next restart")
 	}
+	if changed := connectionOptionsChanged(cfg, s.cfg); changed != "" {
+		s.Logs.Warnf("reload: %s: changes of the connection options take effect at the next restart", changed)
+	}
 	old := s.Handler.Tree()
 	s.Handler.Swap(tree)
 	s.Handler.SetLimits(cfg)
@@ -49,6 +53,30 @@ func (s *Server) Reload(path string) (err error) {
 	}
 	s.Logs.Infof("reloaded %s", path)
 	return nil
+}
+
+// connectionOptionsChanged names the options of next that differ from
+// cur and that the listeners read once, at start: the shutdown timeout,
+// and the bounds of client connections (<timeout> still applies at once
+// to request bodies and backend waits, which read it per request).
+func connectionOptionsChanged(next, cur *xmlconf.Config) string {
+	var names []string
+	if next.ShutdownTimeout != cur.ShutdownTimeout {
+		names = append(names, "<shutdowntimeout>")
+	}
+	if next.Timeout != cur.Timeout {
+		names = append(names, "<timeout> (request heads, sends to clients)")
+	}
+	if next.KeepAliveTimeout != cur.KeepAliveTimeout {
+		names = append(names, "<keepalivetimeout>")
+	}
+	if next.MaxConnected != cur.MaxConnected {
+		names = append(names, "<maxconnected>")
+	}
+	if next.NetBufferSize != cur.NetBufferSize {
+		names = append(names, "<netbuffersize>")
+	}
+	return strings.Join(names, ", ")
 }
 
 func samePorts(a, b []xmlconf.Port) bool {

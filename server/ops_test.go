@@ -196,6 +196,39 @@ func TestHTTPSSendTimeout(t *testing.T) {
 	}
 }
 
+// TestReloadWarnsConnectionOptions: options the listeners read at start
+// are named in a warning when a reload changes them, and only then.
+func TestReloadWarnsConnectionOptions(t *testing.T) {
+	dir := t.TempDir()
+	conf := func(extra string) string {
+		return `<port>127.0.0.1:0</port><logdir>` + dir + `</logdir>` + extra + `<host><redirect suburl="(.*)" dest="http://e/\1"/></host>`
+	}
+	r := start(t, dir, conf(`<shutdowntimeout>10</shutdowntimeout>`))
+	warnings := func() string {
+		data, _ := os.ReadFile(filepath.Join(dir, "warnings.log"))
+		return string(data)
+	}
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if w := warnings(); strings.Contains(w, "connection options") {
+		t.Errorf("reload of the same file warned: %s", w)
+	}
+	writeConf(t, r.file, conf(`<shutdowntimeout>3</shutdowntimeout><keepalivetimeout>5</keepalivetimeout>`))
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	w := warnings()
+	for _, want := range []string{"<shutdowntimeout>", "<keepalivetimeout>", "take effect at the next restart"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings.log lacks %q:\n%s", want, w)
+		}
+	}
+	if strings.Contains(w, "<maxconnected>") {
+		t.Errorf("warnings.log names an option that did not change:\n%s", w)
+	}
+}
+
 // TestReloadUnderLoad swaps configurations while clients keep sending
 // requests: no request may fail, and a broken configuration must leave the
 // last good one serving.
