@@ -27,7 +27,7 @@ func TestValidHost(t *testing.T) {
 // body that keeps coming is read whole.
 func TestStalledBodyTimedOut(t *testing.T) {
 	b := newBackend(t, nil)
-	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><timeout>1</timeout><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><timeout>2</timeout><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
 	c, err := net.Dial("tcp", r.addr(0))
 	if err != nil {
 		t.Fatal(err)
@@ -50,9 +50,11 @@ func TestStalledBodyTimedOut(t *testing.T) {
 	}
 	defer c2.Close()
 	c2.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c2, "POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n")
-	for _, piece := range []string{"a", "b", "c", "d"} {
-		time.Sleep(400 * time.Millisecond) // 1.6 s in all, each piece within the second
+	io.WriteString(c2, "POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n")
+	for _, piece := range []string{"a", "b", "c", "d", "e"} {
+		// 2.5 s in all, over the timeout; each piece 1.5 s within it, so
+		// that a loaded machine's late wake-ups cannot fail the test.
+		time.Sleep(500 * time.Millisecond)
 		io.WriteString(c2, piece)
 	}
 	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
@@ -60,7 +62,7 @@ func TestStalledBodyTimedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || b.last(t).Body != "abcd" {
-		t.Errorf("slow body: status %d, backend body %q; want 200 and abcd", resp.StatusCode, b.last(t).Body)
+	if resp.StatusCode != 200 || b.last(t).Body != "abcde" {
+		t.Errorf("slow body: status %d, backend body %q; want 200 and abcde", resp.StatusCode, b.last(t).Body)
 	}
 }
