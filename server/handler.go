@@ -121,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 		r.Body = orig
-		status, n, err = respond(w, r, st, err, t.debug)
+		status, n, err = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
 		if idle != nil {
 			idle.finish()
 		}
@@ -280,7 +280,9 @@ func peerOf(r *http.Request) string {
 
 // respond writes the outcome of processing: the error, the answer, or the
 // not-found status. It returns the status written and the body bytes.
-func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err error, debug bool) (int, int64, error) {
+// sendTimeout bounds each write of an HTTP/2 answer's body (see
+// copyBody); 0: no bound.
+func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error) {
 	if err != nil {
 		st.DropAnswer()
 		status, n := writeError(w, r, err, debug)
@@ -317,7 +319,10 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
 		return resp.StatusCode, 0, nil
 	}
-	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0)
+	if r.ProtoMajor != 2 {
+		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
+	}
+	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0, sendTimeout)
 	if copyErr != nil {
 		var re readError
 		if errors.As(copyErr, &re) {
@@ -430,7 +435,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 
 // copyBody streams body to w. When flush is set (a body of unknown length:
 // server-sent events, long polling) every piece is sent as it arrives.
-func copyBody(w http.ResponseWriter, body io.Reader, flush bool) (int64, error) {
+// sendTimeout, when not 0, bounds each write (and its flush).
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout time.Duration) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -439,15 +445,25 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) (int64, error) 
 	for {
 		nr, rerr := body.Read(buf)
 		if nr > 0 {
+			if sendTimeout > 0 {
+				// An HTTP/2 stream the client grants no window to blocks
+				// here, on flow control, with the socket idle: the
+				// connection's own bound (sendTimeoutConn) cannot see it.
+				// The deadline is lifted after the write, as HTTP/2
+				// resets a stream at its deadline even between writes (a
+				// stream may pause longer than that: events, long polls).
+				rc.SetWriteDeadline(time.Now().Add(sendTimeout))
+			}
 			nw, werr := w.Write(buf[:nr])
 			n += int64(nw)
+			if werr == nil && flush {
+				werr = rc.Flush()
+			}
+			if sendTimeout > 0 && werr == nil {
+				rc.SetWriteDeadline(time.Time{})
+			}
 			if werr != nil {
 				return n, werr
-			}
-			if flush {
-				if err := rc.Flush(); err != nil {
-					return n, err
-				}
 			}
 		}
 		if rerr == io.EOF {

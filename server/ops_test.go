@@ -167,6 +167,14 @@ func TestHTTPSSendTimeout(t *testing.T) {
 	certFile, keyFile, roots := selfSigned(t, dir)
 	failed := make(chan error, 1)
 	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pause" {
+			// Two events 2.5 s apart: a pause, not a stalled client.
+			io.WriteString(w, "one ")
+			w.(http.Flusher).Flush()
+			time.Sleep(2500 * time.Millisecond)
+			io.WriteString(w, "two")
+			return
+		}
 		chunk := make([]byte, 32<<10)
 		for i := 0; i < 2048; i++ { // 64 MiB, far over the socket buffers
 			if _, err := w.Write(chunk); err != nil {
@@ -186,13 +194,43 @@ func TestHTTPSSendTimeout(t *testing.T) {
 	defer c.Close()
 	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
 	// The client reads nothing.
-	select {
-	case err := <-failed:
-		if err == nil {
-			t.Fatal("the backend wrote 64 MiB to a client that reads nothing")
+	waitFailed := func(what string) {
+		t.Helper()
+		select {
+		case err := <-failed:
+			if err == nil {
+				t.Fatalf("%s: the backend wrote 64 MiB to a client that reads nothing", what)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the backend's write still blocked 20 s after the client stopped reading (<timeout> is 1 s)", what)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the backend's write still blocked 20 s after the client stopped reading (<timeout> is 1 s)")
+	}
+	waitFailed("HTTP/1.1 over TLS")
+
+	// HTTP/2: a stream whose body the client does not read stalls on flow
+	// control, not on the socket; the bound must hold there too.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("https://" + r.addr(0) + "/big2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+	waitFailed("HTTP/2 stream")
+
+	// A stream that pauses longer than <timeout> between pieces, with a
+	// client that reads, is not cut.
+	resp2, err := client.Get("https://" + r.addr(0) + "/pause")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if err != nil || string(body) != "one two" {
+		t.Errorf("HTTP/2 stream with a pause: body %q, error %v; want \"one two\"", body, err)
 	}
 }
 
