@@ -25,8 +25,10 @@ import (
 // the connection in the background, a cloned header map and a response
 // buffer, and per idle keep-alive connection an 8 KiB goroutine stack
 // plus 4 KiB read and 4 KiB write buffers (21 KiB per idle connection in
-// bench/; instructions per request: README, Benchmarks). h1Server serves the same http.Handler with the same request
-// parser (http.ReadRequest) and the same refusals, but:
+// bench/; instructions per request: README, Benchmarks). h1Server serves
+// the same http.Handler with the same request parser (http.ReadRequest,
+// or for plain heads parsePlainHead, which reads the same requests:
+// h1request.go) and the same refusals, but:
 //
 //   - an idle connection holds no buffer: it waits in syscall.RawConn.Read
 //     and takes a read buffer from a pool only once bytes have arrived;
