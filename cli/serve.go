@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/gctune"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -40,6 +41,9 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
 		return 1
 	}
+	// A small live heap would be collected every few megabytes; see
+	// internal/gctune (GOGC in the environment turns this off).
+	defer gctune.Start(gctune.DefaultHeadroom).Stop()
 	for _, n := range cfg.Notes {
 		logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
 	}
