@@ -354,10 +354,9 @@ type connWriter struct {
 func (w *connWriter) Write(p []byte) (int, error) {
 	c := w.c
 	if d := c.s.writeTimeout; d > 0 && !c.hijacked {
-		now := time.Now()
-		if w.deadline.Sub(now) < d-d/4 {
-			w.deadline = now.Add(d)
-			c.nc.SetWriteDeadline(w.deadline)
+		if next, move := sendDeadline(w.deadline, d); move {
+			w.deadline = next
+			c.nc.SetWriteDeadline(next)
 		}
 	}
 	return c.nc.Write(p)

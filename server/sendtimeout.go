@@ -27,6 +27,18 @@ func (l *sendTimeoutListener) Accept() (net.Conn, error) {
 	return &sendTimeoutConn{Conn: c, timeout: l.timeout}, nil
 }
 
+// sendDeadline is the rule of both send bounds (connWriter, sendTimeoutConn):
+// before a write, the write deadline cur moves to timeout from now, but
+// only once less than three quarters of timeout are left (a deadline
+// costs a timer update). move reports whether it must be set.
+func sendDeadline(cur time.Time, timeout time.Duration) (next time.Time, move bool) {
+	now := time.Now()
+	if cur.Sub(now) < timeout-timeout/4 {
+		return now.Add(timeout), true
+	}
+	return cur, false
+}
+
 // sendTimeoutConn moves its write deadline timeout ahead before a write,
 // at most every quarter of timeout (a deadline costs a timer update). A
 // deadline set explicitly (net/http bounds the TLS handshake so) is kept
@@ -44,10 +56,9 @@ type sendTimeoutConn struct {
 func (c *sendTimeoutConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	if !c.off && !c.explicit {
-		now := time.Now()
-		if c.deadline.Sub(now) < c.timeout-c.timeout/4 {
-			c.deadline = now.Add(c.timeout)
-			c.Conn.SetWriteDeadline(c.deadline)
+		if next, move := sendDeadline(c.deadline, c.timeout); move {
+			c.deadline = next
+			c.Conn.SetWriteDeadline(next)
 		}
 	}
 	c.mu.Unlock()
