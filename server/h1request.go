@@ -117,7 +117,10 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	length := int64(0)
 	if cl := hdr["Content-Length"]; cl != nil {
 		var ok bool
-		if length, ok = parseDigits(cl); !ok {
+		if len(cl) != 1 {
+			return nil, false
+		}
+		if length, ok = parseContentLength(cl[0]); !ok {
 			return nil, false
 		}
 	}
@@ -146,22 +149,6 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	}
 	br.Discard(end + 4)
 	return req, true
-}
-
-// parseDigits parses a single Content-Length value of 1 to 18 decimal
-// digits.
-func parseDigits(values []string) (int64, bool) {
-	if len(values) != 1 || values[0] == "" || len(values[0]) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range []byte(values[0]) {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // isCanonicalKey reports whether the token name is in canonical form: an
