@@ -48,6 +48,7 @@ func (s *Server) Reload(path string) (err error) {
 	old := s.Handler.Tree()
 	s.Handler.Swap(tree)
 	s.Handler.SetLimits(cfg)
+	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	if t, ok := old.env.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -56,14 +57,11 @@ func (s *Server) Reload(path string) (err error) {
 }
 
 // connectionOptionsChanged names the options of next that differ from
-// cur and that the listeners read once, at start: the shutdown timeout,
-// and the bounds of client connections (<timeout> still applies at once
-// to request bodies and backend waits, which read it per request).
+// cur and that the listeners read once, at start: the bounds of client
+// connections (<timeout> still applies at once to request bodies and
+// backend waits, which read it per request).
 func connectionOptionsChanged(next, cur *xmlconf.Config) string {
 	var names []string
-	if next.ShutdownTimeout != cur.ShutdownTimeout {
-		names = append(names, "<shutdowntimeout>")
-	}
 	if next.Timeout != cur.Timeout {
 		names = append(names, "<timeout> (request heads, sends to clients)")
 	}

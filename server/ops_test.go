@@ -235,7 +235,8 @@ func TestHTTPSSendTimeout(t *testing.T) {
 }
 
 // TestReloadWarnsConnectionOptions: options the listeners read at start
-// are named in a warning when a reload changes them, and only then.
+// are named in a warning when a reload changes them, and only then;
+// <shutdowntimeout> is applied.
 func TestReloadWarnsConnectionOptions(t *testing.T) {
 	dir := t.TempDir()
 	conf := func(extra string) string {
@@ -257,13 +258,20 @@ func TestReloadWarnsConnectionOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := warnings()
-	for _, want := range []string{"<shutdowntimeout>", "<keepalivetimeout>", "take effect at the next restart"} {
+	for _, want := range []string{"<keepalivetimeout>", "take effect at the next restart"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings.log lacks %q:\n%s", want, w)
 		}
 	}
 	if strings.Contains(w, "<maxconnected>") {
 		t.Errorf("warnings.log names an option that did not change:\n%s", w)
+	}
+	// <shutdowntimeout> changes at once.
+	if strings.Contains(w, "<shutdowntimeout>") {
+		t.Errorf("warnings.log names <shutdowntimeout>, which a reload applies:\n%s", w)
+	}
+	if got := r.srv.ShutdownTimeout(); got != 3*time.Second {
+		t.Errorf("ShutdownTimeout() after the reload = %v, want 3s", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +97,9 @@ type Server struct {
 	listeners []listener
 	// connSlots bounds the open client connections (<maxconnected>).
 	connSlots chan struct{}
+	// shutdownTimeout is the <shutdowntimeout> in force (a reload
+	// changes it), a time.Duration.
+	shutdownTimeout atomic.Int64
 }
 
 // listener is one opened <port>.
@@ -111,6 +115,7 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}
+	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	s.Handler.metrics = s.Metrics
 	s.Metrics.Register(poolCollector{s})
 	return s, nil
@@ -263,10 +268,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	notify("READY=1")
 	var serveErr error
-	timeout := s.cfg.ShutdownTimeout
+	var timeout time.Duration
 	select {
 	case <-ctx.Done():
+		timeout = s.ShutdownTimeout()
 	case serveErr = <-errc:
+		timeout = s.ShutdownTimeout()
 	case timeout = <-s.stopc:
 	}
 	s.Shutdown(timeout)
@@ -362,5 +369,6 @@ func (c *slotConn) Close() error {
 	return err
 }
 
-// ShutdownTimeout returns the <shutdowntimeout> of the configuration.
-func (s *Server) ShutdownTimeout() time.Duration { return s.cfg.ShutdownTimeout }
+// ShutdownTimeout returns the <shutdowntimeout> of the configuration in
+// force (the last one reloaded).
+func (s *Server) ShutdownTimeout() time.Duration { return time.Duration(s.shutdownTimeout.Load()) }
