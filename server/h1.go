@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,12 @@ import (
 //   - requests share their connection's context, cancelled when the
 //     connection ends; the client going away mid-request is noticed by a
 //     read started only once a request has run for watchDelay (a request
-//     answered sooner needs no watch);
+//     answered sooner needs no watch), by one sweeping goroutine rather
+//     than a timer per request (watchsweep.go);
+//   - read deadlines are moved only when needed: the idle bound is left
+//     as it is while it falls within idleSlack of what it should be, and
+//     a head already whole in the buffer needs no head bound (a runtime
+//     timer update per request each, 2.5% of the instructions);
 //   - the request framing tracker (framing.go) reads the same bytes as the
 //     parser, so Content-Length/Transfer-Encoding ambiguities net/http
 //     would resolve silently are still refused (the bytes the waiting
@@ -75,8 +81,12 @@ type h1Server struct {
 	maxHeaderBytes int
 	errorLog       *log.Logger
 
-	workers   h1Workers
-	closing   atomic.Bool
+	workers h1Workers
+	closing atomic.Bool
+	// sweepTick counts the watch sweeper's ticks; sweeping is set while
+	// the sweeper runs (watchsweep.go).
+	sweepTick atomic.Int64
+	sweeping  atomic.Bool
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
@@ -161,7 +171,7 @@ func (s *h1Server) newConn(nc net.Conn) *h1Conn {
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, framingKey{}, c))
 	if s.headerTimeout > 0 {
-		nc.SetReadDeadline(time.Now().Add(s.headerTimeout))
+		c.setReadDeadline(time.Now().Add(s.headerTimeout))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -271,9 +281,17 @@ type h1Conn struct {
 	// hijacked: a handler took the connection over.
 	hijacked bool
 
+	// rdl is the read deadline last set on nc (zero: none). It belongs
+	// to the goroutine serving the connection; while a handler runs, it
+	// is written under wmu (by the watch and by the handler's
+	// SetReadDeadline).
+	rdl time.Time
+
 	// Watching for the client going away during a long request.
+	// watchAt is the sweep tick from which the running request's
+	// connection is watched (0: not armed; watchsweep.go).
+	watchAt    atomic.Int64
 	wmu        sync.Mutex
-	wtimer     *time.Timer
 	inHandler  bool
 	watching   bool
 	abortWatch bool
@@ -392,12 +410,7 @@ func (c *h1Conn) wait() {
 		return
 	}
 	if c.keepAlive {
-		switch {
-		case c.s.headerTimeout > 0:
-			c.nc.SetReadDeadline(time.Now().Add(c.s.headerTimeout))
-		case c.s.idleTimeout > 0:
-			c.nc.SetReadDeadline(time.Time{})
-		}
+		c.boundHead()
 	}
 	c.s.workers.serve(c)
 }
@@ -417,6 +430,61 @@ func (c *h1Conn) peekRaw(fd uintptr) bool {
 		return false // nothing yet: wait for the socket
 	}
 	return true
+}
+
+// boundHead sets the read deadline for the head of a request on a kept
+// connection (headerTimeout, or none), unless the head is whole in the
+// buffer: then parsing it reads nothing, and what reads after it (a body,
+// the watch, the next head) sets its own deadline.
+func (c *h1Conn) boundHead() {
+	if c.s.headerTimeout <= 0 && c.rdl.IsZero() {
+		return
+	}
+	if b, _ := c.br.Peek(c.br.Buffered()); headWhole(b) {
+		return
+	}
+	if c.s.headerTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.s.headerTimeout))
+	} else {
+		c.setReadDeadline(time.Time{})
+	}
+}
+
+// headWhole reports whether b holds the end of a request head (an empty
+// line, CRLF or bare LF: http.ReadRequest accepts both).
+func headWhole(b []byte) bool {
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
+// idleSlack is how much later than idleTimeout an idle connection may be
+// closed: the idle deadline is moved only once it is not within
+// [idleTimeout, idleTimeout+slack] from now, to idleTimeout plus the slack (an eighth of it,
+// at most a second), so that a busy connection moves it about once per
+// slack instead of once per request.
+func idleSlack(idle time.Duration) time.Duration {
+	return min(idle/8, time.Second)
+}
+
+// boundIdle sets the read deadline for the wait for the next request.
+func (c *h1Conn) boundIdle() {
+	switch {
+	case c.s.idleTimeout > 0:
+		now := time.Now()
+		slack := idleSlack(c.s.idleTimeout)
+		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < c.s.idleTimeout || left > c.s.idleTimeout+slack {
+			c.setReadDeadline(now.Add(c.s.idleTimeout + slack))
+		}
+	case c.s.headerTimeout > 0:
+		c.setReadDeadline(time.Time{})
+	}
+}
+
+// setReadDeadline sets nc's read deadline to t unless it is already t.
+func (c *h1Conn) setReadDeadline(t time.Time) {
+	if !t.Equal(c.rdl) {
+		c.nc.SetReadDeadline(t)
+		c.rdl = t
+	}
 }
 
 // limitHead bounds the bytes read from now until the next request head
@@ -450,11 +518,7 @@ func (c *h1Conn) close() {
 	c.state.Store(stateClosed)
 	c.cancel()
 	c.nc.Close()
-	c.wmu.Lock()
-	if c.wtimer != nil {
-		c.wtimer.Stop()
-	}
-	c.wmu.Unlock()
+	c.watchAt.Store(0)
 	c.releaseReader()
 	c.releaseWriter()
 	c.s.forget(c)
@@ -487,9 +551,7 @@ func (c *h1Conn) serve() {
 		if c.br.Buffered() > 0 {
 			// Pipelined: answer it before writing this one out.
 			c.limitHead()
-			if c.s.headerTimeout > 0 {
-				c.nc.SetReadDeadline(time.Now().Add(c.s.headerTimeout))
-			}
+			c.boundHead()
 			continue
 		}
 		if err := c.bw.Flush(); err != nil {
@@ -498,11 +560,7 @@ func (c *h1Conn) serve() {
 		}
 		c.releaseReader()
 		c.releaseWriter()
-		if c.s.idleTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.s.idleTimeout))
-		} else if c.s.headerTimeout > 0 {
-			c.nc.SetReadDeadline(time.Time{})
-		}
+		c.boundIdle()
 		go c.waitFn()
 		return
 	}
@@ -515,7 +573,7 @@ func (c *h1Conn) serve() {
 func (c *h1Conn) closeWrite() {
 	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
-		c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		c.setReadDeadline(time.Now().Add(500 * time.Millisecond))
 		if c.br != nil {
 			c.br.Discard(c.br.Buffered())
 		}
@@ -585,11 +643,9 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &h1Body{rc: req.Body, w: w}
 		req.Body = body
-		if c.s.headerTimeout > 0 {
-			// The head deadline does not bound the body (<timeout> does,
-			// per read, in the handler).
-			c.nc.SetReadDeadline(time.Time{})
-		}
+		// Neither the head nor the idle deadline bounds the body
+		// (<timeout> does, per read, in the handler).
+		c.setReadDeadline(time.Time{})
 	}
 
 	c.startHandler(body == nil)
@@ -698,11 +754,7 @@ func (c *h1Conn) bodyDone() {
 }
 
 func (c *h1Conn) armWatchLocked() {
-	if c.wtimer == nil {
-		c.wtimer = time.AfterFunc(watchDelay, c.watch)
-	} else {
-		c.wtimer.Reset(watchDelay)
-	}
+	c.s.armWatch(c)
 }
 
 // watch reads the connection while a request runs on: an end of stream
@@ -718,7 +770,7 @@ func (c *h1Conn) watch() {
 	c.watching = true
 	done := make(chan struct{})
 	c.watchDone = done
-	c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	c.wmu.Unlock()
 	_, err := c.br.Peek(1)
 	c.wmu.Lock()
@@ -735,9 +787,7 @@ func (c *h1Conn) watch() {
 func (c *h1Conn) stopWatch() {
 	c.wmu.Lock()
 	c.inHandler = false
-	if c.wtimer != nil {
-		c.wtimer.Stop()
-	}
+	c.watchAt.Store(0)
 	if !c.watching {
 		c.wmu.Unlock()
 		return
@@ -751,6 +801,7 @@ func (c *h1Conn) stopWatch() {
 	c.abortWatch = false
 	c.wmu.Unlock()
 	c.nc.SetReadDeadline(time.Time{})
+	c.rdl = time.Time{}
 }
 
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
@@ -827,12 +878,14 @@ func (b *h1Body) drain() bool {
 type h1Workers struct {
 	mu      sync.Mutex
 	idle    []*h1Worker // most recently used last
+	all     map[*h1Worker]struct{}
 	stopped bool
 	janitor bool
 }
 
 type h1Worker struct {
 	conns    chan *h1Conn
+	cur      atomic.Pointer[h1Conn] // the connection being served
 	lastUsed time.Time
 }
 
@@ -855,15 +908,26 @@ func (p *h1Workers) serve(c *h1Conn) {
 		p.janitor = true
 		go p.clean()
 	}
-	p.mu.Unlock()
 	w := &h1Worker{conns: make(chan *h1Conn, 1)}
+	if p.all == nil {
+		p.all = make(map[*h1Worker]struct{})
+	}
+	p.all[w] = struct{}{}
+	p.mu.Unlock()
 	w.conns <- c
 	go w.run(p)
 }
 
 func (w *h1Worker) run(p *h1Workers) {
+	defer func() {
+		p.mu.Lock()
+		delete(p.all, w)
+		p.mu.Unlock()
+	}()
 	for c := range w.conns {
+		w.cur.Store(c)
 		c.serve()
+		w.cur.Store(nil)
 		w.lastUsed = time.Now()
 		p.mu.Lock()
 		if p.stopped {

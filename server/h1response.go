@@ -314,7 +314,13 @@ func (w *h1Response) Flush() { w.FlushError() }
 
 // SetReadDeadline sets the connection's read deadline (the handler bounds
 // each read of a request body with it).
-func (w *h1Response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *h1Response) SetReadDeadline(t time.Time) error {
+	c := w.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.rdl = t
+	return c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline.
 func (w *h1Response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
