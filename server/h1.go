@@ -453,6 +453,11 @@ func (c *h1Conn) boundHead() {
 // headWhole reports whether b holds the end of a request head (an empty
 // line, CRLF or bare LF: http.ReadRequest accepts both).
 func headWhole(b []byte) bool {
+	// The usual case, one request and nothing after it, is seen at the
+	// end of b without a search.
+	if bytes.HasSuffix(b, []byte("\n\r\n")) || bytes.HasSuffix(b, []byte("\n\n")) {
+		return true
+	}
 	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 

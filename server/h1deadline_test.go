@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -185,5 +186,54 @@ func TestWatchSweeperEnds(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+func TestHeadWhole(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"GET / HTTP/1.1\nHost: h\n\n", true},
+		{"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: h\r\n", false},
+		{"GET / HTTP/1.1\r\nHo", false},
+		{"", false},
+		{"\r\n", false},
+	}
+	for _, tt := range tests {
+		if got := headWhole([]byte(tt.in)); got != tt.want {
+			t.Errorf("headWhole(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestWriteFields checks the header block written, for fields that fit
+// the buffer's free space and fields that do not, and values holding CR
+// or LF (replaced by spaces).
+func TestWriteFields(t *testing.T) {
+	long := strings.Repeat("v", 5000)
+	tests := []struct {
+		name string
+		h    http.Header
+		want string
+	}{
+		{"plain", http.Header{"X-A": {"1", "2"}}, "X-A: 1\r\nX-A: 2\r\n"},
+		{"framing fields left out", http.Header{"Connection": {"close"}, "Transfer-Encoding": {"chunked"}, "Keep-Alive": {"x"}}, ""},
+		{"CR and LF replaced", http.Header{"X-B": {"a\r\nb"}}, "X-B: a  b\r\n"},
+		{"larger than the buffer", http.Header{"X-C": {long}}, "X-C: " + long + "\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			bw := bufio.NewWriterSize(&out, 4096)
+			bw.WriteString(strings.Repeat("s", 4000)) // little room left
+			writeFields(bw, tt.h)
+			bw.Flush()
+			if got := out.String()[4000:]; got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
