@@ -32,6 +32,13 @@ type Pool struct {
 
 	closed    atomic.Bool
 	openConns atomic.Int64
+
+	// The sweeper (sweep.go): the upstreams with calls watched, whether
+	// it runs, and how many times it was started (for tests).
+	sweepMu   sync.Mutex
+	sweepUps  []*upstream
+	sweepOn   bool
+	sweepRuns int
 }
 
 var _ http.RoundTripper = (*Pool)(nil)

@@ -41,6 +41,12 @@ type upstream struct {
 	removed       bool // dropped from the pool's map: look it up again
 	idleTicks     int
 	st            counters
+	// The calls waiting with a deadline, for the sweeper (sweep.go);
+	// watchMin is never later than the earliest of their deadlines;
+	// swept: u is in the sweeper's list.
+	watched  []*call
+	watchMin time.Time
+	swept    bool
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
