@@ -69,6 +69,9 @@ type call struct {
 	// the call can no longer be resent.
 	bodyStarted atomic.Bool
 	bodyClosed  atomic.Bool
+	// writing is set while send writes the request (stSent): a write
+	// still blocked when the call is due is cut by the sweeper.
+	writing atomic.Bool
 }
 
 // callPool holds calls whose every reference is gone (see release), with
@@ -389,6 +392,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 	c.pending = append(c.pending, k)
 	k.state = stSent
 	u.watch(k, deadline)
+	k.writing.Store(true)
 	if n := len(c.pending); n > 1 {
 		u.st.pipelined++
 		if n > u.st.maxDepth {
@@ -399,6 +403,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 	c.setWriteDeadline(deadline)
 	writeHeadTarget(c.bw, k.req, bodyNone, k.target)
 	err := c.endWrite()
+	k.writing.Store(false)
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err, failWrite, nil)

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -131,19 +132,21 @@ func (p *Pool) sweeper() {
 // when none is left.
 func (u *upstream) sweep(now time.Time) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if len(u.watched) == 0 {
 		u.watchMin = time.Time{}
 		if u.swept {
 			u.swept = false
 			u.p.sweepRemove(u)
 		}
+		u.mu.Unlock()
 		return
 	}
 	if now.Before(u.watchMin) {
+		u.mu.Unlock()
 		return // nothing due yet (watchMin is never later than a deadline watched)
 	}
 	var next time.Time
+	var stuck []*call
 	for i := 0; i < len(u.watched); {
 		k := u.watched[i]
 		if now.Before(k.watchAt) {
@@ -152,6 +155,9 @@ func (u *upstream) sweep(now time.Time) {
 			}
 			i++
 			continue
+		}
+		if k.state == stSent && k.writing.Load() {
+			stuck = append(stuck, k)
 		}
 		if len(k.ch) != 0 {
 			// An event is there already (an outcome or a connection,
@@ -168,4 +174,23 @@ func (u *upstream) sweep(now time.Time) {
 		k.ch <- event{err: errDue}
 	}
 	u.watchMin = next
+	// A call due while its request is still being written cannot see
+	// its due event: the write (to a backend that reads nothing) is cut
+	// by giving the connection up, as the call would when timing out at
+	// the head of it. The call's own timeout error is what it returns.
+	var cut []*conn
+	for _, k := range stuck {
+		if c := k.conn; k.state == stSent && k.writing.Load() && c != nil {
+			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: request not written by its deadline", u.key, k.req.Method)}
+			if c.failLocked(err, failAbort, &culprit{k: k, err: err}) {
+				cut = append(cut, c)
+			}
+			u.st.abandoned++
+			u.st.timeouts++
+		}
+	}
+	u.mu.Unlock()
+	for _, c := range cut {
+		c.closeNet()
+	}
 }

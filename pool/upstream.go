@@ -27,6 +27,9 @@ type upstream struct {
 	tls      *tls.Config
 	declared bool
 	aliases  []string // keys of p.hosts pointing here
+	// wslack is how much later than a request's deadline the write
+	// deadline of its connection may be (see conn.setWriteDeadline).
+	wslack time.Duration
 
 	// mu guards every field below, the state of the upstream's calls
 	// and the shared state of its connections.
