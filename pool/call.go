@@ -52,22 +52,31 @@ type call struct {
 	retries  int  // resent after a failure of its connection
 	requeues int  // resent because its connection closed politely or was left behind a streamed body
 	dialing  bool // a fresh connection is being dialed for it
+	// watchAt is the deadline the sweeper watches the call for, and
+	// watchIdx its index in u.watched plus one (0: not watched).
+	watchAt  time.Time
+	watchIdx int
 
 	// writerActive: a body writer goroutine owns req.Body; returned:
 	// run has returned. Whichever comes last closes req.Body.
 	writerActive, returned bool
 
-	ch    chan event // capacity 1: at most one event is ever pending
+	// ch carries at most one event (a connection or the outcome) and
+	// at most one due event from the sweeper (errDue) at a time.
+	ch    chan event
 	wrote chan error // the body writer's result (body calls only)
 	// bodyStarted is set once the body writer has read from req.Body:
 	// the call can no longer be resent.
 	bodyStarted atomic.Bool
 	bodyClosed  atomic.Bool
+	// writing is set while send writes the request (stSent): a write
+	// still blocked when the call is due is cut by the sweeper.
+	writing atomic.Bool
 }
 
 // callPool holds calls whose every reference is gone (see release), with
 // their empty channel.
-var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 1)} }}
+var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 2)} }}
 
 func newCall(req *http.Request, u *upstream, target string) *call {
 	k := callPool.Get().(*call)
@@ -104,6 +113,7 @@ func (k *call) release(resp *http.Response) {
 	k.req, k.ctx, k.u, k.conn, k.target = nil, nil, nil, nil, ""
 	k.kind, k.pipelinable, k.fresh, k.idempotent = bodyNone, false, false, false
 	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false
+	k.watchAt, k.watchIdx = time.Time{}, 0
 	k.writerActive, k.returned = false, false
 	k.wrote = nil
 	k.bodyStarted.Store(false)
@@ -112,9 +122,9 @@ func (k *call) release(resp *http.Response) {
 }
 
 // notify sends ev to the call's goroutine. The protocol guarantees the
-// channel is empty: an event is only sent on a transition out of
-// stQueued or stSent, and the goroutine consumes each before the call
-// can reach either state again.
+// channel holds no other event than a due one: an event is only sent on
+// a transition out of stQueued or stSent, and the goroutine consumes each
+// before the call can reach either state again.
 func (k *call) notify(ev event) {
 	select {
 	case k.ch <- ev:
@@ -126,6 +136,7 @@ func (k *call) notify(ev event) {
 // finish ends the call with resp or err. Called with u.mu held.
 func (k *call) finish(resp *http.Response, err error) {
 	k.state = stDone
+	k.u.unwatch(k)
 	k.notify(event{resp: resp, err: err})
 }
 
@@ -150,70 +161,37 @@ func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
 
-var timerPool sync.Pool
-
-func getTimer(d time.Duration) *time.Timer {
-	if t, ok := timerPool.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
-}
-
-func putTimer(t *time.Timer) {
-	t.Stop()
-	timerPool.Put(t)
-}
-
 // run carries the call to its outcome.
 func (k *call) run() (*http.Response, error) {
 	u := k.u
 	s := &u.set
+	start := time.Now()
+	var callDeadline, headDeadline time.Time
+	if s.CallTimeout > 0 {
+		callDeadline = start.Add(s.CallTimeout)
+	}
+	// wait is the deadline of the present wait (zero: none), watched
+	// the one last given to u.watch: the sweeper is told only when the
+	// call is about to wait, or under a lock it takes anyway (enqueue,
+	// send), so a call answered at once is never watched.
+	wait := callDeadline
+	var watched time.Time
 	u.mu.Lock()
 	if u.removed {
 		u.mu.Unlock()
 		return nil, errRemoved
 	}
 	u.enqueue(k)
+	if k.state == stQueued && !wait.IsZero() {
+		u.watch(k, wait)
+		watched = wait
+	}
 	u.mu.Unlock()
-	start := time.Now()
-	var callDeadline, headDeadline time.Time
-	if s.CallTimeout > 0 {
-		callDeadline = start.Add(s.CallTimeout)
-	}
-	// The timer is set only when the call is about to wait: a
-	// connection given at once, or an outcome already there, costs
-	// none. wait is when it is to fire (zero: not at all).
-	wait := callDeadline
-	var timer *time.Timer
-	var timerC <-chan time.Time
-	var timerAt time.Time
-	setTimer := func(at time.Time) {
-		if at.Equal(timerAt) {
-			return
-		}
-		timerAt = at
-		if at.IsZero() {
-			timer.Stop()
-			timerC = nil
-			return
-		}
-		d := time.Until(at)
-		if timer == nil {
-			timer = getTimer(d)
-		} else {
-			timer.Reset(d)
-		}
-		timerC = timer.C
-	}
 	var bodyStart time.Time
 	writers := 0 // body writers started whose result has not been received
 	var outcome *http.Response
 	received := false // the outcome came on k.ch
 	defer func() {
-		if timer != nil {
-			putTimer(timer)
-		}
 		if k.kind == bodyNone {
 			k.closeBody()
 			if received {
@@ -234,7 +212,12 @@ func (k *call) run() (*http.Response, error) {
 		select {
 		case ev = <-k.ch:
 		default:
-			setTimer(wait)
+			if !wait.Equal(watched) {
+				u.mu.Lock()
+				u.watch(k, wait)
+				u.mu.Unlock()
+				watched = wait
+			}
 			select {
 			case ev = <-k.ch:
 			case err := <-k.wrote:
@@ -253,14 +236,20 @@ func (k *call) run() (*http.Response, error) {
 				continue
 			case <-k.ctx.Done():
 				return nil, k.abandon(k.ctx.Err(), false)
-			case <-timerC:
-				which := "call_timeout"
-				if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
-					which = "request_timeout"
-				}
-				err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
-				return nil, k.abandon(err, true)
 			}
+		}
+		if ev.err == errDue {
+			if wait.IsZero() || time.Now().Before(wait) {
+				// Due for a deadline since put off: watched again.
+				watched = time.Time{}
+				continue
+			}
+			which := "call_timeout"
+			if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
+				which = "request_timeout"
+			}
+			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
+			return nil, k.abandon(err, true)
 		}
 		if ev.conn == nil {
 			outcome, received = ev.resp, true
@@ -279,11 +268,13 @@ func (k *call) run() (*http.Response, error) {
 				writers++
 				// The clocks stop while the body is sent.
 				wait = time.Time{}
+				watched = wait // sendBody stopped the watch
 			}
 			continue
 		}
 		wait = earliest(callDeadline, headDeadline)
 		k.send(ev.conn, wait)
+		watched = wait // send watches the call for wait
 	}
 }
 
@@ -309,7 +300,7 @@ func (k *call) abandon(err error, timeout bool) error {
 	case stDone:
 		// The outcome came at the same time.
 		u.mu.Unlock()
-		ev := <-k.ch
+		ev := k.next()
 		if ev.resp != nil {
 			ev.resp.Body.Close()
 		}
@@ -318,7 +309,7 @@ func (k *call) abandon(err error, timeout bool) error {
 		u.removeWaiter(k)
 		u.unreserve(k)
 	case stAssigned:
-		<-k.ch
+		k.next()
 		c := k.conn
 		c.reserved--
 		if c.excl == k {
@@ -344,6 +335,7 @@ func (k *call) abandon(err error, timeout bool) error {
 		}
 	}
 	k.state = stAbandoned
+	u.unwatch(k)
 	u.st.abandoned++
 	if timeout {
 		u.st.timeouts++
@@ -353,6 +345,15 @@ func (k *call) abandon(err error, timeout bool) error {
 		failConn.fail(err, failAbort, nil)
 	}
 	return err
+}
+
+// next receives the call's next event other than a due one.
+func (k *call) next() event {
+	for {
+		if ev := <-k.ch; ev.err != errDue {
+			return ev
+		}
+	}
 }
 
 // closeBody closes the request body once, as RoundTrip must.
@@ -378,6 +379,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 		}
 		k.state = stQueued
 		u.requeueFront(k)
+		u.watch(k, deadline)
 		u.dispatch()
 		u.mu.Unlock()
 		err := c.endWrite()
@@ -389,6 +391,8 @@ func (k *call) send(c *conn, deadline time.Time) {
 	}
 	c.pending = append(c.pending, k)
 	k.state = stSent
+	u.watch(k, deadline)
+	k.writing.Store(true)
 	if n := len(c.pending); n > 1 {
 		u.st.pipelined++
 		if n > u.st.maxDepth {
@@ -399,6 +403,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 	c.setWriteDeadline(deadline)
 	writeHeadTarget(c.bw, k.req, bodyNone, k.target)
 	err := c.endWrite()
+	k.writing.Store(false)
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err, failWrite, nil)
@@ -427,6 +432,7 @@ func (k *call) sendBody(c *conn) bool {
 	}
 	c.pending = append(c.pending, k)
 	k.state = stSent
+	u.unwatch(k) // the clocks stop while the body is sent
 	c.writingBody = true
 	k.writerActive = true
 	u.mu.Unlock()

@@ -66,11 +66,11 @@ type Settings struct {
 	// response head: waiting for a connection, connecting, sending, and
 	// waiting for the backend (default: the server's <timeout>, 30 s).
 	// The time spent sending a request body does not count, so uploads
-	// are never cut.
+	// are never cut. It fires at most 10 ms late (sweepTick), never early.
 	CallTimeout time.Duration
 	// RequestTimeout bounds the wait for the response head from the
 	// moment the request has been sent (default: the server's
-	// <timeout>).
+	// <timeout>). It fires at most 10 ms late, never early.
 	RequestTimeout time.Duration
 	// ConnectTimeout bounds connecting, TLS handshake included (default
 	// 10 s).

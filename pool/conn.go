@@ -139,11 +139,26 @@ func (c *conn) closeNet() { c.raw.Close() }
 // went away.
 func (c *conn) abortRead() { c.nc.SetReadDeadline(time.Unix(1, 0)) }
 
+// setWriteDeadline bounds the writes of a request due by t (zero: no
+// bound). Moving a deadline is a runtime timer operation, and t differs
+// on every request: the deadline in force is kept when it is not earlier
+// than t and at most u.wslack later, and a new one is set u.wslack after
+// t, so that a busy connection moves it about once per u.wslack. A write
+// blocked past t does not make its call late: the sweeper cuts it (see
+// upstream.sweep); the write deadline only backs that up.
 func (c *conn) setWriteDeadline(t time.Time) {
-	if !t.Equal(c.wdl) {
-		c.nc.SetWriteDeadline(t)
-		c.wdl = t
+	if t.IsZero() {
+		if !c.wdl.IsZero() {
+			c.nc.SetWriteDeadline(t)
+			c.wdl = t
+		}
+		return
 	}
+	if !c.wdl.IsZero() && !c.wdl.Before(t) && c.wdl.Sub(t) <= c.u.wslack {
+		return
+	}
+	c.wdl = t.Add(c.u.wslack)
+	c.nc.SetWriteDeadline(c.wdl)
 }
 
 // endWrite ends a writer's turn; the last writer waiting flushes for all.
@@ -183,9 +198,20 @@ func (c *conn) responded(resp *http.Response, keep bool) {
 func (c *conn) fail(cause error, kind failKind, cp *culprit) {
 	u := c.u
 	u.mu.Lock()
+	failed := c.failLocked(cause, kind, cp)
+	u.mu.Unlock()
+	if failed {
+		c.closeNet()
+	}
+}
+
+// failLocked is fail with u.mu held; the caller closes the network
+// connection after unlocking when it reports true (it was not given up
+// before).
+func (c *conn) failLocked(cause error, kind failKind, cp *culprit) bool {
+	u := c.u
 	if c.broken {
-		u.mu.Unlock()
-		return
+		return false
 	}
 	c.broken, c.closing = true, true
 	u.removeConn(c)
@@ -227,8 +253,7 @@ func (c *conn) fail(cause error, kind failKind, cp *culprit) {
 	}
 	c.excl, c.reservedFor = nil, nil
 	u.dispatch()
-	u.mu.Unlock()
-	c.closeNet()
+	return true
 }
 
 // requeueBehind sends again, elsewhere, every call behind the head of

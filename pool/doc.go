@@ -36,6 +36,14 @@
 //     connection, connecting, sending, waiting; request_timeout the wait
 //     for the head once the request is sent. Time spent sending a request
 //     body counts in neither, so uploads are never cut. A timeout is 504.
+//     The deadlines are checked every 10 ms by one goroutine per pool
+//     (running only while calls wait), not by a timer per call: a timeout
+//     fires at most 10 ms late (plus scheduling delays), never early.
+//     A request still being written when its call is due (a backend that
+//     reads nothing) has its connection given up then; the connection's
+//     write deadline, which is moved about once a second rather than on
+//     every request, is at most 1 s (or a quarter of the timeout) after
+//     the request's deadline.
 //   - connect_timeout="10s" (TCP and TLS handshake), idle_timeout="30s".
 //   - pipeline_depth="1": requests in flight on one connection; 1 is no
 //     pipelining (see Measurements for why it is the default).

@@ -32,6 +32,13 @@ type Pool struct {
 
 	closed    atomic.Bool
 	openConns atomic.Int64
+
+	// The sweeper (sweep.go): the upstreams with calls watched, whether
+	// it runs, and how many times it was started (for tests).
+	sweepMu   sync.Mutex
+	sweepUps  []*upstream
+	sweepOn   bool
+	sweepRuns int
 }
 
 var _ http.RoundTripper = (*Pool)(nil)
@@ -64,7 +71,20 @@ func New(cfg Config) *Pool {
 
 func (p *Pool) newUpstream(key string, s Settings, tc *tls.Config, declared bool) *upstream {
 	scheme, addr, _ := strings.Cut(key, "://")
-	return &upstream{p: p, key: key, addr: addr, https: scheme == "https", set: s, tls: tc, declared: declared}
+	return &upstream{p: p, key: key, addr: addr, https: scheme == "https", set: s, tls: tc, declared: declared, wslack: writeSlack(s)}
+}
+
+// writeSlack is how much later than a request's deadline its
+// connection's write deadline may be: 1 s, or a quarter of the shortest
+// of CallTimeout and RequestTimeout when that is less.
+func writeSlack(s Settings) time.Duration {
+	d := time.Second
+	for _, t := range [...]time.Duration{s.CallTimeout, s.RequestTimeout} {
+		if t > 0 && t/4 < d {
+			d = t / 4
+		}
+	}
+	return d
 }
 
 func (p *Pool) isClosed() bool { return p.closed.Load() }

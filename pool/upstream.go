@@ -27,6 +27,9 @@ type upstream struct {
 	tls      *tls.Config
 	declared bool
 	aliases  []string // keys of p.hosts pointing here
+	// wslack is how much later than a request's deadline the write
+	// deadline of its connection may be (see conn.setWriteDeadline).
+	wslack time.Duration
 
 	// mu guards every field below, the state of the upstream's calls
 	// and the shared state of its connections.
@@ -41,6 +44,12 @@ type upstream struct {
 	removed       bool // dropped from the pool's map: look it up again
 	idleTicks     int
 	st            counters
+	// The calls waiting with a deadline, for the sweeper (sweep.go);
+	// watchMin is never later than the earliest of their deadlines;
+	// swept: u is in the sweeper's list.
+	watched  []*call
+	watchMin time.Time
+	swept    bool
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.

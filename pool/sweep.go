@@ -1,0 +1,196 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The call deadlines (call_timeout, request_timeout) are watched by one
+// goroutine per pool, the sweeper, instead of a runtime timer per call:
+// a call that waits with a deadline is put in its upstream's watched list
+// (under the upstream's lock, which the call takes anyway), and taken off
+// it when its outcome is sent or it gives up; a call answered before its
+// deadline costs no timer operation at all. Every sweepTick, the sweeper
+// tells the calls that are due (a due event on their channel); each call
+// checks the time itself, so a timeout never fires early, and fires at
+// most sweepTick late (plus scheduling delays). The sweeper runs only
+// while some call is watched: it stops at the first tick that finds none,
+// and when the pool is closed.
+
+// sweepTick is the sweeper's period: how late a call_timeout or
+// request_timeout may fire at most.
+const sweepTick = 10 * time.Millisecond
+
+// errDue is the sweeper's event: the deadline a call was watched for has
+// passed. It is not an outcome.
+var errDue = errors.New("pool: internal: call deadline passed")
+
+// watch makes the sweeper watch k for the deadline at, or stop watching
+// it when at is zero. A call that has its outcome is not watched. Called
+// with u.mu held.
+func (u *upstream) watch(k *call, at time.Time) {
+	if at.IsZero() || k.state == stDone || k.state == stAbandoned {
+		u.unwatch(k)
+		return
+	}
+	k.watchAt = at
+	if u.watchMin.IsZero() || at.Before(u.watchMin) {
+		u.watchMin = at
+	}
+	if k.watchIdx != 0 {
+		return
+	}
+	u.watched = append(u.watched, k)
+	k.watchIdx = len(u.watched)
+	if !u.swept {
+		u.swept = true
+		u.p.sweepAdd(u)
+	}
+}
+
+// unwatch takes k off the watched list. Called with u.mu held.
+func (u *upstream) unwatch(k *call) {
+	i := k.watchIdx - 1
+	if i < 0 {
+		return
+	}
+	last := len(u.watched) - 1
+	if i != last {
+		m := u.watched[last]
+		u.watched[i] = m
+		m.watchIdx = i + 1
+	}
+	u.watched[last] = nil
+	u.watched = u.watched[:last]
+	k.watchIdx = 0
+}
+
+// sweepAdd puts u in the sweeper's list, and starts the sweeper if it is
+// not running. Called with u.mu held (the lock order is u.mu, then
+// p.sweepMu).
+func (p *Pool) sweepAdd(u *upstream) {
+	p.sweepMu.Lock()
+	p.sweepUps = append(p.sweepUps, u)
+	if !p.sweepOn && !p.isClosed() {
+		p.sweepOn = true
+		p.sweepRuns++
+		go p.sweeper()
+	}
+	p.sweepMu.Unlock()
+}
+
+// sweepRemove takes u off the sweeper's list. Called with u.mu held.
+func (p *Pool) sweepRemove(u *upstream) {
+	p.sweepMu.Lock()
+	for i, x := range p.sweepUps {
+		if x == u {
+			last := len(p.sweepUps) - 1
+			p.sweepUps[i] = p.sweepUps[last]
+			p.sweepUps[last] = nil
+			p.sweepUps = p.sweepUps[:last]
+			break
+		}
+	}
+	p.sweepMu.Unlock()
+}
+
+// sweeper tells the watched calls that are due, every sweepTick, until
+// nothing is watched or the pool is closed.
+func (p *Pool) sweeper() {
+	t := time.NewTicker(sweepTick)
+	defer t.Stop()
+	var ups []*upstream
+	for {
+		select {
+		case <-p.ctx.Done():
+			p.sweepMu.Lock()
+			p.sweepOn = false
+			p.sweepMu.Unlock()
+			return
+		case <-t.C:
+		}
+		p.sweepMu.Lock()
+		ups = append(ups[:0], p.sweepUps...)
+		p.sweepMu.Unlock()
+		now := time.Now()
+		for _, u := range ups {
+			u.sweep(now)
+		}
+		clear(ups)
+		p.sweepMu.Lock()
+		if len(p.sweepUps) == 0 {
+			p.sweepOn = false
+			p.sweepMu.Unlock()
+			return
+		}
+		p.sweepMu.Unlock()
+	}
+}
+
+// sweep tells u's watched calls due by now, and leaves the sweeper's list
+// when none is left.
+func (u *upstream) sweep(now time.Time) {
+	u.mu.Lock()
+	if len(u.watched) == 0 {
+		u.watchMin = time.Time{}
+		if u.swept {
+			u.swept = false
+			u.p.sweepRemove(u)
+		}
+		u.mu.Unlock()
+		return
+	}
+	if now.Before(u.watchMin) {
+		u.mu.Unlock()
+		return // nothing due yet (watchMin is never later than a deadline watched)
+	}
+	var next time.Time
+	var stuck []*call
+	for i := 0; i < len(u.watched); {
+		k := u.watched[i]
+		if now.Before(k.watchAt) {
+			if next.IsZero() || k.watchAt.Before(next) {
+				next = k.watchAt
+			}
+			i++
+			continue
+		}
+		if k.state == stSent && k.writing.Load() {
+			stuck = append(stuck, k)
+		}
+		if len(k.ch) != 0 {
+			// An event is there already (an outcome or a connection,
+			// which wakes the call, or a due event it has not read):
+			// told at the next tick. So at most one due event is ever
+			// pending, besides at most one other event.
+			if next.IsZero() || k.watchAt.Before(next) {
+				next = k.watchAt
+			}
+			i++
+			continue
+		}
+		u.unwatch(k) // moves the last one to i
+		k.ch <- event{err: errDue}
+	}
+	u.watchMin = next
+	// A call due while its request is still being written cannot see
+	// its due event: the write (to a backend that reads nothing) is cut
+	// by giving the connection up, as the call would when timing out at
+	// the head of it. The call's own timeout error is what it returns.
+	var cut []*conn
+	for _, k := range stuck {
+		if c := k.conn; k.state == stSent && k.writing.Load() && c != nil {
+			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: request not written by its deadline", u.key, k.req.Method)}
+			if c.failLocked(err, failAbort, &culprit{k: k, err: err}) {
+				cut = append(cut, c)
+			}
+			u.st.abandoned++
+			u.st.timeouts++
+		}
+	}
+	u.mu.Unlock()
+	for _, c := range cut {
+		c.closeNet()
+	}
+}

@@ -1,0 +1,334 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lateSlack is how much later than its deadline plus sweepTick a timeout
+// may come in these tests: generous, for a loaded 2-core machine and the
+// race detector. The lower bound (never before the deadline) is exact.
+const lateSlack = 2 * time.Second
+
+// sweeperOn reports whether p's sweeper goroutine runs, and how many
+// times it was started.
+func sweeperOn(p *Pool) (bool, int) {
+	p.sweepMu.Lock()
+	defer p.sweepMu.Unlock()
+	return p.sweepOn, p.sweepRuns
+}
+
+// watchedCalls is how many calls p's upstreams have watched.
+func watchedCalls(p *Pool) int {
+	n := 0
+	for _, u := range p.upstreams() {
+		u.mu.Lock()
+		n += len(u.watched)
+		u.mu.Unlock()
+	}
+	return n
+}
+
+// TestTimeoutBounds: a call_timeout or request_timeout fires no earlier
+// than its deadline and at most about one sweep tick later, with the
+// error that names it, and nothing stays watched after it.
+func TestTimeoutBounds(t *testing.T) {
+	release := newSignal()
+	b := newRawBackend(t, func(c *rawConn) {
+		for {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/never":
+				io.Copy(io.Discard, c.br)
+				return
+			case "/hold":
+				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhold\r\n")
+				release.wait(t)
+				c.write("0\r\n\r\n")
+			default:
+				c.write(ok(req.URL.Path))
+			}
+		}
+	})
+	defer release.fire()
+	const short = 150 * time.Millisecond
+	tests := []struct {
+		name    string
+		set     func(s *Settings)
+		hold    bool // a streamed response holds the only connection
+		path    string
+		timeout time.Duration // the one that fires, from RoundTrip
+		which   string
+	}{
+		{"request_timeout", func(s *Settings) { s.RequestTimeout = short }, false, "/never", short, "request_timeout"},
+		{"call_timeout, sent", func(s *Settings) { s.CallTimeout = short }, false, "/never", short, "call_timeout"},
+		{"call_timeout before request_timeout", func(s *Settings) { s.CallTimeout, s.RequestTimeout = short, 3*short }, false, "/never", short, "call_timeout"},
+		{"request_timeout before call_timeout", func(s *Settings) { s.CallTimeout, s.RequestTimeout = 3*short, short }, false, "/never", short, "request_timeout"},
+		{"call_timeout while queued", func(s *Settings) { s.Workers, s.CallTimeout, s.HOLTimeout = 1, short, Never }, true, "/queued", short, "call_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPool(t, tt.set)
+			if tt.hold {
+				// Not timed out: the head comes at once.
+				hold := goRoundTrip(p, "GET", b.url("/hold"), nil)
+				waitFor(t, "/hold in flight", func() bool { return stats(t, p).InFlight == 1 })
+				defer func() {
+					p.Close()
+					wait(t, hold)
+				}()
+			}
+			start := time.Now()
+			r := roundTrip(p, "GET", b.url(tt.path), nil)
+			took := time.Since(start)
+			var te *timeoutError
+			if !errors.As(r.err, &te) || !strings.HasSuffix(te.msg, "within "+tt.which) || !errors.Is(r.err, context.DeadlineExceeded) {
+				t.Fatalf("%v, want a %s error", r, tt.which)
+			}
+			if took < tt.timeout {
+				t.Errorf("timed out after %v, before its %v", took, tt.timeout)
+			}
+			if max := tt.timeout + sweepTick + lateSlack; took > max {
+				t.Errorf("timed out after %v, over %v", took, max)
+			}
+			if n := watchedCalls(p); n != 0 {
+				t.Errorf("%d calls still watched", n)
+			}
+			if st := stats(t, p); st.Timeouts != 1 || st.Abandoned != 1 {
+				t.Errorf("timeouts %d, abandoned %d, want 1 and 1", st.Timeouts, st.Abandoned)
+			}
+		})
+	}
+}
+
+// TestSweeperStops: the sweeper runs only while calls wait with a
+// deadline: it stops once the calls are answered, after a timeout, after
+// a cancellation, and when the pool is closed with a call waiting; calls
+// answered leave nothing watched.
+func TestSweeperStops(t *testing.T) {
+	b := newRawBackend(t, func(c *rawConn) {
+		for {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/never" {
+				io.Copy(io.Discard, c.br)
+				return
+			}
+			c.write(ok(req.URL.Path))
+		}
+	})
+	stopped := func(t *testing.T, p *Pool) {
+		t.Helper()
+		waitFor(t, "the sweeper stopped", func() bool { on, _ := sweeperOn(p); return !on })
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, p *Pool)
+	}{
+		{"answered", func(t *testing.T, p *Pool) {
+			for i := 0; i < 20; i++ {
+				if r := roundTrip(p, "GET", b.url("/a"), nil); r.err != nil || r.body != "/a" {
+					t.Fatalf("%v", r)
+				}
+			}
+			if n := watchedCalls(p); n != 0 {
+				t.Errorf("%d calls still watched", n)
+			}
+		}},
+		{"timed out", func(t *testing.T, p *Pool) {
+			u, _ := p.upstreamFor(mustRequest(t, b.url("/")))
+			u.set.RequestTimeout = 50 * time.Millisecond
+			if r := roundTrip(p, "GET", b.url("/never"), nil); !isTimeout(r.err) {
+				t.Fatalf("%v, want a timeout", r)
+			}
+		}},
+		{"cancelled", func(t *testing.T, p *Pool) {
+			ctx, cancel := context.WithCancel(context.Background())
+			ch := make(chan result, 1)
+			go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/never"), nil) }()
+			waitFor(t, "the call watched", func() bool { return watchedCalls(p) == 1 })
+			cancel()
+			if r := wait(t, ch); !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("%v, want context.Canceled", r)
+			}
+			if n := watchedCalls(p); n != 0 {
+				t.Errorf("%d calls still watched", n)
+			}
+		}},
+		{"closed", func(t *testing.T, p *Pool) {
+			ch := goRoundTrip(p, "GET", b.url("/never"), nil)
+			waitFor(t, "the call watched", func() bool { return watchedCalls(p) == 1 })
+			if on, _ := sweeperOn(p); !on {
+				t.Errorf("a call waits with a deadline, and no sweeper")
+			}
+			p.Close()
+			if r := wait(t, ch); r.err == nil {
+				t.Errorf("%v after Close, want an error", r)
+			}
+			stopped(t, p)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPool(t, nil) // deadlines of `hang`: watched, never due
+			tt.run(t, p)
+			stopped(t, p)
+			if _, runs := sweeperOn(p); runs == 0 {
+				t.Errorf("the sweeper never ran")
+			}
+			if n := watchedCalls(p); n != 0 {
+				t.Errorf("%d calls still watched", n)
+			}
+		})
+	}
+	t.Run("restarts", func(t *testing.T) {
+		p := testPool(t, nil)
+		for i := 1; i <= 2; i++ {
+			if r := roundTrip(p, "GET", b.url("/a"), nil); r.err != nil {
+				t.Fatal(r)
+			}
+			stopped(t, p)
+		}
+		// The first call waits for a dial and the second is watched once
+		// sent: each started the sweeper, which stopped in between.
+		if _, runs := sweeperOn(p); runs != 2 {
+			t.Errorf("sweeper started %d times, want 2", runs)
+		}
+	})
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestBlockedWriteTimesOut: a request whose write blocks (a backend that
+// reads nothing, small socket buffers, a head of megabytes) still times
+// out on time, by the sweeper, although the connection's write deadline
+// is much later; its connection is given up.
+func TestBlockedWriteTimesOut(t *testing.T) {
+	done := newSignal()
+	defer done.fire()
+	b := newRawBackend(t, func(c *rawConn) {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+		done.wait(nil) // reads nothing
+	})
+	for _, tt := range []struct {
+		name  string
+		set   func(s *Settings)
+		which string
+	}{
+		{"call_timeout", func(s *Settings) { s.CallTimeout = 200 * time.Millisecond }, "call_timeout"},
+		{"request_timeout", func(s *Settings) { s.RequestTimeout = 200 * time.Millisecond }, "request_timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPool(t, tt.set)
+			d := &net.Dialer{}
+			p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetWriteBuffer(4 << 10)
+				}
+				return c, err
+			}
+			req := mustRequest(t, b.url("/big"))
+			u, _ := p.upstreamFor(req)
+			u.wslack = hang // only the sweeper can end the write in time
+			req.Header.Set("X-Big", strings.Repeat("x", 16<<20))
+			start := time.Now()
+			_, err := p.RoundTrip(req)
+			took := time.Since(start)
+			var te *timeoutError
+			if !errors.As(err, &te) || !strings.HasSuffix(te.msg, "within "+tt.which) {
+				t.Fatalf("%v, want a %s error", err, tt.which)
+			}
+			if took < 200*time.Millisecond || took > 200*time.Millisecond+sweepTick+lateSlack {
+				t.Errorf("timed out after %v, want 200ms to %v", took, 200*time.Millisecond+sweepTick+lateSlack)
+			}
+			waitFor(t, "the connection given up", func() bool { return stats(t, p).Open == 0 })
+			if st := stats(t, p); st.Timeouts != 1 || st.Abandoned != 1 {
+				t.Errorf("timeouts %d, abandoned %d, want 1 and 1", st.Timeouts, st.Abandoned)
+			}
+		})
+	}
+}
+
+// deadlineConn records the write deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return nil
+}
+
+// TestSetWriteDeadline: the write deadline in force is never earlier than
+// a request's deadline nor more than wslack later, and moves only when it
+// must.
+func TestSetWriteDeadline(t *testing.T) {
+	const slack = time.Second
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	steps := []struct {
+		due  time.Time // zero: no deadline
+		move bool
+		want time.Time // the deadline in force after
+	}{
+		{at(0), true, at(slack)},
+		{at(0), false, at(slack)},
+		{at(300 * time.Millisecond), false, at(slack)},
+		{at(slack), false, at(slack)},
+		{at(slack + 1), true, at(2*slack + 1)},
+		{at(0), true, at(slack)}, // over slack later than needed
+		{time.Time{}, true, time.Time{}},
+		{time.Time{}, false, time.Time{}},
+		{at(5 * time.Second), true, at(5*time.Second + slack)},
+	}
+	dc := &deadlineConn{}
+	c := &conn{u: &upstream{wslack: slack}, nc: dc}
+	for i, s := range steps {
+		n := len(dc.set)
+		c.setWriteDeadline(s.due)
+		moved := len(dc.set) > n
+		if moved != s.move || !c.wdl.Equal(s.want) || (moved && !dc.set[len(dc.set)-1].Equal(s.want)) {
+			t.Errorf("step %d (due %v): moved %v, deadline %v; want %v, %v", i, s.due.Sub(t0), moved, c.wdl.Sub(t0), s.move, s.want.Sub(t0))
+		}
+		if !s.due.IsZero() && (c.wdl.Before(s.due) || c.wdl.Sub(s.due) > slack) {
+			t.Errorf("step %d: deadline %v for a request due at %v", i, c.wdl.Sub(t0), s.due.Sub(t0))
+		}
+	}
+}
+
+func TestWriteSlack(t *testing.T) {
+	for _, tt := range []struct {
+		call, req, want time.Duration
+	}{
+		{0, 0, time.Second},
+		{30 * time.Second, 30 * time.Second, time.Second},
+		{2 * time.Second, 0, 500 * time.Millisecond},
+		{30 * time.Second, 100 * time.Millisecond, 25 * time.Millisecond},
+	} {
+		if got := writeSlack(Settings{CallTimeout: tt.call, RequestTimeout: tt.req}); got != tt.want {
+			t.Errorf("writeSlack(call %v, request %v) = %v, want %v", tt.call, tt.req, got, tt.want)
+		}
+	}
+}
