@@ -79,11 +79,11 @@ func checkRequest(req *http.Request) (string, error) {
 	if host == "" {
 		host = req.URL.Host
 	}
-	if host == "" || strings.ContainsAny(host, "\r\n \t") {
+	if host == "" || hasSpaceOrCRLF(host) {
 		return "", fmt.Errorf("%w: Host %q", errInvalidHeader, host)
 	}
 	target := requestTarget(req.URL)
-	if target == "" || strings.ContainsAny(target, " \r\n\t") || strings.ContainsAny(req.URL.RawQuery, " \r\n\t") {
+	if target == "" || hasSpaceOrCRLF(target) || hasSpaceOrCRLF(req.URL.RawQuery) {
 		return "", fmt.Errorf("%w: target %q", errInvalidHeader, target)
 	}
 	for k := range req.Header {
@@ -92,6 +92,18 @@ func checkRequest(req *http.Request) (string, error) {
 		}
 	}
 	return target, nil
+}
+
+// hasSpaceOrCRLF reports whether s holds a space, tab, CR or LF (a loop:
+// strings.ContainsAny builds a set on every call).
+func hasSpaceOrCRLF(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+			return true
+		}
+	}
+	return false
 }
 
 // requestTarget returns the path part of the request target: the URL's
@@ -132,16 +144,20 @@ func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target 
 	if host == "" {
 		host = req.URL.Host
 	}
-	bw.WriteString(req.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(target)
+	// The head is appended into the buffer's free space (a head larger
+	// than that is appended to a new slice, which Write copies): one
+	// call per head instead of four per field.
+	b := bw.AvailableBuffer()
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, target...)
 	if req.URL.ForceQuery || req.URL.RawQuery != "" {
-		bw.WriteByte('?')
-		bw.WriteString(req.URL.RawQuery)
+		b = append(b, '?')
+		b = append(b, req.URL.RawQuery...)
 	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
 
 	kp := keysPool.Get().(*[]string)
 	keys := (*kp)[:0]
@@ -153,10 +169,10 @@ func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target 
 	slices.Sort(keys)
 	for _, k := range keys {
 		for _, v := range req.Header[k] {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendValue(b, v)
+			b = append(b, "\r\n"...)
 		}
 	}
 	clear(keys)
@@ -164,36 +180,34 @@ func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target 
 	keysPool.Put(kp)
 	switch kind {
 	case bodyLength:
-		bw.WriteString("Content-Length: ")
-		var b [20]byte
-		bw.Write(strconv.AppendInt(b[:0], req.ContentLength, 10))
-		bw.WriteString("\r\n")
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, req.ContentLength, 10)
+		b = append(b, "\r\n"...)
 	case bodyChunked:
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	default:
 		switch req.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
-			bw.WriteString("Content-Length: 0\r\n")
+			b = append(b, "Content-Length: 0\r\n"...)
 		}
 	}
 	if req.Close {
-		bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	bw.Write(b)
 }
 
-func writeValue(bw *bufio.Writer, v string) {
-	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
-		bw.WriteString(v)
-		return
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
+// appendValue appends v with any CR or LF replaced by a space.
+func appendValue(b []byte, v string) []byte {
+	i := len(b)
+	b = append(b, v...)
+	for ; i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
+			b[i] = ' '
 		}
-		bw.WriteByte(c)
 	}
+	return b
 }
 
 // BodyError is a failure to read the request body from the client (for

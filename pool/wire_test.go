@@ -302,3 +302,33 @@ func TestChunkedResponses(t *testing.T) {
 		t.Errorf("rest %q %v, ContentLength %d", rest, err, resp.ContentLength)
 	}
 }
+
+// TestWriteHeadBufferSpace checks the head written when it fits the
+// buffer's free space, when it does not (appended to a new slice), and
+// after bytes already buffered (a pipelined request before it).
+func TestWriteHeadBufferSpace(t *testing.T) {
+	long := strings.Repeat("v", 6000)
+	for _, tt := range []struct {
+		name     string
+		size     int
+		buffered string
+		value    string
+	}{
+		{"fits", 4096, "", "short"},
+		{"larger than the buffer", 4096, "", long},
+		{"after buffered bytes", 256, strings.Repeat("p", 200), "a value longer than the space left in the buffer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &http.Request{Method: "GET", URL: &url.URL{Host: "b", Path: "/x"}, Host: "b", Header: http.Header{"X-V": {tt.value}}}
+			var buf bytes.Buffer
+			bw := bufio.NewWriterSize(&buf, tt.size)
+			bw.WriteString(tt.buffered)
+			writeHead(bw, req, requestBody(req))
+			bw.Flush()
+			want := tt.buffered + "GET /x HTTP/1.1\r\nHost: b\r\nX-V: " + tt.value + "\r\n\r\n"
+			if got := buf.String(); got != want {
+				t.Errorf("got %d bytes %.80q..., want %d bytes %.80q...", len(got), got, len(want), want)
+			}
+		})
+	}
+}
