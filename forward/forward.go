@@ -175,21 +175,17 @@ func outHeader(st *pipeline.State) http.Header {
 	inh := st.In.Header
 	var namedBuf [4]string
 	named := namedBuf[:0] // canonical names listed by Connection
-	nv := 2
-	for k, vv := range inh {
-		nv += len(vv)
-		if k == "Connection" {
-			for _, line := range vv {
-				for name := range strings.SplitSeq(line, ",") {
-					if name = textTrim(name); name != "" {
-						named = append(named, canonicalName(name))
-					}
-				}
+	for _, line := range inh["Connection"] {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = textTrim(name); name != "" {
+				named = append(named, canonicalName(name))
 			}
 		}
 	}
 	h := make(http.Header, len(inh)+2)
-	vals := make([]string, 0, nv)
+	// One value per field is the usual case; vals grows for the others
+	// (the slices already taken keep the old array: they are capped).
+	vals := make([]string, 0, len(inh)+2)
 	for k, vv := range inh {
 		if isHopHeader(k) || k == HeaderForwarded || k == HeaderXForwardedFor || slices.Contains(named, k) || aliasesReserved(k) {
 			continue

@@ -73,6 +73,10 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	n := strings.Count(fields, "\r\n")
 	hdr := make(http.Header, n)
 	vals := make([]string, n)
+	// The fields the parser acts on are noted as they go by, rather than
+	// looked up in the map after (a lookup each).
+	var host, contentLength string
+	var hostSeen, lengthSeen, connSeen bool
 	for fields != "" {
 		eol := strings.Index(fields, "\r\n")
 		line := fields[:eol]
@@ -96,6 +100,25 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 		if !isCanonicalKey(name) {
 			key = textproto.CanonicalMIMEHeaderKey(name)
 		}
+		switch key {
+		case "Host":
+			// Not in the map: as http.ReadRequest, it is in req.Host.
+			if hostSeen {
+				return nil, false
+			}
+			host, hostSeen = value, true
+			continue
+		case "Content-Length":
+			if lengthSeen {
+				return nil, false
+			}
+			contentLength, lengthSeen = value, true
+		case "Connection":
+			connSeen = true
+		case "Transfer-Encoding", "Pragma":
+			// Pragma: net/http adds Cache-Control for it.
+			return nil, false
+		}
 		if vv := hdr[key]; vv != nil {
 			hdr[key] = append(vv, value)
 		} else {
@@ -104,23 +127,10 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 			hdr[key] = vv
 		}
 	}
-	if _, ok := hdr["Transfer-Encoding"]; ok {
-		return nil, false
-	}
-	if _, ok := hdr["Pragma"]; ok {
-		return nil, false // net/http adds Cache-Control for it
-	}
-	host := hdr["Host"]
-	if len(host) > 1 {
-		return nil, false
-	}
 	length := int64(0)
-	if cl := hdr["Content-Length"]; cl != nil {
+	if lengthSeen {
 		var ok bool
-		if len(cl) != 1 {
-			return nil, false
-		}
-		if length, ok = parseContentLength(cl[0]); !ok {
+		if length, ok = parseContentLength(contentLength); !ok {
 			return nil, false
 		}
 	}
@@ -133,13 +143,13 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	req.ProtoMajor, req.ProtoMinor = 1, minor
 	req.Header = hdr
 	req.RequestURI = target
-	if len(host) == 1 {
-		req.Host = host[0]
-		delete(hdr, "Host") // as http.ReadRequest: it is in req.Host
-	}
+	req.Host = host
 	// RFC 9112 section 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
 	// only with "keep-alive" (the values are ASCII: no Unicode folding).
-	conn := hdr["Connection"]
+	var conn []string
+	if connSeen {
+		conn = hdr["Connection"]
+	}
 	req.Close = httpsyntax.HasToken(conn, "close") || minor == 0 && !httpsyntax.HasToken(conn, "keep-alive")
 	req.ContentLength = length
 	if length > 0 {
