@@ -59,14 +59,39 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	default:
 		return nil, false
 	}
+	// plain: the path holds only bytes url.ParseRequestURI takes as
+	// they are (no escapes to decode, none to keep in RawPath).
+	plain, query := true, -1
 	for i := 0; i < len(target); i++ {
-		if c := target[i]; c <= ' ' || c >= 0x7f {
+		c := target[i]
+		if c <= ' ' || c >= 0x7f {
 			return nil, false
 		}
+		if query < 0 {
+			if c == '?' {
+				query = i
+			} else if !plainPathByte[c] {
+				plain = false
+			}
+		}
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, false
+	rb := new(reqURL) // the request and its URL in one allocation
+	u := &rb.u
+	if plain {
+		// What url.ParseRequestURI gives for such a target.
+		u.Path = target
+		if query >= 0 {
+			u.Path = target[:query]
+			if u.RawQuery = target[query+1:]; u.RawQuery == "" {
+				u.ForceQuery = true
+			}
+		}
+	} else {
+		parsed, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil, false
+		}
+		u = parsed
 	}
 
 	fields := head[eol+2:]
@@ -135,7 +160,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 		}
 	}
 
-	req := new(http.Request)
+	req := &rb.req
 	*req = *base // the context
 	req.Method = method
 	req.URL = u
@@ -160,6 +185,21 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	br.Discard(end + 4)
 	return req, true
 }
+
+// reqURL is a request and its URL, allocated together.
+type reqURL struct {
+	req http.Request
+	u   url.URL
+}
+
+// plainPathByte marks the bytes of a request path that url.ParseRequestURI
+// keeps as they are: letters, digits and "/-._~".
+var plainPathByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/-._~", byte(c)) >= 0
+	}
+	return t
+}()
 
 // isCanonicalKey reports whether the token name is in canonical form: an
 // upper-case letter first and after each hyphen, lower case elsewhere.

@@ -77,6 +77,14 @@ var plainHeadSeeds = []struct {
 }{
 	{"GET /index.html?x=1 HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n", true},
 	{"GET / HTTP/1.0\r\n\r\n", true},
+	// Targets url.ParseRequestURI is skipped for, and their neighbours.
+	{"GET /a? HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET /a?? HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET /a?b=c?d HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET //x/~u/./../a-b_c.d HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET /a+b!$&'()*,;=:@ HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET /%41%2f?%zz HTTP/1.1\r\nHost: h\r\n\r\n", true},
+	{"GET /? HTTP/1.1\r\nHost: h\r\n\r\n", true},
 	{"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true},
 	{"GET / HTTP/1.1\r\nHost: h\r\nConnection: te, CLOSE\r\n\r\n", true},
 	{"GET /a%20b/%2F?q=%zz HTTP/1.1\r\nhost: h\r\nx-lower-case: v\r\nX-UPPER: v\r\n\r\n", true},
