@@ -227,3 +227,32 @@ func paths(reqs []*http.Request) string {
 	}
 	return strings.Join(p, " ")
 }
+
+// newHoldingBackend answers "/never" with nothing (it reads on until the
+// connection ends), "/hold" with a head at once and a chunked body that
+// holds the connection until release fires, and any other path at once;
+// seen, when not nil, is told each request's path.
+func newHoldingBackend(t *testing.T, release signal, seen func(path string)) *rawBackend {
+	return newRawBackend(t, func(c *rawConn) {
+		for {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			if seen != nil {
+				seen(req.URL.Path)
+			}
+			switch req.URL.Path {
+			case "/never":
+				io.Copy(io.Discard, c.br)
+				return
+			case "/hold":
+				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhold\r\n")
+				release.wait(t)
+				c.write("0\r\n\r\n")
+			default:
+				c.write(ok(req.URL.Path))
+			}
+		}
+	})
+}

@@ -696,29 +696,10 @@ func TestTimeouts(t *testing.T) {
 	release := newSignal()
 	var mu sync.Mutex
 	var got []string
-	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			got = append(got, req.URL.Path)
-			mu.Unlock()
-			switch req.URL.Path {
-			case "/never":
-				io.Copy(io.Discard, c.br)
-				return
-			case "/hold":
-				// The head comes at once; the body holds the
-				// connection until released.
-				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhold\r\n")
-				release.wait(t)
-				c.write("0\r\n\r\n")
-			default:
-				c.write(ok(req.URL.Path))
-			}
-		}
+	b := newHoldingBackend(t, release, func(path string) {
+		mu.Lock()
+		got = append(got, path)
+		mu.Unlock()
 	})
 	t.Run("request_timeout", func(t *testing.T) {
 		p := testPool(t, func(s *Settings) { s.RequestTimeout = 50 * time.Millisecond })

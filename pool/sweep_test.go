@@ -40,25 +40,7 @@ func watchedCalls(p *Pool) int {
 // error that names it, and nothing stays watched after it.
 func TestTimeoutBounds(t *testing.T) {
 	release := newSignal()
-	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
-			switch req.URL.Path {
-			case "/never":
-				io.Copy(io.Discard, c.br)
-				return
-			case "/hold":
-				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhold\r\n")
-				release.wait(t)
-				c.write("0\r\n\r\n")
-			default:
-				c.write(ok(req.URL.Path))
-			}
-		}
-	})
+	b := newHoldingBackend(t, release, nil)
 	defer release.fire()
 	const short = 150 * time.Millisecond
 	tests := []struct {
