@@ -462,9 +462,9 @@ func headWhole(b []byte) bool {
 }
 
 // idleSlack is how much later than idleTimeout an idle connection may be
-// closed: the idle deadline is moved only once it is not within
-// [idleTimeout, idleTimeout+slack] from now, to idleTimeout plus the slack (an eighth of it,
-// at most a second), so that a busy connection moves it about once per
+// closed (an eighth of it, at most a second): the idle deadline is moved
+// only once it is not within [idleTimeout, idleTimeout+slack] from now,
+// to idleTimeout+slack, so that a busy connection moves it about once per
 // slack instead of once per request.
 func idleSlack(idle time.Duration) time.Duration {
 	return min(idle/8, time.Second)
