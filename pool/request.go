@@ -171,7 +171,7 @@ func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target 
 		for _, v := range req.Header[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = appendValue(b, v)
+			b = httpsyntax.AppendFieldValue(b, v)
 			b = append(b, "\r\n"...)
 		}
 	}
@@ -196,18 +196,6 @@ func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target 
 	}
 	b = append(b, "\r\n"...)
 	bw.Write(b)
-}
-
-// appendValue appends v with any CR or LF replaced by a space.
-func appendValue(b []byte, v string) []byte {
-	i := len(b)
-	b = append(b, v...)
-	for ; i < len(b); i++ {
-		if b[i] == '\r' || b[i] == '\n' {
-			b[i] = ' '
-		}
-	}
-	return b
 }
 
 // BodyError is a failure to read the request body from the client (for

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,36 +169,17 @@ func writeFields(bw *bufio.Writer, h http.Header) {
 			continue
 		}
 		for _, v := range vv {
-			if hasCRLF(v) {
-				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-			}
-			if len(k)+len(v)+4 > bw.Available() {
-				bw.WriteString(k)
-				bw.WriteString(": ")
-				bw.WriteString(v)
-				bw.WriteString("\r\n")
-				continue
-			}
 			// One append into the buffer's free space instead of four
-			// calls.
+			// calls (a field larger than that is appended to a new
+			// slice, which Write copies).
 			b := bw.AvailableBuffer()
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, v...)
+			b = httpsyntax.AppendFieldValue(b, v)
 			b = append(b, "\r\n"...)
 			bw.Write(b)
 		}
 	}
-}
-
-// hasCRLF reports whether v holds a CR or LF byte.
-func hasCRLF(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\r' || v[i] == '\n' {
-			return true
-		}
-	}
-	return false
 }
 
 // parseContentLength parses a Content-Length value: decimal digits only.

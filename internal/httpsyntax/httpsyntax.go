@@ -1,6 +1,6 @@
 // Package httpsyntax holds the pieces of HTTP syntax (RFC 9110 section
-// 5.6) that several packages check: tokens and comma-separated token
-// lists.
+// 5.6) that several packages check or write: tokens, comma-separated
+// token lists and field values.
 package httpsyntax
 
 import "strings"
@@ -50,4 +50,18 @@ func HasToken(values []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// AppendFieldValue appends the field value v with any CR or LF replaced
+// by a space (as net/http writes values), so that a value can never end
+// its field line or the head early.
+func AppendFieldValue(b []byte, v string) []byte {
+	i := len(b)
+	b = append(b, v...)
+	for ; i < len(b); i++ {
+		if b[i] == '\r' || b[i] == '\n' {
+			b[i] = ' '
+		}
+	}
+	return b
 }

@@ -36,3 +36,17 @@ func TestHasToken(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendFieldValue(t *testing.T) {
+	tests := []struct{ prefix, v, want string }{
+		{"", "plain", "plain"},
+		{"X: ", "a\r\nEvil: yes", "X: a  Evil: yes"},
+		{"X: ", "\n", "X:  "},
+		{"\r\n", "", "\r\n"}, // bytes already in b are left alone
+	}
+	for _, tt := range tests {
+		if got := string(AppendFieldValue([]byte(tt.prefix), tt.v)); got != tt.want {
+			t.Errorf("AppendFieldValue(%q, %q) = %q, want %q", tt.prefix, tt.v, got, tt.want)
+		}
+	}
+}
