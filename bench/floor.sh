@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=$ROOT/bench/.bin
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2}
-PROXY_CPUS=${PROXY_CPUS:-0} LOAD_CPUS=${LOAD_CPUS:-1} PORT_BASE=${PORT_BASE:-18400}
+PROXY_CPUS=${PROXY_CPUS:-0} LOAD_CPUS=${LOAD_CPUS:-1} PORT_BASE=${PORT_BASE:-18400} # and the next 9 ports
 
 missing=()
 for c in wrk nginx taskset; do command -v $c >/dev/null || missing+=($c); done
@@ -108,6 +108,9 @@ variants=(
   "floor+deadlines:-deadlines"
   "floor+alloc:-alloc 3072"
   "floor+all:-reader -handoff -deadlines -alloc 3072"
+  # ocsiproxy moves its deadlines lazily (about once a second, not per
+  # call): its structure is the rest.
+  "floor+structure:-reader -handoff -alloc 3072"
 )
 targets=("nginx:$((PORT_BASE + 1))" "ocsiproxy:$((PORT_BASE + 2))")
 port=$((PORT_BASE + 3))
