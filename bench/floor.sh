@@ -2,7 +2,7 @@
 # bench/floor.sh - what ocsiproxy's structure and its HTTP work each cost
 # per request, against nginx and against the least a Go relay can do
 # (bench/floor: a measuring stick, not a proxy). One scenario: GET / with
-# a 64-byte answer over 64 keep-alive connections; every target and the
+# a 64-byte answer over 64 keep-alive connections (CONNS); every target and the
 # backend pinned to PROXY_CPUS, wrk to LOAD_CPUS; no access logs (nginx's
 # off, ocsiproxy's to /dev/null). Targets run in turns, ROUNDS times;
 # the table has each one's medians: requests/s, p99, CPU per request
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=$ROOT/bench/.bin
-ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
 PROXY_CPUS=${PROXY_CPUS:-0} LOAD_CPUS=${LOAD_CPUS:-1} PORT_BASE=${PORT_BASE:-18400} # and the next 9 ports
 
 missing=()
@@ -142,9 +142,9 @@ hz=$(getconf CLK_TCK)
 for r in $(seq "$ROUNDS"); do
   for t in "${targets[@]}"; do
     name=${t%%:*} port=${t#*:}
-    taskset -c "$LOAD_CPUS" wrk -t1 -c64 -d"${WARMUP}s" "http://127.0.0.1:$port/" >/dev/null
+    taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://127.0.0.1:$port/" >/dev/null
     read -r u0 s0 < <(cpu "$name")
-    out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
+    out=$(taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/")
     read -r u1 s1 < <(cpu "$name")
     echo "$out" | awk -v name="$name" -v hz="$hz" -v u=$((u1 - u0)) -v s=$((s1 - s0)) '
       /requests in/ {n = $1}
@@ -155,7 +155,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "floor.sh: GET / (64-byte answer), 64 connections, ${ROUNDS} round(s) of ${DURATION}s, medians; CPU from /proc"
+echo "floor.sh: GET / (64-byte answer), $CONNS connection(s), ${ROUNDS} round(s) of ${DURATION}s, medians; CPU from /proc"
 awk '
   function median(a, n,   i, j, t) {
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) {t = a[j]; a[j] = a[j-1]; a[j-1] = t}
