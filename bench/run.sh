@@ -42,7 +42,7 @@ fi
 
 mkdir -p "$BIN"
 go build -o "$BIN/ocsiproxy" .
-for p in backend idle suite; do
+for p in backend idle floor suite; do
   go build -o "$BIN/$p" "./bench/$p"
 done
 

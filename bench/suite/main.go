@@ -150,8 +150,8 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		return errors.New("logs must be on or off")
 	}
 	for _, t := range s.targets {
-		if t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
-			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy)", t)
+		if _, floor := floorFlags(t); !floor && t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
+			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy, floor[+part...])", t)
 		}
 	}
 	for _, sc := range s.scenarios {
@@ -183,7 +183,7 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		return fmt.Errorf("the open file limit (ulimit -Hn: %d) is too low for %d idle connections: lower IDLE_CONNS or raise the limit", rl.Max, s.idleConns)
 	}
 	s.backendPort = s.portBase
-	if s.portBase < 1024 || s.portBase+8 > 65535 {
+	if s.portBase < 1024 || s.lastPort() > 65535 {
 		return errors.New("bad port base")
 	}
 	need := []string{"wrk", "taskset"}
@@ -198,13 +198,26 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		}
 	}
 	s.ocsiproxy = filepath.Join(s.bin, "ocsiproxy")
-	bins := []string{"ocsiproxy", "backend", "idle"}
+	bins := []string{"ocsiproxy", "backend", "idle", "floor"}
 	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(s.bin, b)); err != nil {
 			return fmt.Errorf("missing %s in %s (bench/run.sh builds it)", b, s.bin)
 		}
 	}
 	return nil
+}
+
+// lastPort is the last port the suite uses: the backend's is portBase,
+// the targets' and the rules scenario's the next 8, the floor targets'
+// after those.
+func (s *suite) lastPort() int {
+	n := 0
+	for _, t := range s.targets {
+		if _, floor := floorFlags(t); floor {
+			n++
+		}
+	}
+	return s.portBase + 8 + n
 }
 
 // countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "0-3".
@@ -243,9 +256,10 @@ func (s *suite) main() error {
 	if err := os.WriteFile(s.wrkScript, []byte(wrkLua), 0o644); err != nil {
 		return err
 	}
-	// Ports: backend, then one per target.
+	// Ports: backend, then one per target; the rules scenario's after
+	// those, the floor targets' last.
 	ports := map[string]int{"ocsiproxy": 1, "nginx": 2, "haproxy": 3}
-	for p := s.portBase; p <= s.portBase+8; p++ {
+	for p := s.portBase; p <= s.lastPort(); p++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			return fmt.Errorf("port %d is taken (choose another PORT_BASE): %v", p, err)
@@ -264,8 +278,14 @@ func (s *suite) main() error {
 	}
 
 	var targets []*target
+	floors := 0
 	for _, name := range s.targets {
-		targets = append(targets, &target{name: name, kind: name, port: s.portBase + ports[name]})
+		t := &target{name: name, kind: name, port: s.portBase + ports[name]}
+		if _, floor := floorFlags(name); floor {
+			t.kind, t.port = "floor", s.portBase+9+floors
+			floors++
+		}
+		targets = append(targets, t)
 	}
 	// The idle scenario first, on fresh processes; then the load
 	// scenarios, ROUNDS times.
@@ -338,6 +358,7 @@ type result struct {
 	reqs             float64 // per second
 	p50, p99         float64 // microseconds
 	cpuPerReq        float64 // microseconds of the target's CPU per request
+	userPerReq       float64 // of which in user space
 	backendPerReq    float64
 	rssMiB           float64
 	errors           int64
@@ -400,6 +421,7 @@ func (s *suite) measure(scenario string, t *target, path string, conns int, labe
 		p50:           float64(f["p50_us"]),
 		p99:           float64(f["p99_us"]),
 		cpuPerReq:     float64((u1.cpu - u0.cpu).Microseconds()) / float64(n),
+		userPerReq:    float64((u1.user - u0.user).Microseconds()) / float64(n),
 		backendPerReq: float64((b1.cpu - b0.cpu).Microseconds()) / float64(n),
 		rssMiB:        float64(u1.rss) / (1 << 20),
 		errors:        f["errors"],
@@ -473,6 +495,9 @@ type idleResult struct {
 // (each has had one answer), and measures the growth of its RSS.
 func (s *suite) idle(targets []*target) error {
 	for _, t := range targets {
+		if t.kind == "floor" {
+			continue // a backend connection per client: nothing to learn
+		}
 		if t.proc != nil {
 			t.proc.stop()
 		}

@@ -110,7 +110,8 @@ func (p *proc) tail() string {
 // usage is the CPU time and resident memory of a process group.
 type usage struct {
 	cpu   time.Duration // user + system
-	rss   int64         // bytes, summed over the group's processes
+	user  time.Duration
+	rss   int64 // bytes, summed over the group's processes
 	procs int
 }
 
@@ -144,6 +145,7 @@ func groupUsage(pgid int) usage {
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		rss, _ := strconv.ParseInt(f[21], 10, 64)
 		u.cpu += time.Duration(ut+st) * time.Second / time.Duration(clkTck)
+		u.user += time.Duration(ut) * time.Second / time.Duration(clkTck)
 		u.rss += rss * pageSize
 		u.procs++
 	}

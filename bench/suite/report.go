@@ -40,10 +40,10 @@ func (s *suite) report() error {
 		return err
 	}
 	var tsv strings.Builder
-	tsv.WriteString("scenario\ttarget\trules\tconns\treq_per_s\tp50_us\tp99_us\tcpu_us_per_req\tbackend_cpu_us_per_req\trss_mib\terrors\tother_cores\n")
+	tsv.WriteString("scenario\ttarget\trules\tconns\treq_per_s\tp50_us\tp99_us\tcpu_us_per_req\tuser_us_per_req\tbackend_cpu_us_per_req\trss_mib\terrors\tother_cores\n")
 	for _, r := range s.results {
-		fmt.Fprintf(&tsv, "%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.1f\t%d\t%.2f\n", r.scenario, r.target, r.rules, r.conns,
-			r.reqs, r.p50, r.p99, r.cpuPerReq, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
+		fmt.Fprintf(&tsv, "%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%.2f\n", r.scenario, r.target, r.rules, r.conns,
+			r.reqs, r.p50, r.p99, r.cpuPerReq, r.userPerReq, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
 	}
 	for _, r := range s.idleResults {
 		fmt.Fprintf(&tsv, "idle\t%s\t0\t%d\t\t\t\t\t\t%.1f\t\t\n", r.target, r.conns, float64(r.after)/(1<<20))
@@ -81,6 +81,7 @@ func (s *suite) find(scenario, target string) *result {
 	m.p50 = med(func(r result) float64 { return r.p50 })
 	m.p99 = med(func(r result) float64 { return r.p99 })
 	m.cpuPerReq = med(func(r result) float64 { return r.cpuPerReq })
+	m.userPerReq = med(func(r result) float64 { return r.userPerReq })
 	m.backendPerReq = med(func(r result) float64 { return r.backendPerReq })
 	m.rssMiB = med(func(r result) float64 { return r.rssMiB })
 	m.otherCores = med(func(r result) float64 { return r.otherCores })
@@ -107,7 +108,7 @@ func (s *suite) loadTable(b *strings.Builder, sc string) {
 	l := loads[sc]
 	fmt.Fprintf(b, "\n== %s: %s, %d connection(s)\n", sc, l.title, l.conns(s))
 	w := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "target\treq/s\tx nginx\tp50 ms\tp99 ms\tp99 x nginx\tCPU us/req\tspread\tCPU x nginx\tbackend us/req\tRSS MiB\terrors\tother cores\t")
+	fmt.Fprintln(w, "target\treq/s\tx nginx\tp50 ms\tp99 ms\tp99 x nginx\tCPU us/req\tuser us/req\tspread\tCPU x nginx\tbackend us/req\tRSS MiB\terrors\tother cores\t")
 	ng := s.find(sc, "nginx")
 	for _, name := range s.targets {
 		r := s.find(sc, name)
@@ -118,8 +119,8 @@ func (s *suite) loadTable(b *strings.Builder, sc string) {
 		if ng != nil {
 			rq, rp, rc = ratio(r.reqs, ng.reqs), ratio(r.p99, ng.p99), ratio(r.cpuPerReq, ng.cpuPerReq)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.3f\t%.3f\t%s\t%.1f\t±%.0f%%\t%s\t%.1f\t%.1f\t%d\t%.2f\t\n", name, r.reqs, rq, r.p50/1000, r.p99/1000, rp,
-			r.cpuPerReq, 100*r.spread, rc, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.3f\t%.3f\t%s\t%.1f\t%.1f\t±%.0f%%\t%s\t%.1f\t%.1f\t%d\t%.2f\t\n", name, r.reqs, rq, r.p50/1000, r.p99/1000, rp,
+			r.cpuPerReq, r.userPerReq, 100*r.spread, rc, r.backendPerReq, r.rssMiB, r.errors, r.otherCores)
 	}
 	w.Flush()
 }

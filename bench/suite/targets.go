@@ -10,7 +10,7 @@ import (
 // target is one proxy under test, on the shared backend.
 type target struct {
 	name  string // as shown in the tables
-	kind  string // ocsiproxy, nginx, haproxy
+	kind  string // ocsiproxy, nginx, haproxy, floor
 	port  int
 	rules int // 0: the one catch-all rule; N: the rules scenario's N rules
 	proc  *proc
@@ -60,6 +60,10 @@ func (s *suite) launch(t *target) error {
 			return err
 		}
 		argv = []string{"nginx", "-p", dir, "-c", conf}
+	case "floor":
+		flags, _ := floorFlags(t.name)
+		argv = append([]string{filepath.Join(s.bin, "floor"), "-listen", t.addr(),
+			"-backend", fmt.Sprintf("127.0.0.1:%d", s.backendPort)}, flags...)
 	case "haproxy":
 		conf := filepath.Join(dir, "haproxy.cfg")
 		if err := os.WriteFile(conf, []byte(s.haproxyConf(t)), 0o644); err != nil {
