@@ -22,19 +22,17 @@ func floorFlags(name string) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
+	if rest == "" {
+		return nil, true
+	}
+	if rest, ok = strings.CutPrefix(rest, "+"); !ok {
+		return nil, false
+	}
 	var flags []string
-	for rest != "" {
-		var part string
-		if rest, ok = strings.CutPrefix(rest, "+"); !ok {
-			return nil, false
-		}
-		part, rest, _ = strings.Cut(rest, "+")
+	for part := range strings.SplitSeq(rest, "+") {
 		f, ok := floorParts[part]
 		if !ok {
 			return nil, false
-		}
-		if rest != "" {
-			rest = "+" + rest
 		}
 		flags = append(flags, f...)
 	}
