@@ -51,6 +51,8 @@ func TestDryRunMigration(t *testing.T) {
 		{"admin-spoofed-xff", []string{"--from", "10.0.0.3", "--header", "X-Forwarded-For: 192.168.1.10, 203.0.113.9", "http://www.example.com/admin/"}},
 		{"admin-via-balancer", []string{"--from", "10.0.0.3", "--header", "X-Forwarded-For: 203.0.113.9, 192.168.1.10", "--header", "X-Forwarded-Proto: https", "http://www.example.com/admin/"}},
 		{"api-v1-rewrite", []string{"http://www.example.com/api/v1/items?limit=5"}},
+		{"api-spoofed-client-headers", []string{"--from", "203.0.113.5", "--header", "X-Real-IP: 192.168.1.10", "--header", "X-Forwarded-Host: evil.example",
+			"--header", "True-Client-IP: 192.168.1.10", "--header", "Forwarded: for=192.168.1.10", "http://www.example.com/api/v2/items"}},
 		{"api-site-redirect", []string{"http://www.example.com:8080/api"}},
 		{"static-cdn", []string{"http://www.example.com/static/css/site.css"}},
 		{"static-other-keephost", []string{"http://www.example.com/static/secret.txt"}},

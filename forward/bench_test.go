@@ -26,7 +26,7 @@ func BenchmarkNewRequest(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		NewRequest(ctx, st, t, t.Host)
+		NewRequest(ctx, st, t, t.Host, Options{})
 	}
 }
 

@@ -8,6 +8,13 @@
 //     followed by the peer address; a client's own value is never passed
 //     on unless a trusted proxy sent it;
 //   - X-Forwarded-Proto is "http" or "https", replacing any client value;
+//   - X-Real-IP is the established client address, replacing any client
+//     value; the other client-address fields (True-Client-IP,
+//     CF-Connecting-IP, Forwarded...) are removed unless a trusted proxy
+//     sent them, and an untrusted X-Forwarded-Host is replaced by the
+//     client's Host (clientaddr.go);
+//   - with [Options.Forwarded], an RFC 7239 Forwarded field is built like
+//     X-Forwarded-For;
 //   - no User-Agent is invented.
 //
 // It also maps transport errors to HTTP statuses (502, 504, 413).
@@ -128,10 +135,18 @@ func (t *Target) URL() string {
 	return s
 }
 
+// Options are the per-rule choices about the backend request.
+type Options struct {
+	// Forwarded sends an RFC 7239 Forwarded field (a rule's
+	// forwarded="forwarded"); st.Env.Forwarded (<forwarded/> in the
+	// revproxy extension) turns it on for every rule. Default off.
+	Forwarded bool
+}
+
 // NewRequest returns the request to send to the backend for st. host is
 // the Host header to send. The inbound request is not modified; its body
 // is streamed, not copied.
-func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string) *http.Request {
+func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string, opts Options) *http.Request {
 	in := st.In
 	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: t.Path}
 	if t.HasQuery {
@@ -144,7 +159,7 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        outHeader(st),
+		Header:        outHeader(st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded)),
 		Host:          host,
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
@@ -166,13 +181,16 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string)
 }
 
 // outHeader returns the header block the backend receives: the client's
-// fields without the hop-by-hop ones (and those Connection names),
-// Forwarded and X-Forwarded-For, then X-Forwarded-For and
-// X-Forwarded-Proto as SPEC section 7 says. It is what cloning the
-// client's header, removing those fields and setting the two would give,
+// fields without the hop-by-hop ones (and those Connection names) and
+// without the forwarding fields the peer may not set, then the
+// forwarding fields as SPEC section 7 says (X-Forwarded-For,
+// X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when an untrusted
+// client sent one; Forwarded when ownForwarded). It is what cloning the
+// client's header, removing those fields and setting the proxy's gives,
 // built with one map and one array of values.
-func outHeader(st *pipeline.State) http.Header {
+func outHeader(st *pipeline.State, ownForwarded bool) http.Header {
 	inh := st.In.Header
+	trusted := trustedPeer(st)
 	var namedBuf [4]string
 	named := namedBuf[:0] // canonical names listed by Connection
 	for _, line := range inh["Connection"] {
@@ -182,12 +200,17 @@ func outHeader(st *pipeline.State) http.Header {
 			}
 		}
 	}
-	h := make(http.Header, len(inh)+2)
+	h := make(http.Header, len(inh)+3)
 	// One value per field is the usual case; vals grows for the others
 	// (the slices already taken keep the old array: they are capped).
-	vals := make([]string, 0, len(inh)+2)
+	vals := make([]string, 0, len(inh)+3)
+	replaceHost := false
 	for k, vv := range inh {
-		if isHopHeader(k) || k == HeaderForwarded || k == HeaderXForwardedFor || slices.Contains(named, k) || aliasesReserved(k) {
+		if isHopHeader(k) || slices.Contains(named, k) || aliasesReserved(k) {
+			continue
+		}
+		if c, p, ok := forwardingField(k); ok && !passForwarding(k, c, p, trusted, ownForwarded) {
+			replaceHost = replaceHost || c == HeaderXForwardedHost
 			continue
 		}
 		if vv == nil {
@@ -198,14 +221,22 @@ func outHeader(st *pipeline.State) http.Header {
 		vals = append(vals, vv...)
 		h[k] = vals[i:len(vals):len(vals)]
 	}
-	xff := peerText(st)
+	peer := peerText(st)
+	xff := peer
 	if len(st.Forwarded) > 0 {
 		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
 	}
 	i := len(vals)
-	vals = append(vals, xff, st.Scheme())
+	vals = append(vals, xff, st.Scheme(), clientText(st))
 	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
 	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
+	h[HeaderXRealIP] = vals[i+2 : i+3 : i+3]
+	if replaceHost && !trusted && st.Host != "" {
+		h[HeaderXForwardedHost] = []string{st.Host}
+	}
+	if ownForwarded {
+		h[HeaderForwarded] = []string{forwardedValue(st, peer)}
+	}
 	return h
 }
 
@@ -213,14 +244,14 @@ func outHeader(st *pipeline.State) http.Header {
 // the proxy controls or one that frames the message: CGI-style backends
 // (RFC 3875 section 4.1.18: PHP-FPM, WSGI, Rack) read "Transfer_Encoding"
 // and "X_Forwarded_For" as Transfer-Encoding and X-Forwarded-For, so such
-// a field would smuggle a framing or spoof a forwarding header past the
-// proxy. Other field names with "_" are passed on.
+// a field would smuggle a framing past the proxy (the forwarding fields
+// are [forwardingField]'s). Other field names with "_" are passed on.
 func aliasesReserved(k string) bool {
 	if !strings.Contains(k, "_") {
 		return false
 	}
 	switch c := http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-")); c {
-	case "Content-Length", "Host", HeaderForwarded, HeaderXForwardedFor, HeaderXForwardedProto:
+	case "Content-Length":
 		return true
 	default:
 		return isHopHeader(c)

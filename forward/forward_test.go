@@ -57,7 +57,7 @@ func TestNewRequestHeaders(t *testing.T) {
 			in := httptest.NewRequest("GET", "/x", nil)
 			in.Header = tt.in
 			st := &pipeline.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7"), Forwarded: tt.forwarded, Secure: tt.secure}
-			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b:8080", Path: "/y", RawQuery: "q=1", HasQuery: true}, "b:8080")
+			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b:8080", Path: "/y", RawQuery: "q=1", HasQuery: true}, "b:8080", Options{})
 			if got := out.Header.Get("X-Forwarded-For"); got != tt.wantXFF {
 				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
 			}
@@ -81,9 +81,9 @@ func TestNewRequestHeaders(t *testing.T) {
 }
 
 // TestOutHeaderAsClone checks that the header built for the backend is
-// what cloning the client's header, removing the hop-by-hop fields,
-// Forwarded and X-Forwarded-For, and setting X-Forwarded-For and
-// X-Forwarded-Proto gives, and that it shares no value array with the
+// what cloning the client's header, removing the hop-by-hop fields and
+// the forwarding fields, and setting X-Forwarded-For, X-Forwarded-Proto
+// and X-Real-IP gives, and that it shares no value array with the
 // client's header.
 func TestOutHeaderAsClone(t *testing.T) {
 	headers := []http.Header{
@@ -93,6 +93,7 @@ func TestOutHeaderAsClone(t *testing.T) {
 		{"Connection": {"X-Forwarded-Proto, Forwarded"}, "X-Forwarded-Proto": {"https"}, "Forwarded": {"for=x"}},
 		{"Set-Cookie": {"a=1", "b=2"}, "X-Empty": {}, "X-Nil": nil, "Keep-Alive": {"timeout=5"}, "Te": {"trailers"}},
 		{"Upgrade": {"websocket"}, "Proxy-Authorization": {"Basic x"}, "X-Forwarded-For": {"6.6.6.6"}, "x-lower": {"kept as is"}},
+		{"X-Real-Ip": {"6.6.6.6"}, "True-Client-Ip": {"6.6.6.6"}, "X_real_ip": {"6.6.6.6"}, "x-client-ip": {"6.6.6.6"}},
 		{"Connection": {"x-lower"}, "x-lower": {"not canonical: not named"}, "X-Lower": {"named"}},
 	}
 	peers := []struct{ remote, peer string }{
@@ -109,14 +110,21 @@ func TestOutHeaderAsClone(t *testing.T) {
 				st := &pipeline.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
 				want := in.Clone()
 				RemoveHopByHop(want)
-				want.Del(HeaderForwarded)
+				for k := range want {
+					if c, _, ok := forwardingField(k); ok && (len(fwd) == 0 || k != c || c == HeaderXRealIP) {
+						delete(want, k)
+					}
+				}
 				xff := st.Peer.Unmap().String()
+				realIP := xff
 				if len(fwd) > 0 {
 					xff = strings.Join(fwd, ", ") + ", " + xff
+					realIP = fwd[0]
 				}
 				want.Set(HeaderXForwardedFor, xff)
 				want.Set(HeaderXForwardedProto, st.Scheme())
-				got := outHeader(st)
+				want.Set(HeaderXRealIP, realIP)
+				got := outHeader(st, false)
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("header %d, peer %s, forwarded %q:\n got %#v\nwant %#v", i, p.remote, fwd, got, want)
 				}
@@ -134,7 +142,7 @@ func TestOutHeaderAsClone(t *testing.T) {
 }
 
 func TestAliasesReserved(t *testing.T) {
-	for _, k := range []string{"Transfer_encoding", "Content_length", "X_forwarded_for", "X_Forwarded_Proto", "Proxy_connection", "Keep_alive"} {
+	for _, k := range []string{"Transfer_encoding", "Content_length", "Proxy_connection", "Keep_alive"} {
 		if !aliasesReserved(k) {
 			t.Errorf("aliasesReserved(%q) = false, want true", k)
 		}

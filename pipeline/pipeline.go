@@ -113,6 +113,9 @@ type Env struct {
 	// DryRun is set by --dry-run: stages describe what they would do and
 	// the Transport only records.
 	DryRun bool
+	// Forwarded is set by <forwarded/> in the revproxy extension: every
+	// backend request carries an RFC 7239 Forwarded field. Default off.
+	Forwarded bool
 }
 
 // State is the request as the stages see it. The inbound request In is

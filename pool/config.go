@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -177,16 +176,6 @@ type Config struct {
 	defaultTLS  *tls.Config // without ServerName
 }
 
-// revproxyExtension reports whether ext loads Ocsigen's revproxy
-// extension ("ocsigenserver.ext.revproxy" or a revproxy.cm* file).
-func revproxyExtension(ext xmlconf.Extension) bool {
-	if ext.Name == "ocsigenserver.ext.revproxy" {
-		return true
-	}
-	base := path.Base(strings.ReplaceAll(ext.Name, "\\", "/"))
-	return strings.HasPrefix(base, "revproxy.cm")
-}
-
 // settingAttrs are the attributes of <pool> and <upstream> that set
 // Settings.
 var settingAttrs = []string{"workers", "strategy", "call_timeout", "request_timeout", "connect_timeout",
@@ -209,7 +198,7 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	var poolElem *xmlconf.Element
 	var upstreams []*xmlconf.Element
 	for _, ext := range cfg.Extensions {
-		if ext.Element == nil || !revproxyExtension(ext) {
+		if short, _ := ext.ShortName(); ext.Element == nil || short != "revproxy" {
 			continue
 		}
 		for _, e := range ext.Element.Children {
@@ -222,8 +211,10 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 				poolElem = e
 			case "upstream":
 				upstreams = append(upstreams, e)
+			case "forwarded":
+				// Read by forward.ParseConfig.
 			default:
-				errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool> or <upstream>)", e.Name)
+				errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)", e.Name)
 			}
 		}
 	}

@@ -97,7 +97,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`<pool max_buffered="1GiB"/>`, `t.conf:4:1: <pool>: max_buffered="1GiB": want a size up to 64MiB ("64kiB")`},
 		{`<pool size="3"/>`, `t.conf:4:1: <pool>: unknown attribute "size"`},
 		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed (the first is at t.conf:4:1)`},
-		{`<worker/>`, `t.conf:4:1: unknown element <worker> in the revproxy <extension> (want <pool> or <upstream>)`},
+		{`<worker/>`, `t.conf:4:1: unknown element <worker> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)`},
 		{`<upstream workers="2"/>`, `t.conf:4:1: <upstream>: missing attribute "url"`},
 		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port] or https://host[:port]`},
 		{`<upstream url="http://x/path"/>`, `t.conf:4:1: <upstream>: url "http://x/path": want only a scheme, a host and a port`},

@@ -82,6 +82,7 @@ type Route struct {
 	headers  [][2]string   // <header> children, Host excluded
 	hostHdr  string        // <header name="Host">; "" when absent
 	keepHost bool
+	fwd      forward.Options
 }
 
 // upstream is a parsed upstream URL.
@@ -101,7 +102,7 @@ var Elements = []string{"route"}
 // Compile compiles a <route> element.
 func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	errs := c.Errors()
-	if !e.CheckAttrs(errs, []string{"path", "upstream"}, []string{"host", "method", "timeout", "body_length", "keephost"}) {
+	if !e.CheckAttrs(errs, []string{"path", "upstream"}, []string{"host", "method", "timeout", "body_length", "keephost", "forwarded"}) {
 		return nil
 	}
 	if e.Text != "" {
@@ -183,6 +184,13 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 			return nil
 		}
 		r.keepHost = true
+	}
+	if v, ok := e.Attr("forwarded"); ok {
+		if v != "forwarded" {
+			errs.Add(e.Pos, "<route>: forwarded=%q: want forwarded=\"forwarded\"", v)
+			return nil
+		}
+		r.fwd.Forwarded = true
 	}
 	for _, ch := range e.Children {
 		if ch.Name != "header" {
@@ -548,7 +556,7 @@ func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 			"route at %s: request body of %d bytes is over body_length %d", r.pos, in.ContentLength, r.limit)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
-	out := forward.NewRequest(rctx, st, t, host)
+	out := forward.NewRequest(rctx, st, t, host, r.fwd)
 	var lim *limitedBody
 	if r.limit >= 0 && out.Body != nil && out.ContentLength < 0 {
 		lim = &limitedBody{rc: out.Body, left: r.limit, limit: r.limit}

@@ -161,13 +161,19 @@ type RevProxy struct {
 	target     targetParser
 	keepHost   bool
 	noPipeline bool
+	fwd        forward.Options
 }
 
 // CompileRevProxy compiles a <revproxy suburl|fullurl|regexp= dest=
-// [keephost="keephost"] [nopipeline="nopipeline"]/> element. regexp means
-// fullurl.
+// [keephost="keephost"] [nopipeline="nopipeline"] [forwarded="forwarded"]/>
+// element. regexp means fullurl; forwarded sends an RFC 7239 Forwarded
+// field to the backend.
 func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
-	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "keephost", "nopipeline"}) {
+	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "keephost", "nopipeline", "forwarded"}) {
+		return nil
+	}
+	if v, ok := e.Attr("forwarded"); ok && v != "forwarded" {
+		c.Errors().Add(e.Pos, "<revproxy>: forwarded=%q: want forwarded=\"forwarded\"", v)
 		return nil
 	}
 	m, ok := compileMatcher(c, e, fullURL)
@@ -182,7 +188,8 @@ func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		c.Errors().Add(e.Pos, "<revproxy>: dest: %v", err)
 		return nil
 	}
-	return &RevProxy{m: m, dest: dest, target: newTargetParser(dest), keepHost: flag(e, "keephost"), noPipeline: flag(e, "nopipeline")}
+	return &RevProxy{m: m, dest: dest, target: newTargetParser(dest), keepHost: flag(e, "keephost"), noPipeline: flag(e, "nopipeline"),
+		fwd: forward.Options{Forwarded: flag(e, "forwarded")}}
 }
 
 // sample expands t with every group replaced by "x", to check at load time
@@ -220,7 +227,7 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "revproxy %s=\"%s\": match -> proxy %s %s Host: %s", r.m.subj, r.m.re, st.Method, t.URL(), host)
 	}
-	out := forward.NewRequest(ctx, st, &t, host)
+	out := forward.NewRequest(ctx, st, &t, host, r.fwd)
 	// nopipeline: the connection is not shared with other requests; it is
 	// closed after this exchange.
 	out.Close = r.noPipeline

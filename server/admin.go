@@ -34,7 +34,7 @@ type AdminConfig struct {
 // parseAdmin reads the admin extension's element, if it is loaded.
 func parseAdmin(cfg *xmlconf.Config, errs *xmlconf.ErrorList) *AdminConfig {
 	for _, ext := range cfg.Extensions {
-		if short, _ := extensionShortName(ext.Name); short != "admin" || ext.Element == nil {
+		if short, _ := ext.ShortName(); short != "admin" || ext.Element == nil {
 			continue
 		}
 		a := &AdminConfig{Pos: ext.Pos}

@@ -5,7 +5,6 @@
 package server
 
 import (
-	"path"
 	"strings"
 	"time"
 
@@ -90,24 +89,6 @@ var elementOwner = func() map[string]string {
 	}
 	return m
 }()
-
-// extensionShortName returns the short name of an <extension> line:
-// "ocsigenserver.ext.revproxy" and "/usr/lib/.../revproxy.cmxs" are both
-// "revproxy". ok is false for a name that is not an ocsigenserver
-// extension (eliom.server, ...).
-func extensionShortName(name string) (short string, ok bool) {
-	if s, found := strings.CutPrefix(name, "ocsigenserver.ext."); found {
-		return s, true
-	}
-	if s, found := strings.CutPrefix(name, "ocsiproxy.ext."); found {
-		return s, true
-	}
-	if strings.ContainsAny(name, "/\\") || strings.HasSuffix(name, ".cmxs") || strings.HasSuffix(name, ".cma") || strings.HasSuffix(name, ".cmo") {
-		base := path.Base(strings.ReplaceAll(name, "\\", "/"))
-		return strings.TrimSuffix(base, path.Ext(base)), true
-	}
-	return name, false
-}
 
 // Options are the run-time settings of a compiled tree that do not come
 // from the configuration file.
@@ -231,7 +212,7 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 	}
 	c := &compiler{cfg: cfg, loaded: make(map[string]bool), timeout: timeout, noIndex: opts.NoIndex}
 	for i, ext := range cfg.Extensions {
-		short, ok := extensionShortName(ext.Name)
+		short, ok := ext.ShortName()
 		impl := extensions[short]
 		if !ok || impl == nil {
 			c.errs.Add(ext.Pos, "extension %q is not implemented by ocsiproxy", ext.Name)

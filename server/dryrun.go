@@ -6,13 +6,16 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -59,6 +62,11 @@ type Decision struct {
 	// proxied request the headers the filters would add or change on any
 	// backend response.
 	Headers http.Header `json:"headers,omitempty"`
+	// Backend holds, for a proxied request, the forwarding fields the
+	// backend receives: X-Forwarded-For, X-Forwarded-Proto, X-Real-IP,
+	// and X-Forwarded-Host, Forwarded and the other client-address fields
+	// when they are sent (SPEC.md section 7).
+	Backend http.Header `json:"backend,omitempty"`
 }
 
 // DryResult is the whole dry run of one URL.
@@ -93,7 +101,8 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	rec := &recorder{}
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
-	tree, err := Compile(cfg, &pipeline.Env{Transport: rec, DryRun: true}, opts)
+	env := &pipeline.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
+	tree, err := Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		return nil, err
 	}
@@ -218,6 +227,7 @@ func decide(st *pipeline.State, err error, proxied *http.Request) Decision {
 	switch {
 	case a.Request != nil && a.Request == proxied:
 		d.Action, d.Method, d.Host = "proxy", proxied.Method, proxied.Host
+		d.Backend = forward.ForwardingHeaders(proxied.Header)
 		d.URL = proxied.URL.Scheme + "://" + proxied.URL.Host + proxied.URL.RequestURI()
 		if a.StatusCode == http.StatusOK {
 			d.Status = 0 // the backend decides
@@ -270,6 +280,11 @@ func (r *DryResult) WriteText(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "  => %s\n", r.Decision)
+	for _, k := range slices.Sorted(maps.Keys(r.Decision.Backend)) {
+		for _, v := range r.Decision.Backend[k] {
+			fmt.Fprintf(w, "     backend gets %s: %s\n", k, v)
+		}
+	}
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -58,7 +59,9 @@ func compileTree(cfg *xmlconf.Config, opts Options) (*Tree, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	p := pool.New(pc)
-	tree, err := Compile(cfg, newEnv(cfg, p), opts)
+	env := newEnv(cfg, p)
+	env.Forwarded = forward.ParseConfig(cfg, &errs)
+	tree, err := Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		p.Close()
 		return nil, err

@@ -14,6 +14,7 @@ package xmlconf
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -187,6 +188,26 @@ type Extension struct {
 	// elements (the revproxy <pool> and <upstream> configuration).
 	Element *Element
 	Pos     Pos
+}
+
+// ShortName returns the short name of the extension:
+// "ocsigenserver.ext.revproxy", "ocsiproxy.ext.revproxy" and
+// "/usr/lib/.../revproxy.cmxs" are all "revproxy". ok is false for a
+// name that is not an ocsigenserver or ocsiproxy extension (eliom.server,
+// ...); short is then the name itself.
+func (e Extension) ShortName() (short string, ok bool) {
+	name := e.Name
+	if s, found := strings.CutPrefix(name, "ocsigenserver.ext."); found {
+		return s, true
+	}
+	if s, found := strings.CutPrefix(name, "ocsiproxy.ext."); found {
+		return s, true
+	}
+	if strings.ContainsAny(name, "/\\") || strings.HasSuffix(name, ".cmxs") || strings.HasSuffix(name, ".cma") || strings.HasSuffix(name, ".cmo") {
+		base := path.Base(strings.ReplaceAll(name, "\\", "/"))
+		return strings.TrimSuffix(base, path.Ext(base)), true
+	}
+	return name, false
 }
 
 // Note records a <server> option that is accepted but has no effect in
