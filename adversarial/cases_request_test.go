@@ -188,6 +188,21 @@ func init() {
 				c.fail("backend received Forwarded %q", got)
 			}
 		}),
+		answered("client-address fields from an untrusted client", "SPEC 7: X-Real-IP is the proxy's; True-Client-IP, CF-Connecting-IP... are not passed on", get("GET", "/x", "X-Real-IP: 203.0.113.9\r\nTrue-Client-IP: 203.0.113.9\r\nCF-Connecting-IP: 203.0.113.9\r\nX-Client-IP: 203.0.113.9\r\nX_Real_IP: 203.0.113.9\r\n"), "GET", func(c *ctx, r *breq) {
+			if got := strings.Join(r.get("X-Real-IP"), ","); got != "" && got != "127.0.0.1" {
+				c.fail("backend X-Real-IP %q, want none or the peer 127.0.0.1", got)
+			}
+			for _, h := range []string{"True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X_Real_IP"} {
+				if got := r.get(h); len(got) > 0 {
+					c.fail("backend received %s %q", h, got)
+				}
+			}
+		}),
+		answered("X-Forwarded-Host from an untrusted client", "SPEC 7: an untrusted X-Forwarded-Host is not passed on", get("GET", "/x", "X-Forwarded-Host: evil.example\r\n"), "GET", func(c *ctx, r *breq) {
+			if got := strings.Join(r.get("X-Forwarded-Host"), ","); strings.Contains(got, "evil") {
+				c.fail("backend X-Forwarded-Host %q", got)
+			}
+		}),
 		answered("Expect 100-continue", "RFC 9110 10.1.1: the body follows the 100 or is sent anyway", "POST /x HTTP/1.1\r\nHost: h\r\nX-Token: {tok}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", "POST", func(c *ctx, r *breq) {
 			if string(r.Body) != "hello" {
 				c.fail("backend body %q, want hello", r.Body)

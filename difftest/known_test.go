@@ -24,6 +24,7 @@ const (
 	rowHost      = "hostfilter case-sensitive; HTTP/1.1 without Host served"
 	rowHopByHop  = "hop-by-hop headers forwarded; User-Agent invented"
 	rowNoPooling = "no keep-alive or pipelining to backends despite the docs"
+	rowClient    = "a client's X-Real-IP, Forwarded, X-Forwarded-Host passed through"
 )
 
 // Rows proposed for SPEC.md section 8: places where Ocsigen 5.0.1 differs
@@ -48,7 +49,6 @@ const (
 	// than Ocsigen; each is a row of the README's difference table.
 	rowRSlashes   = "README: runs of `/` are merged everywhere; Ocsigen merges some (`//x`, `/app//x`) but keeps others (`//app/x` stays outside the site, `/x//y` is sent as is) [SPEC 4]"
 	rowRTarget    = "README: a target with a `#fragment`, the asterisk form `*`, a malformed escape (`%zz`) or `%00` is refused with 400; Ocsigen proxies it [SPEC 4]"
-	rowRForwarded = "README: a client's `Forwarded` header is dropped, as its X-Forwarded-For is; Ocsigen passes it on [SPEC 7]"
 	rowR304       = "README: a 304 answer goes without the backend's Content-Type (net/http, as RFC 9110 section 15.4.5 advises) [SPEC 7]"
 	rowRRetry     = "README: an idempotent request whose connection the backend closed without answering is sent once more, on a fresh connection [SPEC 9]"
 	rowRAmbiguous = "README: a path that a lax backend reads with a dot-segment or an inner empty segment (`%2F` or `%5C` taken for `/`, `;params` dropped: `/x/..%2Fy`, `/%2Fadmin`, `/x/..;/y`) is refused with 400; Ocsigen serves it [SPEC 4]"
@@ -341,6 +341,46 @@ var knownDiffs = []knownDiff{
 		ocsiproxy: checkWant,
 	},
 	{
+		// Ocsigen passes every client-address field on and writes no
+		// X-Real-IP. SPEC 7: they are removed unless allow-forward-for
+		// accepted the peer (the corrected X-Forwarded-For then has more
+		// than the peer), X-Real-IP is the established client (the first
+		// entry), and an untrusted X-Forwarded-Host becomes the client's
+		// Host. It runs after rowXFFOwn has corrected X-Forwarded-For.
+		row:  rowClient,
+		auto: true,
+		ocsigen: func(x *exchange) bool {
+			for _, b := range x.oc.Backend {
+				client, _ := establishedClient(b.Fields)
+				if v, ok := headerValue(b.Fields, "X-Real-IP"); !ok || v != client {
+					return true
+				}
+			}
+			return false
+		},
+		fix: func(x *exchange) {
+			host, hasHost := headerValue(requestFields(x.req), "Host")
+			for _, b := range x.oc.Backend {
+				client, trusted := establishedClient(b.Fields)
+				var out []field
+				for _, f := range b.Fields {
+					switch {
+					case strings.EqualFold(f.Name, "X-Real-IP"):
+					case strings.EqualFold(f.Name, "X-Forwarded-Host") && !trusted:
+						if hasHost {
+							out = append(out, field{f.Name, host})
+							hasHost = false // one line, however many the client sent
+						}
+					case !trusted && slices.ContainsFunc(clientAddrFields, func(n string) bool { return strings.EqualFold(n, f.Name) }):
+					default:
+						out = append(out, f)
+					}
+				}
+				b.Fields = append(out, field{"X-Real-IP", client})
+			}
+		},
+	},
+	{
 		row:       rowRSlashes,
 		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
@@ -352,11 +392,6 @@ var knownDiffs = []knownDiff{
 	},
 	{
 		row:       rowRAmbiguous,
-		ocsigen:   unlikeWant,
-		ocsiproxy: checkWant,
-	},
-	{
-		row:       rowRForwarded,
 		ocsigen:   unlikeWant,
 		ocsiproxy: checkWant,
 	},
@@ -390,6 +425,23 @@ var knownDiffs = []knownDiff{
 		ocsigen: func(x *exchange) bool { return x.oc.Status == 101 && x.oc.Body == "" },
 		fix:     func(x *exchange) { x.oc.Body = tunnelBytes },
 	},
+}
+
+// clientAddrFields are the client-address fields of SPEC section 7 other
+// than X-Real-IP and X-Forwarded-Host.
+var clientAddrFields = []string{"True-Client-IP", "CF-Connecting-IP", "X-Client-IP", "X-Cluster-Client-IP",
+	"Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For", "Forwarded"}
+
+// establishedClient reads a backend request's X-Forwarded-For as SPEC 7
+// writes it (the accepted entries, then the peer): the client is its first
+// entry, and the peer was trusted when it has more than one.
+func establishedClient(fields []field) (client string, trusted bool) {
+	v, ok := headerValue(fields, "X-Forwarded-For")
+	if !ok {
+		return clientIP, false
+	}
+	entries := strings.Split(v, ", ")
+	return entries[0], len(entries) > 1
 }
 
 // lookupRow returns the knownDiff of a row.

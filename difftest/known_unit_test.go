@@ -59,3 +59,38 @@ func TestDiffLines(t *testing.T) {
 		t.Errorf("diffLines = %q, want %q", got, want)
 	}
 }
+
+// TestClientRowFix checks the client-address row on hand-made outcomes:
+// from an untrusted peer the client's fields go and X-Forwarded-Host
+// becomes its Host; from a trusted one they stay; X-Real-IP is the client.
+func TestClientRowFix(t *testing.T) {
+	forged := []field{{"X-Real-IP", "192.0.2.9"}, {"True-Client-IP", "192.0.2.9"}, {"Forwarded", "for=192.0.2.9"}, {"X-Forwarded-Host", "evil.example"}}
+	tests := []struct {
+		name, xff string
+		want      map[string]string // "" means absent
+	}{
+		{"untrusted", clientIP, map[string]string{"X-Real-IP": clientIP, "True-Client-IP": "", "Forwarded": "", "X-Forwarded-Host": defaultHost}},
+		{"trusted", "203.0.113.7, " + clientIP, map[string]string{"X-Real-IP": "203.0.113.7", "True-Client-IP": "192.0.2.9", "Forwarded": "for=192.0.2.9", "X-Forwarded-Host": "evil.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fields := append([]field{{"X-Forwarded-For", tt.xff}}, forged...)
+			oc := &outcome{Backend: []*backendReq{{Target: "/", Fields: fields}}}
+			x := &exchange{sc: &scenario{}, req: get("/"), oc: oc}
+			kd := lookupRow(rowClient)
+			if !kd.ocsigen(x) {
+				t.Fatalf("row does not see the bug")
+			}
+			kd.fix(x)
+			for n, want := range tt.want {
+				got, ok := headerValue(oc.Backend[0].Fields, n)
+				if (want == "") == ok || got != want {
+					t.Errorf("%s = %q (present %v), want %q", n, got, ok, want)
+				}
+			}
+			if kd.ocsigen(x) {
+				t.Errorf("the row still sees the bug after its fix")
+			}
+		})
+	}
+}

@@ -146,6 +146,12 @@ func accessScenarios() []*scenario {
 				get("/eq/x", "X-Forwarded-For: 203.0.113.7, "+clientIP),
 				get("/eq/x", "X-Forwarded-For: 203.0.113.7, 192.0.2.1"),
 				get("/untrusted/x", "X-Forwarded-For: 203.0.113.7, 198.51.100.1"),
+				get("/aff/realip", "X-Forwarded-For: 203.0.113.7", "X-Real-IP: 192.0.2.9", "True-Client-IP: 203.0.113.7", "X-Forwarded-Host: front.example").
+					withNote("trusted proxy: its client-address fields pass, X-Real-IP is the client").witness(rowXFFEntry).
+					wants(want{status: 200, target: "/aff/realip", backend: map[string]string{"X-Forwarded-For": "203.0.113.7, " + clientIP,
+						"X-Real-IP": "203.0.113.7", "True-Client-IP": "203.0.113.7", "X-Forwarded-Host": "front.example"}}),
+				get("/untrusted/realip", "X-Forwarded-For: 203.0.113.7", "X-Real-IP: 192.0.2.9", "CF-Connecting-IP: 192.0.2.9", "X-Forwarded-Host: evil.example").
+					withNote("untrusted peer: client-address fields removed, X-Forwarded-Host replaced"),
 			},
 		},
 		{

@@ -37,8 +37,8 @@ func forwardingScenarios() []*scenario {
 				build("POST", "/expect", "HTTP/1.1", "Expect: 100-continue", "X-Want: no-100", "", "body"),
 				get("/xff", "X-Forwarded-For: 203.0.113.9").withNote("client XFF, no allow-forward-for"),
 				get("/xfp", "X-Forwarded-Proto: https").withNote("client XFP, no allow-forward-proto"),
-				get("/xfh", "X-Forwarded-Host: evil.example", "Forwarded: for=1.2.3.4").witness(rowRForwarded).
-					wants(want{status: 200, target: "/xfh", backend: map[string]string{"Forwarded": "", "X-Forwarded-Host": "evil.example"}}),
+				get("/xfh", "X-Forwarded-Host: evil.example", "Forwarded: for=1.2.3.4", "X-Real-IP: 1.2.3.4", "True-Client-IP: 1.2.3.4").witness(rowClient).
+					wants(want{status: 200, target: "/xfh", backend: map[string]string{"Forwarded": "", "True-Client-IP": "", "X-Real-IP": clientIP, "X-Forwarded-Host": "test.example"}}),
 			},
 		},
 		{
