@@ -39,6 +39,10 @@ type Handler struct {
 	Logs *Logs
 	// metrics, when set, counts requests.
 	metrics *Metrics
+	// observe, when set, sees the state of each request before its
+	// stages run, and returns the function told the request's outcome
+	// once it is answered: --dry-run traces and reports through it.
+	observe func(st *pipeline.State) (done func(err error))
 }
 
 // NewHandler returns a handler serving t with the limits of cfg.
@@ -66,6 +70,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
 	st, err := NewState(r, t.env)
+	var observed func(error)
+	if h.observe != nil {
+		observed = h.observe(st)
+	}
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
@@ -81,9 +89,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Host, CONNECT): whatever follows it on the connection, tunnel
 		// bytes or a smuggled head, is not read as a request.
 		w.Header().Set("Connection", "close")
+		if observed != nil {
+			observed(err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	case maxBody >= 0 && r.ContentLength > maxBody:
 		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
+		if observed != nil {
+			observed(err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	default:
 		// net/http decides from its own body whether the connection can
@@ -121,6 +135,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 		r.Body = orig
+		if observed != nil {
+			observed(err)
+		}
 		status, n, err = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
 		if idle != nil {
 			idle.finish()

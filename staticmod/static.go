@@ -344,19 +344,17 @@ func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Resu
 		h.Set("Accept-Ranges", "bytes")
 	}
 	s.cacheHeaders(h)
-	if !st.Env.DryRun {
-		f, err := openRegular(name)
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) {
-				st.Status = http.StatusForbidden
-				st.Tracef(s.pos, "%s: %s: %v -> 403 (next)", s.describe(), name, err)
-			} else {
-				st.Tracef(s.pos, "%s: %s: %v (next)", s.describe(), name, err)
-			}
-			return pipeline.Next, nil
+	f, err := openRegular(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			st.Status = http.StatusForbidden
+			st.Tracef(s.pos, "%s: %s: %v -> 403 (next)", s.describe(), name, err)
+		} else {
+			st.Tracef(s.pos, "%s: %s: %v (next)", s.describe(), name, err)
 		}
-		body.f = f
+		return pipeline.Next, nil
 	}
+	body.f = f
 	st.Tracef(s.pos, "%s: %s (%d bytes, %s) -> answer %d", s.describe(), name, fi.Size(), ctype, status)
 	st.SetAnswer(newResponse(status, h, body, fi.Size()), s.pos)
 	return pipeline.Next, nil
