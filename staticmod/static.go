@@ -37,7 +37,7 @@ import (
 // server holds what <static> takes from the <server> options.
 type server struct {
 	types        map[string]string // extension -> type: <mimefile>, or the builtin table
-	charset      string            // <charset>; "" means none
+	charset      string            // <charset>; "" means none (also when absent)
 	noPartial    bool              // <disablepartialrequests/>
 	mimeFileName string
 }
@@ -382,8 +382,12 @@ func (s *Static) cacheHeaders(h http.Header) {
 
 // contentType returns the Content-Type of a file: <contenttype> entries
 // first, then the <mimefile> (or builtin) table by extension, then the
-// default; with a charset parameter for textual types when <charset> or
-// the server's <charset> gives one.
+// default. A textual type (see textual) that has no parameter yet gets
+// "; charset=CS", CS being, as Ocsigen chooses it: the newest
+// extendconfiguration <charset> entry for the file, else the newest
+// default among extendconfiguration's <charset default=>, <site
+// charset=> and <host charset=>, else the server's <charset>. An empty CS
+// (charset="") sends none; so does the absence of every setting.
 func (s *Static) contentType(name string, set *Settings) (string, error) {
 	t, ok, err := lookup(set.mime, name)
 	if err != nil {
