@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -94,6 +96,76 @@ func TestStaticCharset(t *testing.T) {
 		resp := fetch(t, base, tt.host, tt.target)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.ctype {
 			t.Errorf("%s%s: %d %q, want 200 %q", tt.host, tt.target, resp.StatusCode, resp.Header.Get("Content-Type"), tt.ctype)
+		}
+	}
+}
+
+// TestStaticUserDir serves the user directories of the user running the
+// test, through the whole server: the home directory named without a
+// trailing slash is redirected (so $u(...) became it), an unknown user is
+// 404.
+func TestStaticUserDir(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Skipf("no current user: %v", err)
+	}
+	if fi, err := os.Stat(me.HomeDir); err != nil || !fi.IsDir() || !filepath.IsAbs(me.HomeDir) {
+		t.Skipf("the home directory %q of %s is not a directory", me.HomeDir, me.Username)
+	}
+	if strings.ContainsAny(me.Username, "/:") {
+		t.Skipf("user name %q", me.Username)
+	}
+	base := staticServer(t, `<host hostfilter="*">
+  <static regexp="~([^/]*)(.*)" dest="$u(\1)\2"/>
+</host>`)
+	tests := []struct {
+		target   string
+		status   int
+		location string
+	}{
+		{"/~" + me.Username, 301, "/~" + me.Username + "/"},
+		{"/~ocsiproxy-no-such-user-7f3a", 404, ""},
+		{"/~ocsiproxy-no-such-user-7f3a/x.html", 404, ""},
+		{"/~/x.html", 404, ""},
+	}
+	for _, tt := range tests {
+		resp := fetch(t, base, "files.example", tt.target)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.target, resp.StatusCode, tt.status)
+		}
+		if loc := resp.Header.Get("Location"); tt.location != "" && !strings.HasSuffix(loc, tt.location) {
+			t.Errorf("%s: Location %q, want one ending in %q", tt.target, loc, tt.location)
+		}
+	}
+}
+
+// TestStaticUserDirConfigErrors checks that every malformed $u(...) is
+// reported at load, with its position, all at once.
+func TestStaticUserDirConfigErrors(t *testing.T) {
+	conf := `<ocsigen><server><port>127.0.0.1:8080</port>
+<extension findlib-package="ocsigenserver.ext.staticmod"/>
+<host>
+  <static regexp="~([^/]*)(.*)" dest="$u(\1/public_html\2"/>
+  <static regexp="(.*)" dest="$u(a)$u(b)"/>
+  <static regexp="(.*)" dest="/x/\1" root="$u()"/>
+</host>
+</server></ocsigen>`
+	cfg, err := xmlconf.Parse("userdir.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := OpenLogs("", Normal, io.Discard, io.Discard)
+	_, err = New(cfg, logs, Options{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`userdir.conf:4:3: <static>: dest: "$u(\\1/public_html\\2": "$u(" without a closing ")"`,
+		`userdir.conf:5:3: <static>: dest: "$u(a)$u(b)": more than one $u(...)`,
+		`userdir.conf:6:3: <static>: root: "$u()": $u() names no user`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
 }
