@@ -256,7 +256,7 @@ func TestHosts(t *testing.T) {
 	h := c.Hosts[0]
 	if h.Filter != "*.example.org a.example:8080 b.example:80 c.example" || h.DefaultHostname != "b.example" ||
 		h.DefaultHTTPPort != 8081 || h.DefaultHTTPSPort != 8443 || h.DefaultProtocol != "" || h.DefaultHTTPS ||
-		h.Charset != "utf-8" || h.Pos != (Pos{"t.conf", 3, 1}) {
+		h.Charset != "utf-8" || !h.HasCharset || h.Pos != (Pos{"t.conf", 3, 1}) {
 		t.Errorf("host 0: %+v", h)
 	}
 	if len(h.Body) != 2 || h.Body[0].Name != "site" || h.Body[1].Name != "redirect" ||
@@ -265,15 +265,21 @@ func TestHosts(t *testing.T) {
 	}
 	h = c.Hosts[1]
 	if h.Filter != "*" || h.DefaultHostname != "www.example" || h.DefaultHTTPPort != 80 ||
-		h.DefaultHTTPSPort != 443 || h.DefaultProtocol != "HTTPS" || !h.DefaultHTTPS {
+		h.DefaultHTTPSPort != 443 || h.DefaultProtocol != "HTTPS" || !h.DefaultHTTPS || h.HasCharset {
 		t.Errorf("host 1: %+v", h)
 	}
 	h = c.Hosts[2]
 	if h.Filter != "" || h.DefaultHostname != machineHostname() || len(h.Body) != 0 {
 		t.Errorf("host 2: %+v", h)
 	}
-	if len(c.Notes) != 1 || c.Notes[0].Option != "host" || c.Notes[0].Pos != c.Hosts[0].Pos {
+	if len(c.Notes) != 1 || c.Notes[0].Option != "host" || c.Notes[0].Pos != c.Hosts[0].Pos ||
+		c.Notes[0].Reason != "charset= "+reasonStaticOnly {
 		t.Errorf("notes: %+v", c.Notes)
+	}
+	// charset="" is given, and means no charset.
+	c, err = parseServer(t, `<host charset=""/>`)
+	if err != nil || len(c.Hosts) != 1 || !c.Hosts[0].HasCharset || c.Hosts[0].Charset != "" {
+		t.Errorf("charset=\"\": %v %+v", err, c)
 	}
 
 	for filter, want := range map[string]string{
