@@ -39,6 +39,8 @@ type Handler struct {
 	Logs *Logs
 	// metrics, when set, counts requests.
 	metrics *Metrics
+	// reqs numbers the requests in the lines of -vv and -vvv.
+	reqs atomic.Uint64
 }
 
 // NewHandler returns a handler serving t with the limits of cfg.
@@ -66,6 +68,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
 	st, err := NewState(r, t.env)
+	var id uint64 // the request's number at -vv and -vvv, else 0
+	if h.Logs != nil && h.Logs.level >= VeryVerbose {
+		id = h.reqs.Add(1)
+		if h.Logs.level >= Debug {
+			st.Trace = h.Logs.tracer(id)
+		}
+	}
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
@@ -81,9 +90,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Host, CONNECT): whatever follows it on the connection, tunnel
 		// bytes or a smuggled head, is not read as a request.
 		w.Header().Set("Connection", "close")
+		if id != 0 {
+			h.Logs.decision(id, r, st, err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	case maxBody >= 0 && r.ContentLength > maxBody:
 		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
+		if id != 0 {
+			h.Logs.decision(id, r, st, err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	default:
 		// net/http decides from its own body whether the connection can
@@ -121,6 +136,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 		r.Body = orig
+		if id != 0 {
+			h.Logs.decision(id, r, st, err)
+		}
 		status, n, err = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
 		if idle != nil {
 			idle.finish()

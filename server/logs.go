@@ -16,7 +16,19 @@ import (
 )
 
 // Verbosity levels, as set by -s, -v, -vv (--veryverbose) and -vvv
-// (--debug).
+// (--debug). Each level writes what the one below writes, and more:
+//   - Silent: nothing on stdout or stderr; the logs are written as at
+//     Normal.
+//   - Normal: access lines, warnings (a client's mistake, a reload's
+//     caveat) and errors.
+//   - Verbose: "info:" lines about the server's life: the listening
+//     addresses, the options accepted with no effect, reloads, logs
+//     reopened, shutdown, <maxconnected> reached.
+//   - VeryVerbose: a "debug:" line per request saying what the
+//     configuration decided: the host, the site and the instruction that
+//     answered, and the backend URL of a proxied request.
+//   - Debug: also every decision of the request, as --dry-run prints it,
+//     and the backend pool's connection events.
 const (
 	Silent = iota - 1
 	Normal
@@ -27,11 +39,14 @@ const (
 
 // Logs are the three logs of Ocsigen: access.log (one line per request),
 // errors.log and warnings.log, in <logdir>; without a logdir, access
-// lines go to stdout and errors and warnings to stderr.
+// lines go to stdout and errors and warnings to stderr. The lines of -v,
+// -vv and -vvv go where warnings go.
 type Logs struct {
 	access_ *batchWriter
 	errors  *log.Logger
 	warns   *log.Logger
+	infos   *log.Logger // the lines of -v: warns
+	debugs  *log.Logger // the lines of -vv and -vvv: warns
 	dir     string
 	level   int
 
@@ -75,6 +90,7 @@ func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
 	l.access_ = newBatchWriter(a)
 	l.errors = log.New(e, "", log.LstdFlags)
 	l.warns = log.New(w, "", log.LstdFlags)
+	l.infos, l.debugs = l.warns, l.warns
 	return l, nil
 }
 
@@ -140,6 +156,11 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Enabled reports whether the lines of the given verbosity (Verbose,
+// VeryVerbose, Debug) are written. A caller building a costly line checks
+// it first, so that nothing is formatted or allocated when they are not.
+func (l *Logs) Enabled(level int) bool { return l.level >= level }
+
 // Errorf writes a line to the error log.
 func (l *Logs) Errorf(format string, args ...any) {
 	l.errors.Printf("error: "+format, args...)
@@ -150,10 +171,19 @@ func (l *Logs) Warnf(format string, args ...any) {
 	l.warns.Printf("warning: "+format, args...)
 }
 
-// Infof writes a line to the warnings log when running verbose (-v).
+// Infof writes an "info:" line to the warnings log when running verbose
+// (-v) or more.
 func (l *Logs) Infof(format string, args ...any) {
 	if l.level >= Verbose {
-		l.warns.Printf("info: "+format, args...)
+		l.infos.Printf("info: "+format, args...)
+	}
+}
+
+// Debugf writes a "debug:" line to the warnings log when running at
+// level or more (VeryVerbose or Debug).
+func (l *Logs) Debugf(level int, format string, args ...any) {
+	if l.level >= level {
+		l.debugs.Printf("debug: "+format, args...)
 	}
 }
 

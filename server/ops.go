@@ -29,7 +29,7 @@ func (s *Server) Reload(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	tree, err := compileTree(cfg, s.opts)
+	tree, err := compileTree(cfg, s.opts, s.Logs)
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}

@@ -73,13 +73,21 @@ type running struct {
 // serves it.
 func start(t *testing.T, dir, serverXML string) *running {
 	t.Helper()
+	return startWith(t, dir, serverXML, func(cfg *xmlconf.Config) (*Logs, error) {
+		return OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	})
+}
+
+// startWith is start with the logs that open returns.
+func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Config) (*Logs, error)) *running {
+	t.Helper()
 	file := filepath.Join(dir, "ocsiproxy.conf")
 	writeConf(t, file, serverXML)
 	cfg, err := xmlconf.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	logs, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
