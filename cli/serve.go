@@ -22,7 +22,14 @@ import (
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
 // "reopen_logs" reopen the log files.
 func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
-	logs, err := server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
+	var logs *server.Logs
+	var err error
+	if cfg.Syslog {
+		// As in Ocsigen, <syslog> wins over <logdir>: no file is written.
+		logs, err = server.OpenSyslog(cfg, "", "", level(o), stderr)
+	} else {
+		logs, err = server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
 		return 1

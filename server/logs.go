@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/syslog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,14 +40,16 @@ const (
 
 // Logs are the three logs of Ocsigen: access.log (one line per request),
 // errors.log and warnings.log, in <logdir>; without a logdir, access
-// lines go to stdout and errors and warnings to stderr. The lines of -v,
+// lines go to stdout and errors and warnings to stderr. With <syslog>
+// every line goes to syslog instead (see [OpenSyslog]). The lines of -v,
 // -vv and -vvv go where warnings go.
 type Logs struct {
-	access_ *batchWriter
+	access_ *batchWriter // nil with syslog
 	errors  *log.Logger
 	warns   *log.Logger
-	infos   *log.Logger // the lines of -v: warns
-	debugs  *log.Logger // the lines of -vv and -vvv: warns
+	infos   *log.Logger // the lines of -v: warns, or syslog at info
+	debugs  *log.Logger // the lines of -vv and -vvv: warns, or syslog at debug
+	sys     *syslogSink // nil unless <syslog>
 	dir     string
 	level   int
 
@@ -95,10 +98,13 @@ func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
 }
 
 // Close writes out the access lines still buffered and closes the log
-// files.
+// files (or the syslog connection).
 func (l *Logs) Close() error {
 	if l.access_ != nil {
 		l.access_.close()
+	}
+	if l.sys != nil {
+		l.sys.close()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -114,7 +120,8 @@ func (l *Logs) Close() error {
 
 // Reopen reopens the log files of the log directory, for logrotate (the
 // "reopen_logs" command). Lines written meanwhile go to the old or the new
-// file, never nowhere. Without a log directory it does nothing.
+// file, never nowhere. Without a log directory (or with syslog) it does
+// nothing.
 func (l *Logs) Reopen() error {
 	if l.dir == "" {
 		return nil
@@ -221,7 +228,11 @@ func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, 
 	b = append(b, " ms="...)
 	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 	b = append(b, '\n')
-	l.access_.Write(b)
+	if l.sys != nil {
+		l.sys.send(syslog.LOG_INFO, b)
+	} else {
+		l.access_.Write(b)
+	}
 	*bp = b
 	lineBufs.Put(bp)
 }

@@ -281,6 +281,18 @@ func TestReloadWarnsConnectionOptions(t *testing.T) {
 	if got := r.srv.ShutdownTimeout(); got != 3*time.Second {
 		t.Errorf("ShutdownTimeout() after the reload = %v, want 3s", got)
 	}
+	if strings.Contains(w, "<syslog>") {
+		t.Errorf("warnings.log names <syslog>, which did not change:\n%s", w)
+	}
+	// The logs are opened once: a <syslog> added by a reload waits for a
+	// restart.
+	writeConf(t, r.file, conf(`<shutdowntimeout>3</shutdowntimeout><keepalivetimeout>5</keepalivetimeout><syslog>local1</syslog>`))
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if w := warnings(); !strings.Contains(w, "reload: <syslog> changes take effect at the next restart") {
+		t.Errorf("warnings.log lacks the <syslog> warning:\n%s", w)
+	}
 }
 
 // TestReloadUnderLoad swaps configurations while clients keep sending
