@@ -26,11 +26,11 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 	var err error
 	if cfg.Syslog {
 		// As in Ocsigen, <syslog> wins over <logdir>: no file is written.
-		logs, err = server.OpenSyslog(cfg, "", "", level(o), stderr)
-	} else {
-		logs, err = server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
-	}
-	if err != nil {
+		if logs, err = server.OpenSyslog(cfg, "", "", level(o), stderr); err != nil {
+			fmt.Fprintf(stderr, "%v\n", err) // file:line:col: <syslog>: ...
+			return 1
+		}
+	} else if logs, err = server.OpenLogs(cfg.LogDir, level(o), stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
 		return 1
 	}

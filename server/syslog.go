@@ -56,7 +56,7 @@ func OpenSyslog(cfg *xmlconf.Config, network, addr string, level int, stderr io.
 	if err != nil {
 		where := addr
 		if where == "" {
-			where = "the system's syslog socket"
+			where = "/dev/log, /var/run/syslog or /var/run/log"
 		}
 		return nil, fmt.Errorf("%s: <syslog>: cannot reach syslog at %s: %w", cfg.SyslogPos, where, err)
 	}
