@@ -198,6 +198,7 @@ func (c *compiler) compileSite(e *xmlconf.Element) pipeline.Stage {
 	parent := c.site
 	c.site = append(append([]string(nil), parent...), segs...)
 	s := &siteStage{segs: c.site, pos: e.Pos, host: c.host}
+	s.name = s.display()
 	s.body = c.body(e.Children, true)
 	if cs, ok := e.Attr("charset"); ok {
 		s.body = c.withCharset(e.Pos, "site", cs, s.body)

@@ -43,6 +43,8 @@ type Handler struct {
 	// stages run, and returns the function told the request's outcome
 	// once it is answered: --dry-run traces and reports through it.
 	observe func(st *pipeline.State) (done func(err error))
+	// reqs numbers the requests in the lines of -vv and -vvv.
+	reqs atomic.Uint64
 }
 
 // NewHandler returns a handler serving t with the limits of cfg.
@@ -70,9 +72,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
 	st, err := NewState(r, t.env)
+	// observed is told the outcome once the request is decided.
 	var observed func(error)
-	if h.observe != nil {
+	switch {
+	case h.observe != nil:
 		observed = h.observe(st)
+	case h.Logs != nil && h.Logs.level >= VeryVerbose:
+		id := h.reqs.Add(1) // the request's number in the lines of -vv and -vvv
+		if h.Logs.level >= Debug {
+			st.Trace = h.Logs.tracer(id)
+		}
+		observed = func(err error) { h.Logs.decision(id, r, st, err) }
 	}
 	maxBody := h.maxBody.Load()
 	var status int

@@ -16,8 +16,8 @@ import (
 // "") and, when it is correct, swaps it in atomically: requests in flight
 // finish with the configuration they started with. When it is not, the
 // old configuration keeps serving and the error, with every position, is
-// returned. Listening ports, the log directory and the user do not change
-// on reload; a change of them is reported as a warning.
+// returned. Listening ports, the log directory, <syslog> and the user do
+// not change on reload; a change of them is reported as a warning.
 func (s *Server) Reload(path string) (err error) {
 	if path == "" {
 		path = s.cfg.File
@@ -29,7 +29,7 @@ func (s *Server) Reload(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	tree, err := compileTree(cfg, s.opts)
+	tree, err := compileTree(cfg, s.opts, s.Logs)
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
@@ -41,6 +41,9 @@ func (s *Server) Reload(path string) (err error) {
 	}
 	if cfg.LogDir != s.cfg.LogDir || cfg.User != s.cfg.User || cfg.Group != s.cfg.Group {
 		s.Logs.Warnf("reload: <logdir>, <user> and <group> changes take effect at the next restart")
+	}
+	if cfg.Syslog != s.cfg.Syslog || cfg.SyslogFacility != s.cfg.SyslogFacility {
+		s.Logs.Warnf("reload: <syslog> changes take effect at the next restart")
 	}
 	if changed := connectionOptionsChanged(cfg, s.cfg); changed != "" {
 		s.Logs.Warnf("reload: %s: changes of the connection options take effect at the next restart", changed)

@@ -73,13 +73,21 @@ type running struct {
 // serves it.
 func start(t *testing.T, dir, serverXML string) *running {
 	t.Helper()
+	return startWith(t, dir, serverXML, func(cfg *xmlconf.Config) (*Logs, error) {
+		return OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	})
+}
+
+// startWith is start with the logs that open returns.
+func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Config) (*Logs, error)) *running {
+	t.Helper()
 	file := filepath.Join(dir, "ocsiproxy.conf")
 	writeConf(t, file, serverXML)
 	cfg, err := xmlconf.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	logs, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +280,18 @@ func TestReloadWarnsConnectionOptions(t *testing.T) {
 	}
 	if got := r.srv.ShutdownTimeout(); got != 3*time.Second {
 		t.Errorf("ShutdownTimeout() after the reload = %v, want 3s", got)
+	}
+	if strings.Contains(w, "<syslog>") {
+		t.Errorf("warnings.log names <syslog>, which did not change:\n%s", w)
+	}
+	// The logs are opened once: a <syslog> added by a reload waits for a
+	// restart.
+	writeConf(t, r.file, conf(`<shutdowntimeout>3</shutdowntimeout><keepalivetimeout>5</keepalivetimeout><syslog>local1</syslog>`))
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if w := warnings(); !strings.Contains(w, "reload: <syslog> changes take effect at the next restart") {
+		t.Errorf("warnings.log lacks the <syslog> warning:\n%s", w)
 	}
 }
 

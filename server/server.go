@@ -54,11 +54,15 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *pipeline.Env {
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
 // and <upstream> children of its revproxy <extension>, reporting the
-// problems of both together, each "file:line:col: message".
-func compileTree(cfg *xmlconf.Config, opts Options) (*Tree, error) {
+// problems of both together, each "file:line:col: message". At Debug the
+// pool's connection events go to logs (which may be nil).
+func compileTree(cfg *xmlconf.Config, opts Options, logs *Logs) (*Tree, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	p := pool.New(pc)
+	if logs != nil && logs.Enabled(Debug) {
+		p.SetEventLog(func(format string, args ...any) { logs.Debugf(Debug, format, args...) })
+	}
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
 	tree, err := Compile(cfg, env, opts)
@@ -100,6 +104,9 @@ type Server struct {
 	listeners []listener
 	// connSlots bounds the open client connections (<maxconnected>).
 	connSlots chan struct{}
+	// fullLogged is when the -v line "<maxconnected> reached" was last
+	// written (Unix nanoseconds).
+	fullLogged atomic.Int64
 	// shutdownTimeout is the <shutdowntimeout> in force (a reload
 	// changes it), a time.Duration.
 	shutdownTimeout atomic.Int64
@@ -113,7 +120,7 @@ type listener struct {
 
 // New compiles cfg and prepares a server for it, with the backend pool.
 func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
-	tree, err := compileTree(cfg, opts)
+	tree, err := compileTree(cfg, opts, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +219,7 @@ func (s *Server) Addrs() []net.Addr {
 // Connections beyond <maxconnected> wait in the kernel's accept queue
 // until one closes.
 func (s *Server) Serve(ctx context.Context) error {
+	s.logStart()
 	errc := make(chan error, len(s.listeners))
 	if s.cfg.MaxConnected > 0 {
 		s.connSlots = make(chan struct{}, s.cfg.MaxConnected)
@@ -219,7 +227,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, l := range s.listeners {
 		var nl net.Listener = l.Listener
 		if s.connSlots != nil {
-			nl = &limitListener{Listener: nl, slots: s.connSlots}
+			nl = &limitListener{Listener: nl, slots: s.connSlots, logs: s.Logs, logged: &s.fullLogged}
 		}
 		if !l.https {
 			maxHeader := int(s.cfg.NetBufferSize)
@@ -275,12 +283,38 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		timeout = s.ShutdownTimeout()
+		s.Logs.Infof("shutting down (%v)", context.Cause(ctx))
 	case serveErr = <-errc:
 		timeout = s.ShutdownTimeout()
 	case timeout = <-s.stopc:
 	}
 	s.Shutdown(timeout)
+	s.Logs.Infof("stopped")
 	return serveErr
+}
+
+// logStart writes the -v lines of a start: the options accepted with no
+// effect and why, then the addresses listened on.
+func (s *Server) logStart() {
+	if !s.Logs.Enabled(Verbose) {
+		return
+	}
+	for _, n := range s.cfg.Notes {
+		s.Logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
+	}
+	for _, l := range s.listeners {
+		if l.https {
+			s.Logs.Infof("listening on %s (HTTPS: HTTP/2 or HTTP/1.1)", l.Addr())
+		} else {
+			s.Logs.Infof("listening on %s", l.Addr())
+		}
+	}
+	if s.admin != nil {
+		s.Logs.Infof("admin listener on %s", s.admin.Addr())
+	}
+	if n := s.cfg.MaxConnected; n > 0 {
+		s.Logs.Infof("<maxconnected> %d: client connections at most, across every port", n)
+	}
 }
 
 // Stop makes Serve shut down with the given timeout instead of
@@ -326,20 +360,41 @@ func (s *Server) Shutdown(timeout time.Duration) {
 
 // limitListener holds an accepted connection until one of the shared
 // slots is free, so that at most cap(slots) client connections are open
-// across every listener.
+// across every listener. At Verbose it says when every slot is taken, at
+// most once a second.
 type limitListener struct {
 	net.Listener
-	slots chan struct{}
+	slots  chan struct{}
+	logs   *Logs
+	logged *atomic.Int64 // when that was last said, shared by the listeners
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		if l.logs != nil && l.logs.Enabled(Verbose) {
+			l.full()
+		}
+		l.slots <- struct{}{}
+	}
 	c, err := l.Listener.Accept()
 	if err != nil {
 		<-l.slots
 		return nil, err
 	}
 	return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+// full writes the -v line saying that new connections wait, unless it
+// was written less than a second ago.
+func (l *limitListener) full() {
+	now := time.Now().UnixNano()
+	last := l.logged.Load()
+	if now-last < int64(time.Second) || !l.logged.CompareAndSwap(last, now) {
+		return
+	}
+	l.logs.Infof("<maxconnected> %d reached: new connections wait in the accept queue until one closes", cap(l.slots))
 }
 
 type slotConn struct {

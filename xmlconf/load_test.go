@@ -53,8 +53,9 @@ func TestServerOptions(t *testing.T) {
 	}{
 		{`<logdir>/var/log/o</logdir>`, func(c *Config) any { return c.LogDir }, "/var/log/o", ""},
 		{`<logdir></logdir>`, func(c *Config) any { return c.LogDir }, "", ""},
-		{`<syslog/>`, func(c *Config) any { return []any{c.Syslog, c.SyslogFacility} }, []any{true, ""}, "syslog"},
-		{`<syslog>Local3</syslog>`, func(c *Config) any { return c.SyslogFacility }, "local3", "syslog"},
+		{`<syslog/>`, func(c *Config) any { return []any{c.Syslog, c.SyslogFacility} }, []any{true, ""}, ""},
+		{`<syslog>Local3</syslog>`, func(c *Config) any { return c.SyslogFacility }, "local3", ""},
+		{`<syslog>daemon</syslog>`, func(c *Config) any { return c.SyslogPos }, Pos{"t.conf", 2, 1}, ""},
 		{`<datadir>/var/lib/o</datadir>`, func(c *Config) any { return c.DataDir }, "/var/lib/o", "datadir"},
 		{`<user>www</user>`, func(c *Config) any { return c.User }, "www", ""},
 		{`<group>www</group>`, func(c *Config) any { return c.Group }, "www", ""},
@@ -406,6 +407,24 @@ func TestErrorsGolden(t *testing.T) {
 	}
 }
 
+func TestFacilityCode(t *testing.T) {
+	tests := []struct {
+		name string
+		code int
+		ok   bool
+	}{
+		{"kernel", 0, true}, {"user", 1, true}, {"daemon", 3, true}, {"authpriv", 10, true},
+		{"security", 13, true}, {"console", 14, true}, {"local0", 16, true}, {"local7", 23, true},
+		{"Local0", 0, false}, {"", 0, false}, {"local8", 0, false},
+	}
+	for _, tt := range tests {
+		code, ok := FacilityCode(tt.name)
+		if code != tt.code || ok != tt.ok {
+			t.Errorf("FacilityCode(%q) = %d, %v; want %d, %v", tt.name, code, ok, tt.code, tt.ok)
+		}
+	}
+}
+
 func TestFullConfig(t *testing.T) {
 	c, err := Load("testdata/ok/full.conf")
 	if err != nil {
@@ -431,7 +450,7 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("dest = %q", dest)
 	}
 	// Every option present has a note, except those ocsiproxy honours.
-	honoured := map[string]bool{"port": true, "user": true, "group": true, "commandpipe": true, "maxconnected": true, "logdir": true, "extension": true, "require": true, "library": true,
+	honoured := map[string]bool{"port": true, "user": true, "group": true, "commandpipe": true, "maxconnected": true, "logdir": true, "syslog": true, "extension": true, "require": true, "library": true,
 		"timeout": true, "keepalivetimeout": true, "netbuffersize": true, "maxrequestbodysize": true,
 		"maxretries": true, "debugmode": true, "usedefaulthostname": true, "host": true,
 		"ssl": true, "shutdowntimeout": true}

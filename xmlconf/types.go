@@ -261,8 +261,9 @@ type Config struct {
 	SSL *SSL
 
 	LogDir         string // "" means log to stdout and stderr
-	Syslog         bool   // set by <syslog>
-	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty
+	Syslog         bool   // set by <syslog>: log to syslog instead of <logdir>
+	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty (ocsiproxy then uses daemon)
+	SyslogPos      Pos    // the position of <syslog>; zero when absent
 	DataDir        string
 	User, Group    string // "" means the current user and group
 	Charset        string // default charset of the text files <static> serves; "" (the default) means none
