@@ -69,24 +69,7 @@ func forwardingField(k string) (canonical string, policy fieldPolicy, ok bool) {
 
 // foldDash reports whether s equals the canonical name t under ASCII
 // case folding, with "_" matching "-".
-func foldDash(s, t string) bool {
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a == '_' {
-			a = '-'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
-}
+func foldDash(s, t string) bool { return foldEqual(s, t, true) }
 
 // passForwarding reports whether the client's field k, a forwarding
 // field with canonical name c and policy p, reaches the backend. Only

@@ -94,7 +94,11 @@ var connectionNames = append([]string{"Close"}, hopHeaders...)
 // asciiEqualFold reports whether s and t are equal under ASCII case
 // folding (strings.EqualFold folds non-ASCII letters too, such as the
 // Kelvin sign, which http.CanonicalHeaderKey leaves alone).
-func asciiEqualFold(s, t string) bool {
+func asciiEqualFold(s, t string) bool { return foldEqual(s, t, false) }
+
+// foldEqual reports whether s and t are equal under ASCII case folding,
+// with "_" in s matching "-" in t when underscoreIsDash is set.
+func foldEqual(s, t string, underscoreIsDash bool) bool {
 	if len(s) != len(t) {
 		return false
 	}
@@ -105,6 +109,9 @@ func asciiEqualFold(s, t string) bool {
 		}
 		if 'A' <= b && b <= 'Z' {
 			b += 'a' - 'A'
+		}
+		if underscoreIsDash && a == '_' {
+			a = '-'
 		}
 		if a != b {
 			return false

@@ -1,17 +1,13 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -99,7 +95,8 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 			}
 			d := res.Decision
 			before := b.count()
-			status, location := live(t, r.addr(0), tt.raw+"\r\nConnection: close\r\n\r\n"+tt.body)
+			resp, _ := raw(t, r.addr(0), tt.raw+"\r\nConnection: close\r\n\r\n"+tt.body)
+			status, location := resp.StatusCode, resp.Header.Get("Location")
 			proxied := b.count() > before
 			switch d.Action {
 			case "proxy":
@@ -126,25 +123,4 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 			}
 		})
 	}
-}
-
-// live sends a raw request to addr and returns the status and Location of
-// the answer.
-func live(t *testing.T, addr, req string) (status int, location string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("reading the answer to %q: %v", req, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get("Location")
 }
