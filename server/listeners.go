@@ -148,6 +148,12 @@ func (s *Server) acceptLoop(p *port, errc chan<- error) {
 			return
 		}
 		delay = 0
+		// The slot was taken before the accept: the bound may have been
+		// lowered since.
+		if !s.slots.fits(p.quit) {
+			nc.Close()
+			return
+		}
 		s.dispatch(p, &slotConn{Conn: nc, release: s.slots.release})
 	}
 }
@@ -528,6 +534,22 @@ func (cs *connSlots) acquire(quit <-chan struct{}) bool {
 	cs.open++
 	cs.mu.Unlock()
 	return true
+}
+
+// fits keeps a slot acquired before a reload lowered the bound when it is
+// still within the bound; otherwise it gives it back and waits for
+// another (acquire), so that slots held over the bound are never waited
+// on by each other. False when quit was closed first: no slot is held.
+func (cs *connSlots) fits(quit <-chan struct{}) bool {
+	cs.mu.Lock()
+	if cs.max <= 0 || cs.open <= cs.max {
+		cs.mu.Unlock()
+		return true
+	}
+	cs.open--
+	cs.wakeLocked()
+	cs.mu.Unlock()
+	return cs.acquire(quit)
 }
 
 // release gives a slot back.
