@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -95,25 +94,35 @@ func (p *port) closing() bool {
 }
 
 // listen opens the listener of a <port> or of the admin listener. A
-// refusal carries why, when the reason is not in the system's words:
-// addresses still held by this server, ports below 1024 after the
-// privileges were dropped.
-func listen(addr string, portNum int, held []*port) (net.Listener, error) {
+// refusal says why where the system's words do not: an address that
+// overlaps one of the listeners held, which this server closes only once
+// every new listener is open; a port below 1024 without the privilege.
+func listen(addr string, held []net.Listener) (net.Listener, error) {
 	l, err := net.Listen("tcp", addr)
 	if err == nil {
 		return l, nil
 	}
+	ta, rerr := net.ResolveTCPAddr("tcp", addr)
+	if rerr != nil {
+		return nil, err
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		for _, p := range held {
-			if _, ps, _ := net.SplitHostPort(p.Addr().String()); ps == strconv.Itoa(portNum) {
-				return nil, fmt.Errorf("%w (this server's listener on %s holds the port until it closes, and it closes only once every new listener is open: move to an overlapping address with a restart)", err, p.Addr())
+		for _, h := range held {
+			if ha, ok := h.Addr().(*net.TCPAddr); ok && overlap(ha, ta) {
+				return nil, fmt.Errorf("%w (by this server's listener on %s, which a reload closes only once every new listener is open: moving to an overlapping address needs a restart)", err, ha)
 			}
 		}
-	case errors.Is(err, os.ErrPermission) && portNum > 0 && portNum < 1024 && os.Geteuid() != 0:
-		return nil, fmt.Errorf("%w (a port below 1024 needs root or CAP_NET_BIND_SERVICE, which a process that switched to <user> has given up)", err)
+	case errors.Is(err, os.ErrPermission) && ta.Port < 1024 && os.Geteuid() != 0:
+		return nil, fmt.Errorf("%w (a port below 1024 needs root or CAP_NET_BIND_SERVICE; a process started as root gives them up when it switches to <user>)", err)
 	}
 	return nil, err
+}
+
+// overlap reports whether listening on a and on b conflict: the same
+// port on the same or an unspecified address.
+func overlap(a, b *net.TCPAddr) bool {
+	return a.Port == b.Port && (a.IP.IsUnspecified() || b.IP == nil || b.IP.IsUnspecified() || a.IP.Equal(b.IP))
 }
 
 // acceptLoop accepts connections on p until it is closed, each once a
@@ -341,7 +350,11 @@ func (s *Server) planListeners(cfg *xmlconf.Config, admin *AdminConfig) (_ *list
 		if pl.ports[i] != nil {
 			continue
 		}
-		l, err := listen(cp.Addr, cp.Port, pl.removed)
+		var held []net.Listener
+		for _, p := range pl.removed {
+			held = append(held, p.Listener)
+		}
+		l, err := listen(cp.Addr, held)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s: listening on %s: %w", cp.Pos, cp.Addr, err)
 		}
@@ -363,13 +376,11 @@ func (s *Server) planListeners(cfg *xmlconf.Config, admin *AdminConfig) (_ *list
 	case s.admin != nil && s.admin.addr == admin.Addr:
 		pl.admin = s.admin
 	default:
-		var held []*port
+		var held []net.Listener
 		if s.admin != nil {
-			held = []*port{{Listener: s.admin.Listener}}
+			held = append(held, s.admin.Listener)
 		}
-		_, ps, _ := net.SplitHostPort(admin.Addr)
-		num, _ := strconv.Atoi(ps)
-		l, err := listen(admin.Addr, num, held)
+		l, err := listen(admin.Addr, held)
 		if err != nil {
 			return nil, fmt.Errorf("server: %s: admin listener on %s: %w", admin.Pos, admin.Addr, err)
 		}
