@@ -565,3 +565,32 @@ func TestConnSlotsLowered(t *testing.T) {
 		t.Errorf("%d slots taken, want 2", cs.open)
 	}
 }
+
+// TestOverlap: which addresses a held listener keeps a reload from
+// opening, for the hint of its error.
+func TestOverlap(t *testing.T) {
+	tests := []struct {
+		held, next string
+		want       bool
+	}{
+		{"127.0.0.1:80", ":80", true},
+		{"127.0.0.1:80", "0.0.0.0:80", true},
+		{"[::]:80", "127.0.0.1:80", true},
+		{"127.0.0.1:80", "127.0.0.1:80", true},
+		{"127.0.0.1:80", "127.0.0.2:80", false},
+		{"127.0.0.1:80", ":81", false},
+	}
+	for _, tt := range tests {
+		a, err := net.ResolveTCPAddr("tcp", tt.held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := net.ResolveTCPAddr("tcp", tt.next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := overlap(a, b); got != tt.want {
+			t.Errorf("overlap(%s, %s) = %v, want %v", tt.held, tt.next, got, tt.want)
+		}
+	}
+}
