@@ -173,7 +173,7 @@ func (s *h1Server) Serve(l net.Listener) error {
 
 // serveConn serves the accepted connection nc, with the bounds in force,
 // unless the server is closing (then nc is closed). When retired is set,
-// by [h1Server.retire], nc ends as in a graceful shutdown.
+// by [h1Server.drain], nc ends as in a graceful shutdown.
 func (s *h1Server) serveConn(nc net.Conn, retired *atomic.Bool) {
 	if c := s.newConn(nc, retired); c != nil {
 		go c.waitFn()
