@@ -154,6 +154,7 @@ func dryRun(o *options, cfg *xmlconf.Config, opts server.Options, urls []string,
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
+	defer dr.Close()
 	notes := stdout
 	if o.json {
 		notes = stderr

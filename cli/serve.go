@@ -22,8 +22,15 @@ import (
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
 // "reopen_logs" reopen the log files.
 func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
-	logs, err := server.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
-	if err != nil {
+	var logs *server.Logs
+	var err error
+	if cfg.Syslog {
+		// As in Ocsigen, <syslog> wins over <logdir>: no file is written.
+		if logs, err = server.OpenSyslog(cfg, "", "", level(o), stderr); err != nil {
+			fmt.Fprintf(stderr, "%v\n", err) // file:line:col: <syslog>: ...
+			return 1
+		}
+	} else if logs, err = server.OpenLogs(cfg.LogDir, level(o), stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
 		return 1
 	}
@@ -44,18 +51,12 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 	// A small live heap would be collected every few megabytes; see
 	// internal/gctune (GOGC in the environment turns this off).
 	defer gctune.Start(gctune.DefaultHeadroom).Stop()
-	for _, n := range cfg.Notes {
-		logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
-	}
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			fmt.Fprintf(stderr, "ocsiproxy: writing pid file: %v\n", err)
 			return 1
 		}
 		defer os.Remove(o.pidfile)
-	}
-	for _, a := range srv.Addrs() {
-		logs.Infof("listening on %s", a)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -79,6 +80,7 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 			return 1
 		}
 		defer cleanup()
+		logs.Infof("reading commands from %s", cfg.CommandPipe)
 	}
 	if err := srv.Serve(ctx); err != nil {
 		logs.Errorf("%v", err)
@@ -127,7 +129,9 @@ func (c *controller) run(line string) error {
 		c.logs.Infof("shutting down (command %q)", line)
 		c.srv.Stop(timeout)
 	case f[0] == "reopen_logs" && len(f) == 1:
-		err = c.logs.Reopen()
+		if err = c.logs.Reopen(); err == nil {
+			c.logs.Infof("logs reopened")
+		}
 	default:
 		err = fmt.Errorf("unknown command %q (want reload [file], shutdown [seconds|notimeout] or reopen_logs)", line)
 	}

@@ -79,3 +79,28 @@ func TestCommandPipe(t *testing.T) {
 		t.Errorf("pid file left behind")
 	}
 }
+
+// TestSyslogUnreachableAtStart checks that a <syslog> that cannot be
+// reached stops the start with the position of <syslog>. It needs a
+// machine without a syslog socket.
+func TestSyslogUnreachableAtStart(t *testing.T) {
+	for _, p := range []string{"/dev/log", "/var/run/syslog", "/var/run/log"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			t.Skipf("%s is a socket: syslog may be reachable here", p)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ocsiproxy.conf")
+	os.WriteFile(conf, []byte("<ocsigen><server><port>127.0.0.1:0</port><logdir>"+dir+"</logdir>\n  <syslog>local2</syslog>\n"+
+		`<extension findlib-package="ocsigenserver.ext.revproxy"/><host><revproxy suburl=".*" dest="http://127.0.0.1:9/"/></host></server></ocsigen>`), 0o644)
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"-c", conf}, nil, &stdout, &stderr); code != 1 {
+		t.Errorf("exit %d, want 1; stderr: %s", code, stderr.String())
+	}
+	if want := conf + ":2:3: <syslog>: cannot reach syslog at /dev/log, /var/run/syslog or /var/run/log: "; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("stderr %q, want it to start with %q", stderr.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "access.log")); err == nil {
+		t.Errorf("access.log written with <syslog>")
+	}
+}

@@ -94,3 +94,42 @@ func TestClientRowFix(t *testing.T) {
 		})
 	}
 }
+
+// TestCharsetRowFix checks the charset row on hand-made outcomes: it sees
+// Ocsigen's charset-less type only on requests that declare a charset,
+// adds the declared one, and no longer sees the bug afterwards.
+func TestCharsetRowFix(t *testing.T) {
+	kd := lookupRow(rowXCharset)
+	tests := []struct {
+		name, ctype string
+		charset     string // "" means the request declares none
+		sees        bool
+		want        string
+	}{
+		{"text without charset", "text/plain", "koi8-r", true, "text/plain; charset=koi8-r"},
+		{"already has one", "text/plain; charset=koi8-r", "koi8-r", false, "text/plain; charset=koi8-r"},
+		{"request declares none", "text/plain", "", false, "text/plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := get("/page.txt")
+			if tt.charset != "" {
+				req = req.withCharset(tt.charset)
+			}
+			oc := &outcome{Status: 200, Fields: []field{{"Content-Type", tt.ctype}}}
+			x := &exchange{sc: &scenario{}, req: req, oc: oc}
+			if got := kd.ocsigen(x); got != tt.sees {
+				t.Fatalf("row sees the bug: %v, want %v", got, tt.sees)
+			}
+			if tt.sees {
+				kd.fix(x)
+				if kd.ocsigen(x) {
+					t.Errorf("the row still sees the bug after its fix")
+				}
+			}
+			if got := fieldValue(oc, "Content-Type"); got != tt.want {
+				t.Errorf("Content-Type %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

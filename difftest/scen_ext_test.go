@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +17,8 @@ import (
 )
 
 // The scenarios of issue 6: Ocsigen's staticmod (with extendconfiguration),
-// authbasic, cors and deflatemod, run by TestDifferentialExtensions with
+// authbasic, cors and deflatemod, and of issue 17: the charsets of static
+// files and $u(...) user directories, run by TestDifferentialExtensions with
 // the same harness as TestDifferential. They live apart so that the files
 // they serve can be made first: both servers read the same directory.
 //
@@ -26,7 +28,7 @@ import (
 // bodies and Content-Type too.
 
 // Rows proposed for SPEC.md section 8 by these scenarios: where Ocsigen
-// 5.0.1's extensions differ from what issue 6 asks. Like the other
+// 5.0.1's extensions differ from what issues 6 and 17 ask. Like the other
 // PROPOSED rows, they apply only to the requests that name them.
 const (
 	rowXValidators  = "PROPOSED: staticmod sends no Last-Modified and no Accept-Ranges [issue 6]"
@@ -41,6 +43,7 @@ const (
 	rowXNoBody      = "PROPOSED: deflatemod labels an answer without body (204) Content-Encoding: gzip [issue 6]"
 	rowXTiny        = "PROPOSED: deflatemod compresses answers of a few bytes [issue 6]"
 	rowXVary        = "PROPOSED: deflatemod sends no `Vary: Accept-Encoding` [issue 6]"
+	rowXCharset     = "PROPOSED: staticmod ignores every charset setting (`<charset>`, `<host charset>`, `<site charset>`, extendconfiguration's `<charset>`): no file gets a charset (files are sent by cohttp's respond_file) [issue 17]"
 	// rowXDecoded is not a difference: compressed bodies are compared
 	// decoded, since two zlib implementations produce different bytes.
 	rowXDecoded = "NORMALISED: compressed bodies compared decoded (zlib streams differ byte for byte) [issue 6]"
@@ -119,6 +122,16 @@ func init() {
 				}
 			},
 		},
+		knownDiff{
+			row: rowXCharset,
+			ocsigen: func(x *exchange) bool {
+				_, ok := charsetWants[x.req]
+				return ok && x.oc.Status == 200 && !strings.Contains(fieldValue(x.oc, "Content-Type"), "charset=")
+			},
+			fix: func(x *exchange) {
+				setRespField(x.oc, "Content-Type", fieldValue(x.oc, "Content-Type")+"; charset="+charsetWants[x.req])
+			},
+		},
 		knownDiff{row: rowXConditional, ocsigen: func(x *exchange) bool { return x.oc.Status == 200 }, ocsiproxy: checkWant},
 		knownDiff{row: rowXMethods, ocsigen: func(x *exchange) bool { return x.oc.Status == 200 }, ocsiproxy: checkWant},
 		knownDiff{row: rowXListing, ocsigen: func(x *exchange) bool { return x.oc.Status == 500 }, ocsiproxy: checkWant},
@@ -176,6 +189,17 @@ func checkDeflated(x *exchange) error {
 		return fmt.Errorf("Vary: Accept-Encoding %v, want %v", vary, d.vary)
 	}
 	return nil
+}
+
+// charsetWants holds the charset the configuration gives the file a
+// request names, for the requests that witness rowXCharset.
+var charsetWants = map[*request]string{}
+
+// withCharset declares that the file r asks for is text that its
+// configuration gives charset cs, which Ocsigen 5.0.1 does not send.
+func (r *request) withCharset(cs string) *request {
+	charsetWants[r] = cs
+	return r.witness(rowXCharset)
 }
 
 // fieldValue returns the values of a response header of o, joined.
@@ -261,16 +285,103 @@ func withMethod(method, target string, lines ...string) *request {
 	return build(method, target, "HTTP/1.1", lines...)
 }
 
-func extScenarios(dir string) []*scenario {
+// homeFiles makes a directory in the home directory of the user running
+// the tests, for the $u(...) scenarios, and returns the user's name and
+// the directory's name relative to the home; "" when there is no such
+// home or it cannot be written. The directory is removed at the end.
+func homeFiles(t *testing.T) (name, sub string) {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil || !filepath.IsAbs(me.HomeDir) || strings.ContainsAny(me.Username, "/:~") {
+		return "", ""
+	}
+	d, err := os.MkdirTemp(me.HomeDir, ".ocsiproxy-difftest-")
+	if err != nil {
+		t.Logf("$u(...) scenarios skipped: %v", err)
+		return "", ""
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	for name, content := range map[string]string{"f.txt": "a file in a home directory\n", "p/index.html": "<p>user page</p>\n"} {
+		p := filepath.Join(d, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filepath.Walk(d, func(p string, _ os.FileInfo, _ error) error {
+		os.Chtimes(p, extMTime, extMTime)
+		return nil
+	})
+	return me.Username, filepath.Base(d)
+}
+
+func extScenarios(dir, homeUser, homeSub string) []*scenario {
 	www := filepath.Join(dir, "www")
 	basic := func(s string) string { return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(s)) }
 	file := func(r *request) *request { return r.witness(rowXValidators) }
+	var userdir []*scenario
+	if homeUser != "" {
+		u, sub := homeUser, homeSub
+		userdir = append(userdir, &scenario{
+			name:   "ext-staticmod-userdir",
+			spec:   "issue 17 (staticmod $u(...))",
+			server: extLines,
+			hosts: fmt.Sprintf(`<host hostfilter="*" defaulthostname="dflt.example">
+      <site path="ud"><static regexp="~([^/]*)(.*)" dest="$u(\1)\2"/></site>
+      <site path="lit"><static regexp="(.*)" dest="$u(%[1]s)/%[2]s/\1"/></site>
+      <site path="rt"><static regexp="~([^/]*)/(.*)" dest="$u(\1)/%[2]s/\2" root="$u(\1)/%[2]s"/></site>
+      <site path="nf"><static code="404" dest="$u(%[1]s)/%[2]s/f.txt"/></site>
+      <outputfilter header="X-Recorder" dest="file"/>
+    </host>`, u, sub),
+			reqs: []*request{
+				file(get("/ud/~" + u + "/" + sub + "/f.txt")).withNote("the user's home"),
+				file(get("/ud/~" + u + "/" + sub + "/p/")).withNote("index in a home"),
+				get("/ud/~" + u + "/" + sub + "/missing.txt"),
+				get("/ud/~ocsiproxy-no-such-user-7f3a/f.txt").withNote("unknown user"),
+				get("/ud/~/f.txt").withNote("empty user name"),
+				file(get("/lit/f.txt")).withNote("literal user name"),
+				file(get("/rt/~" + u + "/p/index.html")).withNote("root with $u"),
+				get("/nf/nothing").withNote("code= page in a home"),
+			},
+		})
+	}
 	// big is the backend's "X-Want: big" body.
 	big := strings.Repeat("0123456789abcdef", 8192)
 	proxied := func(r *request, d deflated) *request {
 		return r.witness(rowXProxied).wants(want{status: 200, target: requestTarget(r)}).deflates(d)
 	}
-	return []*scenario{
+	return append(userdir, []*scenario{
+		{
+			name:   "ext-staticmod-charset",
+			spec:   "issue 17 (charsets of static files)",
+			server: extLines + "\n    <charset>iso-8859-2</charset>",
+			hosts: fmt.Sprintf(`<host hostfilter="other.example" defaulthostname="other.example">
+      <static dir="%[1]s"/>
+      <outputfilter header="X-Recorder" dest="file"/>
+    </host>
+    <host hostfilter="*" defaulthostname="dflt.example" charset="koi8-r">
+      <site path="s" charset="windows-1251"><static dir="%[1]s"/></site>
+      <site path="n" charset=""><static dir="%[1]s"/></site>
+      <site path="e">
+        <charset default="us-ascii"><extension ext="css" value="utf-8"/></charset>
+        <static dir="%[1]s"/>
+      </site>
+      <static dir="%[1]s"/>
+      <outputfilter header="X-Recorder" dest="file"/>
+    </host>`, www),
+			reqs: []*request{
+				file(get("/page.txt", "Host: other.example")).withCharset("iso-8859-2").withNote("server <charset>"),
+				file(get("/page.txt")).withCharset("koi8-r").withNote("host charset"),
+				file(get("/index.html")).withCharset("koi8-r").withNote("host charset"),
+				file(get("/small.css")).withCharset("koi8-r").withNote("host charset"),
+				file(get("/data.json")).withNote("no charset on JSON"),
+				file(get("/img.png")).withNote("no charset on images"),
+				file(get("/s/page.txt")).withCharset("windows-1251").withNote("site charset"),
+				file(get("/n/page.txt")).withNote(`site charset=""`),
+				file(get("/e/page.txt")).withCharset("us-ascii").withNote("extendconfiguration <charset default>"),
+				file(get("/e/small.css")).withCharset("utf-8").withNote("extendconfiguration <charset> entry"),
+			},
+		},
 		{
 			name:   "ext-staticmod",
 			spec:   "issue 6 (staticmod, extendconfiguration)",
@@ -416,7 +527,7 @@ func extScenarios(dir string) []*scenario {
 				get("/s/small.css", "Accept-Encoding: gzip").witness(rowXTiny, rowXValidators),
 			},
 		},
-	}
+	}...)
 }
 
 // TestDifferentialExtensions runs the issue 6 scenarios against Ocsigen
@@ -442,7 +553,8 @@ func TestDifferentialExtensions(t *testing.T) {
 		ty.dump = f
 	}
 	dir := extFiles(t)
-	for _, sc := range extScenarios(dir) {
+	homeUser, homeSub := homeFiles(t)
+	for _, sc := range extScenarios(dir, homeUser, homeSub) {
 		t.Run(sc.name, func(t *testing.T) {
 			runScenario(t, sc, bin, ty)
 		})
@@ -457,7 +569,7 @@ func TestDifferentialExtensions(t *testing.T) {
 	fmt.Println("difftest (issue 6 extensions): " + summary)
 	var rows []string
 	for _, kd := range knownDiffs {
-		if strings.HasSuffix(kd.row, "[issue 6]") || kd.row == rowPClimb {
+		if strings.HasSuffix(kd.row, "[issue 6]") || strings.HasSuffix(kd.row, "[issue 17]") || kd.row == rowPClimb {
 			rows = append(rows, fmt.Sprintf("  %3d %3d  %s", ty.rowHits[kd.row], ty.declaredRows[kd.row], kd.row))
 		}
 	}

@@ -175,6 +175,10 @@ type State struct {
 	Answer *http.Response
 	// AnswerPos is the position of the instruction that answered.
 	AnswerPos xmlconf.Pos
+	// AnswerSite is the innermost <site> whose instructions gave the
+	// answer, as its path ("/app/"), for the logs; "" when the answer
+	// came from outside every site, or there is none.
+	AnswerSite string
 
 	// Retries counts the restarts made by <rewrite>.
 	Retries int

@@ -46,6 +46,19 @@ const (
 	failAbort                      // our decision: a timeout, a client gone, the pool closing
 )
 
+// String says why the connection was given up, for the event log.
+func (k failKind) String() string {
+	switch k {
+	case failEarlyClose:
+		return "closed by the backend"
+	case failFraming:
+		return "response cannot be delimited"
+	case failWrite:
+		return "request not written"
+	}
+	return "given up"
+}
+
 // culprit is the call whose own outcome is err when its connection
 // fails: it is not resent.
 type culprit struct {
@@ -248,6 +261,9 @@ func (c *conn) failLocked(cause error, kind failKind, cp *culprit) bool {
 			u.st.earlyCloses++
 		}
 	}
+	if u.p.logf != nil {
+		u.p.logf("pool: %s: connection %s closed (%s: %v), %d requests sent again", u.key, c.raw.LocalAddr(), kind, cause, len(resend))
+	}
 	if len(pend) >= 2 && (kind == failFraming || kind == failEarlyClose) {
 		u.distrust()
 	}
@@ -303,6 +319,7 @@ func (c *conn) retire() {
 	u.removeConn(c)
 	pend := c.pending
 	c.pending = nil
+	resent := 0
 	for i := len(pend) - 1; i >= 0; i-- {
 		k := pend[i]
 		if k.state != stSent {
@@ -311,10 +328,14 @@ func (c *conn) retire() {
 		if k.requeues < maxRequeues && k.ctx.Err() == nil {
 			k.requeues++
 			u.st.requeued++
+			resent++
 			u.requeueFront(k)
 		} else {
 			k.finish(nil, errConnClosed)
 		}
+	}
+	if u.p.logf != nil {
+		u.p.logf("pool: %s: connection %s closed after its response (not reusable), %d requests sent again", u.key, c.raw.LocalAddr(), resent)
 	}
 	c.excl, c.reservedFor = nil, nil
 	u.dispatch()

@@ -33,6 +33,9 @@ type Pool struct {
 	closed    atomic.Bool
 	openConns atomic.Int64
 
+	// logf, when set (SetEventLog), receives the connection events.
+	logf func(format string, args ...any)
+
 	// The sweeper (sweep.go): the upstreams with calls watched, whether
 	// it runs, and how many times it was started (for tests).
 	sweepMu   sync.Mutex
@@ -89,6 +92,16 @@ func writeSlack(s Settings) time.Duration {
 
 func (p *Pool) isClosed() bool { return p.closed.Load() }
 
+// SetEventLog makes p report its connection events to logf, one line
+// each, starting "pool: " and the upstream: a connection opened or failing
+// to open, a connection closed and why (idle, not reusable, given up,
+// closed by the backend, a response that cannot be delimited) with the
+// requests sent again, pipelining turned off, an upstream added or
+// dropped. logf may be called with the upstream's lock held: it must not
+// call back into p. nil, the default, reports nothing. Call it before the
+// first RoundTrip.
+func (p *Pool) SetEventLog(logf func(format string, args ...any)) { p.logf = logf }
+
 // upstreamFor finds or creates the upstream of req's URL.
 func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 	scheme := req.URL.Scheme
@@ -131,6 +144,9 @@ func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 		u = p.newUpstream(key, p.cfg.Defaults, tc, false)
 		p.byKey[key] = u
 		p.dynamic++
+		if p.logf != nil {
+			p.logf("pool: %s: upstream added (not in an <upstream>: the <pool> settings)", key)
+		}
 	}
 	p.hosts[idx][hostport] = u
 	u.aliases = append(u.aliases, hostport)
@@ -251,6 +267,13 @@ func (p *Pool) reap(now time.Time, force bool) {
 		for _, c := range toClose {
 			c.broken, c.closing = true, true
 			u.removeConn(c)
+			if p.logf != nil {
+				why := "idle for idle_timeout " + u.set.IdleTimeout.String()
+				if force {
+					why = "idle connections closed"
+				}
+				p.logf("pool: %s: connection %s closed (%s), %d open", u.key, c.raw.LocalAddr(), why, len(u.conns))
+			}
 		}
 		if !u.declared && len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 {
 			if u.idleTicks++; u.idleTicks >= 2 {
@@ -281,6 +304,9 @@ func (p *Pool) reap(now time.Time, force bool) {
 				}
 			}
 			p.dynamic--
+			if p.logf != nil {
+				p.logf("pool: %s: upstream dropped (idle)", u.key)
+			}
 		}
 		u.mu.Unlock()
 	}

@@ -125,6 +125,9 @@ func (u *upstream) distrust() {
 		u.distrustUntil = time.Now().Add(d)
 	}
 	u.st.distrusts++
+	if u.p.logf != nil {
+		u.p.logf("pool: %s: pipelining off until %s", u.key, u.distrustUntil.Format(time.RFC3339))
+	}
 }
 
 // assign gives c to k.
@@ -295,6 +298,9 @@ func (u *upstream) dispatch() {
 					if idle := u.idleConn(k); idle != nil {
 						idle.closing, idle.broken = true, true
 						u.removeConn(idle)
+						if u.p.logf != nil {
+							u.p.logf("pool: %s: connection %s closed (idle, making room: workers=%d)", u.key, idle.raw.LocalAddr(), u.set.Workers)
+						}
 						toClose = append(toClose, idle)
 						free++
 					} else {
@@ -405,6 +411,9 @@ func (u *upstream) dial(owner *call) {
 		u.st.dialErrors++
 		u.dialFailedAt = time.Now()
 		err = fmt.Errorf("pool: connecting to %s: %w", u.key, err)
+		if u.p.logf != nil {
+			u.p.logf("%v", err)
+		}
 		if owner != nil && owner.state == stQueued {
 			u.removeWaiter(owner)
 			u.unreserve(owner)
@@ -450,6 +459,9 @@ func (u *upstream) dial(owner *call) {
 	}
 	u.conns = append(u.conns, c)
 	u.p.openConns.Add(1)
+	if u.p.logf != nil {
+		u.p.logf("pool: %s: connection %s opened, %d open", u.key, raw.LocalAddr(), len(u.conns))
+	}
 	if owner != nil && owner.state == stQueued {
 		u.removeWaiter(owner)
 		c.owner = owner

@@ -198,9 +198,24 @@ func (c *compiler) compileSite(e *xmlconf.Element) pipeline.Stage {
 	parent := c.site
 	c.site = append(append([]string(nil), parent...), segs...)
 	s := &siteStage{segs: c.site, pos: e.Pos, host: c.host}
+	s.name = s.display()
 	s.body = c.body(e.Children, true)
+	if cs, ok := e.Attr("charset"); ok {
+		s.body = c.withCharset(e.Pos, "site", cs, s.body)
+	}
 	c.site = parent
 	return s
+}
+
+// withCharset puts the stage of a charset attribute of a <host> or <site>
+// in front of its body when staticmod is loaded: the charset is the
+// default charset of the files <static> serves there (nothing else
+// in ocsiproxy sends a charset taken from the configuration).
+func (c *compiler) withCharset(pos xmlconf.Pos, owner, charset string, body []pipeline.Stage) []pipeline.Stage {
+	if !c.loaded["staticmod"] {
+		return body
+	}
+	return append([]pipeline.Stage{staticmod.CharsetDefault(pos, owner, charset)}, body...)
 }
 
 // Compile compiles cfg into an immutable tree, reporting every problem
@@ -237,7 +252,11 @@ func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error
 			always:    cfg.UseDefaultHostname,
 		}
 		c.host, c.site = hd, nil
-		t.hosts = append(t.hosts, &host{patterns: pats, filter: h.Filter, pos: h.Pos, body: c.body(h.Body, true)})
+		body := c.body(h.Body, true)
+		if h.HasCharset {
+			body = c.withCharset(h.Pos, "host", h.Charset, body)
+		}
+		t.hosts = append(t.hosts, &host{patterns: pats, filter: h.Filter, pos: h.Pos, body: body})
 	}
 	if err := c.errs.Err(); err != nil {
 		return nil, err

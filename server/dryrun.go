@@ -2,11 +2,18 @@ package server
 
 import (
 	"bufio"
-	"context"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"log"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
@@ -87,12 +95,29 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // DryRunner simulates requests on a compiled configuration without
-// opening any socket.
+// opening any socket. A request is written as bytes into an in-memory
+// connection served by the same HTTP/1.1 server (or, with HTTPS, the same
+// net/http TLS server) and handler as the live server's, so it meets the
+// same parser, refusals, framing check, limits and engine; only the
+// backend client differs: it records the request instead of sending it.
+// A DryRunner runs one request at a time.
 type DryRunner struct {
-	tree *Tree
-	rec  *recorder
-	port int
-	pool []string
+	handler *Handler
+	h1      *h1Server
+	rec     *recorder
+	port    int
+	pool    []string
+	// tls serves --https requests, started at the first one.
+	tls struct {
+		conns  chan net.Conn
+		server *http.Server
+		config *tls.Config
+	}
+	// run is the request being simulated.
+	run struct {
+		res  *DryResult
+		done chan struct{}
+	}
 }
 
 // NewDryRunner compiles cfg for dry runs. The backend pool configuration
@@ -110,7 +135,24 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	if len(cfg.Ports) > 0 {
 		port = cfg.Ports[0].Port
 	}
-	return &DryRunner{tree: tree, rec: rec, port: port, pool: pc.Describe()}, nil
+	d := &DryRunner{rec: rec, port: port, pool: pc.Describe()}
+	d.handler = NewHandler(tree, cfg, nil)
+	d.handler.observe = d.observe
+	maxHeader := int(cfg.NetBufferSize)
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	d.h1 = newH1Server(d.handler, connOptions{maxHeaderBytes: maxHeader}, log.New(io.Discard, "", 0))
+	return d, nil
+}
+
+// Close stops the servers of the dry runs.
+func (d *DryRunner) Close() {
+	d.h1.Close()
+	if d.tls.server != nil {
+		close(d.tls.conns) // ends Serve's Accept, which Close waits for
+		d.tls.server.Close()
+	}
 }
 
 // PoolLines describes the backend pool settings: a line for the <pool>
@@ -118,12 +160,31 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 // neither.
 func (d *DryRunner) PoolLines() []string { return d.pool }
 
-type addrOnly string
+// observe is the handler's observer: it traces the request's stages into
+// the result of the run and decides when the request is answered.
+func (d *DryRunner) observe(st *pipeline.State) func(error) {
+	res := d.run.res
+	st.Trace = func(pos xmlconf.Pos, msg string) {
+		p := ""
+		if pos.File != "" {
+			p = pos.Short()
+		}
+		res.Trace = append(res.Trace, TraceLine{Pos: p, Msg: msg})
+	}
+	d.rec.last = nil
+	return func(err error) {
+		res.Decision = decide(st, err, d.rec.last)
+		close(d.run.done)
+	}
+}
 
-func (a addrOnly) Network() string { return "tcp" }
-func (a addrOnly) String() string  { return string(a) }
+// dryTimeout bounds a dry run: a regexp that runs away is cut by its own
+// match timeout long before.
+const dryTimeout = 30 * time.Second
 
-// Run simulates dr.
+// Run simulates dr. The error is about dr itself (a malformed URL or
+// header option); what the server would answer, refusals included, is in
+// the result.
 func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 	method := dr.Method
 	if method == "" {
@@ -137,79 +198,180 @@ func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dry-run: --from %q: not an IP address", from)
 	}
-	target, hostHdr := dr.URL, ""
-	localPort := dr.LocalPort
+	head, localPort, secure, err := d.head(method, dr)
+	if err != nil {
+		return nil, err
+	}
+	res := &DryResult{Request: method + " " + dr.URL}
+	d.run.res, d.run.done = res, make(chan struct{})
+	defer func() { d.run.res = nil }()
+
+	srv, cli := net.Pipe()
+	conn := &addrConn{Conn: srv,
+		local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: localPort},
+		remote: net.TCPAddrFromAddrPort(netip.AddrPortFrom(peer, 40000))}
+	var client net.Conn = cli
+	if secure {
+		d.startTLS()
+		d.tls.conns <- tls.Server(conn, d.tls.config)
+		client = tls.Client(cli, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	} else if c := d.h1.newConn(conn, nil); c != nil {
+		go c.waitFn()
+	}
+	answer := make(chan []byte, 1)
+	go func() {
+		// The server writes into the pipe only as fast as this reads: a
+		// head and the start of a body are kept, the rest dropped.
+		var buf bytes.Buffer
+		io.Copy(&buf, io.LimitReader(client, 64<<10))
+		io.Copy(io.Discard, client)
+		answer <- buf.Bytes()
+	}()
+	go client.Write(head)
+	var refusal []byte
+	select {
+	case <-d.run.done:
+	case refusal = <-answer:
+		// The connection ended before any handler ran: a refusal of the
+		// parser (400, 431, 505...).
+	case <-time.After(dryTimeout):
+		cli.Close()
+		return nil, fmt.Errorf("dry-run: %s: no decision within %v", dr.URL, dryTimeout)
+	}
+	cli.Close()
+	if refusal != nil {
+		select {
+		case <-d.run.done: // answered by the handler after all
+		default:
+			res.Decision = refused(refusal)
+		}
+	}
+	return res, nil
+}
+
+// head returns the bytes of the request dr describes, the listening port
+// it arrives on and whether it arrives over TLS. An absolute URL is sent in
+// origin form with its authority as Host, or, when a Host header is given
+// too, in absolute form (RFC 9112 section 3.2.2: the authority wins, as
+// on the live server); a bare path is sent as HTTP/1.0 without Host
+// unless a Host header is given.
+func (d *DryRunner) head(method string, dr DryRequest) (head []byte, localPort int, secure bool, err error) {
+	secure = dr.HTTPS
+	localPort = dr.LocalPort
 	if localPort == 0 {
 		localPort = d.port
 	}
-	if !strings.HasPrefix(target, "/") {
+	var fields strings.Builder
+	hasHost := false
+	for _, h := range dr.Headers {
+		name, _, ok := strings.Cut(h, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, 0, false, fmt.Errorf("dry-run: --header %q: want \"Name: value\"", h)
+		}
+		if strings.ContainsAny(h, "\r\n") {
+			return nil, 0, false, fmt.Errorf("dry-run: --header %q: a line break in a header", h)
+		}
+		// The line goes as written: "X-Bad : v" is refused as on the wire.
+		hasHost = hasHost || strings.EqualFold(strings.TrimSpace(name), "Host")
+		fields.WriteString(strings.TrimSpace(h) + "\r\n")
+	}
+	if strings.ContainsAny(dr.URL, " \t\r\n") {
+		return nil, 0, false, fmt.Errorf("dry-run: %q: a URL has no spaces", dr.URL)
+	}
+	target, proto, host := dr.URL, "HTTP/1.0", ""
+	if hasHost {
+		proto = "HTTP/1.1"
+	}
+	if !strings.HasPrefix(dr.URL, "/") {
 		u, err := url.Parse(dr.URL)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("dry-run: %q: want http://host/path or /path", dr.URL)
+			return nil, 0, false, fmt.Errorf("dry-run: %q: want http://host/path or /path", dr.URL)
 		}
-		hostHdr = u.Host
-		if p := u.Port(); p != "" {
+		switch p := u.Port(); {
+		case p != "":
 			localPort, _ = strconv.Atoi(p)
-		} else if u.Scheme == "https" {
+		case u.Scheme == "https":
 			localPort = 443
-		} else if dr.LocalPort == 0 && !dr.HTTPS {
+		case dr.LocalPort == 0 && !dr.HTTPS:
 			localPort = 80
 		}
-		if u.Scheme == "https" {
-			dr.HTTPS = true
-		}
-		target = u.EscapedPath()
-		if target == "" {
-			target = "/"
-		}
-		if u.RawQuery != "" || u.ForceQuery {
-			target += "?" + u.RawQuery
+		secure = secure || u.Scheme == "https"
+		proto = "HTTP/1.1"
+		if !hasHost {
+			host = "Host: " + u.Host + "\r\n"
+			target = u.EscapedPath()
+			if target == "" {
+				target = "/"
+			}
+			if u.RawQuery != "" || u.ForceQuery {
+				target += "?" + u.RawQuery
+			}
 		}
 	}
-	req, err := http.ReadRequest(bufioReader(method + " " + target + " HTTP/1.1\r\nHost: " + hostHdr + "\r\n\r\n"))
-	if err != nil {
-		return nil, fmt.Errorf("dry-run: %q: %v", dr.URL, err)
-	}
-	if hostHdr == "" {
-		req.Host = ""
-		req.Proto, req.ProtoMinor = "HTTP/1.0", 0
-	}
-	for _, h := range dr.Headers {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(name) == "" {
-			return nil, fmt.Errorf("dry-run: --header %q: want \"Name: value\"", h)
-		}
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if strings.EqualFold(name, "Host") {
-			req.Host = value
-			req.Proto, req.ProtoMinor = "HTTP/1.1", 1
-			continue
-		}
-		req.Header.Add(name, value)
-	}
-	req.RemoteAddr = netip.AddrPortFrom(peer, 40000).String()
-	if dr.HTTPS {
-		req.TLS = &tls.ConnectionState{}
-	}
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, net.Addr(addrOnly(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(localPort)).String())))
-	req = req.WithContext(ctx)
+	return []byte(method + " " + target + " " + proto + "\r\n" + host + fields.String() + "\r\n"), localPort, secure, nil
+}
 
-	res := &DryResult{Request: method + " " + dr.URL}
-	st, err := NewState(req, d.tree.env)
-	trace := func(pos xmlconf.Pos, msg string) {
-		p := ""
-		if pos.File != "" {
-			p = pos.Short()
-		}
-		res.Trace = append(res.Trace, TraceLine{Pos: p, Msg: msg})
+// startTLS starts the TLS server of --https requests: net/http's, as on
+// the live HTTPS ports, with a certificate made for the purpose.
+func (d *DryRunner) startTLS() {
+	if d.tls.server != nil {
+		return
 	}
-	if err == nil {
-		st.Trace = trace
-		d.rec.last = nil
-		err = d.tree.Process(ctx, st)
+	d.tls.config = &tls.Config{Certificates: []tls.Certificate{dryCertificate()}, NextProtos: []string{"http/1.1"}}
+	d.tls.conns = make(chan net.Conn)
+	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.opts.Load().maxHeaderBytes,
+		ErrorLog: log.New(io.Discard, "", 0), DisableGeneralOptionsHandler: true}
+	go d.tls.server.Serve(chanListener(d.tls.conns))
+}
+
+// dryCertificate returns a self-signed certificate for the TLS of dry
+// runs, which never leaves the process.
+func dryCertificate() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
 	}
-	res.Decision = decide(st, err, d.rec.last)
-	return res, nil
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ocsiproxy dry run"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// addrConn is one end of an in-memory connection with the addresses of a
+// TCP connection.
+type addrConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (c *addrConn) LocalAddr() net.Addr  { return c.local }
+func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// chanListener is a listener whose connections come from a channel.
+type chanListener chan net.Conn
+
+func (l chanListener) Accept() (net.Conn, error) {
+	c, ok := <-l
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+func (l chanListener) Close() error   { return nil }
+func (l chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// refused returns the decision of a request the server refused before any
+// handler ran, from the answer it wrote.
+func refused(answer []byte) Decision {
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(answer)), nil)
+	if err != nil {
+		return Decision{Action: "error", Error: "connection closed without an answer"}
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return Decision{Action: "error", Status: resp.StatusCode, Error: strings.TrimSpace(string(body))}
 }
 
 func decide(st *pipeline.State, err error, proxied *http.Request) Decision {
@@ -286,5 +448,3 @@ func (r *DryResult) WriteText(w io.Writer) {
 		}
 	}
 }
-
-func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }

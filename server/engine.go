@@ -116,6 +116,7 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 // lies inside the site.
 type siteStage struct {
 	segs []string // the site's path from the host root, decoded
+	name string   // display(), for the logs
 	pos  xmlconf.Pos
 	host *hostDefaults
 	body []pipeline.Stage
@@ -151,7 +152,12 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 	}
 	parent, files := st.Site, st.Files
 	st.Site, st.SubPath = s.segs, sub
+	answered := st.Answer != nil
 	r, err := pipeline.RunBlock(ctx, st, s.body)
+	if !answered && st.Answer != nil && st.AnswerSite == "" {
+		// Answered in this site (an inner site would have set it).
+		st.AnswerSite = s.name
+	}
 	// As in Ocsigen, the settings changed inside the site (<listdirs>...)
 	// do not outlive it.
 	st.Site, st.Files = parent, files

@@ -205,6 +205,9 @@ func (s *h1Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 		c.cancel()
 		return nil
 	}
+	if s.conns == nil {
+		s.conns = make(map[*h1Conn]struct{}) // served without a listener (dry runs)
+	}
 	s.conns[c] = struct{}{}
 	return c
 }

@@ -39,6 +39,12 @@ type Handler struct {
 	Logs *Logs
 	// metrics, when set, counts requests.
 	metrics *Metrics
+	// observe, when set, sees the state of each request before its
+	// stages run, and returns the function told the request's outcome
+	// once it is answered: --dry-run traces and reports through it.
+	observe func(st *pipeline.State) (done func(err error))
+	// reqs numbers the requests in the lines of -vv and -vvv.
+	reqs atomic.Uint64
 }
 
 // NewHandler returns a handler serving t with the limits of cfg.
@@ -66,6 +72,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
 	st, err := NewState(r, t.env)
+	// observed is told the outcome once the request is decided.
+	var observed func(error)
+	switch {
+	case h.observe != nil:
+		observed = h.observe(st)
+	case h.Logs != nil && h.Logs.level >= VeryVerbose:
+		id := h.reqs.Add(1) // the request's number in the lines of -vv and -vvv
+		if h.Logs.level >= Debug {
+			st.Trace = h.Logs.tracer(id)
+		}
+		observed = func(err error) { h.Logs.decision(id, r, st, err) }
+	}
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
@@ -81,9 +99,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Host, CONNECT): whatever follows it on the connection, tunnel
 		// bytes or a smuggled head, is not read as a request.
 		w.Header().Set("Connection", "close")
+		if observed != nil {
+			observed(err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	case maxBody >= 0 && r.ContentLength > maxBody:
 		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
+		if observed != nil {
+			observed(err)
+		}
 		status, n = writeError(w, r, err, t.debug)
 	default:
 		// net/http decides from its own body whether the connection can
@@ -121,6 +145,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Connection", "close")
 		}
 		r.Body = orig
+		if observed != nil {
+			observed(err)
+		}
 		status, n, err = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
 		if idle != nil {
 			idle.finish()

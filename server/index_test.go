@@ -104,7 +104,7 @@ func TestIndexMatchesLinear(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range indexed.tree.hosts[0].body {
+		for _, s := range indexed.handler.Tree().hosts[0].body {
 			if _, ok := s.(*rules.Index); ok {
 				indexedRuns++
 			}

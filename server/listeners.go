@@ -517,6 +517,12 @@ func (s *Server) drain(f func(ctx context.Context)) {
 // lowering it closes none, and new connections wait until fewer than the
 // new bound are open.
 type connSlots struct {
+	// logs, when set, get at Verbose a line saying that every slot is
+	// taken, at most once a second.
+	logs *Logs
+	// logged is when that was last said (Unix nanoseconds).
+	logged atomic.Int64
+
 	mu   sync.Mutex
 	max  int // 0: no bound
 	open int
@@ -533,8 +539,11 @@ func (cs *connSlots) acquire(quit <-chan struct{}) bool {
 		if cs.wake == nil {
 			cs.wake = make(chan struct{})
 		}
-		wake := cs.wake
+		wake, bound := cs.wake, cs.max
 		cs.mu.Unlock()
+		if cs.logs != nil && cs.logs.Enabled(Verbose) {
+			cs.full(bound)
+		}
 		select {
 		case <-wake:
 		case <-quit:
@@ -561,6 +570,17 @@ func (cs *connSlots) fits(quit <-chan struct{}) bool {
 	cs.wakeLocked()
 	cs.mu.Unlock()
 	return cs.acquire(quit)
+}
+
+// full writes the -v line saying that new connections wait, unless it
+// was written less than a second ago.
+func (cs *connSlots) full(bound int) {
+	now := time.Now().UnixNano()
+	last := cs.logged.Load()
+	if now-last < int64(time.Second) || !cs.logged.CompareAndSwap(last, now) {
+		return
+	}
+	cs.logs.Infof("<maxconnected> %d reached: new connections wait in the accept queue until one closes", bound)
 }
 
 // release gives a slot back.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/syslog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +17,19 @@ import (
 )
 
 // Verbosity levels, as set by -s, -v, -vv (--veryverbose) and -vvv
-// (--debug).
+// (--debug). Each level writes what the one below writes, and more:
+//   - Silent: nothing on stdout or stderr; the logs are written as at
+//     Normal.
+//   - Normal: access lines, warnings (a client's mistake, a reload's
+//     caveat) and errors.
+//   - Verbose: "info:" lines about the server's life: the listening
+//     addresses, the options accepted with no effect, reloads, logs
+//     reopened, shutdown, <maxconnected> reached.
+//   - VeryVerbose: a "debug:" line per request saying what the
+//     configuration decided: the host, the site and the instruction that
+//     answered, and the backend URL of a proxied request.
+//   - Debug: also every decision of the request, as --dry-run prints it,
+//     and the backend pool's connection events.
 const (
 	Silent = iota - 1
 	Normal
@@ -27,11 +40,16 @@ const (
 
 // Logs are the three logs of Ocsigen: access.log (one line per request),
 // errors.log and warnings.log, in <logdir>; without a logdir, access
-// lines go to stdout and errors and warnings to stderr.
+// lines go to stdout and errors and warnings to stderr. With <syslog>
+// every line goes to syslog instead (see [OpenSyslog]). The lines of -v,
+// -vv and -vvv go where warnings go.
 type Logs struct {
-	access_ *batchWriter
+	access_ *batchWriter // nil with syslog
 	errors  *log.Logger
 	warns   *log.Logger
+	infos   *log.Logger // the lines of -v: warns, or syslog at info
+	debugs  *log.Logger // the lines of -vv and -vvv: warns, or syslog at debug
+	sys     *syslogSink // nil unless <syslog>
 	dir     string
 	level   int
 
@@ -75,14 +93,18 @@ func OpenLogs(dir string, level int, stdout, stderr io.Writer) (*Logs, error) {
 	l.access_ = newBatchWriter(a)
 	l.errors = log.New(e, "", log.LstdFlags)
 	l.warns = log.New(w, "", log.LstdFlags)
+	l.infos, l.debugs = l.warns, l.warns
 	return l, nil
 }
 
 // Close writes out the access lines still buffered and closes the log
-// files.
+// files (or the syslog connection).
 func (l *Logs) Close() error {
 	if l.access_ != nil {
 		l.access_.close()
+	}
+	if l.sys != nil {
+		l.sys.close()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -98,7 +120,8 @@ func (l *Logs) Close() error {
 
 // Reopen reopens the log files of the log directory, for logrotate (the
 // "reopen_logs" command). Lines written meanwhile go to the old or the new
-// file, never nowhere. Without a log directory it does nothing.
+// file, never nowhere. Without a log directory (or with syslog) it does
+// nothing.
 func (l *Logs) Reopen() error {
 	if l.dir == "" {
 		return nil
@@ -140,6 +163,11 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Enabled reports whether the lines of the given verbosity (Verbose,
+// VeryVerbose, Debug) are written. A caller building a costly line checks
+// it first, so that nothing is formatted or allocated when they are not.
+func (l *Logs) Enabled(level int) bool { return l.level >= level }
+
 // Errorf writes a line to the error log.
 func (l *Logs) Errorf(format string, args ...any) {
 	l.errors.Printf("error: "+format, args...)
@@ -150,10 +178,19 @@ func (l *Logs) Warnf(format string, args ...any) {
 	l.warns.Printf("warning: "+format, args...)
 }
 
-// Infof writes a line to the warnings log when running verbose (-v).
+// Infof writes an "info:" line to the warnings log when running verbose
+// (-v) or more.
 func (l *Logs) Infof(format string, args ...any) {
 	if l.level >= Verbose {
-		l.warns.Printf("info: "+format, args...)
+		l.infos.Printf("info: "+format, args...)
+	}
+}
+
+// Debugf writes a "debug:" line to the warnings log when running at
+// level or more (VeryVerbose or Debug).
+func (l *Logs) Debugf(level int, format string, args ...any) {
+	if l.level >= level {
+		l.debugs.Printf("debug: "+format, args...)
 	}
 }
 
@@ -191,7 +228,11 @@ func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, 
 	b = append(b, " ms="...)
 	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 	b = append(b, '\n')
-	l.access_.Write(b)
+	if l.sys != nil {
+		l.sys.send(syslog.LOG_INFO, b)
+	} else {
+		l.access_.Write(b)
+	}
 	*bp = b
 	lineBufs.Put(bp)
 }

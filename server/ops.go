@@ -28,9 +28,9 @@ import (
 // listener cannot be opened, or the <ssl> certificate of an HTTPS port
 // cannot be loaded, the reload fails with the element's position and the
 // reason, and every listener stays as it was. HTTPS ports take the
-// certificate files anew at each reload. The log directory, <user> and
-// <group> do not change on reload; a change of them is reported as a
-// warning.
+// certificate files anew at each reload. The log directory, <syslog>,
+// <user> and <group> do not change on reload; a change of them is
+// reported as a warning.
 func (s *Server) Reload(path string) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,7 +47,7 @@ func (s *Server) Reload(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	tree, err := compileTree(cfg, s.opts)
+	tree, err := compileTree(cfg, s.opts, s.Logs)
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
@@ -63,6 +63,9 @@ func (s *Server) Reload(path string) (err error) {
 	}
 	if cfg.LogDir != s.cfg.LogDir || cfg.User != s.cfg.User || cfg.Group != s.cfg.Group {
 		s.Logs.Warnf("reload: <logdir>, <user> and <group> changes take effect at the next restart")
+	}
+	if cfg.Syslog != s.cfg.Syslog || cfg.SyslogFacility != s.cfg.SyslogFacility {
+		s.Logs.Warnf("reload: <syslog> changes take effect at the next restart")
 	}
 	old := s.Handler.Tree()
 	s.Handler.Swap(tree)

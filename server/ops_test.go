@@ -73,13 +73,21 @@ type running struct {
 // serves it.
 func start(t *testing.T, dir, serverXML string) *running {
 	t.Helper()
+	return startWith(t, dir, serverXML, func(cfg *xmlconf.Config) (*Logs, error) {
+		return OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	})
+}
+
+// startWith is start with the logs that open returns.
+func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Config) (*Logs, error)) *running {
+	t.Helper()
 	file := filepath.Join(dir, "ocsiproxy.conf")
 	writeConf(t, file, serverXML)
 	cfg, err := xmlconf.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	logs, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,8 +244,8 @@ func TestHTTPSSendTimeout(t *testing.T) {
 
 // TestReloadWarnsConnectionOptions: a reload applies the connection
 // options and <shutdowntimeout> without a "next restart" warning; only a
-// change of <logdir>, <user> or <group>, which need a restart, is named
-// in one.
+// change of <logdir>, <syslog>, <user> or <group>, which need a restart,
+// is named in one.
 func TestReloadWarnsConnectionOptions(t *testing.T) {
 	dir := t.TempDir()
 	conf := func(extra string) string {
@@ -256,6 +264,9 @@ func TestReloadWarnsConnectionOptions(t *testing.T) {
 		{"same file", `<shutdowntimeout>10</shutdowntimeout>`, ""},
 		{"connection options", `<shutdowntimeout>3</shutdowntimeout><keepalivetimeout>5</keepalivetimeout><timeout>7</timeout>
 <netbuffersize>4096</netbuffersize><maxconnected>20</maxconnected>`, ""},
+		// The logs are opened once: a <syslog> added by a reload waits
+		// for a restart.
+		{"syslog", `<shutdowntimeout>3</shutdowntimeout><syslog>local1</syslog>`, "reload: <syslog> changes take effect at the next restart"},
 		{"user", `<shutdowntimeout>3</shutdowntimeout><user>nobody</user>`, "reload: <logdir>, <user> and <group> changes take effect at the next restart"},
 	}
 	for _, tt := range tests {

@@ -53,11 +53,15 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *pipeline.Env {
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
 // and <upstream> children of its revproxy <extension>, reporting the
-// problems of both together, each "file:line:col: message".
-func compileTree(cfg *xmlconf.Config, opts Options) (*Tree, error) {
+// problems of both together, each "file:line:col: message". At Debug the
+// pool's connection events go to logs (which may be nil).
+func compileTree(cfg *xmlconf.Config, opts Options, logs *Logs) (*Tree, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	p := pool.New(pc)
+	if logs != nil && logs.Enabled(Debug) {
+		p.SetEventLog(func(format string, args ...any) { logs.Debugf(Debug, format, args...) })
+	}
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
 	tree, err := Compile(cfg, env, opts)
@@ -118,13 +122,14 @@ type Server struct {
 
 // New compiles cfg and prepares a server for it, with the backend pool.
 func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
-	tree, err := compileTree(cfg, opts)
+	tree, err := compileTree(cfg, opts, logs)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	s.h1 = newH1Server(s.Handler, connOptionsOf(cfg), logs.stdLogger())
+	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
 	s.Handler.metrics = s.Metrics
 	s.Metrics.Register(poolCollector{s})
@@ -190,6 +195,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return http.ErrServerClosed
 	}
 	s.serving = true
+	s.logStart()
 	for _, p := range s.ports {
 		s.startPort(p)
 	}
@@ -203,12 +209,38 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		timeout = s.ShutdownTimeout()
+		s.Logs.Infof("shutting down (%v)", context.Cause(ctx))
 	case serveErr = <-s.errc:
 		timeout = s.ShutdownTimeout()
 	case timeout = <-s.stopc:
 	}
 	s.Shutdown(timeout)
+	s.Logs.Infof("stopped")
 	return serveErr
+}
+
+// logStart writes the -v lines of a start: the options accepted with no
+// effect and why, then the addresses listened on (s.mu held).
+func (s *Server) logStart() {
+	if !s.Logs.Enabled(Verbose) {
+		return
+	}
+	for _, n := range s.cfg.Notes {
+		s.Logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
+	}
+	for _, p := range s.ports {
+		if p.https {
+			s.Logs.Infof("listening on %s (HTTPS: HTTP/2 or HTTP/1.1)", p.Addr())
+		} else {
+			s.Logs.Infof("listening on %s", p.Addr())
+		}
+	}
+	if s.admin != nil {
+		s.Logs.Infof("admin listener on %s", s.admin.Addr())
+	}
+	if n := s.cfg.MaxConnected; n > 0 {
+		s.Logs.Infof("<maxconnected> %d: client connections at most, across every port", n)
+	}
 }
 
 // Stop makes Serve shut down with the given timeout instead of

@@ -123,8 +123,12 @@ func mimeTable(name string) (map[string]string, error) {
 	return m, nil
 }
 
-// textual reports whether a charset parameter belongs on type t.
+// textual reports whether a charset parameter belongs on type t: the
+// types Ocsigen adds one to (ocsigen_http_com.ml, the last release that
+// applied its charset settings), text/* and the XML types (*/xml,
+// */*+xml). Others, application/javascript and application/json
+// included, get none.
 func textual(t string) bool {
-	return strings.HasPrefix(t, "text/") || t == "application/javascript" || t == "application/json" ||
-		t == "application/xml" || strings.HasSuffix(t, "+xml") || strings.HasSuffix(t, "+json")
+	t = strings.ToLower(t)
+	return strings.HasPrefix(t, "text/") || strings.HasSuffix(t, "/xml") || strings.HasSuffix(t, "+xml")
 }

@@ -167,10 +167,18 @@ type setStage struct {
 	pos   xmlconf.Pos
 	desc  string
 	apply func(*Settings)
+	// fresh, when set, is apply's result on the defaults, computed once:
+	// the settings given to a request that has none yet.
+	fresh *Settings
 }
 
 func (s *setStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
 	if st.Answer != nil {
+		return pipeline.Next, nil
+	}
+	if st.Files == nil && s.fresh != nil {
+		st.Files = s.fresh
+		st.Tracef(s.pos, "%s", s.desc)
 		return pipeline.Next, nil
 	}
 	n := *settingsOf(st)
@@ -180,6 +188,24 @@ func (s *setStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	st.Files = &n
 	st.Tracef(s.pos, "%s", s.desc)
 	return pipeline.Next, nil
+}
+
+// CharsetDefault returns the stage of the charset attribute of a <host>
+// or a <site> (owner names it in traces): it makes charset the default
+// charset of the files <static> serves after it in that host or site, as
+// extendconfiguration's <charset default=> does; "" means no charset. The
+// engine ends a site's settings with the site, so a <site charset=> does
+// not reach the instructions after the site.
+func CharsetDefault(pos xmlconf.Pos, owner, charset string) pipeline.Stage {
+	apply := func(n *Settings) { n.charsetDefault, n.hasCharsetDefault = charset, true }
+	fresh := *Defaults
+	apply(&fresh)
+	return &setStage{
+		pos:   pos,
+		desc:  fmt.Sprintf("%s charset=%q: default charset of static files", owner, charset),
+		apply: apply,
+		fresh: &fresh,
+	}
 }
 
 // ExtendElements lists the site elements of Ocsigen's extendconfiguration

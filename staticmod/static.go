@@ -37,7 +37,7 @@ import (
 // server holds what <static> takes from the <server> options.
 type server struct {
 	types        map[string]string // extension -> type: <mimefile>, or the builtin table
-	charset      string            // <charset>; "" means none
+	charset      string            // <charset>; "" means none (also when absent)
 	noPartial    bool              // <disablepartialrequests/>
 	mimeFileName string
 }
@@ -81,12 +81,13 @@ func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
 // Static is a compiled <static>.
 type Static struct {
 	pos   xmlconf.Pos
-	dir   string            // dir=, without a trailing slash; "" for the regexp form
-	re    *pattern.Regexp   // regexp= (".*" when only code= is given)
-	dest  *pattern.Template // dest=
-	root  *pattern.Template // root=; nil when absent
-	code  *pattern.Regexp   // code=; nil when absent
-	cache *int              // cache= in seconds (0 for "no"); nil when absent
+	dir   string          // dir=, without a trailing slash; "" for the regexp form
+	re    *pattern.Regexp // regexp= (".*" when only code= is given)
+	dest  *userTemplate   // dest=
+	root  *userTemplate   // root=; nil when absent
+	home  HomeLookup      // the home directories of $u(...); systemHome
+	code  *pattern.Regexp // code=; nil when absent
+	cache *int            // cache= in seconds (0 for "no"); nil when absent
 	srv   *server
 }
 
@@ -96,6 +97,15 @@ type Static struct {
 // code, only a request whose status so far matches, answered with that
 // status; root bounds the symbolic-link checks and the file names), or
 // <static code="RE" dest="FILE"/>. Both take cache="seconds|no".
+//
+// In dest and root, "$u(NAME)" (at most one, NAME expanded with the
+// groups first) is replaced by the home directory of user NAME, as in
+// Ocsigen: dest="$u(\1)/public_html\2" for regexp="~([^/]*)(.*)". A
+// request naming an unknown user, or a user whose home directory is not a
+// clean absolute path, is passed on with its status unchanged (404 when
+// nothing else answers), as Ocsigen passes on an unknown user. A "$u("
+// without ")", a second "$u(", an empty NAME, or a NAME without groups
+// that cannot be a user name is a configuration error.
 func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, nil, []string{"dir", "regexp", "code", "dest", "root", "cache"}) || !noChildren(errs, e) || !noText(errs, e) {
@@ -144,20 +154,17 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 			return nil
 		}
 		s.re = re
-		if strings.Contains(dest, "$u(") || strings.Contains(root, "$u(") {
-			errs.Add(e.Pos, "<static>: user directories ($u(...)) are not supported")
-			return nil
-		}
-		if s.dest, err = pattern.ParseTemplate(dest, re); err != nil {
+		if s.dest, err = parseUserTemplate(dest, re); err != nil {
 			errs.Add(e.Pos, "<static>: dest: %v", err)
 			return nil
 		}
 		if hasRoot {
-			if s.root, err = pattern.ParseTemplate(root, re); err != nil {
+			if s.root, err = parseUserTemplate(root, re); err != nil {
 				errs.Add(e.Pos, "<static>: root: %v", err)
 				return nil
 			}
 		}
+		s.home = systemHome
 		if hasCode {
 			if s.code, err = pattern.Compile(codeS, true, c.MatchTimeout()); err != nil {
 				errs.Add(e.Pos, "<static>: code: %v", err)
@@ -229,9 +236,19 @@ func (s *Static) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, 
 			st.Tracef(s.pos, "%s: no match on %q", s.describe(), sub)
 			return pipeline.Next, nil
 		}
-		filename = s.dest.Expand(m)
+		filename, err = s.dest.expand(m, s.home)
+		if err == nil && s.root != nil {
+			root, err = s.root.expand(m, s.home)
+		}
+		if errors.Is(err, errNoUser) {
+			st.Tracef(s.pos, "%s: %v (next)", s.describe(), err)
+			return pipeline.Next, nil
+		}
+		if err != nil {
+			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+		}
 		if s.root != nil {
-			root = strings.TrimRight(s.root.Expand(m), "/")
+			root = strings.TrimRight(root, "/")
 			if root == "" {
 				root = "/"
 			}
@@ -344,19 +361,17 @@ func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Resu
 		h.Set("Accept-Ranges", "bytes")
 	}
 	s.cacheHeaders(h)
-	if !st.Env.DryRun {
-		f, err := openRegular(name)
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) {
-				st.Status = http.StatusForbidden
-				st.Tracef(s.pos, "%s: %s: %v -> 403 (next)", s.describe(), name, err)
-			} else {
-				st.Tracef(s.pos, "%s: %s: %v (next)", s.describe(), name, err)
-			}
-			return pipeline.Next, nil
+	f, err := openRegular(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			st.Status = http.StatusForbidden
+			st.Tracef(s.pos, "%s: %s: %v -> 403 (next)", s.describe(), name, err)
+		} else {
+			st.Tracef(s.pos, "%s: %s: %v (next)", s.describe(), name, err)
 		}
-		body.f = f
+		return pipeline.Next, nil
 	}
+	body.f = f
 	st.Tracef(s.pos, "%s: %s (%d bytes, %s) -> answer %d", s.describe(), name, fi.Size(), ctype, status)
 	st.SetAnswer(newResponse(status, h, body, fi.Size()), s.pos)
 	return pipeline.Next, nil
@@ -382,8 +397,12 @@ func (s *Static) cacheHeaders(h http.Header) {
 
 // contentType returns the Content-Type of a file: <contenttype> entries
 // first, then the <mimefile> (or builtin) table by extension, then the
-// default; with a charset parameter for textual types when <charset> or
-// the server's <charset> gives one.
+// default. A textual type (see textual) that has no parameter yet gets
+// "; charset=CS", CS being, as Ocsigen chooses it: the newest
+// extendconfiguration <charset> entry for the file, else the newest
+// default among extendconfiguration's <charset default=>, <site
+// charset=> and <host charset=>, else the server's <charset>. An empty CS
+// (charset="") sends none; so does the absence of every setting.
 func (s *Static) contentType(name string, set *Settings) (string, error) {
 	t, ok, err := lookup(set.mime, name)
 	if err != nil {

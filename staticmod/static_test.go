@@ -10,6 +10,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // modTime is the modification time of every test file.
@@ -431,7 +432,8 @@ func TestConfigErrors(t *testing.T) {
 		{`<static dir="/x" cache="soon"/>`, `cache="soon"`},
 		{`<static code="404" dest="/x" root="/"/>`, `root needs regexp`},
 		{`<static dir="/x" other="1"/>`, `unknown attribute "other"`},
-		{`<static regexp="a" dest="$u(bob)/x"/>`, `user directories`},
+		{`<static regexp="a" dest="$u(bob/x"/>`, `dest: "$u(bob/x": "$u(" without a closing ")"`},
+		{`<static regexp="(a)" dest="/x" root="$u(\1)$u(\1)"/>`, `root: "$u(\\1)$u(\\1)": more than one $u(...)`},
 		{`<listdirs value="yes"/>`, `value="yes"`},
 		{`<followsymlinks value="sometimes"/>`, `value="sometimes"`},
 		{`<defaultindex><file>x</file></defaultindex>`, `want <index>`},
@@ -471,5 +473,79 @@ func TestMimeFile(t *testing.T) {
 	Configure(c, &cfg.Extensions[0])
 	if err := c.Errs.Err(); err == nil || !strings.Contains(err.Error(), "/nonexistent/mime.types") {
 		t.Errorf("missing mimefile: got %v", err)
+	}
+}
+
+func TestCharset(t *testing.T) {
+	root := tree(t, map[string]string{
+		"a.txt": "x", "a.html": "x", "a.css": "x", "a.xml": "x", "a.svg": "x",
+		"a.js": "x", "a.json": "x", "a.png": "x", "a.bin": "x", "a.ascii": "x",
+	})
+	static := `<static dir="` + root + `"/>`
+	tests := []struct {
+		name, server string
+		host         string // "" for none; else the charset attribute of <host>
+		body, target string
+		ctype        string
+	}{
+		{"no setting: no charset", "", "", static, "/a.txt", "text/plain"},
+		{"server charset on text", "<charset>iso-8859-2</charset>", "", static, "/a.txt", "text/plain; charset=iso-8859-2"},
+		{"server charset on html", "<charset>iso-8859-2</charset>", "", static, "/a.html", "text/html; charset=iso-8859-2"},
+		{"server charset on css", "<charset>iso-8859-2</charset>", "", static, "/a.css", "text/css; charset=iso-8859-2"},
+		{"xml types", "<charset>utf-8</charset>", "", static, "/a.xml", "application/xml; charset=utf-8"},
+		{"+xml types", "<charset>utf-8</charset>", "", static, "/a.svg", "image/svg+xml; charset=utf-8"},
+		{"not on javascript", "<charset>utf-8</charset>", "", static, "/a.js", "application/javascript"},
+		{"not on json", "<charset>utf-8</charset>", "", static, "/a.json", "application/json"},
+		{"not on images", "<charset>utf-8</charset>", "", static, "/a.png", "image/png"},
+		{"not on the default type", "<charset>utf-8</charset>", "", static, "/a.bin", DefaultMIMEType},
+		{"host charset", "", "koi8-r", static, "/a.txt", "text/plain; charset=koi8-r"},
+		{"host charset over server charset", "<charset>iso-8859-2</charset>", "koi8-r", static, "/a.txt", "text/plain; charset=koi8-r"},
+		{"no host charset: the server's", "<charset>iso-8859-2</charset>", "", static, "/a.txt", "text/plain; charset=iso-8859-2"},
+		{"host charset=\"\" removes the server's", "<charset>iso-8859-2</charset>", `""`, static, "/a.txt", "text/plain"},
+		{"charset default over host charset", "", "koi8-r", `<charset default="windows-1251"/>` + static, "/a.txt", "text/plain; charset=windows-1251"},
+		{"charset entry over every default", "<charset>iso-8859-2</charset>", "koi8-r", `<charset default="windows-1251"><extension ext="txt" value="us-ascii"/></charset>` + static, "/a.txt", "text/plain; charset=us-ascii"},
+		{"entry set before the host default still wins", "", "koi8-r", `<charset><file file="a.html" value="us-ascii"/></charset>` + static, "/a.html", "text/html; charset=us-ascii"},
+		{"entry with an empty value: none", "<charset>utf-8</charset>", "", `<charset><extension ext="txt" value=""/></charset>` + static, "/a.txt", "text/plain"},
+		{"contenttype made textual gets the charset", "<charset>utf-8</charset>", "", `<contenttype><extension ext="ascii" value="text/x-ascii"/></contenttype>` + static, "/a.ascii", "text/x-ascii; charset=utf-8"},
+		{"contenttype with its own charset kept", "<charset>utf-8</charset>", "", `<contenttype><extension ext="ascii" value="text/plain; charset=us-ascii"/></contenttype>` + static, "/a.ascii", "text/plain; charset=us-ascii"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stages := compileHost(t, tt.server, tt.body)
+			if tt.host != "" {
+				cs := tt.host
+				if cs == `""` {
+					cs = ""
+				}
+				stages = append([]pipeline.Stage{CharsetDefault(xmlconf.Pos{}, "host", cs)}, stages...)
+			}
+			r := serve(t, stages, "GET", tt.target, "")
+			if r.status != 200 {
+				t.Fatalf("GET %s: status %d (left %d)", tt.target, r.status, r.left)
+			}
+			if got := r.headers.Get("Content-Type"); got != tt.ctype {
+				t.Errorf("Content-Type %q, want %q", got, tt.ctype)
+			}
+		})
+	}
+}
+
+// TestCharsetDefaultFresh checks that the charset stage of a host gives a
+// request without settings its precomputed settings, and copies settings
+// it did not make.
+func TestCharsetDefaultFresh(t *testing.T) {
+	s := CharsetDefault(xmlconf.Pos{}, "site", "koi8-r")
+	st := stagetest.State(t, "GET", "/", "h", "")
+	stagetest.Run(t, st, s)
+	first := st.Files.(*Settings)
+	if first.charsetDefault != "koi8-r" || !first.hasCharsetDefault || len(first.Index) != 1 {
+		t.Fatalf("settings %+v", first)
+	}
+	before := &Settings{Index: []string{"a"}, ListDirs: true}
+	st.Files = before
+	stagetest.Run(t, st, s)
+	after := st.Files.(*Settings)
+	if after == before || before.hasCharsetDefault || !after.ListDirs || after.charsetDefault != "koi8-r" {
+		t.Fatalf("settings changed in place or lost: before %+v after %+v", before, after)
 	}
 }

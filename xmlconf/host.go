@@ -55,8 +55,8 @@ func (l *loader) host(e *Element) {
 				l.warn(e.Pos, "<host>: defaultprotocol %q is neither http nor https; http is assumed", a.Value)
 			}
 		case "charset":
-			h.Charset = a.Value
-			l.note(e, "charset= has no effect: <static> takes the charset of <charset> and extendconfiguration's <charset>")
+			h.Charset, h.HasCharset = a.Value, true
+			l.note(e, "charset= "+reasonStaticOnly)
 		}
 	}
 	if h.DefaultHostname == "" {

@@ -53,8 +53,9 @@ func TestServerOptions(t *testing.T) {
 	}{
 		{`<logdir>/var/log/o</logdir>`, func(c *Config) any { return c.LogDir }, "/var/log/o", ""},
 		{`<logdir></logdir>`, func(c *Config) any { return c.LogDir }, "", ""},
-		{`<syslog/>`, func(c *Config) any { return []any{c.Syslog, c.SyslogFacility} }, []any{true, ""}, "syslog"},
-		{`<syslog>Local3</syslog>`, func(c *Config) any { return c.SyslogFacility }, "local3", "syslog"},
+		{`<syslog/>`, func(c *Config) any { return []any{c.Syslog, c.SyslogFacility} }, []any{true, ""}, ""},
+		{`<syslog>Local3</syslog>`, func(c *Config) any { return c.SyslogFacility }, "local3", ""},
+		{`<syslog>daemon</syslog>`, func(c *Config) any { return c.SyslogPos }, Pos{"t.conf", 2, 1}, ""},
 		{`<datadir>/var/lib/o</datadir>`, func(c *Config) any { return c.DataDir }, "/var/lib/o", "datadir"},
 		{`<user>www</user>`, func(c *Config) any { return c.User }, "www", ""},
 		{`<group>www</group>`, func(c *Config) any { return c.Group }, "www", ""},
@@ -256,7 +257,7 @@ func TestHosts(t *testing.T) {
 	h := c.Hosts[0]
 	if h.Filter != "*.example.org a.example:8080 b.example:80 c.example" || h.DefaultHostname != "b.example" ||
 		h.DefaultHTTPPort != 8081 || h.DefaultHTTPSPort != 8443 || h.DefaultProtocol != "" || h.DefaultHTTPS ||
-		h.Charset != "utf-8" || h.Pos != (Pos{"t.conf", 3, 1}) {
+		h.Charset != "utf-8" || !h.HasCharset || h.Pos != (Pos{"t.conf", 3, 1}) {
 		t.Errorf("host 0: %+v", h)
 	}
 	if len(h.Body) != 2 || h.Body[0].Name != "site" || h.Body[1].Name != "redirect" ||
@@ -265,15 +266,21 @@ func TestHosts(t *testing.T) {
 	}
 	h = c.Hosts[1]
 	if h.Filter != "*" || h.DefaultHostname != "www.example" || h.DefaultHTTPPort != 80 ||
-		h.DefaultHTTPSPort != 443 || h.DefaultProtocol != "HTTPS" || !h.DefaultHTTPS {
+		h.DefaultHTTPSPort != 443 || h.DefaultProtocol != "HTTPS" || !h.DefaultHTTPS || h.HasCharset {
 		t.Errorf("host 1: %+v", h)
 	}
 	h = c.Hosts[2]
 	if h.Filter != "" || h.DefaultHostname != machineHostname() || len(h.Body) != 0 {
 		t.Errorf("host 2: %+v", h)
 	}
-	if len(c.Notes) != 1 || c.Notes[0].Option != "host" || c.Notes[0].Pos != c.Hosts[0].Pos {
+	if len(c.Notes) != 1 || c.Notes[0].Option != "host" || c.Notes[0].Pos != c.Hosts[0].Pos ||
+		c.Notes[0].Reason != "charset= "+reasonStaticOnly {
 		t.Errorf("notes: %+v", c.Notes)
+	}
+	// charset="" is given, and means no charset.
+	c, err = parseServer(t, `<host charset=""/>`)
+	if err != nil || len(c.Hosts) != 1 || !c.Hosts[0].HasCharset || c.Hosts[0].Charset != "" {
+		t.Errorf("charset=\"\": %v %+v", err, c)
 	}
 
 	for filter, want := range map[string]string{
@@ -400,6 +407,24 @@ func TestErrorsGolden(t *testing.T) {
 	}
 }
 
+func TestFacilityCode(t *testing.T) {
+	tests := []struct {
+		name string
+		code int
+		ok   bool
+	}{
+		{"kernel", 0, true}, {"user", 1, true}, {"daemon", 3, true}, {"authpriv", 10, true},
+		{"security", 13, true}, {"console", 14, true}, {"local0", 16, true}, {"local7", 23, true},
+		{"Local0", 0, false}, {"", 0, false}, {"local8", 0, false},
+	}
+	for _, tt := range tests {
+		code, ok := FacilityCode(tt.name)
+		if code != tt.code || ok != tt.ok {
+			t.Errorf("FacilityCode(%q) = %d, %v; want %d, %v", tt.name, code, ok, tt.code, tt.ok)
+		}
+	}
+}
+
 func TestFullConfig(t *testing.T) {
 	c, err := Load("testdata/ok/full.conf")
 	if err != nil {
@@ -425,7 +450,7 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("dest = %q", dest)
 	}
 	// Every option present has a note, except those ocsiproxy honours.
-	honoured := map[string]bool{"port": true, "user": true, "group": true, "commandpipe": true, "maxconnected": true, "logdir": true, "extension": true, "require": true, "library": true,
+	honoured := map[string]bool{"port": true, "user": true, "group": true, "commandpipe": true, "maxconnected": true, "logdir": true, "syslog": true, "extension": true, "require": true, "library": true,
 		"timeout": true, "keepalivetimeout": true, "netbuffersize": true, "maxrequestbodysize": true,
 		"maxretries": true, "debugmode": true, "usedefaulthostname": true, "host": true,
 		"ssl": true, "shutdowntimeout": true}

@@ -56,12 +56,11 @@ func (l *loader) option(e *Element) {
 	case "syslog":
 		if s, ok := l.text(e); ok {
 			s = strings.ToLower(s)
-			if s != "" && !syslogFacilities[s] {
+			if _, known := FacilityCode(s); s != "" && !known {
 				l.errs.Add(e.Pos, "<syslog>: unknown facility %q", s)
 				return
 			}
-			c.Syslog, c.SyslogFacility = true, s
-			l.note(e, "not honoured yet: logs go to <logdir> or to standard error")
+			c.Syslog, c.SyslogFacility, c.SyslogPos = true, s, e.Pos
 		}
 	case "datadir":
 		if l.str(e, &c.DataDir) {
@@ -161,13 +160,23 @@ func (l *loader) option(e *Element) {
 	}
 }
 
-// syslogFacilities are the facility names Ocsigen's <syslog> accepts.
-var syslogFacilities = map[string]bool{
-	"auth": true, "authpriv": true, "console": true, "cron": true, "daemon": true,
-	"ftp": true, "kernel": true, "lpr": true, "local0": true, "local1": true,
-	"local2": true, "local3": true, "local4": true, "local5": true, "local6": true,
-	"local7": true, "mail": true, "ntp": true, "news": true, "security": true,
-	"syslog": true, "uucp": true, "user": true,
+// syslogFacilities are the facility names Ocsigen's <syslog> accepts,
+// with the codes its logger (Lwt_log.facility_code) sends.
+var syslogFacilities = map[string]int{
+	"kernel": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5,
+	"lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+	"ntp": 12, "security": 13, "console": 14,
+	"local0": 16, "local1": 17, "local2": 18, "local3": 19,
+	"local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+// FacilityCode returns the syslog facility code (RFC 5424 section 6.2.1)
+// of a facility name that <syslog> accepts, written in lower case, as
+// Ocsigen sends it: "daemon" is 3, "local0" 16. ok is false for any other
+// name.
+func FacilityCode(name string) (code int, ok bool) {
+	code, ok = syslogFacilities[name]
+	return code, ok
 }
 
 // empty reports, into l.errs, text or child elements in e, which must have

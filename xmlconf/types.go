@@ -240,10 +240,14 @@ type Host struct {
 	// DefaultHTTPS is set when DefaultProtocol is "https", in any case
 	// (Ocsigen 5.0.1 accepts only the lower-case spelling).
 	DefaultHTTPS bool
-	// Charset is the charset attribute; "" when absent.
-	Charset string
-	Body    []*Element
-	Pos     Pos
+	// Charset is the charset attribute: the default charset of the text
+	// files <static> serves in the host, instead of the server's
+	// <charset>. "" when absent or empty; HasCharset tells them apart
+	// (charset="" means no charset).
+	Charset    string
+	HasCharset bool
+	Body       []*Element
+	Pos        Pos
 }
 
 // Config is a whole configuration file, with <extconf> files spliced in.
@@ -257,11 +261,12 @@ type Config struct {
 	SSL *SSL
 
 	LogDir         string // "" means log to stdout and stderr
-	Syslog         bool   // set by <syslog>
-	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty
+	Syslog         bool   // set by <syslog>: log to syslog instead of <logdir>
+	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty (ocsiproxy then uses daemon)
+	SyslogPos      Pos    // the position of <syslog>; zero when absent
 	DataDir        string
 	User, Group    string // "" means the current user and group
-	Charset        string // "" means utf-8
+	Charset        string // default charset of the text files <static> serves; "" (the default) means none
 	CommandPipe    string
 	MimeFile       string
 	UploadDir      string

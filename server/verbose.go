@@ -1,0 +1,81 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// The lines of -vv and -vvv carry the request's number, "#12", so that
+// the lines of requests served at the same time can be told apart.
+
+// decision writes, at VeryVerbose, what the configuration decided for
+// request number id: the host and site, the instruction that answered and
+// its outcome (the backend URL of a proxied request), or the error:
+//
+//	debug: #3 127.0.0.1 "GET /app/x": host "*" site /app/ rule f.conf:9: proxy GET http://b:8080/x Host: b:8080
+//
+// The caller checks the level first.
+func (l *Logs) decision(id uint64, r *http.Request, st *pipeline.State, err error) {
+	var b strings.Builder
+	b.WriteByte('#')
+	b.WriteString(strconv.FormatUint(id, 10))
+	b.WriteByte(' ')
+	b.WriteString(peerOf(r))
+	b.WriteByte(' ')
+	b.WriteString(strconv.Quote(r.Method + " " + r.RequestURI))
+	if st != nil && st.HostFilter != "" {
+		b.WriteByte(':')
+		fmt.Fprintf(&b, " host %q", st.HostFilter)
+		if err == nil && st.Answer != nil {
+			if st.AnswerSite != "" {
+				b.WriteString(" site ")
+				b.WriteString(st.AnswerSite)
+			}
+			if st.AnswerPos.File != "" {
+				b.WriteString(" rule ")
+				b.WriteString(st.AnswerPos.Short())
+			}
+		}
+	}
+	b.WriteString(": ")
+	switch a := answerOf(st); {
+	case err != nil:
+		fmt.Fprintf(&b, "%d (%v)", pipeline.StatusOf(err), err)
+	case a == nil:
+		fmt.Fprintf(&b, "%d, no instruction answered", st.Status)
+	case a.Request != nil && a.Request.URL != nil && a.Request.URL.Host != "":
+		out := a.Request
+		fmt.Fprintf(&b, "proxy %s %s://%s%s Host: %s", out.Method, out.URL.Scheme, out.URL.Host, out.URL.RequestURI(), out.Host)
+	case a.StatusCode/100 == 3 && a.Header.Get("Location") != "":
+		fmt.Fprintf(&b, "redirect %d Location: %q", a.StatusCode, a.Header.Get("Location"))
+	default:
+		fmt.Fprintf(&b, "answer %d", a.StatusCode)
+	}
+	l.debugs.Printf("debug: %s", b.String())
+}
+
+func answerOf(st *pipeline.State) *http.Response {
+	if st == nil {
+		return nil
+	}
+	return st.Answer
+}
+
+// tracer returns the pipeline.State.Trace of request number id at Debug:
+// each decision, as --dry-run prints it, becomes a line
+//
+//	debug: #3 f.conf:7: site /app/: entered, sub-path "x"
+func (l *Logs) tracer(id uint64) func(pos xmlconf.Pos, msg string) {
+	return func(pos xmlconf.Pos, msg string) {
+		if pos.File != "" {
+			l.debugs.Printf("debug: #%d %s: %s", id, pos.Short(), msg)
+		} else {
+			l.debugs.Printf("debug: #%d %s", id, msg)
+		}
+	}
+}
