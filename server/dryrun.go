@@ -142,7 +142,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes
 	}
-	d.h1 = &h1Server{handler: d.handler, maxHeaderBytes: maxHeader, errorLog: log.New(io.Discard, "", 0)}
+	d.h1 = newH1Server(d.handler, connOptions{maxHeaderBytes: maxHeader}, log.New(io.Discard, "", 0))
 	return d, nil
 }
 
@@ -215,7 +215,7 @@ func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 		d.startTLS()
 		d.tls.conns <- tls.Server(conn, d.tls.config)
 		client = tls.Client(cli, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	} else if c := d.h1.newConn(conn); c != nil {
+	} else if c := d.h1.newConn(conn, nil); c != nil {
 		go c.waitFn()
 	}
 	answer := make(chan []byte, 1)
@@ -319,7 +319,7 @@ func (d *DryRunner) startTLS() {
 	}
 	d.tls.config = &tls.Config{Certificates: []tls.Certificate{dryCertificate()}, NextProtos: []string{"http/1.1"}}
 	d.tls.conns = make(chan net.Conn)
-	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.maxHeaderBytes,
+	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.opts.Load().maxHeaderBytes,
 		ErrorLog: log.New(io.Discard, "", 0), DisableGeneralOptionsHandler: true}
 	go d.tls.server.Serve(chanListener(d.tls.conns))
 }

@@ -63,9 +63,11 @@ const watchDelay = 50 * time.Millisecond
 // beyond it the connection is closed.
 const maxPostHandlerRead = 256 << 10
 
-// h1Server serves HTTP/1.x on plain-TCP listeners.
-type h1Server struct {
-	handler http.Handler
+// connOptions are the bounds of client connections that a reload can
+// change. A connection takes those in force when it is accepted and keeps
+// them until it closes, so that a reload never changes a bound under a
+// request being read or answered.
+type connOptions struct {
 	// headerTimeout bounds the reading of a request head, from its first
 	// byte (from the accept for a connection's first request); 0: none.
 	headerTimeout time.Duration
@@ -79,7 +81,26 @@ type h1Server struct {
 	// maxHeaderBytes bounds a request head (431 beyond, with 4 KiB of
 	// slack for the request line as net/http allows).
 	maxHeaderBytes int
-	errorLog       *log.Logger
+}
+
+// newH1Server returns an HTTP/1.x server of h whose connections are
+// bounded by o until setOptions changes it.
+func newH1Server(h http.Handler, o connOptions, errorLog *log.Logger) *h1Server {
+	s := &h1Server{handler: h, errorLog: errorLog, conns: make(map[*h1Conn]struct{})}
+	s.setOptions(o)
+	return s
+}
+
+// setOptions sets the bounds of the connections accepted from now on.
+func (s *h1Server) setOptions(o connOptions) { s.opts.Store(&o) }
+
+// h1Server serves HTTP/1.x on plain-TCP listeners.
+type h1Server struct {
+	handler http.Handler
+	// opts are the bounds of the connections accepted from now on; a
+	// connection keeps those it was accepted with (connOptions).
+	opts     atomic.Pointer[connOptions]
+	errorLog *log.Logger
 
 	workers h1Workers
 	closing atomic.Bool
@@ -119,7 +140,6 @@ func (s *h1Server) Serve(l net.Listener) error {
 	}
 	if s.listeners == nil {
 		s.listeners = make(map[net.Listener]struct{})
-		s.conns = make(map[*h1Conn]struct{})
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
@@ -147,22 +167,27 @@ func (s *h1Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := s.newConn(nc)
-		if c == nil {
-			continue
-		}
+		s.serveConn(nc, nil)
+	}
+}
+
+// serveConn serves the accepted connection nc, with the bounds in force,
+// unless the server is closing (then nc is closed). When retired is set,
+// by [h1Server.drain], nc ends as in a graceful shutdown.
+func (s *h1Server) serveConn(nc net.Conn, retired *atomic.Bool) {
+	if c := s.newConn(nc, retired); c != nil {
 		go c.waitFn()
 	}
 }
 
 // newConn registers a new connection; nil when the server is closing.
-func (s *h1Server) newConn(nc net.Conn) *h1Conn {
-	c := &h1Conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
+func (s *h1Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
+	c := &h1Conn{s: s, o: s.opts.Load(), nc: nc, remote: nc.RemoteAddr().String(), retired: retired}
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
 	c.peekFn = c.peekRaw
-	c.in.f.max = s.maxHeaderBytes + 4096
+	c.in.f.max = c.o.maxHeaderBytes + 4096
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
@@ -170,8 +195,8 @@ func (s *h1Server) newConn(nc net.Conn) *h1Conn {
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, framingKey{}, c))
-	if s.headerTimeout > 0 {
-		c.setReadDeadline(time.Now().Add(s.headerTimeout))
+	if c.o.headerTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.o.headerTimeout))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,16 +252,51 @@ func (s *h1Server) closeListeners() {
 	}
 }
 
+// drain ends the connections served with the flag retired (those of a
+// listener a reload closed) as Shutdown ends them all: it sets the flag,
+// closes the idle ones at once and the others after their answer, until
+// ctx is done; then it closes those left.
+func (s *h1Server) drain(ctx context.Context, retired *atomic.Bool) {
+	retired.Store(true)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.closeIdleOf(retired) {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for c := range s.conns {
+				if c.retired == retired {
+					c.state.Store(stateClosed)
+					c.nc.Close()
+				}
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // closeIdle closes the idle connections and reports whether none is left.
-func (s *h1Server) closeIdle() bool {
+func (s *h1Server) closeIdle() bool { return s.closeIdleOf(nil) }
+
+// closeIdleOf closes the idle connections served with the flag retired
+// (every connection when retired is nil) and reports whether none of
+// them is left.
+func (s *h1Server) closeIdleOf(retired *atomic.Bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	left := 0
 	for c := range s.conns {
+		if retired != nil && c.retired != retired {
+			continue
+		}
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
 			c.nc.Close()
 		}
+		left++
 	}
-	return len(s.conns) == 0
+	return left == 0
 }
 
 func (s *h1Server) forget(c *h1Conn) {
@@ -253,18 +313,23 @@ var (
 // h1Conn is one client connection. Its fields belong to the goroutine
 // serving it, except those under wmu.
 type h1Conn struct {
-	s      *h1Server
-	nc     net.Conn
-	rc     syscall.RawConn // nil: the connection keeps its read buffer while idle
-	in     connReader
-	out    connWriter
-	br     *bufio.Reader // nil while idle
-	bw     *bufio.Writer // nil while idle
-	ctx    context.Context
-	cancel context.CancelFunc
-	remote string
-	state  atomic.Int32
-	hdr    http.Header // the response header map, cleared per request
+	s *h1Server
+	// o are the bounds the connection was accepted with.
+	o *connOptions
+	// retired, when not nil, is set once the connection's listener is
+	// closed by a reload: the connection then ends after its answer.
+	retired *atomic.Bool
+	nc      net.Conn
+	rc      syscall.RawConn // nil: the connection keeps its read buffer while idle
+	in      connReader
+	out     connWriter
+	br      *bufio.Reader // nil while idle
+	bw      *bufio.Writer // nil while idle
+	ctx     context.Context
+	cancel  context.CancelFunc
+	remote  string
+	state   atomic.Int32
+	hdr     http.Header // the response header map, cleared per request
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request
@@ -364,7 +429,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 }
 
 // connWriter is what the connection's bufio.Writer writes to: the
-// net.Conn, with a write deadline writeTimeout ahead, moved at most every
+// net.Conn, with a write deadline o.writeTimeout ahead, moved at most every
 // quarter of writeTimeout (a deadline costs a timer update) and never
 // once the connection is hijacked (a tunnel has no such bound).
 type connWriter struct {
@@ -374,7 +439,7 @@ type connWriter struct {
 
 func (w *connWriter) Write(p []byte) (int, error) {
 	c := w.c
-	if d := c.s.writeTimeout; d > 0 && !c.hijacked {
+	if d := c.o.writeTimeout; d > 0 && !c.hijacked {
 		if next, move := sendDeadline(w.deadline, d); move {
 			w.deadline = next
 			c.nc.SetWriteDeadline(next)
@@ -387,7 +452,7 @@ func (w *connWriter) Write(p []byte) (int, error) {
 // arrive, then serves.
 func (c *h1Conn) wait() {
 	c.state.Store(stateIdle)
-	if c.s.closing.Load() {
+	if c.ending() {
 		c.close()
 		return
 	}
@@ -418,6 +483,12 @@ func (c *h1Conn) wait() {
 	c.s.workers.serve(c)
 }
 
+// ending reports whether the connection is to end after its answer: the
+// server is shutting down, or the connection's listener was closed.
+func (c *h1Conn) ending() bool {
+	return c.s.closing.Load() || (c.retired != nil && c.retired.Load())
+}
+
 // peekRaw is the RawConn.Read callback of wait: it reads the socket into
 // a read buffer taken from the pool, or gives the buffer back and asks to
 // wait when there is nothing to read yet.
@@ -436,18 +507,18 @@ func (c *h1Conn) peekRaw(fd uintptr) bool {
 }
 
 // boundHead sets the read deadline for the head of a request on a kept
-// connection (headerTimeout, or none), unless the head is whole in the
+// connection (o.headerTimeout, or none), unless the head is whole in the
 // buffer: then parsing it reads nothing, and what reads after it (a body,
 // the watch, the next head) sets its own deadline.
 func (c *h1Conn) boundHead() {
-	if c.s.headerTimeout <= 0 && c.rdl.IsZero() {
+	if c.o.headerTimeout <= 0 && c.rdl.IsZero() {
 		return
 	}
 	if b, _ := c.br.Peek(c.br.Buffered()); headWhole(b) {
 		return
 	}
-	if c.s.headerTimeout > 0 {
-		c.setReadDeadline(time.Now().Add(c.s.headerTimeout))
+	if c.o.headerTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.o.headerTimeout))
 	} else {
 		c.setReadDeadline(time.Time{})
 	}
@@ -475,14 +546,14 @@ func idleSlack(idle time.Duration) time.Duration {
 
 // boundIdle sets the read deadline for the wait for the next request.
 func (c *h1Conn) boundIdle() {
-	switch {
-	case c.s.idleTimeout > 0:
+	switch idle := c.o.idleTimeout; {
+	case idle > 0:
 		now := time.Now()
-		slack := idleSlack(c.s.idleTimeout)
-		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < c.s.idleTimeout || left > c.s.idleTimeout+slack {
-			c.setReadDeadline(now.Add(c.s.idleTimeout + slack))
+		slack := idleSlack(idle)
+		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < idle || left > idle+slack {
+			c.setReadDeadline(now.Add(idle + slack))
 		}
-	case c.s.headerTimeout > 0:
+	case c.o.headerTimeout > 0:
 		c.setReadDeadline(time.Time{})
 	}
 }
@@ -498,7 +569,7 @@ func (c *h1Conn) setReadDeadline(t time.Time) {
 // limitHead bounds the bytes read from now until the next request head
 // is parsed.
 func (c *h1Conn) limitHead() {
-	c.in.limited, c.in.remain, c.in.hit = true, int64(c.s.maxHeaderBytes)+4096, false
+	c.in.limited, c.in.remain, c.in.hit = true, int64(c.o.maxHeaderBytes)+4096, false
 }
 
 func (c *h1Conn) releaseReader() {
@@ -551,7 +622,7 @@ func (c *h1Conn) serve() {
 			return
 		}
 		c.keepAlive = true
-		if !keep || c.s.closing.Load() {
+		if !keep || c.ending() {
 			c.bw.Flush()
 			c.closeWrite()
 			return

@@ -56,13 +56,13 @@ func TestH1ReadBounds(t *testing.T) {
 					time.Sleep(3 * watchDelay) // the watch runs and clears the deadline
 				}
 				echo(w, r)
-			}), func(s *h1Server) {
-				s.idleTimeout, s.headerTimeout = idle, header
+			}), func(o *connOptions) {
+				o.idleTimeout, o.headerTimeout = idle, header
 				if tt.idle > 0 {
-					s.idleTimeout = tt.idle
+					o.idleTimeout = tt.idle
 				}
 				if tt.header > 0 {
-					s.headerTimeout = tt.header
+					o.headerTimeout = tt.header
 				}
 			})
 			c := dialH1(t, addr)
@@ -128,8 +128,8 @@ func wholeRequests(steps []string) int {
 // than both the idle and the head bound to arrive is read whole: the idle
 // deadline left in place for a whole head must not cut it.
 func TestH1BodyNotBoundByIdle(t *testing.T) {
-	_, addr := startH1(t, http.HandlerFunc(echo), func(s *h1Server) {
-		s.idleTimeout, s.headerTimeout = 300*time.Millisecond, 200*time.Millisecond
+	_, addr := startH1(t, http.HandlerFunc(echo), func(o *connOptions) {
+		o.idleTimeout, o.headerTimeout = 300*time.Millisecond, 200*time.Millisecond
 	})
 	c := dialH1(t, addr)
 	br := bufio.NewReader(c)

@@ -2,11 +2,11 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/user"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -16,13 +16,31 @@ import (
 // "") and, when it is correct, swaps it in atomically: requests in flight
 // finish with the configuration they started with. When it is not, the
 // old configuration keeps serving and the error, with every position, is
-// returned. Listening ports, the log directory, <syslog> and the user do
-// not change on reload; a change of them is reported as a warning.
+// returned.
+//
+// A reload also applies the connection options (<timeout> for request
+// heads and sends, <keepalivetimeout>, <netbuffersize>, <maxconnected>)
+// to the connections accepted from then on; those already open keep the
+// bounds they were accepted with, and lowering <maxconnected> closes
+// none. It opens the <port>s and admin listener the new configuration
+// adds before it closes those it drops, whose connections end as in a
+// graceful shutdown; an unchanged address keeps its listener. When a new
+// listener cannot be opened, or the <ssl> certificate of an HTTPS port
+// cannot be loaded, the reload fails with the element's position and the
+// reason, and every listener stays as it was. HTTPS ports take the
+// certificate files anew at each reload. The log directory, <syslog>,
+// <user> and <group> do not change on reload; a change of them is
+// reported as a warning.
 func (s *Server) Reload(path string) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if path == "" {
 		path = s.cfg.File
 	}
 	defer func() { s.Metrics.reloaded(err) }()
+	if s.stopped {
+		return fmt.Errorf("server: reload of %s refused: the server is shutting down", path)
+	}
 	notify("RELOADING=1")
 	defer notify("READY=1")
 	cfg, err := xmlconf.Load(path)
@@ -33,11 +51,15 @@ func (s *Server) Reload(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
+	pl, err := s.planListeners(cfg, tree.admin)
+	if err != nil {
+		if c, ok := tree.env.Transport.(io.Closer); ok {
+			c.Close()
+		}
+		return fmt.Errorf("server: reload of %s failed, old configuration and listeners kept:\n%w", path, err)
+	}
 	for _, w := range cfg.Warnings {
 		s.Logs.Warnf("%s", w)
-	}
-	if !samePorts(cfg.Ports, s.cfg.Ports) || !sameAdmin(tree.admin, s.Handler.Tree().admin) {
-		s.Logs.Warnf("reload: <port> and admin <listen> changes take effect at the next restart")
 	}
 	if cfg.LogDir != s.cfg.LogDir || cfg.User != s.cfg.User || cfg.Group != s.cfg.Group {
 		s.Logs.Warnf("reload: <logdir>, <user> and <group> changes take effect at the next restart")
@@ -45,51 +67,18 @@ func (s *Server) Reload(path string) (err error) {
 	if cfg.Syslog != s.cfg.Syslog || cfg.SyslogFacility != s.cfg.SyslogFacility {
 		s.Logs.Warnf("reload: <syslog> changes take effect at the next restart")
 	}
-	if changed := connectionOptionsChanged(cfg, s.cfg); changed != "" {
-		s.Logs.Warnf("reload: %s: changes of the connection options take effect at the next restart", changed)
-	}
 	old := s.Handler.Tree()
 	s.Handler.Swap(tree)
 	s.Handler.SetLimits(cfg)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
+	s.h1.setOptions(connOptionsOf(cfg))
+	s.slots.setMax(cfg.MaxConnected)
+	s.applyListeners(pl, cfg)
 	if t, ok := old.env.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
 	s.Logs.Infof("reloaded %s", path)
 	return nil
-}
-
-// connectionOptionsChanged names the options of next that differ from
-// cur and that the listeners read once, at start: the bounds of client
-// connections (<timeout> still applies at once to request bodies and
-// backend waits, which read it per request).
-func connectionOptionsChanged(next, cur *xmlconf.Config) string {
-	var names []string
-	if next.Timeout != cur.Timeout {
-		names = append(names, "<timeout> (request heads, sends to clients)")
-	}
-	if next.KeepAliveTimeout != cur.KeepAliveTimeout {
-		names = append(names, "<keepalivetimeout>")
-	}
-	if next.MaxConnected != cur.MaxConnected {
-		names = append(names, "<maxconnected>")
-	}
-	if next.NetBufferSize != cur.NetBufferSize {
-		names = append(names, "<netbuffersize>")
-	}
-	return strings.Join(names, ", ")
-}
-
-func samePorts(a, b []xmlconf.Port) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Addr != b[i].Addr || a[i].HTTPS != b[i].HTTPS {
-			return false
-		}
-	}
-	return true
 }
 
 // DropPrivileges switches to the <user> and <group> of the configuration
@@ -149,11 +138,4 @@ func notify(state string) {
 	}
 	defer c.Close()
 	c.Write([]byte(state))
-}
-
-func sameAdmin(a, b *AdminConfig) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Addr == b.Addr
 }

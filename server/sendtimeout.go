@@ -7,26 +7,6 @@ import (
 	"time"
 )
 
-// sendTimeoutListener bounds the writes to the connections it accepts: a
-// write that makes no progress for timeout fails (nginx's send_timeout),
-// as connWriter does on plain-HTTP ports. HTTPS ports get it beneath TLS,
-// so that HTTP/1.1 and HTTP/2 answers alike cannot hold a connection and
-// its backend call for ever behind a client that reads nothing (net/http's
-// WriteTimeout would instead bound a whole answer, long streams
-// included).
-type sendTimeoutListener struct {
-	net.Listener
-	timeout time.Duration
-}
-
-func (l *sendTimeoutListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &sendTimeoutConn{Conn: c, timeout: l.timeout}, nil
-}
-
 // sendDeadline is the rule of both send bounds (connWriter, sendTimeoutConn):
 // before a write, the write deadline cur moves to timeout from now, but
 // only once less than three quarters of timeout are left (a deadline
@@ -39,8 +19,16 @@ func sendDeadline(cur time.Time, timeout time.Duration) (next time.Time, move bo
 	return cur, false
 }
 
-// sendTimeoutConn moves its write deadline timeout ahead before a write,
-// at most every quarter of timeout (a deadline costs a timer update). A
+// sendTimeoutConn bounds the writes to a connection: a write that makes
+// no progress for timeout fails (nginx's send_timeout), as connWriter
+// does on plain-HTTP ports. HTTPS ports put it beneath TLS (dispatch), so
+// that HTTP/1.1 and HTTP/2 answers alike cannot hold a connection and its
+// backend call for ever behind a client that reads nothing (net/http's
+// WriteTimeout would instead bound a whole answer, long streams
+// included).
+//
+// It moves its write deadline timeout ahead before a write, at most
+// every quarter of timeout (a deadline costs a timer update). A
 // deadline set explicitly (net/http bounds the TLS handshake so) is kept
 // until it is cleared; a tunnel lifts the bound for good (unbound).
 type sendTimeoutConn struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -93,29 +92,32 @@ type Server struct {
 	Handler *Handler
 	Logs    *Logs
 	// Metrics are served by the admin listener.
-	Metrics   *Metrics
-	admin     net.Listener
-	cfg       *xmlconf.Config
-	opts      Options
-	tlsConf   *tls.Config
-	stopc     chan time.Duration
-	servers   []*http.Server
-	h1        []*h1Server
-	listeners []listener
-	// connSlots bounds the open client connections (<maxconnected>).
-	connSlots chan struct{}
-	// fullLogged is when the -v line "<maxconnected> reached" was last
-	// written (Unix nanoseconds).
-	fullLogged atomic.Int64
+	Metrics *Metrics
+	// cfg is the configuration the server started with: a reload does
+	// not change <logdir>, <user> and <group>.
+	cfg   *xmlconf.Config
+	opts  Options
+	stopc chan time.Duration
+	// h1 serves the plain-HTTP ports.
+	h1 *h1Server
+	// slots bounds the open client connections (<maxconnected>).
+	slots connSlots
 	// shutdownTimeout is the <shutdowntimeout> in force (a reload
 	// changes it), a time.Duration.
 	shutdownTimeout atomic.Int64
-}
+	// draining counts the listeners closed by a reload whose
+	// connections are not all done (listeners.go).
+	draining sync.WaitGroup
 
-// listener is one opened <port>.
-type listener struct {
-	net.Listener
-	https bool
+	// mu guards the listeners and serializes reloads.
+	mu      sync.Mutex
+	ports   []*port // in the order of the <port> elements in force
+	admin   *adminPort
+	tlsConf *tls.Config
+	// serving is set by Serve, stopped by Shutdown.
+	serving, stopped bool
+	// errc receives an error that ends Serve.
+	errc chan error
 }
 
 // New compiles cfg and prepares a server for it, with the backend pool.
@@ -124,8 +126,11 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1)}
+	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
+	s.h1 = newH1Server(s.Handler, connOptionsOf(cfg), logs.stdLogger())
+	s.slots.logs = logs
+	s.slots.setMax(cfg.MaxConnected)
 	s.Handler.metrics = s.Metrics
 	s.Metrics.Register(poolCollector{s})
 	return s, nil
@@ -140,75 +145,40 @@ func (s *Server) PoolStats() []pool.Stats {
 	return nil
 }
 
-// Listen opens every <port> of the configuration. It fails, closing what
-// it opened, when one cannot be opened.
+// Listen opens every <port> of the configuration, and the admin
+// listener. It fails, closing what it opened, when one cannot be opened.
 func (s *Server) Listen() error {
-	if len(s.cfg.Ports) == 0 {
-		return errors.New("server: no <port> in the configuration")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pl, err := s.planListeners(s.cfg, s.Handler.Tree().admin)
+	if err != nil {
+		return err
 	}
-	var tlsConf *tls.Config
-	for _, p := range s.cfg.Ports {
-		l, err := net.Listen("tcp", p.Addr)
-		if err != nil {
-			s.closeListeners()
-			return fmt.Errorf("server: %s: listening on %s: %w", p.Pos, p.Addr, err)
-		}
-		if p.HTTPS && tlsConf == nil {
-			if tlsConf, err = s.tlsConfig(p.Pos); err != nil {
-				l.Close()
-				s.closeListeners()
-				return err
-			}
-		}
-		s.listeners = append(s.listeners, listener{Listener: l, https: p.HTTPS})
-	}
-	if a := s.Handler.Tree().admin; a != nil {
-		l, err := net.Listen("tcp", a.Addr)
-		if err != nil {
-			s.closeListeners()
-			return fmt.Errorf("server: %s: admin listener on %s: %w", a.Pos, a.Addr, err)
-		}
-		s.admin = l
+	s.ports, s.admin, s.tlsConf = pl.ports, pl.admin, pl.tlsConf
+	for i, p := range s.ports {
+		p.https = s.cfg.Ports[i].HTTPS
 	}
 	return nil
 }
 
 // AdminAddr returns the address of the admin listener, nil when it is off.
 func (s *Server) AdminAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.admin == nil {
 		return nil
 	}
 	return s.admin.Addr()
 }
 
-func (s *Server) tlsConfig(pos xmlconf.Pos) (*tls.Config, error) {
-	if s.cfg.SSL == nil {
-		return nil, fmt.Errorf("server: %s: protocol=\"HTTPS\" needs <ssl><certificate> and <privatekey>", pos)
-	}
-	cert, err := tls.LoadX509KeyPair(s.cfg.SSL.Certificate, s.cfg.SSL.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("server: %s: <ssl>: %w", s.cfg.SSL.Pos, err)
-	}
-	s.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	return s.tlsConf, nil
-}
-
-func (s *Server) closeListeners() {
-	for _, l := range s.listeners {
-		l.Close()
-	}
-	s.listeners = nil
-	if s.admin != nil {
-		s.admin.Close()
-		s.admin = nil
-	}
-}
-
-// Addrs returns the addresses actually listened on (useful with port 0).
+// Addrs returns the addresses listened on (useful with port 0), in the
+// order of the <port> elements in force.
 func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var a []net.Addr
-	for _, l := range s.listeners {
-		a = append(a, l.Addr())
+	for _, p := range s.ports {
+		a = append(a, p.Addr())
 	}
 	return a
 }
@@ -219,64 +189,20 @@ func (s *Server) Addrs() []net.Addr {
 // Connections beyond <maxconnected> wait in the kernel's accept queue
 // until one closes.
 func (s *Server) Serve(ctx context.Context) error {
-	s.logStart()
-	errc := make(chan error, len(s.listeners))
-	if s.cfg.MaxConnected > 0 {
-		s.connSlots = make(chan struct{}, s.cfg.MaxConnected)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return http.ErrServerClosed
 	}
-	for _, l := range s.listeners {
-		var nl net.Listener = l.Listener
-		if s.connSlots != nil {
-			nl = &limitListener{Listener: nl, slots: s.connSlots, logs: s.Logs, logged: &s.fullLogged}
-		}
-		if !l.https {
-			maxHeader := int(s.cfg.NetBufferSize)
-			if maxHeader <= 0 {
-				maxHeader = http.DefaultMaxHeaderBytes
-			}
-			h := &h1Server{
-				handler:        s.Handler,
-				headerTimeout:  s.cfg.Timeout,
-				idleTimeout:    s.cfg.KeepAliveTimeout,
-				writeTimeout:   s.cfg.Timeout,
-				maxHeaderBytes: maxHeader,
-				errorLog:       s.Logs.stdLogger(),
-			}
-			s.h1 = append(s.h1, h)
-			go func() {
-				if err := h.Serve(nl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					errc <- err
-				}
-			}()
-			continue
-		}
-		if s.cfg.Timeout > 0 {
-			nl = &sendTimeoutListener{Listener: nl, timeout: s.cfg.Timeout}
-		}
-		hs := &http.Server{
-			Handler:           s.Handler,
-			ReadHeaderTimeout: s.cfg.Timeout,
-			IdleTimeout:       s.cfg.KeepAliveTimeout,
-			MaxHeaderBytes:    int(s.cfg.NetBufferSize),
-			ErrorLog:          s.Logs.stdLogger(),
-			// "OPTIONS *" goes to the handler too, so that every request
-			// consumes its framing verdict (framing.go).
-			DisableGeneralOptionsHandler: true,
-		}
-		// Each server gets its own copy: enabling HTTP/2 edits it.
-		hs.TLSConfig = s.tlsConf.Clone()
-		s.servers = append(s.servers, hs)
-		go func() {
-			if err := hs.ServeTLS(nl, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
+	s.serving = true
+	s.logStart()
+	for _, p := range s.ports {
+		s.startPort(p)
 	}
 	if s.admin != nil {
-		hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.stdLogger()}
-		s.servers = append(s.servers, hs)
-		go hs.Serve(s.admin)
+		s.startAdmin()
 	}
+	s.mu.Unlock()
 	notify("READY=1")
 	var serveErr error
 	var timeout time.Duration
@@ -284,7 +210,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 		timeout = s.ShutdownTimeout()
 		s.Logs.Infof("shutting down (%v)", context.Cause(ctx))
-	case serveErr = <-errc:
+	case serveErr = <-s.errc:
 		timeout = s.ShutdownTimeout()
 	case timeout = <-s.stopc:
 	}
@@ -294,7 +220,7 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // logStart writes the -v lines of a start: the options accepted with no
-// effect and why, then the addresses listened on.
+// effect and why, then the addresses listened on (s.mu held).
 func (s *Server) logStart() {
 	if !s.Logs.Enabled(Verbose) {
 		return
@@ -302,11 +228,11 @@ func (s *Server) logStart() {
 	for _, n := range s.cfg.Notes {
 		s.Logs.Infof("%s: <%s>: accepted; %s", n.Pos, n.Option, n.Reason)
 	}
-	for _, l := range s.listeners {
-		if l.https {
-			s.Logs.Infof("listening on %s (HTTPS: HTTP/2 or HTTP/1.1)", l.Addr())
+	for _, p := range s.ports {
+		if p.https {
+			s.Logs.Infof("listening on %s (HTTPS: HTTP/2 or HTTP/1.1)", p.Addr())
 		} else {
-			s.Logs.Infof("listening on %s", l.Addr())
+			s.Logs.Infof("listening on %s", p.Addr())
 		}
 	}
 	if s.admin != nil {
@@ -337,66 +263,54 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		sctx, cancel = context.WithTimeout(sctx, timeout)
 		defer cancel()
 	}
+	s.mu.Lock()
+	s.stopped = true
+	var gens []*httpsGen
+	for _, p := range s.ports {
+		p.close()
+		gens = append(gens, p.old...)
+		if g := p.gen.Load(); g != nil {
+			gens = append(gens, g)
+		}
+	}
+	admin := s.admin
+	s.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, h := range s.h1 {
-		wg.Go(func() {
-			if err := h.Shutdown(sctx); err != nil {
-				h.Close()
-			}
-		})
+	wg.Go(func() {
+		if err := s.h1.Shutdown(sctx); err != nil {
+			s.h1.Close()
+		}
+	})
+	for _, g := range gens {
+		wg.Go(func() { g.shutdown(sctx) })
 	}
-	for _, hs := range s.servers {
-		wg.Go(func() {
-			if err := hs.Shutdown(sctx); err != nil {
-				hs.Close()
-			}
-		})
+	if admin != nil {
+		admin.Close()
+		if admin.hs != nil {
+			wg.Go(func() {
+				if err := admin.hs.Shutdown(sctx); err != nil {
+					admin.hs.Close()
+				}
+			})
+		}
 	}
+	// The drains of listeners closed by reloads, bounded as well.
+	wg.Go(func() {
+		done := make(chan struct{})
+		go func() { s.draining.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-sctx.Done():
+		}
+	})
 	wg.Wait()
 	if c, ok := s.Handler.Tree().env.Transport.(io.Closer); ok {
 		c.Close()
 	}
 }
 
-// limitListener holds an accepted connection until one of the shared
-// slots is free, so that at most cap(slots) client connections are open
-// across every listener. At Verbose it says when every slot is taken, at
-// most once a second.
-type limitListener struct {
-	net.Listener
-	slots  chan struct{}
-	logs   *Logs
-	logged *atomic.Int64 // when that was last said, shared by the listeners
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		if l.logs != nil && l.logs.Enabled(Verbose) {
-			l.full()
-		}
-		l.slots <- struct{}{}
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-// full writes the -v line saying that new connections wait, unless it
-// was written less than a second ago.
-func (l *limitListener) full() {
-	now := time.Now().UnixNano()
-	last := l.logged.Load()
-	if now-last < int64(time.Second) || !l.logged.CompareAndSwap(last, now) {
-		return
-	}
-	l.logs.Infof("<maxconnected> %d reached: new connections wait in the accept queue until one closes", cap(l.slots))
-}
-
+// slotConn is a client connection holding a connection slot, given
+// back when it closes.
 type slotConn struct {
 	net.Conn
 	once    sync.Once
