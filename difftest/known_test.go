@@ -248,6 +248,11 @@ var knownDiffs = []knownDiff{
 				}
 				x.oc.setBackendHeader(h, "", true)
 			}
+			if acceptsTrailers(x.req) {
+				// README: the backend is sent "TE: trailers" when the client
+				// accepts trailers, whatever TE the client wrote.
+				x.oc.setBackendHeader("TE", "trailers", false)
+			}
 			for _, h := range responseHopByHop(x.oc) {
 				if isUpgrade(x.req) && x.oc.Status == 101 && strings.EqualFold(h, "Upgrade") {
 					continue
@@ -537,6 +542,23 @@ func hopByHop(fs []field) []string {
 
 // isUpgrade reports whether the request asks for a real protocol upgrade
 // (Upgrade other than h2c), which SPEC 7 tunnels.
+// acceptsTrailers reports whether r is an HTTP/1.1 request whose TE
+// lists "trailers".
+func acceptsTrailers(r *request) bool {
+	line, _, _ := strings.Cut(r.raw, "\r\n")
+	if !strings.HasSuffix(line, " HTTP/1.1") {
+		return false
+	}
+	for _, v := range headerValues(requestFields(r), "TE") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func isUpgrade(r *request) bool {
 	v, ok := headerValue(requestFields(r), "Upgrade")
 	return ok && !strings.EqualFold(v, "h2c")

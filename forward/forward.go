@@ -15,7 +15,9 @@
 //     client's Host (clientaddr.go);
 //   - with [Options.Forwarded], an RFC 7239 Forwarded field is built like
 //     X-Forwarded-For;
-//   - no User-Agent is invented.
+//   - no User-Agent is invented;
+//   - "TE: trailers" is sent when the client can receive trailers
+//     ([AcceptsTrailers]), whatever TE the client sent.
 //
 // It also maps transport errors to HTTP statuses (502, 504, 413).
 package forward
@@ -176,6 +178,11 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string,
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
+	if AcceptsTrailers(in) {
+		// The trailers of the answer reach the client: the backend may
+		// send them (gRPC servers require this).
+		out.Header["Te"] = teTrailers
+	}
 	if upgrade := UpgradeProtocol(in); upgrade != "" {
 		out.Header.Set("Connection", "Upgrade")
 		out.Header.Set("Upgrade", upgrade)
@@ -185,6 +192,26 @@ func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string,
 		out.Header[HeaderUserAgent] = nil
 	}
 	return out.WithContext(ctx)
+}
+
+// teTrailers is the TE value sent to backends when the client accepts
+// trailers. Header values are never modified in place, so every request
+// can share it.
+var teTrailers = []string{"trailers"}
+
+// AcceptsTrailers reports whether the client of r can receive the trailer
+// fields of a chunked answer: an HTTP/2 client always; an HTTP/1.1 client
+// when its TE header lists "trailers" (RFC 9110 section 10.1.4); an
+// HTTP/1.0 client never. TE is hop-by-hop: it is read here, on the
+// inbound request, and never passed on as the client wrote it.
+func AcceptsTrailers(r *http.Request) bool {
+	switch {
+	case r.ProtoMajor >= 2:
+		return true
+	case r.ProtoMajor == 1 && r.ProtoMinor >= 1:
+		return httpsyntax.HasToken(r.Header["Te"], "trailers")
+	}
+	return false
 }
 
 // outHeader returns the header block the backend receives: the client's

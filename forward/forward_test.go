@@ -169,3 +169,50 @@ func TestCanonicalName(t *testing.T) {
 		}
 	}
 }
+
+func TestTrailersAccepted(t *testing.T) {
+	tests := []struct {
+		name  string
+		proto string
+		te    []string
+		want  bool
+	}{
+		{"HTTP/1.1 TE trailers", "HTTP/1.1", []string{"trailers"}, true},
+		{"HTTP/1.1 TE list", "HTTP/1.1", []string{"gzip;q=0.5, Trailers"}, true},
+		{"HTTP/1.1 TE second line", "HTTP/1.1", []string{"gzip", " trailers "}, true},
+		{"HTTP/1.1 no TE", "HTTP/1.1", nil, false},
+		{"HTTP/1.1 TE gzip", "HTTP/1.1", []string{"gzip"}, false},
+		{"HTTP/1.1 TE not a token match", "HTTP/1.1", []string{"trailersx, x-trailers"}, false},
+		{"HTTP/1.0 TE trailers", "HTTP/1.0", []string{"trailers"}, false},
+		{"HTTP/2 without TE", "HTTP/2.0", nil, true},
+		{"HTTP/2 TE trailers", "HTTP/2.0", []string{"trailers"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := httptest.NewRequest("GET", "/x", nil)
+			var ok bool
+			in.Proto = tt.proto
+			if in.ProtoMajor, in.ProtoMinor, ok = http.ParseHTTPVersion(tt.proto); !ok {
+				t.Fatalf("bad proto %q", tt.proto)
+			}
+			if tt.te != nil {
+				in.Header["Te"] = tt.te
+			}
+			if got := AcceptsTrailers(in); got != tt.want {
+				t.Errorf("AcceptsTrailers = %v, want %v", got, tt.want)
+			}
+			st := &pipeline.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
+			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b", Path: "/"}, "b", Options{})
+			var want []string
+			if tt.want {
+				want = []string{"trailers"}
+			}
+			if got := out.Header["Te"]; !slices.Equal(got, want) {
+				t.Errorf("backend TE %q, want %q", got, want)
+			}
+			if !slices.Equal(in.Header["Te"], tt.te) {
+				t.Errorf("inbound TE modified: %q", in.Header["Te"])
+			}
+		})
+	}
+}

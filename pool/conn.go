@@ -437,7 +437,11 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			return nil, true
 		}
 		pb := getBuf(int(size))
-		cr := newChunkedReader(c.br, &c.tp)
+		// A body chunkedComplete takes has no trailer section: the names
+		// a Trailer header announced get no value, and the body goes on
+		// with a length.
+		h.resp.Trailer = nil
+		cr := newChunkedReader(c.br, &c.tp, nil)
 		_, err := io.ReadFull(cr, *pb)
 		if err == nil {
 			var one [1]byte
@@ -520,7 +524,7 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	case framingLength:
 		sb.r, sb.remaining = c.br, h.length
 	case framingChunked:
-		sb.r = newChunkedReader(c.br, &c.tp)
+		sb.r = newChunkedReader(c.br, &c.tp, h.resp)
 	default:
 		sb.r, sb.untilClose = c.br, true
 	}
@@ -624,6 +628,11 @@ func (c *conn) drain(sb *streamBody) bool {
 	if sb.remaining >= 0 {
 		_, err := c.br.Discard(int(sb.remaining))
 		return err == nil
+	}
+	if cr, ok := sb.r.(*chunkedReader); ok {
+		// The caller is done with the response: its trailers are not
+		// kept (nor written while the caller may still look at it).
+		cr.resp = nil
 	}
 	n, err := io.CopyN(io.Discard, sb.r, drainLimit+1)
 	return err == io.EOF && n <= drainLimit

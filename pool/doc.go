@@ -110,6 +110,14 @@
 //     retry or a clean 502, never a truncated answer. A longer body is
 //     streamed: if it breaks, the client's connection is aborted (it
 //     cannot mistake the truncated body for a whole one).
+//   - Trailers, as net/http gives them: the fields of a chunked body's
+//     trailer section (at most 16 KiB) are in resp.Trailer once the body
+//     has been read to its end, after the names the Trailer header
+//     announced, there from the start with nil values. Fields that may
+//     never be trailers (RFC 9110 section 6.5.1: framing, Host,
+//     authentication, cookies, content format, hop-by-hop...) are
+//     dropped. A chunked body read whole had no trailer section: it is
+//     delivered with a length and no Trailer.
 //
 // # Head-of-line blocking
 //

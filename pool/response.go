@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
@@ -496,6 +497,9 @@ func frame(h *head, method string) error {
 		delete(hdr, "Transfer-Encoding")
 		resp.TransferEncoding = []string{"chunked"}
 		resp.ContentLength = -1
+		if tr, ok := hdr["Trailer"]; ok {
+			resp.Trailer = declaredTrailer(tr)
+		}
 	case hasCL:
 		h.framing = framingLength
 		h.length = length
@@ -613,17 +617,47 @@ func unhex(c byte) byte {
 	}
 }
 
-// chunkedReader reads a chunked body from br, then its trailer section,
-// which it discards (Trailer is a hop-by-hop header: trailers are not
-// forwarded).
-type chunkedReader struct {
-	cr  io.Reader
-	tp  *textproto.Reader
-	err error
+// declaredTrailer returns the fields a Trailer header announces, as
+// net/http's Response.Trailer holds them before the body is read: each
+// canonical name with a nil value. Names that are not tokens and fields
+// that may not be trailers ([httpsyntax.TrailerAllowed]) are left out;
+// nil when none is left.
+func declaredTrailer(lines []string) http.Header {
+	var t http.Header
+	for _, line := range lines {
+		for name := range strings.SplitSeq(line, ",") {
+			name = strings.Trim(name, " \t")
+			if !httpsyntax.IsToken(name) {
+				continue
+			}
+			key := textproto.CanonicalMIMEHeaderKey(name)
+			if !httpsyntax.TrailerAllowed(key) {
+				continue
+			}
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[key] = nil
+		}
+	}
+	return t
 }
 
-func newChunkedReader(br *bufio.Reader, tp *textproto.Reader) *chunkedReader {
-	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp}
+// chunkedReader reads a chunked body from br, then its trailer section.
+// With resp set, the trailer fields are kept in resp.Trailer when the
+// body reaches its end, as net/http does (the values of the fields the
+// backend sent, added to the names its Trailer header announced); fields
+// that may not be trailers are dropped. Without resp, they are checked
+// and discarded.
+type chunkedReader struct {
+	cr   io.Reader
+	tp   *textproto.Reader
+	resp *http.Response
+	err  error
+}
+
+func newChunkedReader(br *bufio.Reader, tp *textproto.Reader, resp *http.Response) *chunkedReader {
+	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp, resp: resp}
 }
 
 func (r *chunkedReader) Read(p []byte) (int, error) {
@@ -641,11 +675,13 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 }
 
 // readTrailer reads the end of a chunked body after its last chunk: CRLF,
-// or trailer fields (checked, then discarded) each ending in CRLF, and an
-// empty line. The section is bounded by maxTrailerBytes.
+// or trailer fields each ending in CRLF, and an empty line. The section
+// is bounded by maxTrailerBytes; a malformed or oversized one is an error
+// and leaves resp.Trailer as it was.
 func (r *chunkedReader) readTrailer() error {
 	br := r.tp.R
 	total := 0
+	var fields http.Header
 	for {
 		line, err := br.ReadSlice('\n')
 		switch {
@@ -661,6 +697,13 @@ func (r *chunkedReader) readTrailer() error {
 			return framingErrorf("chunked body ends with a bare LF")
 		}
 		if len(line) == 2 {
+			if r.resp != nil && len(fields) > 0 {
+				if r.resp.Trailer == nil {
+					r.resp.Trailer = fields
+				} else {
+					maps.Copy(r.resp.Trailer, fields)
+				}
+			}
 			return io.EOF
 		}
 		if total > maxTrailerBytes {
@@ -670,6 +713,17 @@ func (r *chunkedReader) readTrailer() error {
 		if !ok || !httpsyntax.IsToken(string(name)) || !validFieldValue(value) {
 			return framingErrorf("malformed trailer line %q", clip(string(line)))
 		}
+		if r.resp == nil {
+			continue
+		}
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		if !httpsyntax.TrailerAllowed(key) {
+			continue
+		}
+		if fields == nil {
+			fields = make(http.Header)
+		}
+		fields[key] = append(fields[key], string(bytes.Trim(value, " \t")))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/textproto"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
 // readResponse reads one response from data the way a connection does:
@@ -44,7 +47,8 @@ func readResponse(data []byte, method string, fast bool) (*http.Response, []byte
 			p, _ := br.Peek(br.Buffered())
 			if _, n, ok := chunkedComplete(p); ok {
 				body := make([]byte, n)
-				cr := newChunkedReader(br, tp)
+				h.resp.Trailer = nil
+				cr := newChunkedReader(br, tp, nil)
 				_, err := io.ReadFull(cr, body)
 				if err == nil {
 					var one [1]byte
@@ -55,7 +59,7 @@ func readResponse(data []byte, method string, fast bool) (*http.Response, []byte
 				return h.resp, body, err
 			}
 		}
-		body, err := io.ReadAll(io.LimitReader(newChunkedReader(br, tp), int64(len(data))))
+		body, err := io.ReadAll(io.LimitReader(newChunkedReader(br, tp, h.resp), int64(len(data))))
 		return h.resp, body, err
 	default:
 		body, err := io.ReadAll(br)
@@ -156,9 +160,12 @@ func TestChunkedComplete(t *testing.T) {
 
 // FuzzReadResponse checks the response reader on any input: it never
 // panics; reading a chunked body whole (when all of it is buffered) and
-// streaming it agree; and whatever it accepts, net/http's ReadResponse
-// accepts too, with the same status and body (the reader is stricter,
-// never looser).
+// streaming it agree, trailers included; and whatever it accepts,
+// net/http's ReadResponse accepts too, with the same status, body and
+// trailers, but for the fields that may not be trailers, which the
+// reader drops (the reader is stricter, never looser). The one
+// exception: a Trailer header naming Content-Length, Transfer-Encoding
+// or Trailer, which net/http refuses and the reader leaves out.
 func FuzzReadResponse(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
@@ -170,6 +177,14 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\n Folded: x\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, grpc-status\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 2\r\nGrpc-Status: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-A\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Host, X-A\r\n\r\n0\r\nHost: h\r\nSet-Cookie: a=1\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\nContent-Length: 9\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-A: \t1 \r\nX-B:\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-A: 1\r\n 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-A: 1\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-A: 1\r\n",
 	} {
 		f.Add([]byte(s), false)
 	}
@@ -196,7 +211,13 @@ func FuzzReadResponse(f *testing.F) {
 		if bytes.HasPrefix(data, []byte("HTTP/1.1 1")) || bytes.HasPrefix(data, []byte("HTTP/1.0 1")) {
 			return // net/http returns the interim response itself
 		}
+		if !maps.EqualFunc(withValues(resp.Trailer), withValues(resp2.Trailer), slices.Equal) {
+			t.Fatalf("trailers: whole %q, streamed %q", resp.Trailer, resp2.Trailer)
+		}
 		ref, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), &http.Request{Method: method})
+		if err != nil && strings.HasPrefix(err.Error(), "bad trailer key") {
+			return
+		}
 		if err != nil {
 			t.Fatalf("accepted, net/http refuses the head: %v", err)
 		}
@@ -207,7 +228,37 @@ func FuzzReadResponse(f *testing.F) {
 		if ref.StatusCode != resp.StatusCode || !bytes.Equal(refBody, body) {
 			t.Fatalf("got %d %q, net/http %d %q", resp.StatusCode, body, ref.StatusCode, refBody)
 		}
+		if method == http.MethodHead || len(resp2.TransferEncoding) == 0 {
+			return // net/http announces trailers for bodies that are not read
+		}
+		var want http.Header
+		for k, v := range ref.Trailer {
+			if httpsyntax.IsToken(k) && httpsyntax.TrailerAllowed(k) {
+				if want == nil {
+					want = make(http.Header)
+				}
+				want[k] = v
+			}
+		}
+		if !maps.EqualFunc(resp2.Trailer, want, slices.Equal) {
+			t.Fatalf("trailers %q, net/http %q", resp2.Trailer, ref.Trailer)
+		}
 	})
+}
+
+// withValues returns the fields of h that have values: the trailers
+// received, without the names only announced.
+func withValues(h http.Header) http.Header {
+	var out http.Header
+	for k, v := range h {
+		if v != nil {
+			if out == nil {
+				out = make(http.Header)
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // checkParseHeader compares parseHeader with textproto's ReadMIMEHeader

@@ -305,12 +305,17 @@ func TestForwardingHeaders(t *testing.T) {
 	addr := proxy(t, `<host><revproxy suburl=".*" dest="`+b.URL+`/"/></host>`)
 	resp, body := get(t, addr, "/", "h",
 		"X-Forwarded-For: 6.6.6.6", "X-Forwarded-Proto: https", "Connection: X-Drop", "X-Drop: 1",
-		"Proxy-Authorization: Basic eA==", "Te: trailers", "Upgrade: h2c", "X-Kept: 1")
+		"Proxy-Authorization: Basic eA==", "Te: gzip, trailers", "Upgrade: h2c", "X-Kept: 1")
 	if body != "ok" || resp.StatusCode != 200 {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
 	got := b.last(t)
-	for _, h := range []string{"X-Drop", "Proxy-Authorization", "Te", "Upgrade", "Connection"} {
+	// TE is hop-by-hop: the client's value is not passed on; as the
+	// client accepts trailers, the backend is told so.
+	if v := got.Header["Te"]; len(v) != 1 || v[0] != "trailers" {
+		t.Errorf("backend received TE %q, want \"trailers\"", v)
+	}
+	for _, h := range []string{"X-Drop", "Proxy-Authorization", "Upgrade", "Connection"} {
 		if v := got.Header.Get(h); v != "" && !(h == "Connection" && v == "") {
 			if h == "Connection" && strings.EqualFold(v, "keep-alive") {
 				continue // the backend client's own connection management

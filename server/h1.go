@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
@@ -699,7 +700,9 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	}
 	req.RemoteAddr = c.remote
 
-	w := &h1Response{c: c, req: req, cl: -1}
+	// TE is hop-by-hop: whether the client takes trailers is noted here,
+	// from the request as the client sent it.
+	w := &h1Response{c: c, req: req, cl: -1, trailersOK: forward.AcceptsTrailers(req)}
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}

@@ -229,7 +229,7 @@ func TestWriteFields(t *testing.T) {
 			var out strings.Builder
 			bw := bufio.NewWriterSize(&out, 4096)
 			bw.WriteString(strings.Repeat("s", 4000)) // little room left
-			writeFields(bw, tt.h)
+			writeFields(bw, tt.h, nil)
 			bw.Flush()
 			if got := out.String()[4000:]; got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

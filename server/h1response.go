@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,13 @@ type h1Response struct {
 	failed      bool  // a write failed: the connection is done
 	cl          int64 // the declared Content-Length, -1 when none
 	written     int64
+	// trailersOK is whether the client accepts trailer fields (HTTP/1.1
+	// with "TE: trailers"), noted when the request was read.
+	trailersOK bool
+	// trailer holds the names the Trailer header announced, when the
+	// answer is chunked and trailersOK: their values in the header map
+	// at the end of the answer are sent after the last chunk.
+	trailer []string
 
 	// cmu orders the interim 100 (Continue), sent from whichever
 	// goroutine reads the body first, with the final head.
@@ -74,7 +83,7 @@ func (w *h1Response) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		bw := w.c.bw
 		writeStatusLine(bw, code)
-		writeFields(bw, w.hdr)
+		writeFields(bw, w.hdr, nil)
 		bw.WriteString("\r\n")
 		w.failed = bw.Flush() != nil
 		return
@@ -88,6 +97,15 @@ func (w *h1Response) WriteHeader(code int) {
 // else the end of the connection. The head waits for the first body
 // byte (or the end of the answer), so that an answer whose body cannot
 // even start can still be replaced (resetResponse).
+//
+// Trailers follow net/http's conventions: names announced by a Trailer
+// header before the head, or fields named with [http.TrailerPrefix] set
+// at any time; both are sent after the last chunk (finish). They are
+// sent only in a chunked answer to a client that accepts them
+// (trailersOK): a Content-Length set by the handler wins, and the
+// trailers, and the Trailer header, are then dropped. An announced field
+// is never written in the head: as the head waits for the first body
+// byte, a trailer set after WriteHeader would otherwise go out in it.
 func (w *h1Response) emitHead() {
 	if w.headSent {
 		return
@@ -140,8 +158,17 @@ func (w *h1Response) emitHead() {
 			w.chunked = true
 		}
 	}
+	var trailer []string // the announced trailers, never head fields
+	if tr, ok := h["Trailer"]; ok {
+		trailer = trailerNames(tr)
+		if w.chunked && w.trailersOK {
+			w.trailer = trailer
+		} else {
+			delete(h, "Trailer") // nothing will follow the body
+		}
+	}
 	writeStatusLine(bw, code)
-	writeFields(bw, h)
+	writeFields(bw, h, trailer)
 	if _, ok := h["Date"]; !ok {
 		bw.WriteString("Date: ")
 		bw.WriteString(httpDate())
@@ -160,12 +187,16 @@ func (w *h1Response) emitHead() {
 }
 
 // writeFields writes the header fields of h but the ones the server
-// itself decides (Connection, Transfer-Encoding); a line break in a value
-// becomes a space, as net/http does.
-func writeFields(bw *bufio.Writer, h http.Header) {
+// itself decides (Connection, Transfer-Encoding) and the trailers: those
+// set with [http.TrailerPrefix] and the names in trailer. A line break
+// in a value becomes a space, as net/http does.
+func writeFields(bw *bufio.Writer, h http.Header, trailer []string) {
 	for k, vv := range h {
 		switch k {
 		case "Connection", "Transfer-Encoding", "Keep-Alive":
+			continue
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) || trailer != nil && slices.Contains(trailer, k) {
 			continue
 		}
 		for _, v := range vv {
@@ -369,9 +400,59 @@ func (w *h1Response) finish() bool {
 	}
 	w.emitHead()
 	if w.chunked && !w.failed {
-		w.c.bw.WriteString("0\r\n\r\n")
+		bw := w.c.bw
+		bw.WriteString("0\r\n")
+		if w.trailersOK {
+			w.writeTrailers(bw)
+		}
+		bw.WriteString("\r\n")
 	}
 	return !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+}
+
+// writeTrailers writes the trailer section of a chunked answer: the
+// values of the announced names, and the fields set with
+// [http.TrailerPrefix]. Names that are not tokens and fields that may not
+// be trailers ([httpsyntax.TrailerAllowed]) are left out.
+func (w *h1Response) writeTrailers(bw *bufio.Writer) {
+	for _, k := range w.trailer {
+		writeTrailer(bw, k, w.hdr[k])
+	}
+	for k, vv := range w.hdr {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			writeTrailer(bw, name, vv)
+		}
+	}
+}
+
+func writeTrailer(bw *bufio.Writer, name string, vv []string) {
+	if len(vv) == 0 || !httpsyntax.IsToken(name) || !httpsyntax.TrailerAllowed(http.CanonicalHeaderKey(name)) {
+		return
+	}
+	for _, v := range vv {
+		b := bw.AvailableBuffer()
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = httpsyntax.AppendFieldValue(b, v)
+		b = append(b, "\r\n"...)
+		bw.Write(b)
+	}
+}
+
+// trailerNames returns the canonical names a Trailer header lists, once
+// each.
+func trailerNames(lines []string) []string {
+	var names []string
+	for _, line := range lines {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = strings.Trim(name, " \t"); name != "" {
+				if k := http.CanonicalHeaderKey(name); !slices.Contains(names, k) {
+					names = append(names, k)
+				}
+			}
+		}
+	}
+	return names
 }
 
 var zeroLength = []string{"0"}

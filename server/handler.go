@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
@@ -339,7 +341,15 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		aw.WriteAnswer(cw, r, resp)
 		return cw.result(), cw.n, nil
 	}
-	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) {
+	// Trailers reach a client that accepts them (forward.AcceptsTrailers);
+	// the others never see them, nor their announcement.
+	var announced []string
+	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && forward.AcceptsTrailers(r) {
+		announced = announceTrailers(hdr, resp.Trailer)
+	}
+	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
+	// announced, it is sent chunked.
+	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.ProtoMajor != 1) {
 		hdr["Content-Length"] = contentLength(resp)
 	}
 	w.WriteHeader(resp.StatusCode)
@@ -350,6 +360,11 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
 	}
 	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0, sendTimeout)
+	if copyErr == nil && len(resp.Trailer) > 0 && forward.AcceptsTrailers(r) {
+		// The body has ended: resp.Trailer holds the values, announced
+		// or not.
+		setTrailers(w, announced, resp.Trailer)
+	}
 	if copyErr != nil {
 		var re readError
 		if errors.As(copyErr, &re) {
@@ -368,6 +383,47 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		return forward.StatusClientClosed, n, nil
 	}
 	return resp.StatusCode, n, nil
+}
+
+// announceTrailers declares, in hdr's Trailer field, the trailer names
+// resp.Trailer holds before the body is read (what the backend's own
+// Trailer header announced), as net/http's servers expect them before
+// WriteHeader. Fields that may not be trailers are left out. It returns
+// the names announced.
+func announceTrailers(hdr http.Header, trailer http.Header) []string {
+	names := make([]string, 0, len(trailer))
+	for k := range trailer {
+		if httpsyntax.TrailerAllowed(k) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	return names
+}
+
+// setTrailers hands the trailer fields to w once the body is written: an
+// announced name by its own key, any other with [http.TrailerPrefix]
+// (net/http's two ways). The head is flushed first, so that an answer
+// with no body bytes is still sent chunked rather than given a length
+// by net/http's HTTP/1.1 server. Fields that may not be trailers are
+// left out.
+func setTrailers(w http.ResponseWriter, announced []string, trailer http.Header) {
+	http.NewResponseController(w).Flush()
+	hdr := w.Header()
+	for k, vv := range trailer {
+		if vv == nil || !httpsyntax.TrailerAllowed(k) {
+			continue
+		}
+		if slices.Contains(announced, k) {
+			hdr[k] = vv
+		} else {
+			hdr[http.TrailerPrefix+k] = vv
+		}
+	}
 }
 
 // responseResetter is implemented by the plain-HTTP server's

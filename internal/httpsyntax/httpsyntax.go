@@ -65,3 +65,29 @@ func AppendFieldValue(b []byte, v string) []byte {
 	}
 	return b
 }
+
+// TrailerAllowed reports whether the field of canonical name key may be
+// passed on as a trailer field. RFC 9110 section 6.5.1: fields that
+// frame the message (Content-Length, Transfer-Encoding), route it (Host),
+// modify a request (Expect, Range, TE, If-*...), authenticate (Cookie,
+// Set-Cookie, Authorization...), control caching or the response's
+// context (Cache-Control, Location, Vary...) or describe the content's
+// format (Content-Type, Content-Encoding), and the hop-by-hop fields,
+// have to be known before the content and never come from a trailer
+// section. The list holds those of net/http's HTTP/2 server
+// (httpguts.ValidTrailerHeader) and more.
+func TrailerAllowed(key string) bool {
+	if strings.HasPrefix(key, "If-") {
+		return false
+	}
+	switch key {
+	case "Age", "Authorization", "Cache-Control", "Connection", "Content-Encoding",
+		"Content-Length", "Content-Range", "Content-Type", "Cookie", "Date", "Expect",
+		"Expires", "Host", "Keep-Alive", "Location", "Max-Forwards", "Pragma",
+		"Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Range", "Realm",
+		"Retry-After", "Set-Cookie", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Vary",
+		"Www-Authenticate":
+		return false
+	}
+	return true
+}

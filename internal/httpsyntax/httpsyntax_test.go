@@ -50,3 +50,22 @@ func TestAppendFieldValue(t *testing.T) {
 		}
 	}
 }
+
+func TestTrailerAllowed(t *testing.T) {
+	for _, tt := range []struct {
+		key  string
+		want bool
+	}{
+		{"X-Checksum", true}, {"Grpc-Status", true}, {"Grpc-Message", true}, {"Server-Timing", true},
+		{"Authentication-Info", true}, {"Digest", true},
+		{"Content-Length", false}, {"Transfer-Encoding", false}, {"Host", false}, {"Trailer", false},
+		{"Te", false}, {"Connection", false}, {"Keep-Alive", false}, {"Upgrade", false},
+		{"Authorization", false}, {"Proxy-Authenticate", false}, {"Set-Cookie", false},
+		{"Location", false}, {"Content-Type", false}, {"Content-Encoding", false},
+		{"Cache-Control", false}, {"If-None-Match", false}, {"Range", false},
+	} {
+		if got := TrailerAllowed(tt.key); got != tt.want {
+			t.Errorf("TrailerAllowed(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}
