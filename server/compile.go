@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesscontrol"
-	"github.com/ocsiproxy/ocsiproxy/authbasic"
-	"github.com/ocsiproxy/ocsiproxy/cors"
-	"github.com/ocsiproxy/ocsiproxy/deflate"
+	"github.com/ocsiproxy/ocsiproxy/ext/authbasic"
+	"github.com/ocsiproxy/ocsiproxy/ext/cors"
+	"github.com/ocsiproxy/ocsiproxy/ext/deflate"
 	"github.com/ocsiproxy/ocsiproxy/filters"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
-	"github.com/ocsiproxy/ocsiproxy/routes"
+	"github.com/ocsiproxy/ocsiproxy/ext/routes"
 	"github.com/ocsiproxy/ocsiproxy/rules"
-	"github.com/ocsiproxy/ocsiproxy/staticmod"
+	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
 	"github.com/ocsiproxy/ocsiproxy/pipeline"
-	"github.com/ocsiproxy/ocsiproxy/staticmod"
+	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
 )
 
 func TestNegotiate(t *testing.T) {
