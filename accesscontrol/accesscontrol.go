@@ -1,5 +1,5 @@
 // Package accesscontrol implements Ocsigen's accesscontrol extension
-// (findlib package ocsigenserver.ext.accesscontrol) as compiled pipeline
+// (findlib package ocsigenserver.ext.accesscontrol) as compiled
 // stages: the <if> conditions, the actions that end or skip processing
 // (<notfound/>, <forbidden/>, <nextsite/>, <nexthost/>, <stop/>), the
 // blocks that depend on whether the request was answered (<iffound>,
@@ -20,7 +20,7 @@ import (
 	"strconv"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -59,7 +59,7 @@ func Handles(name string) bool {
 // reports every problem into c.Errors(), each with its position, and
 // returns nil; problems inside nested blocks are reported by c.Block and
 // do not make Compile return nil.
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	switch e.Name {
 	case "if":
@@ -76,10 +76,10 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		if !checkLeaf(errs, e, nil, nil) {
 			return nil
 		}
-		r := map[string]pipeline.Result{
-			"nextsite": pipeline.StopSite,
-			"nexthost": pipeline.StopHost,
-			"stop":     pipeline.StopAll,
+		r := map[string]stage.Result{
+			"nextsite": stage.StopSite,
+			"nexthost": stage.StopHost,
+			"stop":     stage.StopAll,
 		}[e.Name]
 		return &skipStage{pos: e.Pos, name: e.Name, result: r}
 	case "iffound":
@@ -142,12 +142,12 @@ func checkNoText(errs *xmlconf.ErrorList, e *xmlconf.Element) bool {
 type ifStage struct {
 	pos     xmlconf.Pos
 	cond    cond
-	then    []pipeline.Stage
-	els     []pipeline.Stage
+	then    []stage.Stage
+	els     []stage.Stage
 	hasElse bool
 }
 
-func compileIf(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func compileIf(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	ok := e.CheckAttrs(errs, nil, nil)
 	ok = checkNoText(errs, e) && ok
@@ -197,27 +197,27 @@ func branchOK(errs *xmlconf.ErrorList, e *xmlconf.Element) bool {
 	return checkNoText(errs, e) && ok
 }
 
-func (s *ifStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *ifStage) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	v, err := s.cond.eval(st)
 	if err != nil {
-		return pipeline.Next, err
+		return stage.Next, err
 	}
 	if v {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "if %s: true -> then", s.cond)
 		}
-		return pipeline.RunBlock(ctx, st, s.then)
+		return stage.RunBlock(ctx, st, s.then)
 	}
 	if !s.hasElse {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "if %s: false (no else)", s.cond)
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Trace != nil {
 		st.Tracef(s.pos, "if %s: false -> else", s.cond)
 	}
-	return pipeline.RunBlock(ctx, st, s.els)
+	return stage.RunBlock(ctx, st, s.els)
 }
 
 // statusStage is <notfound/> or <forbidden/>: it ends processing with its
@@ -228,7 +228,7 @@ type statusStage struct {
 	status int
 }
 
-func (s *statusStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *statusStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "%s -> %d (answer dropped)", s.name, s.status)
@@ -240,7 +240,7 @@ func (s *statusStage) Run(_ context.Context, st *pipeline.State) (pipeline.Resul
 		}
 	}
 	st.Status = s.status
-	return pipeline.StopAll, nil
+	return stage.StopAll, nil
 }
 
 // skipStage is <nextsite/>, <nexthost/> or <stop/>. Like Ocsigen, an
@@ -249,23 +249,23 @@ func (s *statusStage) Run(_ context.Context, st *pipeline.State) (pipeline.Resul
 type skipStage struct {
 	pos    xmlconf.Pos
 	name   string
-	result pipeline.Result
+	result stage.Result
 }
 
-func (s *skipStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *skipStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "%s: answered -> send the answer now", s.name)
 		}
-		return pipeline.StopAll, nil
+		return stage.StopAll, nil
 	}
 	st.Status = http.StatusNotFound
 	switch s.result {
-	case pipeline.StopSite:
+	case stage.StopSite:
 		if st.Trace != nil {
 			st.Tracef(s.pos, "%s: unanswered -> skip the rest of the site", s.name)
 		}
-	case pipeline.StopHost:
+	case stage.StopHost:
 		if st.Trace != nil {
 			st.Tracef(s.pos, "%s: unanswered -> skip the rest of the host", s.name)
 		}
@@ -280,20 +280,20 @@ func (s *skipStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result,
 // ifFoundStage is <iffound>: its block runs only on an answered request.
 type ifFoundStage struct {
 	pos   xmlconf.Pos
-	block []pipeline.Stage
+	block []stage.Stage
 }
 
-func (s *ifFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *ifFoundStage) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer == nil {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "iffound: unanswered -> skip")
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Trace != nil {
 		st.Tracef(s.pos, "iffound: answered -> run")
 	}
-	return pipeline.RunBlock(ctx, st, s.block)
+	return stage.RunBlock(ctx, st, s.block)
 }
 
 // ifNotFoundStage is <ifnotfound [code=RE]>: its block runs only on an
@@ -301,15 +301,15 @@ func (s *ifFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 type ifNotFoundStage struct {
 	pos   xmlconf.Pos
 	code  *pattern.Regexp
-	block []pipeline.Stage
+	block []stage.Stage
 }
 
-func (s *ifNotFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *ifNotFoundStage) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
 		if st.Trace != nil {
 			st.Tracef(s.pos, "ifnotfound: answered -> skip")
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	status := st.Status
 	if status == 0 {
@@ -318,13 +318,13 @@ func (s *ifNotFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline
 	if s.code != nil {
 		m, err := s.code.MatchString(statusString(status))
 		if err != nil {
-			return pipeline.Next, matchError(s.pos, "ifnotfound", err)
+			return stage.Next, matchError(s.pos, "ifnotfound", err)
 		}
 		if !m {
 			if st.Trace != nil {
 				st.Tracef(s.pos, "ifnotfound code=%q: status %d does not match -> skip", s.code, status)
 			}
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		if st.Trace != nil {
 			st.Tracef(s.pos, "ifnotfound code=%q: status %d -> run", s.code, status)
@@ -334,7 +334,7 @@ func (s *ifNotFoundStage) Run(ctx context.Context, st *pipeline.State) (pipeline
 			st.Tracef(s.pos, "ifnotfound: status %d -> run", status)
 		}
 	}
-	return pipeline.RunBlock(ctx, st, s.block)
+	return stage.RunBlock(ctx, st, s.block)
 }
 
 // statusString is strconv.Itoa without an allocation for the usual

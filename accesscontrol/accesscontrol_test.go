@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // TestActions runs the actions and blocks, before and after an answer.
@@ -15,69 +15,69 @@ func TestActions(t *testing.T) {
 		name     string
 		src      string
 		status   int // the status the request starts with (0: 404)
-		result   pipeline.Result
+		result   stage.Result
 		answered bool // an answer remains
 		dropped  bool // the answer made was dropped
 		want     int  // st.Status afterwards
 		marks    string
 	}{
-		{name: "notfound", src: `<notfound/><mark name="a"/>`, result: pipeline.StopAll, want: 404},
-		{name: "forbidden", src: `<forbidden/><mark name="a"/>`, result: pipeline.StopAll, want: 403},
+		{name: "notfound", src: `<notfound/><mark name="a"/>`, result: stage.StopAll, want: 404},
+		{name: "forbidden", src: `<forbidden/><mark name="a"/>`, result: stage.StopAll, want: 403},
 		{name: "forbidden after answer", src: `<answer status="200"/><forbidden/><mark name="a"/>`,
-			result: pipeline.StopAll, dropped: true, want: 403},
+			result: stage.StopAll, dropped: true, want: 403},
 		{name: "notfound after answer", src: `<answer status="200"/><notfound/>`,
-			result: pipeline.StopAll, dropped: true, want: 404},
-		{name: "forbidden overrides status", src: `<forbidden/>`, status: 500, result: pipeline.StopAll, want: 403},
+			result: stage.StopAll, dropped: true, want: 404},
+		{name: "forbidden overrides status", src: `<forbidden/>`, status: 500, result: stage.StopAll, want: 403},
 
-		{name: "nextsite", src: `<nextsite/><mark name="a"/>`, result: pipeline.StopSite, want: 404},
-		{name: "nexthost", src: `<nexthost/><mark name="a"/>`, result: pipeline.StopHost, want: 404},
-		{name: "stop", src: `<stop/><mark name="a"/>`, result: pipeline.StopAll, want: 404},
-		{name: "stop resets status", src: `<stop/>`, status: 403, result: pipeline.StopAll, want: 404},
+		{name: "nextsite", src: `<nextsite/><mark name="a"/>`, result: stage.StopSite, want: 404},
+		{name: "nexthost", src: `<nexthost/><mark name="a"/>`, result: stage.StopHost, want: 404},
+		{name: "stop", src: `<stop/><mark name="a"/>`, result: stage.StopAll, want: 404},
+		{name: "stop resets status", src: `<stop/>`, status: 403, result: stage.StopAll, want: 404},
 		{name: "nextsite answered", src: `<answer status="200"/><nextsite/><mark name="a"/>`,
-			result: pipeline.StopAll, answered: true, want: 404},
+			result: stage.StopAll, answered: true, want: 404},
 		{name: "nexthost answered", src: `<answer status="200"/><nexthost/><mark name="a"/>`,
-			result: pipeline.StopAll, answered: true, want: 404},
+			result: stage.StopAll, answered: true, want: 404},
 		{name: "stop answered", src: `<answer status="200"/><stop/><mark name="a"/>`,
-			result: pipeline.StopAll, answered: true, want: 404},
+			result: stage.StopAll, answered: true, want: 404},
 
 		{name: "iffound unanswered", src: `<iffound><mark name="in"/></iffound><mark name="after"/>`,
-			result: pipeline.Next, want: 404, marks: "after"},
+			result: stage.Next, want: 404, marks: "after"},
 		{name: "iffound answered", src: `<answer status="200"/><iffound><mark name="in"/></iffound><mark name="after"/>`,
-			result: pipeline.Next, answered: true, want: 404, marks: "in after"},
+			result: stage.Next, answered: true, want: 404, marks: "in after"},
 		{name: "iffound forbidden", src: `<answer status="200"/><iffound><forbidden/></iffound><mark name="after"/>`,
-			result: pipeline.StopAll, dropped: true, want: 403},
+			result: stage.StopAll, dropped: true, want: 403},
 		{name: "iffound empty", src: `<answer status="200"/><iffound/><mark name="after"/>`,
-			result: pipeline.Next, answered: true, want: 404, marks: "after"},
+			result: stage.Next, answered: true, want: 404, marks: "after"},
 
 		{name: "ifnotfound unanswered", src: `<ifnotfound><mark name="in"/></ifnotfound><mark name="after"/>`,
-			result: pipeline.Next, want: 404, marks: "in after"},
+			result: stage.Next, want: 404, marks: "in after"},
 		{name: "ifnotfound answered", src: `<answer status="200"/><ifnotfound><mark name="in"/></ifnotfound><mark name="after"/>`,
-			result: pipeline.Next, answered: true, want: 404, marks: "after"},
+			result: stage.Next, answered: true, want: 404, marks: "after"},
 		{name: "ifnotfound code match", src: `<ifnotfound code="40[34]"><mark name="in"/></ifnotfound>`,
-			status: 403, result: pipeline.Next, want: 403, marks: "in"},
+			status: 403, result: stage.Next, want: 403, marks: "in"},
 		{name: "ifnotfound code no match", src: `<ifnotfound code="40[34]"><mark name="in"/></ifnotfound>`,
-			status: 500, result: pipeline.Next, want: 500},
+			status: 500, result: stage.Next, want: 500},
 		{name: "ifnotfound code anchored", src: `<ifnotfound code="4"><mark name="in"/></ifnotfound>`,
-			result: pipeline.Next, want: 404},
+			result: stage.Next, want: 404},
 		{name: "ifnotfound code alternation anchored", src: `<ifnotfound code="40|50"><mark name="in"/></ifnotfound>`,
-			result: pipeline.Next, want: 404},
+			result: stage.Next, want: 404},
 		{name: "ifnotfound code default status", src: `<ifnotfound code="404"><mark name="in"/></ifnotfound>`,
-			result: pipeline.Next, want: 404, marks: "in"},
+			result: stage.Next, want: 404, marks: "in"},
 		{name: "ifnotfound code answered", src: `<answer status="200"/><ifnotfound code=".*"><mark name="in"/></ifnotfound>`,
-			result: pipeline.Next, answered: true, want: 404},
+			result: stage.Next, answered: true, want: 404},
 		{name: "ifnotfound code from setstatus", src: `<setstatus code="403"/><ifnotfound code="403"><answer status="200"/></ifnotfound><iffound><mark name="found"/></iffound>`,
-			result: pipeline.Next, answered: true, want: 403, marks: "found"},
+			result: stage.Next, answered: true, want: 403, marks: "found"},
 
 		{name: "if then forbidden", src: `<if><ip value="192.0.2.0/24"/><then><forbidden/></then></if><mark name="after"/>`,
-			result: pipeline.StopAll, want: 403},
+			result: stage.StopAll, want: 403},
 		{name: "if else nextsite", src: `<if><ssl/><then/><else><nextsite/></else></if><mark name="after"/>`,
-			result: pipeline.StopSite, want: 404},
+			result: stage.StopSite, want: 404},
 		{name: "if without else", src: `<if><ssl/><then><forbidden/></then></if><mark name="after"/>`,
-			result: pipeline.Next, want: 404, marks: "after"},
+			result: stage.Next, want: 404, marks: "after"},
 		{name: "if runs after answer", src: `<answer status="200"/><if><and/><then><mark name="in"/></then></if>`,
-			result: pipeline.Next, answered: true, want: 404, marks: "in"},
+			result: stage.Next, answered: true, want: 404, marks: "in"},
 		{name: "nested if", src: `<if><and/><then><mark name="1"/><if><or/><then/><else><mark name="2"/><stop/></else></if><mark name="3"/></then></if><mark name="4"/>`,
-			result: pipeline.StopAll, want: 404, marks: "1 2"},
+			result: stage.StopAll, want: 404, marks: "1 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +239,7 @@ func TestTrace(t *testing.T) {
 	tests := []struct {
 		name  string
 		src   string
-		setup func(*pipeline.State)
+		setup func(*stage.State)
 		want  []string
 	}{
 		{"if else", `<if><ip value="10.0.0.0/8"/><then/><else/></if>`, nil,
@@ -291,8 +291,8 @@ func TestTrace(t *testing.T) {
 func TestNoTrace(t *testing.T) {
 	st := newState("X-Forwarded-For: 198.51.100.1")
 	stages := compile(t, `<allow-forward-for/><if><ip value="198.51.100.1"/><then><forbidden/></then></if>`)
-	r, err := pipeline.RunBlock(t.Context(), st, stages)
-	if err != nil || r != pipeline.StopAll || st.Status != 403 {
+	r, err := stage.RunBlock(t.Context(), st, stages)
+	if err != nil || r != stage.StopAll || st.Status != 403 {
 		t.Errorf("got (%v, %v, %d), want (stop, nil, 403)", r, err, st.Status)
 	}
 }

@@ -3,7 +3,7 @@ package accesscontrol
 import (
 	"testing"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // BenchmarkIf measures a typical rule: a proxy check, the X-Forwarded-For
@@ -15,7 +15,7 @@ func BenchmarkIf(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		st.Client = st.Peer
-		if _, err := pipeline.RunBlock(b.Context(), st, stages); err != nil {
+		if _, err := stage.RunBlock(b.Context(), st, stages); err != nil {
 			b.Fatal(err)
 		}
 	}

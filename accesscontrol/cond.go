@@ -11,19 +11,19 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // cond is a compiled <if> condition. String describes it for traces.
 type cond interface {
-	eval(st *pipeline.State) (bool, error)
+	eval(st *stage.State) (bool, error)
 	String() string
 }
 
 // compileCond compiles one condition element, reporting problems into
 // c.Errors(); it returns nil when e is wrong.
-func compileCond(c pipeline.Compiler, e *xmlconf.Element) cond {
+func compileCond(c stage.Compiler, e *xmlconf.Element) cond {
 	errs := c.Errors()
 	switch e.Name {
 	case "ip":
@@ -178,20 +178,20 @@ type ipCond struct {
 	prefix netip.Prefix
 }
 
-func (c *ipCond) eval(st *pipeline.State) (bool, error) {
+func (c *ipCond) eval(st *stage.State) (bool, error) {
 	return c.prefix.Contains(canon(st.Client)), nil
 }
 func (c *ipCond) String() string { return fmt.Sprintf("<ip value=%q>", c.value) }
 
 type portCond int
 
-func (c portCond) eval(st *pipeline.State) (bool, error) { return st.LocalPort == int(c), nil }
-func (c portCond) String() string                        { return fmt.Sprintf("<port value=\"%d\">", int(c)) }
+func (c portCond) eval(st *stage.State) (bool, error) { return st.LocalPort == int(c), nil }
+func (c portCond) String() string                     { return fmt.Sprintf("<port value=\"%d\">", int(c)) }
 
 type sslCond struct{}
 
-func (sslCond) eval(st *pipeline.State) (bool, error) { return st.Secure, nil }
-func (sslCond) String() string                        { return "<ssl>" }
+func (sslCond) eval(st *stage.State) (bool, error) { return st.Secure, nil }
+func (sslCond) String() string                     { return "<ssl>" }
 
 // headerCond is true when any value of the header matches; each header
 // line is one value, so a comma-joined line is matched whole.
@@ -201,7 +201,7 @@ type headerCond struct {
 	re   *pattern.Regexp
 }
 
-func (c *headerCond) eval(st *pipeline.State) (bool, error) {
+func (c *headerCond) eval(st *stage.State) (bool, error) {
 	var values []string
 	if c.name == "Host" {
 		// net/http moves Host out of the header map.
@@ -230,13 +230,13 @@ type methodCond string
 
 // eval compares methods exactly: methods are case-sensitive (RFC 9110
 // 9.1), as in Ocsigen.
-func (c methodCond) eval(st *pipeline.State) (bool, error) { return st.Method == string(c), nil }
-func (c methodCond) String() string                        { return fmt.Sprintf("<method value=%q>", string(c)) }
+func (c methodCond) eval(st *stage.State) (bool, error) { return st.Method == string(c), nil }
+func (c methodCond) String() string                     { return fmt.Sprintf("<method value=%q>", string(c)) }
 
 type protoCond string
 
-func (c protoCond) eval(st *pipeline.State) (bool, error) { return st.Proto == string(c), nil }
-func (c protoCond) String() string                        { return fmt.Sprintf("<protocol value=%q>", string(c)) }
+func (c protoCond) eval(st *stage.State) (bool, error) { return st.Proto == string(c), nil }
+func (c protoCond) String() string                     { return fmt.Sprintf("<protocol value=%q>", string(c)) }
 
 // pathCond matches the sub-path: relative to the innermost site, no
 // leading slash, no query.
@@ -245,7 +245,7 @@ type pathCond struct {
 	re  *pattern.Regexp
 }
 
-func (c *pathCond) eval(st *pipeline.State) (bool, error) {
+func (c *pathCond) eval(st *stage.State) (bool, error) {
 	m, err := c.re.MatchString(st.SubPath)
 	if err != nil {
 		return false, matchError(c.pos, "path", err)
@@ -261,7 +261,7 @@ type listCond struct {
 	subs []cond
 }
 
-func (c *listCond) eval(st *pipeline.State) (bool, error) {
+func (c *listCond) eval(st *stage.State) (bool, error) {
 	for _, s := range c.subs {
 		v, err := s.eval(st)
 		if err != nil {
@@ -294,7 +294,7 @@ func (c *listCond) String() string {
 
 type notCond struct{ sub cond }
 
-func (c notCond) eval(st *pipeline.State) (bool, error) {
+func (c notCond) eval(st *stage.State) (bool, error) {
 	v, err := c.sub.eval(st)
 	if err != nil {
 		return false, err
@@ -306,5 +306,5 @@ func (c notCond) String() string { return "not " + c.sub.String() }
 // matchError is the error of a regexp that ran past its time limit: 500,
 // naming the rule's position and never the input.
 func matchError(pos xmlconf.Pos, name string, err error) error {
-	return pipeline.Errorf(http.StatusInternalServerError, "accesscontrol: %s: <%s> regexp: %w", pos, name, err)
+	return stage.Errorf(http.StatusInternalServerError, "accesscontrol: %s: <%s> regexp: %w", pos, name, err)
 }

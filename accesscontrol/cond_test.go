@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // TestConditions runs every condition through <if> with both branches.
@@ -17,7 +17,7 @@ func TestConditions(t *testing.T) {
 	tests := []struct {
 		name  string
 		cond  string
-		setup func(st *pipeline.State)
+		setup func(st *stage.State)
 		want  bool
 	}{
 		// <ip>: the client address.
@@ -35,17 +35,17 @@ func TestConditions(t *testing.T) {
 		{"ip v4 prefix v6 client", `<ip value="0.0.0.0/0"/>`, client("2001:db8::1"), false},
 		{"ip v6 any v4 client", `<ip value="::/0"/>`, client("10.1.2.3"), false},
 		{"ip zoned client", `<ip value="fe80::/10"/>`, client("fe80::1%eth0"), true},
-		{"ip no client", `<ip value="0.0.0.0/0"/>`, func(st *pipeline.State) { st.Client = netip.Addr{} }, false},
+		{"ip no client", `<ip value="0.0.0.0/0"/>`, func(st *stage.State) { st.Client = netip.Addr{} }, false},
 		{"ip uses client not peer", `<ip value="192.0.2.7"/>`, client("198.51.100.1"), false},
 
 		// <port>: the listening port.
 		{"port", `<port value="80"/>`, nil, true},
 		{"port other", `<port value="8080"/>`, nil, false},
-		{"port 8080", `<port value="8080"/>`, func(st *pipeline.State) { st.LocalPort = 8080 }, true},
+		{"port 8080", `<port value="8080"/>`, func(st *stage.State) { st.LocalPort = 8080 }, true},
 
 		// <ssl/>.
 		{"ssl plain", `<ssl/>`, nil, false},
-		{"ssl secure", `<ssl/>`, func(st *pipeline.State) { st.Secure = true }, true},
+		{"ssl secure", `<ssl/>`, func(st *stage.State) { st.Secure = true }, true},
 
 		// <header>: anchored, any value, a line is one value.
 		{"header match", `<header name="User-Agent" regexp="curl/.*"/>`, hdr("User-Agent: curl/8.0"), true},
@@ -61,29 +61,29 @@ func TestConditions(t *testing.T) {
 		{"header comma line is one value", `<header name="X-A" regexp="b"/>`, hdr("X-A: a, b"), false},
 		{"header comma line whole", `<header name="X-A" regexp="a, b"/>`, hdr("X-A: a, b"), true},
 		{"header host", `<header name="Host" regexp="www\.example\.com"/>`, nil, true},
-		{"header host absent", `<header name="host" regexp=".*"/>`, func(st *pipeline.State) { st.Host = "" }, false},
+		{"header host absent", `<header name="host" regexp=".*"/>`, func(st *stage.State) { st.Host = "" }, false},
 		{"header no newline trick", `<header name="X-A" regexp="a"/>`, hdr("X-A: a\nb"), false},
 
 		// <method>: exact.
 		{"method", `<method value="GET"/>`, nil, true},
 		{"method other", `<method value="POST"/>`, nil, false},
 		{"method case-sensitive", `<method value="get"/>`, nil, false},
-		{"method extension", `<method value="PROPFIND"/>`, func(st *pipeline.State) { st.Method = "PROPFIND" }, true},
+		{"method extension", `<method value="PROPFIND"/>`, func(st *stage.State) { st.Method = "PROPFIND" }, true},
 
 		// <protocol>.
 		{"protocol 1.1", `<protocol value="HTTP/1.1"/>`, nil, true},
 		{"protocol 1.0", `<protocol value="HTTP/1.0"/>`, nil, false},
-		{"protocol 1.0 request", `<protocol value="HTTP/1.0"/>`, func(st *pipeline.State) { st.Proto = "HTTP/1.0" }, true},
+		{"protocol 1.0 request", `<protocol value="HTTP/1.0"/>`, func(st *stage.State) { st.Proto = "HTTP/1.0" }, true},
 
 		// <path>: the sub-path, anchored, no query.
 		{"path", `<path regexp="pa.*"/>`, nil, true},
 		{"path anchored", `<path regexp="at"/>`, nil, false},
 		{"path no leading slash", `<path regexp="/path"/>`, nil, false},
 		{"path no site prefix", `<path regexp="sub/path"/>`, nil, false},
-		{"path without query", `<path regexp="path"/>`, func(st *pipeline.State) { st.RawQuery, st.HasQuery = "a=b", true }, true},
-		{"path encoded", `<path regexp="a%20b"/>`, func(st *pipeline.State) { st.SubPath = "a%20b" }, true},
-		{"path empty", `<path regexp=""/>`, func(st *pipeline.State) { st.SubPath = "" }, true},
-		{"path dollar end only", `<path regexp="a$"/>`, func(st *pipeline.State) { st.SubPath = "a\n" }, false},
+		{"path without query", `<path regexp="path"/>`, func(st *stage.State) { st.RawQuery, st.HasQuery = "a=b", true }, true},
+		{"path encoded", `<path regexp="a%20b"/>`, func(st *stage.State) { st.SubPath = "a%20b" }, true},
+		{"path empty", `<path regexp=""/>`, func(st *stage.State) { st.SubPath = "" }, true},
+		{"path dollar end only", `<path regexp="a$"/>`, func(st *stage.State) { st.SubPath = "a\n" }, false},
 
 		// <and>, <or>, <not>.
 		{"and empty", `<and/>`, nil, true},
@@ -104,7 +104,7 @@ func TestConditions(t *testing.T) {
 				tt.setup(st)
 			}
 			o := run(st, stages)
-			if o.err != nil || o.result != pipeline.Next {
+			if o.err != nil || o.result != stage.Next {
 				t.Fatalf("got (%v, %v), want (next, nil)", o.result, o.err)
 			}
 			want := []string{"else", "after"}
@@ -118,12 +118,12 @@ func TestConditions(t *testing.T) {
 	}
 }
 
-func client(s string) func(*pipeline.State) {
-	return func(st *pipeline.State) { st.Client = netip.MustParseAddr(s) }
+func client(s string) func(*stage.State) {
+	return func(st *stage.State) { st.Client = netip.MustParseAddr(s) }
 }
 
-func hdr(lines ...string) func(*pipeline.State) {
-	return func(st *pipeline.State) {
+func hdr(lines ...string) func(*stage.State) {
+	return func(st *stage.State) {
 		for _, l := range lines {
 			name, value, _ := strings.Cut(l, ":")
 			st.In.Header.Add(name, strings.TrimSpace(value))
@@ -131,7 +131,7 @@ func hdr(lines ...string) func(*pipeline.State) {
 	}
 }
 
-func secure443(st *pipeline.State) { st.Secure, st.LocalPort = true, 443 }
+func secure443(st *stage.State) { st.Secure, st.LocalPort = true, 443 }
 
 // TestConditionShortCircuit checks that <and>/<or> stop at the first
 // deciding condition: a later condition that would time out is not run.
@@ -160,12 +160,12 @@ func TestRegexpTimeout(t *testing.T) {
 	input := strings.Repeat("a", 40) + "!SECRET"
 	tests := []struct {
 		name, src string
-		setup     func(*pipeline.State)
+		setup     func(*stage.State)
 		pos       string
 	}{
-		{"path", "<mark name=\"x\"/>\n<if><path regexp=\"(?=a)(a+)+\"/><then/></if>", func(st *pipeline.State) { st.SubPath = input }, "test.conf:2:5"},
+		{"path", "<mark name=\"x\"/>\n<if><path regexp=\"(?=a)(a+)+\"/><then/></if>", func(st *stage.State) { st.SubPath = input }, "test.conf:2:5"},
 		{"header", "<if>\n  <or><ssl/><header name=\"X-A\" regexp=\"(?=a)(a+)+\"/></or><then/></if>", hdr("X-A: " + input), "test.conf:2:13"},
-		{"ifnotfound", "<ifnotfound code=\"(?=4)(4+)+3\"/>", func(st *pipeline.State) { st.Status = 4444444444444444444 }, "test.conf:1:1"},
+		{"ifnotfound", "<ifnotfound code=\"(?=4)(4+)+3\"/>", func(st *stage.State) { st.Status = 4444444444444444444 }, "test.conf:1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,7 +180,7 @@ func TestRegexpTimeout(t *testing.T) {
 			if o.err == nil {
 				t.Fatal("no error")
 			}
-			if got := pipeline.StatusOf(o.err); got != 500 {
+			if got := stage.StatusOf(o.err); got != 500 {
 				t.Errorf("status %d, want 500", got)
 			}
 			if !errors.Is(o.err, pattern.ErrTimeout) {

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -28,7 +28,7 @@ type forwardForStage struct {
 // "true" or "false" (default false); proxies lists addresses and CIDR
 // prefixes separated by spaces or commas (default none: the right-most
 // entry is the client).
-func compileForwardFor(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func compileForwardFor(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !checkLeaf(errs, e, nil, []string{"check-equal-ip", "proxies"}) {
 		return nil
@@ -62,7 +62,7 @@ func compileForwardFor(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	return s
 }
 
-func (s *forwardForStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *forwardForStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	var lines []string
 	if st.In != nil {
 		lines = st.In.Header[XForwardedFor]
@@ -72,14 +72,14 @@ func (s *forwardForStage) Run(_ context.Context, st *pipeline.State) (pipeline.R
 		if st.Trace != nil {
 			st.Tracef(s.pos, "allow-forward-for: %s; client stays %s", w.reason, addrString(st.Client))
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	st.Client = w.client
 	st.Forwarded = w.accepted
 	if st.Trace != nil {
 		st.Tracef(s.pos, "allow-forward-for: client %s (accepted %d %s)", w.client, len(w.accepted), plural(len(w.accepted), "entry", "entries"))
 	}
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 func addrString(a netip.Addr) string {
@@ -262,7 +262,7 @@ type forwardProtoStage struct {
 // line whose value, trimmed, is "http" or "https" (case-insensitive);
 // anything else (several lines, a list, another scheme) is ignored, as
 // Ocsigen ignores values it does not know.
-func (s *forwardProtoStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *forwardProtoStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	var lines []string
 	if st.In != nil {
 		lines = st.In.Header[XForwardedProto]
@@ -272,12 +272,12 @@ func (s *forwardProtoStage) Run(_ context.Context, st *pipeline.State) (pipeline
 		if st.Trace != nil {
 			st.Tracef(s.pos, "allow-forward-proto: no X-Forwarded-Proto")
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	case len(lines) > 1:
 		if st.Trace != nil {
 			st.Tracef(s.pos, "allow-forward-proto: several X-Forwarded-Proto lines, ignored")
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	switch v := strings.Trim(lines[0], " \t"); {
 	case strings.EqualFold(v, "https"):
@@ -295,5 +295,5 @@ func (s *forwardProtoStage) Run(_ context.Context, st *pipeline.State) (pipeline
 			st.Tracef(s.pos, "allow-forward-proto: X-Forwarded-Proto is neither http nor https, ignored")
 		}
 	}
-	return pipeline.Next, nil
+	return stage.Next, nil
 }

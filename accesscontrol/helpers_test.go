@@ -15,7 +15,7 @@ import (
 
 	"github.com/dlclark/regexp2"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -83,8 +83,8 @@ type fakeCompiler struct {
 func (c *fakeCompiler) Errors() *xmlconf.ErrorList  { return &c.errs }
 func (c *fakeCompiler) MatchTimeout() time.Duration { return c.timeout }
 
-func (c *fakeCompiler) Block(elems []*xmlconf.Element) []pipeline.Stage {
-	var out []pipeline.Stage
+func (c *fakeCompiler) Block(elems []*xmlconf.Element) []stage.Stage {
+	var out []stage.Stage
 	for _, e := range elems {
 		switch e.Name {
 		case "answer", "setstatus", "mark":
@@ -121,7 +121,7 @@ type trackedBody struct {
 
 func (b trackedBody) Close() error { *b.closed = true; return nil }
 
-func (s *testStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *testStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	switch s.kind {
 	case "answer":
 		n, _ := strconv.Atoi(s.value)
@@ -133,7 +133,7 @@ func (s *testStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result,
 	case "mark":
 		st.Tracef(s.pos, "mark %s", s.value)
 	}
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // answerClosed points at the closed flag of the last answer made (tests
@@ -141,7 +141,7 @@ func (s *testStage) Run(_ context.Context, st *pipeline.State) (pipeline.Result,
 var answerClosed *bool
 
 // compile compiles src, failing the test on configuration errors.
-func compile(t testing.TB, src string) []pipeline.Stage {
+func compile(t testing.TB, src string) []stage.Stage {
 	t.Helper()
 	c := &fakeCompiler{timeout: 50 * time.Millisecond}
 	stages := c.Block(parseXML(t, src))
@@ -153,16 +153,16 @@ func compile(t testing.TB, src string) []pipeline.Stage {
 
 // newState returns the state of "GET /sub/path HTTP/1.1" from 192.0.2.7
 // on port 80, with the given header lines ("Name: value").
-func newState(headers ...string) *pipeline.State {
+func newState(headers ...string) *stage.State {
 	req := &http.Request{Method: "GET", Proto: "HTTP/1.1", Header: http.Header{}}
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ":")
 		req.Header.Add(name, strings.TrimSpace(value))
 	}
 	peer := netip.MustParseAddr("192.0.2.7")
-	return &pipeline.State{
+	return &stage.State{
 		In:        req,
-		Env:       &pipeline.Env{},
+		Env:       &stage.Env{},
 		Method:    "GET",
 		Proto:     "HTTP/1.1",
 		Path:      "/sub/path",
@@ -179,13 +179,13 @@ func newState(headers ...string) *pipeline.State {
 
 // outcome is what running a block did.
 type outcome struct {
-	result pipeline.Result
+	result stage.Result
 	err    error
 	trace  []string // every trace line, "line: msg"
 	marks  []string // the names of the <mark>s that ran
 }
 
-func run(st *pipeline.State, stages []pipeline.Stage) outcome {
+func run(st *stage.State, stages []stage.Stage) outcome {
 	var o outcome
 	st.Trace = func(pos xmlconf.Pos, msg string) {
 		o.trace = append(o.trace, fmt.Sprintf("%d: %s", pos.Line, msg))
@@ -193,6 +193,6 @@ func run(st *pipeline.State, stages []pipeline.Stage) outcome {
 			o.marks = append(o.marks, name)
 		}
 	}
-	o.result, o.err = pipeline.RunBlock(context.Background(), st, stages)
+	o.result, o.err = stage.RunBlock(context.Background(), st, stages)
 	return o
 }

@@ -13,7 +13,7 @@ import (
 	"strconv"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -44,7 +44,7 @@ type OutputFilter struct {
 // replaced by dest expanded) or <outputfilter header= dest=
 // [replace="true|false"]/> (the header is set; unset replace adds it only
 // when absent).
-func CompileOutputFilter(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileOutputFilter(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"header", "dest"}, []string{"regexp", "replace"}) {
 		return nil
 	}
@@ -94,9 +94,9 @@ func CompileOutputFilter(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage
 }
 
 // Run applies the filter to the answer, if there is one.
-func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (f *OutputFilter) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer == nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	h := st.Answer.Header
 	if f.re == nil {
@@ -112,25 +112,25 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 			if st.Trace != nil {
 				st.Tracef(f.pos, "outputfilter header=%q: present, kept", f.header)
 			}
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		if st.Trace != nil {
 			st.Tracef(f.pos, "outputfilter header=%q: set %q", f.header, v)
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	values := h[f.header]
 	if len(values) == 0 {
 		if st.Trace != nil {
 			st.Tracef(f.pos, "outputfilter header=%q: absent", f.header)
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	out := values // copied at the first value that changes
 	for i, v := range values {
 		r, err := f.re.ReplaceAll(v, f.dest)
 		if err != nil {
-			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "outputfilter at %s: %v", f.pos, err)
+			return stage.Next, stage.Errorf(http.StatusInternalServerError, "outputfilter at %s: %v", f.pos, err)
 		}
 		if r == v {
 			continue
@@ -145,7 +145,7 @@ func (f *OutputFilter) Run(ctx context.Context, st *pipeline.State) (pipeline.Re
 	if st.Trace != nil {
 		st.Tracef(f.pos, "outputfilter header=%q regexp=\"%s\": %q -> %q", f.header, f.re, values, out)
 	}
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // SetHTTPCode is a compiled <sethttpcode code=N/>: it sets the status of
@@ -157,7 +157,7 @@ type SetHTTPCode struct {
 
 // CompileSetHTTPCode compiles <sethttpcode code=N/>. N must be a known
 // status, as Ocsigen requires, and not 1xx, which cannot end a response.
-func CompileSetHTTPCode(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileSetHTTPCode(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"code"}, nil) {
 		return nil
 	}
@@ -171,14 +171,14 @@ func CompileSetHTTPCode(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage 
 }
 
 // Run sets the answer's status, if there is an answer.
-func (s *SetHTTPCode) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *SetHTTPCode) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer == nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Trace != nil {
 		st.Tracef(s.pos, "sethttpcode: %d -> %d", st.Answer.StatusCode, s.code)
 	}
 	st.Answer.StatusCode = s.code
 	st.Answer.Status = ""
-	return pipeline.Next, nil
+	return stage.Next, nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -81,11 +81,11 @@ func passForwarding(k, c string, p fieldPolicy, trusted, ownForwarded bool) bool
 
 // trustedPeer reports whether <allow-forward-for/> accepted the peer as a
 // proxy: it established the client from the peer's X-Forwarded-For.
-func trustedPeer(st *pipeline.State) bool { return len(st.Forwarded) > 0 }
+func trustedPeer(st *stage.State) bool { return len(st.Forwarded) > 0 }
 
 // clientText returns the established client address as text: the
 // left-most accepted X-Forwarded-For entry, or else the peer.
-func clientText(st *pipeline.State) string {
+func clientText(st *stage.State) string {
 	if len(st.Forwarded) > 0 {
 		return st.Forwarded[0]
 	}
@@ -100,7 +100,7 @@ func clientText(st *pipeline.State) string {
 // entry, then the element of this hop, "for=PEER;proto=SCHEME" with
 // ";host=HOST" when the client sent a Host. IPv6 addresses are quoted in
 // brackets ("[2001:db8::7]"), as section 6 of the RFC requires.
-func forwardedValue(st *pipeline.State, peer string) string {
+func forwardedValue(st *stage.State, peer string) string {
 	var b strings.Builder
 	for _, e := range st.Forwarded {
 		b.WriteString("for=")
@@ -175,7 +175,7 @@ func ForwardingHeaders(h http.Header) http.Header {
 
 // ParseConfig reads the <forwarded/> child of the revproxy <extension>
 // elements of cfg: with it, every backend request carries an RFC 7239
-// Forwarded field (see [pipeline.Env.Forwarded]). Problems go into errs
+// Forwarded field (see [stage.Env.Forwarded]). Problems go into errs
 // with their positions.
 //
 //	<extension findlib-package="ocsigenserver.ext.revproxy">

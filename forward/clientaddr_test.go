@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -21,7 +21,7 @@ var clientAddrNames = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP"
 
 // newState returns the state of a request from peer carrying h, as the
 // server builds it: header keys canonical, Host set.
-func newState(h http.Header, peer string, accepted []string, secure bool) *pipeline.State {
+func newState(h http.Header, peer string, accepted []string, secure bool) *stage.State {
 	r := httptest.NewRequest("GET", "/x", nil)
 	r.Header = make(http.Header)
 	for k, vv := range h {
@@ -29,7 +29,7 @@ func newState(h http.Header, peer string, accepted []string, secure bool) *pipel
 	}
 	p := netip.MustParseAddr(peer)
 	r.RemoteAddr = netip.AddrPortFrom(p, 40000).String()
-	st := &pipeline.State{In: r, Method: "GET", Host: "www.example.com", Peer: p, Client: p, Forwarded: accepted, Secure: secure}
+	st := &stage.State{In: r, Method: "GET", Host: "www.example.com", Peer: p, Client: p, Forwarded: accepted, Secure: secure}
 	if len(accepted) > 0 {
 		st.Client = netip.MustParseAddr(accepted[0])
 	}
@@ -45,7 +45,7 @@ func TestClientAddressHeadersUntrusted(t *testing.T) {
 				r := httptest.NewRequest("GET", "/x", nil)
 				r.Header = http.Header{spelling: {"192.0.2.9"}, "Accept": {"*/*"}}
 				r.RemoteAddr = "198.51.100.4:40000"
-				st := &pipeline.State{In: r, Method: "GET", Host: "www.example.com", Peer: netip.MustParseAddr("198.51.100.4")}
+				st := &stage.State{In: r, Method: "GET", Host: "www.example.com", Peer: netip.MustParseAddr("198.51.100.4")}
 				st.Client = st.Peer
 				h := outHeader(st, false)
 				for k, vv := range h {
@@ -215,7 +215,7 @@ func TestForwardedValue(t *testing.T) {
 	}
 	// <forwarded/> of the extension turns it on without the rule's option.
 	st := newState(nil, "192.0.2.1", nil, false)
-	st.Env = &pipeline.Env{Forwarded: true}
+	st.Env = &stage.Env{Forwarded: true}
 	if out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b", Path: "/"}, "b", Options{}); out.Header.Get(HeaderForwarded) == "" {
 		t.Errorf("Env.Forwarded: no Forwarded sent")
 	}

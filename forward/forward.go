@@ -37,7 +37,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // Header names used by the proxy.
@@ -155,7 +155,7 @@ type Options struct {
 // NewRequest returns the request to send to the backend for st. host is
 // the Host header to send. The inbound request is not modified; its body
 // is streamed, not copied.
-func NewRequest(ctx context.Context, st *pipeline.State, t *Target, host string, opts Options) *http.Request {
+func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *http.Request {
 	in := st.In
 	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: t.Path}
 	if t.HasQuery {
@@ -222,7 +222,7 @@ func AcceptsTrailers(r *http.Request) bool {
 // client sent one; Forwarded when ownForwarded). It is what cloning the
 // client's header, removing those fields and setting the proxy's gives,
 // built with one map and one array of values.
-func outHeader(st *pipeline.State, ownForwarded bool) http.Header {
+func outHeader(st *stage.State, ownForwarded bool) http.Header {
 	inh := st.In.Header
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
@@ -304,7 +304,7 @@ func isHopHeader(k string) bool {
 // peerText returns the peer address as X-Forwarded-For writes it. For an
 // IPv4 peer that is the address part of the connection's RemoteAddr,
 // which is already that text: no string needs to be built.
-func peerText(st *pipeline.State) string {
+func peerText(st *stage.State) string {
 	peer := st.Peer.Unmap()
 	if ra := st.In.RemoteAddr; peer.Is4() {
 		if i := strings.LastIndexByte(ra, ':'); i > 0 {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 func TestRemoveHopByHop(t *testing.T) {
@@ -56,7 +56,7 @@ func TestNewRequestHeaders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := httptest.NewRequest("GET", "/x", nil)
 			in.Header = tt.in
-			st := &pipeline.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7"), Forwarded: tt.forwarded, Secure: tt.secure}
+			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7"), Forwarded: tt.forwarded, Secure: tt.secure}
 			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b:8080", Path: "/y", RawQuery: "q=1", HasQuery: true}, "b:8080", Options{})
 			if got := out.Header.Get("X-Forwarded-For"); got != tt.wantXFF {
 				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
@@ -107,7 +107,7 @@ func TestOutHeaderAsClone(t *testing.T) {
 			for _, fwd := range [][]string{nil, {"198.51.100.1", "203.0.113.5"}} {
 				r := httptest.NewRequest("GET", "/x", nil)
 				r.Header, r.RemoteAddr = in, p.remote
-				st := &pipeline.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
+				st := &stage.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
 				want := in.Clone()
 				RemoveHopByHop(want)
 				for k := range want {
@@ -201,7 +201,7 @@ func TestTrailersAccepted(t *testing.T) {
 			if got := AcceptsTrailers(in); got != tt.want {
 				t.Errorf("AcceptsTrailers = %v, want %v", got, tt.want)
 			}
-			st := &pipeline.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
+			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
 			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b", Path: "/"}, "b", Options{})
 			var want []string
 			if tt.want {

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -19,7 +19,7 @@ const MinIndexed = 16
 // starting with a known literal prefix, and when it does not match it
 // does nothing at all.
 type keyed interface {
-	pipeline.Stage
+	stage.Stage
 	indexKey() (subj subject, prefix string)
 }
 
@@ -33,7 +33,7 @@ func (r *Rewrite) indexKey() (subject, string)  { return r.m.subj, r.m.re.Litera
 // their document order. A rule that cannot match does nothing, so
 // skipping it changes nothing: the first rule that answers is the same.
 type Index struct {
-	stages []pipeline.Stage
+	stages []stage.Stage
 	sub    prefixIndex // rules matched against the suburl
 	full   prefixIndex // rules matched against the fullurl
 	always []int       // rules tried for every request (regexp= of <redirect>)
@@ -73,13 +73,13 @@ func (p *prefixIndex) candidates(dst []int, s string) []int {
 }
 
 // Indexable reports whether s can be part of an indexed run.
-func Indexable(s pipeline.Stage) bool {
+func Indexable(s stage.Stage) bool {
 	_, ok := s.(keyed)
 	return ok
 }
 
 // NewIndex indexes stages, which must all be Indexable.
-func NewIndex(stages []pipeline.Stage) *Index {
+func NewIndex(stages []stage.Stage) *Index {
 	x := &Index{stages: stages}
 	for i, s := range stages {
 		subj, prefix := s.(keyed).indexKey()
@@ -100,13 +100,13 @@ func (x *Index) Len() int { return len(x.stages) }
 
 // Run tries the candidate rules in document order until one answers,
 // restarts, or ends the run.
-func (x *Index) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (x *Index) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	var buf [16]int
 	var cand []int
 	fresh := true
 	for next, k := 0, 0; next < len(x.stages); {
 		if st.Answer != nil {
-			return pipeline.Next, nil // every rule of the run is now a no-op
+			return stage.Next, nil // every rule of the run is now a no-op
 		}
 		if fresh {
 			// The candidates of the subjects, in document order. They are
@@ -125,13 +125,13 @@ func (x *Index) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 		}
 		if k == len(cand) {
 			if st.Trace != nil {
-				st.Tracef(pipelinePos(x.stages[next]), "%d indexed rules: none can match %q", len(x.stages)-next, strings.TrimSpace(st.SubURL()))
+				st.Tracef(stagePos(x.stages[next]), "%d indexed rules: none can match %q", len(x.stages)-next, strings.TrimSpace(st.SubURL()))
 			}
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		first := cand[k]
 		r, err := x.stages[first].Run(ctx, st)
-		if err != nil || r != pipeline.Next {
+		if err != nil || r != stage.Next {
 			return r, err
 		}
 		if _, ok := x.stages[first].(*Rewrite); ok {
@@ -139,10 +139,10 @@ func (x *Index) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 		}
 		next = first + 1
 	}
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
-func pipelinePos(s pipeline.Stage) (p xmlconf.Pos) {
+func stagePos(s stage.Stage) (p xmlconf.Pos) {
 	switch r := s.(type) {
 	case *RevProxy:
 		return r.m.pos

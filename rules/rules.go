@@ -20,7 +20,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -54,7 +54,7 @@ type matcher struct {
 
 // compileMatcher reads the one of suburl, fullurl and regexp that e must
 // have. regexpMeans is what the regexp attribute means for this element.
-func compileMatcher(c pipeline.Compiler, e *xmlconf.Element, regexpMeans subject) (*matcher, bool) {
+func compileMatcher(c stage.Compiler, e *xmlconf.Element, regexpMeans subject) (*matcher, bool) {
 	m := &matcher{pos: e.Pos}
 	var found []string
 	for _, a := range []struct {
@@ -86,7 +86,7 @@ func compileMatcher(c pipeline.Compiler, e *xmlconf.Element, regexpMeans subject
 // match matches the request of st and appends the groups (PCRE
 // numbering, group 0 first) to dst. ok is false when the rule does not
 // apply.
-func (m *matcher) match(st *pipeline.State, what string, dst []string) (groups []string, ok bool, err error) {
+func (m *matcher) match(st *stage.State, what string, dst []string) (groups []string, ok bool, err error) {
 	try := func(s subject) ([]string, bool, error) {
 		var in string
 		if s == subURL {
@@ -108,7 +108,7 @@ func (m *matcher) match(st *pipeline.State, what string, dst []string) (groups [
 		}
 		groups, ok, err := m.re.MatchGroups(in, dst)
 		if err != nil {
-			return dst, false, pipeline.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
+			return dst, false, stage.Errorf(http.StatusInternalServerError, "%s at %s: %v", what, m.pos, err)
 		}
 		if !ok {
 			attr := m.attr
@@ -143,7 +143,7 @@ func flag(e *xmlconf.Element, name string) bool {
 
 // template parses the template attribute attr of e against the groups of
 // m's regexp.
-func template(c pipeline.Compiler, e *xmlconf.Element, attr string, m *matcher) (*pattern.Template, bool) {
+func template(c stage.Compiler, e *xmlconf.Element, attr string, m *matcher) (*pattern.Template, bool) {
 	v, _ := e.Attr(attr)
 	t, err := pattern.ParseTemplate(v, m.re)
 	if err != nil {
@@ -168,7 +168,7 @@ type RevProxy struct {
 // [keephost="keephost"] [nopipeline="nopipeline"] [forwarded="forwarded"]/>
 // element. regexp means fullurl; forwarded sends an RFC 7239 Forwarded
 // field to the backend.
-func CompileRevProxy(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileRevProxy(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "keephost", "nopipeline", "forwarded"}) {
 		return nil
 	}
@@ -206,19 +206,19 @@ func sample(t *pattern.Template, m *matcher) string {
 func (r *RevProxy) NoPipeline() bool { return r.noPipeline }
 
 // Run forwards the request when it is unanswered and matches.
-func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (r *RevProxy) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	var buf [4]string
 	groups, ok, err := r.m.match(st, "revproxy", buf[:0])
 	if !ok || err != nil {
-		return pipeline.Next, err
+		return stage.Next, err
 	}
 	dest := r.dest.ExpandGroups(groups)
 	t, err := r.target.parse(dest)
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "revproxy at %s: %v", r.m.pos, err)
+		return stage.Next, stage.Errorf(http.StatusInternalServerError, "revproxy at %s: %v", r.m.pos, err)
 	}
 	host := t.Host
 	if r.keepHost && st.Host != "" {
@@ -237,17 +237,17 @@ func (r *RevProxy) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	}
 	resp, err := tr.RoundTrip(out)
 	if err != nil {
-		return pipeline.Next, &pipeline.Error{
+		return stage.Next, &stage.Error{
 			Status: forward.ErrorStatus(ctx, err),
 			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),
 		}
 	}
 	if err := forward.CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
-		return pipeline.Next, pipeline.Errorf(http.StatusBadGateway, "revproxy at %s: %s %s: %v", r.m.pos, st.Method, t.URL(), err)
+		return stage.Next, stage.Errorf(http.StatusBadGateway, "revproxy at %s: %s %s: %v", r.m.pos, st.Method, t.URL(), err)
 	}
 	st.SetAnswer(resp, r.m.pos)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // Redirect is a compiled <redirect>: it answers a matching request with
@@ -261,7 +261,7 @@ type Redirect struct {
 // CompileRedirect compiles a <redirect suburl|fullurl|regexp= dest=
 // [temporary="temporary"]/> element. regexp tries the suburl first, then
 // the fullurl.
-func CompileRedirect(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileRedirect(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"dest"}, []string{"suburl", "fullurl", "regexp", "temporary"}) {
 		return nil
 	}
@@ -282,21 +282,21 @@ func CompileRedirect(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 
 // Run answers with the redirection when the request is unanswered and
 // matches.
-func (r *Redirect) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (r *Redirect) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	var buf [4]string
 	groups, ok, err := r.m.match(st, "redirect", buf[:0])
 	if !ok || err != nil {
-		return pipeline.Next, err
+		return stage.Next, err
 	}
 	loc := r.dest.ExpandGroups(groups)
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
 	}
 	st.SetAnswer(NewAnswer(r.status, http.Header{"Location": {loc}}), r.m.pos)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // NewAnswer returns a generated response with an empty body.
@@ -324,7 +324,7 @@ type Rewrite struct {
 
 // CompileRewrite compiles a <rewrite regexp= url= [continue="continue"]/>
 // element; the regexp is matched on the suburl.
-func CompileRewrite(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileRewrite(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(c.Errors(), []string{"regexp", "url"}, []string{"continue"}) {
 		return nil
 	}
@@ -344,14 +344,14 @@ func CompileRewrite(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 var ErrRewriteLoop = errors.New("too many rewrite restarts")
 
 // Run rewrites the URL of an unanswered matching request.
-func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (r *Rewrite) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	var buf [4]string
 	groups, ok, err := r.m.match(st, "rewrite", buf[:0])
 	if !ok || err != nil {
-		return pipeline.Next, err
+		return stage.Next, err
 	}
 	u := r.url.ExpandGroups(groups)
 	path, query, hasQuery := u, "", false
@@ -363,30 +363,30 @@ func (r *Rewrite) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	}
 	norm, err := urlpath.Normalize(EscapeTarget(path))
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "rewrite at %s: new path %q: %v", r.m.pos, path, err)
+		return stage.Next, stage.Errorf(http.StatusInternalServerError, "rewrite at %s: new path %q: %v", r.m.pos, path, err)
 	}
 	st.Path, st.RawQuery, st.HasQuery = norm, EscapeTarget(query), hasQuery
 	if !r.cont {
 		if st.Trace != nil {
 			st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (restart)", r.m.re, requestURI(st))
 		}
-		return pipeline.Restart, nil
+		return stage.Restart, nil
 	}
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "rewrite regexp=\"%s\": match -> rewrite -> %s (continue)", r.m.re, requestURI(st))
 	}
-	sub, ok := pipeline.SubPathOf(st.Path, st.Site)
+	sub, ok := stage.SubPathOf(st.Path, st.Site)
 	if !ok {
 		if st.Trace != nil {
 			st.Tracef(r.m.pos, "new path leaves the site: rest of the site skipped")
 		}
-		return pipeline.StopSite, nil
+		return stage.StopSite, nil
 	}
 	st.SubPath = sub
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
-func requestURI(st *pipeline.State) string {
+func requestURI(st *stage.State) string {
 	if st.HasQuery {
 		return st.Path + "?" + st.RawQuery
 	}

@@ -1,6 +1,6 @@
 // Package server turns a loaded configuration into a running reverse
 // proxy: it compiles the hosts, sites and site instructions into an
-// immutable tree of pipeline stages, walks that tree for each request,
+// immutable tree of stages, walks that tree for each request,
 // writes the answer, and runs the listeners and logs.
 package server
 
@@ -12,18 +12,18 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/ext/authbasic"
 	"github.com/ocsiproxy/ocsiproxy/ext/cors"
 	"github.com/ocsiproxy/ocsiproxy/ext/deflate"
+	"github.com/ocsiproxy/ocsiproxy/ext/routes"
+	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
 	"github.com/ocsiproxy/ocsiproxy/filters"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
-	"github.com/ocsiproxy/ocsiproxy/ext/routes"
 	"github.com/ocsiproxy/ocsiproxy/rules"
-	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // compileFunc compiles one site instruction; it returns nil after
 // reporting a problem.
-type compileFunc func(pipeline.Compiler, *xmlconf.Element) pipeline.Stage
+type compileFunc func(stage.Compiler, *xmlconf.Element) stage.Stage
 
 // extension is an Ocsigen extension ocsiproxy implements, with the site
 // elements it provides.
@@ -33,7 +33,7 @@ type extension struct {
 	// configure, when set, checks the extension's <extension> line and
 	// its children (the extension's global options) once per
 	// configuration.
-	configure func(pipeline.Compiler, *xmlconf.Extension)
+	configure func(stage.Compiler, *xmlconf.Extension)
 }
 
 // extensions lists the implemented extensions by short name: the last
@@ -101,7 +101,7 @@ type Options struct {
 	NoIndex bool
 }
 
-// compiler implements pipeline.Compiler over one configuration.
+// compiler implements stage.Compiler over one configuration.
 type compiler struct {
 	cfg     *xmlconf.Config
 	errs    xmlconf.ErrorList
@@ -118,15 +118,15 @@ func (c *compiler) MatchTimeout() time.Duration { return c.timeout }
 
 // Block compiles instructions nested in an extension's element; sites are
 // not allowed there.
-func (c *compiler) Block(elems []*xmlconf.Element) []pipeline.Stage {
+func (c *compiler) Block(elems []*xmlconf.Element) []stage.Stage {
 	return c.body(elems, false)
 }
 
 // body compiles a host's or a site's children in document order.
-func (c *compiler) body(elems []*xmlconf.Element, sitesAllowed bool) []pipeline.Stage {
-	var stages []pipeline.Stage
+func (c *compiler) body(elems []*xmlconf.Element, sitesAllowed bool) []stage.Stage {
+	var stages []stage.Stage
 	for _, e := range elems {
-		var s pipeline.Stage
+		var s stage.Stage
 		if e.Name == "site" {
 			if !sitesAllowed {
 				c.errs.Add(e.Pos, "<site> is not allowed here")
@@ -149,8 +149,8 @@ func (c *compiler) body(elems []*xmlconf.Element, sitesAllowed bool) []pipeline.
 // indexRuns replaces every run of at least rules.MinIndexed consecutive
 // rules by one rules.Index, so that a request tries only the rules that
 // can match it.
-func indexRuns(stages []pipeline.Stage) []pipeline.Stage {
-	var out []pipeline.Stage
+func indexRuns(stages []stage.Stage) []stage.Stage {
+	var out []stage.Stage
 	for i := 0; i < len(stages); {
 		j := i
 		for j < len(stages) && rules.Indexable(stages[j]) {
@@ -171,7 +171,7 @@ func indexRuns(stages []pipeline.Stage) []pipeline.Stage {
 	return out
 }
 
-func (c *compiler) instruction(e *xmlconf.Element) pipeline.Stage {
+func (c *compiler) instruction(e *xmlconf.Element) stage.Stage {
 	short, known := elementOwner[e.Name]
 	if !known {
 		c.errs.Add(e.Pos, "unknown element <%s>", e.Name)
@@ -184,7 +184,7 @@ func (c *compiler) instruction(e *xmlconf.Element) pipeline.Stage {
 	return extensions[short].elements[e.Name](c, e)
 }
 
-func (c *compiler) compileSite(e *xmlconf.Element) pipeline.Stage {
+func (c *compiler) compileSite(e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(&c.errs, []string{"path"}, []string{"charset"}) {
 		return nil
 	}
@@ -211,16 +211,16 @@ func (c *compiler) compileSite(e *xmlconf.Element) pipeline.Stage {
 // in front of its body when staticmod is loaded: the charset is the
 // default charset of the files <static> serves there (nothing else
 // in ocsiproxy sends a charset taken from the configuration).
-func (c *compiler) withCharset(pos xmlconf.Pos, owner, charset string, body []pipeline.Stage) []pipeline.Stage {
+func (c *compiler) withCharset(pos xmlconf.Pos, owner, charset string, body []stage.Stage) []stage.Stage {
 	if !c.loaded["staticmod"] {
 		return body
 	}
-	return append([]pipeline.Stage{staticmod.CharsetDefault(pos, owner, charset)}, body...)
+	return append([]stage.Stage{staticmod.CharsetDefault(pos, owner, charset)}, body...)
 }
 
 // Compile compiles cfg into an immutable tree, reporting every problem
 // found, each "file:line:col: message".
-func Compile(cfg *xmlconf.Config, env *pipeline.Env, opts Options) (*Tree, error) {
+func Compile(cfg *xmlconf.Config, env *stage.Env, opts Options) (*Tree, error) {
 	timeout := opts.MatchTimeout
 	if timeout <= 0 {
 		timeout = pattern.DefaultMatchTimeout

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/pool"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -126,7 +126,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	rec := &recorder{}
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
-	env := &pipeline.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
+	env := &stage.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
 	tree, err := Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		return nil, err
@@ -162,7 +162,7 @@ func (d *DryRunner) PoolLines() []string { return d.pool }
 
 // observe is the handler's observer: it traces the request's stages into
 // the result of the run and decides when the request is answered.
-func (d *DryRunner) observe(st *pipeline.State) func(error) {
+func (d *DryRunner) observe(st *stage.State) func(error) {
 	res := d.run.res
 	st.Trace = func(pos xmlconf.Pos, msg string) {
 		p := ""
@@ -374,9 +374,9 @@ func refused(answer []byte) Decision {
 	return Decision{Action: "error", Status: resp.StatusCode, Error: strings.TrimSpace(string(body))}
 }
 
-func decide(st *pipeline.State, err error, proxied *http.Request) Decision {
+func decide(st *stage.State, err error, proxied *http.Request) Decision {
 	if err != nil {
-		return Decision{Action: "error", Status: pipeline.StatusOf(err), Error: err.Error()}
+		return Decision{Action: "error", Status: stage.StatusOf(err), Error: err.Error()}
 	}
 	if st.Answer == nil {
 		return Decision{Action: "status", Status: st.Status}

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -16,7 +16,7 @@ import (
 // compiled instructions. It is immutable and safe for concurrent use.
 type Tree struct {
 	hosts      []*host
-	env        *pipeline.Env
+	env        *stage.Env
 	cfg        *xmlconf.Config
 	admin      *AdminConfig
 	maxRetries int
@@ -24,13 +24,13 @@ type Tree struct {
 }
 
 // Env returns the run-time environment the tree's stages use.
-func (t *Tree) Env() *pipeline.Env { return t.env }
+func (t *Tree) Env() *stage.Env { return t.env }
 
 type host struct {
 	patterns []hostPattern
 	filter   string
 	pos      xmlconf.Pos
-	body     []pipeline.Stage
+	body     []stage.Stage
 }
 
 // hostDefaults are the <host> attributes used to build absolute URLs.
@@ -41,7 +41,7 @@ type hostDefaults struct {
 	always    bool   // <usedefaulthostname/>
 }
 
-func (h *host) matches(st *pipeline.State) bool {
+func (h *host) matches(st *stage.State) bool {
 	if st.Host == "" {
 		// Only HTTP/1.0 requests get here without Host: they match every
 		// host.
@@ -59,21 +59,21 @@ func (h *host) matches(st *pipeline.State) bool {
 // after a <rewrite> until <maxretries> restarts. On return, st.Answer is
 // the answer, or nil with st.Status the status to send; a non-nil error
 // carries its own status.
-func (t *Tree) Process(ctx context.Context, st *pipeline.State) error {
+func (t *Tree) Process(ctx context.Context, st *stage.State) error {
 	for {
 		r, err := t.runHosts(ctx, st)
-		if err != nil || r != pipeline.Restart {
+		if err != nil || r != stage.Restart {
 			return err
 		}
 		st.Retries++
 		if st.Retries > t.maxRetries {
-			return &pipeline.Error{Status: http.StatusInternalServerError,
+			return &stage.Error{Status: http.StatusInternalServerError,
 				Err: fmt.Errorf("%w: more than %d (<maxretries>)", rules.ErrRewriteLoop, t.maxRetries)}
 		}
 	}
 }
 
-func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (t *Tree) runHosts(ctx context.Context, st *stage.State) (stage.Result, error) {
 	matched := false
 	for _, h := range t.hosts {
 		if !h.matches(st) {
@@ -96,12 +96,12 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 		st.Site = nil
 		st.SubPath = strings.TrimPrefix(st.Path, "/")
 		st.Files = nil // each host starts from the default file settings
-		r, err := pipeline.RunBlock(ctx, st, h.body)
-		if err != nil || r == pipeline.Restart || r == pipeline.StopAll {
+		r, err := stage.RunBlock(ctx, st, h.body)
+		if err != nil || r == stage.Restart || r == stage.StopAll {
 			return r, err
 		}
 		if st.Answer != nil {
-			return pipeline.StopAll, nil
+			return stage.StopAll, nil
 		}
 	}
 	if !matched {
@@ -109,7 +109,7 @@ func (t *Tree) runHosts(ctx context.Context, st *pipeline.State) (pipeline.Resul
 			st.Tracef(xmlconf.Pos{}, "no host matches %q", st.Host)
 		}
 	}
-	return pipeline.StopAll, nil
+	return stage.StopAll, nil
 }
 
 // siteStage is a compiled <site>: it runs its instructions when the path
@@ -119,7 +119,7 @@ type siteStage struct {
 	name string   // display(), for the logs
 	pos  xmlconf.Pos
 	host *hostDefaults
-	body []pipeline.Stage
+	body []stage.Stage
 }
 
 func (s *siteStage) display() string {
@@ -129,23 +129,23 @@ func (s *siteStage) display() string {
 	return "/" + strings.Join(s.segs, "/") + "/"
 }
 
-func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
-	sub, ok := pipeline.SubPathOf(st.Path, s.segs)
+func (s *siteStage) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
+	sub, ok := stage.SubPathOf(st.Path, s.segs)
 	if !ok {
 		if st.Answer == nil && len(s.segs) > 0 {
-			if pipeline.InsideWithSlash(st.Path, s.segs) {
+			if stage.InsideWithSlash(st.Path, s.segs) {
 				loc := s.directoryURL(st)
 				if st.Trace != nil {
 					st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)
 				}
 				st.SetAnswer(rules.NewAnswer(http.StatusMovedPermanently, http.Header{"Location": {loc}}), s.pos)
-				return pipeline.Next, nil
+				return stage.Next, nil
 			}
 		}
 		if st.Trace != nil {
 			st.Tracef(s.pos, "site %s: not entered", s.display())
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Trace != nil {
 		st.Tracef(s.pos, "site %s: entered, sub-path %q", s.display(), sub)
@@ -153,7 +153,7 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 	parent, files := st.Site, st.Files
 	st.Site, st.SubPath = s.segs, sub
 	answered := st.Answer != nil
-	r, err := pipeline.RunBlock(ctx, st, s.body)
+	r, err := stage.RunBlock(ctx, st, s.body)
 	if !answered && st.Answer != nil && st.AnswerSite == "" {
 		// Answered in this site (an inner site would have set it).
 		st.AnswerSite = s.name
@@ -161,17 +161,17 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 	// As in Ocsigen, the settings changed inside the site (<listdirs>...)
 	// do not outlive it.
 	st.Site, st.Files = parent, files
-	psub, inside := pipeline.SubPathOf(st.Path, parent)
+	psub, inside := stage.SubPathOf(st.Path, parent)
 	if inside {
 		st.SubPath = psub
 	}
-	if r == pipeline.StopSite {
-		r = pipeline.Next
+	if r == stage.StopSite {
+		r = stage.Next
 	}
-	if !inside && r == pipeline.Next {
+	if !inside && r == stage.Next {
 		// A <rewrite continue="continue"> moved the request out of the
 		// enclosing site too.
-		r = pipeline.StopSite
+		r = stage.StopSite
 	}
 	return r, err
 }
@@ -182,7 +182,7 @@ func (s *siteStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Resul
 // Host is absent or <usedefaulthostname/> is set, it is defaulthostname
 // with defaulthttpport or defaulthttpsport (omitted when the scheme's
 // default). With neither, the Location is the path alone.
-func (s *siteStage) directoryURL(st *pipeline.State) string {
+func (s *siteStage) directoryURL(st *stage.State) string {
 	target := st.Path + "/"
 	if st.HasQuery {
 		target += "?" + st.RawQuery

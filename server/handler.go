@@ -17,8 +17,8 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -44,7 +44,7 @@ type Handler struct {
 	// observe, when set, sees the state of each request before its
 	// stages run, and returns the function told the request's outcome
 	// once it is answered: --dry-run traces and reports through it.
-	observe func(st *pipeline.State) (done func(err error))
+	observe func(st *stage.State) (done func(err error))
 	// reqs numbers the requests in the lines of -vv and -vvv.
 	reqs atomic.Uint64
 }
@@ -92,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ferr := framingVerdict(r); ferr != nil && err == nil {
 		// RFC 9112 section 6.3: ambiguous framing is an error; the
 		// connection cannot be trusted for another request.
-		err = &pipeline.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("request framing: %w", ferr)}
+		err = &stage.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("request framing: %w", ferr)}
 		w.Header().Set("Connection", "close")
 	}
 	switch {
@@ -106,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		status, n = writeError(w, r, err, t.debug)
 	case maxBody >= 0 && r.ContentLength > maxBody:
-		err = pipeline.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
+		err = stage.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes is over <maxrequestbodysize> %d", r.ContentLength, maxBody)
 		if observed != nil {
 			observed(err)
 		}
@@ -178,11 +178,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// NewState returns the pipeline state of r: the normalised path, the host,
+// NewState returns the stage state of r: the normalised path, the host,
 // the ports and addresses. The error, with status 400, says why a request
 // cannot be served at all.
-func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
-	st := &pipeline.State{
+func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
+	st := &stage.State{
 		In:     r,
 		Env:    env,
 		Method: r.Method,
@@ -205,15 +205,15 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 	}
 	st.Client = st.Peer
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
-		return st, pipeline.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
+		return st, stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
 	if r.Host != "" && !validHost(r.Host) {
 		// RFC 9112 section 3.2: an invalid Host is 400.
-		return st, pipeline.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
+		return st, stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
 	}
 	if strings.IndexByte(r.RequestURI, '#') >= 0 {
 		// RFC 9112 section 3.2: a request target has no fragment.
-		return st, pipeline.Errorf(http.StatusBadRequest, "fragment in request target")
+		return st, stage.Errorf(http.StatusBadRequest, "fragment in request target")
 	}
 	var rawPath string
 	switch {
@@ -231,7 +231,7 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		}
 		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
 	default:
-		return st, pipeline.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
+		return st, stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
 	}
 	p, err := urlpath.Normalize(rawPath)
 	if err == nil && urlpath.Ambiguous(p) {
@@ -239,7 +239,7 @@ func NewState(r *http.Request, env *pipeline.Env) (*pipeline.State, error) {
 		err = urlpath.ErrAmbiguous
 	}
 	if err != nil {
-		return st, &pipeline.Error{Status: http.StatusBadRequest, Err: err}
+		return st, &stage.Error{Status: http.StatusBadRequest, Err: err}
 	}
 	st.Path = p
 	st.RawQuery = rules.EscapeTarget(st.RawQuery)
@@ -311,7 +311,7 @@ func peerOf(r *http.Request) string {
 // not-found status. It returns the status written and the body bytes.
 // sendTimeout bounds each write of an HTTP/2 answer's body (see
 // copyBody); 0: no bound.
-func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error) {
+func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error) {
 	if err != nil {
 		st.DropAnswer()
 		status, n := writeError(w, r, err, debug)
@@ -334,7 +334,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		hdr["Server"] = serverValue
 	}
 	delete(hdr, "Content-Length")
-	if aw, ok := resp.Body.(pipeline.AnswerWriter); ok {
+	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		// A static file: it writes its own status and body (conditional
 		// and range requests).
 		cw := &countingWriter{ResponseWriter: w}
@@ -370,7 +370,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *pipeline.State, err err
 		if errors.As(copyErr, &re) {
 			if rs, ok := w.(responseResetter); ok && n == 0 && rs.resetResponse() {
 				// Nothing was sent yet: the client gets a 502.
-				err := &pipeline.Error{Status: http.StatusBadGateway, Err: re}
+				err := &stage.Error{Status: http.StatusBadGateway, Err: re}
 				status, n := writeError(w, r, err, debug)
 				return status, n, err
 			}
@@ -561,7 +561,7 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout tim
 // writeError answers with the status of err. The cause is shown in the
 // page only in debug mode (<debugmode/>); it always goes to the error log.
 func writeError(w http.ResponseWriter, r *http.Request, err error, debug bool) (int, int64) {
-	status := pipeline.StatusOf(err)
+	status := stage.StatusOf(err)
 	if status == forward.StatusClientClosed {
 		return status, 0
 	}
@@ -711,11 +711,11 @@ func bodyError(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		// RFC 9110 section 15.5.9.
-		return &pipeline.Error{Status: http.StatusRequestTimeout, Err: fmt.Errorf("request body not received within <timeout>: %w", err)}
+		return &stage.Error{Status: http.StatusRequestTimeout, Err: fmt.Errorf("request body not received within <timeout>: %w", err)}
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body over <maxrequestbodysize> %d bytes", tooBig.Limit)}
+		return &stage.Error{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body over <maxrequestbodysize> %d bytes", tooBig.Limit)}
 	}
-	return &pipeline.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("reading the request body: %w", err)}
+	return &stage.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("reading the request body: %w", err)}
 }

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // Verbosity levels, as set by -s, -v, -vv (--veryverbose) and -vvv
@@ -201,7 +201,7 @@ func (l *Logs) Debugf(level int, format string, args ...any) {
 //
 // The request line, referer and agent are quoted as Go quotes strings, so
 // that no client can forge a line.
-func (l *Logs) access(r *http.Request, st *pipeline.State, status int, n int64, d time.Duration) {
+func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d time.Duration) {
 	bp := lineBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, peerOf(r)...)

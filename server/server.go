@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/pool"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -43,8 +43,8 @@ func NewTransport(timeout time.Duration) *http.Transport {
 
 // newEnv returns the run-time environment of cfg: its backend clients,
 // the pool p for proxied requests and a net/http client for upgrades.
-func newEnv(cfg *xmlconf.Config, p *pool.Pool) *pipeline.Env {
-	return &pipeline.Env{
+func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
+	return &stage.Env{
 		Transport:      p,
 		Upgrade:        NewTransport(cfg.Timeout),
 		BackendTimeout: cfg.Timeout,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -40,7 +40,7 @@ func BenchmarkStages(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tr := &stubTransport{}
-			tree, err := Compile(cfg, &pipeline.Env{Transport: tr}, Options{})
+			tree, err := Compile(cfg, &stage.Env{Transport: tr}, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -448,7 +448,7 @@ func TestRespondTrailers(t *testing.T) {
 			}
 			resp.Body = &trailerBody{r: strings.NewReader("hello"), resp: resp,
 				set: http.Header{"X-A": {"1"}, "X-B": {"2"}, "Set-Cookie": {"evil=1"}}}
-			st := &pipeline.State{In: r}
+			st := &stage.State{In: r}
 			st.SetAnswer(resp, xmlconf.Pos{})
 			w := httptest.NewRecorder()
 			respond(w, r, st, nil, false, 0)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -20,7 +20,7 @@ import (
 //	debug: #3 127.0.0.1 "GET /app/x": host "*" site /app/ rule f.conf:9: proxy GET http://b:8080/x Host: b:8080
 //
 // The caller checks the level first.
-func (l *Logs) decision(id uint64, r *http.Request, st *pipeline.State, err error) {
+func (l *Logs) decision(id uint64, r *http.Request, st *stage.State, err error) {
 	var b strings.Builder
 	b.WriteByte('#')
 	b.WriteString(strconv.FormatUint(id, 10))
@@ -45,7 +45,7 @@ func (l *Logs) decision(id uint64, r *http.Request, st *pipeline.State, err erro
 	b.WriteString(": ")
 	switch a := answerOf(st); {
 	case err != nil:
-		fmt.Fprintf(&b, "%d (%v)", pipeline.StatusOf(err), err)
+		fmt.Fprintf(&b, "%d (%v)", stage.StatusOf(err), err)
 	case a == nil:
 		fmt.Fprintf(&b, "%d, no instruction answered", st.Status)
 	case a.Request != nil && a.Request.URL != nil && a.Request.URL.Host != "":
@@ -59,14 +59,14 @@ func (l *Logs) decision(id uint64, r *http.Request, st *pipeline.State, err erro
 	l.debugs.Printf("debug: %s", b.String())
 }
 
-func answerOf(st *pipeline.State) *http.Response {
+func answerOf(st *stage.State) *http.Response {
 	if st == nil {
 		return nil
 	}
 	return st.Answer
 }
 
-// tracer returns the pipeline.State.Trace of request number id at Debug:
+// tracer returns the stage.State.Trace of request number id at Debug:
 // each decision, as --dry-run prints it, becomes a line
 //
 //	debug: #3 f.conf:7: site /app/: entered, sub-path "x"

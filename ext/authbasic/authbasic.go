@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -47,7 +47,7 @@ type Auth struct {
 
 // Configure checks the extension's <extension> line: authbasic takes no
 // options.
-func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
+func Configure(c stage.Compiler, ext *xmlconf.Extension) {
 	if ext.Element != nil {
 		for _, ch := range ext.Element.Children {
 			c.Errors().Add(ch.Pos, "<%s>: %s takes no options", ch.Name, ext.Name)
@@ -58,7 +58,7 @@ func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
 // Compile compiles <authbasic realm="R"> with one or more
 // <plain login="L" password="P"/> children. (Ocsigen 5.0.1 takes exactly
 // one; several are accepted here, any of them letting the request in.)
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, []string{"realm"}, nil) {
 		return nil
@@ -114,9 +114,9 @@ func quote(s string) string {
 }
 
 // Run checks the credentials of an unanswered request.
-func (a *Auth) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (a *Auth) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	hdr := st.In.Header.Get("Authorization")
 	if hdr == "" {
@@ -128,15 +128,15 @@ func (a *Auth) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, er
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(param))
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusBadRequest, "authbasic at %s: malformed Basic credentials", a.pos)
+		return stage.Next, stage.Errorf(http.StatusBadRequest, "authbasic at %s: malformed Basic credentials", a.pos)
 	}
 	login, pass, found := strings.Cut(string(raw), ":")
 	if !found {
-		return pipeline.Next, pipeline.Errorf(http.StatusBadRequest, "authbasic at %s: malformed Basic credentials (no \":\")", a.pos)
+		return stage.Next, stage.Errorf(http.StatusBadRequest, "authbasic at %s: malformed Basic credentials (no \":\")", a.pos)
 	}
 	if user, ok := a.check(login, pass); ok {
 		st.Tracef(a.pos, "authbasic realm=%q: user %q accepted", a.realm, user)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	return a.reject(st, "wrong login or password")
 }
@@ -158,7 +158,7 @@ func (a *Auth) check(login, pass string) (string, bool) {
 	return a.users[match].login, true
 }
 
-func (a *Auth) reject(st *pipeline.State, why string) (pipeline.Result, error) {
+func (a *Auth) reject(st *stage.State, why string) (stage.Result, error) {
 	st.Tracef(a.pos, "authbasic realm=%q: %s -> answer 401", a.realm, why)
 	const body = "<html><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>\n"
 	st.SetAnswer(&http.Response{
@@ -171,5 +171,5 @@ func (a *Auth) reject(st *pipeline.State, why string) (pipeline.Result, error) {
 		Body:          io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)),
 	}, a.pos)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 func basic(userpass string) string {
@@ -45,8 +45,8 @@ func TestAuthBasic(t *testing.T) {
 			_, err := stagetest.Run(t, st, s)
 			switch {
 			case err != nil:
-				if pipeline.StatusOf(err) != tt.want {
-					t.Fatalf("error %v (status %d), want %d", err, pipeline.StatusOf(err), tt.want)
+				if stage.StatusOf(err) != tt.want {
+					t.Fatalf("error %v (status %d), want %d", err, stage.StatusOf(err), tt.want)
 				}
 			case st.Answer == nil:
 				if tt.want != 0 {

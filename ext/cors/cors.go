@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -54,7 +54,7 @@ type CORS struct {
 
 // Configure checks the extension's <extension> line: cors takes no
 // options.
-func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
+func Configure(c stage.Compiler, ext *xmlconf.Extension) {
 	if ext.Element != nil {
 		for _, ch := range ext.Element.Children {
 			c.Errors().Add(ch.Pos, "<%s>: %s takes no options", ch.Name, ext.Name)
@@ -64,7 +64,7 @@ func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
 
 // Compile compiles <cors>. Defaults: every method, no credentials, no
 // max age, no exposed headers.
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, nil, []string{"max_age", "credentials", "exposed_headers", "methods"}) {
 		return nil
@@ -118,7 +118,7 @@ func splitList(v string) []string {
 
 // headers returns the CORS headers for the request, or ok false when the
 // requested method is refused.
-func (s *CORS) headers(st *pipeline.State, origin string) (h [][2]string, ok bool) {
+func (s *CORS) headers(st *stage.State, origin string) (h [][2]string, ok bool) {
 	h = append(h, [2]string{HeaderAllowOrigin, origin})
 	if s.credentials {
 		h = append(h, [2]string{HeaderAllowCredentials, "true"})
@@ -151,16 +151,16 @@ func contains(list []string, s string) bool {
 }
 
 // Run answers a preflight, or adds the CORS headers to an answer.
-func (s *CORS) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	origin := st.In.Header.Get(HeaderOrigin)
 	if st.Answer == nil {
 		if st.Method != http.MethodOptions || origin == "" {
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		h, ok := s.headers(st, origin)
 		if !ok {
 			st.Tracef(s.pos, "cors: preflight for method %q, not allowed (next)", st.In.Header.Get(HeaderRequestMethod))
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		resp := &http.Response{
 			StatusCode: http.StatusOK,
@@ -173,20 +173,20 @@ func (s *CORS) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, er
 		addVary(resp.Header)
 		st.Tracef(s.pos, "cors: preflight from %q -> answer 200", origin)
 		st.SetAnswer(resp, s.pos)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	addVary(st.Answer.Header)
 	if origin == "" {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	h, ok := s.headers(st, origin)
 	if !ok {
 		st.Tracef(s.pos, "cors: method %q not allowed: no CORS headers", st.In.Header.Get(HeaderRequestMethod))
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	set(st.Answer.Header, h)
 	st.Tracef(s.pos, "cors: origin %q allowed%s", origin, describe(h))
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 func describe(h [][2]string) string {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // coding is a content coding.
@@ -198,13 +198,13 @@ func (r *compressReader) Close() error {
 // Only a 200 is compressed: any other status the file's writer chooses
 // (412) is sent as it is, without Content-Encoding.
 type encodedAnswer struct {
-	inner  pipeline.AnswerWriter
+	inner  stage.AnswerWriter
 	coding coding
 	level  int
 	plain  io.Reader // Read: the compressed body, made on first use
 }
 
-var _ pipeline.AnswerWriter = (*encodedAnswer)(nil)
+var _ stage.AnswerWriter = (*encodedAnswer)(nil)
 
 func (e *encodedAnswer) Read(p []byte) (int, error) {
 	if e.plain == nil {

@@ -37,7 +37,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -72,7 +72,7 @@ type Deflate struct {
 
 // Configure reads the children of the <extension> line: <compress
 // level="0-9"/> and <buffer size="N"/>.
-func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
+func Configure(c stage.Compiler, ext *xmlconf.Extension) {
 	globalLevel(ext, c.Errors())
 }
 
@@ -121,7 +121,7 @@ func globalLevel(ext *xmlconf.Extension, errs *xmlconf.ErrorList) int {
 
 // Compile compiles <deflate compress="only|allbut"> with <type> and
 // <extension> children (at least one).
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, []string{"compress"}, nil) {
 		return nil
@@ -166,7 +166,7 @@ func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 		errs.Add(e.Pos, "<deflate>: at least one <type> or <extension> is needed")
 		return nil
 	}
-	if cs, ok := c.(pipeline.ConfigSource); ok && cs.Config() != nil {
+	if cs, ok := c.(stage.ConfigSource); ok && cs.Config() != nil {
 		for i := range cs.Config().Extensions {
 			ext := &cs.Config().Extensions[i]
 			if strings.HasSuffix(ext.Name, "deflatemod") || strings.HasSuffix(ext.Name, "deflatemod.cmxs") {
@@ -205,20 +205,20 @@ func (d *Deflate) selected(ctype, sub string) bool {
 }
 
 // Run compresses the answer, if there is one and it qualifies.
-func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	resp := st.Answer
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	h := resp.Header
 	if h.Get(HeaderContentEncoding) != "" {
 		st.Tracef(d.pos, "deflate: already encoded (%s), left alone", h.Get(HeaderContentEncoding))
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Env != nil && st.Env.DryRun && resp.Request != nil {
 		// The stand-in for a backend's answer: its headers are unknown.
 		st.Tracef(d.pos, "deflate: decided on the backend's answer (its Content-Type, length and encoding)")
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	acc := negotiate(st.In.Header.Values(HeaderAcceptEncoding))
 	coding := acc.best
@@ -243,16 +243,16 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 		st.DropAnswer()
 		st.Status = http.StatusNotAcceptable
 		st.Tracef(d.pos, "deflate: Accept-Encoding %q refuses identity, gzip and deflate -> 406", strings.Join(st.In.Header.Values(HeaderAcceptEncoding), ", "))
-		return pipeline.StopAll, nil
+		return stage.StopAll, nil
 	}
 	if why != "" {
 		st.Tracef(d.pos, "deflate: not compressed: %s", why)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	addVary(h)
 	if coding == identity {
 		st.Tracef(d.pos, "deflate: compressible, but the client asks for identity")
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	h.Set(HeaderContentEncoding, coding.String())
 	h.Del("Content-Length")
@@ -262,17 +262,17 @@ func (d *Deflate) Run(ctx context.Context, st *pipeline.State) (pipeline.Result,
 	}
 	unknown := resp.ContentLength < 0
 	resp.ContentLength = -1
-	if aw, ok := resp.Body.(pipeline.AnswerWriter); ok {
+	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		resp.Body = &encodedAnswer{inner: aw, coding: coding, level: d.level}
 	} else {
 		resp.Body = newCompressReader(resp.Body, coding, d.level, unknown)
 	}
 	st.Tracef(d.pos, "deflate: %s, %s (level %d)", ctype, coding, d.level)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 func isWriter(b any) bool {
-	_, ok := b.(pipeline.AnswerWriter)
+	_, ok := b.(stage.AnswerWriter)
 	return ok
 }
 

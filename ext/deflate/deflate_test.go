@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
+	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -240,7 +240,7 @@ func TestStaticFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := stagetest.State(t, "GET", "/page.html", "h", "", tt.headers...)
-			st.Env = &pipeline.Env{}
+			st.Env = &stage.Env{}
 			if _, err := stagetest.Run(t, st, static, d); err != nil {
 				t.Fatal(err)
 			}

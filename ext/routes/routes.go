@@ -38,8 +38,8 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
 	"github.com/ocsiproxy/ocsiproxy/rules"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -100,7 +100,7 @@ type upstream struct {
 var Elements = []string{"route"}
 
 // Compile compiles a <route> element.
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, []string{"path", "upstream"}, []string{"host", "method", "timeout", "body_length", "keephost", "forwarded"}) {
 		return nil
@@ -439,7 +439,7 @@ func (u *upstream) expand(val func(string) string, fullPath, rem string) string 
 // match matches the route against st. It returns the bindings and the
 // remainder of the site-relative path after the matched segments ("" or
 // beginning with "/"), or why it did not match.
-func (r *Route) match(st *pipeline.State) (bindings map[string]string, rem string, why string) {
+func (r *Route) match(st *stage.State) (bindings map[string]string, rem string, why string) {
 	if r.methods != nil {
 		ok := false
 		for _, m := range r.methods {
@@ -525,14 +525,14 @@ func allLabelBytes(s string) bool {
 }
 
 // Run forwards an unanswered matching request to the route's upstream.
-func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	b, rem, why := r.match(st)
 	if why != "" {
 		st.Tracef(r.pos, "%s: no match (%s)", r.src, why)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	dest := r.up.expand(func(n string) string { return b[n] }, st.Path, rem)
 	if st.HasQuery {
@@ -540,7 +540,7 @@ func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 	}
 	t, err := rules.ParseTarget(dest)
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "route at %s: %v", r.pos, err)
+		return stage.Next, stage.Errorf(http.StatusInternalServerError, "route at %s: %v", r.pos, err)
 	}
 	host := t.Host
 	switch {
@@ -552,7 +552,7 @@ func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 	st.Tracef(r.pos, "%s: match -> proxy %s %s Host: %s", r.src, st.Method, t.URL(), host)
 	in := st.In
 	if r.limit >= 0 && in.ContentLength > r.limit {
-		return pipeline.Next, pipeline.Errorf(http.StatusRequestEntityTooLarge,
+		return stage.Next, stage.Errorf(http.StatusRequestEntityTooLarge,
 			"route at %s: request body of %d bytes is over body_length %d", r.pos, in.ContentLength, r.limit)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
@@ -589,12 +589,12 @@ func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 			status = http.StatusGatewayTimeout
 			err = fmt.Errorf("%w (%v)", errTimeout, r.timeout)
 		}
-		return pipeline.Next, &pipeline.Error{Status: status, Err: fmt.Errorf("route at %s: %s %s: %w", r.pos, st.Method, t.URL(), err)}
+		return stage.Next, &stage.Error{Status: status, Err: fmt.Errorf("route at %s: %s %s: %w", r.pos, st.Method, t.URL(), err)}
 	}
 	if err := forward.CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
 		cancel(nil)
-		return pipeline.Next, pipeline.Errorf(http.StatusBadGateway, "route at %s: %s %s: %v", r.pos, st.Method, t.URL(), err)
+		return stage.Next, stage.Errorf(http.StatusBadGateway, "route at %s: %s %s: %v", r.pos, st.Method, t.URL(), err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A tunnel keeps the connection itself as its body (the server
@@ -605,7 +605,7 @@ func (r *Route) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, e
 		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	}
 	st.SetAnswer(resp, r.pos)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // errTimeout is the cause of a route's timeout.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // recorder is a Transport that records the request and answers 200.
@@ -38,9 +38,9 @@ func run(t *testing.T, routesXML, method, target, host, site string, headers ...
 }
 
 // compileAll compiles every <route> of routesXML.
-func compileAll(t *testing.T, routesXML string) []pipeline.Stage {
+func compileAll(t *testing.T, routesXML string) []stage.Stage {
 	t.Helper()
-	var stages []pipeline.Stage
+	var stages []stage.Stage
 	_, els := stagetest.Parse(t, "", routesXML)
 	for _, e := range els {
 		c := &stagetest.Compiler{}
@@ -260,8 +260,8 @@ func TestTimeoutAndBodyLength(t *testing.T) {
 				st.Answer.Body.Close()
 				return
 			}
-			if got := pipeline.StatusOf(err); err == nil || got != tt.wantStatus {
-				t.Fatalf("got error %v (status %d), want status %d", err, pipeline.StatusOf(err), tt.wantStatus)
+			if got := stage.StatusOf(err); err == nil || got != tt.wantStatus {
+				t.Fatalf("got error %v (status %d), want status %d", err, stage.StatusOf(err), tt.wantStatus)
 			}
 		})
 	}

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
-// fileBody is the body of a file answer. It is a [pipeline.AnswerWriter]:
+// fileBody is the body of a file answer. It is a [stage.AnswerWriter]:
 // the server lets it write itself with http.ServeContent.
 type fileBody struct {
 	f       *os.File // nil in a dry run
@@ -25,7 +25,7 @@ type fileBody struct {
 	ranges  bool // ranges allowed (no <disablepartialrequests/>)
 }
 
-var _ pipeline.AnswerWriter = (*fileBody)(nil)
+var _ stage.AnswerWriter = (*fileBody)(nil)
 
 func (b *fileBody) Read(p []byte) (int, error) {
 	if b.f == nil {

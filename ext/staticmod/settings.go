@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -92,7 +92,7 @@ type Settings struct {
 var Defaults = &Settings{Index: []string{"index.html"}}
 
 // settingsOf returns the settings of st.
-func settingsOf(st *pipeline.State) *Settings {
+func settingsOf(st *stage.State) *Settings {
 	if s, ok := st.Files.(*Settings); ok {
 		return s
 	}
@@ -172,14 +172,14 @@ type setStage struct {
 	fresh *Settings
 }
 
-func (s *setStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *setStage) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if st.Files == nil && s.fresh != nil {
 		st.Files = s.fresh
 		st.Tracef(s.pos, "%s", s.desc)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	n := *settingsOf(st)
 	if s.apply != nil {
@@ -187,7 +187,7 @@ func (s *setStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 	}
 	st.Files = &n
 	st.Tracef(s.pos, "%s", s.desc)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 // CharsetDefault returns the stage of the charset attribute of a <host>
@@ -196,7 +196,7 @@ func (s *setStage) Run(ctx context.Context, st *pipeline.State) (pipeline.Result
 // extendconfiguration's <charset default=> does; "" means no charset. The
 // engine ends a site's settings with the site, so a <site charset=> does
 // not reach the instructions after the site.
-func CharsetDefault(pos xmlconf.Pos, owner, charset string) pipeline.Stage {
+func CharsetDefault(pos xmlconf.Pos, owner, charset string) stage.Stage {
 	apply := func(n *Settings) { n.charsetDefault, n.hasCharsetDefault = charset, true }
 	fresh := *Defaults
 	apply(&fresh)
@@ -228,7 +228,7 @@ var ExtendElements = []string{
 //     static files;
 //   - <uploaddir> and <maxuploadfilesize>: accepted, no effect (request
 //     bodies are streamed to backends, not parsed).
-func CompileExtend(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func CompileExtend(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	s := &setStage{pos: e.Pos}
 	switch e.Name {
@@ -339,7 +339,7 @@ func CompileExtend(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
 	return s
 }
 
-func compileDenyList(c pipeline.Compiler, e *xmlconf.Element) (denyList, bool) {
+func compileDenyList(c stage.Compiler, e *xmlconf.Element) (denyList, bool) {
 	var d denyList
 	ok := true
 	for _, ch := range e.Children {
@@ -379,7 +379,7 @@ func compileDenyList(c pipeline.Compiler, e *xmlconf.Element) (denyList, bool) {
 	return d, ok
 }
 
-func compileAssocs(c pipeline.Compiler, e *xmlconf.Element) ([]assoc, bool) {
+func compileAssocs(c stage.Compiler, e *xmlconf.Element) ([]assoc, bool) {
 	var list []assoc
 	ok := true
 	for _, ch := range e.Children {

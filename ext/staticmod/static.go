@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -44,9 +44,9 @@ type server struct {
 
 // serverOptions reads the <server> options of the configuration, when the
 // compiler gives it.
-func serverOptions(c pipeline.Compiler) (*server, error) {
+func serverOptions(c stage.Compiler) (*server, error) {
 	s := &server{types: builtinTypes}
-	cs, ok := c.(pipeline.ConfigSource)
+	cs, ok := c.(stage.ConfigSource)
 	if !ok || cs.Config() == nil {
 		return s, nil
 	}
@@ -65,7 +65,7 @@ func serverOptions(c pipeline.Compiler) (*server, error) {
 // Configure checks the <extension> line of staticmod or
 // extendconfiguration: they take no options. For staticmod it also reads
 // the <mimefile>, so that a missing one is reported at start-up.
-func Configure(c pipeline.Compiler, ext *xmlconf.Extension) {
+func Configure(c stage.Compiler, ext *xmlconf.Extension) {
 	if ext.Element != nil {
 		for _, ch := range ext.Element.Children {
 			c.Errors().Add(ch.Pos, "<%s>: %s takes no options", ch.Name, ext.Name)
@@ -106,7 +106,7 @@ type Static struct {
 // nothing else answers), as Ocsigen passes on an unknown user. A "$u("
 // without ")", a second "$u(", an empty NAME, or a NAME without groups
 // that cannot be a user name is a configuration error.
-func Compile(c pipeline.Compiler, e *xmlconf.Element) pipeline.Stage {
+func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	if !e.CheckAttrs(errs, nil, []string{"dir", "regexp", "code", "dest", "root", "cache"}) || !noChildren(errs, e) || !noText(errs, e) {
 		return nil
@@ -202,24 +202,24 @@ func (s *Static) describe() string {
 
 // Run answers an unanswered request with the file its sub-path names, if
 // there is one.
-func (s *Static) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, error) {
+func (s *Static) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if s.code != nil {
 		ok, err := s.code.MatchString(strconv.Itoa(st.Status))
 		if err != nil {
-			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+			return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 		}
 		if !ok {
 			st.Tracef(s.pos, "%s: status %d does not match", s.describe(), st.Status)
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 	}
 	sub, ok := decodeSubPath(st.SubPath)
 	if !ok {
 		st.Tracef(s.pos, "%s: sub-path %q names no file (an encoded \"/\", NUL or dot segment)", s.describe(), st.SubPath)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	var filename, root string
 	if s.dir != "" {
@@ -230,11 +230,11 @@ func (s *Static) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, 
 	} else {
 		m, err := s.re.Match(sub)
 		if err != nil {
-			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+			return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 		}
 		if m == nil {
 			st.Tracef(s.pos, "%s: no match on %q", s.describe(), sub)
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		filename, err = s.dest.expand(m, s.home)
 		if err == nil && s.root != nil {
@@ -242,10 +242,10 @@ func (s *Static) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, 
 		}
 		if errors.Is(err, errNoUser) {
 			st.Tracef(s.pos, "%s: %v (next)", s.describe(), err)
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		if err != nil {
-			return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+			return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 		}
 		if s.root != nil {
 			root = strings.TrimRight(root, "/")
@@ -255,7 +255,7 @@ func (s *Static) Run(ctx context.Context, st *pipeline.State) (pipeline.Result, 
 			if !within(filename, root) {
 				st.Status = http.StatusForbidden
 				st.Tracef(s.pos, "%s: %s is outside root %s -> 403 (next)", s.describe(), filename, root)
-				return pipeline.Next, nil
+				return stage.Next, nil
 			}
 		}
 	}
@@ -303,32 +303,32 @@ const (
 	listing                // a directory without index, listed
 )
 
-func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Result, error) {
+func (s *Static) serve(st *stage.State, filename, root string) (stage.Result, error) {
 	set := settingsOf(st)
 	res, name, fi, why, err := resolve(filename, root, set)
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+		return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 	}
 	switch res {
 	case notFound:
 		st.Tracef(s.pos, "%s: %s: %s (next)", s.describe(), filename, why)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	case forbidden:
 		st.Status = http.StatusForbidden
 		st.Tracef(s.pos, "%s: %s: %s -> 403 (next)", s.describe(), filename, why)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	case isDir:
 		loc := directoryURL(st)
 		st.Tracef(s.pos, "%s: %s is a directory -> redirect 301 Location: %s", s.describe(), filename, loc)
 		st.SetAnswer(newResponse(http.StatusMovedPermanently, http.Header{"Location": {loc}}, http.NoBody, 0), s.pos)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	if !methodAllowed(st.Method) {
 		st.Tracef(s.pos, "%s: %s: method %s -> answer 405", s.describe(), name, st.Method)
 		h := http.Header{"Allow": {"GET, HEAD"}, "Content-Type": {"text/plain; charset=utf-8"}}
 		body := "405 Method Not Allowed\n"
 		st.SetAnswer(newResponse(http.StatusMethodNotAllowed, h, io.NopCloser(strings.NewReader(body)), int64(len(body))), s.pos)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	status := http.StatusOK
 	if s.code != nil {
@@ -339,17 +339,17 @@ func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Resu
 		if err != nil {
 			st.Status = http.StatusForbidden
 			st.Tracef(s.pos, "%s: %s: cannot list: %v -> 403 (next)", s.describe(), name, err)
-			return pipeline.Next, nil
+			return stage.Next, nil
 		}
 		st.Tracef(s.pos, "%s: %s: directory listing -> answer %d", s.describe(), name, status)
 		h := http.Header{"Content-Type": {"text/html; charset=utf-8"}}
 		s.cacheHeaders(h)
 		st.SetAnswer(newResponse(status, h, io.NopCloser(strings.NewReader(page)), int64(len(page))), s.pos)
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	ctype, err := s.contentType(name, set)
 	if err != nil {
-		return pipeline.Next, pipeline.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
+		return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 	}
 	h := http.Header{"Content-Type": {ctype}}
 	mod := fi.ModTime()
@@ -369,12 +369,12 @@ func (s *Static) serve(st *pipeline.State, filename, root string) (pipeline.Resu
 		} else {
 			st.Tracef(s.pos, "%s: %s: %v (next)", s.describe(), name, err)
 		}
-		return pipeline.Next, nil
+		return stage.Next, nil
 	}
 	body.f = f
 	st.Tracef(s.pos, "%s: %s (%d bytes, %s) -> answer %d", s.describe(), name, fi.Size(), ctype, status)
 	st.SetAnswer(newResponse(status, h, body, fi.Size()), s.pos)
-	return pipeline.Next, nil
+	return stage.Next, nil
 }
 
 func isZeroTime(t time.Time) bool { return t.IsZero() || t.Equal(time.Unix(0, 0)) }
@@ -568,7 +568,7 @@ func openRegular(name string) (*os.File, error) {
 // being the Host header's name and the port the listening port (omitted
 // when 80 or 443), as Ocsigen builds it; the path alone when the request
 // has no Host.
-func directoryURL(st *pipeline.State) string {
+func directoryURL(st *stage.State) string {
 	target := st.Path + "/"
 	if st.HasQuery {
 		target += "?" + st.RawQuery

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -44,13 +44,13 @@ func tree(t *testing.T, files map[string]string) string {
 
 // compileHost compiles the instructions of a host (staticmod and
 // extendconfiguration elements) with serverXML as <server> options.
-func compileHost(t *testing.T, serverXML, hostXML string) []pipeline.Stage {
+func compileHost(t *testing.T, serverXML, hostXML string) []stage.Stage {
 	t.Helper()
 	cfg, els := stagetest.Parse(t, serverXML, hostXML)
 	c := &stagetest.Compiler{Cfg: cfg}
-	var out []pipeline.Stage
+	var out []stage.Stage
 	for _, e := range els {
-		var s pipeline.Stage
+		var s stage.Stage
 		if e.Name == "static" {
 			s = Compile(c, e)
 		} else {
@@ -74,7 +74,7 @@ type result struct {
 }
 
 // serve runs the stages on a request and writes the answer.
-func serve(t *testing.T, stages []pipeline.Stage, method, target, site string, headers ...string) result {
+func serve(t *testing.T, stages []stage.Stage, method, target, site string, headers ...string) result {
 	t.Helper()
 	st := stagetest.State(t, method, target, "files.example", site, headers...)
 	if _, err := stagetest.Run(t, st, stages...); err != nil {
@@ -199,7 +199,7 @@ func TestNoEscape(t *testing.T) {
 	}
 }
 
-func tryState(t *testing.T, target string) (st *pipeline.State, ok bool) {
+func tryState(t *testing.T, target string) (st *stage.State, ok bool) {
 	t.Helper()
 	defer func() {
 		if recover() != nil {
@@ -517,7 +517,7 @@ func TestCharset(t *testing.T) {
 				if cs == `""` {
 					cs = ""
 				}
-				stages = append([]pipeline.Stage{CharsetDefault(xmlconf.Pos{}, "host", cs)}, stages...)
+				stages = append([]stage.Stage{CharsetDefault(xmlconf.Pos{}, "host", cs)}, stages...)
 			}
 			r := serve(t, stages, "GET", tt.target, "")
 			if r.status != 200 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
 // fakeHomes is a user database for tests: name -> home directory. A name
@@ -28,7 +28,7 @@ func fakeHomes(homes map[string]string) HomeLookup {
 
 // withHomes compiles the <static> elements of hostXML and makes them look
 // homes up in lookup.
-func withHomes(t *testing.T, hostXML string, lookup HomeLookup) []pipeline.Stage {
+func withHomes(t *testing.T, hostXML string, lookup HomeLookup) []stage.Stage {
 	t.Helper()
 	stages := compileHost(t, "", hostXML)
 	for _, s := range stages {
@@ -91,8 +91,8 @@ func TestUserDirectories(t *testing.T) {
 			st := stagetest.State(t, "GET", tt.target, "files.example", "")
 			_, err := stagetest.Run(t, st, stages...)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || pipeline.StatusOf(err) != 500 {
-					t.Fatalf("GET %s: error %v (status %d), want a 500 error containing %q", tt.target, err, pipeline.StatusOf(err), tt.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || stage.StatusOf(err) != 500 {
+					t.Fatalf("GET %s: error %v (status %d), want a 500 error containing %q", tt.target, err, stage.StatusOf(err), tt.wantErr)
 				}
 				return
 			}

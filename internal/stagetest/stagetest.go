@@ -12,21 +12,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/pipeline"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// Compiler is a pipeline.Compiler (and pipeline.ConfigSource) for tests.
+// Compiler is a stage.Compiler (and stage.ConfigSource) for tests.
 type Compiler struct {
 	Errs xmlconf.ErrorList
 	Cfg  *xmlconf.Config
 }
 
-func (c *Compiler) Errors() *xmlconf.ErrorList                      { return &c.Errs }
-func (c *Compiler) MatchTimeout() time.Duration                     { return time.Second }
-func (c *Compiler) Config() *xmlconf.Config                         { return c.Cfg }
-func (c *Compiler) Block(elems []*xmlconf.Element) []pipeline.Stage { return nil }
+func (c *Compiler) Errors() *xmlconf.ErrorList                   { return &c.Errs }
+func (c *Compiler) MatchTimeout() time.Duration                  { return time.Second }
+func (c *Compiler) Config() *xmlconf.Config                      { return c.Cfg }
+func (c *Compiler) Block(elems []*xmlconf.Element) []stage.Stage { return nil }
 
 // Parse reads a whole configuration whose <server> holds serverXML (the
 // <extension> lines and <server> options) and one <host> with hostXML;
@@ -52,7 +52,7 @@ func Element(t testing.TB, xml string) *xmlconf.Element {
 }
 
 // Compile compiles xml with compile and fails the test on a problem.
-func Compile(t testing.TB, compile func(pipeline.Compiler, *xmlconf.Element) pipeline.Stage, xml string) pipeline.Stage {
+func Compile(t testing.TB, compile func(stage.Compiler, *xmlconf.Element) stage.Stage, xml string) stage.Stage {
 	t.Helper()
 	c := &Compiler{}
 	s := compile(c, Element(t, xml))
@@ -63,7 +63,7 @@ func Compile(t testing.TB, compile func(pipeline.Compiler, *xmlconf.Element) pip
 }
 
 // CompileErr compiles xml and returns the problems reported.
-func CompileErr(t testing.TB, compile func(pipeline.Compiler, *xmlconf.Element) pipeline.Stage, xml string) error {
+func CompileErr(t testing.TB, compile func(stage.Compiler, *xmlconf.Element) stage.Stage, xml string) error {
 	t.Helper()
 	c := &Compiler{}
 	s := compile(c, Element(t, xml))
@@ -79,7 +79,7 @@ func CompileErr(t testing.TB, compile func(pipeline.Compiler, *xmlconf.Element) 
 // State returns the state of a request for target ("/path?query") with
 // Host host ("" for none) and "Name: value" header lines, in the
 // innermost site site ("" for the host's root, else "a/b").
-func State(t testing.TB, method, target, host, site string, headers ...string) *pipeline.State {
+func State(t testing.TB, method, target, host, site string, headers ...string) *stage.State {
 	t.Helper()
 	r := httptest.NewRequest(method, target, nil)
 	r.Host = host
@@ -88,9 +88,9 @@ func State(t testing.TB, method, target, host, site string, headers ...string) *
 		name, value, _ := strings.Cut(h, ":")
 		r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
-	st := &pipeline.State{
+	st := &stage.State{
 		In:     r,
-		Env:    &pipeline.Env{},
+		Env:    &stage.Env{},
 		Method: method,
 		Proto:  r.Proto,
 		Host:   host,
@@ -112,7 +112,7 @@ func State(t testing.TB, method, target, host, site string, headers ...string) *
 	st.SubPath = strings.TrimPrefix(p, "/")
 	if site != "" {
 		st.Site = strings.Split(site, "/")
-		sub, ok := pipeline.SubPathOf(p, st.Site)
+		sub, ok := stage.SubPathOf(p, st.Site)
 		if !ok {
 			t.Fatalf("%s is not in site %s", p, site)
 		}
@@ -123,9 +123,9 @@ func State(t testing.TB, method, target, host, site string, headers ...string) *
 }
 
 // Run runs stages on st in order and returns the result.
-func Run(t testing.TB, st *pipeline.State, stages ...pipeline.Stage) (pipeline.Result, error) {
+func Run(t testing.TB, st *stage.State, stages ...stage.Stage) (stage.Result, error) {
 	t.Helper()
-	return pipeline.RunBlock(context.Background(), st, stages)
+	return stage.RunBlock(context.Background(), st, stages)
 }
 
 // Answer returns a generated answer with the given status, headers
@@ -147,7 +147,7 @@ func Answer(status int, body string, headers ...string) *http.Response {
 
 // Write writes st's answer to a recorder as the server would (headers
 // copied, an AnswerWriter left to write itself) and returns it.
-func Write(st *pipeline.State) *httptest.ResponseRecorder {
+func Write(st *stage.State) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	resp := st.Answer
 	if resp == nil {
@@ -158,7 +158,7 @@ func Write(st *pipeline.State) *httptest.ResponseRecorder {
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
-	if aw, ok := resp.Body.(pipeline.AnswerWriter); ok {
+	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		aw.WriteAnswer(w, st.In, resp)
 		return w
 	}

@@ -1,4 +1,4 @@
-// Package pipeline is the contract between the per-request stages of
+// Package stage is the contract between the per-request stages of
 // ocsiproxy: the request state they share, the [Stage] interface every
 // compiled site instruction implements, and the way a stage reports an
 // error with its HTTP status.
@@ -9,7 +9,7 @@
 // answers it (Req_found), or acts on an answer given before it (output
 // filters, <iffound>). Stages are compiled once at load time into an
 // immutable tree; the per-request path only walks it.
-package pipeline
+package stage
 
 import (
 	"context"
