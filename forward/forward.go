@@ -17,7 +17,7 @@
 //     X-Forwarded-For;
 //   - no User-Agent is invented;
 //   - "TE: trailers" is sent when the client can receive trailers
-//     ([AcceptsTrailers]), whatever TE the client sent.
+//     ([httpsyntax.AcceptsTrailers]), whatever TE the client sent.
 //
 // It also maps transport errors to HTTP statuses (502, 504, 413).
 package forward
@@ -178,7 +178,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
-	if AcceptsTrailers(in) {
+	if httpsyntax.AcceptsTrailers(in) {
 		// The trailers of the answer reach the client: the backend may
 		// send them (gRPC servers require this).
 		out.Header["Te"] = teTrailers
@@ -198,21 +198,6 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 // trailers. Header values are never modified in place, so every request
 // can share it.
 var teTrailers = []string{"trailers"}
-
-// AcceptsTrailers reports whether the client of r can receive the trailer
-// fields of a chunked answer: an HTTP/2 client always; an HTTP/1.1 client
-// when its TE header lists "trailers" (RFC 9110 section 10.1.4); an
-// HTTP/1.0 client never. TE is hop-by-hop: it is read here, on the
-// inbound request, and never passed on as the client wrote it.
-func AcceptsTrailers(r *http.Request) bool {
-	switch {
-	case r.ProtoMajor >= 2:
-		return true
-	case r.ProtoMajor == 1 && r.ProtoMinor >= 1:
-		return httpsyntax.HasToken(r.Header["Te"], "trailers")
-	}
-	return false
-}
 
 // outHeader returns the header block the backend receives: the client's
 // fields without the hop-by-hop ones (and those Connection names) and

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 )
 
@@ -198,7 +199,7 @@ func TestTrailersAccepted(t *testing.T) {
 			if tt.te != nil {
 				in.Header["Te"] = tt.te
 			}
-			if got := AcceptsTrailers(in); got != tt.want {
+			if got := httpsyntax.AcceptsTrailers(in); got != tt.want {
 				t.Errorf("AcceptsTrailers = %v, want %v", got, tt.want)
 			}
 			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -103,7 +104,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // A DryRunner runs one request at a time.
 type DryRunner struct {
 	handler *Handler
-	h1      *h1Server
+	h1      *http1.Server
 	rec     *recorder
 	port    int
 	pool    []string
@@ -142,7 +143,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes
 	}
-	d.h1 = newH1Server(d.handler, connOptions{maxHeaderBytes: maxHeader}, log.New(io.Discard, "", 0))
+	d.h1 = http1.NewServer(d.handler, http1.Options{MaxHeaderBytes: maxHeader}, log.New(io.Discard, "", 0))
 	return d, nil
 }
 
@@ -215,8 +216,8 @@ func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 		d.startTLS()
 		d.tls.conns <- tls.Server(conn, d.tls.config)
 		client = tls.Client(cli, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	} else if c := d.h1.newConn(conn, nil); c != nil {
-		go c.waitFn()
+	} else {
+		d.h1.ServeConn(conn, nil)
 	}
 	answer := make(chan []byte, 1)
 	go func() {
@@ -319,7 +320,7 @@ func (d *DryRunner) startTLS() {
 	}
 	d.tls.config = &tls.Config{Certificates: []tls.Certificate{dryCertificate()}, NextProtos: []string{"http/1.1"}}
 	d.tls.conns = make(chan net.Conn)
-	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.opts.Load().maxHeaderBytes,
+	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.Options().MaxHeaderBytes,
 		ErrorLog: log.New(io.Discard, "", 0), DisableGeneralOptionsHandler: true}
 	go d.tls.server.Serve(chanListener(d.tls.conns))
 }

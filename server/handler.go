@@ -89,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
-	if ferr := framingVerdict(r); ferr != nil && err == nil {
+	if ferr := framingError(w); ferr != nil && err == nil {
 		// RFC 9112 section 6.3: ambiguous framing is an error; the
 		// connection cannot be trusted for another request.
 		err = &stage.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("request framing: %w", ferr)}
@@ -341,10 +341,10 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		aw.WriteAnswer(cw, r, resp)
 		return cw.result(), cw.n, nil
 	}
-	// Trailers reach a client that accepts them (forward.AcceptsTrailers);
+	// Trailers reach a client that accepts them (httpsyntax.AcceptsTrailers);
 	// the others never see them, nor their announcement.
 	var announced []string
-	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && forward.AcceptsTrailers(r) {
+	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && httpsyntax.AcceptsTrailers(r) {
 		announced = announceTrailers(hdr, resp.Trailer)
 	}
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
@@ -360,7 +360,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
 	}
 	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0, sendTimeout)
-	if copyErr == nil && len(resp.Trailer) > 0 && forward.AcceptsTrailers(r) {
+	if copyErr == nil && len(resp.Trailer) > 0 && httpsyntax.AcceptsTrailers(r) {
 		// The body has ended: resp.Trailer holds the values, announced
 		// or not.
 		setTrailers(w, announced, resp.Trailer)
@@ -368,7 +368,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	if copyErr != nil {
 		var re readError
 		if errors.As(copyErr, &re) {
-			if rs, ok := w.(responseResetter); ok && n == 0 && rs.resetResponse() {
+			if rs, ok := w.(responseResetter); ok && n == 0 && rs.ResetResponse() {
 				// Nothing was sent yet: the client gets a 502.
 				err := &stage.Error{Status: http.StatusBadGateway, Err: re}
 				status, n := writeError(w, r, err, debug)
@@ -429,7 +429,7 @@ func setTrailers(w http.ResponseWriter, announced []string, trailer http.Header)
 // responseResetter is implemented by the plain-HTTP server's
 // ResponseWriter (h1Response): an answer none of which was sent can be
 // replaced.
-type responseResetter interface{ resetResponse() bool }
+type responseResetter interface{ ResetResponse() bool }
 
 // serverValue is the Server header of answers that have none. Header
 // values are never modified in place, so every answer can share it.
@@ -531,7 +531,7 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout tim
 			if sendTimeout > 0 {
 				// An HTTP/2 stream the client grants no window to blocks
 				// here, on flow control, with the socket idle: the
-				// connection's own bound (sendTimeoutConn) cannot see it.
+				// connection's own bound (SendTimeoutConn) cannot see it.
 				// The deadline is lifted after the write, as HTTP/2
 				// resets a stream at its deadline even between writes (a
 				// stream may pause longer than that: events, long polls).
@@ -718,4 +718,24 @@ func bodyError(err error) error {
 		return &stage.Error{Status: http.StatusRequestEntityTooLarge, Err: fmt.Errorf("request body over <maxrequestbodysize> %d bytes", tooBig.Limit)}
 	}
 	return &stage.Error{Status: http.StatusBadRequest, Err: fmt.Errorf("reading the request body: %w", err)}
+}
+
+// framingError returns the wire's verdict on the framing of the request
+// being answered: the HTTP/1 server's ResponseWriter has one (see
+// http1.Server); other servers (HTTPS, HTTP/2) do not track framing.
+func framingError(w http.ResponseWriter) error {
+	if fv, ok := w.(interface{ FramingError() error }); ok {
+		return fv.FramingError()
+	}
+	return nil
+}
+
+// unboundTunnel lifts the send timeout of a hijacked HTTPS connection,
+// whose connection beneath TLS bounds its writes (http1.SendTimeoutConn).
+func unboundTunnel(conn net.Conn) {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		if u, ok := tc.NetConn().(interface{ Unbound() }); ok {
+			u.Unbound()
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -21,13 +22,13 @@ import (
 // Each <port> is a port: a listener with an accept loop of its own, which
 // takes a connection slot (<maxconnected>), accepts, and hands the
 // connection to the server of the port's protocol: the HTTP/1 server
-// (h1Server, one for every plain port) or the port's HTTPS generation, a
+// (Server, one for every plain port) or the port's HTTPS generation, a
 // net/http server made for one configuration. A net/http server reads
 // its fields per connection and per request, so that changing them while
 // it serves would be a data race: a reload makes a new generation with
 // the new bounds and certificates, hands the port's next connections to
 // it, and retires the old one, whose connections go on with what they
-// started with. The HTTP/1 server takes its bounds (connOptions) from
+// started with. The HTTP/1 server takes its bounds (http1.Options) from
 // an atomic snapshot when it accepts a connection.
 //
 // A reload opens the listeners the new configuration adds before it
@@ -38,16 +39,16 @@ import (
 // its listener; so does the admin listener.
 
 // connOptionsOf returns the bounds of client connections set by cfg.
-func connOptionsOf(cfg *xmlconf.Config) connOptions {
+func connOptionsOf(cfg *xmlconf.Config) http1.Options {
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes
 	}
-	return connOptions{
-		headerTimeout:  cfg.Timeout,
-		idleTimeout:    cfg.KeepAliveTimeout,
-		writeTimeout:   cfg.Timeout,
-		maxHeaderBytes: maxHeader,
+	return http1.Options{
+		HeaderTimeout:  cfg.Timeout,
+		IdleTimeout:    cfg.KeepAliveTimeout,
+		WriteTimeout:   cfg.Timeout,
+		MaxHeaderBytes: maxHeader,
 	}
 }
 
@@ -173,12 +174,12 @@ func (s *Server) dispatch(p *port, c net.Conn) {
 	for {
 		g := p.gen.Load()
 		if g == nil {
-			s.h1.serveConn(c, &p.retired)
+			s.h1.ServeConn(c, &p.retired)
 			return
 		}
 		var nc net.Conn = c
-		if g.o.writeTimeout > 0 {
-			nc = &sendTimeoutConn{Conn: c, timeout: g.o.writeTimeout}
+		if g.o.WriteTimeout > 0 {
+			nc = http1.NewSendTimeoutConn(c, g.o.WriteTimeout)
 		}
 		if g.ln.deliver(nc) {
 			return
@@ -196,7 +197,7 @@ func (s *Server) dispatch(p *port, c net.Conn) {
 // configuration. Its fields are never changed once it serves.
 type httpsGen struct {
 	hs *http.Server
-	o  connOptions
+	o  http1.Options
 	ln *handoffListener
 	// open counts its connections not yet closed or hijacked.
 	open atomic.Int64
@@ -204,13 +205,13 @@ type httpsGen struct {
 
 // newHTTPSGen starts a generation serving TLS with tlsConf and the bounds
 // o on the connections handed to it for the listener l.
-func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o connOptions, errc chan<- error) *httpsGen {
+func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Options, errc chan<- error) *httpsGen {
 	g := &httpsGen{o: o, ln: &handoffListener{addr: l.Addr(), conns: make(chan net.Conn), closed: make(chan struct{})}}
 	g.hs = &http.Server{
 		Handler:           s.Handler,
-		ReadHeaderTimeout: o.headerTimeout,
-		IdleTimeout:       o.idleTimeout,
-		MaxHeaderBytes:    o.maxHeaderBytes,
+		ReadHeaderTimeout: o.HeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          s.Logs.stdLogger(),
 		// "OPTIONS *" goes to the handler too, so that every request
 		// consumes its framing verdict (framing.go).
@@ -433,7 +434,7 @@ func (s *Server) applyListeners(pl *listenPlan, cfg *xmlconf.Config) {
 			gens = append(gens, g)
 		}
 		s.drain(func(ctx context.Context) {
-			s.h1.drain(ctx, &p.retired)
+			s.h1.Drain(ctx, &p.retired)
 			var wg sync.WaitGroup
 			for _, g := range gens {
 				wg.Go(func() { g.shutdown(ctx) })
@@ -467,7 +468,7 @@ func (s *Server) applyListeners(pl *listenPlan, cfg *xmlconf.Config) {
 func (s *Server) startPort(p *port) {
 	var g *httpsGen
 	if p.https {
-		g = s.newHTTPSGen(p.Listener, s.tlsConf, *s.h1.opts.Load(), s.errc)
+		g = s.newHTTPSGen(p.Listener, s.tlsConf, s.h1.Options(), s.errc)
 	}
 	if old := p.gen.Swap(g); old != nil {
 		old.ln.Close()

@@ -71,7 +71,7 @@ func (s *Server) Reload(path string) (err error) {
 	s.Handler.Swap(tree)
 	s.Handler.SetLimits(cfg)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
-	s.h1.setOptions(connOptionsOf(cfg))
+	s.h1.SetOptions(connOptionsOf(cfg))
 	s.slots.setMax(cfg.MaxConnected)
 	s.applyListeners(pl, cfg)
 	if t, ok := old.env.Transport.(interface{ CloseIdleConnections() }); ok {

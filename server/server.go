@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -99,7 +100,7 @@ type Server struct {
 	opts  Options
 	stopc chan time.Duration
 	// h1 serves the plain-HTTP ports.
-	h1 *h1Server
+	h1 *http1.Server
 	// slots bounds the open client connections (<maxconnected>).
 	slots connSlots
 	// shutdownTimeout is the <shutdowntimeout> in force (a reload
@@ -128,7 +129,7 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	}
 	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
-	s.h1 = newH1Server(s.Handler, connOptionsOf(cfg), logs.stdLogger())
+	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.stdLogger())
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
 	s.Handler.metrics = s.Metrics

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -11,11 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/wiretest"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -77,7 +76,7 @@ func TestTrailersPlainHTTP(t *testing.T) {
 			if tt.te != "" {
 				req = "GET " + tt.path + " " + tt.proto + "\r\nHost: h\r\nTE: " + tt.te + "\r\nConnection: TE, close\r\n"
 			}
-			all := rawAll(t, r.addr(0), req+"\r\n")
+			all := wiretest.RawAll(t, r.addr(0), req+"\r\n")
 			head, rest, ok := strings.Cut(all, "\r\n\r\n")
 			if !ok {
 				t.Fatalf("no head in %q", all)
@@ -109,7 +108,7 @@ func TestTrailersPlainHTTP(t *testing.T) {
 				if !strings.Contains(head, "\r\nTrailer: X-Checksum") {
 					t.Errorf("head %q does not announce X-Checksum", head)
 				}
-				lines := strings.Split(strings.TrimSuffix(trailerSection(t, rest), "\r\n\r\n"), "\r\n")
+				lines := strings.Split(strings.TrimSuffix(wiretest.TrailerSection(t, rest), "\r\n\r\n"), "\r\n")
 				slices.Sort(lines)
 				if wantLines := []string{"Grpc-Status: 0", "X-Checksum: sha-" + tt.path}; !slices.Equal(lines, wantLines) {
 					t.Errorf("trailer section %q, want %q", lines, wantLines)
@@ -119,7 +118,7 @@ func TestTrailersPlainHTTP(t *testing.T) {
 					t.Errorf("trailers sent to a client that does not accept them: %q", all)
 				}
 				if tt.chunked {
-					if sec := trailerSection(t, rest); sec != "\r\n" {
+					if sec := wiretest.TrailerSection(t, rest); sec != "\r\n" {
 						t.Errorf("trailer section %q, want none", sec)
 					}
 				}
@@ -136,47 +135,6 @@ func TestTrailersPlainHTTP(t *testing.T) {
 			}
 		})
 	}
-}
-
-// trailerSection returns what follows the last chunk of the chunked
-// body: the trailer fields, each with its CRLF, then the empty line.
-func trailerSection(t *testing.T, body string) string {
-	t.Helper()
-	rest := body
-	for {
-		line, after, ok := strings.Cut(rest, "\r\n")
-		n, err := strconv.ParseUint(line, 16, 32)
-		if !ok || err != nil {
-			t.Fatalf("bad chunk size line %q in %q", line, body)
-		}
-		if n == 0 {
-			return after
-		}
-		if uint64(len(after)) < n+2 || after[n:n+2] != "\r\n" {
-			t.Fatalf("bad chunk in %q", body)
-		}
-		rest = after[n+2:]
-	}
-}
-
-// rawAll sends req on a new connection and returns every byte of the
-// answer, up to the server's close.
-func rawAll(t *testing.T, addr, req string) string {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, c); err != nil {
-		t.Fatalf("reading the answer to %q: %v (so far %q)", req, err, buf.String())
-	}
-	return buf.String()
 }
 
 // TestTrailersHTTPS checks the trailers of net/http's server: HTTP/2
@@ -246,94 +204,6 @@ func TestTrailersHTTPS(t *testing.T) {
 	}
 }
 
-// TestH1Trailers checks the trailers of the plain-HTTP server's
-// ResponseWriter on its own: both of net/http's ways to set them, the
-// fields it never sends as trailers, and a Content-Length, which wins.
-func TestH1Trailers(t *testing.T) {
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		switch r.URL.Path {
-		case "/declared":
-			h.Set("Trailer", "x-a, X-Missing")
-			io.WriteString(w, "hi")
-			h.Set("X-A", "1")
-		case "/prefix":
-			io.WriteString(w, "hi")
-			h.Set(http.TrailerPrefix+"X-B", "2")
-			h[http.TrailerPrefix+"Bad Name"] = []string{"x"}
-			h.Set(http.TrailerPrefix+"Content-Length", "9")
-			h.Set(http.TrailerPrefix+"X-Crlf", "a\r\nEvil: 1")
-		case "/length":
-			h.Set("Trailer", "X-A")
-			h.Set("Content-Length", "2")
-			io.WriteString(w, "hi")
-			h.Set("X-A", "1")
-		case "/nobody":
-			h.Set("Trailer", "X-A")
-			w.WriteHeader(http.StatusOK)
-			h.Set("X-A", "1")
-		}
-	}))
-	tests := []struct {
-		path     string
-		te       bool
-		announce string // the Trailer field of the head, "" for none
-		section  string // the trailer section, lines sorted; "-" when not chunked
-	}{
-		{"/declared", true, "x-a, X-Missing", "X-A: 1"},
-		{"/declared", false, "", ""},
-		{"/prefix", true, "", "X-B: 2\r\nX-Crlf: a  Evil: 1"},
-		{"/prefix", false, "", ""},
-		{"/length", true, "", "-"},
-		{"/nobody", true, "X-A", "X-A: 1"},
-		{"/nobody", false, "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s TE %t", tt.path, tt.te), func(t *testing.T) {
-			req := "GET " + tt.path + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-			if tt.te {
-				req = "GET " + tt.path + " HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: close, TE\r\n\r\n"
-			}
-			all := rawAll(t, addr, req)
-			head, rest, _ := strings.Cut(all, "\r\n\r\n")
-			var announce string
-			for _, line := range strings.Split(head, "\r\n") {
-				if v, ok := strings.CutPrefix(line, "Trailer: "); ok {
-					announce = v
-				}
-			}
-			if announce != tt.announce {
-				t.Errorf("Trailer field %q, want %q; head %q", announce, tt.announce, head)
-			}
-			section := "-"
-			if strings.Contains(head, "\r\nTransfer-Encoding: chunked") {
-				lines := strings.Split(strings.TrimSuffix(trailerSection(t, rest), "\r\n"), "\r\n")
-				slices.Sort(lines)
-				section = strings.TrimPrefix(strings.Join(lines, "\r\n"), "\r\n")
-			}
-			if section != tt.section {
-				t.Errorf("trailer section %q, want %q; answer %q", section, tt.section, all)
-			}
-			for _, f := range []string{"\r\nX-A:", "\r\nX-B:", "\r\nX-Crlf:", "\r\nBad Name", "\r\nTrailer:X"} {
-				if strings.Contains(head, f) {
-					t.Errorf("a trailer (%q) was sent in the head: %q", f, head)
-				}
-			}
-		})
-	}
-	// Pipelined on one connection: each answer's trailer section ends it,
-	// and the next answer is read where it should be.
-	resps, bodies, closed := exchange(t, addr, strings.Repeat("GET /declared HTTP/1.1\r\nHost: h\r\nTE: trailers\r\n\r\n", 2), 2)
-	if len(resps) != 2 || closed {
-		t.Fatalf("%d answers, closed %t; want 2 on a kept connection", len(resps), closed)
-	}
-	for i, resp := range resps {
-		if want := (http.Header{"X-A": {"1"}, "X-Missing": nil}); bodies[i] != "hi" || !maps.EqualFunc(resp.Trailer, want, slices.Equal) {
-			t.Errorf("answer %d: body %q, trailers %q, want \"hi\" and %q", i, bodies[i], resp.Trailer, want)
-		}
-	}
-}
-
 // TestTrailersBroken checks that a backend's malformed or oversized
 // trailer section is a broken body: the client's answer is cut before
 // its last chunk, so that it cannot take it for a whole one.
@@ -368,7 +238,7 @@ func TestTrailersBroken(t *testing.T) {
 				}
 			}()
 			r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="http://`+ln.Addr().String()+`/\1"/></host>`)
-			all := rawAll(t, r.addr(0), "GET /x HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
+			all := wiretest.RawAll(t, r.addr(0), "GET /x HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(all)), nil)
 			if err != nil {
 				t.Fatalf("reading %q: %v", all, err)

@@ -3,7 +3,10 @@
 // token lists and field values.
 package httpsyntax
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // IsToken reports whether s is a non-empty token (RFC 9110 section
 // 5.6.2): the syntax of methods, field names and most list members.
@@ -90,4 +93,19 @@ func TrailerAllowed(key string) bool {
 		return false
 	}
 	return true
+}
+
+// AcceptsTrailers reports whether the client of r can receive the trailer
+// fields of a chunked answer: an HTTP/2 client always; an HTTP/1.1 client
+// when its TE header lists "trailers" (RFC 9110 section 10.1.4); an
+// HTTP/1.0 client never. TE is hop-by-hop: it is read here, on the
+// inbound request, and never passed on as the client wrote it.
+func AcceptsTrailers(r *http.Request) bool {
+	switch {
+	case r.ProtoMajor >= 2:
+		return true
+	case r.ProtoMajor == 1 && r.ProtoMinor >= 1:
+		return HasToken(r.Header["Te"], "trailers")
+	}
+	return false
 }

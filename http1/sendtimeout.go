@@ -1,13 +1,12 @@
-package server
+package http1
 
 import (
-	"crypto/tls"
 	"net"
 	"sync"
 	"time"
 )
 
-// sendDeadline is the rule of both send bounds (connWriter, sendTimeoutConn):
+// sendDeadline is the rule of both send bounds (connWriter, SendTimeoutConn):
 // before a write, the write deadline cur moves to timeout from now, but
 // only once less than three quarters of timeout are left (a deadline
 // costs a timer update). move reports whether it must be set.
@@ -19,7 +18,7 @@ func sendDeadline(cur time.Time, timeout time.Duration) (next time.Time, move bo
 	return cur, false
 }
 
-// sendTimeoutConn bounds the writes to a connection: a write that makes
+// SendTimeoutConn bounds the writes to a connection: a write that makes
 // no progress for timeout fails (nginx's send_timeout), as connWriter
 // does on plain-HTTP ports. HTTPS ports put it beneath TLS (dispatch), so
 // that HTTP/1.1 and HTTP/2 answers alike cannot hold a connection and its
@@ -31,17 +30,23 @@ func sendDeadline(cur time.Time, timeout time.Duration) (next time.Time, move bo
 // every quarter of timeout (a deadline costs a timer update). A
 // deadline set explicitly (net/http bounds the TLS handshake so) is kept
 // until it is cleared; a tunnel lifts the bound for good (unbound).
-type sendTimeoutConn struct {
+type SendTimeoutConn struct {
 	net.Conn
 	timeout time.Duration
 
 	mu       sync.Mutex
 	deadline time.Time // the write deadline in force, zero when none
 	explicit bool      // deadline was set by SetWriteDeadline/SetDeadline
-	off      bool      // unbound was called
+	off      bool      // Unbound was called
 }
 
-func (c *sendTimeoutConn) Write(p []byte) (int, error) {
+// NewSendTimeoutConn returns c with each write bounded by timeout (nginx's
+// send_timeout), for the net/http servers beneath TLS.
+func NewSendTimeoutConn(c net.Conn, timeout time.Duration) *SendTimeoutConn {
+	return &SendTimeoutConn{Conn: c, timeout: timeout}
+}
+
+func (c *SendTimeoutConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	if !c.off && !c.explicit {
 		if next, move := sendDeadline(c.deadline, c.timeout); move {
@@ -53,34 +58,26 @@ func (c *sendTimeoutConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-func (c *sendTimeoutConn) SetWriteDeadline(t time.Time) error {
+func (c *SendTimeoutConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline, c.explicit = t, !t.IsZero()
 	return c.Conn.SetWriteDeadline(t)
 }
 
-func (c *sendTimeoutConn) SetDeadline(t time.Time) error {
+func (c *SendTimeoutConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline, c.explicit = t, !t.IsZero()
 	return c.Conn.SetDeadline(t)
 }
 
-// unbound lifts the bound on writes, for a tunnel (a protocol switch), as
-// h1Conn does for a hijacked connection.
-func (c *sendTimeoutConn) unbound() {
+// Unbound lifts the bound on writes, for a tunnel (a protocol switch), as
+// the HTTP/1 server does for a hijacked connection. A handler reaches it
+// through the hijacked *tls.Conn's NetConn.
+func (c *SendTimeoutConn) Unbound() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.off = true
 	c.Conn.SetWriteDeadline(time.Time{})
-}
-
-// unboundTunnel lifts the send timeout of a hijacked HTTPS connection.
-func unboundTunnel(conn net.Conn) {
-	if tc, ok := conn.(*tls.Conn); ok {
-		if sc, ok := tc.NetConn().(*sendTimeoutConn); ok {
-			sc.unbound()
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package server
+package http1
 
 import (
 	"bufio"
@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
@@ -27,7 +26,7 @@ import (
 // the connection in the background, a cloned header map and a response
 // buffer, and per idle keep-alive connection an 8 KiB goroutine stack
 // plus 4 KiB read and 4 KiB write buffers (21 KiB per idle connection in
-// bench/; instructions per request: README, Benchmarks). h1Server serves
+// bench/; instructions per request: README, Benchmarks). Server serves
 // the same http.Handler with the same request parser (http.ReadRequest,
 // or for plain heads parsePlainHead, which reads the same requests:
 // h1request.go) and the same refusals, but:
@@ -64,43 +63,46 @@ const watchDelay = 50 * time.Millisecond
 // beyond it the connection is closed.
 const maxPostHandlerRead = 256 << 10
 
-// connOptions are the bounds of client connections that a reload can
+// Options are the bounds of client connections that a reload can
 // change. A connection takes those in force when it is accepted and keeps
 // them until it closes, so that a reload never changes a bound under a
 // request being read or answered.
-type connOptions struct {
-	// headerTimeout bounds the reading of a request head, from its first
+type Options struct {
+	// HeaderTimeout bounds the reading of a request head, from its first
 	// byte (from the accept for a connection's first request); 0: none.
-	headerTimeout time.Duration
-	// idleTimeout bounds the wait for the next request on a keep-alive
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection; 0: none.
-	idleTimeout time.Duration
-	// writeTimeout bounds each write to the client (nginx's
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to the client (nginx's
 	// send_timeout): a client that reads nothing for that long is cut
 	// off rather than holding its answer, and a worker, for ever; 0: none.
-	writeTimeout time.Duration
-	// maxHeaderBytes bounds a request head (431 beyond, with 4 KiB of
+	WriteTimeout time.Duration
+	// MaxHeaderBytes bounds a request head (431 beyond, with 4 KiB of
 	// slack for the request line as net/http allows).
-	maxHeaderBytes int
+	MaxHeaderBytes int
 }
 
-// newH1Server returns an HTTP/1.x server of h whose connections are
+// NewServer returns an HTTP/1.x server of h whose connections are
 // bounded by o until setOptions changes it.
-func newH1Server(h http.Handler, o connOptions, errorLog *log.Logger) *h1Server {
-	s := &h1Server{handler: h, errorLog: errorLog, conns: make(map[*h1Conn]struct{})}
-	s.setOptions(o)
+func NewServer(h http.Handler, o Options, errorLog *log.Logger) *Server {
+	s := &Server{handler: h, errorLog: errorLog, conns: make(map[*h1Conn]struct{})}
+	s.SetOptions(o)
 	return s
 }
 
-// setOptions sets the bounds of the connections accepted from now on.
-func (s *h1Server) setOptions(o connOptions) { s.opts.Store(&o) }
+// Options returns the bounds of the connections accepted from now on.
+func (s *Server) Options() Options { return *s.opts.Load() }
 
-// h1Server serves HTTP/1.x on plain-TCP listeners.
-type h1Server struct {
+// SetOptions sets the bounds of the connections accepted from now on.
+func (s *Server) SetOptions(o Options) { s.opts.Store(&o) }
+
+// Server serves HTTP/1.x on plain-TCP listeners.
+type Server struct {
 	handler http.Handler
 	// opts are the bounds of the connections accepted from now on; a
-	// connection keeps those it was accepted with (connOptions).
-	opts     atomic.Pointer[connOptions]
+	// connection keeps those it was accepted with (Options).
+	opts     atomic.Pointer[Options]
 	errorLog *log.Logger
 
 	workers h1Workers
@@ -122,7 +124,7 @@ const (
 	stateClosed
 )
 
-func (s *h1Server) logf(format string, args ...any) {
+func (s *Server) logf(format string, args ...any) {
 	if s.errorLog != nil {
 		s.errorLog.Printf(format, args...)
 	} else {
@@ -132,7 +134,7 @@ func (s *h1Server) logf(format string, args ...any) {
 
 // Serve accepts connections on l until the server is shut down
 // (http.ErrServerClosed) or l fails.
-func (s *h1Server) Serve(l net.Listener) error {
+func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -168,36 +170,37 @@ func (s *h1Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.serveConn(nc, nil)
+		s.ServeConn(nc, nil)
 	}
 }
 
-// serveConn serves the accepted connection nc, with the bounds in force,
-// unless the server is closing (then nc is closed). When retired is set,
-// by [h1Server.drain], nc ends as in a graceful shutdown.
-func (s *h1Server) serveConn(nc net.Conn, retired *atomic.Bool) {
+// ServeConn serves the accepted connection nc, with the bounds in force,
+// unless the server is closing (then nc is closed). When retired (which
+// may be nil) is set, by [Server.Drain], nc ends as in a graceful
+// shutdown.
+func (s *Server) ServeConn(nc net.Conn, retired *atomic.Bool) {
 	if c := s.newConn(nc, retired); c != nil {
 		go c.waitFn()
 	}
 }
 
 // newConn registers a new connection; nil when the server is closing.
-func (s *h1Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
+func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c := &h1Conn{s: s, o: s.opts.Load(), nc: nc, remote: nc.RemoteAddr().String(), retired: retired}
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
 	c.peekFn = c.peekRaw
-	c.in.f.max = c.o.maxHeaderBytes + 4096
+	c.in.f.max = c.o.MaxHeaderBytes + 4096
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 		}
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
-	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, framingKey{}, c))
-	if c.o.headerTimeout > 0 {
-		c.setReadDeadline(time.Now().Add(c.o.headerTimeout))
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	if c.o.HeaderTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.o.HeaderTimeout))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,7 +219,7 @@ func (s *h1Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 // Shutdown stops accepting, closes idle connections, and waits for the
 // active ones to finish their request (they close after their answer)
 // until ctx is done.
-func (s *h1Server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -233,7 +236,7 @@ func (s *h1Server) Shutdown(ctx context.Context) error {
 }
 
 // Close stops accepting and closes every connection at once.
-func (s *h1Server) Close() {
+func (s *Server) Close() {
 	s.closeListeners()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,7 +246,7 @@ func (s *h1Server) Close() {
 	}
 }
 
-func (s *h1Server) closeListeners() {
+func (s *Server) closeListeners() {
 	s.workers.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -257,7 +260,7 @@ func (s *h1Server) closeListeners() {
 // listener a reload closed) as Shutdown ends them all: it sets the flag,
 // closes the idle ones at once and the others after their answer, until
 // ctx is done; then it closes those left.
-func (s *h1Server) drain(ctx context.Context, retired *atomic.Bool) {
+func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 	retired.Store(true)
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -279,12 +282,12 @@ func (s *h1Server) drain(ctx context.Context, retired *atomic.Bool) {
 }
 
 // closeIdle closes the idle connections and reports whether none is left.
-func (s *h1Server) closeIdle() bool { return s.closeIdleOf(nil) }
+func (s *Server) closeIdle() bool { return s.closeIdleOf(nil) }
 
 // closeIdleOf closes the idle connections served with the flag retired
 // (every connection when retired is nil) and reports whether none of
 // them is left.
-func (s *h1Server) closeIdleOf(retired *atomic.Bool) bool {
+func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	left := 0
@@ -300,7 +303,7 @@ func (s *h1Server) closeIdleOf(retired *atomic.Bool) bool {
 	return left == 0
 }
 
-func (s *h1Server) forget(c *h1Conn) {
+func (s *Server) forget(c *h1Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -314,9 +317,9 @@ var (
 // h1Conn is one client connection. Its fields belong to the goroutine
 // serving it, except those under wmu.
 type h1Conn struct {
-	s *h1Server
+	s *Server
 	// o are the bounds the connection was accepted with.
-	o *connOptions
+	o *Options
 	// retired, when not nil, is set once the connection's listener is
 	// closed by a reload: the connection then ends after its answer.
 	retired *atomic.Bool
@@ -335,7 +338,7 @@ type h1Conn struct {
 	// into each request parsePlainHead reads.
 	base *http.Request
 	// keepAlive is set once a request was answered: the next wait is
-	// bounded by idleTimeout, the next head by headerTimeout.
+	// bounded by IdleTimeout, the next head by HeaderTimeout.
 	keepAlive bool
 	lastPOST  bool
 	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
@@ -430,8 +433,8 @@ func (r *connReader) Read(p []byte) (int, error) {
 }
 
 // connWriter is what the connection's bufio.Writer writes to: the
-// net.Conn, with a write deadline o.writeTimeout ahead, moved at most every
-// quarter of writeTimeout (a deadline costs a timer update) and never
+// net.Conn, with a write deadline o.WriteTimeout ahead, moved at most every
+// quarter of WriteTimeout (a deadline costs a timer update) and never
 // once the connection is hijacked (a tunnel has no such bound).
 type connWriter struct {
 	c        *h1Conn
@@ -440,7 +443,7 @@ type connWriter struct {
 
 func (w *connWriter) Write(p []byte) (int, error) {
 	c := w.c
-	if d := c.o.writeTimeout; d > 0 && !c.hijacked {
+	if d := c.o.WriteTimeout; d > 0 && !c.hijacked {
 		if next, move := sendDeadline(w.deadline, d); move {
 			w.deadline = next
 			c.nc.SetWriteDeadline(next)
@@ -508,18 +511,18 @@ func (c *h1Conn) peekRaw(fd uintptr) bool {
 }
 
 // boundHead sets the read deadline for the head of a request on a kept
-// connection (o.headerTimeout, or none), unless the head is whole in the
+// connection (o.HeaderTimeout, or none), unless the head is whole in the
 // buffer: then parsing it reads nothing, and what reads after it (a body,
 // the watch, the next head) sets its own deadline.
 func (c *h1Conn) boundHead() {
-	if c.o.headerTimeout <= 0 && c.rdl.IsZero() {
+	if c.o.HeaderTimeout <= 0 && c.rdl.IsZero() {
 		return
 	}
 	if b, _ := c.br.Peek(c.br.Buffered()); headWhole(b) {
 		return
 	}
-	if c.o.headerTimeout > 0 {
-		c.setReadDeadline(time.Now().Add(c.o.headerTimeout))
+	if c.o.HeaderTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.o.HeaderTimeout))
 	} else {
 		c.setReadDeadline(time.Time{})
 	}
@@ -536,10 +539,10 @@ func headWhole(b []byte) bool {
 	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
-// idleSlack is how much later than idleTimeout an idle connection may be
+// idleSlack is how much later than IdleTimeout an idle connection may be
 // closed (an eighth of it, at most a second): the idle deadline is moved
-// only once it is not within [idleTimeout, idleTimeout+slack] from now,
-// to idleTimeout+slack, so that a busy connection moves it about once per
+// only once it is not within [IdleTimeout, IdleTimeout+slack] from now,
+// to IdleTimeout+slack, so that a busy connection moves it about once per
 // slack instead of once per request.
 func idleSlack(idle time.Duration) time.Duration {
 	return min(idle/8, time.Second)
@@ -547,14 +550,14 @@ func idleSlack(idle time.Duration) time.Duration {
 
 // boundIdle sets the read deadline for the wait for the next request.
 func (c *h1Conn) boundIdle() {
-	switch idle := c.o.idleTimeout; {
+	switch idle := c.o.IdleTimeout; {
 	case idle > 0:
 		now := time.Now()
 		slack := idleSlack(idle)
 		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < idle || left > idle+slack {
 			c.setReadDeadline(now.Add(idle + slack))
 		}
-	case c.o.headerTimeout > 0:
+	case c.o.HeaderTimeout > 0:
 		c.setReadDeadline(time.Time{})
 	}
 }
@@ -570,7 +573,7 @@ func (c *h1Conn) setReadDeadline(t time.Time) {
 // limitHead bounds the bytes read from now until the next request head
 // is parsed.
 func (c *h1Conn) limitHead() {
-	c.in.limited, c.in.remain, c.in.hit = true, int64(c.o.maxHeaderBytes)+4096, false
+	c.in.limited, c.in.remain, c.in.hit = true, int64(c.o.MaxHeaderBytes)+4096, false
 }
 
 func (c *h1Conn) releaseReader() {
@@ -702,7 +705,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.
-	w := &h1Response{c: c, req: req, cl: -1, trailersOK: forward.AcceptsTrailers(req)}
+	w := &h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}

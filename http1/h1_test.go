@@ -1,4 +1,4 @@
-package server
+package http1
 
 import (
 	"bufio"
@@ -16,19 +16,19 @@ import (
 	"time"
 )
 
-// startH1 serves h with an h1Server, its bounds changed by opts, on a loopback port
+// startH1 serves h with an Server, its bounds changed by opts, on a loopback port
 // and returns its address; the server is shut down at the end of the test.
-func startH1(t *testing.T, h http.Handler, opts ...func(*connOptions)) (*h1Server, string) {
+func startH1(t *testing.T, h http.Handler, opts ...func(*Options)) (*Server, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := connOptions{headerTimeout: 5 * time.Second, idleTimeout: 5 * time.Second, maxHeaderBytes: 4096}
+	o := Options{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 4096}
 	for _, f := range opts {
 		f(&o)
 	}
-	s := newH1Server(h, o, nil)
+	s := NewServer(h, o, nil)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
@@ -444,9 +444,9 @@ func FuzzH1Conn(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, stream string) {
 		var calls atomic.Int32
-		s := newH1Server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls.Add(1)
-			if err := framingVerdict(r); err != nil {
+			if err := w.(interface{ FramingError() error }).FramingError(); err != nil {
 				w.Header().Set("Connection", "close")
 				w.WriteHeader(http.StatusBadRequest)
 				return
@@ -455,7 +455,7 @@ func FuzzH1Conn(f *testing.F) {
 				return // read as GET below: an empty answer
 			}
 			echo(w, r)
-		}), connOptions{maxHeaderBytes: 1024}, log.New(io.Discard, "", 0))
+		}), Options{MaxHeaderBytes: 1024}, log.New(io.Discard, "", 0))
 		s.conns = map[*h1Conn]struct{}{}
 		conn := &streamConn{in: strings.NewReader(stream), closed: make(chan struct{})}
 		c := s.newConn(conn, nil)
@@ -505,7 +505,7 @@ func TestH1WriteTimeout(t *testing.T) {
 			}
 		}
 		done <- nil
-	}), func(o *connOptions) { o.writeTimeout = 200 * time.Millisecond })
+	}), func(o *Options) { o.WriteTimeout = 200 * time.Millisecond })
 	c := dialH1(t, addr)
 	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
 	// The client reads nothing.

@@ -1,4 +1,4 @@
-package server
+package http1
 
 import (
 	"crypto/tls"
@@ -24,7 +24,7 @@ func TestSendTimeoutConn(t *testing.T) {
 	// Nobody reads the other end of the pipe.
 	a, b := net.Pipe()
 	defer b.Close()
-	sc := &sendTimeoutConn{Conn: a, timeout: 50 * time.Millisecond}
+	sc := &SendTimeoutConn{Conn: a, timeout: 50 * time.Millisecond}
 	select {
 	case err := <-writeErr(sc):
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -45,11 +45,11 @@ func TestSendTimeoutConn(t *testing.T) {
 	}
 	a.Close()
 
-	// A tunnel over TLS: unboundTunnel reaches the conn beneath TLS.
+	// A tunnel over TLS: Unbound is reached through the TLS conn.
 	a, b = net.Pipe()
 	defer b.Close()
-	sc = &sendTimeoutConn{Conn: a, timeout: 50 * time.Millisecond}
-	unboundTunnel(tls.Server(sc, &tls.Config{}))
+	sc = &SendTimeoutConn{Conn: a, timeout: 50 * time.Millisecond}
+	tls.Server(sc, &tls.Config{}).NetConn().(interface{ Unbound() }).Unbound()
 	done := writeErr(sc)
 	select {
 	case err := <-done:

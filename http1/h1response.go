@@ -1,4 +1,4 @@
-package server
+package http1
 
 import (
 	"bufio"
@@ -96,7 +96,7 @@ func (w *h1Response) WriteHeader(code int) {
 // here, from the handler's Content-Length, else chunked for HTTP/1.1,
 // else the end of the connection. The head waits for the first body
 // byte (or the end of the answer), so that an answer whose body cannot
-// even start can still be replaced (resetResponse).
+// even start can still be replaced (ResetResponse).
 //
 // Trailers follow net/http's conventions: names announced by a Trailer
 // header before the head, or fields named with [http.TrailerPrefix] set
@@ -376,11 +376,11 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
 }
 
-// resetResponse drops the answer started so far, if none of it has been
+// ResetResponse drops the answer started so far, if none of it has been
 // sent (its head waits for the first body byte), so that the handler can
 // answer otherwise: a backend whose body fails before its first byte gets
 // the client a 502 rather than a cut connection.
-func (w *h1Response) resetResponse() bool {
+func (w *h1Response) ResetResponse() bool {
 	if w.headSent || w.hijacked {
 		return false
 	}

@@ -1,9 +1,8 @@
-package server
+package http1
 
 import (
 	"bytes"
 	"errors"
-	"net/http"
 )
 
 // Request framing that net/http accepts but a reverse proxy must refuse.
@@ -320,15 +319,8 @@ func (f *framing) next() error {
 	return v
 }
 
-// framingKey is the context key of a plain-HTTP connection's *h1Conn,
-// whose verdict on the request being served framingVerdict returns.
-type framingKey struct{}
-
-// framingVerdict returns the framing error of r's head, nil when its
-// framing is sound or untracked (HTTPS connections).
-func framingVerdict(r *http.Request) error {
-	if c, ok := r.Context().Value(framingKey{}).(*h1Conn); ok {
-		return c.verdict
-	}
-	return nil
-}
+// FramingError returns the framing tracker's verdict on the head of the
+// request being answered: nil when its framing is sound, else why the
+// request must be refused (400, and the connection closed). Handlers find
+// it on the ResponseWriter, as they find http.Flusher.
+func (w *h1Response) FramingError() error { return w.c.verdict }

@@ -1,4 +1,4 @@
-package server
+package http1
 
 import "time"
 
@@ -22,7 +22,7 @@ const watchTicks = int64(watchDelay/watchTick) + 1
 const sweepLinger = 40
 
 // armWatch arms the watch of c's running request (c.wmu held).
-func (s *h1Server) armWatch(c *h1Conn) {
+func (s *Server) armWatch(c *h1Conn) {
 	c.watchAt.Store(s.sweepTick.Load() + watchTicks)
 	if !s.sweeping.Load() && s.sweeping.CompareAndSwap(false, true) {
 		go s.sweepWatches()
@@ -31,7 +31,7 @@ func (s *h1Server) armWatch(c *h1Conn) {
 
 // sweepWatches starts the watches that are due, every watchTick, until
 // none has been armed for sweepLinger ticks.
-func (s *h1Server) sweepWatches() {
+func (s *Server) sweepWatches() {
 	t := time.NewTicker(watchTick)
 	defer t.Stop()
 	quiet := 0

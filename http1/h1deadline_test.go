@@ -1,4 +1,4 @@
-package server
+package http1
 
 import (
 	"bufio"
@@ -13,8 +13,8 @@ import (
 
 // TestH1ReadBounds checks the read deadlines of a kept connection now
 // that they are moved only when needed: the idle bound is never shorter
-// than idleTimeout (and at most idleSlack longer), a head that is not
-// whole is still bounded by headerTimeout, and a body is bounded by
+// than IdleTimeout (and at most idleSlack longer), a head that is not
+// whole is still bounded by HeaderTimeout, and a body is bounded by
 // neither.
 func TestH1ReadBounds(t *testing.T) {
 	const (
@@ -56,13 +56,13 @@ func TestH1ReadBounds(t *testing.T) {
 					time.Sleep(3 * watchDelay) // the watch runs and clears the deadline
 				}
 				echo(w, r)
-			}), func(o *connOptions) {
-				o.idleTimeout, o.headerTimeout = idle, header
+			}), func(o *Options) {
+				o.IdleTimeout, o.HeaderTimeout = idle, header
 				if tt.idle > 0 {
-					o.idleTimeout = tt.idle
+					o.IdleTimeout = tt.idle
 				}
 				if tt.header > 0 {
-					o.headerTimeout = tt.header
+					o.HeaderTimeout = tt.header
 				}
 			})
 			c := dialH1(t, addr)
@@ -128,8 +128,8 @@ func wholeRequests(steps []string) int {
 // than both the idle and the head bound to arrive is read whole: the idle
 // deadline left in place for a whole head must not cut it.
 func TestH1BodyNotBoundByIdle(t *testing.T) {
-	_, addr := startH1(t, http.HandlerFunc(echo), func(o *connOptions) {
-		o.idleTimeout, o.headerTimeout = 300*time.Millisecond, 200*time.Millisecond
+	_, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) {
+		o.IdleTimeout, o.HeaderTimeout = 300*time.Millisecond, 200*time.Millisecond
 	})
 	c := dialH1(t, addr)
 	br := bufio.NewReader(c)
