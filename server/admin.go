@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ocsiproxy/ocsiproxy/pool"
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -303,4 +304,19 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st), st.Upstream)
 		}
 	}
+}
+
+// Begin does nothing: metrics count requests once they are over (the
+// handler's [Observer]).
+func (m *Metrics) Begin(*stage.State) func(error) { return nil }
+
+// Done counts a request by host, answering rule and status, with its
+// duration (the handler's [Observer]).
+func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d time.Duration, _ error) {
+	var host string
+	var rule xmlconf.Pos
+	if st != nil {
+		host, rule = st.HostFilter, st.AnswerPos
+	}
+	m.observe(host, rule, status, d)
 }

@@ -137,8 +137,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 		port = cfg.Ports[0].Port
 	}
 	d := &DryRunner{rec: rec, port: port, pool: pc.Describe()}
-	d.handler = NewHandler(tree, cfg, nil)
-	d.handler.observe = d.observe
+	d.handler = NewHandler(tree, cfg, dryObserver{d})
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes
@@ -161,9 +160,15 @@ func (d *DryRunner) Close() {
 // neither.
 func (d *DryRunner) PoolLines() []string { return d.pool }
 
-// observe is the handler's observer: it traces the request's stages into
-// the result of the run and decides when the request is answered.
-func (d *DryRunner) observe(st *stage.State) func(error) {
+// dryObserver is the handler's observer of a dry run: it traces the
+// request's stages into the result of the run and decides when the
+// request is answered.
+type dryObserver struct{ d *DryRunner }
+
+func (dryObserver) Done(*http.Request, *stage.State, int, int64, time.Duration, error) {}
+
+func (o dryObserver) Begin(st *stage.State) func(error) {
+	d := o.d
 	res := d.run.res
 	st.Trace = func(pos xmlconf.Pos, msg string) {
 		p := ""

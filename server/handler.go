@@ -37,21 +37,33 @@ type Handler struct {
 	// bodyTimeout bounds the wait for each piece of a request body
 	// (<timeout>); 0: no bound.
 	bodyTimeout atomic.Int64
-	// Logs receives the access and error log lines.
-	Logs *Logs
-	// metrics, when set, counts requests.
-	metrics *Metrics
-	// observe, when set, sees the state of each request before its
-	// stages run, and returns the function told the request's outcome
-	// once it is answered: --dry-run traces and reports through it.
-	observe func(st *stage.State) (done func(err error))
-	// reqs numbers the requests in the lines of -vv and -vvv.
-	reqs atomic.Uint64
+	// observers are told about each request, in order.
+	observers []Observer
 }
 
-// NewHandler returns a handler serving t with the limits of cfg.
-func NewHandler(t *Tree, cfg *xmlconf.Config, logs *Logs) *Handler {
-	h := &Handler{Logs: logs}
+// Observer is told about each request a [Handler] serves: the logs, the
+// metrics and --dry-run are observers.
+type Observer interface {
+	// Begin is called with the state of a request before its stages run
+	// (it may set st.Trace). It returns the function told the request's
+	// outcome once it is decided, before the answer is written (err is
+	// the error behind an error answer), or nil.
+	Begin(st *stage.State) (decided func(err error))
+	// Done is called once the request is over: the status as logged
+	// (forward.StatusClientClosed when the client went away), the body
+	// bytes sent, the time taken and the error behind an error status.
+	Done(r *http.Request, st *stage.State, status int, n int64, d time.Duration, err error)
+}
+
+// NewHandler returns a handler serving t with the limits of cfg, telling
+// the observers (nil interfaces are skipped) about each request.
+func NewHandler(t *Tree, cfg *xmlconf.Config, observers ...Observer) *Handler {
+	h := &Handler{}
+	for _, o := range observers {
+		if o != nil {
+			h.observers = append(h.observers, o)
+		}
+	}
 	h.tree.Store(t)
 	h.SetLimits(cfg)
 	return h
@@ -76,15 +88,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st, err := NewState(r, t.env)
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
-	switch {
-	case h.observe != nil:
-		observed = h.observe(st)
-	case h.Logs != nil && h.Logs.level >= VeryVerbose:
-		id := h.reqs.Add(1) // the request's number in the lines of -vv and -vvv
-		if h.Logs.level >= Debug {
-			st.Trace = h.Logs.tracer(id)
+	for _, o := range h.observers {
+		if f := o.Begin(st); f != nil {
+			if prev := observed; prev != nil {
+				observed = func(err error) { prev(err); f(err) }
+			} else {
+				observed = f
+			}
 		}
-		observed = func(err error) { h.Logs.decision(id, r, st, err) }
 	}
 	maxBody := h.maxBody.Load()
 	var status int
@@ -156,25 +167,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := time.Since(start)
-	if h.metrics != nil {
-		var host string
-		var rule xmlconf.Pos
-		if st != nil {
-			host, rule = st.HostFilter, st.AnswerPos
-		}
-		h.metrics.observe(host, rule, status, d)
-	}
-	if h.Logs != nil {
-		h.Logs.access(r, st, status, n, d)
-		switch {
-		case err == nil || status == forward.StatusClientClosed:
-		case status >= 500:
-			h.Logs.Errorf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
-		default:
-			// A client's mistake (400, 413...): worth a warning, not an
-			// error of the server.
-			h.Logs.Warnf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
-		}
+	for _, o := range h.observers {
+		o.Done(r, st, status, n, d, err)
 	}
 }
 

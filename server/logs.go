@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
@@ -52,6 +53,8 @@ type Logs struct {
 	sys     *syslogSink // nil unless <syslog>
 	dir     string
 	level   int
+	// reqs numbers the requests in the lines of -vv and -vvv.
+	reqs atomic.Uint64
 
 	mu    sync.Mutex
 	files []*os.File

@@ -127,12 +127,16 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Handler: NewHandler(tree, cfg, logs), Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
+	s := &Server{Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
+	var observers []Observer
+	if logs != nil {
+		observers = append(observers, logs)
+	}
+	s.Handler = NewHandler(tree, cfg, append(observers, s.Metrics)...)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.stdLogger())
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
-	s.Handler.metrics = s.Metrics
 	s.Metrics.Register(poolCollector{s})
 	return s, nil
 }

@@ -49,8 +49,7 @@ func BenchmarkStages(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer logs.Close()
-			h := NewHandler(tree, cfg, logs)
-			h.metrics = NewMetrics()
+			h := NewHandler(tree, cfg, logs, NewMetrics())
 			hdr := http.Header{"User-Agent": {"bench/1.0"}, "Accept": {"*/*"}, "Referer": {"https://www.example.com/"}}
 			for k, v := range bc.hdr {
 				hdr[k] = v

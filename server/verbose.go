@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -77,5 +79,34 @@ func (l *Logs) tracer(id uint64) func(pos xmlconf.Pos, msg string) {
 		} else {
 			l.debugs.Printf("debug: #%d %s", id, msg)
 		}
+	}
+}
+
+// Begin numbers a request and, at -vvv, traces its stages; at -vv and
+// above it returns the function that writes the request's decision line.
+// Below -vv it does nothing (the handler's [Observer]).
+func (l *Logs) Begin(st *stage.State) func(error) {
+	if l.level < VeryVerbose {
+		return nil
+	}
+	id := l.reqs.Add(1)
+	if l.level >= Debug {
+		st.Trace = l.tracer(id)
+	}
+	return func(err error) { l.decision(id, st.In, st, err) }
+}
+
+// Done writes the access line of a request and, for an error status, its
+// cause: in errors.log for a 5xx, in warnings.log for a client's mistake
+// (400, 413...), nothing for a client that went away (the handler's
+// [Observer]).
+func (l *Logs) Done(r *http.Request, st *stage.State, status int, n int64, d time.Duration, err error) {
+	l.access(r, st, status, n, d)
+	switch {
+	case err == nil || status == forward.StatusClientClosed:
+	case status >= 500:
+		l.Errorf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+	default:
+		l.Warnf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
 	}
 }
