@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -114,15 +115,15 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func level(o *options) int {
 	switch {
 	case o.silent:
-		return server.Silent
+		return accesslog.Silent
 	case o.debug || o.verbose >= 3:
-		return server.Debug
+		return accesslog.Debug
 	case o.veryVerbose || o.verbose == 2:
-		return server.VeryVerbose
+		return accesslog.VeryVerbose
 	case o.verbose == 1:
-		return server.Verbose
+		return accesslog.Verbose
 	}
-	return server.Normal
+	return accesslog.Normal
 }
 
 // daemonize starts the same command without -d, detached in its own

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/internal/gctune"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -22,15 +23,15 @@ import (
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
 // "reopen_logs" reopen the log files.
 func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
-	var logs *server.Logs
+	var logs *accesslog.Logs
 	var err error
 	if cfg.Syslog {
 		// As in Ocsigen, <syslog> wins over <logdir>: no file is written.
-		if logs, err = server.OpenSyslog(cfg, "", "", level(o), stderr); err != nil {
+		if logs, err = accesslog.OpenSyslog(cfg, "", "", level(o), stderr); err != nil {
 			fmt.Fprintf(stderr, "%v\n", err) // file:line:col: <syslog>: ...
 			return 1
 		}
-	} else if logs, err = server.OpenLogs(cfg.LogDir, level(o), stdout, stderr); err != nil {
+	} else if logs, err = accesslog.OpenLogs(cfg.LogDir, level(o), stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
 		return 1
 	}
@@ -92,7 +93,7 @@ func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr 
 // controller carries out the commands of the command pipe and of signals.
 type controller struct {
 	srv  *server.Server
-	logs *server.Logs
+	logs *accesslog.Logs
 }
 
 // run carries out one command line: "reload [file]", "shutdown

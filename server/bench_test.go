@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	logs, err := OpenLogs("", Silent, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs("", accesslog.Silent, io.Discard, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func BenchmarkProxyWire(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	logs, err := OpenLogs(cfg.LogDir, Silent, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs(cfg.LogDir, accesslog.Silent, io.Discard, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}

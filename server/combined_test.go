@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -84,7 +85,7 @@ func TestCombinedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := OpenLogs("", Normal, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestFileSettingsScopedToSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, _ := OpenLogs("", Normal, io.Discard, io.Discard)
+	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 	srv, err := New(cfg, logs, Options{})
 	if err != nil {
 		t.Fatal(err)

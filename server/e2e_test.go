@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -109,7 +110,7 @@ func proxy(t *testing.T, serverXML string) string {
 	if err != nil {
 		t.Fatalf("config:\n%s\nerror: %v", src, err)
 	}
-	logs, err := OpenLogs("", Normal, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +589,7 @@ func TestAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs(cfg.LogDir, accesslog.Normal, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,16 +291,6 @@ func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// peerOf returns the address part of r.RemoteAddr.
-func peerOf(r *http.Request) string {
-	a := r.RemoteAddr
-	if i := strings.LastIndexByte(a, ':'); i > 0 {
-		a = a[:i]
-	}
-	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
-	return strings.TrimPrefix(a, "::ffff:")
-}
-
 // respond writes the outcome of processing: the error, the answer, or the
 // not-found status. It returns the status written and the body bytes.
 // sendTimeout bounds each write of an HTTP/2 answer's body (see

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -212,7 +213,7 @@ func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Option
 		ReadHeaderTimeout: o.HeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          s.Logs.stdLogger(),
+		ErrorLog:          s.Logs.StdLogger(),
 		// "OPTIONS *" goes to the handler too, so that every request
 		// consumes its framing verdict (framing.go).
 		DisableGeneralOptionsHandler: true,
@@ -492,7 +493,7 @@ func (s *Server) startPort(p *port) {
 
 // startAdmin serves the admin endpoints on the admin listener (s.mu held).
 func (s *Server) startAdmin() {
-	hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.stdLogger()}
+	hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.StdLogger()}
 	s.admin.hs = hs
 	go hs.Serve(s.admin.Listener)
 }
@@ -518,9 +519,9 @@ func (s *Server) drain(f func(ctx context.Context)) {
 // lowering it closes none, and new connections wait until fewer than the
 // new bound are open.
 type connSlots struct {
-	// logs, when set, get at Verbose a line saying that every slot is
+	// logs, when set, get at accesslog.Verbose a line saying that every slot is
 	// taken, at most once a second.
-	logs *Logs
+	logs *accesslog.Logs
 	// logged is when that was last said (Unix nanoseconds).
 	logged atomic.Int64
 
@@ -542,7 +543,7 @@ func (cs *connSlots) acquire(quit <-chan struct{}) bool {
 		}
 		wake, bound := cs.wake, cs.max
 		cs.mu.Unlock()
-		if cs.logs != nil && cs.logs.Enabled(Verbose) {
+		if cs.logs != nil && cs.logs.Enabled(accesslog.Verbose) {
 			cs.full(bound)
 		}
 		select {

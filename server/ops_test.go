@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -73,13 +74,13 @@ type running struct {
 // serves it.
 func start(t *testing.T, dir, serverXML string) *running {
 	t.Helper()
-	return startWith(t, dir, serverXML, func(cfg *xmlconf.Config) (*Logs, error) {
-		return OpenLogs(cfg.LogDir, Normal, io.Discard, io.Discard)
+	return startWith(t, dir, serverXML, func(cfg *xmlconf.Config) (*accesslog.Logs, error) {
+		return accesslog.OpenLogs(cfg.LogDir, accesslog.Normal, io.Discard, io.Discard)
 	})
 }
 
 // startWith is start with the logs that open returns.
-func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Config) (*Logs, error)) *running {
+func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Config) (*accesslog.Logs, error)) *running {
 	t.Helper()
 	file := filepath.Join(dir, "ocsiproxy.conf")
 	writeConf(t, file, serverXML)
@@ -607,7 +608,7 @@ func TestDropPrivileges(t *testing.T) {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}
-		logs, _ := OpenLogs("", Silent, io.Discard, io.Discard)
+		logs, _ := accesslog.OpenLogs("", accesslog.Silent, io.Discard, io.Discard)
 		srv, err := New(cfg, logs, Options{})
 		if err == nil {
 			err = srv.Listen()

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
@@ -54,14 +55,14 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
 // and <upstream> children of its revproxy <extension>, reporting the
-// problems of both together, each "file:line:col: message". At Debug the
+// problems of both together, each "file:line:col: message". At accesslog.Debug the
 // pool's connection events go to logs (which may be nil).
-func compileTree(cfg *xmlconf.Config, opts Options, logs *Logs) (*Tree, error) {
+func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	p := pool.New(pc)
-	if logs != nil && logs.Enabled(Debug) {
-		p.SetEventLog(func(format string, args ...any) { logs.Debugf(Debug, format, args...) })
+	if logs != nil && logs.Enabled(accesslog.Debug) {
+		p.SetEventLog(func(format string, args ...any) { logs.Debugf(accesslog.Debug, format, args...) })
 	}
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
@@ -91,7 +92,7 @@ func joinConfigErrors(errs xmlconf.ErrorList, err error) error {
 // Server is a running ocsiproxy: its listeners and handler.
 type Server struct {
 	Handler *Handler
-	Logs    *Logs
+	Logs    *accesslog.Logs
 	// Metrics are served by the admin listener.
 	Metrics *Metrics
 	// cfg is the configuration the server started with: a reload does
@@ -122,7 +123,7 @@ type Server struct {
 }
 
 // New compiles cfg and prepares a server for it, with the backend pool.
-func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
+func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts Options) (*Server, error) {
 	tree, err := compileTree(cfg, opts, logs)
 	if err != nil {
 		return nil, err
@@ -134,7 +135,7 @@ func New(cfg *xmlconf.Config, logs *Logs, opts Options) (*Server, error) {
 	}
 	s.Handler = NewHandler(tree, cfg, append(observers, s.Metrics)...)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
-	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.stdLogger())
+	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.StdLogger())
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
 	s.Metrics.Register(poolCollector{s})
@@ -227,7 +228,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // logStart writes the -v lines of a start: the options accepted with no
 // effect and why, then the addresses listened on (s.mu held).
 func (s *Server) logStart() {
-	if !s.Logs.Enabled(Verbose) {
+	if !s.Logs.Enabled(accesslog.Verbose) {
 		return
 	}
 	for _, n := range s.cfg.Notes {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -44,7 +45,7 @@ func BenchmarkStages(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			logs, err := OpenLogs("", Normal, io.Discard, io.Discard)
+			logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -26,7 +27,7 @@ func staticServer(t *testing.T, serverXML string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, _ := OpenLogs("", Normal, io.Discard, io.Discard)
+	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 	srv, err := New(cfg, logs, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,7 @@ func TestStaticUserDirConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, _ := OpenLogs("", Normal, io.Discard, io.Discard)
+	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
 	_, err = New(cfg, logs, Options{})
 	if err == nil {
 		t.Fatal("no error")

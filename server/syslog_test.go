@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -114,9 +115,9 @@ func TestSyslog(t *testing.T) {
 		level    int
 		facility int
 	}{
-		{"default facility", `<syslog/>`, Normal, 3},
-		{"local3", `<syslog>Local3</syslog>`, Normal, 19},
-		{"security, -vv", `<syslog>security</syslog>`, VeryVerbose, 13},
+		{"default facility", `<syslog/>`, accesslog.Normal, 3},
+		{"local3", `<syslog>Local3</syslog>`, accesslog.Normal, 19},
+		{"security, -vv", `<syslog>security</syslog>`, accesslog.VeryVerbose, 13},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,8 +126,8 @@ func TestSyslog(t *testing.T) {
 			stderr := &syncBuffer{}
 			r := startWith(t, dir, `<port>127.0.0.1:0</port><logdir>`+dir+`</logdir>`+tt.syslog+`
 <host><revproxy suburl="ok" dest="`+b.URL+`/ok"/><revproxy suburl="down" dest="http://127.0.0.1:1/"/></host>`,
-				func(cfg *xmlconf.Config) (*Logs, error) {
-					return OpenSyslog(cfg, "unixgram", path, tt.level, stderr)
+				func(cfg *xmlconf.Config) (*accesslog.Logs, error) {
+					return accesslog.OpenSyslog(cfg, "unixgram", path, tt.level, stderr)
 				})
 			get(t, r.addr(0), "/ok", "h", "User-Agent: syslog-test")
 			get(t, r.addr(0), "/down", "h")
@@ -139,7 +140,7 @@ func TestSyslog(t *testing.T) {
 			warnLine := tag + `warning: 127\.0\.0\.1 GET "/ok": 400: HTTP/1\.1 request without Host`
 			decision := tag + `debug: #1 127\.0\.0\.1 "GET /ok": host "\*" rule \S+: proxy GET `
 			want := map[string]int{access200: severityInfo, access502: severityInfo, errLine: severityErr, warnLine: severityWarning}
-			if tt.level >= VeryVerbose {
+			if tt.level >= accesslog.VeryVerbose {
 				want[decision] = severityDebug
 			}
 			var patterns []string
@@ -157,7 +158,7 @@ func TestSyslog(t *testing.T) {
 				}
 			}
 			for _, d := range got {
-				if tt.level < VeryVerbose && d.pri%8 == severityDebug {
+				if tt.level < accesslog.VeryVerbose && d.pri%8 == severityDebug {
 					t.Errorf("debug line at the default level: <%d>%s", d.pri, d.text)
 				}
 			}
@@ -192,10 +193,10 @@ func TestSyslogUnreachable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs, err := OpenSyslog(cfg, tt.network, tt.addr, Normal, io.Discard)
+			logs, err := accesslog.OpenSyslog(cfg, tt.network, tt.addr, accesslog.Normal, io.Discard)
 			if err == nil {
 				logs.Close()
-				t.Fatalf("OpenSyslog(%s %s) succeeded", tt.network, tt.addr)
+				t.Fatalf("accesslog.OpenSyslog(%s %s) succeeded", tt.network, tt.addr)
 			}
 			if !regexp.MustCompile(tt.want).MatchString(err.Error()) {
 				t.Errorf("error %q, want %q", err, tt.want)
@@ -217,12 +218,12 @@ func TestSyslogNeverBlocks(t *testing.T) {
 	b := newBackend(t, nil)
 	r := startWith(t, dir, `<port>127.0.0.1:0</port><syslog/>
 <host><revproxy suburl="ok" dest="`+b.URL+`/ok"/></host>`,
-		func(cfg *xmlconf.Config) (*Logs, error) {
-			return OpenSyslog(cfg, "unixgram", path, Normal, stderr)
+		func(cfg *xmlconf.Config) (*accesslog.Logs, error) {
+			return accesslog.OpenSyslog(cfg, "unixgram", path, accesslog.Normal, stderr)
 		})
 	// Far more lines than the queue holds, while nothing reads them: if a
 	// write waited for syslog, this would never end.
-	for i := range 3 * syslogQueueLen {
+	for i := range 3 * accesslog.SyslogQueueLen {
 		r.srv.Logs.Warnf("filler %d", i)
 	}
 	if resp, _ := get(t, r.addr(0), "/ok", "h"); resp.StatusCode != 200 {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -77,11 +78,11 @@ func TestVerbosityLevels(t *testing.T) {
 		level           int
 		present, absent []string
 	}{
-		{"normal", Normal, nil, concat(startLines, lifeLines, requestLines, traceLines, []string{`info:`, `debug:`})},
-		{"silent", Silent, nil, []string{`info:`, `debug:`}},
-		{"-v", Verbose, concat(startLines, lifeLines), concat(requestLines, traceLines, []string{`debug:`})},
-		{"-vv", VeryVerbose, concat(startLines, lifeLines, requestLines), concat(traceLines, []string{`debug: pool:`})},
-		{"-vvv", Debug, concat(startLines, lifeLines, requestLines, traceLines), nil},
+		{"normal", accesslog.Normal, nil, concat(startLines, lifeLines, requestLines, traceLines, []string{`info:`, `debug:`})},
+		{"silent", accesslog.Silent, nil, []string{`info:`, `debug:`}},
+		{"-v", accesslog.Verbose, concat(startLines, lifeLines), concat(requestLines, traceLines, []string{`debug:`})},
+		{"-vv", accesslog.VeryVerbose, concat(startLines, lifeLines, requestLines), concat(traceLines, []string{`debug: pool:`})},
+		{"-vvv", accesslog.Debug, concat(startLines, lifeLines, requestLines, traceLines), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,8 +94,8 @@ func TestVerbosityLevels(t *testing.T) {
 <revproxy suburl="(.*)" dest="`+b.URL+`/\1"/>
 </site>
 <redirect suburl="old" dest="/app/new"/>
-</host>`, func(cfg *xmlconf.Config) (*Logs, error) {
-				return OpenLogs(cfg.LogDir, tt.level, io.Discard, io.Discard)
+</host>`, func(cfg *xmlconf.Config) (*accesslog.Logs, error) {
+				return accesslog.OpenLogs(cfg.LogDir, tt.level, io.Discard, io.Discard)
 			})
 			fill := strings.NewReplacer(
 				"{{host}}", fmt.Sprint(lineOf(t, r.file, "<host ")),
@@ -174,7 +175,7 @@ func TestVerbosityNoCostWhenOff(t *testing.T) {
 	}
 	const runs = 2000
 	allocs := func(level int) float64 {
-		logs, err := OpenLogs("", level, io.Discard, io.Discard)
+		logs, err := accesslog.OpenLogs("", level, io.Discard, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestVerbosityNoCostWhenOff(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		return float64(after.Mallocs-before.Mallocs) / runs
 	}
-	normal, verbose, very := allocs(Normal), allocs(Verbose), allocs(VeryVerbose)
+	normal, verbose, very := allocs(accesslog.Normal), allocs(accesslog.Verbose), allocs(accesslog.VeryVerbose)
 	t.Logf("allocations per request: default %.2f, -v %.2f, -vv %.2f", normal, verbose, very)
 	if d := verbose - normal; d > 0.5 || d < -0.5 {
 		t.Errorf("allocations per request: %.2f at -v, %.2f by default; want the same", verbose, normal)

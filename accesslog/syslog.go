@@ -1,4 +1,4 @@
-package server
+package accesslog
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ const SyslogTag = "ocsiproxy"
 // defaultFacility is the facility of a <syslog/> without text.
 const defaultFacility = "daemon"
 
-// syslogQueueLen bounds the lines waiting to be sent to syslog; a line
+// SyslogQueueLen bounds the lines waiting to be sent to syslog; a line
 // that finds the queue full is dropped (and counted).
-const syslogQueueLen = 4096
+const SyslogQueueLen = 4096
 
 // syslogCloseWait bounds how long Close waits for the queued lines to be
 // sent to a syslog that does not read them.
@@ -63,7 +63,7 @@ func OpenSyslog(cfg *xmlconf.Config, network, addr string, level int, stderr io.
 	if level <= Silent {
 		stderr = io.Discard
 	}
-	s := &syslogSink{w: w, stderr: stderr, queue: make(chan syslogLine, syslogQueueLen),
+	s := &syslogSink{w: w, stderr: stderr, queue: make(chan syslogLine, SyslogQueueLen),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	l := &Logs{level: level, sys: s}

@@ -1,4 +1,4 @@
-package server
+package accesslog
 
 import (
 	"fmt"
@@ -155,7 +155,7 @@ func (l *Logs) Reopen() error {
 
 // stdLogger returns a logger writing to the error log, for net/http's own
 // messages (TLS handshake errors and the like).
-func (l *Logs) stdLogger() *log.Logger {
+func (l *Logs) StdLogger() *log.Logger {
 	return log.New(logWriter{l}, "", 0)
 }
 
@@ -389,4 +389,14 @@ func (b *batchWriter) close() {
 	close(b.kick)
 	<-b.done
 	b.flush()
+}
+
+// peerOf returns the address part of r.RemoteAddr.
+func peerOf(r *http.Request) string {
+	a := r.RemoteAddr
+	if i := strings.LastIndexByte(a, ':'); i > 0 {
+		a = a[:i]
+	}
+	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+	return strings.TrimPrefix(a, "::ffff:")
 }

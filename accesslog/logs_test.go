@@ -1,0 +1,88 @@
+package accesslog
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBatchWriter checks that the access log's writer loses and reorders
+// no line, across concurrent writers, output switches and close.
+func TestBatchWriter(t *testing.T) {
+	var outs [3]strings.Builder
+	var mu sync.Mutex // strings.Builder is not safe for concurrent use
+	w := newBatchWriter(lockedWriter{&mu, &outs[0]})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				fmt.Fprintf(w, "g%d %d\n", g, i)
+			}
+		}()
+	}
+	time.Sleep(time.Millisecond)
+	w.setOutput(lockedWriter{&mu, &outs[1]})
+	wg.Wait()
+	w.close()
+	fmt.Fprintf(w, "after close\n")
+	w.setOutput(lockedWriter{&mu, &outs[2]})
+	fmt.Fprintf(w, "after switch\n")
+	mu.Lock()
+	all := outs[0].String() + outs[1].String()
+	last := outs[2].String()
+	mu.Unlock()
+	next := map[string]int{}
+	for line := range strings.SplitSeq(strings.TrimSuffix(all, "\n"), "\n") {
+		g, i, _ := strings.Cut(line, " ")
+		n, err := strconv.Atoi(i)
+		if err != nil && line != "after close" {
+			t.Fatalf("bad line %q", line)
+		}
+		if err == nil && n != next[g] {
+			t.Fatalf("%s: line %d after %d", g, n, next[g]-1)
+		}
+		next[g]++
+	}
+	for g := range 4 {
+		if n := next[fmt.Sprintf("g%d", g)]; n != 2000 {
+			t.Errorf("g%d: %d lines, want 2000", g, n)
+		}
+	}
+	if !strings.HasSuffix(all, "after close\n") || last != "after switch\n" {
+		t.Errorf("writes after close: %q, %q", all[len(all)-20:], last)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func TestAppendQuoted(t *testing.T) {
+	for _, parts := range [][]string{
+		{"GET", " ", "/a?b=c&d", " ", "HTTP/1.1"},
+		{"curl/8.0 (x86_64)"},
+		{""},
+		{"say \"hi\""},
+		{`back\slash`},
+		{"tab\there"},
+		{"é", "\xff", "\x7f"},
+		{"-"},
+	} {
+		want := strconv.Quote(strings.Join(parts, ""))
+		if got := string(appendQuoted([]byte("x"), parts...)); got != "x"+want {
+			t.Errorf("appendQuoted(%q) = %s, want x%s", parts, got, want)
+		}
+	}
+}
