@@ -238,8 +238,7 @@ func Compile(cfg *xmlconf.Config, env *stage.Env, opts Options) (*Tree, error) {
 			impl.configure(c, &cfg.Extensions[i])
 		}
 	}
-	admin := parseAdmin(cfg, &c.errs)
-	t := &Tree{env: env, cfg: cfg, admin: admin, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode}
+	t := &Tree{env: env, cfg: cfg, maxRetries: cfg.MaxRetries, debug: cfg.DebugMode}
 	for _, h := range cfg.Hosts {
 		pats, err := parseHostFilter(h.Filter)
 		if err != nil {

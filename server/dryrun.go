@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
@@ -127,6 +128,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 	rec := &recorder{}
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
+	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
 	env := &stage.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
 	tree, err := Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {

@@ -18,10 +18,12 @@ type Tree struct {
 	hosts      []*host
 	env        *stage.Env
 	cfg        *xmlconf.Config
-	admin      *AdminConfig
 	maxRetries int
 	debug      bool
 }
+
+// Config returns the configuration the tree was compiled from.
+func (t *Tree) Config() *xmlconf.Config { return t.cfg }
 
 // Env returns the run-time environment the tree's stages use.
 func (t *Tree) Env() *stage.Env { return t.env }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -302,17 +303,17 @@ type listenPlan struct {
 	ports   []*port
 	opened  []*port // the new ones among ports
 	removed []*port // open now and not configured
-	admin   *adminPort
-	// adminOld is the admin listener to close (nil: none, or kept).
-	adminOld *adminPort
-	tlsConf  *tls.Config
+	adminLn *adminPort
+	// adminLnOld is the admin listener to close (nil: none, or kept).
+	adminLnOld *adminPort
+	tlsConf    *tls.Config
 }
 
 // planListeners opens the listeners cfg adds to those open now (s.mu
 // held). When one cannot be opened, or the certificates of an HTTPS port
 // cannot be loaded, it closes what it opened and fails with the position
 // of the element and the reason.
-func (s *Server) planListeners(cfg *xmlconf.Config, admin *AdminConfig) (_ *listenPlan, err error) {
+func (s *Server) planListeners(cfg *xmlconf.Config, adm *admin.Config) (_ *listenPlan, err error) {
 	if len(cfg.Ports) == 0 {
 		return nil, errors.New("server: no <port> in the configuration")
 	}
@@ -322,8 +323,8 @@ func (s *Server) planListeners(cfg *xmlconf.Config, admin *AdminConfig) (_ *list
 			for _, p := range pl.opened {
 				p.Listener.Close()
 			}
-			if pl.admin != nil && pl.admin != s.admin {
-				pl.admin.Close()
+			if pl.adminLn != nil && pl.adminLn != s.adminLn {
+				pl.adminLn.Close()
 			}
 		}
 	}()
@@ -373,21 +374,21 @@ func (s *Server) planListeners(cfg *xmlconf.Config, admin *AdminConfig) (_ *list
 		}
 	}
 	switch {
-	case admin == nil:
-		pl.adminOld = s.admin
-	case s.admin != nil && s.admin.addr == admin.Addr:
-		pl.admin = s.admin
+	case adm == nil:
+		pl.adminLnOld = s.adminLn
+	case s.adminLn != nil && s.adminLn.addr == adm.Addr:
+		pl.adminLn = s.adminLn
 	default:
 		var held []net.Listener
-		if s.admin != nil {
-			held = append(held, s.admin.Listener)
+		if s.adminLn != nil {
+			held = append(held, s.adminLn.Listener)
 		}
-		l, err := listen(admin.Addr, held)
+		l, err := listen(adm.Addr, held)
 		if err != nil {
-			return nil, fmt.Errorf("server: %s: admin listener on %s: %w", admin.Pos, admin.Addr, err)
+			return nil, fmt.Errorf("server: %s: admin listener on %s: %w", adm.Pos, adm.Addr, err)
 		}
-		pl.admin = &adminPort{Listener: l, addr: admin.Addr}
-		pl.adminOld = s.admin
+		pl.adminLn = &adminPort{Listener: l, addr: adm.Addr}
+		pl.adminLnOld = s.adminLn
 	}
 	return pl, nil
 }
@@ -410,7 +411,7 @@ func loadTLS(cfg *xmlconf.Config, pos xmlconf.Pos) (*tls.Config, error) {
 // accepting when the server serves, then those no longer configured are
 // closed and their connections drained for up to <shutdowntimeout>.
 func (s *Server) applyListeners(pl *listenPlan, cfg *xmlconf.Config) {
-	adminNew := pl.admin != nil && pl.admin != s.admin
+	adminNew := pl.adminLn != nil && pl.adminLn != s.adminLn
 	s.ports, s.tlsConf = pl.ports, pl.tlsConf
 	for i, p := range s.ports {
 		p.https = cfg.Ports[i].HTTPS
@@ -418,9 +419,9 @@ func (s *Server) applyListeners(pl *listenPlan, cfg *xmlconf.Config) {
 			s.startPort(p)
 		}
 	}
-	if pl.admin != s.admin {
-		s.admin = pl.admin
-		if s.serving && s.admin != nil {
+	if pl.adminLn != s.adminLn {
+		s.adminLn = pl.adminLn
+		if s.serving && s.adminLn != nil {
 			s.startAdmin()
 		}
 	}
@@ -447,9 +448,9 @@ func (s *Server) applyListeners(pl *listenPlan, cfg *xmlconf.Config) {
 		s.Logs.Infof("reload: listening on %s", p.Addr())
 	}
 	if adminNew {
-		s.Logs.Infof("reload: admin listener on %s", pl.admin.Addr())
+		s.Logs.Infof("reload: admin listener on %s", pl.adminLn.Addr())
 	}
-	if a := pl.adminOld; a != nil {
+	if a := pl.adminLnOld; a != nil {
 		a.Close()
 		s.Logs.Infof("reload: admin listener on %s closed", a.Addr())
 		if a.hs != nil {
@@ -493,9 +494,9 @@ func (s *Server) startPort(p *port) {
 
 // startAdmin serves the admin endpoints on the admin listener (s.mu held).
 func (s *Server) startAdmin() {
-	hs := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.StdLogger()}
-	s.admin.hs = hs
-	go hs.Serve(s.admin.Listener)
+	hs := &http.Server{Handler: admin.NewHandler(s.Metrics, s), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.Logs.StdLogger()}
+	s.adminLn.hs = hs
+	go hs.Serve(s.adminLn.Listener)
 }
 
 // drain runs f in the background with a context ended after the

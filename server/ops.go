@@ -37,7 +37,7 @@ func (s *Server) Reload(path string) (err error) {
 	if path == "" {
 		path = s.cfg.File
 	}
-	defer func() { s.Metrics.reloaded(err) }()
+	defer func() { s.Metrics.Reloaded(err) }()
 	if s.stopped {
 		return fmt.Errorf("server: reload of %s refused: the server is shutting down", path)
 	}
@@ -47,11 +47,11 @@ func (s *Server) Reload(path string) (err error) {
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	tree, err := compileTree(cfg, s.opts, s.Logs)
+	tree, adm, err := compileTree(cfg, s.opts, s.Logs)
 	if err != nil {
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
-	pl, err := s.planListeners(cfg, tree.admin)
+	pl, err := s.planListeners(cfg, adm)
 	if err != nil {
 		if c, ok := tree.env.Transport.(io.Closer); ok {
 			c.Close()
@@ -69,6 +69,7 @@ func (s *Server) Reload(path string) (err error) {
 	}
 	old := s.Handler.Tree()
 	s.Handler.Swap(tree)
+	s.adminCfg = adm
 	s.Handler.SetLimits(cfg)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	s.h1.SetOptions(connOptionsOf(cfg))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
@@ -54,12 +55,14 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 }
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
-// and <upstream> children of its revproxy <extension>, reporting the
-// problems of both together, each "file:line:col: message". At accesslog.Debug the
-// pool's connection events go to logs (which may be nil).
-func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree, error) {
+// and <upstream> children of its revproxy <extension>, and reads its
+// admin listener, reporting the problems of all together, each
+// "file:line:col: message". At -vvv the pool's connection events go to
+// logs (which may be nil).
+func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree, *admin.Config, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
+	adm := admin.ParseConfig(cfg, &errs)
 	p := pool.New(pc)
 	if logs != nil && logs.Enabled(accesslog.Debug) {
 		p.SetEventLog(func(format string, args ...any) { logs.Debugf(accesslog.Debug, format, args...) })
@@ -69,9 +72,9 @@ func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree
 	tree, err := Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		p.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return tree, nil
+	return tree, adm, nil
 }
 
 // joinConfigErrors merges the pool's configuration problems with the
@@ -94,7 +97,7 @@ type Server struct {
 	Handler *Handler
 	Logs    *accesslog.Logs
 	// Metrics are served by the admin listener.
-	Metrics *Metrics
+	Metrics *admin.Metrics
 	// cfg is the configuration the server started with: a reload does
 	// not change <logdir>, <user> and <group>.
 	cfg   *xmlconf.Config
@@ -114,8 +117,10 @@ type Server struct {
 	// mu guards the listeners and serializes reloads.
 	mu      sync.Mutex
 	ports   []*port // in the order of the <port> elements in force
-	admin   *adminPort
-	tlsConf *tls.Config
+	adminLn *adminPort
+	// adminCfg is the admin listener of the configuration in force.
+	adminCfg *admin.Config
+	tlsConf  *tls.Config
 	// serving is set by Serve, stopped by Shutdown.
 	serving, stopped bool
 	// errc receives an error that ends Serve.
@@ -124,11 +129,11 @@ type Server struct {
 
 // New compiles cfg and prepares a server for it, with the backend pool.
 func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts Options) (*Server, error) {
-	tree, err := compileTree(cfg, opts, logs)
+	tree, adm, err := compileTree(cfg, opts, logs)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Logs: logs, Metrics: NewMetrics(), cfg: cfg, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
+	s := &Server{Logs: logs, Metrics: admin.NewMetrics(), cfg: cfg, adminCfg: adm, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
 	var observers []Observer
 	if logs != nil {
 		observers = append(observers, logs)
@@ -138,9 +143,12 @@ func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts Options) (*Server, erro
 	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.StdLogger())
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
-	s.Metrics.Register(poolCollector{s})
+	s.Metrics.Register(admin.PoolCollector(s.PoolStats))
 	return s, nil
 }
+
+// Config returns the configuration serving now (for the admin API).
+func (s *Server) Config() *xmlconf.Config { return s.Handler.Tree().Config() }
 
 // PoolStats returns the metrics of the backend pool serving the current
 // configuration, one entry per upstream (see [pool.Stats]).
@@ -156,11 +164,11 @@ func (s *Server) PoolStats() []pool.Stats {
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pl, err := s.planListeners(s.cfg, s.Handler.Tree().admin)
+	pl, err := s.planListeners(s.cfg, s.adminCfg)
 	if err != nil {
 		return err
 	}
-	s.ports, s.admin, s.tlsConf = pl.ports, pl.admin, pl.tlsConf
+	s.ports, s.adminLn, s.tlsConf = pl.ports, pl.adminLn, pl.tlsConf
 	for i, p := range s.ports {
 		p.https = s.cfg.Ports[i].HTTPS
 	}
@@ -171,10 +179,10 @@ func (s *Server) Listen() error {
 func (s *Server) AdminAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.admin == nil {
+	if s.adminLn == nil {
 		return nil
 	}
-	return s.admin.Addr()
+	return s.adminLn.Addr()
 }
 
 // Addrs returns the addresses listened on (useful with port 0), in the
@@ -205,7 +213,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, p := range s.ports {
 		s.startPort(p)
 	}
-	if s.admin != nil {
+	if s.adminLn != nil {
 		s.startAdmin()
 	}
 	s.mu.Unlock()
@@ -241,8 +249,8 @@ func (s *Server) logStart() {
 			s.Logs.Infof("listening on %s", p.Addr())
 		}
 	}
-	if s.admin != nil {
-		s.Logs.Infof("admin listener on %s", s.admin.Addr())
+	if s.adminLn != nil {
+		s.Logs.Infof("admin listener on %s", s.adminLn.Addr())
 	}
 	if n := s.cfg.MaxConnected; n > 0 {
 		s.Logs.Infof("<maxconnected> %d: client connections at most, across every port", n)
@@ -279,7 +287,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 			gens = append(gens, g)
 		}
 	}
-	admin := s.admin
+	adminLn := s.adminLn
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -290,12 +298,12 @@ func (s *Server) Shutdown(timeout time.Duration) {
 	for _, g := range gens {
 		wg.Go(func() { g.shutdown(sctx) })
 	}
-	if admin != nil {
-		admin.Close()
-		if admin.hs != nil {
+	if adminLn != nil {
+		adminLn.Close()
+		if adminLn.hs != nil {
 			wg.Go(func() {
-				if err := admin.hs.Shutdown(sctx); err != nil {
-					admin.hs.Close()
+				if err := adminLn.hs.Shutdown(sctx); err != nil {
+					adminLn.hs.Close()
 				}
 			})
 		}

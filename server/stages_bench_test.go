@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -50,7 +51,7 @@ func BenchmarkStages(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer logs.Close()
-			h := NewHandler(tree, cfg, logs, NewMetrics())
+			h := NewHandler(tree, cfg, logs, admin.NewMetrics())
 			hdr := http.Header{"User-Agent": {"bench/1.0"}, "Accept": {"*/*"}, "Referer": {"https://www.example.com/"}}
 			for k, v := range bc.hdr {
 				hdr[k] = v

@@ -1,4 +1,9 @@
-package server
+// Package admin is the admin listener's API and the Prometheus metrics:
+// /healthz, /metrics, GET /api/config and POST /api/reload, configured by
+// the ocsiproxy.ext.admin extension. The metrics are an observer of the
+// request handler; the API reaches the running server through a narrow
+// [View].
+package admin
 
 import (
 	"encoding/json"
@@ -17,7 +22,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// AdminConfig is the admin listener, configured by
+// Config is the admin listener, configured by
 //
 //	<extension findlib-package="ocsiproxy.ext.admin">
 //	  <listen>127.0.0.1:9090</listen>
@@ -27,18 +32,19 @@ import (
 // /metrics (Prometheus), GET /api/config (the loaded hosts and rules as
 // JSON) and POST /api/reload. It has no authentication: listen on
 // loopback or on a private network only.
-type AdminConfig struct {
+type Config struct {
 	Addr string
 	Pos  xmlconf.Pos
 }
 
-// parseAdmin reads the admin extension's element, if it is loaded.
-func parseAdmin(cfg *xmlconf.Config, errs *xmlconf.ErrorList) *AdminConfig {
+// ParseConfig reads the admin extension's element, if it is loaded (nil
+// when it is not). Problems go into errs with their positions.
+func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) *Config {
 	for _, ext := range cfg.Extensions {
 		if short, _ := ext.ShortName(); short != "admin" || ext.Element == nil {
 			continue
 		}
-		a := &AdminConfig{Pos: ext.Pos}
+		a := &Config{Pos: ext.Pos}
 		for _, e := range ext.Element.Children {
 			if e.Name != "listen" {
 				errs.Add(e.Pos, "<%s>: unknown element in the admin extension (want <listen>)", e.Name)
@@ -147,7 +153,9 @@ type observers struct {
 	duration prometheus.Observer
 }
 
-func (m *Metrics) reloaded(err error) {
+// Reloaded counts a reload, failed when err is not nil, and notes the
+// time of a good one.
+func (m *Metrics) Reloaded(err error) {
 	if err != nil {
 		m.reloads.WithLabelValues("error").Inc()
 		return
@@ -156,19 +164,29 @@ func (m *Metrics) reloaded(err error) {
 	m.lastLoad.SetToCurrentTime()
 }
 
-// adminHandler serves the admin endpoints of s.
-func (s *Server) adminHandler() http.Handler {
+// View is what the admin API needs of the running server.
+type View interface {
+	// Config returns the configuration serving now.
+	Config() *xmlconf.Config
+	// Reload loads the configuration file (the current one when file is
+	// "") and swaps it in, or says why it cannot.
+	Reload(file string) error
+}
+
+// NewHandler returns the admin endpoints: /healthz, /metrics (m), GET
+// /api/config and POST /api/reload (v).
+func NewHandler(m *Metrics, v View) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, describeConfig(s.Handler.Tree().cfg))
+		writeJSON(w, http.StatusOK, describeConfig(v.Config()))
 	})
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Reload(r.URL.Query().Get("file")); err != nil {
+		if err := v.Reload(r.URL.Query().Get("file")); err != nil {
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"ok": false, "error": err.Error()})
 			return
 		}
@@ -242,11 +260,13 @@ func statusLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
-// poolCollector exposes the backend pool's statistics, read at each
-// scrape from the pool of the configuration serving now. Counters restart
-// from zero after a reload (a new pool), which Prometheus's rate()
-// handles as a counter reset.
-type poolCollector struct{ s *Server }
+// PoolCollector exposes the backend pool's statistics, read at each
+// scrape by stats from the pool of the configuration serving now.
+// Counters restart from zero after a reload (a new pool), which
+// Prometheus's rate() handles as a counter reset.
+func PoolCollector(stats func() []pool.Stats) prometheus.Collector { return poolCollector{stats} }
+
+type poolCollector struct{ stats func() []pool.Stats }
 
 type poolMetric struct {
 	desc  *prometheus.Desc
@@ -299,7 +319,7 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range c.s.PoolStats() {
+	for _, st := range c.stats() {
 		for _, m := range poolMetrics {
 			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(&st), st.Upstream)
 		}
@@ -307,11 +327,11 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Begin does nothing: metrics count requests once they are over (the
-// handler's [Observer]).
+// request handler's observer).
 func (m *Metrics) Begin(*stage.State) func(error) { return nil }
 
 // Done counts a request by host, answering rule and status, with its
-// duration (the handler's [Observer]).
+// duration (the request handler's observer).
 func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d time.Duration, _ error) {
 	var host string
 	var rule xmlconf.Pos
