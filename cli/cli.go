@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -102,7 +103,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
-	opts := server.Options{MatchTimeout: o.matchTimeout}
+	opts := engine.Options{MatchTimeout: o.matchTimeout}
 	if o.dryRun {
 		return dryRun(&o, cfg, opts, fs.Args(), stdin, stdout, stderr)
 	}
@@ -149,7 +150,7 @@ func daemonize(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func dryRun(o *options, cfg *xmlconf.Config, opts server.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dr, err := server.NewDryRunner(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)

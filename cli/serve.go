@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/internal/gctune"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -22,7 +23,7 @@ import (
 // serve runs the server until SIGTERM, SIGINT or a "shutdown" command.
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
 // "reopen_logs" reopen the log files.
-func serve(o *options, cfg *xmlconf.Config, opts server.Options, stdout, stderr io.Writer) int {
+func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr io.Writer) int {
 	var logs *accesslog.Logs
 	var err error
 	if cfg.Syslog {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkProxy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func BenchmarkProxyWire(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logs.Close()
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -89,7 +90,7 @@ func TestCombinedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestFileSettingsScopedToSite(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

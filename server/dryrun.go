@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/admin"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
@@ -104,7 +105,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // backend client differs: it records the request instead of sending it.
 // A DryRunner runs one request at a time.
 type DryRunner struct {
-	handler *Handler
+	handler *engine.Handler
 	h1      *http1.Server
 	rec     *recorder
 	port    int
@@ -124,13 +125,13 @@ type DryRunner struct {
 
 // NewDryRunner compiles cfg for dry runs. The backend pool configuration
 // is checked too.
-func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
+func NewDryRunner(cfg *xmlconf.Config, opts engine.Options) (*DryRunner, error) {
 	rec := &recorder{}
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
 	env := &stage.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
-	tree, err := Compile(cfg, env, opts)
+	tree, err := engine.Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		return nil, err
 	}
@@ -139,7 +140,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts Options) (*DryRunner, error) {
 		port = cfg.Ports[0].Port
 	}
 	d := &DryRunner{rec: rec, port: port, pool: pc.Describe()}
-	d.handler = NewHandler(tree, cfg, dryObserver{d})
+	d.handler = engine.NewHandler(tree, cfg, dryObserver{d})
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
 		maxHeader = http.DefaultMaxHeaderBytes

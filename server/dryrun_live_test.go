@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -47,7 +48,7 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dry, err := NewDryRunner(cfg, Options{})
+	dry, err := NewDryRunner(cfg, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -114,7 +115,7 @@ func proxy(t *testing.T, serverXML string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatalf("compile:\n%s\nerror: %v", src, err)
 	}
@@ -593,7 +594,7 @@ func TestAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

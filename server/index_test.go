@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -96,15 +97,15 @@ func TestIndexMatchesLinear(t *testing.T) {
 		}
 		// Decisions are compared, not timeouts: a wall-clock match limit
 		// can fire on a loaded machine (the race detector, other jobs).
-		linear, err := NewDryRunner(cfg, Options{NoIndex: true, MatchTimeout: time.Minute})
+		linear, err := NewDryRunner(cfg, engine.Options{NoIndex: true, MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatalf("config %d: %v\n%s", c, err, src)
 		}
-		indexed, err := NewDryRunner(cfg, Options{MatchTimeout: time.Minute})
+		indexed, err := NewDryRunner(cfg, engine.Options{MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range indexed.handler.Tree().hosts[0].body {
+		for _, s := range indexed.handler.Tree().HostStages(0) {
 			if _, ok := s.(*rules.Index); ok {
 				indexedRuns++
 			}
@@ -145,7 +146,7 @@ func TestIndexMatchesLinear(t *testing.T) {
 
 // benchmarkRules measures the decision for a request whose rule is the
 // last of n.
-func benchmarkRules(b *testing.B, n int, opts Options) {
+func benchmarkRules(b *testing.B, n int, opts engine.Options) {
 	var body strings.Builder
 	for i := 0; i < n-1; i++ {
 		fmt.Fprintf(&body, `<revproxy suburl="app%d/(.*)" dest="http://b%d:8080/\1"/>`+"\n", i, i)
@@ -171,6 +172,6 @@ func benchmarkRules(b *testing.B, n int, opts Options) {
 	}
 }
 
-func BenchmarkRules10(b *testing.B)          { benchmarkRules(b, 10, Options{}) }
-func BenchmarkRules10000(b *testing.B)       { benchmarkRules(b, 10000, Options{}) }
-func BenchmarkRules10000Linear(b *testing.B) { benchmarkRules(b, 10000, Options{NoIndex: true}) }
+func BenchmarkRules10(b *testing.B)          { benchmarkRules(b, 10, engine.Options{}) }
+func BenchmarkRules10000(b *testing.B)       { benchmarkRules(b, 10000, engine.Options{}) }
+func BenchmarkRules10000Linear(b *testing.B) { benchmarkRules(b, 10000, engine.Options{NoIndex: true}) }

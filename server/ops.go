@@ -53,7 +53,7 @@ func (s *Server) Reload(path string) (err error) {
 	}
 	pl, err := s.planListeners(cfg, adm)
 	if err != nil {
-		if c, ok := tree.env.Transport.(io.Closer); ok {
+		if c, ok := tree.Env().Transport.(io.Closer); ok {
 			c.Close()
 		}
 		return fmt.Errorf("server: reload of %s failed, old configuration and listeners kept:\n%w", path, err)
@@ -75,7 +75,7 @@ func (s *Server) Reload(path string) (err error) {
 	s.h1.SetOptions(connOptionsOf(cfg))
 	s.slots.setMax(cfg.MaxConnected)
 	s.applyListeners(pl, cfg)
-	if t, ok := old.env.Transport.(interface{ CloseIdleConnections() }); ok {
+	if t, ok := old.Env().Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
 	s.Logs.Infof("reloaded %s", path)

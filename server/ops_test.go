@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -92,7 +93,7 @@ func startWith(t *testing.T, dir, serverXML string, open func(cfg *xmlconf.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,7 +610,7 @@ func TestDropPrivileges(t *testing.T) {
 			os.Exit(1)
 		}
 		logs, _ := accesslog.OpenLogs("", accesslog.Silent, io.Discard, io.Discard)
-		srv, err := New(cfg, logs, Options{})
+		srv, err := New(cfg, logs, engine.Options{})
 		if err == nil {
 			err = srv.Listen()
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -29,8 +30,8 @@ func TestPoolConfigErrors(t *testing.T) {
 		`p.conf:6:7: `,
 	}
 	for name, compile := range map[string]func() error{
-		"New":          func() error { _, err := New(cfg, nil, Options{}); return err },
-		"NewDryRunner": func() error { _, err := NewDryRunner(cfg, Options{}); return err },
+		"New":          func() error { _, err := New(cfg, nil, engine.Options{}); return err },
+		"NewDryRunner": func() error { _, err := NewDryRunner(cfg, engine.Options{}); return err },
 	} {
 		err := compile()
 		if err == nil {
@@ -66,7 +67,7 @@ func TestPoolConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr, err := NewDryRunner(cfg, Options{})
+	dr, err := NewDryRunner(cfg, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,12 +84,12 @@ func TestPoolIsTheTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, nil, Options{})
+	srv, err := New(cfg, nil, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := srv.Handler.Tree().env.Transport.(*pool.Pool); !ok {
-		t.Errorf("transport %T", srv.Handler.Tree().env.Transport)
+	if _, ok := srv.Handler.Tree().Env().Transport.(*pool.Pool); !ok {
+		t.Errorf("transport %T", srv.Handler.Tree().Env().Transport)
 	}
-	var _ http.RoundTripper = srv.Handler.Tree().env.Transport
+	var _ http.RoundTripper = srv.Handler.Tree().Env().Transport
 }

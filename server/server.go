@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/admin"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
@@ -59,7 +60,7 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 // admin listener, reporting the problems of all together, each
 // "file:line:col: message". At -vvv the pool's connection events go to
 // logs (which may be nil).
-func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree, *admin.Config, error) {
+func compileTree(cfg *xmlconf.Config, opts engine.Options, logs *accesslog.Logs) (*engine.Tree, *admin.Config, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	adm := admin.ParseConfig(cfg, &errs)
@@ -69,7 +70,7 @@ func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree
 	}
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
-	tree, err := Compile(cfg, env, opts)
+	tree, err := engine.Compile(cfg, env, opts)
 	if err = joinConfigErrors(errs, err); err != nil {
 		p.Close()
 		return nil, nil, err
@@ -78,7 +79,7 @@ func compileTree(cfg *xmlconf.Config, opts Options, logs *accesslog.Logs) (*Tree
 }
 
 // joinConfigErrors merges the pool's configuration problems with the
-// error of Compile.
+// error of engine.Compile.
 func joinConfigErrors(errs xmlconf.ErrorList, err error) error {
 	var el xmlconf.ErrorList
 	switch {
@@ -94,14 +95,14 @@ func joinConfigErrors(errs xmlconf.ErrorList, err error) error {
 
 // Server is a running ocsiproxy: its listeners and handler.
 type Server struct {
-	Handler *Handler
+	Handler *engine.Handler
 	Logs    *accesslog.Logs
 	// Metrics are served by the admin listener.
 	Metrics *admin.Metrics
 	// cfg is the configuration the server started with: a reload does
 	// not change <logdir>, <user> and <group>.
 	cfg   *xmlconf.Config
-	opts  Options
+	opts  engine.Options
 	stopc chan time.Duration
 	// h1 serves the plain-HTTP ports.
 	h1 *http1.Server
@@ -128,17 +129,17 @@ type Server struct {
 }
 
 // New compiles cfg and prepares a server for it, with the backend pool.
-func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts Options) (*Server, error) {
+func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts engine.Options) (*Server, error) {
 	tree, adm, err := compileTree(cfg, opts, logs)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{Logs: logs, Metrics: admin.NewMetrics(), cfg: cfg, adminCfg: adm, opts: opts, stopc: make(chan time.Duration, 1), errc: make(chan error, 1)}
-	var observers []Observer
+	var observers []engine.Observer
 	if logs != nil {
 		observers = append(observers, logs)
 	}
-	s.Handler = NewHandler(tree, cfg, append(observers, s.Metrics)...)
+	s.Handler = engine.NewHandler(tree, cfg, append(observers, s.Metrics)...)
 	s.shutdownTimeout.Store(int64(cfg.ShutdownTimeout))
 	s.h1 = http1.NewServer(s.Handler, connOptionsOf(cfg), logs.StdLogger())
 	s.slots.logs = logs
@@ -153,7 +154,7 @@ func (s *Server) Config() *xmlconf.Config { return s.Handler.Tree().Config() }
 // PoolStats returns the metrics of the backend pool serving the current
 // configuration, one entry per upstream (see [pool.Stats]).
 func (s *Server) PoolStats() []pool.Stats {
-	if p, ok := s.Handler.Tree().env.Transport.(*pool.Pool); ok {
+	if p, ok := s.Handler.Tree().Env().Transport.(*pool.Pool); ok {
 		return p.Stats()
 	}
 	return nil
@@ -318,7 +319,7 @@ func (s *Server) Shutdown(timeout time.Duration) {
 		}
 	})
 	wg.Wait()
-	if c, ok := s.Handler.Tree().env.Transport.(io.Closer); ok {
+	if c, ok := s.Handler.Tree().Env().Transport.(io.Closer); ok {
 		c.Close()
 	}
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/admin"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // BenchmarkStages measures the per-request work of the handler alone:
-// NewState, the compiled tree (hosts, sites, access control, rules,
+// engine.NewState, the compiled tree (hosts, sites, access control, rules,
 // filters), the backend request built by forward, the answer copied to
 // the client, the access log line and the metrics. The client side and
 // the backend are stubs that allocate nothing per request, so that B/op
@@ -42,7 +43,7 @@ func BenchmarkStages(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			tr := &stubTransport{}
-			tree, err := Compile(cfg, &stage.Env{Transport: tr}, Options{})
+			tree, err := engine.Compile(cfg, &stage.Env{Transport: tr}, engine.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -51,7 +52,7 @@ func BenchmarkStages(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer logs.Close()
-			h := NewHandler(tree, cfg, logs, admin.NewMetrics())
+			h := engine.NewHandler(tree, cfg, logs, admin.NewMetrics())
 			hdr := http.Header{"User-Agent": {"bench/1.0"}, "Accept": {"*/*"}, "Referer": {"https://www.example.com/"}}
 			for k, v := range bc.hdr {
 				hdr[k] = v

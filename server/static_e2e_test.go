@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -28,7 +29,7 @@ func staticServer(t *testing.T, serverXML string) string {
 		t.Fatal(err)
 	}
 	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
-	srv, err := New(cfg, logs, Options{})
+	srv, err := New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestStaticUserDirConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs, _ := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
-	_, err = New(cfg, logs, Options{})
+	_, err = New(cfg, logs, engine.Options{})
 	if err == nil {
 		t.Fatal("no error")
 	}

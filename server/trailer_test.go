@@ -8,15 +8,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/wiretest"
-	"github.com/ocsiproxy/ocsiproxy/stage"
-	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // trailerBackend answers with a body ("hello", none for /empty) and
@@ -257,93 +254,4 @@ func clipTail(s string) string {
 		return "..." + s[len(s)-200:]
 	}
 	return s
-}
-
-// trailerBody is a backend body that fills its response's Trailer at its
-// end, as the pool's does.
-type trailerBody struct {
-	r    io.Reader
-	resp *http.Response
-	set  http.Header
-}
-
-func (b *trailerBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err == io.EOF {
-		maps.Copy(b.resp.Trailer, b.set)
-	}
-	return n, err
-}
-
-func (b *trailerBody) Close() error { return nil }
-
-// TestRespondTrailers checks respond on its own, with any RoundTripper's
-// answer: which clients get the trailers, and the Content-Length an
-// HTTP/1.1 answer with announced trailers gives up.
-func TestRespondTrailers(t *testing.T) {
-	tests := []struct {
-		name     string
-		proto    string
-		method   string
-		te       string
-		length   int64 // the backend's ContentLength
-		declared bool  // the backend announced X-A
-		wantCL   string
-		trailers bool
-	}{
-		{"HTTP/1.1 TE, length, announced", "HTTP/1.1", "GET", "trailers", 5, true, "", true},
-		{"HTTP/1.1 TE, no length, announced", "HTTP/1.1", "GET", "trailers", -1, true, "", true},
-		{"HTTP/1.1 TE, no length, not announced", "HTTP/1.1", "GET", "trailers", -1, false, "", true},
-		// Handed to the writer, which drops them: the length wins.
-		{"HTTP/1.1 TE, length, not announced", "HTTP/1.1", "GET", "trailers", 5, false, "5", true},
-		{"HTTP/1.1 no TE, length, announced", "HTTP/1.1", "GET", "", 5, true, "5", false},
-		{"HTTP/1.1 no TE, no length", "HTTP/1.1", "GET", "", -1, true, "", false},
-		{"HTTP/1.0 TE", "HTTP/1.0", "GET", "trailers", 5, true, "5", false},
-		{"HTTP/2, length, announced", "HTTP/2.0", "GET", "", 5, true, "5", true},
-		{"HTTP/2 HEAD", "HTTP/2.0", "HEAD", "", 5, true, "5", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(tt.method, "/x", nil)
-			r.Proto = tt.proto
-			r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(tt.proto)
-			if tt.te != "" {
-				r.Header.Set("TE", tt.te)
-			}
-			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}}, ContentLength: tt.length}
-			if tt.declared {
-				resp.Trailer = http.Header{"X-A": nil}
-			} else {
-				resp.Trailer = http.Header{}
-			}
-			resp.Body = &trailerBody{r: strings.NewReader("hello"), resp: resp,
-				set: http.Header{"X-A": {"1"}, "X-B": {"2"}, "Set-Cookie": {"evil=1"}}}
-			st := &stage.State{In: r}
-			st.SetAnswer(resp, xmlconf.Pos{})
-			w := httptest.NewRecorder()
-			respond(w, r, st, nil, false, 0)
-			res := w.Result()
-			body, _ := io.ReadAll(res.Body)
-			if tt.method == "GET" && string(body) != "hello" {
-				t.Errorf("body %q", body)
-			}
-			if got := res.Header.Get("Content-Length"); got != tt.wantCL {
-				t.Errorf("Content-Length %q, want %q", got, tt.wantCL)
-			}
-			var want http.Header
-			if tt.trailers {
-				want = http.Header{"X-A": {"1"}, "X-B": {"2"}}
-			}
-			got := res.Trailer
-			if len(got) == 0 {
-				got = nil
-			}
-			if !maps.EqualFunc(got, want, slices.Equal) {
-				t.Errorf("trailers %q, want %q", res.Trailer, want)
-			}
-			if announced := res.Header.Get("Trailer") != ""; announced != (tt.trailers && tt.declared) {
-				t.Errorf("Trailer field %q, want one: %t", res.Header.Get("Trailer"), tt.trailers && tt.declared)
-			}
-		})
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -180,7 +181,7 @@ func TestVerbosityNoCostWhenOff(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer logs.Close()
-		srv, err := New(cfg, logs, Options{})
+		srv, err := New(cfg, logs, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package server
+package engine
 
 import (
 	"context"
@@ -20,6 +20,16 @@ type Tree struct {
 	cfg        *xmlconf.Config
 	maxRetries int
 	debug      bool
+}
+
+// HostStages returns the compiled instructions of the i-th <host>, in
+// document order, for inspection (tests, tools); nil when there is no
+// such host.
+func (t *Tree) HostStages(i int) []stage.Stage {
+	if i < 0 || i >= len(t.hosts) {
+		return nil
+	}
+	return t.hosts[i].body
 }
 
 // Config returns the configuration the tree was compiled from.

@@ -1,8 +1,11 @@
-// Package server turns a loaded configuration into a running reverse
-// proxy: it compiles the hosts, sites and site instructions into an
-// immutable tree of stages, walks that tree for each request,
-// writes the answer, and runs the listeners and logs.
-package server
+// Package engine is the request engine: it compiles the hosts, sites and
+// site instructions of a loaded configuration into an immutable tree of
+// stages (compile.go), chooses the host and walks the tree for each
+// request (engine.go, hostfilter.go), and turns the outcome into the
+// answer (handler.go: the http.Handler every server of ocsiproxy serves,
+// which tells its Observers, the logs and metrics, about each request).
+// It knows nothing of listeners or of the wire.
+package engine
 
 import (
 	"strings"
@@ -49,7 +52,7 @@ var extensions = map[string]*extension{
 	}},
 	"accesscontrol": {name: "ocsigenserver.ext.accesscontrol", elements: accessControlElements()},
 	// admin provides no site element: its <extension> element configures
-	// the admin listener (see admin.go).
+	// the admin listener (package admin).
 	"admin": {name: "ocsiproxy.ext.admin"},
 	"staticmod": {name: "ocsigenserver.ext.staticmod", elements: map[string]compileFunc{"static": staticmod.Compile},
 		configure: staticmod.Configure},
