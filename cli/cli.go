@@ -17,9 +17,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
-	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -151,7 +151,7 @@ func daemonize(args []string, stderr io.Writer) int {
 }
 
 func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	dr, err := server.NewDryRunner(cfg, opts)
+	dr, err := dryrun.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
@@ -179,7 +179,7 @@ func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string,
 	status := 0
 	enc := json.NewEncoder(stdout)
 	for _, u := range urls {
-		res, err := dr.Run(server.DryRequest{URL: u, Method: o.method, Headers: o.headers, From: o.from, HTTPS: o.https})
+		res, err := dr.Run(dryrun.Request{URL: u, Method: o.method, Headers: o.headers, From: o.from, HTTPS: o.https})
 		if err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
 			status = 1

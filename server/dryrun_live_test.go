@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -48,7 +49,7 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dry, err := NewDryRunner(cfg, engine.Options{})
+	dry, err := dryrun.New(cfg, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,34 +57,34 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 
 	tests := []struct {
 		name string
-		dry  DryRequest
+		dry  dryrun.Request
 		raw  string // the request line and fields, without the final CRLF
 		body string
 	}{
-		{"origin form", DryRequest{URL: "http://a.example/x?q=1"}, "GET /x?q=1 HTTP/1.1\r\nHost: a.example", ""},
-		{"second host", DryRequest{URL: "http://b.example/y"}, "GET /y HTTP/1.1\r\nHost: b.example", ""},
-		{"absolute form wins over Host", DryRequest{URL: "http://a.example/t", Headers: []string{"Host: b.example"}},
+		{"origin form", dryrun.Request{URL: "http://a.example/x?q=1"}, "GET /x?q=1 HTTP/1.1\r\nHost: a.example", ""},
+		{"second host", dryrun.Request{URL: "http://b.example/y"}, "GET /y HTTP/1.1\r\nHost: b.example", ""},
+		{"absolute form wins over Host", dryrun.Request{URL: "http://a.example/t", Headers: []string{"Host: b.example"}},
 			"GET http://a.example/t HTTP/1.1\r\nHost: b.example", ""},
-		{"bad header name", DryRequest{URL: "http://a.example/t", Headers: []string{"X Bad: v"}}, "GET /t HTTP/1.1\r\nHost: a.example\r\nX Bad: v", ""},
-		{"bad header name, trailing space", DryRequest{URL: "http://a.example/t", Headers: []string{"X-Bad : v"}}, "GET /t HTTP/1.1\r\nHost: a.example\r\nX-Bad : v", ""},
-		{"two Hosts", DryRequest{URL: "/t", Headers: []string{"Host: a.example", "Host: b.example"}},
+		{"bad header name", dryrun.Request{URL: "http://a.example/t", Headers: []string{"X Bad: v"}}, "GET /t HTTP/1.1\r\nHost: a.example\r\nX Bad: v", ""},
+		{"bad header name, trailing space", dryrun.Request{URL: "http://a.example/t", Headers: []string{"X-Bad : v"}}, "GET /t HTTP/1.1\r\nHost: a.example\r\nX-Bad : v", ""},
+		{"two Hosts", dryrun.Request{URL: "/t", Headers: []string{"Host: a.example", "Host: b.example"}},
 			"GET /t HTTP/1.1\r\nHost: a.example\r\nHost: b.example", ""},
-		{"no Host, HTTP/1.0", DryRequest{URL: "/t"}, "GET /t HTTP/1.0", ""},
-		{"unknown host", DryRequest{URL: "http://c.example/t"}, "GET /t HTTP/1.1\r\nHost: c.example", ""},
-		{"site forbidden", DryRequest{URL: "http://a.example/admin/users"}, "GET /admin/users HTTP/1.1\r\nHost: a.example", ""},
-		{"site directory", DryRequest{URL: "http://a.example/admin"}, "GET /admin HTTP/1.1\r\nHost: a.example", ""},
-		{"rewrite", DryRequest{URL: "http://a.example/old/z"}, "GET /old/z HTTP/1.1\r\nHost: a.example", ""},
-		{"redirect", DryRequest{URL: "http://a.example/moved"}, "GET /moved HTTP/1.1\r\nHost: a.example", ""},
-		{"route", DryRequest{URL: "http://a.example/api/items"}, "GET /api/items HTTP/1.1\r\nHost: a.example", ""},
-		{"static file", DryRequest{URL: "http://a.example/static/page.txt"}, "GET /static/page.txt HTTP/1.1\r\nHost: a.example", ""},
-		{"path above the root", DryRequest{URL: "http://a.example/../x"}, "GET /../x HTTP/1.1\r\nHost: a.example", ""},
-		{"body over the limit", DryRequest{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 100"}},
+		{"no Host, HTTP/1.0", dryrun.Request{URL: "/t"}, "GET /t HTTP/1.0", ""},
+		{"unknown host", dryrun.Request{URL: "http://c.example/t"}, "GET /t HTTP/1.1\r\nHost: c.example", ""},
+		{"site forbidden", dryrun.Request{URL: "http://a.example/admin/users"}, "GET /admin/users HTTP/1.1\r\nHost: a.example", ""},
+		{"site directory", dryrun.Request{URL: "http://a.example/admin"}, "GET /admin HTTP/1.1\r\nHost: a.example", ""},
+		{"rewrite", dryrun.Request{URL: "http://a.example/old/z"}, "GET /old/z HTTP/1.1\r\nHost: a.example", ""},
+		{"redirect", dryrun.Request{URL: "http://a.example/moved"}, "GET /moved HTTP/1.1\r\nHost: a.example", ""},
+		{"route", dryrun.Request{URL: "http://a.example/api/items"}, "GET /api/items HTTP/1.1\r\nHost: a.example", ""},
+		{"static file", dryrun.Request{URL: "http://a.example/static/page.txt"}, "GET /static/page.txt HTTP/1.1\r\nHost: a.example", ""},
+		{"path above the root", dryrun.Request{URL: "http://a.example/../x"}, "GET /../x HTTP/1.1\r\nHost: a.example", ""},
+		{"body over the limit", dryrun.Request{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 100"}},
 			"POST /up HTTP/1.1\r\nHost: a.example\r\nContent-Length: 100", strings.Repeat("x", 100)},
-		{"body within the limit", DryRequest{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 5"}},
+		{"body within the limit", dryrun.Request{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 5"}},
 			"POST /up HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5", "hello"},
-		{"Content-Length and Transfer-Encoding", DryRequest{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 5", "Transfer-Encoding: chunked"}},
+		{"Content-Length and Transfer-Encoding", dryrun.Request{URL: "http://a.example/up", Method: "POST", Headers: []string{"Content-Length: 5", "Transfer-Encoding: chunked"}},
 			"POST /up HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked", "0\r\n\r\n"},
-		{"spoofed client address", DryRequest{URL: "http://a.example/x", Headers: []string{"X-Real-IP: 192.0.2.9"}},
+		{"spoofed client address", dryrun.Request{URL: "http://a.example/x", Headers: []string{"X-Real-IP: 192.0.2.9"}},
 			"GET /x HTTP/1.1\r\nHost: a.example\r\nX-Real-IP: 192.0.2.9", ""},
 	}
 	for _, tt := range tests {

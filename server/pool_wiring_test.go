@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
@@ -31,7 +32,7 @@ func TestPoolConfigErrors(t *testing.T) {
 	}
 	for name, compile := range map[string]func() error{
 		"New":          func() error { _, err := New(cfg, nil, engine.Options{}); return err },
-		"NewDryRunner": func() error { _, err := NewDryRunner(cfg, engine.Options{}); return err },
+		"NewDryRunner": func() error { _, err := dryrun.New(cfg, engine.Options{}); return err },
 	} {
 		err := compile()
 		if err == nil {
@@ -67,7 +68,7 @@ func TestPoolConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr, err := NewDryRunner(cfg, engine.Options{})
+	dr, err := dryrun.New(cfg, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,8 @@
+// Package server runs ocsiproxy: it compiles a configuration with its
+// backend pool (engine, pool), opens the <port>s and the admin listener
+// and serves them (http1 for plain HTTP, net/http for HTTPS and HTTP/2,
+// admin), and handles reloads, signals, privileges and shutdown
+// (listeners.go, ops.go). The request handling itself is the engine's.
 package server
 
 import (
@@ -71,26 +76,11 @@ func compileTree(cfg *xmlconf.Config, opts engine.Options, logs *accesslog.Logs)
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
 	tree, err := engine.Compile(cfg, env, opts)
-	if err = joinConfigErrors(errs, err); err != nil {
+	if err = errs.With(err); err != nil {
 		p.Close()
 		return nil, nil, err
 	}
 	return tree, adm, nil
-}
-
-// joinConfigErrors merges the pool's configuration problems with the
-// error of engine.Compile.
-func joinConfigErrors(errs xmlconf.ErrorList, err error) error {
-	var el xmlconf.ErrorList
-	switch {
-	case err == nil:
-		return errs.Err()
-	case len(errs) == 0:
-		return err
-	case errors.As(err, &el):
-		return append(errs, el...).Err()
-	}
-	return errors.Join(errs.Err(), err)
 }
 
 // Server is a running ocsiproxy: its listeners and handler.

@@ -13,6 +13,7 @@
 package xmlconf
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -86,6 +87,23 @@ func (l ErrorList) Err() error {
 	}
 	l.Sort()
 	return l
+}
+
+// With returns the problems of l together with err, the error of another
+// reader of the same configuration (an ErrorList from it is merged, so
+// that every problem is printed, sorted by position); nil when there is
+// neither.
+func (l ErrorList) With(err error) error {
+	var el ErrorList
+	switch {
+	case err == nil:
+		return l.Err()
+	case len(l) == 0:
+		return err
+	case errors.As(err, &el):
+		return append(l, el...).Err()
+	}
+	return errors.Join(l.Err(), err)
 }
 
 // Attr is one attribute of an element. Value is decoded the way Ocsigen

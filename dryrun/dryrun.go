@@ -1,4 +1,13 @@
-package server
+// Package dryrun is --dry-run: it shows, for a URL, what the server would
+// do with the request, without opening a socket. The request is written
+// as bytes into an in-memory connection served by the live server's own
+// HTTP/1.1 server (package http1; net/http's TLS server with --https)
+// and handler (package engine), so that the parser, the refusals, the
+// framing check, the limits and the engine are the live ones; only the
+// backend client differs: it records the request instead of sending it.
+// The handler's observer traces every decision (rule tried, access
+// control, answer) into the [Result].
+package dryrun
 
 import (
 	"bufio"
@@ -32,8 +41,8 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// DryRequest describes a simulated request for --dry-run.
-type DryRequest struct {
+// Request describes a simulated request for --dry-run.
+type Request struct {
 	// URL is "http://host[:port]/path?query" or just "/path?query" (no
 	// Host header then, unless Headers gives one).
 	URL string
@@ -80,8 +89,8 @@ type Decision struct {
 	Backend http.Header `json:"backend,omitempty"`
 }
 
-// DryResult is the whole dry run of one URL.
-type DryResult struct {
+// Result is the whole dry run of one URL.
+type Result struct {
 	Request  string      `json:"request"`
 	Trace    []TraceLine `json:"trace"`
 	Decision Decision    `json:"decision"`
@@ -97,14 +106,14 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		Header: make(http.Header), Body: http.NoBody, ContentLength: -1, Request: req}, nil
 }
 
-// DryRunner simulates requests on a compiled configuration without
+// Runner simulates requests on a compiled configuration without
 // opening any socket. A request is written as bytes into an in-memory
 // connection served by the same HTTP/1.1 server (or, with HTTPS, the same
 // net/http TLS server) and handler as the live server's, so it meets the
 // same parser, refusals, framing check, limits and engine; only the
 // backend client differs: it records the request instead of sending it.
-// A DryRunner runs one request at a time.
-type DryRunner struct {
+// A Runner runs one request at a time.
+type Runner struct {
 	handler *engine.Handler
 	h1      *http1.Server
 	rec     *recorder
@@ -118,28 +127,28 @@ type DryRunner struct {
 	}
 	// run is the request being simulated.
 	run struct {
-		res  *DryResult
+		res  *Result
 		done chan struct{}
 	}
 }
 
-// NewDryRunner compiles cfg for dry runs. The backend pool configuration
+// New compiles cfg for dry runs. The backend pool configuration
 // is checked too.
-func NewDryRunner(cfg *xmlconf.Config, opts engine.Options) (*DryRunner, error) {
+func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	rec := &recorder{}
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
 	env := &stage.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
 	tree, err := engine.Compile(cfg, env, opts)
-	if err = joinConfigErrors(errs, err); err != nil {
+	if err = errs.With(err); err != nil {
 		return nil, err
 	}
 	port := 80
 	if len(cfg.Ports) > 0 {
 		port = cfg.Ports[0].Port
 	}
-	d := &DryRunner{rec: rec, port: port, pool: pc.Describe()}
+	d := &Runner{rec: rec, port: port, pool: pc.Describe()}
 	d.handler = engine.NewHandler(tree, cfg, dryObserver{d})
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
@@ -150,7 +159,7 @@ func NewDryRunner(cfg *xmlconf.Config, opts engine.Options) (*DryRunner, error) 
 }
 
 // Close stops the servers of the dry runs.
-func (d *DryRunner) Close() {
+func (d *Runner) Close() {
 	d.h1.Close()
 	if d.tls.server != nil {
 		close(d.tls.conns) // ends Serve's Accept, which Close waits for
@@ -161,12 +170,12 @@ func (d *DryRunner) Close() {
 // PoolLines describes the backend pool settings: a line for the <pool>
 // defaults and one per <upstream>; none when the configuration has
 // neither.
-func (d *DryRunner) PoolLines() []string { return d.pool }
+func (d *Runner) PoolLines() []string { return d.pool }
 
 // dryObserver is the handler's observer of a dry run: it traces the
 // request's stages into the result of the run and decides when the
 // request is answered.
-type dryObserver struct{ d *DryRunner }
+type dryObserver struct{ d *Runner }
 
 func (dryObserver) Done(*http.Request, *stage.State, int, int64, time.Duration, error) {}
 
@@ -194,7 +203,7 @@ const dryTimeout = 30 * time.Second
 // Run simulates dr. The error is about dr itself (a malformed URL or
 // header option); what the server would answer, refusals included, is in
 // the result.
-func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
+func (d *Runner) Run(dr Request) (*Result, error) {
 	method := dr.Method
 	if method == "" {
 		method = http.MethodGet
@@ -211,7 +220,7 @@ func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &DryResult{Request: method + " " + dr.URL}
+	res := &Result{Request: method + " " + dr.URL}
 	d.run.res, d.run.done = res, make(chan struct{})
 	defer func() { d.run.res = nil }()
 
@@ -264,7 +273,7 @@ func (d *DryRunner) Run(dr DryRequest) (*DryResult, error) {
 // too, in absolute form (RFC 9112 section 3.2.2: the authority wins, as
 // on the live server); a bare path is sent as HTTP/1.0 without Host
 // unless a Host header is given.
-func (d *DryRunner) head(method string, dr DryRequest) (head []byte, localPort int, secure bool, err error) {
+func (d *Runner) head(method string, dr Request) (head []byte, localPort int, secure bool, err error) {
 	secure = dr.HTTPS
 	localPort = dr.LocalPort
 	if localPort == 0 {
@@ -322,7 +331,7 @@ func (d *DryRunner) head(method string, dr DryRequest) (head []byte, localPort i
 
 // startTLS starts the TLS server of --https requests: net/http's, as on
 // the live HTTPS ports, with a certificate made for the purpose.
-func (d *DryRunner) startTLS() {
+func (d *Runner) startTLS() {
 	if d.tls.server != nil {
 		return
 	}
@@ -441,7 +450,7 @@ func (d Decision) String() string {
 }
 
 // WriteText writes r for people.
-func (r *DryResult) WriteText(w io.Writer) {
+func (r *Result) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%s\n", r.Request)
 	for _, t := range r.Trace {
 		if t.Pos != "" {

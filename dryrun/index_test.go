@@ -1,4 +1,4 @@
-package server
+package dryrun
 
 import (
 	"fmt"
@@ -90,18 +90,18 @@ func TestIndexMatchesLinear(t *testing.T) {
 			}
 			body.WriteString(randomRule(r) + "\n")
 		}
-		src := "<ocsigen><server><port>80</port>" + extensionLines + "<host>" + body.String() + "</host></server></ocsigen>"
+		src := "<ocsigen><server><port>80</port>" + ruleExtensions + "<host>" + body.String() + "</host></server></ocsigen>"
 		cfg, err := xmlconf.Parse("rand.conf", []byte(src))
 		if err != nil {
 			t.Fatalf("config %d: %v", c, err)
 		}
 		// Decisions are compared, not timeouts: a wall-clock match limit
 		// can fire on a loaded machine (the race detector, other jobs).
-		linear, err := NewDryRunner(cfg, engine.Options{NoIndex: true, MatchTimeout: time.Minute})
+		linear, err := New(cfg, engine.Options{NoIndex: true, MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatalf("config %d: %v\n%s", c, err, src)
 		}
-		indexed, err := NewDryRunner(cfg, engine.Options{MatchTimeout: time.Minute})
+		indexed, err := New(cfg, engine.Options{MatchTimeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,11 +121,11 @@ func TestIndexMatchesLinear(t *testing.T) {
 				p.WriteString("?q=" + string(letters[r.Intn(3)]))
 			}
 			url := "http://h" + p.String()
-			a, err := linear.Run(DryRequest{URL: url})
+			a, err := linear.Run(Request{URL: url})
 			if err != nil {
 				continue // a path the normaliser refuses (a/../..)
 			}
-			b, err := indexed.Run(DryRequest{URL: url})
+			b, err := indexed.Run(Request{URL: url})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,16 +152,16 @@ func benchmarkRules(b *testing.B, n int, opts engine.Options) {
 		fmt.Fprintf(&body, `<revproxy suburl="app%d/(.*)" dest="http://b%d:8080/\1"/>`+"\n", i, i)
 	}
 	body.WriteString(`<revproxy suburl="last/(.*)" dest="http://last:8080/\1"/>`)
-	src := "<ocsigen><server><port>80</port>" + extensionLines + "<host>" + body.String() + "</host></server></ocsigen>"
+	src := "<ocsigen><server><port>80</port>" + ruleExtensions + "<host>" + body.String() + "</host></server></ocsigen>"
 	cfg, err := xmlconf.Parse("bench.conf", []byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, err := NewDryRunner(cfg, opts)
+	d, err := New(cfg, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := DryRequest{URL: "http://h/last/some/page?x=1"}
+	req := Request{URL: "http://h/last/some/page?x=1"}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -175,3 +175,8 @@ func benchmarkRules(b *testing.B, n int, opts engine.Options) {
 func BenchmarkRules10(b *testing.B)          { benchmarkRules(b, 10, engine.Options{}) }
 func BenchmarkRules10000(b *testing.B)       { benchmarkRules(b, 10000, engine.Options{}) }
 func BenchmarkRules10000Linear(b *testing.B) { benchmarkRules(b, 10000, engine.Options{NoIndex: true}) }
+
+// ruleExtensions loads the extensions of the rules the tests draw.
+const ruleExtensions = `<extension findlib-package="ocsigenserver.ext.revproxy"/>
+<extension findlib-package="ocsigenserver.ext.redirectmod"/>
+<extension findlib-package="ocsigenserver.ext.rewritemod"/>`
