@@ -7,14 +7,9 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
-)
-
-// Header names read by the forwarding instructions.
-const (
-	XForwardedFor   = "X-Forwarded-For"
-	XForwardedProto = "X-Forwarded-Proto"
 )
 
 // forwardForStage is <allow-forward-for [check-equal-ip=] [proxies=]/>.
@@ -65,7 +60,7 @@ func compileForwardFor(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 func (s *forwardForStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	var lines []string
 	if st.In != nil {
-		lines = st.In.Header[XForwardedFor]
+		lines = st.In.Header[forward.HeaderXForwardedFor]
 	}
 	w := walk(lines, st.Peer, s.checkEqualIP, s.proxies)
 	if !w.ok {
@@ -265,7 +260,7 @@ type forwardProtoStage struct {
 func (s *forwardProtoStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
 	var lines []string
 	if st.In != nil {
-		lines = st.In.Header[XForwardedProto]
+		lines = st.In.Header[forward.HeaderXForwardedProto]
 	}
 	switch {
 	case len(lines) == 0:

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -75,7 +77,7 @@ const extensionLines = `
 type ocsiproxyRun struct {
 	srv  *server.Server
 	file string
-	logs *server.Logs
+	logs *accesslog.Logs
 }
 
 // startOcsiproxyConf serves the <server> children serverXML with
@@ -100,11 +102,11 @@ func startOcsiproxyRunExt(t testing.TB, ext, serverXML string) (*ocsiproxyRun, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := server.OpenLogs(cfg.LogDir, server.Normal, io.Discard, io.Discard)
+	logs, err := accesslog.OpenLogs(cfg.LogDir, accesslog.Normal, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(cfg, logs, server.Options{})
+	srv, err := server.New(cfg, logs, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

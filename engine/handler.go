@@ -430,20 +430,10 @@ func contentLength(resp *http.Response) []string {
 }
 
 // isDecimal reports whether s is n written in decimal without sign or
-// leading zeros.
+// leading zeros (and, as every Content-Length read, in 18 digits at most).
 func isDecimal(s string, n int64) bool {
-	if s == "" || len(s) > 1 && s[0] == '0' {
-		return false
-	}
-	var v int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || v > (n-int64(c-'0'))/10 {
-			return false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	return v == n
+	v, ok := httpsyntax.ParseContentLength(s)
+	return ok && v == n && (len(s) == 1 || s[0] != '0')
 }
 
 // countingWriter records the status and the body bytes written through

@@ -225,7 +225,7 @@ func outHeader(st *stage.State, ownForwarded bool) http.Header {
 	vals := make([]string, 0, len(inh)+3)
 	replaceHost := false
 	for k, vv := range inh {
-		if isHopHeader(k) || slices.Contains(named, k) || aliasesReserved(k) {
+		if IsHopByHop(k) || slices.Contains(named, k) || aliasesReserved(k) {
 			continue
 		}
 		if c, p, ok := forwardingField(k); ok && !passForwarding(k, c, p, trusted, ownForwarded) {
@@ -273,12 +273,13 @@ func aliasesReserved(k string) bool {
 	case "Content-Length":
 		return true
 	default:
-		return isHopHeader(c)
+		return IsHopByHop(c)
 	}
 }
 
-// isHopHeader reports whether the canonical name k is in hopHeaders.
-func isHopHeader(k string) bool {
+// IsHopByHop reports whether the canonical name k is in the fixed list of
+// hop-by-hop fields (Connection, Keep-Alive, TE, Upgrade...: SPEC 7).
+func IsHopByHop(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true

@@ -165,8 +165,8 @@ func TestCanonicalName(t *testing.T) {
 		}
 	}
 	for _, k := range append(hopHeaders, "Close", "X-Other", "Connections", "") {
-		if got, want := isHopHeader(k), slices.Contains(hopHeaders, k); got != want {
-			t.Errorf("isHopHeader(%q) = %v, want %v", k, got, want)
+		if got, want := IsHopByHop(k), slices.Contains(hopHeaders, k); got != want {
+			t.Errorf("IsHopByHop(%q) = %v, want %v", k, got, want)
 		}
 	}
 }

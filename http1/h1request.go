@@ -155,7 +155,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	length := int64(0)
 	if lengthSeen {
 		var ok bool
-		if length, ok = parseContentLength(contentLength); !ok {
+		if length, ok = httpsyntax.ParseContentLength(contentLength); !ok {
 			return nil, false
 		}
 	}

@@ -133,7 +133,7 @@ func (w *h1Response) emitHead() {
 		w.noBody = true
 	}
 	if v := h["Content-Length"]; len(v) == 1 {
-		if n, ok := parseContentLength(v[0]); ok {
+		if n, ok := httpsyntax.ParseContentLength(v[0]); ok {
 			w.cl = n
 		} else {
 			delete(h, "Content-Length")
@@ -211,22 +211,6 @@ func writeFields(bw *bufio.Writer, h http.Header, trailer []string) {
 			bw.Write(b)
 		}
 	}
-}
-
-// parseContentLength parses a Content-Length value: decimal digits only.
-func parseContentLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // statusLines holds "HTTP/1.1 NNN Text\r\n" for the known statuses.

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"strconv"
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
@@ -525,16 +524,8 @@ func parseContentLength(cl []string) (int64, error) {
 			return -1, framingErrorf("conflicting Content-Length values")
 		}
 	}
-	if first == "" || len(first) > 18 {
-		return -1, framingErrorf("invalid Content-Length %q", clip(first))
-	}
-	for i := 0; i < len(first); i++ {
-		if first[i] < '0' || first[i] > '9' {
-			return -1, framingErrorf("invalid Content-Length %q", clip(first))
-		}
-	}
-	n, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
+	n, ok := httpsyntax.ParseContentLength(first)
+	if !ok {
 		return -1, framingErrorf("invalid Content-Length %q", clip(first))
 	}
 	return n, nil

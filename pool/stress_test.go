@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -185,13 +187,13 @@ func stress(t *testing.T, depth int) {
 		t.Fatal(err)
 	}
 	var errLog lockedBuffer
-	logs, err := server.OpenLogs("", server.Normal, io.Discard, &errLog)
+	logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, &errLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A generous regexp match timeout: under the race detector on a busy
 	// machine, a 100 ms match can be descheduled past its limit (500).
-	srv, err := server.New(cfg, logs, server.Options{MatchTimeout: time.Minute})
+	srv, err := server.New(cfg, logs, engine.Options{MatchTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

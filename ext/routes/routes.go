@@ -226,14 +226,7 @@ func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 
 // forbiddenHeader lists the headers a <header> may not set: hop-by-hop
 // and framing headers.
-func forbiddenHeader(name string) bool {
-	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding",
-		"Upgrade", "Content-Length", "Proxy-Authorization", "Proxy-Authenticate":
-		return true
-	}
-	return false
-}
+func forbiddenHeader(name string) bool { return forward.IsHopByHop(name) || name == "Content-Length" }
 
 // parseHost splits a host pattern into labels. wild allows "_" labels.
 func parseHost(h string, wild bool) ([]seg, error) {

@@ -109,3 +109,21 @@ func AcceptsTrailers(r *http.Request) bool {
 	}
 	return false
 }
+
+// ParseContentLength parses a Content-Length value (RFC 9110 section
+// 8.6): decimal digits only, no sign, no spaces, at most 18 of them (a
+// longer length is refused rather than risk an overflow).
+func ParseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
