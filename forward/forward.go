@@ -318,6 +318,27 @@ func UpgradeProtocol(r *http.Request) string {
 	return up
 }
 
+// RoundTrip sends out, built by NewRequest for st, to its backend: through
+// st.Env.Upgrade when it asks to switch protocols (and there is one), else
+// st.Env.Transport; then cleans the answer (CleanResponse). It is the
+// backend call of <revproxy> and <route> alike; ErrorStatus gives the
+// status of a failure.
+func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
+	tr := st.Env.Transport
+	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
+		tr = st.Env.Upgrade
+	}
+	resp, err := tr.RoundTrip(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := CleanResponse(out, resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
 // CleanResponse removes the hop-by-hop headers of a backend response. A
 // 101 answer to an upgrade request keeps "Connection: Upgrade" and its
 // Upgrade header; a 101 the request did not ask for, or for another

@@ -231,20 +231,12 @@ func (r *RevProxy) Run(ctx context.Context, st *stage.State) (stage.Result, erro
 	// nopipeline: the connection is not shared with other requests; it is
 	// closed after this exchange.
 	out.Close = r.noPipeline
-	tr := st.Env.Transport
-	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
-		tr = st.Env.Upgrade
-	}
-	resp, err := tr.RoundTrip(out)
+	resp, err := forward.RoundTrip(st, out)
 	if err != nil {
 		return stage.Next, &stage.Error{
 			Status: forward.ErrorStatus(ctx, err),
 			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),
 		}
-	}
-	if err := forward.CleanResponse(out, resp); err != nil {
-		resp.Body.Close()
-		return stage.Next, stage.Errorf(http.StatusBadGateway, "revproxy at %s: %s %s: %v", r.m.pos, st.Method, t.URL(), err)
 	}
 	st.SetAnswer(resp, r.m.pos)
 	return stage.Next, nil

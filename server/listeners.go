@@ -215,8 +215,8 @@ func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Option
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          s.Logs.StdLogger(),
-		// "OPTIONS *" goes to the handler too, so that every request
-		// consumes its framing verdict (framing.go).
+		// "OPTIONS *" goes to the handler too, which answers and logs
+		// it as on the plain ports, instead of net/http's own 200.
 		DisableGeneralOptionsHandler: true,
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			switch st {

@@ -118,8 +118,10 @@ type Env struct {
 	Forwarded bool
 }
 
-// State is the request as the stages see it. The inbound request In is
-// never modified; stages change the fields of State instead.
+// State is the request as the stages see it. Stages never modify the
+// inbound request In (its Body is wrapped by the handler, for the body
+// limit and timeout, before they run); they change the fields of State
+// instead.
 type State struct {
 	// In is the request as the server received it.
 	In *http.Request

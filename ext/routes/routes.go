@@ -558,15 +558,11 @@ func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 	for _, h := range r.headers {
 		out.Header.Set(h[0], h[1])
 	}
-	tr := st.Env.Transport
-	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
-		tr = st.Env.Upgrade
-	}
 	var timer *time.Timer
 	if r.timeout > 0 {
 		timer = time.AfterFunc(r.timeout, func() { cancel(errTimeout) })
 	}
-	resp, err := tr.RoundTrip(out)
+	resp, err := forward.RoundTrip(st, out)
 	if timer != nil && !timer.Stop() && err == nil {
 		// The timeout fired as the head arrived: the body would be cut.
 		resp.Body.Close()
@@ -583,11 +579,6 @@ func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 			err = fmt.Errorf("%w (%v)", errTimeout, r.timeout)
 		}
 		return stage.Next, &stage.Error{Status: status, Err: fmt.Errorf("route at %s: %s %s: %w", r.pos, st.Method, t.URL(), err)}
-	}
-	if err := forward.CleanResponse(out, resp); err != nil {
-		resp.Body.Close()
-		cancel(nil)
-		return stage.Next, stage.Errorf(http.StatusBadGateway, "route at %s: %s %s: %v", r.pos, st.Method, t.URL(), err)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A tunnel keeps the connection itself as its body (the server
