@@ -147,6 +147,8 @@ type ifStage struct {
 	hasElse bool
 }
 
+// compileIf compiles <if> with its one condition and its <then> and
+// <else> branches.
 func compileIf(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	errs := c.Errors()
 	ok := e.CheckAttrs(errs, nil, nil)

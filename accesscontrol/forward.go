@@ -134,6 +134,7 @@ type walkResult struct {
 	reason   string // why the header was ignored, for traces
 }
 
+// walk is WalkForwardedFor, with the reason a header was ignored.
 func walk(lines []string, peer netip.Addr, checkEqualIP bool, proxies []netip.Prefix) walkResult {
 	if len(lines) == 0 {
 		return walkResult{reason: "no X-Forwarded-For"}

@@ -101,6 +101,7 @@ func (s *syslogSink) send(sev syslog.Priority, p []byte) {
 	}
 }
 
+// loop sends the queued lines to syslog until the sink is closed.
 func (s *syslogSink) loop() {
 	defer close(s.done)
 	failing := false
@@ -130,6 +131,8 @@ func (s *syslogSink) write(m syslogLine, failing *bool) {
 	s.writeOne(m, failing)
 }
 
+// writeOne sends one line at its severity, reporting the first failure
+// of a run of them on stderr.
 func (s *syslogSink) writeOne(m syslogLine, failing *bool) {
 	var err error
 	switch m.sev {

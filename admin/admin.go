@@ -113,6 +113,7 @@ func NewMetrics() *Metrics {
 // Register adds a collector, such as the backend pool's, to the metrics.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.registry.Register(c) }
 
+// observe counts one request in the series of its host, rule and status.
 func (m *Metrics) observe(host string, rule xmlconf.Pos, status int, d time.Duration) {
 	k := obsKey{host, rule, status}
 	m.mu.RLock()
@@ -227,6 +228,8 @@ func describeElement(e *xmlconf.Element) elementJSON {
 	return j
 }
 
+// describeConfig is what GET /api/config shows: the file and, per
+// <host>, its instructions as written.
 func describeConfig(cfg *xmlconf.Config) map[string]any {
 	type hostJSON struct {
 		Hostfilter string        `json:"hostfilter"`

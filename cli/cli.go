@@ -49,6 +49,7 @@ type options struct {
 	matchTimeout time.Duration
 }
 
+// flags returns the command line's flags, bound to o.
 func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("ocsiproxy", pflag.ContinueOnError)
 	fs.SortFlags = false
@@ -150,6 +151,8 @@ func daemonize(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// dryRun runs --dry-run: the configuration's notes, then one
+// simulation per URL (from the arguments or stdin); the exit status.
 func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dr, err := dryrun.New(cfg, opts)
 	if err != nil {

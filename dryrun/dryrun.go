@@ -392,6 +392,8 @@ func refused(answer []byte) Decision {
 	return Decision{Action: "error", Status: resp.StatusCode, Error: strings.TrimSpace(string(body))}
 }
 
+// decide turns the outcome of a simulated request into its Decision:
+// proxied (to the recorded request), redirected, answered or refused.
 func decide(st *stage.State, err error, proxied *http.Request) Decision {
 	if err != nil {
 		return Decision{Action: "error", Status: stage.StatusOf(err), Error: err.Error()}

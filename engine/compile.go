@@ -187,6 +187,8 @@ func (c *compiler) instruction(e *xmlconf.Element) stage.Stage {
 	return extensions[short].elements[e.Name](c, e)
 }
 
+// compileSite compiles a <site path=> element and its body, with the
+// site's segments pushed while its children compile.
 func (c *compiler) compileSite(e *xmlconf.Element) stage.Stage {
 	if !e.CheckAttrs(&c.errs, []string{"path"}, []string{"charset"}) {
 		return nil

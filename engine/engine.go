@@ -85,6 +85,9 @@ func (t *Tree) Process(ctx context.Context, st *stage.State) error {
 	}
 }
 
+// runHosts runs the hosts whose hostfilter matches, in file order, until
+// one answers, stops everything or restarts; the status of an unanswered
+// request stays in st.Status.
 func (t *Tree) runHosts(ctx context.Context, st *stage.State) (stage.Result, error) {
 	matched := false
 	for _, h := range t.hosts {

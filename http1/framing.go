@@ -122,6 +122,7 @@ func (f *framing) feed(p []byte) {
 	}
 }
 
+// onLine follows one whole line of the connection, by parser state.
 func (f *framing) onLine(line []byte) {
 	switch f.state {
 	case fsHead:
@@ -153,6 +154,8 @@ func (f *framing) onLine(line []byte) {
 	}
 }
 
+// headLine follows one line of a request head: the request line, then
+// the fields that decide the framing, and the verdict at its end.
 func (f *framing) headLine(line []byte) {
 	if !f.inHead {
 		if len(line) == 0 {

@@ -1003,6 +1003,8 @@ func (p *h1Workers) serve(c *h1Conn) {
 	go w.run(p)
 }
 
+// run serves the connections handed to the worker until it has been
+// idle too long, then leaves the pool.
 func (w *h1Worker) run(p *h1Workers) {
 	defer func() {
 		p.mu.Lock()

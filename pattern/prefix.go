@@ -13,6 +13,8 @@ func (r *Regexp) LiteralPrefix() string {
 	return literalPrefix(r.source)
 }
 
+// literalPrefix returns the literal text every match of expr starts
+// with, "" when there is none.
 func literalPrefix(expr string) string {
 	if !groupedAlternations(expr) {
 		return "" // "a|b" anchored as a whole has no common prefix

@@ -78,6 +78,7 @@ type call struct {
 // their empty channel.
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 2)} }}
 
+// newCall returns a call for req to u, taken from the pool of calls.
 func newCall(req *http.Request, u *upstream, target string) *call {
 	k := callPool.Get().(*call)
 	k.req, k.ctx, k.u, k.target = req, req.Context(), u, target

@@ -352,6 +352,7 @@ func normalize(scheme, hostport string) (key, host string, ok bool) {
 	return scheme + "://" + net.JoinHostPort(host, port), host, true
 }
 
+// applySettings reads the <pool> or <upstream> attributes of e into s.
 func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 	for _, a := range e.Attrs {
 		bad := func(want string) { errs.Add(e.Pos, "<%s>: %s=%q: want %s", e.Name, a.Name, a.Value, want) }
@@ -425,6 +426,7 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 	}
 }
 
+// applyTLS reads the attributes of a <tls> element into t.
 func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 	for _, a := range e.Attrs {
 		bad := func(want string) { errs.Add(e.Pos, "<tls>: %s=%q: %s", a.Name, a.Value, want) }
@@ -699,6 +701,7 @@ func (c *Config) Describe() []string {
 	return lines
 }
 
+// describe writes the settings as --dry-run prints them.
 func (s *Settings) describe(https bool) string {
 	d := func(v time.Duration) string {
 		switch {

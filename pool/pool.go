@@ -227,6 +227,8 @@ func (p *Pool) startJanitor() {
 	p.mu.Unlock()
 }
 
+// janitor closes idle connections past idle_timeout, every janitorTick,
+// until the pool is closed.
 func (p *Pool) janitor() {
 	t := time.NewTicker(janitorTick)
 	defer t.Stop()

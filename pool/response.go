@@ -87,6 +87,7 @@ func readHead(tp *textproto.Reader, method string) (*head, error) {
 	}
 }
 
+// readOneHead reads one response head (a status line and its fields).
 func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	line, err := readLine(tp.R)
 	if err != nil {

@@ -382,6 +382,9 @@ func (u *upstream) startDial(owner *call) {
 	go u.dial(owner)
 }
 
+// dial opens a connection to the upstream for owner, within
+// connect_timeout (and the TLS handshake of an https upstream), and
+// gives it to the waiting calls.
 func (u *upstream) dial(owner *call) {
 	ctx := u.p.ctx
 	if d := u.set.ConnectTimeout; d > 0 {

@@ -24,6 +24,8 @@ func ParseTarget(dest string) (*forward.Target, error) {
 	return &t, nil
 }
 
+// parseTarget splits an expanded destination into scheme, host and
+// request target.
 func parseTarget(dest string) (forward.Target, error) {
 	i := strings.Index(dest, "://")
 	if i < 0 {
@@ -74,6 +76,8 @@ type targetParser struct {
 	n      int // length of the "scheme://host" prefix; 0: parse it all
 }
 
+// newTargetParser prepares the parsing of t's expansions: a constant
+// destination is parsed once, a literal prefix is checked once.
 func newTargetParser(t *pattern.Template) targetParser {
 	lit, constant := t.LiteralPrefix()
 	if constant {
@@ -115,6 +119,7 @@ func (p *targetParser) parse(dest string) (forward.Target, error) {
 	return t, nil
 }
 
+// checkHostPort checks the host[:port] of a destination.
 func checkHostPort(hp string) error {
 	if hp == "" {
 		return errors.New("no host")

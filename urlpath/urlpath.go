@@ -162,6 +162,8 @@ func isNormal(p string) bool {
 	return true
 }
 
+// normalize is Normalize: it decodes, removes dot-segments and merges
+// slashes in one pass.
 func normalize(p string) (string, error) {
 	var buf [256]byte
 	out := buf[:0]

@@ -90,6 +90,8 @@ type loader struct {
 	group     bool
 }
 
+// parse reads a configuration from src, named name, with the files of
+// <extconf> read from fsys.
 func parse(name string, src []byte, fsys fileSystem) (*Config, error) {
 	l := &loader{
 		fs:        fsys,

@@ -110,6 +110,8 @@ type zwriter interface {
 
 var pools [2][10]sync.Pool // [gzip, deflate][level]
 
+// getWriter returns a compressor of coding c at level writing to w,
+// from the pool of its kind.
 func getWriter(c coding, level int, w io.Writer) zwriter {
 	i := 0
 	if c == codingDeflate {

@@ -339,6 +339,7 @@ func CompileExtend(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	return s
 }
 
+// compileDenyList compiles the <hidefile> and <forbidfile> children of e.
 func compileDenyList(c stage.Compiler, e *xmlconf.Element) (denyList, bool) {
 	var d denyList
 	ok := true
@@ -379,6 +380,8 @@ func compileDenyList(c stage.Compiler, e *xmlconf.Element) (denyList, bool) {
 	return d, ok
 }
 
+// compileAssocs compiles the file-name associations listed under e
+// (content types, charsets).
 func compileAssocs(c stage.Compiler, e *xmlconf.Element) ([]assoc, bool) {
 	var list []assoc
 	ok := true

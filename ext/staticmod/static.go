@@ -303,6 +303,8 @@ const (
 	listing                // a directory without index, listed
 )
 
+// serve answers with the file filename under root, or passes the
+// request on (with its status) when there is none to serve.
 func (s *Static) serve(st *stage.State, filename, root string) (stage.Result, error) {
 	set := settingsOf(st)
 	res, name, fi, why, err := resolve(filename, root, set)
