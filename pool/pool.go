@@ -227,8 +227,8 @@ func (p *Pool) startJanitor() {
 	p.mu.Unlock()
 }
 
-// janitor closes idle connections past idle_timeout, every janitorTick,
-// until the pool is closed.
+// janitor looks at the idle connections and upstreams every janitorTick,
+// closing those idle too long, until the pool is closed.
 func (p *Pool) janitor() {
 	t := time.NewTicker(janitorTick)
 	defer t.Stop()
