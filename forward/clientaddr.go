@@ -84,15 +84,16 @@ func passForwarding(k, c string, p fieldPolicy, trusted, ownForwarded bool) bool
 func trustedPeer(st *stage.State) bool { return len(st.Forwarded) > 0 }
 
 // clientText returns the established client address as text: the
-// left-most accepted X-Forwarded-For entry, or else the peer.
-func clientText(st *stage.State) string {
+// left-most accepted X-Forwarded-For entry, or else the peer, whose text
+// (peerText's) is peer.
+func clientText(st *stage.State, peer string) string {
 	if len(st.Forwarded) > 0 {
 		return st.Forwarded[0]
 	}
 	if st.Client.IsValid() && st.Client.Unmap() != st.Peer.Unmap() {
 		return st.Client.Unmap().String()
 	}
-	return peerText(st)
+	return peer
 }
 
 // forwardedValue returns the RFC 7239 Forwarded field the proxy sends

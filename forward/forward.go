@@ -246,7 +246,7 @@ func outHeader(st *stage.State, ownForwarded bool) http.Header {
 		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
 	}
 	i := len(vals)
-	vals = append(vals, xff, st.Scheme(), clientText(st))
+	vals = append(vals, xff, st.Scheme(), clientText(st, peer))
 	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
 	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
 	h[HeaderXRealIP] = vals[i+2 : i+3 : i+3]
