@@ -103,8 +103,15 @@ type recorder struct{ last *http.Request }
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.last = req
 	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header), Body: http.NoBody, ContentLength: -1, Request: req}, nil
+		Header: make(http.Header), Body: standIn{}, ContentLength: -1, Request: req}, nil
 }
+
+// standIn is the empty body of the recorder's answer ([stage.StandIn]).
+type standIn struct{}
+
+func (standIn) Read([]byte) (int, error) { return 0, io.EOF }
+func (standIn) Close() error             { return nil }
+func (standIn) StandIn()                 {}
 
 // Runner simulates requests on a compiled configuration without
 // opening any socket. A request is written as bytes into an in-memory
@@ -139,7 +146,7 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
-	env := &stage.Env{Transport: rec, DryRun: true, Forwarded: forward.ParseConfig(cfg, &errs)}
+	env := &stage.Env{Transport: rec, Forwarded: forward.ParseConfig(cfg, &errs)}
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		return nil, err

@@ -97,6 +97,27 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// StandIn is implemented by the body of an answer that stands in for a
+// backend's unknown one (the recording client of --dry-run): a stage
+// that decides on the backend's headers says so instead of deciding.
+type StandIn interface{ StandIn() }
+
+// IsStandIn reports whether body, or a body it wraps (one with an
+// Unwrap() io.ReadCloser method, as a route's), is a [StandIn].
+func IsStandIn(body io.ReadCloser) bool {
+	for body != nil {
+		if _, ok := body.(StandIn); ok {
+			return true
+		}
+		u, ok := body.(interface{ Unwrap() io.ReadCloser })
+		if !ok {
+			return false
+		}
+		body = u.Unwrap()
+	}
+	return false
+}
+
 // Env is what the stages of one server share at run time.
 type Env struct {
 	// Transport sends proxied requests to backends. The engine does not
@@ -110,9 +131,6 @@ type Env struct {
 	// BackendTimeout bounds the wait for a backend's response head; 0
 	// means no bound.
 	BackendTimeout time.Duration
-	// DryRun is set by --dry-run: stages describe what they would do and
-	// the Transport only records.
-	DryRun bool
 	// Forwarded is set by <forwarded/> in the revproxy extension: every
 	// backend request carries an RFC 7239 Forwarded field. Default off.
 	Forwarded bool

@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -115,6 +116,35 @@ func TestFullURLHasPrefix(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+type standInBody struct{ io.ReadCloser }
+
+func (standInBody) StandIn() {}
+
+type wrapBody struct{ io.ReadCloser }
+
+func (w wrapBody) Unwrap() io.ReadCloser { return w.ReadCloser }
+
+func TestIsStandIn(t *testing.T) {
+	plain := io.NopCloser(strings.NewReader("x"))
+	tests := []struct {
+		name string
+		body io.ReadCloser
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain", plain, false},
+		{"stand-in", standInBody{plain}, true},
+		{"wrapped stand-in", wrapBody{wrapBody{standInBody{plain}}}, true},
+		{"wrapped plain", wrapBody{plain}, false},
+		{"wrapper of nil", wrapBody{nil}, false},
+	}
+	for _, tt := range tests {
+		if got := IsStandIn(tt.body); got != tt.want {
+			t.Errorf("%s: IsStandIn = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -215,7 +215,7 @@ func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error
 		st.Tracef(d.pos, "deflate: already encoded (%s), left alone", h.Get(HeaderContentEncoding))
 		return stage.Next, nil
 	}
-	if st.Env != nil && st.Env.DryRun && resp.Request != nil {
+	if stage.IsStandIn(resp.Body) {
 		// The stand-in for a backend's answer: its headers are unknown.
 		st.Tracef(d.pos, "deflate: decided on the backend's answer (its Content-Type, length and encoding)")
 		return stage.Next, nil

@@ -601,6 +601,9 @@ type cancelBody struct {
 	cancel context.CancelCauseFunc
 }
 
+// Unwrap returns the body it ends the context of.
+func (b *cancelBody) Unwrap() io.ReadCloser { return b.ReadCloser }
+
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
