@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -60,7 +57,7 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.CountVarP(&o.verbose, "verbose", "v", "verbose mode; -vv very verbose, -vvv debug")
 	fs.BoolVar(&o.veryVerbose, "veryverbose", false, "very verbose mode (same as -vv)")
 	fs.BoolVar(&o.debug, "debug", false, "extremely verbose mode (same as -vvv)")
-	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode (detach the process)")
+	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode: detach once the server is serving; exit with its status if it fails to start")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check the config, then show what would happen to each URL argument (or stdin line) without serving")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: one JSON object per URL")
@@ -96,6 +93,17 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ocsiproxy: unexpected arguments %q (URLs are for --dry-run)\n", fs.Args())
 		return 2
 	}
+	if o.daemon && !o.dryRun {
+		return daemonize(args, stderr)
+	}
+	ready := func() {}
+	if report := daemonReport(); report != nil {
+		// Started by -d: the start-up messages go to the parent, which
+		// exits once ready is called.
+		h := &handoff{w: report, report: report}
+		after := stderr
+		stderr, ready = h, func() { h.done(after) }
+	}
 	cfg, err := xmlconf.Load(o.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -108,10 +116,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.dryRun {
 		return dryRun(&o, cfg, opts, fs.Args(), stdin, stdout, stderr)
 	}
-	if o.daemon {
-		return daemonize(args, stderr)
-	}
-	return serve(&o, cfg, opts, stdout, stderr)
+	return serve(&o, cfg, opts, stdout, stderr, ready)
 }
 
 func level(o *options) int {
@@ -126,29 +131,6 @@ func level(o *options) int {
 		return accesslog.Verbose
 	}
 	return accesslog.Normal
-}
-
-// daemonize starts the same command without -d, detached in its own
-// session, and returns at once, as ocsigenserver -d does.
-func daemonize(args []string, stderr io.Writer) int {
-	var rest []string
-	for _, a := range args {
-		if a != "-d" && a != "--daemon" {
-			rest = append(rest, a)
-		}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
-		return 1
-	}
-	cmd := exec.Command(self, rest...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
-		return 1
-	}
-	return 0
 }
 
 // dryRun runs --dry-run: the configuration's notes, then one

@@ -22,8 +22,9 @@ import (
 
 // serve runs the server until SIGTERM, SIGINT or a "shutdown" command.
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
-// "reopen_logs" reopen the log files.
-func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr io.Writer) int {
+// "reopen_logs" reopen the log files. ready is called once every
+// listener serves.
+func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr io.Writer, ready func()) int {
 	var logs *accesslog.Logs
 	var err error
 	if cfg.Syslog {
@@ -84,6 +85,7 @@ func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr 
 		defer cleanup()
 		logs.Infof("reading commands from %s", cfg.CommandPipe)
 	}
+	srv.OnReady = ready
 	if err := srv.Serve(ctx); err != nil {
 		logs.Errorf("%v", err)
 		return 1

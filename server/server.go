@@ -89,6 +89,9 @@ type Server struct {
 	Logs    *accesslog.Logs
 	// Metrics are served by the admin listener.
 	Metrics *admin.Metrics
+	// OnReady, when not nil, is called by Serve once every listener
+	// serves, before readiness is notified to systemd (NOTIFY_SOCKET).
+	OnReady func()
 	// cfg is the configuration the server started with: a reload does
 	// not change <logdir>, <user> and <group>.
 	cfg   *xmlconf.Config
@@ -208,6 +211,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.startAdmin()
 	}
 	s.mu.Unlock()
+	if s.OnReady != nil {
+		s.OnReady()
+	}
 	notify("READY=1")
 	var serveErr error
 	var timeout time.Duration
