@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
+	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -59,7 +61,7 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&o.debug, "debug", false, "extremely verbose mode (same as -vvv)")
 	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode: detach once the server is serving; exit with its status if it fails to start")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "check the config, then show what would happen to each URL argument (or stdin line) without serving")
+	fs.BoolVarP(&o.dryRun, "dry-run", "t", false, "check the config (without URLs: also certificates, log files, command pipe, user and group), then show what would happen to each URL argument (or stdin line) without serving")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: one JSON object per URL")
 	fs.StringVar(&o.method, "method", "GET", "with --dry-run: the request `method`")
 	fs.StringArrayVar(&o.headers, "header", nil, "with --dry-run: a request header `'Name: value'` (repeatable)")
@@ -104,9 +106,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		after := stderr
 		stderr, ready = h, func() { h.done(after) }
 	}
-	cfg, err := xmlconf.Load(o.config)
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
+	// With an error, cfg still holds what could be read: the problems
+	// of compiling it are reported with those of reading it.
+	cfg, loadErr := xmlconf.Load(o.config)
+	if cfg == nil {
+		fmt.Fprintf(stderr, "%v\n", loadErr)
 		return 1
 	}
 	for _, w := range cfg.Warnings {
@@ -114,9 +118,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	opts := engine.Options{MatchTimeout: o.matchTimeout}
 	if o.dryRun {
-		return dryRun(&o, cfg, opts, fs.Args(), stdin, stdout, stderr)
+		return dryRun(&o, cfg, loadErr, opts, fs.Args(), stdin, stdout, stderr)
 	}
-	return serve(&o, cfg, opts, stdout, stderr, ready)
+	return serve(&o, cfg, loadErr, opts, stdout, stderr, ready)
 }
 
 func level(o *options) int {
@@ -133,11 +137,21 @@ func level(o *options) int {
 	return accesslog.Normal
 }
 
-// dryRun runs --dry-run: the configuration's notes, then one
-// simulation per URL (from the arguments or stdin); the exit status.
-func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// dryRun runs --dry-run (-t): the configuration's problems (loadErr,
+// those of compiling it and, without URL arguments, what start-up needs
+// from this machine), or its notes, then one simulation per URL (from
+// the arguments or, unless it is a terminal, stdin); the exit status.
+func dryRun(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	system := len(urls) == 0
+	var sysErr error
+	if system {
+		sysErr = server.CheckSystem(cfg, true)
+	}
 	dr, err := dryrun.New(cfg, opts)
-	if err != nil {
+	if err = xmlconf.Join(loadErr, err, sysErr); err != nil {
+		if dr != nil {
+			dr.Close()
+		}
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
@@ -146,14 +160,18 @@ func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string,
 	if o.json {
 		notes = stderr
 	}
-	fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
+	if system {
+		fmt.Fprintf(notes, "config %s: ok (%d hosts; certificates, log files, command pipe, user and group checked)\n", cfg.File, len(cfg.Hosts))
+	} else {
+		fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
+	}
 	for _, n := range cfg.Notes {
 		fmt.Fprintf(notes, "note: %s: <%s>: accepted; %s\n", n.Pos, n.Option, n.Reason)
 	}
 	for _, l := range dr.PoolLines() {
 		fmt.Fprintf(notes, "%s\n", l)
 	}
-	if len(urls) == 0 && stdin != nil {
+	if len(urls) == 0 && stdin != nil && !isTerminal(stdin) {
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
 			if u := strings.TrimSpace(sc.Text()); u != "" && !strings.HasPrefix(u, "#") {
@@ -177,4 +195,15 @@ func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string,
 		}
 	}
 	return status
+}
+
+// isTerminal reports whether r is a terminal (a character device), from
+// which --dry-run reads no URLs.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

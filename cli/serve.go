@@ -20,11 +20,19 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// serve runs the server until SIGTERM, SIGINT or a "shutdown" command.
+// serve runs the server of cfg (loadErr is the error of reading it)
+// until SIGTERM, SIGINT or a "shutdown" command.
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
 // "reopen_logs" reopen the log files. ready is called once every
 // listener serves.
-func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr io.Writer, ready func()) int {
+func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, stdout, stderr io.Writer, ready func()) int {
+	// What start-up needs from this machine is checked first, so that
+	// each problem is reported at its element, with the others; <user>
+	// and <group> matter only to a process started as root.
+	if sysErr := server.CheckSystem(cfg, os.Getuid() == 0); loadErr != nil || sysErr != nil {
+		fmt.Fprintf(stderr, "%v\n", xmlconf.Join(loadErr, server.CheckConfig(cfg, opts), sysErr))
+		return 1
+	}
 	var logs *accesslog.Logs
 	var err error
 	if cfg.Syslog {

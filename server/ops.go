@@ -45,6 +45,10 @@ func (s *Server) Reload(path string) (err error) {
 	defer notify("READY=1")
 	cfg, err := xmlconf.Load(path)
 	if err != nil {
+		if cfg != nil {
+			// Every problem at once: those of compiling what was read too.
+			err = xmlconf.Join(err, CheckConfig(cfg, s.opts))
+		}
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
 	tree, adm, err := compileTree(cfg, s.opts, s.Logs)
