@@ -263,9 +263,14 @@ func (s *Server) Stop(timeout time.Duration) {
 	}
 }
 
+// cutLogWait bounds the wait, after shutdown closed the connections
+// left, for the handlers of the requests it cut to return and log them.
+const cutLogWait = 2 * time.Second
+
 // Shutdown stops accepting connections and lets the requests in flight
 // finish for up to timeout (no bound when timeout is negative), then
-// closes every connection.
+// closes every connection and waits up to 2 seconds for the requests it
+// cut to be logged (503 in access.log).
 func (s *Server) Shutdown(timeout time.Duration) {
 	notify("STOPPING=1")
 	sctx := context.Background()
@@ -290,6 +295,9 @@ func (s *Server) Shutdown(timeout time.Duration) {
 	wg.Go(func() {
 		if err := s.h1.Shutdown(sctx); err != nil {
 			s.h1.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), cutLogWait)
+			defer cancel()
+			s.h1.Wait(ctx)
 		}
 	})
 	for _, g := range gens {
