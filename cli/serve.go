@@ -122,7 +122,8 @@ func (c *controller) run(line string) error {
 		if len(f) == 2 {
 			file = f[1]
 		}
-		err = c.srv.Reload(file)
+		// A refused reload is written to the error log by Reload.
+		return c.srv.Reload(file)
 	case f[0] == "shutdown" && len(f) <= 2:
 		timeout := time.Duration(-2)
 		if len(f) == 2 {
