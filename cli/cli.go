@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -22,9 +23,12 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// Version is the program's version, set at build time with
-// -ldflags "-X github.com/ocsiproxy/ocsiproxy/cli.Version=...".
-var Version = "0.1.0-dev"
+// Version, when set at build time with
+// -ldflags "-X github.com/ocsiproxy/ocsiproxy/cli.Version=...", is the
+// version --version prints; by default it is "" and the module version
+// of the build information is printed ("(devel)" for a build from a
+// checkout, the tag for go install ...@v1.2.3).
+var Version = ""
 
 // DefaultConfig is the configuration file read without -c, as for
 // ocsigenserver.
@@ -88,7 +92,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.version {
-		fmt.Fprintf(stdout, "ocsiproxy %s\n", Version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintf(stdout, "%s\n", versionLine(Version, bi))
 		return 0
 	}
 	if !o.dryRun && fs.NArg() > 0 {
@@ -206,4 +211,52 @@ func isTerminal(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// versionLine is what --version prints: the version (version, or else
+// the module version of bi), then the VCS revision, its time and
+// "modified" when the work tree had changes, and the Go version, as bi
+// (nil when the binary has none) records them:
+// "ocsiproxy (devel) revision 7fe57bc9a1d2 2026-12-05T13:55:00Z modified go1.26.8".
+func versionLine(version string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		if version == "" {
+			version = "unknown"
+		}
+		return "ocsiproxy " + version + " (no build information)"
+	}
+	if version == "" {
+		version = bi.Main.Version
+	}
+	if version == "" {
+		version = "unknown"
+	}
+	line := "ocsiproxy " + version
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		line += " revision unknown"
+	} else {
+		line += " revision " + rev
+	}
+	if at != "" {
+		line += " " + at
+	}
+	if modified {
+		line += " modified"
+	}
+	if bi.GoVersion != "" {
+		line += " " + bi.GoVersion
+	}
+	return line
 }

@@ -50,7 +50,7 @@ func TestDaemon(t *testing.T) {
 			1, []string{"%s:2:1: listening on " + busy.Addr().String(), "address already in use"}},
 		{"serving", "<ocsigen><server><port>127.0.0.1:0</port>\n" + revproxy +
 			`<host><revproxy suburl=".*" dest="http://127.0.0.1:9/"/></host></server></ocsigen>`,
-			0, nil},
+			0, []string{"ocsiproxy: listening on 127.0.0.1:"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -79,12 +79,35 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 		defer cleanup()
 		logs.Infof("reading commands from %s", cfg.CommandPipe)
 	}
-	srv.OnReady = ready
+	srv.OnReady = func() {
+		if !o.silent {
+			fmt.Fprintf(stderr, "%s\n", listeningLine(srv))
+		}
+		ready()
+	}
 	if err := srv.Serve(ctx); err != nil {
 		logs.Errorf("%v", err)
 		return 1
 	}
 	return 0
+}
+
+// listeningLine is the line saying where srv listens, written to stderr
+// once it serves: "ocsiproxy: listening on 127.0.0.1:8080, [::1]:8080;
+// admin on 127.0.0.1:9090".
+func listeningLine(srv *server.Server) string {
+	var b strings.Builder
+	b.WriteString("ocsiproxy: listening on ")
+	for i, a := range srv.Addrs() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	if a := srv.AdminAddr(); a != nil {
+		b.WriteString("; admin on " + a.String())
+	}
+	return b.String()
 }
 
 // openLogs opens the logs of cfg at the verbosity of o: syslog with
