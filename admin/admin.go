@@ -7,6 +7,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -188,12 +189,43 @@ func NewHandler(m *Metrics, v View) http.Handler {
 	})
 	mux.HandleFunc("POST /api/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := v.Reload(r.URL.Query().Get("file")); err != nil {
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"ok": false, "error": err.Error()})
+			writeJSON(w, http.StatusUnprocessableEntity, reloadRefused{Error: err.Error(), Errors: problems(err)})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	return mux
+}
+
+// reloadRefused is the answer of a refused reload: ok is false, error is
+// the whole message, and errors lists the problems one by one.
+type reloadRefused struct {
+	OK     bool      `json:"ok"`
+	Error  string    `json:"error"`
+	Errors []problem `json:"errors"`
+}
+
+// problem is one configuration problem; File is "" and Line and Col are
+// 0 for a problem without a position.
+type problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+// problems lists the positioned problems of err (an [xmlconf.ErrorList]
+// it wraps), or err itself as one problem without a position.
+func problems(err error) []problem {
+	var el xmlconf.ErrorList
+	if !errors.As(err, &el) {
+		return []problem{{Message: err.Error()}}
+	}
+	ps := make([]problem, len(el))
+	for i, e := range el {
+		ps[i] = problem{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg}
+	}
+	return ps
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -9,9 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,12 +19,16 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
+	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// Version is the program's version, set at build time with
-// -ldflags "-X github.com/ocsiproxy/ocsiproxy/cli.Version=...".
-var Version = "0.1.0-dev"
+// Version, when set at build time with
+// -ldflags "-X github.com/ocsiproxy/ocsiproxy/cli.Version=...", is the
+// version --version prints; by default it is "" and the module version
+// of the build information is printed ("(devel)" for a build from a
+// checkout, the tag for go install ...@v1.2.3).
+var Version = ""
 
 // DefaultConfig is the configuration file read without -c, as for
 // ocsigenserver.
@@ -60,9 +63,9 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.CountVarP(&o.verbose, "verbose", "v", "verbose mode; -vv very verbose, -vvv debug")
 	fs.BoolVar(&o.veryVerbose, "veryverbose", false, "very verbose mode (same as -vv)")
 	fs.BoolVar(&o.debug, "debug", false, "extremely verbose mode (same as -vvv)")
-	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode (detach the process)")
+	fs.BoolVarP(&o.daemon, "daemon", "d", false, "daemon mode: detach once the server is serving; exit with its status if it fails to start")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "check the config, then show what would happen to each URL argument (or stdin line) without serving")
+	fs.BoolVarP(&o.dryRun, "dry-run", "t", false, "check the config (without URLs: also certificates, log files, command pipe, user and group), then show what would happen to each URL argument (or stdin line) without serving")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: one JSON object per URL")
 	fs.StringVar(&o.method, "method", "GET", "with --dry-run: the request `method`")
 	fs.StringArrayVar(&o.headers, "header", nil, "with --dry-run: a request header `'Name: value'` (repeatable)")
@@ -89,16 +92,30 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.version {
-		fmt.Fprintf(stdout, "ocsiproxy %s\n", Version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintf(stdout, "%s\n", versionLine(Version, bi))
 		return 0
 	}
 	if !o.dryRun && fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ocsiproxy: unexpected arguments %q (URLs are for --dry-run)\n", fs.Args())
 		return 2
 	}
-	cfg, err := xmlconf.Load(o.config)
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
+	if o.daemon && !o.dryRun {
+		return daemonize(args, stderr)
+	}
+	ready := func() {}
+	if report := daemonReport(); report != nil {
+		// Started by -d: the start-up messages go to the parent, which
+		// exits once ready is called.
+		h := &handoff{w: report, report: report}
+		after := stderr
+		stderr, ready = h, func() { h.done(after) }
+	}
+	// With an error, cfg still holds what could be read: the problems
+	// of compiling it are reported with those of reading it.
+	cfg, loadErr := xmlconf.Load(o.config)
+	if cfg == nil {
+		fmt.Fprintf(stderr, "%v\n", loadErr)
 		return 1
 	}
 	for _, w := range cfg.Warnings {
@@ -106,12 +123,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	opts := engine.Options{MatchTimeout: o.matchTimeout}
 	if o.dryRun {
-		return dryRun(&o, cfg, opts, fs.Args(), stdin, stdout, stderr)
+		return dryRun(&o, cfg, loadErr, opts, fs.Args(), stdin, stdout, stderr)
 	}
-	if o.daemon {
-		return daemonize(args, stderr)
-	}
-	return serve(&o, cfg, opts, stdout, stderr)
+	return serve(&o, cfg, loadErr, opts, stdout, stderr, ready)
 }
 
 func level(o *options) int {
@@ -128,34 +142,21 @@ func level(o *options) int {
 	return accesslog.Normal
 }
 
-// daemonize starts the same command without -d, detached in its own
-// session, and returns at once, as ocsigenserver -d does.
-func daemonize(args []string, stderr io.Writer) int {
-	var rest []string
-	for _, a := range args {
-		if a != "-d" && a != "--daemon" {
-			rest = append(rest, a)
-		}
+// dryRun runs --dry-run (-t): the configuration's problems (loadErr,
+// those of compiling it and, without URL arguments, what start-up needs
+// from this machine), or its notes, then one simulation per URL (from
+// the arguments or, unless it is a terminal, stdin); the exit status.
+func dryRun(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	system := len(urls) == 0
+	var sysErr error
+	if system {
+		sysErr = server.CheckSystem(cfg, true)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
-		return 1
-	}
-	cmd := exec.Command(self, rest...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: daemon: %v\n", err)
-		return 1
-	}
-	return 0
-}
-
-// dryRun runs --dry-run: the configuration's notes, then one
-// simulation per URL (from the arguments or stdin); the exit status.
-func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dr, err := dryrun.New(cfg, opts)
-	if err != nil {
+	if err = xmlconf.Join(loadErr, err, sysErr); err != nil {
+		if dr != nil {
+			dr.Close()
+		}
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
@@ -164,14 +165,18 @@ func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string,
 	if o.json {
 		notes = stderr
 	}
-	fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
+	if system {
+		fmt.Fprintf(notes, "config %s: ok (%d hosts; certificates, log files, command pipe, user and group checked)\n", cfg.File, len(cfg.Hosts))
+	} else {
+		fmt.Fprintf(notes, "config %s: ok (%d hosts)\n", cfg.File, len(cfg.Hosts))
+	}
 	for _, n := range cfg.Notes {
 		fmt.Fprintf(notes, "note: %s: <%s>: accepted; %s\n", n.Pos, n.Option, n.Reason)
 	}
 	for _, l := range dr.PoolLines() {
 		fmt.Fprintf(notes, "%s\n", l)
 	}
-	if len(urls) == 0 && stdin != nil {
+	if len(urls) == 0 && stdin != nil && !isTerminal(stdin) {
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
 			if u := strings.TrimSpace(sc.Text()); u != "" && !strings.HasPrefix(u, "#") {
@@ -195,4 +200,63 @@ func dryRun(o *options, cfg *xmlconf.Config, opts engine.Options, urls []string,
 		}
 	}
 	return status
+}
+
+// isTerminal reports whether r is a terminal (a character device), from
+// which --dry-run reads no URLs.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// versionLine is what --version prints: the version (version, or else
+// the module version of bi), then the VCS revision, its time and
+// "modified" when the work tree had changes, and the Go version, as bi
+// (nil when the binary has none) records them:
+// "ocsiproxy (devel) revision 7fe57bc9a1d2 2026-12-05T13:55:00Z modified go1.26.8".
+func versionLine(version string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		if version == "" {
+			version = "unknown"
+		}
+		return "ocsiproxy " + version + " (no build information)"
+	}
+	if version == "" {
+		version = bi.Main.Version
+	}
+	if version == "" {
+		version = "unknown"
+	}
+	line := "ocsiproxy " + version
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		line += " revision unknown"
+	} else {
+		line += " revision " + rev
+	}
+	if at != "" {
+		line += " " + at
+	}
+	if modified {
+		line += " modified"
+	}
+	if bi.GoVersion != "" {
+		line += " " + bi.GoVersion
+	}
+	return line
 }

@@ -20,43 +20,39 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// serve runs the server until SIGTERM, SIGINT or a "shutdown" command.
+// serve runs the server of cfg (loadErr is the error of reading it)
+// until SIGTERM, SIGINT or a "shutdown" command.
 // SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
-// "reopen_logs" reopen the log files.
-func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr io.Writer) int {
-	var logs *accesslog.Logs
-	var err error
-	if cfg.Syslog {
-		// As in Ocsigen, <syslog> wins over <logdir>: no file is written.
-		if logs, err = accesslog.OpenSyslog(cfg, "", "", level(o), stderr); err != nil {
-			fmt.Fprintf(stderr, "%v\n", err) // file:line:col: <syslog>: ...
-			return 1
-		}
-	} else if logs, err = accesslog.OpenLogs(cfg.LogDir, level(o), stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-		return 1
+// "reopen_logs" reopen the log files. ready is called once every
+// listener serves.
+func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, stdout, stderr io.Writer, ready func()) int {
+	// What start-up needs from this machine is checked first, so that
+	// each problem is reported at its element, with the others; <user>
+	// and <group> matter only to a process started as root.
+	if sysErr := server.CheckSystem(cfg, os.Getuid() == 0); loadErr != nil || sysErr != nil {
+		return startFailed(o, cfg, nil, stderr, xmlconf.Join(loadErr, server.CheckConfig(cfg, opts), sysErr))
+	}
+	logs, err := openLogs(o, cfg, stdout, stderr)
+	if err != nil {
+		return startFailed(o, cfg, nil, stderr, err)
 	}
 	defer logs.Close()
 	srv, err := server.New(cfg, logs, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return 1
+		return startFailed(o, cfg, logs, stderr, err)
 	}
 	if err := srv.Listen(); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-		return 1
+		return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
 	}
 	if err := srv.DropPrivileges(); err != nil {
-		fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-		return 1
+		return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
 	}
 	// A small live heap would be collected every few megabytes; see
 	// internal/gctune (GOGC in the environment turns this off).
 	defer gctune.Start(gctune.DefaultHeadroom).Stop()
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			fmt.Fprintf(stderr, "ocsiproxy: writing pid file: %v\n", err)
-			return 1
+			return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: writing pid file: %w", err))
 		}
 		defer os.Remove(o.pidfile)
 	}
@@ -78,17 +74,80 @@ func serve(o *options, cfg *xmlconf.Config, opts engine.Options, stdout, stderr 
 	if cfg.CommandPipe != "" {
 		cleanup, err := c.listenPipe(ctx, cfg.CommandPipe)
 		if err != nil {
-			fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
-			return 1
+			return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
 		}
 		defer cleanup()
 		logs.Infof("reading commands from %s", cfg.CommandPipe)
+	}
+	srv.OnReady = func() {
+		if !o.silent {
+			fmt.Fprintf(stderr, "%s\n", listeningLine(srv))
+		}
+		ready()
 	}
 	if err := srv.Serve(ctx); err != nil {
 		logs.Errorf("%v", err)
 		return 1
 	}
 	return 0
+}
+
+// listeningLine is the line saying where srv listens, written to stderr
+// once it serves: "ocsiproxy: listening on 127.0.0.1:8080, [::1]:8080;
+// admin on 127.0.0.1:9090".
+func listeningLine(srv *server.Server) string {
+	var b strings.Builder
+	b.WriteString("ocsiproxy: listening on ")
+	for i, a := range srv.Addrs() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	if a := srv.AdminAddr(); a != nil {
+		b.WriteString("; admin on " + a.String())
+	}
+	return b.String()
+}
+
+// openLogs opens the logs of cfg at the verbosity of o: syslog with
+// <syslog> (which, as in Ocsigen, wins over <logdir>: no file is
+// written), else the files of <logdir>, else stdout and stderr.
+func openLogs(o *options, cfg *xmlconf.Config, stdout, stderr io.Writer) (*accesslog.Logs, error) {
+	if cfg.Syslog {
+		return accesslog.OpenSyslog(cfg, "", "", level(o), stderr) // file:line:col: <syslog>: ...
+	}
+	logs, err := accesslog.OpenLogs(cfg.LogDir, level(o), stdout, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("ocsiproxy: %w", err)
+	}
+	return logs, nil
+}
+
+// startFailed reports err, which stops the start, and returns the exit
+// status 1. With <logdir> or <syslog>, each line of err goes to the
+// error log (logs, opened here when nil and it can be); it goes to stderr
+// too, unless -s asked for silence and the error log took it.
+func startFailed(o *options, cfg *xmlconf.Config, logs *accesslog.Logs, stderr io.Writer, err error) int {
+	toLog := cfg.Syslog || cfg.LogDir != ""
+	if toLog && logs == nil {
+		l, lerr := openLogs(o, cfg, io.Discard, io.Discard)
+		if lerr == nil {
+			logs = l
+			defer l.Close()
+		} else {
+			toLog = false
+		}
+	}
+	if toLog {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logs.Errorf("%s", line)
+		}
+	}
+	if !o.silent || !toLog {
+		fmt.Fprintf(stderr, "%v\n", err)
+	}
+	return 1
 }
 
 // controller carries out the commands of the command pipe and of signals.
@@ -112,7 +171,8 @@ func (c *controller) run(line string) error {
 		if len(f) == 2 {
 			file = f[1]
 		}
-		err = c.srv.Reload(file)
+		// A refused reload is written to the error log by Reload.
+		return c.srv.Reload(file)
 	case f[0] == "shutdown" && len(f) <= 2:
 		timeout := time.Duration(-2)
 		if len(f) == 2 {

@@ -119,9 +119,7 @@ func (ty *tally) dumpf(format string, args ...any) {
 }
 
 func TestDifferential(t *testing.T) {
-	if _, err := exec.LookPath(ocsigenBin); err != nil {
-		t.Skip("ocsigenserver not installed: apt-get install ocsigenserver libocsigenserver-ocaml-dev")
-	}
+	skipUnlessOcsigen(t)
 	bin, why := ocsiproxyBinary()
 	if bin == "" {
 		if _, err := os.Stat("../main.go"); err == nil && !*ocsigenOnly {

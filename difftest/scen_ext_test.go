@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -533,9 +532,7 @@ func extScenarios(dir, homeUser, homeSub string) []*scenario {
 // TestDifferentialExtensions runs the issue 6 scenarios against Ocsigen
 // 5.0.1 and ocsiproxy, as TestDifferential runs the others.
 func TestDifferentialExtensions(t *testing.T) {
-	if _, err := exec.LookPath(ocsigenBin); err != nil {
-		t.Skip("ocsigenserver not installed: apt-get install ocsigenserver libocsigenserver-ocaml-dev")
-	}
+	skipUnlessOcsigen(t)
 	bin, why := ocsiproxyBinary()
 	if bin == "" {
 		if _, err := os.Stat("../main.go"); err == nil && !*ocsigenOnly {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html"
@@ -50,7 +51,8 @@ type Observer interface {
 	// the error behind an error answer), or nil.
 	Begin(st *stage.State) (decided func(err error))
 	// Done is called once the request is over: the status as logged
-	// (forward.StatusClientClosed when the client went away), the body
+	// (forward.StatusClientClosed when the client went away,
+	// forward.StatusServerClosed when the server cut it), the body
 	// bytes sent, the time taken and the error behind an error status.
 	Done(r *http.Request, st *stage.State, status int, n int64, d time.Duration, err error)
 }
@@ -323,7 +325,11 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		// and range requests).
 		cw := &countingWriter{ResponseWriter: w}
 		aw.WriteAnswer(cw, r, resp)
-		return cw.result(), cw.n, nil
+		status := cw.result(r.Context())
+		if status == forward.StatusServerClosed {
+			return status, cw.n, errCut
+		}
+		return status, cw.n, nil
 	}
 	// Trailers reach a client that accepts them (httpsyntax.AcceptsTrailers);
 	// the others never see them, nor their announcement.
@@ -363,7 +369,11 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 			// a whole one.
 			panic(http.ErrAbortHandler)
 		}
-		// The client went away; nothing more can be sent.
+		// The client went away, or the server cut the connection;
+		// nothing more can be sent.
+		if status := forward.CanceledStatus(r.Context()); status != forward.StatusClientClosed {
+			return status, n, errCut
+		}
 		return forward.StatusClientClosed, n, nil
 	}
 	return resp.StatusCode, n, nil
@@ -467,10 +477,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // Unwrap gives http.ResponseController the underlying writer.
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-func (c *countingWriter) result() int {
+// result returns the status to log; ctx is the request's context.
+func (c *countingWriter) result(ctx context.Context) int {
 	switch {
 	case c.failed:
-		return forward.StatusClientClosed
+		return forward.CanceledStatus(ctx)
 	case c.status == 0:
 		return http.StatusOK
 	}
@@ -532,11 +543,17 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout tim
 	}
 }
 
+// errCut is the cause logged for a request the server cut while its
+// answer was being sent.
+var errCut = errors.New("server: connection closed while answering: shutting down, <shutdowntimeout> ran out")
+
 // writeError answers with the status of err. The cause is shown in the
 // page only in debug mode (<debugmode/>); it always goes to the error log.
 func writeError(w http.ResponseWriter, r *http.Request, err error, debug bool) (int, int64) {
 	status := stage.StatusOf(err)
-	if status == forward.StatusClientClosed {
+	if status == forward.StatusClientClosed || errors.Is(context.Cause(r.Context()), http.ErrServerClosed) {
+		// Nobody to send it to: the client left, or the server cut the
+		// connection.
 		return status, 0
 	}
 	detail := ""

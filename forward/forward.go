@@ -374,17 +374,35 @@ func first(h http.Header, key string) string {
 // before an answer (nginx's 499); it is never sent.
 const StatusClientClosed = 499
 
+// StatusServerClosed is the status logged for a request the server cut:
+// its connection was closed because the server was shutting down (or a
+// reload dropped its port) and <shutdowntimeout> ran out. Nothing is
+// sent; 503 says that the server, not the client or the backend, ended it.
+const StatusServerClosed = http.StatusServiceUnavailable
+
+// CanceledStatus returns the status logged for a request whose context
+// ctx was cancelled: [StatusServerClosed] when the server closed the
+// connection (the cause is [http.ErrServerClosed]), [StatusClientClosed]
+// otherwise.
+func CanceledStatus(ctx context.Context) int {
+	if errors.Is(context.Cause(ctx), http.ErrServerClosed) {
+		return StatusServerClosed
+	}
+	return StatusClientClosed
+}
+
 // ErrorStatus maps an error from the backend round trip to the status the
 // client receives: 413 for a request body over the limit, 504 for a
-// timeout, 499 when the client went away, and 502 for every other
-// failure (refused, reset, bad response).
+// timeout, 499 when the client went away (503 when the server cut the
+// request: see [CanceledStatus]), and 502 for every other failure
+// (refused, reset, bad response).
 func ErrorStatus(ctx context.Context, err error) int {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(ctx.Err(), context.Canceled):
-		return StatusClientClosed
+		return CanceledStatus(ctx)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return http.StatusGatewayTimeout
 	}

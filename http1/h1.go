@@ -39,7 +39,8 @@ import (
 //     to what the handler needs (a goroutine per request would grow a
 //     small stack, by copies, every time: 12% of the CPU in a profile);
 //   - requests share their connection's context, cancelled when the
-//     connection ends; the client going away mid-request is noticed by a
+//     connection ends (with the cause http.ErrServerClosed when the
+//     server closed it: Close, Drain); the client going away mid-request is noticed by a
 //     read started only once a request has run for watchDelay (a request
 //     answered sooner needs no watch), by one sweeping goroutine rather
 //     than a timer per request (watchsweep.go);
@@ -198,7 +199,7 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 		}
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	if c.o.HeaderTimeout > 0 {
 		c.setReadDeadline(time.Now().Add(c.o.HeaderTimeout))
 	}
@@ -206,7 +207,7 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	defer s.mu.Unlock()
 	if s.closing.Load() {
 		nc.Close()
-		c.cancel()
+		c.cancel(nil)
 		return nil
 	}
 	if s.conns == nil {
@@ -235,15 +236,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting and closes every connection at once.
+// Close stops accepting and closes every connection at once. The
+// context of a request still running is cancelled with the cause
+// [http.ErrServerClosed], so that the request is logged as one the
+// server cut rather than one the client left.
 func (s *Server) Close() {
 	s.closeListeners()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.state.Store(stateClosed)
-		c.nc.Close()
+		c.cut()
 	}
+}
+
+// Wait returns once every connection has ended, the handlers of their
+// requests returned (after Close, so that the requests it cut are
+// logged), or when ctx is done.
+func (s *Server) Wait(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// cut closes the connection on the server's behalf (s.mu held).
+func (c *h1Conn) cut() {
+	c.cancel(http.ErrServerClosed)
+	c.state.Store(stateClosed)
+	c.nc.Close()
 }
 
 func (s *Server) closeListeners() {
@@ -259,7 +290,7 @@ func (s *Server) closeListeners() {
 // drain ends the connections served with the flag retired (those of a
 // listener a reload closed) as Shutdown ends them all: it sets the flag,
 // closes the idle ones at once and the others after their answer, until
-// ctx is done; then it closes those left.
+// ctx is done; then it closes those left, as Close does.
 func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 	retired.Store(true)
 	t := time.NewTicker(10 * time.Millisecond)
@@ -271,8 +302,7 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 			defer s.mu.Unlock()
 			for c := range s.conns {
 				if c.retired == retired {
-					c.state.Store(stateClosed)
-					c.nc.Close()
+					c.cut()
 				}
 			}
 			return
@@ -330,7 +360,7 @@ type h1Conn struct {
 	br      *bufio.Reader // nil while idle
 	bw      *bufio.Writer // nil while idle
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	remote  string
 	state   atomic.Int32
 	hdr     http.Header // the response header map, cleared per request
@@ -599,7 +629,7 @@ func (c *h1Conn) close() {
 	}
 	c.closed = true
 	c.state.Store(stateClosed)
-	c.cancel()
+	c.cancel(nil)
 	c.nc.Close()
 	c.watchAt.Store(0)
 	c.releaseReader()
@@ -863,7 +893,7 @@ func (c *h1Conn) watch() {
 	c.watching = false
 	c.wmu.Unlock()
 	if err != nil && !aborted {
-		c.cancel()
+		c.cancel(nil)
 	}
 	close(done)
 }

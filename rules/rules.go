@@ -233,6 +233,7 @@ func (r *RevProxy) Run(ctx context.Context, st *stage.State) (stage.Result, erro
 	out.Close = r.noPipeline
 	resp, err := forward.RoundTrip(st, out)
 	if err != nil {
+		st.AnswerPos = r.m.pos // the logs name the rule that failed
 		return stage.Next, &stage.Error{
 			Status: forward.ErrorStatus(ctx, err),
 			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),

@@ -585,8 +585,13 @@ func TestNoPipelineClosesConnection(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	b := newBackend(t, nil)
 	dir := t.TempDir()
+	// A backend that refuses connections: 127.0.0.1:1 (tcpmux) is not
+	// served on test machines.
 	cfg, err := xmlconf.Parse("log.conf", []byte(`<ocsigen><server><port>8080</port><logdir>`+dir+`</logdir>`+extensionLines+`
-<host><revproxy suburl="x" dest="`+b.URL+`/"/></host></server></ocsigen>`))
+<extension findlib-package="ocsiproxy.ext.routes"/>
+<host><revproxy suburl="x" dest="`+b.URL+`/"/>
+<revproxy suburl="down" dest="http://127.0.0.1:1/"/>
+<route path="/routed" upstream="http://127.0.0.1:1/"/></host></server></ocsigen>`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,21 +608,36 @@ func TestAccessLog(t *testing.T) {
 	addr := ts.Listener.Addr().String()
 	get(t, addr, "/x", "h", "User-Agent: tester/1", "Referer: http://ref/")
 	get(t, addr, "/missing", "h")
+	get(t, addr, "/down", "h")
+	get(t, addr, "/routed", "h")
 	logs.Close()
 	data, err := os.ReadFile(filepath.Join(dir, "access.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("access.log has %d lines, want 2:\n%s", len(lines), data)
+	ruleLine := strings.Count("<ocsigen>"+extensionLines, "\n") + 3
+	want := []string{
+		`"GET /x HTTP/1.1" 200 `,
+		`"GET /missing HTTP/1.1" 404 %s"-" "-" rule=- `,
+		// A failed backend call is logged with the rule that made it.
+		fmt.Sprintf(`"GET /down HTTP/1.1" 502 %%s"-" "-" rule=log.conf:%d `, ruleLine+1),
+		fmt.Sprintf(`"GET /routed HTTP/1.1" 502 %%s"-" "-" rule=log.conf:%d `, ruleLine+2),
 	}
-	for i, want := range []string{`"GET /x HTTP/1.1" 200 `, `"GET /missing HTTP/1.1" 404 `} {
-		if !strings.HasPrefix(lines[i], "127.0.0.1 - - [") || !strings.Contains(lines[i], want) {
-			t.Errorf("line %d = %q, want a combined log line with %q", i, lines[i], want)
+	if len(lines) != len(want) {
+		t.Fatalf("access.log has %d lines, want %d:\n%s", len(lines), len(want), data)
+	}
+	for i, w := range want {
+		before, after, _ := strings.Cut(w, "%s")
+		ok := strings.Contains(lines[i], before)
+		if after != "" {
+			rest := lines[i][strings.Index(lines[i], before)+len(before):]
+			ok = ok && strings.Contains(rest, after)
+		}
+		if !strings.HasPrefix(lines[i], "127.0.0.1 - - [") || !ok {
+			t.Errorf("line %d = %q, want a combined log line with %q", i, lines[i], w)
 		}
 	}
-	ruleLine := strings.Count("<ocsigen>"+extensionLines, "\n") + 2
 	if !strings.Contains(lines[0], fmt.Sprintf(`"http://ref/" "tester/1" rule=log.conf:%d ms=`, ruleLine)) {
 		t.Errorf("line 0 = %q, want referer, agent and rule position", lines[0])
 	}

@@ -203,13 +203,22 @@ type httpsGen struct {
 	ln *handoffListener
 	// open counts its connections not yet closed or hijacked.
 	open atomic.Int64
+	// cancel ends the context of the requests still running when
+	// shutdown closes their connections.
+	cancel context.CancelCauseFunc
 }
 
 // newHTTPSGen starts a generation serving TLS with tlsConf and the bounds
 // o on the connections handed to it for the listener l.
 func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Options, errc chan<- error) *httpsGen {
 	g := &httpsGen{o: o, ln: &handoffListener{addr: l.Addr(), conns: make(chan net.Conn), closed: make(chan struct{})}}
+	// The requests' contexts derive from base, cancelled with the cause
+	// http.ErrServerClosed when shutdown closes the connections left, as
+	// http1's are: those requests are logged as cut by the server.
+	base, cancel := context.WithCancelCause(context.Background())
+	g.cancel = cancel
 	g.hs = &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return base },
 		Handler:           s.Handler,
 		ReadHeaderTimeout: o.HeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
@@ -248,7 +257,15 @@ func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Option
 func (g *httpsGen) shutdown(ctx context.Context) {
 	g.ln.Close()
 	if err := g.hs.Shutdown(ctx); err != nil {
+		g.cancel(http.ErrServerClosed)
 		g.hs.Close()
+		// The handlers of the requests cut return and log them; a
+		// connection counts as closed once its handler has returned.
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for deadline := time.Now().Add(cutLogWait); g.open.Load() > 0 && time.Now().Before(deadline); {
+			<-t.C
+		}
 	}
 }
 

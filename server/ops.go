@@ -16,7 +16,8 @@ import (
 // "") and, when it is correct, swaps it in atomically: requests in flight
 // finish with the configuration they started with. When it is not, the
 // old configuration keeps serving and the error, with every position, is
-// returned.
+// returned and written to the error log, whichever path asked for the
+// reload (SIGHUP, the command pipe, the admin API).
 //
 // A reload also applies the connection options (<timeout> for request
 // heads and sends, <keepalivetimeout>, <netbuffersize>, <maxconnected>)
@@ -37,7 +38,12 @@ func (s *Server) Reload(path string) (err error) {
 	if path == "" {
 		path = s.cfg.File
 	}
-	defer func() { s.Metrics.Reloaded(err) }()
+	defer func() {
+		s.Metrics.Reloaded(err)
+		if err != nil {
+			s.Logs.Errorf("%v", err)
+		}
+	}()
 	if s.stopped {
 		return fmt.Errorf("server: reload of %s refused: the server is shutting down", path)
 	}
@@ -45,6 +51,10 @@ func (s *Server) Reload(path string) (err error) {
 	defer notify("READY=1")
 	cfg, err := xmlconf.Load(path)
 	if err != nil {
+		if cfg != nil {
+			// Every problem at once: those of compiling what was read too.
+			err = xmlconf.Join(err, CheckConfig(cfg, s.opts))
+		}
 		return fmt.Errorf("server: reload of %s failed, old configuration kept:\n%w", path, err)
 	}
 	tree, adm, err := compileTree(cfg, s.opts, s.Logs)

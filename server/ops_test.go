@@ -9,7 +9,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -641,5 +643,80 @@ func TestDropPrivileges(t *testing.T) {
 	want := fmt.Sprintf("uid=%s gid=%s", nobody.Uid, nogroup.Gid)
 	if err != nil || !strings.Contains(string(out), want) {
 		t.Errorf("child: %v\n%s\nwant %q", err, out, want)
+	}
+}
+
+// TestRefusedReload checks that a refused reload is written to
+// errors.log whichever path asked for it, and that the admin API answers
+// 422 with the problems one by one, each with its position.
+func TestRefusedReload(t *testing.T) {
+	dir := t.TempDir()
+	good := `<port>127.0.0.1:0</port><logdir>` + dir + `</logdir>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<host><revproxy suburl=".*" dest="http://127.0.0.1:9/"/></host>`
+	r := start(t, dir, good)
+	admin := "http://" + r.srv.AdminAddr().String()
+	broken := `<port>99999</port><logdir>` + dir + `</logdir>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<host><revproxy suburl="(" dest="http://127.0.0.1:9/"/><nope/></host>`
+	writeConf(t, r.file, broken)
+	line := strings.Count("<ocsigen><server>\n"+extensionLines+"\n", "\n") + 1
+	want := []struct {
+		Line, Col int
+		Message   string
+	}{
+		{line, 1, "<port>: port 99999 out of range"},
+		{line + 2, 7, `<revproxy>: suburl: bad regexp "(": missing closing ) in ` + "`(`"},
+		{line + 2, 56, "unknown element <nope>"},
+	}
+	tests := []struct {
+		name   string
+		reload func() error
+	}{
+		{"admin API", func() error {
+			resp, err := http.Post(admin+"/api/reload", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				OK     bool
+				Errors []struct {
+					File      string
+					Line, Col int
+					Message   string
+				}
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusUnprocessableEntity || body.OK || len(body.Errors) != len(want) {
+				t.Fatalf("answer %d %+v, want 422 with %d errors", resp.StatusCode, body, len(want))
+			}
+			for i, w := range want {
+				if e := body.Errors[i]; e.File != r.file || e.Line != w.Line || e.Col != w.Col || e.Message != w.Message {
+					t.Errorf("error %d: %+v, want %s:%d:%d: %s", i, e, r.file, w.Line, w.Col, w.Message)
+				}
+			}
+			return errors.New("refused")
+		}},
+		{"Reload (SIGHUP, command pipe)", func() error { return r.srv.Reload("") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(filepath.Join(dir, "errors.log"))
+			if err := r.srv.Logs.Reopen(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.reload(); err == nil {
+				t.Fatal("reload of a broken configuration accepted")
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			for _, w := range want {
+				if line := fmt.Sprintf("%s:%d:%d: %s", r.file, w.Line, w.Col, w.Message); !strings.Contains(string(b), line) {
+					t.Errorf("errors.log lacks %q:\n%s", line, b)
+				}
+			}
+		})
 	}
 }

@@ -89,6 +89,9 @@ type Server struct {
 	Logs    *accesslog.Logs
 	// Metrics are served by the admin listener.
 	Metrics *admin.Metrics
+	// OnReady, when not nil, is called by Serve once every listener
+	// serves, before readiness is notified to systemd (NOTIFY_SOCKET).
+	OnReady func()
 	// cfg is the configuration the server started with: a reload does
 	// not change <logdir>, <user> and <group>.
 	cfg   *xmlconf.Config
@@ -208,6 +211,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.startAdmin()
 	}
 	s.mu.Unlock()
+	if s.OnReady != nil {
+		s.OnReady()
+	}
 	notify("READY=1")
 	var serveErr error
 	var timeout time.Duration
@@ -257,9 +263,14 @@ func (s *Server) Stop(timeout time.Duration) {
 	}
 }
 
+// cutLogWait bounds the wait, after shutdown closed the connections
+// left, for the handlers of the requests it cut to return and log them.
+const cutLogWait = 2 * time.Second
+
 // Shutdown stops accepting connections and lets the requests in flight
 // finish for up to timeout (no bound when timeout is negative), then
-// closes every connection.
+// closes every connection and waits up to 2 seconds for the requests it
+// cut to be logged (503 in access.log).
 func (s *Server) Shutdown(timeout time.Duration) {
 	notify("STOPPING=1")
 	sctx := context.Background()
@@ -284,6 +295,9 @@ func (s *Server) Shutdown(timeout time.Duration) {
 	wg.Go(func() {
 		if err := s.h1.Shutdown(sctx); err != nil {
 			s.h1.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), cutLogWait)
+			defer cancel()
+			s.h1.Wait(ctx)
 		}
 	})
 	for _, g := range gens {

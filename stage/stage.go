@@ -193,7 +193,9 @@ type State struct {
 	// Answer is the response found so far; nil while unanswered. Its Body
 	// is owned by the state: a stage that drops an answer closes it.
 	Answer *http.Response
-	// AnswerPos is the position of the instruction that answered.
+	// AnswerPos is the position of the instruction that answered, or of
+	// the one whose error ended the request (a <revproxy> or <route>
+	// whose backend call failed); zero when there is neither.
 	AnswerPos xmlconf.Pos
 	// AnswerSite is the innermost <site> whose instructions gave the
 	// answer, as its path ("/app/"), for the logs; "" when the answer

@@ -52,7 +52,9 @@ func (l *loader) option(e *Element) {
 	case "ssl":
 		l.sslElem(e)
 	case "logdir":
-		l.str(e, &c.LogDir)
+		if l.str(e, &c.LogDir) {
+			c.LogDirPos = e.Pos
+		}
 	case "syslog":
 		if s, ok := l.text(e); ok {
 			s = strings.ToLower(s)
@@ -67,16 +69,18 @@ func (l *loader) option(e *Element) {
 			l.note(e, "no effect: ocsiproxy keeps no data files")
 		}
 	case "user", "group":
-		seen, dst := &l.user, &c.User
+		seen, dst, pos := &l.user, &c.User, &c.UserPos
 		if e.Name == "group" {
-			seen, dst = &l.group, &c.Group
+			seen, dst, pos = &l.group, &c.Group, &c.GroupPos
 		}
 		if *seen {
 			l.errs.Add(e.Pos, "<%s>: only one <%s> is allowed", e.Name, e.Name)
 			return
 		}
 		*seen = true
-		l.str(e, dst)
+		if l.str(e, dst) {
+			*pos = e.Pos
+		}
 	case "charset":
 		if l.str(e, &c.Charset) {
 			l.note(e, reasonStaticOnly)
@@ -90,7 +94,9 @@ func (l *loader) option(e *Element) {
 	case "extconf":
 		l.extconfDir(e)
 	case "commandpipe":
-		l.str(e, &c.CommandPipe)
+		if l.str(e, &c.CommandPipe) {
+			c.CommandPipePos = e.Pos
+		}
 	case "mimefile":
 		if l.str(e, &c.MimeFile) {
 			l.note(e, reasonStaticOnly)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,6 +105,25 @@ func (l ErrorList) With(err error) error {
 		return append(l, el...).Err()
 	}
 	return errors.Join(l.Err(), err)
+}
+
+// Join returns the problems of every err together: the ErrorLists
+// among them merged into one, sorted by position, a problem reported by
+// two readers kept once, and joined with the other errors (see
+// [errors.Join]); nil when every err is nil.
+func Join(errs ...error) error {
+	var list ErrorList
+	var other []error
+	for _, err := range errs {
+		if el, ok := err.(ErrorList); ok {
+			list = append(list, el...)
+		} else if err != nil {
+			other = append(other, err)
+		}
+	}
+	list.Sort()
+	list = slices.CompactFunc(list, func(a, b *Error) bool { return *a == *b })
+	return list.With(errors.Join(other...))
 }
 
 // Attr is one attribute of an element. Value is decoded the way Ocsigen
@@ -279,13 +299,17 @@ type Config struct {
 	SSL *SSL
 
 	LogDir         string // "" means log to stdout and stderr
+	LogDirPos      Pos    // the position of <logdir>; zero when absent
 	Syslog         bool   // set by <syslog>: log to syslog instead of <logdir>
 	SyslogFacility string // the text of <syslog>, lower-cased; "" when empty (ocsiproxy then uses daemon)
 	SyslogPos      Pos    // the position of <syslog>; zero when absent
 	DataDir        string
 	User, Group    string // "" means the current user and group
+	UserPos        Pos    // the position of <user>; zero when absent
+	GroupPos       Pos    // the position of <group>; zero when absent
 	Charset        string // default charset of the text files <static> serves; "" (the default) means none
 	CommandPipe    string
+	CommandPipePos Pos // the position of <commandpipe>; zero when absent
 	MimeFile       string
 	UploadDir      string
 

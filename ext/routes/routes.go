@@ -545,6 +545,7 @@ func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 	st.Tracef(r.pos, "%s: match -> proxy %s %s Host: %s", r.src, st.Method, t.URL(), host)
 	in := st.In
 	if r.limit >= 0 && in.ContentLength > r.limit {
+		st.AnswerPos = r.pos // the logs name the route that refused
 		return stage.Next, stage.Errorf(http.StatusRequestEntityTooLarge,
 			"route at %s: request body of %d bytes is over body_length %d", r.pos, in.ContentLength, r.limit)
 	}
@@ -570,6 +571,7 @@ func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 	}
 	if err != nil {
 		cancel(nil)
+		st.AnswerPos = r.pos // the logs name the route that failed
 		status := forward.ErrorStatus(ctx, err)
 		switch {
 		case lim != nil && lim.over.Load():
