@@ -47,7 +47,7 @@ func (s Strategy) String() string {
 }
 
 // Never is the value of HOLTimeout and Distrust written "infinity".
-const Never time.Duration = -1
+const Never = xmlconf.InfiniteDuration
 
 // Settings are the options of the connections to one upstream. A zero
 // CallTimeout, RequestTimeout, ConnectTimeout or IdleTimeout means no
@@ -374,7 +374,7 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 				bad(strings.Join(strategyNames, ", ") + " or " + strategyNames[len(strategyNames)-1])
 			}
 		case "call_timeout", "request_timeout", "connect_timeout", "idle_timeout":
-			d, ok := parseDuration(a.Value)
+			d, ok := xmlconf.ParseDuration(a.Value)
 			if !ok || d == 0 {
 				bad(`a duration ("5000" milliseconds, "5s", "500ms") or "infinity"`)
 				continue
@@ -393,7 +393,7 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 				s.IdleTimeout = d
 			}
 		case "hol_timeout", "distrust":
-			d, ok := parseDuration(a.Value)
+			d, ok := xmlconf.ParseDuration(a.Value)
 			if !ok {
 				bad(`a duration ("100" milliseconds, "100ms", "1s", "0") or "infinity"`)
 				continue
@@ -475,27 +475,6 @@ func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 			}
 		}
 	}
-}
-
-// parseDuration reads a MongooseIM-style duration: a bare integer is in
-// milliseconds; otherwise a Go duration ("1.5s", "100ms", "2m");
-// "infinity" gives Never.
-func parseDuration(s string) (time.Duration, bool) {
-	s = strings.TrimSpace(s)
-	if s == "infinity" {
-		return Never, true
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > 1<<40 {
-			return 0, false
-		}
-		return time.Duration(n) * time.Millisecond, true
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, false
-	}
-	return d, true
 }
 
 func intIn(s string, lo, hi int) (int, bool) {

@@ -120,16 +120,3 @@ func TestParseConfigErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"5000": 5 * time.Second, "0": 0, "250ms": 250 * time.Millisecond, "1.5s": 1500 * time.Millisecond, "infinity": Never, " 2m ": 2 * time.Minute} {
-		if d, ok := parseDuration(in); !ok || d != want {
-			t.Errorf("%q: %v %t, want %v", in, d, ok, want)
-		}
-	}
-	for _, in := range []string{"", "-1", "-1s", "5 s", "forever"} {
-		if _, ok := parseDuration(in); ok {
-			t.Errorf("%q accepted", in)
-		}
-	}
-}
