@@ -184,8 +184,13 @@ var settingAttrs = []string{"workers", "strategy", "call_timeout", "request_time
 var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "versions", "ciphers", "server_name_indication"}
 
 // ParseConfig reads the <pool> and <upstream> children of the revproxy
-// <extension> elements of cfg. Every problem, a TLS file that cannot be
-// loaded included, goes into errs with its position.
+// and routes <extension> elements of cfg: both extensions share one set
+// of pools, so one <pool> sets the defaults for both (a second <pool>,
+// in either element, is an error naming both positions) and an upstream
+// is configured once. Every problem, a TLS file that cannot be loaded
+// included, goes into errs with its position. Inside the revproxy
+// element, any child but <pool>, <upstream> and <forwarded> is an error;
+// the routes element's other children are checked by routes.Configure.
 //
 //	<extension findlib-package="ocsigenserver.ext.revproxy">
 //	  <pool workers="16" pipeline_depth="4"/>
@@ -198,23 +203,27 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	var poolElem *xmlconf.Element
 	var upstreams []*xmlconf.Element
 	for _, ext := range cfg.Extensions {
-		if short, _ := ext.ShortName(); ext.Element == nil || short != "revproxy" {
+		short, _ := ext.ShortName()
+		if ext.Element == nil || short != "revproxy" && short != "routes" {
 			continue
 		}
 		for _, e := range ext.Element.Children {
 			switch e.Name {
 			case "pool":
 				if poolElem != nil {
-					errs.Add(e.Pos, "<pool>: only one is allowed (the first is at %s)", poolElem.Pos)
+					errs.Add(e.Pos, "<pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at %s)", poolElem.Pos)
 					continue
 				}
 				poolElem = e
 			case "upstream":
 				upstreams = append(upstreams, e)
 			case "forwarded":
-				// Read by forward.ParseConfig.
+				// Read by forward.ParseConfig (revproxy); a routes
+				// <extension> child reported by routes.Configure.
 			default:
-				errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)", e.Name)
+				if short == "revproxy" {
+					errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)", e.Name)
+				}
 			}
 		}
 	}

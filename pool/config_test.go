@@ -96,7 +96,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{`<pool pipeline_depth="2000"/>`, `t.conf:4:1: <pool>: pipeline_depth="2000": want a number of requests from 1 (no pipelining) to 1024`},
 		{`<pool max_buffered="1GiB"/>`, `t.conf:4:1: <pool>: max_buffered="1GiB": want a size up to 64MiB ("64kiB")`},
 		{`<pool size="3"/>`, `t.conf:4:1: <pool>: unknown attribute "size"`},
-		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed (the first is at t.conf:4:1)`},
+		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at t.conf:4:1)`},
 		{`<worker/>`, `t.conf:4:1: unknown element <worker> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)`},
 		{`<upstream workers="2"/>`, `t.conf:4:1: <upstream>: missing attribute "url"`},
 		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port] or https://host[:port]`},
@@ -118,5 +118,58 @@ func TestParseConfigErrors(t *testing.T) {
 		if got := errs.Error(); got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.xml, got, tt.want)
 		}
+	}
+}
+
+// TestParseConfigRoutesExtension: the routes <extension> takes <pool> and
+// <upstream> as the revproxy one does, into the same set of pools; a
+// second <pool> in either is an error naming both positions.
+func TestParseConfigRoutesExtension(t *testing.T) {
+	tests := []struct {
+		name, xml string
+		want      string // the errors; "" for none
+		check     func(c Config) bool
+	}{
+		{"routes only", `<extension findlib-package="ocsiproxy.ext.routes">
+  <pool workers="8" strategy="next_worker"/>
+  <upstream url="http://b:8080" workers="2"/>
+</extension>`, "", func(c Config) bool {
+			return c.Configured && c.Defaults.Workers == 8 && c.Defaults.Strategy == NextWorker &&
+				len(c.Upstreams) == 1 && c.Upstreams[0].Settings.Workers == 2 && c.Upstreams[0].Settings.Strategy == NextWorker
+		}},
+		{"pool in revproxy, upstream in routes", `<extension findlib-package="ocsigenserver.ext.revproxy"><pool workers="3"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><upstream url="http://b:8080"/></extension>`, "", func(c Config) bool {
+			return len(c.Upstreams) == 1 && c.Upstreams[0].Settings.Workers == 3
+		}},
+		{"pool in both", `<extension findlib-package="ocsigenserver.ext.revproxy"><pool workers="3"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><pool workers="4"/></extension>`,
+			`t.conf:3:51: <pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at t.conf:2:57)`, nil},
+		{"upstream in both", `<extension findlib-package="ocsigenserver.ext.revproxy"><upstream url="http://b"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><upstream url="http://b:80"/></extension>`,
+			`t.conf:3:51: <upstream>: http://b:80 is already configured at t.conf:2:57`, nil},
+		{"routes children left to routes.Configure", `<extension findlib-package="ocsiproxy.ext.routes"><header name="X" value="y"/><bogus/></extension>`, "", func(c Config) bool {
+			return !c.Configured
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "<ocsigen><server>\n" + tt.xml + "\n</server></ocsigen>\n"
+			cfg, err := xmlconf.Parse("t.conf", []byte(src))
+			if err != nil {
+				t.Fatalf("config: %v", err)
+			}
+			var errs xmlconf.ErrorList
+			c := ParseConfig(cfg, &errs)
+			got := ""
+			if err := errs.Err(); err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Fatalf("errors:\n got %s\nwant %s", got, tt.want)
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Errorf("config %+v", c)
+			}
+		})
 	}
 }

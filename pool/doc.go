@@ -9,7 +9,8 @@
 //
 // # Configuration
 //
-// The children of the revproxy <extension> element, in MongooseIM's
+// The children of the revproxy <extension> element, or of the routes one
+// (ocsiproxy.ext.routes: both share one set of pools), in MongooseIM's
 // outgoing-pool vocabulary (see [ParseConfig]); every error is reported
 // with its position:
 //

@@ -61,7 +61,8 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 }
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
-// and <upstream> children of its revproxy <extension>, and reads its
+// and <upstream> children of its revproxy and routes <extension>
+// elements, and reads its
 // admin listener, reporting the problems of all together, each
 // "file:line:col: message". At -vvv the pool's connection events go to
 // logs (which may be nil).
