@@ -157,10 +157,15 @@ type Upstream struct {
 	URL string
 	// Key is "scheme://host:port" with the host in lower case and the
 	// port always present.
-	Key      string
-	Settings Settings
-	Pos      xmlconf.Pos
-	tls      *tls.Config
+	Key string
+	// PathPrefix is prepended to the path of every request sent to the
+	// upstream: the path_prefix attribute, or the path of URL (both
+	// percent-encoded as written, without a trailing slash; "" for none,
+	// the default).
+	PathPrefix string
+	Settings   Settings
+	Pos        xmlconf.Pos
+	tls        *tls.Config
 }
 
 // Config is the backend pool configuration: the defaults from <pool>
@@ -249,20 +254,30 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	}
 	seen := map[string]*Upstream{}
 	for _, e := range upstreams {
-		if !e.CheckAttrs(errs, []string{"url"}, settingAttrs) {
+		if !e.CheckAttrs(errs, []string{"url"}, append([]string{"path_prefix"}, settingAttrs...)) {
 			continue
 		}
 		raw, _ := e.Attr("url")
-		key, host, err := upstreamKey(raw)
+		key, host, prefix, err := upstreamKey(raw)
 		if err != nil {
 			errs.Add(e.Pos, "<upstream>: url %q: %v", raw, err)
 			continue
+		}
+		if v, ok := e.Attr("path_prefix"); ok {
+			if prefix != "" {
+				errs.Add(e.Pos, "<upstream>: path_prefix=%q: the url has a path already (%q); give one or the other", v, prefix)
+				continue
+			}
+			if prefix, err = parsePathPrefix(v); err != nil {
+				errs.Add(e.Pos, "<upstream>: path_prefix=%q: %v", v, err)
+				continue
+			}
 		}
 		if prev := seen[key]; prev != nil {
 			errs.Add(e.Pos, "<upstream>: %s is already configured at %s", key, prev.Pos)
 			continue
 		}
-		up := &Upstream{URL: raw, Key: key, Settings: c.Defaults, Pos: e.Pos}
+		up := &Upstream{URL: raw, Key: key, PathPrefix: prefix, Settings: c.Defaults, Pos: e.Pos}
 		seen[key] = up
 		applySettings(e, &up.Settings, errs)
 		te := tlsChild(e, errs)
@@ -309,24 +324,70 @@ func tlsChild(e *xmlconf.Element, errs *xmlconf.ErrorList) *xmlconf.Element {
 }
 
 // upstreamKey checks an upstream URL (http or https, a host, an optional
-// port, no path, query or user) and returns its key and host.
-func upstreamKey(raw string) (key, host string, err error) {
+// port and path, no query or user) and returns its key, its host and its
+// path as a path prefix.
+func upstreamKey(raw string) (key, host, prefix string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "http" && scheme != "https" {
-		return "", "", fmt.Errorf("want http://host[:port] or https://host[:port]")
+		return "", "", "", fmt.Errorf("want http://host[:port][/path] or https://host[:port][/path]")
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
-		return "", "", fmt.Errorf("want only a scheme, a host and a port")
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return "", "", "", fmt.Errorf("want only a scheme, a host, a port and a path")
 	}
 	key, host, ok := normalize(scheme, u.Host)
 	if !ok {
-		return "", "", fmt.Errorf("bad host or port %q", u.Host)
+		return "", "", "", fmt.Errorf("bad host or port %q", u.Host)
 	}
-	return key, host, nil
+	if prefix, err = parsePathPrefix(u.EscapedPath()); err != nil {
+		return "", "", "", err
+	}
+	return key, host, prefix, nil
+}
+
+// parsePathPrefix checks a path prefix ("/api", percent-encoded as it is
+// to be sent) and returns it without its trailing slashes: "" for "" or
+// "/".
+func parsePathPrefix(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("want a path beginning with \"/\"")
+	}
+	if strings.ContainsAny(p, "?#") || hasSpaceOrCRLF(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("want a path without query, fragment, spaces or control characters")
+	}
+	if _, err := url.PathUnescape(p); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(p, "/"), nil
+}
+
+// PathPrefixFunc returns the function that gives the path prefix of the
+// upstream a request goes to, from its URL's scheme ("http" or "https")
+// and host[:port]: the PathPrefix of the <upstream> with that key, ""
+// for none. It returns nil when no upstream has a path prefix.
+func (c *Config) PathPrefixFunc() func(scheme, hostport string) string {
+	prefixes := map[string]string{}
+	for _, u := range c.Upstreams {
+		if u.PathPrefix != "" {
+			prefixes[u.Key] = u.PathPrefix
+		}
+	}
+	if len(prefixes) == 0 {
+		return nil
+	}
+	return func(scheme, hostport string) string {
+		key, _, ok := normalize(strings.ToLower(scheme), hostport)
+		if !ok {
+			return ""
+		}
+		return prefixes[key]
+	}
 }
 
 // normalize returns the key "scheme://host:port" of hostport (host in
@@ -684,7 +745,11 @@ func (c *Config) Describe() []string {
 	}
 	lines := []string{"pool defaults: " + c.Defaults.describe(false)}
 	for _, u := range c.Upstreams {
-		lines = append(lines, fmt.Sprintf("upstream %s (%s): %s", u.Key, u.Pos.Short(), u.Settings.describe(strings.HasPrefix(u.Key, "https:"))))
+		line := fmt.Sprintf("upstream %s (%s): ", u.Key, u.Pos.Short())
+		if u.PathPrefix != "" {
+			line += "path_prefix=" + u.PathPrefix + " "
+		}
+		lines = append(lines, line+u.Settings.describe(strings.HasPrefix(u.Key, "https:")))
 	}
 	return lines
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +100,13 @@ func TestParseConfigErrors(t *testing.T) {
 		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at t.conf:4:1)`},
 		{`<worker/>`, `t.conf:4:1: unknown element <worker> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)`},
 		{`<upstream workers="2"/>`, `t.conf:4:1: <upstream>: missing attribute "url"`},
-		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port] or https://host[:port]`},
-		{`<upstream url="http://x/path"/>`, `t.conf:4:1: <upstream>: url "http://x/path": want only a scheme, a host and a port`},
+		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port][/path] or https://host[:port][/path]`},
+		{`<upstream url="http://x/path?q"/>`, `t.conf:4:1: <upstream>: url "http://x/path?q": want only a scheme, a host, a port and a path`},
+		{`<upstream url="http://x/a" path_prefix="/b"/>`, `t.conf:4:1: <upstream>: path_prefix="/b": the url has a path already ("/a"); give one or the other`},
+		{`<upstream url="http://x" path_prefix="api"/>`, `t.conf:4:1: <upstream>: path_prefix="api": want a path beginning with "/"`},
+		{`<upstream url="http://x" path_prefix="/a b"/>`, `t.conf:4:1: <upstream>: path_prefix="/a b": want a path without query, fragment, spaces or control characters`},
+		{`<upstream url="http://x" path_prefix="/a%zz"/>`, `t.conf:4:1: <upstream>: path_prefix="/a%zz": invalid URL escape "%zz"`},
+		{`<pool path_prefix="/a"/>`, `t.conf:4:1: <pool>: unknown attribute "path_prefix"`},
 		{`<upstream url="http://x:99999"/>`, `t.conf:4:1: <upstream>: url "http://x:99999": bad host or port "x:99999"`},
 		{`<upstream url="http://x"/><upstream url="HTTP://X:80"/>`, `t.conf:4:27: <upstream>: http://x:80 is already configured at t.conf:4:1`},
 		{`<upstream url="http://x"><tls/></upstream>`, `t.conf:4:26: <tls>: http://x:80 is not an https upstream`},
@@ -171,5 +177,54 @@ func TestParseConfigRoutesExtension(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		})
+	}
+}
+
+// TestPathPrefix: path_prefix= on <upstream>, or a path in its url, is
+// the prefix of every request path sent to that upstream, whatever the
+// spelling of its host and port in the request.
+func TestPathPrefix(t *testing.T) {
+	c, errs := parsePoolConfig(t, `<upstream url="http://API.example:8080/v1/"/>
+<upstream url="https://b.example" path_prefix="/svc%20x/"/>
+<upstream url="http://c.example/"/>
+<upstream url="http://d.example" path_prefix="/"/>`)
+	if len(errs) != 0 {
+		t.Fatalf("errors:\n%v", errs)
+	}
+	prefixes := make([]string, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		prefixes[i] = u.PathPrefix
+	}
+	if want := []string{"/v1", "/svc%20x", "", ""}; !slices.Equal(prefixes, want) {
+		t.Errorf("PathPrefix: got %q, want %q", prefixes, want)
+	}
+	f := c.PathPrefixFunc()
+	if f == nil {
+		t.Fatal("PathPrefixFunc is nil")
+	}
+	tests := []struct{ scheme, hostport, want string }{
+		{"http", "api.example:8080", "/v1"},
+		{"http", "API.EXAMPLE:8080", "/v1"},
+		{"http", "api.example", ""},
+		{"https", "api.example:8080", ""},
+		{"https", "b.example", "/svc%20x"},
+		{"https", "b.example:443", "/svc%20x"},
+		{"http", "b.example", ""},
+		{"http", "c.example", ""},
+		{"http", "other:1", ""},
+	}
+	for _, tt := range tests {
+		if got := f(tt.scheme, tt.hostport); got != tt.want {
+			t.Errorf("%s://%s: got %q, want %q", tt.scheme, tt.hostport, got, tt.want)
+		}
+	}
+	lines := c.Describe()
+	if len(lines) != 5 || !strings.HasPrefix(lines[1], "upstream http://api.example:8080 (t.conf:4): path_prefix=/v1 workers=") ||
+		strings.Contains(lines[3], "path_prefix") {
+		t.Errorf("Describe: %q", lines)
+	}
+	none, _ := parsePoolConfig(t, `<upstream url="http://c.example/"/>`)
+	if none.PathPrefixFunc() != nil {
+		t.Error("PathPrefixFunc without any prefix is not nil")
 	}
 }

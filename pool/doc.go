@@ -23,7 +23,9 @@
 //
 // <pool> sets the defaults of every upstream; <upstream url=> overrides
 // them for one scheme://host:port (an upstream not listed gets the
-// defaults). Attributes, with their defaults:
+// defaults). An <upstream> also takes path_prefix="/api" (or a path in
+// its url, meaning the same), prepended to the path of every request sent
+// to it (see [Config.PathPrefixFunc]). Attributes, with their defaults:
 //
 //   - workers="1024": connections at most, opened when needed (high, so
 //     that long polls never queue behind the cap).

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ocsiproxy/ocsiproxy/dryrun"
+	"github.com/ocsiproxy/ocsiproxy/engine"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 // TestRoutesExtensionPool is issue 22's "done when": a routes-only
@@ -120,5 +124,65 @@ func TestRoutesExtensionPool(t *testing.T) {
 	// The module-wide timeout bounds a route that sets none.
 	if resp, _ := get(t, addr, "/slow", "h"); resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("/slow: got %d, want 504 from the module-wide timeout", resp.StatusCode)
+	}
+}
+
+// TestUpstreamPathPrefix: an <upstream> path_prefix, or the path of its
+// url, is prepended to the path of every request sent to it, by
+// <revproxy> and <route> alike; --dry-run shows the path sent.
+func TestUpstreamPathPrefix(t *testing.T) {
+	b := newBackend(t, nil)
+	other := newBackend(t, nil)
+	serverXML := `<extension findlib-package="ocsiproxy.ext.routes">
+  <upstream url="` + b.URL + `" path_prefix="/api/v1/"/>
+  <upstream url="` + other.URL + `/"/>
+</extension>
+<host>
+  <route path="/r" upstream="` + b.URL + `/base"/>
+  <route path="/o" upstream="` + other.URL + `"/>
+  <revproxy suburl="(.*)" dest="` + b.URL + `/\1"/>
+</host>`
+	addr := proxy(t, serverXML)
+	tests := []struct {
+		target string
+		be     *backend
+		want   string
+	}{
+		{"/r/x?q=1", b, "/api/v1/base/x?q=1"},
+		{"/r", b, "/api/v1/base"},
+		{"/plain/%20y", b, "/api/v1/plain/%20y"},
+		{"/", b, "/api/v1/"},
+		{"/o/z", other, "/o/z"},
+	}
+	for _, tt := range tests {
+		resp, _ := get(t, addr, tt.target, "h")
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: status %d", tt.target, resp.StatusCode)
+			continue
+		}
+		if got := tt.be.last(t).Target; got != tt.want {
+			t.Errorf("%s: backend got %q, want %q", tt.target, got, tt.want)
+		}
+	}
+
+	src := "<ocsigen><server>\n<port>127.0.0.1:8080</port>" + extensionLines + "\n" + serverXML + "\n</server></ocsigen>\n"
+	cfg, err := xmlconf.Parse("test.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := dryrun.New(cfg, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	res, err := dr.Run(dryrun.Request{URL: "http://h/r/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "proxy GET " + b.URL + "/api/v1/base/x Host: " + b.hostport(); !strings.HasPrefix(res.Decision.String(), want) {
+		t.Errorf("dry run: %q, want %q...", res.Decision.String(), want)
+	}
+	if lines := dr.PoolLines(); len(lines) != 3 || !strings.Contains(lines[1], " path_prefix=/api/v1 ") {
+		t.Errorf("pool lines %q", lines)
 	}
 }
