@@ -3,6 +3,7 @@ package pool
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/youmark/pkcs8"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -117,6 +120,13 @@ type TLS struct {
 	// CertFile and KeyFile are the PEM client certificate and key
 	// (default none). KeyFile defaults to CertFile.
 	CertFile, KeyFile string
+	// Password decrypts an encrypted PKCS#8 key ("ENCRYPTED PRIVATE
+	// KEY"): the password attribute, or the content of PasswordFile
+	// without its final line break (default none: the key must not be
+	// encrypted). A legacy encrypted PEM key (Proc-Type: 4,ENCRYPTED) is
+	// refused, with the openssl command that converts it.
+	Password     string
+	PasswordFile string
 	// MinVersion and MaxVersion are the TLS versions allowed, from
 	// versions="tlsv1.2 tlsv1.3" (default Go's: TLS 1.2 and 1.3).
 	MinVersion, MaxVersion uint16
@@ -186,7 +196,7 @@ type Config struct {
 var settingAttrs = []string{"workers", "strategy", "call_timeout", "request_timeout", "connect_timeout",
 	"idle_timeout", "pipeline_depth", "max_buffered", "hol_timeout", "probation", "distrust"}
 
-var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "versions", "ciphers", "server_name_indication"}
+var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "password", "password_file", "versions", "ciphers", "server_name_indication"}
 
 // ParseConfig reads the <pool> and <upstream> children of the revproxy
 // and routes <extension> elements of cfg: both extensions share one set
@@ -240,8 +250,9 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 			applySettings(poolElem, &c.Defaults, errs)
 		}
 		defaultTLSElem = tlsChild(poolElem, errs)
-		if defaultTLSElem != nil {
-			applyTLS(defaultTLSElem, &c.Defaults.TLS, errs)
+		if defaultTLSElem != nil && !applyTLS(defaultTLSElem, &c.Defaults.TLS, errs) {
+			// Reported: the defaults keep Go's TLS settings.
+			c.Defaults.TLS = DefaultSettings(0).TLS
 		}
 	}
 	var err error
@@ -286,7 +297,9 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 				errs.Add(te.Pos, "<tls>: %s is not an https upstream", key)
 				continue
 			}
-			applyTLS(te, &up.Settings.TLS, errs)
+			if !applyTLS(te, &up.Settings.TLS, errs) {
+				continue
+			}
 		}
 		if strings.HasPrefix(key, "https:") {
 			pos := e.Pos
@@ -496,10 +509,12 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 	}
 }
 
-// applyTLS reads the attributes of a <tls> element into t.
-func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
+// applyTLS reads the attributes of a <tls> element into t. It returns
+// false if it reported a problem.
+func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) bool {
+	ok := true
 	for _, a := range e.Attrs {
-		bad := func(want string) { errs.Add(e.Pos, "<tls>: %s=%q: %s", a.Name, a.Value, want) }
+		bad := func(want string) { errs.Add(e.Pos, "<tls>: %s=%q: %s", a.Name, a.Value, want); ok = false }
 		switch a.Name {
 		case "verify_peer":
 			switch a.Value {
@@ -516,6 +531,20 @@ func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 			t.CertFile = a.Value
 		case "keyfile":
 			t.KeyFile = a.Value
+		case "password":
+			if _, both := e.Attr("password_file"); both {
+				bad(`give password or password_file, not both`)
+				continue
+			}
+			t.Password, t.PasswordFile = a.Value, ""
+		case "password_file":
+			b, err := os.ReadFile(a.Value)
+			if err != nil {
+				bad(err.Error())
+				continue
+			}
+			t.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			t.PasswordFile = a.Value
 		case "versions":
 			lo, hi, err := parseVersions(a.Value)
 			if err != nil {
@@ -545,6 +574,7 @@ func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 			}
 		}
 	}
+	return ok
 }
 
 func intIn(s string, lo, hi int) (int, bool) {
@@ -572,13 +602,17 @@ func versionName(v uint16) string {
 }
 
 // parseVersions reads "tlsv1.2 tlsv1.3" (spaces or commas): the lowest
-// and highest versions named; Go cannot leave a gap between them.
+// and highest versions named. Go's TLS takes a range of versions, so a
+// list that leaves out a version between two it names ("tlsv1
+// tlsv1.3") is refused rather than widened.
 func parseVersions(s string) (lo, hi uint16, err error) {
+	named := map[uint16]bool{}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == ':' }) {
 		v, ok := tlsVersions[strings.ToLower(f)]
 		if !ok {
 			return 0, 0, fmt.Errorf("unknown version %q (want tlsv1, tlsv1.1, tlsv1.2, tlsv1.3)", f)
 		}
+		named[v] = true
 		if lo == 0 || v < lo {
 			lo = v
 		}
@@ -588,6 +622,11 @@ func parseVersions(s string) (lo, hi uint16, err error) {
 	}
 	if lo == 0 {
 		return 0, 0, fmt.Errorf("no version")
+	}
+	for v := lo; v <= hi; v++ {
+		if !named[v] {
+			return 0, 0, fmt.Errorf("%s is left out between %s and %s: Go's TLS takes a range of versions, so list every version from the lowest to the highest", versionName(v), versionName(lo), versionName(hi))
+		}
 	}
 	return lo, hi, nil
 }
@@ -671,6 +710,9 @@ func buildTLS(t *TLS) (*tls.Config, error) {
 		}
 		c.RootCAs = roots
 	}
+	if t.Password != "" && t.CertFile == "" {
+		return nil, fmt.Errorf("password without certfile and keyfile")
+	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		if t.CertFile == "" {
 			return nil, fmt.Errorf("keyfile without certfile")
@@ -679,13 +721,66 @@ func buildTLS(t *TLS) (*tls.Config, error) {
 		if key == "" {
 			key = t.CertFile
 		}
-		cert, err := tls.LoadX509KeyPair(t.CertFile, key)
+		cert, err := loadKeyPair(t.CertFile, key, t.Password)
 		if err != nil {
-			return nil, fmt.Errorf("certfile/keyfile: %v", err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// loadKeyPair loads a client certificate and its key, decrypting an
+// encrypted PKCS#8 key with password (github.com/youmark/pkcs8). An
+// encrypted key without a password, a password for a key that is not
+// encrypted, and a legacy encrypted PEM key are refused with what to do.
+func loadKeyPair(certFile, keyFile, password string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certfile: %v", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("keyfile: %v", err)
+	}
+	var keyBlock *pem.Block
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			keyBlock = b
+			break
+		}
+	}
+	switch {
+	case keyBlock == nil:
+		// tls.X509KeyPair says what is missing.
+	case keyBlock.Headers["Proc-Type"] == "4,ENCRYPTED":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q: a legacy encrypted PEM key (Proc-Type: 4,ENCRYPTED) is not supported (its encryption is unauthenticated); "+
+			"convert it to encrypted PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc -in %s -out key.p8) and give password=, or decrypt it (openssl pkey -in %s -out key.pem)",
+			keyFile, keyFile, keyFile)
+	case keyBlock.Type == "ENCRYPTED PRIVATE KEY" && password == "":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q is encrypted: give password= or password_file= in <tls>, or decrypt it (openssl pkey -in %s -out key.pem)", keyFile, keyFile)
+	case keyBlock.Type == "ENCRYPTED PRIVATE KEY":
+		key, err := pkcs8.ParsePKCS8PrivateKey(keyBlock.Bytes, []byte(password))
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("keyfile %q: %v", keyFile, err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("keyfile %q: %v", keyFile, err)
+		}
+		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	case password != "":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q is not encrypted: remove password or password_file", keyFile)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certfile/keyfile: %v", err)
+	}
+	return cert, nil
 }
 
 // setServerName completes c for an upstream whose host is host: the SNI
@@ -787,6 +882,12 @@ func (s *Settings) describe(https bool) string {
 		}
 		if t.KeyFile != "" {
 			line += " keyfile=" + t.KeyFile
+		}
+		switch {
+		case t.PasswordFile != "":
+			line += " password_file=" + t.PasswordFile
+		case t.Password != "":
+			line += " password=(hidden)"
 		}
 		if t.MinVersion != 0 {
 			line += " versions=" + versionName(t.MinVersion) + ".." + versionName(t.MaxVersion)

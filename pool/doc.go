@@ -60,7 +60,8 @@
 // for every https upstream, or in an https <upstream>) takes
 // verify_peer="true", cacertfile (default: the system roots, so
 // SSL_CERT_FILE works), certfile and keyfile (client certificate),
-// versions="tlsv1.2 tlsv1.3", ciphers (OpenSSL or IANA names, TLS 1.2
+// password or password_file (the password of an encrypted PKCS#8 key),
+// versions="tlsv1.2 tlsv1.3" (a range: a list with a gap is refused), ciphers (OpenSSL or IANA names, TLS 1.2
 // suites; Go does not let TLS 1.3 suites be chosen) and
 // server_name_indication ("true": the upstream's host; "false": none sent,
 // the certificate still checked against the host; or a name to send and
