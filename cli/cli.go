@@ -50,6 +50,8 @@ type options struct {
 	from         string
 	https        bool
 	matchTimeout time.Duration
+	reverseProxy string
+	port         string
 }
 
 // flags returns the command line's flags, bound to o.
@@ -72,6 +74,8 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.from, "from", "127.0.0.1", "with --dry-run: the client (peer) `address`")
 	fs.BoolVar(&o.https, "https", false, "with --dry-run: the request arrives over TLS")
 	fs.DurationVar(&o.matchTimeout, "match-timeout", pattern.DefaultMatchTimeout, "time limit of one regexp match; a request whose match runs longer gets 500")
+	fs.StringVar(&o.reverseProxy, "reverse-proxy", "", "serve everything to `URL` (http[s]://host[:port][/path]) with no config file, as <revproxy suburl=\"(.*)\" dest=\"URL/\\1\"/>")
+	fs.StringVar(&o.port, "port", "8080", "with --reverse-proxy: the `port` listened on, as <port> takes it (8080, 127.0.0.1:8080, [::1]:8080)")
 	return fs
 }
 
@@ -82,7 +86,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o options
 	fs := flags(&o, stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "usage: ocsiproxy [-c configfile] [options] [--dry-run [URL...]]\n%s", fs.FlagUsages())
+		fmt.Fprintf(stdout, "usage: ocsiproxy [-c configfile] [options] [--dry-run [URL...]]\n       ocsiproxy --reverse-proxy URL [--port N] [options] [--dry-run [URL...]]\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -111,12 +115,32 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		after := stderr
 		stderr, ready = h, func() { h.done(after) }
 	}
-	// With an error, cfg still holds what could be read: the problems
-	// of compiling it are reported with those of reading it.
-	cfg, loadErr := xmlconf.Load(o.config)
-	if cfg == nil {
-		fmt.Fprintf(stderr, "%v\n", loadErr)
-		return 1
+	var cfg *xmlconf.Config
+	var loadErr error
+	switch {
+	case o.reverseProxy != "" && fs.Changed("config"):
+		fmt.Fprintf(stderr, "ocsiproxy: --reverse-proxy and -c/--config exclude each other\n")
+		return 2
+	case o.reverseProxy == "" && fs.Changed("port"):
+		fmt.Fprintf(stderr, "ocsiproxy: --port goes with --reverse-proxy\n")
+		return 2
+	case o.reverseProxy != "":
+		var err error
+		if cfg, err = xmlconf.ReverseProxy(o.reverseProxy, o.port); err != nil {
+			var list xmlconf.ErrorList
+			errors.As(err, &list)
+			for _, e := range list {
+				fmt.Fprintf(stderr, "ocsiproxy: %s\n", e.Msg)
+			}
+			return 2
+		}
+	default:
+		// With an error, cfg still holds what could be read: the problems
+		// of compiling it are reported with those of reading it.
+		if cfg, loadErr = xmlconf.Load(o.config); cfg == nil {
+			fmt.Fprintf(stderr, "%v\n", loadErr)
+			return 1
+		}
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)

@@ -146,7 +146,7 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	var errs xmlconf.ErrorList
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
-	env := &stage.Env{Transport: rec, Forwarded: forward.ParseConfig(cfg, &errs)}
+	env := &stage.Env{Transport: rec, Forwarded: forward.ParseConfig(cfg, &errs), PathPrefix: pc.PathPrefixFunc()}
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		return nil, err

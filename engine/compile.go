@@ -8,6 +8,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -37,13 +38,24 @@ type extension struct {
 	// its children (the extension's global options) once per
 	// configuration.
 	configure func(stage.Compiler, *xmlconf.Extension)
+	// attrs are the attributes the <extension> element takes besides
+	// the one naming the extension; any other is an error.
+	attrs []string
+	// external is set when the children of the <extension> element are
+	// read outside the engine (pool, forward and admin read them). When
+	// neither configure nor external is set, a child is an error, as
+	// Ocsigen refuses content inside an extension that takes none.
+	external bool
 }
 
 // extensions lists the implemented extensions by short name: the last
 // part of the findlib package, or the module file name without its
 // extension.
 var extensions = map[string]*extension{
-	"revproxy":    {name: "ocsigenserver.ext.revproxy", elements: map[string]compileFunc{"revproxy": rules.CompileRevProxy}},
+	// The children of the revproxy <extension> element are read by
+	// pool.ParseConfig (<pool>, <upstream>) and forward.ParseConfig
+	// (<forwarded/>).
+	"revproxy":    {name: "ocsigenserver.ext.revproxy", elements: map[string]compileFunc{"revproxy": rules.CompileRevProxy}, external: true},
 	"redirectmod": {name: "ocsigenserver.ext.redirectmod", elements: map[string]compileFunc{"redirect": rules.CompileRedirect}},
 	"rewritemod":  {name: "ocsigenserver.ext.rewritemod", elements: map[string]compileFunc{"rewrite": rules.CompileRewrite}},
 	"outputfilter": {name: "ocsigenserver.ext.outputfilter", elements: map[string]compileFunc{
@@ -53,7 +65,7 @@ var extensions = map[string]*extension{
 	"accesscontrol": {name: "ocsigenserver.ext.accesscontrol", elements: accessControlElements()},
 	// admin provides no site element: its <extension> element configures
 	// the admin listener (package admin).
-	"admin": {name: "ocsiproxy.ext.admin"},
+	"admin": {name: "ocsiproxy.ext.admin", external: true},
 	"staticmod": {name: "ocsigenserver.ext.staticmod", elements: map[string]compileFunc{"static": staticmod.Compile},
 		configure: staticmod.Configure},
 	"extendconfiguration": {name: "ocsigenserver.ext.extendconfiguration", elements: elementsOf(staticmod.ExtendElements, staticmod.CompileExtend),
@@ -62,7 +74,10 @@ var extensions = map[string]*extension{
 	"cors":       {name: "ocsigenserver.ext.cors", elements: elementsOf(cors.Elements, cors.Compile), configure: cors.Configure},
 	"deflatemod": {name: "ocsigenserver.ext.deflatemod", elements: elementsOf(deflate.Elements, deflate.Compile), configure: deflate.Configure},
 	// routes is ocsiproxy's own: MongooseIM-style routes without regexps.
-	"routes": {name: "ocsiproxy.ext.routes", elements: elementsOf(routes.Elements, routes.Compile)},
+	// Its <pool> and <upstream> children are read by pool.ParseConfig,
+	// the others by routes.Configure.
+	"routes": {name: "ocsiproxy.ext.routes", elements: elementsOf(routes.Elements, routes.Compile),
+		configure: routes.Configure, attrs: routes.ExtensionAttrs},
 }
 
 // elementsOf maps every name to f.
@@ -223,6 +238,25 @@ func (c *compiler) withCharset(pos xmlconf.Pos, owner, charset string, body []st
 	return append([]stage.Stage{staticmod.CharsetDefault(pos, owner, charset)}, body...)
 }
 
+// checkExtension reports the attributes of an <extension> element that
+// its extension does not take, and its children when nothing reads them.
+func (c *compiler) checkExtension(impl *extension, ext *xmlconf.Extension) {
+	e := ext.Element
+	if e == nil {
+		return
+	}
+	for _, a := range e.Attrs {
+		if a.Name != ext.Attr && !slices.Contains(impl.attrs, a.Name) {
+			c.errs.Add(e.Pos, "<%s>: unknown attribute %q for %s", e.Name, a.Name, ext.Name)
+		}
+	}
+	if impl.configure == nil && !impl.external {
+		for _, ch := range e.Children {
+			c.errs.Add(ch.Pos, "<%s>: %s takes no options", ch.Name, ext.Name)
+		}
+	}
+}
+
 // Compile compiles cfg into an immutable tree, reporting every problem
 // found, each "file:line:col: message".
 func Compile(cfg *xmlconf.Config, env *stage.Env, opts Options) (*Tree, error) {
@@ -239,6 +273,7 @@ func Compile(cfg *xmlconf.Config, env *stage.Env, opts Options) (*Tree, error) {
 			continue
 		}
 		c.loaded[short] = true
+		c.checkExtension(impl, &cfg.Extensions[i])
 		if impl.configure != nil {
 			impl.configure(c, &cfg.Extensions[i])
 		}

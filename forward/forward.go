@@ -153,11 +153,16 @@ type Options struct {
 }
 
 // NewRequest returns the request to send to the backend for st. host is
-// the Host header to send. The inbound request is not modified; its body
-// is streamed, not copied.
+// the Host header to send. The path sent is t's, after the path prefix
+// of the upstream (st.Env.PathPrefix), if any. The inbound request is not
+// modified; its body is streamed, not copied.
 func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *http.Request {
 	in := st.In
-	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: t.Path}
+	path := t.Path
+	if st.Env != nil && st.Env.PathPrefix != nil {
+		path = st.Env.PathPrefix(t.Scheme, t.Host) + path
+	}
+	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
 	if t.HasQuery {
 		u.RawQuery = t.RawQuery
 		u.ForceQuery = t.RawQuery == ""

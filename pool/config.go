@@ -3,6 +3,7 @@ package pool
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/youmark/pkcs8"
 
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -47,7 +50,7 @@ func (s Strategy) String() string {
 }
 
 // Never is the value of HOLTimeout and Distrust written "infinity".
-const Never time.Duration = -1
+const Never = xmlconf.InfiniteDuration
 
 // Settings are the options of the connections to one upstream. A zero
 // CallTimeout, RequestTimeout, ConnectTimeout or IdleTimeout means no
@@ -117,6 +120,13 @@ type TLS struct {
 	// CertFile and KeyFile are the PEM client certificate and key
 	// (default none). KeyFile defaults to CertFile.
 	CertFile, KeyFile string
+	// Password decrypts an encrypted PKCS#8 key ("ENCRYPTED PRIVATE
+	// KEY"): the password attribute, or the content of PasswordFile
+	// without its final line break (default none: the key must not be
+	// encrypted). A legacy encrypted PEM key (Proc-Type: 4,ENCRYPTED) is
+	// refused, with the openssl command that converts it.
+	Password     string
+	PasswordFile string
 	// MinVersion and MaxVersion are the TLS versions allowed, from
 	// versions="tlsv1.2 tlsv1.3" (default Go's: TLS 1.2 and 1.3).
 	MinVersion, MaxVersion uint16
@@ -157,10 +167,15 @@ type Upstream struct {
 	URL string
 	// Key is "scheme://host:port" with the host in lower case and the
 	// port always present.
-	Key      string
-	Settings Settings
-	Pos      xmlconf.Pos
-	tls      *tls.Config
+	Key string
+	// PathPrefix is prepended to the path of every request sent to the
+	// upstream: the path_prefix attribute, or the path of URL (both
+	// percent-encoded as written, without a trailing slash; "" for none,
+	// the default).
+	PathPrefix string
+	Settings   Settings
+	Pos        xmlconf.Pos
+	tls        *tls.Config
 }
 
 // Config is the backend pool configuration: the defaults from <pool>
@@ -181,11 +196,16 @@ type Config struct {
 var settingAttrs = []string{"workers", "strategy", "call_timeout", "request_timeout", "connect_timeout",
 	"idle_timeout", "pipeline_depth", "max_buffered", "hol_timeout", "probation", "distrust"}
 
-var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "versions", "ciphers", "server_name_indication"}
+var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "password", "password_file", "versions", "ciphers", "server_name_indication"}
 
 // ParseConfig reads the <pool> and <upstream> children of the revproxy
-// <extension> elements of cfg. Every problem, a TLS file that cannot be
-// loaded included, goes into errs with its position.
+// and routes <extension> elements of cfg: both extensions share one set
+// of pools, so one <pool> sets the defaults for both (a second <pool>,
+// in either element, is an error naming both positions) and an upstream
+// is configured once. Every problem, a TLS file that cannot be loaded
+// included, goes into errs with its position. Inside the revproxy
+// element, any child but <pool>, <upstream> and <forwarded> is an error;
+// the routes element's other children are checked by routes.Configure.
 //
 //	<extension findlib-package="ocsigenserver.ext.revproxy">
 //	  <pool workers="16" pipeline_depth="4"/>
@@ -198,23 +218,27 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	var poolElem *xmlconf.Element
 	var upstreams []*xmlconf.Element
 	for _, ext := range cfg.Extensions {
-		if short, _ := ext.ShortName(); ext.Element == nil || short != "revproxy" {
+		short, _ := ext.ShortName()
+		if ext.Element == nil || short != "revproxy" && short != "routes" {
 			continue
 		}
 		for _, e := range ext.Element.Children {
 			switch e.Name {
 			case "pool":
 				if poolElem != nil {
-					errs.Add(e.Pos, "<pool>: only one is allowed (the first is at %s)", poolElem.Pos)
+					errs.Add(e.Pos, "<pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at %s)", poolElem.Pos)
 					continue
 				}
 				poolElem = e
 			case "upstream":
 				upstreams = append(upstreams, e)
 			case "forwarded":
-				// Read by forward.ParseConfig.
+				// Read by forward.ParseConfig (revproxy); a routes
+				// <extension> child reported by routes.Configure.
 			default:
-				errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)", e.Name)
+				if short == "revproxy" {
+					errs.Add(e.Pos, "unknown element <%s> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)", e.Name)
+				}
 			}
 		}
 	}
@@ -226,8 +250,9 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 			applySettings(poolElem, &c.Defaults, errs)
 		}
 		defaultTLSElem = tlsChild(poolElem, errs)
-		if defaultTLSElem != nil {
-			applyTLS(defaultTLSElem, &c.Defaults.TLS, errs)
+		if defaultTLSElem != nil && !applyTLS(defaultTLSElem, &c.Defaults.TLS, errs) {
+			// Reported: the defaults keep Go's TLS settings.
+			c.Defaults.TLS = DefaultSettings(0).TLS
 		}
 	}
 	var err error
@@ -240,20 +265,30 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	}
 	seen := map[string]*Upstream{}
 	for _, e := range upstreams {
-		if !e.CheckAttrs(errs, []string{"url"}, settingAttrs) {
+		if !e.CheckAttrs(errs, []string{"url"}, append([]string{"path_prefix"}, settingAttrs...)) {
 			continue
 		}
 		raw, _ := e.Attr("url")
-		key, host, err := upstreamKey(raw)
+		key, host, prefix, err := upstreamKey(raw)
 		if err != nil {
 			errs.Add(e.Pos, "<upstream>: url %q: %v", raw, err)
 			continue
+		}
+		if v, ok := e.Attr("path_prefix"); ok {
+			if prefix != "" {
+				errs.Add(e.Pos, "<upstream>: path_prefix=%q: the url has a path already (%q); give one or the other", v, prefix)
+				continue
+			}
+			if prefix, err = parsePathPrefix(v); err != nil {
+				errs.Add(e.Pos, "<upstream>: path_prefix=%q: %v", v, err)
+				continue
+			}
 		}
 		if prev := seen[key]; prev != nil {
 			errs.Add(e.Pos, "<upstream>: %s is already configured at %s", key, prev.Pos)
 			continue
 		}
-		up := &Upstream{URL: raw, Key: key, Settings: c.Defaults, Pos: e.Pos}
+		up := &Upstream{URL: raw, Key: key, PathPrefix: prefix, Settings: c.Defaults, Pos: e.Pos}
 		seen[key] = up
 		applySettings(e, &up.Settings, errs)
 		te := tlsChild(e, errs)
@@ -262,7 +297,9 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 				errs.Add(te.Pos, "<tls>: %s is not an https upstream", key)
 				continue
 			}
-			applyTLS(te, &up.Settings.TLS, errs)
+			if !applyTLS(te, &up.Settings.TLS, errs) {
+				continue
+			}
 		}
 		if strings.HasPrefix(key, "https:") {
 			pos := e.Pos
@@ -300,24 +337,70 @@ func tlsChild(e *xmlconf.Element, errs *xmlconf.ErrorList) *xmlconf.Element {
 }
 
 // upstreamKey checks an upstream URL (http or https, a host, an optional
-// port, no path, query or user) and returns its key and host.
-func upstreamKey(raw string) (key, host string, err error) {
+// port and path, no query or user) and returns its key, its host and its
+// path as a path prefix.
+func upstreamKey(raw string) (key, host, prefix string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "http" && scheme != "https" {
-		return "", "", fmt.Errorf("want http://host[:port] or https://host[:port]")
+		return "", "", "", fmt.Errorf("want http://host[:port][/path] or https://host[:port][/path]")
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
-		return "", "", fmt.Errorf("want only a scheme, a host and a port")
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return "", "", "", fmt.Errorf("want only a scheme, a host, a port and a path")
 	}
 	key, host, ok := normalize(scheme, u.Host)
 	if !ok {
-		return "", "", fmt.Errorf("bad host or port %q", u.Host)
+		return "", "", "", fmt.Errorf("bad host or port %q", u.Host)
 	}
-	return key, host, nil
+	if prefix, err = parsePathPrefix(u.EscapedPath()); err != nil {
+		return "", "", "", err
+	}
+	return key, host, prefix, nil
+}
+
+// parsePathPrefix checks a path prefix ("/api", percent-encoded as it is
+// to be sent) and returns it without its trailing slashes: "" for "" or
+// "/".
+func parsePathPrefix(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("want a path beginning with \"/\"")
+	}
+	if strings.ContainsAny(p, "?#") || hasSpaceOrCRLF(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("want a path without query, fragment, spaces or control characters")
+	}
+	if _, err := url.PathUnescape(p); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(p, "/"), nil
+}
+
+// PathPrefixFunc returns the function that gives the path prefix of the
+// upstream a request goes to, from its URL's scheme ("http" or "https")
+// and host[:port]: the PathPrefix of the <upstream> with that key, ""
+// for none. It returns nil when no upstream has a path prefix.
+func (c *Config) PathPrefixFunc() func(scheme, hostport string) string {
+	prefixes := map[string]string{}
+	for _, u := range c.Upstreams {
+		if u.PathPrefix != "" {
+			prefixes[u.Key] = u.PathPrefix
+		}
+	}
+	if len(prefixes) == 0 {
+		return nil
+	}
+	return func(scheme, hostport string) string {
+		key, _, ok := normalize(strings.ToLower(scheme), hostport)
+		if !ok {
+			return ""
+		}
+		return prefixes[key]
+	}
 }
 
 // normalize returns the key "scheme://host:port" of hostport (host in
@@ -374,7 +457,7 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 				bad(strings.Join(strategyNames, ", ") + " or " + strategyNames[len(strategyNames)-1])
 			}
 		case "call_timeout", "request_timeout", "connect_timeout", "idle_timeout":
-			d, ok := parseDuration(a.Value)
+			d, ok := xmlconf.ParseDuration(a.Value)
 			if !ok || d == 0 {
 				bad(`a duration ("5000" milliseconds, "5s", "500ms") or "infinity"`)
 				continue
@@ -393,7 +476,7 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 				s.IdleTimeout = d
 			}
 		case "hol_timeout", "distrust":
-			d, ok := parseDuration(a.Value)
+			d, ok := xmlconf.ParseDuration(a.Value)
 			if !ok {
 				bad(`a duration ("100" milliseconds, "100ms", "1s", "0") or "infinity"`)
 				continue
@@ -426,10 +509,12 @@ func applySettings(e *xmlconf.Element, s *Settings, errs *xmlconf.ErrorList) {
 	}
 }
 
-// applyTLS reads the attributes of a <tls> element into t.
-func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
+// applyTLS reads the attributes of a <tls> element into t. It returns
+// false if it reported a problem.
+func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) bool {
+	ok := true
 	for _, a := range e.Attrs {
-		bad := func(want string) { errs.Add(e.Pos, "<tls>: %s=%q: %s", a.Name, a.Value, want) }
+		bad := func(want string) { errs.Add(e.Pos, "<tls>: %s=%q: %s", a.Name, a.Value, want); ok = false }
 		switch a.Name {
 		case "verify_peer":
 			switch a.Value {
@@ -446,6 +531,20 @@ func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 			t.CertFile = a.Value
 		case "keyfile":
 			t.KeyFile = a.Value
+		case "password":
+			if _, both := e.Attr("password_file"); both {
+				bad(`give password or password_file, not both`)
+				continue
+			}
+			t.Password, t.PasswordFile = a.Value, ""
+		case "password_file":
+			b, err := os.ReadFile(a.Value)
+			if err != nil {
+				bad(err.Error())
+				continue
+			}
+			t.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			t.PasswordFile = a.Value
 		case "versions":
 			lo, hi, err := parseVersions(a.Value)
 			if err != nil {
@@ -475,27 +574,7 @@ func applyTLS(e *xmlconf.Element, t *TLS, errs *xmlconf.ErrorList) {
 			}
 		}
 	}
-}
-
-// parseDuration reads a MongooseIM-style duration: a bare integer is in
-// milliseconds; otherwise a Go duration ("1.5s", "100ms", "2m");
-// "infinity" gives Never.
-func parseDuration(s string) (time.Duration, bool) {
-	s = strings.TrimSpace(s)
-	if s == "infinity" {
-		return Never, true
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 || n > 1<<40 {
-			return 0, false
-		}
-		return time.Duration(n) * time.Millisecond, true
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, false
-	}
-	return d, true
+	return ok
 }
 
 func intIn(s string, lo, hi int) (int, bool) {
@@ -523,13 +602,17 @@ func versionName(v uint16) string {
 }
 
 // parseVersions reads "tlsv1.2 tlsv1.3" (spaces or commas): the lowest
-// and highest versions named; Go cannot leave a gap between them.
+// and highest versions named. Go's TLS takes a range of versions, so a
+// list that leaves out a version between two it names ("tlsv1
+// tlsv1.3") is refused rather than widened.
 func parseVersions(s string) (lo, hi uint16, err error) {
+	named := map[uint16]bool{}
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == ':' }) {
 		v, ok := tlsVersions[strings.ToLower(f)]
 		if !ok {
 			return 0, 0, fmt.Errorf("unknown version %q (want tlsv1, tlsv1.1, tlsv1.2, tlsv1.3)", f)
 		}
+		named[v] = true
 		if lo == 0 || v < lo {
 			lo = v
 		}
@@ -539,6 +622,11 @@ func parseVersions(s string) (lo, hi uint16, err error) {
 	}
 	if lo == 0 {
 		return 0, 0, fmt.Errorf("no version")
+	}
+	for v := lo; v <= hi; v++ {
+		if !named[v] {
+			return 0, 0, fmt.Errorf("%s is left out between %s and %s: Go's TLS takes a range of versions, so list every version from the lowest to the highest", versionName(v), versionName(lo), versionName(hi))
+		}
 	}
 	return lo, hi, nil
 }
@@ -622,6 +710,9 @@ func buildTLS(t *TLS) (*tls.Config, error) {
 		}
 		c.RootCAs = roots
 	}
+	if t.Password != "" && t.CertFile == "" {
+		return nil, fmt.Errorf("password without certfile and keyfile")
+	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		if t.CertFile == "" {
 			return nil, fmt.Errorf("keyfile without certfile")
@@ -630,13 +721,66 @@ func buildTLS(t *TLS) (*tls.Config, error) {
 		if key == "" {
 			key = t.CertFile
 		}
-		cert, err := tls.LoadX509KeyPair(t.CertFile, key)
+		cert, err := loadKeyPair(t.CertFile, key, t.Password)
 		if err != nil {
-			return nil, fmt.Errorf("certfile/keyfile: %v", err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// loadKeyPair loads a client certificate and its key, decrypting an
+// encrypted PKCS#8 key with password (github.com/youmark/pkcs8). An
+// encrypted key without a password, a password for a key that is not
+// encrypted, and a legacy encrypted PEM key are refused with what to do.
+func loadKeyPair(certFile, keyFile, password string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certfile: %v", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("keyfile: %v", err)
+	}
+	var keyBlock *pem.Block
+	for rest := keyPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "ENCRYPTED PRIVATE KEY" || strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			keyBlock = b
+			break
+		}
+	}
+	switch {
+	case keyBlock == nil:
+		// tls.X509KeyPair says what is missing.
+	case keyBlock.Headers["Proc-Type"] == "4,ENCRYPTED":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q: a legacy encrypted PEM key (Proc-Type: 4,ENCRYPTED) is not supported (its encryption is unauthenticated); "+
+			"convert it to encrypted PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc -in %s -out key.p8) and give password=, or decrypt it (openssl pkey -in %s -out key.pem)",
+			keyFile, keyFile, keyFile)
+	case keyBlock.Type == "ENCRYPTED PRIVATE KEY" && password == "":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q is encrypted: give password= or password_file= in <tls>, or decrypt it (openssl pkey -in %s -out key.pem)", keyFile, keyFile)
+	case keyBlock.Type == "ENCRYPTED PRIVATE KEY":
+		key, err := pkcs8.ParsePKCS8PrivateKey(keyBlock.Bytes, []byte(password))
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("keyfile %q: %v", keyFile, err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("keyfile %q: %v", keyFile, err)
+		}
+		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	case password != "":
+		return tls.Certificate{}, fmt.Errorf("keyfile %q is not encrypted: remove password or password_file", keyFile)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("certfile/keyfile: %v", err)
+	}
+	return cert, nil
 }
 
 // setServerName completes c for an upstream whose host is host: the SNI
@@ -696,7 +840,11 @@ func (c *Config) Describe() []string {
 	}
 	lines := []string{"pool defaults: " + c.Defaults.describe(false)}
 	for _, u := range c.Upstreams {
-		lines = append(lines, fmt.Sprintf("upstream %s (%s): %s", u.Key, u.Pos.Short(), u.Settings.describe(strings.HasPrefix(u.Key, "https:"))))
+		line := fmt.Sprintf("upstream %s (%s): ", u.Key, u.Pos.Short())
+		if u.PathPrefix != "" {
+			line += "path_prefix=" + u.PathPrefix + " "
+		}
+		lines = append(lines, line+u.Settings.describe(strings.HasPrefix(u.Key, "https:")))
 	}
 	return lines
 }
@@ -734,6 +882,12 @@ func (s *Settings) describe(https bool) string {
 		}
 		if t.KeyFile != "" {
 			line += " keyfile=" + t.KeyFile
+		}
+		switch {
+		case t.PasswordFile != "":
+			line += " password_file=" + t.PasswordFile
+		case t.Password != "":
+			line += " password=(hidden)"
 		}
 		if t.MinVersion != 0 {
 			line += " versions=" + versionName(t.MinVersion) + ".." + versionName(t.MaxVersion)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,11 +97,16 @@ func TestParseConfigErrors(t *testing.T) {
 		{`<pool pipeline_depth="2000"/>`, `t.conf:4:1: <pool>: pipeline_depth="2000": want a number of requests from 1 (no pipelining) to 1024`},
 		{`<pool max_buffered="1GiB"/>`, `t.conf:4:1: <pool>: max_buffered="1GiB": want a size up to 64MiB ("64kiB")`},
 		{`<pool size="3"/>`, `t.conf:4:1: <pool>: unknown attribute "size"`},
-		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed (the first is at t.conf:4:1)`},
+		{`<pool/><pool/>`, `t.conf:4:8: <pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at t.conf:4:1)`},
 		{`<worker/>`, `t.conf:4:1: unknown element <worker> in the revproxy <extension> (want <pool>, <upstream> or <forwarded>)`},
 		{`<upstream workers="2"/>`, `t.conf:4:1: <upstream>: missing attribute "url"`},
-		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port] or https://host[:port]`},
-		{`<upstream url="http://x/path"/>`, `t.conf:4:1: <upstream>: url "http://x/path": want only a scheme, a host and a port`},
+		{`<upstream url="ftp://x"/>`, `t.conf:4:1: <upstream>: url "ftp://x": want http://host[:port][/path] or https://host[:port][/path]`},
+		{`<upstream url="http://x/path?q"/>`, `t.conf:4:1: <upstream>: url "http://x/path?q": want only a scheme, a host, a port and a path`},
+		{`<upstream url="http://x/a" path_prefix="/b"/>`, `t.conf:4:1: <upstream>: path_prefix="/b": the url has a path already ("/a"); give one or the other`},
+		{`<upstream url="http://x" path_prefix="api"/>`, `t.conf:4:1: <upstream>: path_prefix="api": want a path beginning with "/"`},
+		{`<upstream url="http://x" path_prefix="/a b"/>`, `t.conf:4:1: <upstream>: path_prefix="/a b": want a path without query, fragment, spaces or control characters`},
+		{`<upstream url="http://x" path_prefix="/a%zz"/>`, `t.conf:4:1: <upstream>: path_prefix="/a%zz": invalid URL escape "%zz"`},
+		{`<pool path_prefix="/a"/>`, `t.conf:4:1: <pool>: unknown attribute "path_prefix"`},
 		{`<upstream url="http://x:99999"/>`, `t.conf:4:1: <upstream>: url "http://x:99999": bad host or port "x:99999"`},
 		{`<upstream url="http://x"/><upstream url="HTTP://X:80"/>`, `t.conf:4:27: <upstream>: http://x:80 is already configured at t.conf:4:1`},
 		{`<upstream url="http://x"><tls/></upstream>`, `t.conf:4:26: <tls>: http://x:80 is not an https upstream`},
@@ -121,15 +127,104 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"5000": 5 * time.Second, "0": 0, "250ms": 250 * time.Millisecond, "1.5s": 1500 * time.Millisecond, "infinity": Never, " 2m ": 2 * time.Minute} {
-		if d, ok := parseDuration(in); !ok || d != want {
-			t.Errorf("%q: %v %t, want %v", in, d, ok, want)
+// TestParseConfigRoutesExtension: the routes <extension> takes <pool> and
+// <upstream> as the revproxy one does, into the same set of pools; a
+// second <pool> in either is an error naming both positions.
+func TestParseConfigRoutesExtension(t *testing.T) {
+	tests := []struct {
+		name, xml string
+		want      string // the errors; "" for none
+		check     func(c Config) bool
+	}{
+		{"routes only", `<extension findlib-package="ocsiproxy.ext.routes">
+  <pool workers="8" strategy="next_worker"/>
+  <upstream url="http://b:8080" workers="2"/>
+</extension>`, "", func(c Config) bool {
+			return c.Configured && c.Defaults.Workers == 8 && c.Defaults.Strategy == NextWorker &&
+				len(c.Upstreams) == 1 && c.Upstreams[0].Settings.Workers == 2 && c.Upstreams[0].Settings.Strategy == NextWorker
+		}},
+		{"pool in revproxy, upstream in routes", `<extension findlib-package="ocsigenserver.ext.revproxy"><pool workers="3"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><upstream url="http://b:8080"/></extension>`, "", func(c Config) bool {
+			return len(c.Upstreams) == 1 && c.Upstreams[0].Settings.Workers == 3
+		}},
+		{"pool in both", `<extension findlib-package="ocsigenserver.ext.revproxy"><pool workers="3"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><pool workers="4"/></extension>`,
+			`t.conf:3:51: <pool>: only one is allowed, in the revproxy or the routes <extension> (the first is at t.conf:2:57)`, nil},
+		{"upstream in both", `<extension findlib-package="ocsigenserver.ext.revproxy"><upstream url="http://b"/></extension>
+<extension findlib-package="ocsiproxy.ext.routes"><upstream url="http://b:80"/></extension>`,
+			`t.conf:3:51: <upstream>: http://b:80 is already configured at t.conf:2:57`, nil},
+		{"routes children left to routes.Configure", `<extension findlib-package="ocsiproxy.ext.routes"><header name="X" value="y"/><bogus/></extension>`, "", func(c Config) bool {
+			return !c.Configured
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "<ocsigen><server>\n" + tt.xml + "\n</server></ocsigen>\n"
+			cfg, err := xmlconf.Parse("t.conf", []byte(src))
+			if err != nil {
+				t.Fatalf("config: %v", err)
+			}
+			var errs xmlconf.ErrorList
+			c := ParseConfig(cfg, &errs)
+			got := ""
+			if err := errs.Err(); err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Fatalf("errors:\n got %s\nwant %s", got, tt.want)
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Errorf("config %+v", c)
+			}
+		})
+	}
+}
+
+// TestPathPrefix: path_prefix= on <upstream>, or a path in its url, is
+// the prefix of every request path sent to that upstream, whatever the
+// spelling of its host and port in the request.
+func TestPathPrefix(t *testing.T) {
+	c, errs := parsePoolConfig(t, `<upstream url="http://API.example:8080/v1/"/>
+<upstream url="https://b.example" path_prefix="/svc%20x/"/>
+<upstream url="http://c.example/"/>
+<upstream url="http://d.example" path_prefix="/"/>`)
+	if len(errs) != 0 {
+		t.Fatalf("errors:\n%v", errs)
+	}
+	prefixes := make([]string, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		prefixes[i] = u.PathPrefix
+	}
+	if want := []string{"/v1", "/svc%20x", "", ""}; !slices.Equal(prefixes, want) {
+		t.Errorf("PathPrefix: got %q, want %q", prefixes, want)
+	}
+	f := c.PathPrefixFunc()
+	if f == nil {
+		t.Fatal("PathPrefixFunc is nil")
+	}
+	tests := []struct{ scheme, hostport, want string }{
+		{"http", "api.example:8080", "/v1"},
+		{"http", "API.EXAMPLE:8080", "/v1"},
+		{"http", "api.example", ""},
+		{"https", "api.example:8080", ""},
+		{"https", "b.example", "/svc%20x"},
+		{"https", "b.example:443", "/svc%20x"},
+		{"http", "b.example", ""},
+		{"http", "c.example", ""},
+		{"http", "other:1", ""},
+	}
+	for _, tt := range tests {
+		if got := f(tt.scheme, tt.hostport); got != tt.want {
+			t.Errorf("%s://%s: got %q, want %q", tt.scheme, tt.hostport, got, tt.want)
 		}
 	}
-	for _, in := range []string{"", "-1", "-1s", "5 s", "forever"} {
-		if _, ok := parseDuration(in); ok {
-			t.Errorf("%q accepted", in)
-		}
+	lines := c.Describe()
+	if len(lines) != 5 || !strings.HasPrefix(lines[1], "upstream http://api.example:8080 (t.conf:4): path_prefix=/v1 workers=") ||
+		strings.Contains(lines[3], "path_prefix") {
+		t.Errorf("Describe: %q", lines)
+	}
+	none, _ := parsePoolConfig(t, `<upstream url="http://c.example/"/>`)
+	if none.PathPrefixFunc() != nil {
+		t.Error("PathPrefixFunc without any prefix is not nil")
 	}
 }

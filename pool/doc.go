@@ -9,7 +9,8 @@
 //
 // # Configuration
 //
-// The children of the revproxy <extension> element, in MongooseIM's
+// The children of the revproxy <extension> element, or of the routes one
+// (ocsiproxy.ext.routes: both share one set of pools), in MongooseIM's
 // outgoing-pool vocabulary (see [ParseConfig]); every error is reported
 // with its position:
 //
@@ -22,7 +23,9 @@
 //
 // <pool> sets the defaults of every upstream; <upstream url=> overrides
 // them for one scheme://host:port (an upstream not listed gets the
-// defaults). Attributes, with their defaults:
+// defaults). An <upstream> also takes path_prefix="/api" (or a path in
+// its url, meaning the same), prepended to the path of every request sent
+// to it (see [Config.PathPrefixFunc]). Attributes, with their defaults:
 //
 //   - workers="1024": connections at most, opened when needed (high, so
 //     that long polls never queue behind the cap).
@@ -57,7 +60,8 @@
 // for every https upstream, or in an https <upstream>) takes
 // verify_peer="true", cacertfile (default: the system roots, so
 // SSL_CERT_FILE works), certfile and keyfile (client certificate),
-// versions="tlsv1.2 tlsv1.3", ciphers (OpenSSL or IANA names, TLS 1.2
+// password or password_file (the password of an encrypted PKCS#8 key),
+// versions="tlsv1.2 tlsv1.3" (a range: a list with a gap is refused), ciphers (OpenSSL or IANA names, TLS 1.2
 // suites; Go does not let TLS 1.3 suites be chosen) and
 // server_name_indication ("true": the upstream's host; "false": none sent,
 // the certificate still checked against the host; or a name to send and

@@ -44,6 +44,9 @@ func (s *Server) Reload(path string) (err error) {
 			s.Logs.Errorf("%v", err)
 		}
 	}()
+	if path == xmlconf.ReverseProxyFile {
+		return fmt.Errorf("server: nothing to reload: --reverse-proxy has no configuration file")
+	}
 	if s.stopped {
 		return fmt.Errorf("server: reload of %s refused: the server is shutting down", path)
 	}

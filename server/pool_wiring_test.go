@@ -27,7 +27,7 @@ func TestPoolConfigErrors(t *testing.T) {
 	}
 	want := []string{
 		`p.conf:3:3: <pool>: workers="none": want a number of connections from 1 to 100000`,
-		`p.conf:4:3: <upstream>: url "ftp://b": want http://host[:port] or https://host[:port]`,
+		`p.conf:4:3: <upstream>: url "ftp://b": want http://host[:port][/path] or https://host[:port][/path]`,
 		`p.conf:6:7: `,
 	}
 	for name, compile := range map[string]func() error{

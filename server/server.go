@@ -61,7 +61,8 @@ func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 }
 
 // compileTree compiles cfg with a backend pool configured by the <pool>
-// and <upstream> children of its revproxy <extension>, and reads its
+// and <upstream> children of its revproxy and routes <extension>
+// elements, and reads its
 // admin listener, reporting the problems of all together, each
 // "file:line:col: message". At -vvv the pool's connection events go to
 // logs (which may be nil).
@@ -75,6 +76,7 @@ func compileTree(cfg *xmlconf.Config, opts engine.Options, logs *accesslog.Logs)
 	}
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
+	env.PathPrefix = pc.PathPrefixFunc()
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		p.Close()

@@ -134,6 +134,11 @@ type Env struct {
 	// Forwarded is set by <forwarded/> in the revproxy extension: every
 	// backend request carries an RFC 7239 Forwarded field. Default off.
 	Forwarded bool
+	// PathPrefix, when set, gives the path prefix of the upstream
+	// scheme://hostport (an <upstream> path_prefix, or the path of its
+	// url), prepended to the path of every backend request to it; ""
+	// for none. nil, the default, means no upstream has one.
+	PathPrefix func(scheme, hostport string) string
 }
 
 // State is the request as the stages see it. Stages never modify the

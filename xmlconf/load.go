@@ -93,7 +93,21 @@ type loader struct {
 // parse reads a configuration from src, named name, with the files of
 // <extconf> read from fsys.
 func parse(name string, src []byte, fsys fileSystem) (*Config, error) {
-	l := &loader{
+	l := newLoader(name, fsys)
+	root := readTree(name, src, &l.errs)
+	if root != nil {
+		if server := l.document(root, &l.errs); server != nil {
+			l.server(server, false)
+		}
+	}
+	l.hostDefaults()
+	return l.cfg, l.errs.Err()
+}
+
+// newLoader returns a loader of a configuration named name, whose
+// options have Ocsigen's defaults until read.
+func newLoader(name string, fsys fileSystem) *loader {
+	return &loader{
 		fs:        fsys,
 		hostPorts: map[*Host][2]bool{},
 		cfg: &Config{
@@ -112,14 +126,6 @@ func parse(name string, src []byte, fsys fileSystem) (*Config, error) {
 			MaxDetached:        DefaultMaxDetached,
 		},
 	}
-	root := readTree(name, src, &l.errs)
-	if root != nil {
-		if server := l.document(root, &l.errs); server != nil {
-			l.server(server, false)
-		}
-	}
-	l.hostDefaults()
-	return l.cfg, l.errs.Err()
 }
 
 // document checks the <ocsigen><server> structure of a file and returns

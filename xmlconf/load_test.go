@@ -142,7 +142,7 @@ func TestServerOptionErrors(t *testing.T) {
 		{`<findlib path="p">x</findlib>`, `<findlib>: unexpected text "x"`},
 		{`<extension/>`, `<extension>: missing attribute "findlib-package" or "module"`},
 		{`<extension findlib-package="a" module="b"/>`, `<extension>: only one of "findlib-package", "module" and "name" is allowed`},
-		{`<extension package="a"/>`, `<extension>: unknown attribute "package"`},
+		{`<extension package="a"/>`, `<extension>: missing attribute "findlib-package" or "module"`},
 		{`<extconf/>`, `<extconf>: missing attribute "dir"`},
 		{`<maxconnected>many</maxconnected>`, `<maxconnected>: "many" is not an integer`},
 		{`<maxretries>-1</maxretries>`, `<maxretries>: "-1" is negative`},

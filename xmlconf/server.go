@@ -409,12 +409,20 @@ var sslNoEffect = map[string]string{
 	"dhfile":  "no effect: Go's TLS does not use finite-field Diffie-Hellman",
 }
 
-// extension reads an <extension>, <require> or <library> element.
+// extension reads an <extension>, <require> or <library> element. Of
+// its attributes, exactly one names the extension (findlib-package=,
+// module= or name=); any other is an option of that extension, left in
+// Element.Attrs for the extension to check (the engine reports those it
+// does not take).
 func (l *loader) extension(e *Element) {
-	if !e.CheckAttrs(&l.errs, nil, []string{"findlib-package", "module", "name"}) {
-		return
+	var named []Attr
+	for _, a := range e.Attrs {
+		switch a.Name {
+		case "findlib-package", "module", "name":
+			named = append(named, a)
+		}
 	}
-	switch len(e.Attrs) {
+	switch len(named) {
 	case 0:
 		l.errs.Add(e.Pos, "<%s>: missing attribute \"findlib-package\" or \"module\"", e.Name)
 		return
@@ -423,6 +431,6 @@ func (l *loader) extension(e *Element) {
 		l.errs.Add(e.Pos, "<%s>: only one of \"findlib-package\", \"module\" and \"name\" is allowed", e.Name)
 		return
 	}
-	a := e.Attrs[0]
+	a := named[0]
 	l.cfg.Extensions = append(l.cfg.Extensions, Extension{Name: a.Value, Attr: a.Name, Element: e, Pos: e.Pos})
 }

@@ -4,9 +4,23 @@
 //
 //	<route host="_ | www.example.com | :sub.example.com" path="/admin | /:user | /"
 //	       method="_ | GET" upstream="http://h:p | http://h:p/base/:user"
-//	       [timeout="ms"] [body_length="bytes|infinity"] [keephost="keephost"]>
+//	       [timeout="5000|5s|infinity"] [body_length="bytes|infinity"] [keephost="keephost"]>
 //	  <header name="X-Name" value="v"/>
 //	</route>
+//
+// The <extension> element itself takes the module-wide defaults of
+// MongooseIM's mod_revproxy, which a route overrides: timeout= and
+// body_length= attributes, and <header> children (a route's <header> of
+// the same name replaces the module's; a route with keephost drops a
+// module-wide Host header). It also takes the <pool> and <upstream>
+// elements of the backend pool, as the revproxy <extension> does (read
+// by pool.ParseConfig; there is one set of pools for both):
+//
+//	<extension findlib-package="ocsiproxy.ext.routes" timeout="5s" body_length="1MiB">
+//	  <pool workers="8" strategy="next_worker"/>
+//	  <upstream url="http://10.0.0.2:8080/api" workers="4"/>
+//	  <header name="X-Proxy" value="ocsiproxy"/>
+//	</extension>
 //
 // A route matches host labels and path segments one for one: "_" is any
 // one label or segment (alone, any host or any path), ":name" binds one
@@ -30,6 +44,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -162,21 +177,17 @@ func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 		errs.Add(e.Pos, "<route>: upstream=%q: %v", upS, err)
 		return nil
 	}
-	if v, ok := e.Attr("timeout"); ok {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms <= 0 || ms > int64(24*time.Hour/time.Millisecond) {
-			errs.Add(e.Pos, "<route>: timeout=%q: want a positive number of milliseconds", v)
+	mod := moduleDefaults(c)
+	r.timeout, r.limit = mod.timeout, mod.limit
+	if _, ok := e.Attr("timeout"); ok {
+		if r.timeout, ok = parseTimeout(e, errs); !ok {
 			return nil
 		}
-		r.timeout = time.Duration(ms) * time.Millisecond
 	}
-	if v, ok := e.Attr("body_length"); ok {
-		n, err := xmlconf.ParseSize(v)
-		if err != nil {
-			errs.Add(e.Pos, "<route>: body_length=%q: %v", v, err)
+	if _, ok := e.Attr("body_length"); ok {
+		if r.limit, ok = parseBodyLength(e, errs); !ok {
 			return nil
 		}
-		r.limit = int64(n)
 	}
 	if v, ok := e.Attr("keephost"); ok {
 		if v != "keephost" {
@@ -192,36 +203,176 @@ func Compile(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 		}
 		r.fwd.Forwarded = true
 	}
+	var own []header
 	for _, ch := range e.Children {
 		if ch.Name != "header" {
 			errs.Add(ch.Pos, "<route>: unknown element <%s>; want <header name= value=/>", ch.Name)
 			return nil
 		}
-		if !ch.CheckAttrs(errs, []string{"name", "value"}, nil) {
+		h, ok := parseHeader(ch, errs)
+		if !ok {
 			return nil
 		}
-		name, _ := ch.Attr("name")
-		value, _ := ch.Attr("value")
-		if !httpsyntax.IsToken(name) || strings.ContainsAny(value, "\r\n\x00") {
-			errs.Add(ch.Pos, "<header>: invalid header name or value")
+		if h.name == "Host" && r.keepHost {
+			errs.Add(ch.Pos, "<header name=\"Host\">: cannot be combined with keephost")
 			return nil
 		}
-		name = textproto.CanonicalMIMEHeaderKey(name)
-		switch {
-		case name == "Host":
-			if r.keepHost {
-				errs.Add(ch.Pos, "<header name=\"Host\">: cannot be combined with keephost")
-				return nil
-			}
-			r.hostHdr = value
-		case forbiddenHeader(name):
-			errs.Add(ch.Pos, "<header>: %s is managed by the proxy and cannot be set", name)
-			return nil
-		default:
-			r.headers = append(r.headers, [2]string{name, value})
+		own = append(own, h)
+	}
+	// The module's headers first, each replaced by the route's header of
+	// the same name.
+	for _, h := range mod.headers {
+		if h.name == "Host" && r.keepHost || slices.ContainsFunc(own, func(o header) bool { return o.name == h.name }) {
+			continue
 		}
+		r.addHeader(h)
+	}
+	for _, h := range own {
+		r.addHeader(h)
 	}
 	return r
+}
+
+// addHeader adds a <header> to the headers r sends.
+func (r *Route) addHeader(h header) {
+	if h.name == "Host" {
+		r.hostHdr = h.value
+		return
+	}
+	r.headers = append(r.headers, [2]string{h.name, h.value})
+}
+
+// header is one <header name= value=/> element, its name canonical.
+type header struct{ name, value string }
+
+// parseHeader reads a <header name= value=/> element of a route or of
+// the module.
+func parseHeader(ch *xmlconf.Element, errs *xmlconf.ErrorList) (header, bool) {
+	if !ch.CheckAttrs(errs, []string{"name", "value"}, nil) {
+		return header{}, false
+	}
+	if len(ch.Children) > 0 || ch.Text != "" {
+		errs.Add(ch.Pos, "<header>: want an empty element")
+		return header{}, false
+	}
+	name, _ := ch.Attr("name")
+	value, _ := ch.Attr("value")
+	if !httpsyntax.IsToken(name) || strings.ContainsAny(value, "\r\n\x00") {
+		errs.Add(ch.Pos, "<header>: invalid header name or value")
+		return header{}, false
+	}
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	if name != "Host" && forbiddenHeader(name) {
+		errs.Add(ch.Pos, "<header>: %s is managed by the proxy and cannot be set", name)
+		return header{}, false
+	}
+	return header{name, value}, true
+}
+
+// parseTimeout reads the timeout= attribute of e (a route or the
+// <extension> element): "5000" milliseconds, "5s", or "infinity" (0: no
+// bound but the server's <timeout>).
+func parseTimeout(e *xmlconf.Element, errs *xmlconf.ErrorList) (time.Duration, bool) {
+	v, _ := e.Attr("timeout")
+	d, ok := xmlconf.ParseDuration(v)
+	if !ok || d == 0 {
+		errs.Add(e.Pos, "<%s>: timeout=%q: want a duration (\"5000\" milliseconds, \"5s\") or \"infinity\"", e.Name, v)
+		return 0, false
+	}
+	if d == xmlconf.InfiniteDuration {
+		d = 0
+	}
+	return d, true
+}
+
+// parseBodyLength reads the body_length= attribute of e: a size, or
+// "infinity" (-1).
+func parseBodyLength(e *xmlconf.Element, errs *xmlconf.ErrorList) (int64, bool) {
+	v, _ := e.Attr("body_length")
+	n, err := xmlconf.ParseSize(v)
+	if err != nil {
+		errs.Add(e.Pos, "<%s>: body_length=%q: %v", e.Name, v, err)
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// module is the module-wide defaults of the routes <extension> elements.
+type module struct {
+	timeout time.Duration // 0: none
+	limit   int64         // -1: none
+	headers []header
+}
+
+// ExtensionAttrs are the attributes the routes <extension> element takes
+// besides the one naming it.
+var ExtensionAttrs = []string{"timeout", "body_length"}
+
+// Configure checks the routes <extension> element: its timeout= and
+// body_length= attributes and its <header> children; <pool> and
+// <upstream> children are left to pool.ParseConfig. Any other child is
+// an error with its position.
+func Configure(c stage.Compiler, ext *xmlconf.Extension) {
+	if ext.Element != nil {
+		readModule(ext.Element, c.Errors(), true)
+	}
+}
+
+// readModule reads one routes <extension> element into m. With check,
+// a child that is neither <header>, <pool> nor <upstream> is reported.
+func readModule(e *xmlconf.Element, errs *xmlconf.ErrorList, check bool) module {
+	m := module{limit: -1}
+	if _, ok := e.Attr("timeout"); ok {
+		m.timeout, _ = parseTimeout(e, errs)
+	}
+	if _, ok := e.Attr("body_length"); ok {
+		if n, ok := parseBodyLength(e, errs); ok {
+			m.limit = n
+		}
+	}
+	for _, ch := range e.Children {
+		switch ch.Name {
+		case "header":
+			if h, ok := parseHeader(ch, errs); ok {
+				m.headers = append(m.headers, h)
+			}
+		case "pool", "upstream":
+			// Read by pool.ParseConfig.
+		default:
+			if check {
+				errs.Add(ch.Pos, "unknown element <%s> in the routes <extension> (want <pool>, <upstream> or <header>)", ch.Name)
+			}
+		}
+	}
+	return m
+}
+
+// moduleDefaults returns the module-wide defaults of the configuration c
+// compiles (none when c does not give the configuration). With several
+// routes <extension> elements, a later one's values override an earlier
+// one's, and their headers add up.
+func moduleDefaults(c stage.Compiler) module {
+	m := module{limit: -1}
+	cs, ok := c.(stage.ConfigSource)
+	if !ok || cs.Config() == nil {
+		return m
+	}
+	var scratch xmlconf.ErrorList // Configure reports the problems
+	for _, ext := range cs.Config().Extensions {
+		if short, _ := ext.ShortName(); short != "routes" || ext.Element == nil {
+			continue
+		}
+		e := ext.Element
+		one := readModule(e, &scratch, false)
+		if _, ok := e.Attr("timeout"); ok {
+			m.timeout = one.timeout
+		}
+		if _, ok := e.Attr("body_length"); ok {
+			m.limit = one.limit
+		}
+		m.headers = append(m.headers, one.headers...)
+	}
+	return m
 }
 
 // forbiddenHeader lists the headers a <header> may not set: hop-by-hop

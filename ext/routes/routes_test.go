@@ -4,8 +4,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
 	"github.com/ocsiproxy/ocsiproxy/stage"
@@ -272,4 +274,95 @@ func orEmpty(r io.Reader) io.Reader {
 		return strings.NewReader("")
 	}
 	return r
+}
+
+// compileWithModule compiles one <route> in a configuration whose routes
+// <extension> element is ext, returning the route and the problems
+// Configure and Compile reported.
+func compileWithModule(t *testing.T, ext, route string) (*Route, error) {
+	t.Helper()
+	cfg, els := stagetest.Parse(t, ext, route)
+	c := &stagetest.Compiler{Cfg: cfg}
+	for i := range cfg.Extensions {
+		Configure(c, &cfg.Extensions[i])
+	}
+	s := Compile(c, els[0])
+	if err := c.Errs.Err(); err != nil {
+		return nil, err
+	}
+	return s.(*Route), nil
+}
+
+// TestModuleDefaults: timeout=, body_length= and <header> on the routes
+// <extension> element apply to every route that does not set its own.
+func TestModuleDefaults(t *testing.T) {
+	const plain = `<extension findlib-package="ocsiproxy.ext.routes"/>`
+	tests := []struct {
+		name, ext, route string
+		timeout          time.Duration
+		limit            int64
+		headers          [][2]string
+		hostHdr          string
+	}{
+		{"no defaults", plain, `<route path="/" upstream="http://b/"/>`, 0, -1, nil, ""},
+		{"route timeout in milliseconds", plain, `<route path="/" upstream="http://b/" timeout="5000"/>`, 5 * time.Second, -1, nil, ""},
+		{"route timeout as a Go duration", plain, `<route path="/" upstream="http://b/" timeout="250ms"/>`, 250 * time.Millisecond, -1, nil, ""},
+		{"module timeout", `<extension findlib-package="ocsiproxy.ext.routes" timeout="5s"/>`,
+			`<route path="/" upstream="http://b/"/>`, 5 * time.Second, -1, nil, ""},
+		{"route overrides module timeout", `<extension findlib-package="ocsiproxy.ext.routes" timeout="5s"/>`,
+			`<route path="/" upstream="http://b/" timeout="1s"/>`, time.Second, -1, nil, ""},
+		{"route timeout infinity", `<extension findlib-package="ocsiproxy.ext.routes" timeout="5s"/>`,
+			`<route path="/" upstream="http://b/" timeout="infinity"/>`, 0, -1, nil, ""},
+		{"module body_length", `<extension findlib-package="ocsiproxy.ext.routes" body_length="1kiB"/>`,
+			`<route path="/" upstream="http://b/"/>`, 0, 1024, nil, ""},
+		{"route body_length infinity", `<extension findlib-package="ocsiproxy.ext.routes" body_length="1kiB"/>`,
+			`<route path="/" upstream="http://b/" body_length="infinity"/>`, 0, -1, nil, ""},
+		{"module headers, one replaced", `<extension findlib-package="ocsiproxy.ext.routes"><header name="x-a" value="m"/><header name="X-B" value="m"/></extension>`,
+			`<route path="/" upstream="http://b/"><header name="x-b" value="r"/></route>`, 0, -1, [][2]string{{"X-A", "m"}, {"X-B", "r"}}, ""},
+		{"module Host header", `<extension findlib-package="ocsiproxy.ext.routes"><header name="Host" value="v.example"/></extension>`,
+			`<route path="/" upstream="http://b/"/>`, 0, -1, nil, "v.example"},
+		{"keephost drops the module Host header", `<extension findlib-package="ocsiproxy.ext.routes"><header name="Host" value="v.example"/></extension>`,
+			`<route path="/" upstream="http://b/" keephost="keephost"/>`, 0, -1, nil, ""},
+		{"pool and upstream are the pool's", `<extension findlib-package="ocsiproxy.ext.routes"><pool workers="8"/><upstream url="http://b"/></extension>`,
+			`<route path="/" upstream="http://b/"/>`, 0, -1, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := compileWithModule(t, tt.ext, tt.route)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.timeout != tt.timeout || r.limit != tt.limit || r.hostHdr != tt.hostHdr || !slices.Equal(r.headers, tt.headers) {
+				t.Errorf("timeout %v, limit %d, headers %q, Host %q; want %v, %d, %q, %q",
+					r.timeout, r.limit, r.headers, r.hostHdr, tt.timeout, tt.limit, tt.headers, tt.hostHdr)
+			}
+		})
+	}
+}
+
+// TestModuleErrors: problems on the routes <extension> element are
+// reported with their positions; nothing in it is silently ignored.
+func TestModuleErrors(t *testing.T) {
+	const route = `<route path="/" upstream="http://b/"/>`
+	tests := []struct{ ext, want string }{
+		{`<extension findlib-package="ocsiproxy.ext.routes" timeout="soon"/>`,
+			`test.conf:2:1: <extension>: timeout="soon": want a duration ("5000" milliseconds, "5s") or "infinity"`},
+		{`<extension findlib-package="ocsiproxy.ext.routes" timeout="0"/>`, `test.conf:2:1: <extension>: timeout="0": want`},
+		{`<extension findlib-package="ocsiproxy.ext.routes" body_length="lots"/>`, `test.conf:2:1: <extension>: body_length="lots": `},
+		{`<extension findlib-package="ocsiproxy.ext.routes">
+<route path="/" upstream="http://b/"/></extension>`,
+			`test.conf:3:1: unknown element <route> in the routes <extension> (want <pool>, <upstream> or <header>)`},
+		{`<extension findlib-package="ocsiproxy.ext.routes"><forwarded/></extension>`,
+			`test.conf:2:51: unknown element <forwarded> in the routes <extension>`},
+		{`<extension findlib-package="ocsiproxy.ext.routes"><header name="Connection" value="x"/></extension>`,
+			`test.conf:2:51: <header>: Connection is managed by the proxy`},
+		{`<extension findlib-package="ocsiproxy.ext.routes"><header name="X"/></extension>`,
+			`test.conf:2:51: <header>: missing attribute "value"`},
+	}
+	for _, tt := range tests {
+		_, err := compileWithModule(t, tt.ext, route)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s:\n got %v\nwant %s...", tt.ext, err, tt.want)
+		}
+	}
 }
