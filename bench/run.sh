@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh - ocsiproxy's benchmark suite (see the README, "Benchmarks").
+# bench/run.sh - ocsiproxy's benchmark suite (see docs/benchmarks.md).
 #
 # Installs what is missing (wrk, nginx, haproxy) with apt-get, builds
 # ocsiproxy, the backend, the idle-connection tool and the driver into

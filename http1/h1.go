@@ -26,7 +26,7 @@ import (
 // the connection in the background, a cloned header map and a response
 // buffer, and per idle keep-alive connection an 8 KiB goroutine stack
 // plus 4 KiB read and 4 KiB write buffers (21 KiB per idle connection in
-// bench/; instructions per request: README, Benchmarks). Server serves
+// bench/; instructions per request: docs/benchmarks.md). Server serves
 // the same http.Handler with the same request parser (http.ReadRequest,
 // or for plain heads parsePlainHead, which reads the same requests:
 // h1request.go) and the same refusals, but:

@@ -3,7 +3,7 @@
 // loopback, loads each in turn with wrk, and prints requests per second,
 // p50/p99 latency, CPU time per request, resident memory and the ratios
 // to nginx. Run it through bench/run.sh, which installs what is missing
-// and builds the binaries; see the README's Benchmarks section.
+// and builds the binaries; see docs/benchmarks.md.
 //
 // Every server it starts runs in a process group of its own and is
 // stopped by that group's id, on exit, on SIGINT/SIGTERM and when the
