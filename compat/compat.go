@@ -75,7 +75,7 @@ func (c *checker) server(cfg *xmlconf.Config) {
 		if u.pos.Line == 0 {
 			continue
 		}
-		c.add(u.pos, "6.0", "<%s>%s</%s> is ignored there (a warning says \"<user> and <group> deprecated\"): started as root, Ocsigen stays root; ocsiproxy takes this identity once its ports are open, as 5.0.1 does, and refuses to start when it does not exist",
+		c.add(u.pos, "6.0", "<%s>%s</%s> is ignored there (a warning says \"<user> and <group> deprecated\"): started as root, Ocsigen stays root; ocsiproxy, as 5.0.1, started as root takes this identity once its ports are open, and refuses to start when it does not exist (--dry-run without URLs checks it)",
 			u.name, u.value, u.name)
 	}
 	// Ocsigen 7.0 removed <maxdetachedcomputationsqueued>: commit
