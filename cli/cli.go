@@ -10,12 +10,14 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/compat"
 	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
@@ -52,6 +54,7 @@ type options struct {
 	matchTimeout time.Duration
 	reverseProxy string
 	port         string
+	checkOcsigen int
 }
 
 // flags returns the command line's flags, bound to o.
@@ -73,6 +76,7 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.StringArrayVar(&o.headers, "header", nil, "with --dry-run: a request header `'Name: value'` (repeatable)")
 	fs.StringVar(&o.from, "from", "127.0.0.1", "with --dry-run: the client (peer) `address`")
 	fs.BoolVar(&o.https, "https", false, "with --dry-run: the request arrives over TLS")
+	fs.IntVar(&o.checkOcsigen, "check-ocsigen", 0, "with --dry-run: note where the file behaves differently on Ocsigen Server `version` 6 or 7 than on 5.0.1")
 	fs.DurationVar(&o.matchTimeout, "match-timeout", pattern.DefaultMatchTimeout, "time limit of one regexp match; a request whose match runs longer gets 500")
 	fs.StringVar(&o.reverseProxy, "reverse-proxy", "", "serve everything to `URL` (http[s]://host[:port][/path]) with no config file, as <revproxy suburl=\"(.*)\" dest=\"URL/\\1\"/>")
 	fs.StringVar(&o.port, "port", "8080", "with --reverse-proxy: the `port` listened on, as <port> takes it (8080, 127.0.0.1:8080, [::1]:8080)")
@@ -103,6 +107,16 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !o.dryRun && fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ocsiproxy: unexpected arguments %q (URLs are for --dry-run)\n", fs.Args())
 		return 2
+	}
+	if fs.Changed("check-ocsigen") {
+		switch {
+		case !o.dryRun:
+			fmt.Fprintf(stderr, "ocsiproxy: --check-ocsigen goes with --dry-run\n")
+			return 2
+		case !slices.Contains(compat.Versions, o.checkOcsigen):
+			fmt.Fprintf(stderr, "ocsiproxy: --check-ocsigen %d: want 6 or 7\n", o.checkOcsigen)
+			return 2
+		}
 	}
 	if o.daemon && !o.dryRun {
 		return daemonize(args, stderr)
@@ -196,6 +210,19 @@ func dryRun(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options,
 	}
 	for _, n := range cfg.Notes {
 		fmt.Fprintf(notes, "note: %s: <%s>: accepted; %s\n", n.Pos, n.Option, n.Reason)
+	}
+	if o.checkOcsigen != 0 {
+		later, err := compat.Check(cfg, o.checkOcsigen)
+		if err != nil {
+			fmt.Fprintf(stderr, "ocsiproxy: %v\n", err)
+			return 2
+		}
+		for _, n := range later {
+			fmt.Fprintf(notes, "note: %s\n", n)
+		}
+		if len(later) == 0 {
+			fmt.Fprintf(notes, "ocsigen %d.0: nothing found that behaves differently than on 5.0.1\n", o.checkOcsigen)
+		}
 	}
 	for _, l := range dr.PoolLines() {
 		fmt.Fprintf(notes, "%s\n", l)

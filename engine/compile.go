@@ -108,6 +108,17 @@ var elementOwner = func() map[string]string {
 	return m
 }()
 
+// SiteElements returns every site element ocsiproxy compiles, with the
+// findlib package of the extension that provides it, e.g. "revproxy":
+// "ocsigenserver.ext.revproxy".
+func SiteElements() map[string]string {
+	m := make(map[string]string, len(elementOwner))
+	for el, short := range elementOwner {
+		m[el] = extensions[short].name
+	}
+	return m
+}
+
 // Options are the run-time settings of a compiled tree that do not come
 // from the configuration file.
 type Options struct {
@@ -133,6 +144,16 @@ type compiler struct {
 func (c *compiler) Errors() *xmlconf.ErrorList  { return &c.errs }
 func (c *compiler) Config() *xmlconf.Config     { return c.cfg }
 func (c *compiler) MatchTimeout() time.Duration { return c.timeout }
+
+// Note records a site element accepted with no effect in the
+// configuration's Notes, once per element however often the
+// configuration is compiled.
+func (c *compiler) Note(e *xmlconf.Element, reason string) {
+	n := xmlconf.Note{Pos: e.Pos, Option: e.Name, Reason: reason}
+	if !slices.Contains(c.cfg.Notes, n) {
+		c.cfg.Notes = append(c.cfg.Notes, n)
+	}
+}
 
 // Block compiles instructions nested in an extension's element; sites are
 // not allowed there.

@@ -450,6 +450,14 @@ type ConfigSource interface {
 	Config() *xmlconf.Config
 }
 
+// Noter is implemented by a [Compiler] that reports site elements
+// accepted with no effect, as the loader reports such <server> options:
+// the note goes to the configuration's Notes, which --dry-run and -v
+// print. An extension asserts it; without it, the note is not made.
+type Noter interface {
+	Note(e *xmlconf.Element, reason string)
+}
+
 // SubPathOf returns path relative to the site whose segments are site,
 // without the leading slash and percent-encoded as path is. ok is false
 // when path is not inside the site. A segment of path is compared with

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,124 +46,159 @@ func (l *loader) server(server *Element, inExtconf bool) {
 
 // option reads one child of <server>.
 func (l *loader) option(e *Element) {
-	c := l.cfg
-	switch e.Name {
-	case "port":
-		l.port(e)
-	case "ssl":
-		l.sslElem(e)
-	case "logdir":
-		if l.str(e, &c.LogDir) {
-			c.LogDirPos = e.Pos
+	read, known := serverOptions[e.Name]
+	if !known {
+		l.errs.Add(e.Pos, "unknown element <%s> in <server>", e.Name)
+		return
+	}
+	read(l, e)
+}
+
+// ServerOptions returns the names of the <server> children the loader
+// reads, sorted: every option of Ocsigen 5.0.1, and <host>. Each is
+// either honoured (a field of [Config] that ocsiproxy acts on) or
+// reported in [Config.Notes] with the reason it has no effect.
+func ServerOptions() []string {
+	names := make([]string, 0, len(serverOptions))
+	for n := range serverOptions {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// serverOptions maps each child of <server> to its reader.
+var serverOptions = map[string]func(l *loader, e *Element){
+	"port": (*loader).port,
+	"ssl":  (*loader).sslElem,
+	"logdir": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.LogDir) {
+			l.cfg.LogDirPos = e.Pos
 		}
-	case "syslog":
+	},
+	"syslog": func(l *loader, e *Element) {
 		if s, ok := l.text(e); ok {
 			s = strings.ToLower(s)
 			if _, known := FacilityCode(s); s != "" && !known {
 				l.errs.Add(e.Pos, "<syslog>: unknown facility %q", s)
 				return
 			}
-			c.Syslog, c.SyslogFacility, c.SyslogPos = true, s, e.Pos
+			l.cfg.Syslog, l.cfg.SyslogFacility, l.cfg.SyslogPos = true, s, e.Pos
 		}
-	case "datadir":
-		if l.str(e, &c.DataDir) {
+	},
+	"datadir": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.DataDir) {
 			l.note(e, "no effect: ocsiproxy keeps no data files")
 		}
-	case "user", "group":
-		seen, dst, pos := &l.user, &c.User, &c.UserPos
-		if e.Name == "group" {
-			seen, dst, pos = &l.group, &c.Group, &c.GroupPos
-		}
-		if *seen {
-			l.errs.Add(e.Pos, "<%s>: only one <%s> is allowed", e.Name, e.Name)
-			return
-		}
-		*seen = true
-		if l.str(e, dst) {
-			*pos = e.Pos
-		}
-	case "charset":
-		if l.str(e, &c.Charset) {
+	},
+	"user":  (*loader).userGroup,
+	"group": (*loader).userGroup,
+	"charset": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.Charset) {
 			l.note(e, reasonStaticOnly)
 		}
-	case "findlib":
+	},
+	"findlib": func(l *loader, e *Element) {
 		if e.CheckAttrs(&l.errs, []string{"path"}, nil) && l.empty(e) {
 			l.note(e, "no effect: no OCaml modules are loaded")
 		}
-	case "extension", "require", "library":
-		l.extension(e)
-	case "extconf":
-		l.extconfDir(e)
-	case "commandpipe":
-		if l.str(e, &c.CommandPipe) {
-			c.CommandPipePos = e.Pos
+	},
+	"extension": (*loader).extension,
+	"require":   (*loader).extension,
+	"library":   (*loader).extension,
+	"commandpipe": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.CommandPipe) {
+			l.cfg.CommandPipePos = e.Pos
 		}
-	case "mimefile":
-		if l.str(e, &c.MimeFile) {
+	},
+	"mimefile": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.MimeFile) {
 			l.note(e, reasonStaticOnly)
 		}
-	case "uploaddir":
-		if l.str(e, &c.UploadDir) {
+	},
+	"uploaddir": func(l *loader, e *Element) {
+		if l.str(e, &l.cfg.UploadDir) {
 			l.note(e, reasonNoUploads)
 		}
-	case "maxconnected":
-		l.integer(e, &c.MaxConnected)
-	case "timeout", "clienttimeout":
-		l.seconds(e, &c.Timeout)
-	case "servertimeout":
-		if l.seconds(e, &c.ServerTimeout) {
+	},
+	"maxconnected":  func(l *loader, e *Element) { l.integer(e, &l.cfg.MaxConnected) },
+	"timeout":       func(l *loader, e *Element) { l.seconds(e, &l.cfg.Timeout) },
+	"clienttimeout": func(l *loader, e *Element) { l.seconds(e, &l.cfg.Timeout) },
+	"servertimeout": func(l *loader, e *Element) {
+		if l.seconds(e, &l.cfg.ServerTimeout) {
 			l.note(e, "no effect: <timeout> bounds backend calls")
 		}
-	case "keepalivetimeout":
-		l.seconds(e, &c.KeepAliveTimeout)
-	case "shutdowntimeout":
+	},
+	"keepalivetimeout": func(l *loader, e *Element) { l.seconds(e, &l.cfg.KeepAliveTimeout) },
+	"shutdowntimeout": func(l *loader, e *Element) {
 		if s, ok := l.text(e); ok && s == "notimeout" {
-			c.ShutdownTimeout = -1
+			l.cfg.ShutdownTimeout = -1
 		} else if ok {
-			l.seconds(e, &c.ShutdownTimeout)
+			l.seconds(e, &l.cfg.ShutdownTimeout)
 		}
-	case "netbuffersize":
-		l.size(e, &c.NetBufferSize, false)
-	case "filebuffersize":
-		if l.size(e, &c.FileBufferSize, false) {
+	},
+	"netbuffersize": func(l *loader, e *Element) { l.size(e, &l.cfg.NetBufferSize, false) },
+	"filebuffersize": func(l *loader, e *Element) {
+		if l.size(e, &l.cfg.FileBufferSize, false) {
 			l.note(e, reasonNoFiles)
 		}
-	case "maxrequestbodysize":
-		l.size(e, &c.MaxRequestBodySize, true)
-	case "maxuploadfilesize":
-		if l.size(e, &c.MaxUploadFileSize, true) {
+	},
+	"maxrequestbodysize": func(l *loader, e *Element) { l.size(e, &l.cfg.MaxRequestBodySize, true) },
+	"maxuploadfilesize": func(l *loader, e *Element) {
+		if l.size(e, &l.cfg.MaxUploadFileSize, true) {
 			l.note(e, reasonNoUploads)
 		}
-	case "maxretries":
-		l.integer(e, &c.MaxRetries)
-	case "minthreads":
-		if l.integer(e, &c.MinThreads) {
+	},
+	"maxretries": func(l *loader, e *Element) { l.integer(e, &l.cfg.MaxRetries) },
+	"minthreads": func(l *loader, e *Element) {
+		if l.integer(e, &l.cfg.MinThreads) {
 			l.note(e, reasonNoThreads)
 		}
-	case "maxthreads":
-		if l.integer(e, &c.MaxThreads) {
+	},
+	"maxthreads": func(l *loader, e *Element) {
+		if l.integer(e, &l.cfg.MaxThreads) {
 			l.note(e, reasonNoThreads)
 		}
-	case "maxdetachedcomputationsqueued":
-		if l.integer(e, &c.MaxDetached) {
+	},
+	"maxdetachedcomputationsqueued": func(l *loader, e *Element) {
+		if l.integer(e, &l.cfg.MaxDetached) {
+			l.cfg.MaxDetachedPos = e.Pos
 			l.note(e, reasonNoThreads)
 		}
-	case "debugmode":
-		l.flag(e, &c.DebugMode)
-	case "usedefaulthostname":
-		l.flag(e, &c.UseDefaultHostname)
-	case "respectpipeline":
-		if l.flag(e, &c.RespectPipeline) {
+	},
+	"debugmode":          func(l *loader, e *Element) { l.flag(e, &l.cfg.DebugMode) },
+	"usedefaulthostname": func(l *loader, e *Element) { l.flag(e, &l.cfg.UseDefaultHostname) },
+	"respectpipeline": func(l *loader, e *Element) {
+		if l.flag(e, &l.cfg.RespectPipeline) {
 			l.note(e, "no effect: pipelined requests are always answered in order")
 		}
-	case "disablepartialrequests":
-		if l.flag(e, &c.DisablePartialRequests) {
+	},
+	"disablepartialrequests": func(l *loader, e *Element) {
+		if l.flag(e, &l.cfg.DisablePartialRequests) {
 			l.note(e, reasonStaticOnly)
 		}
-	case "host":
-		l.host(e)
-	default:
-		l.errs.Add(e.Pos, "unknown element <%s> in <server>", e.Name)
+	},
+	"host": (*loader).host,
+}
+
+// <extconf> is added at init: its reader reads <server> elements again,
+// which would make the table refer to itself.
+func init() { serverOptions["extconf"] = (*loader).extconfDir }
+
+// userGroup reads <user> or <group>, each allowed once.
+func (l *loader) userGroup(e *Element) {
+	c := l.cfg
+	seen, dst, pos := &l.user, &c.User, &c.UserPos
+	if e.Name == "group" {
+		seen, dst, pos = &l.group, &c.Group, &c.GroupPos
+	}
+	if *seen {
+		l.errs.Add(e.Pos, "<%s>: only one <%s> is allowed", e.Name, e.Name)
+		return
+	}
+	*seen = true
+	if l.str(e, dst) {
+		*pos = e.Pos
 	}
 }
 

@@ -326,6 +326,7 @@ type Config struct {
 	MinThreads         int           // default 10 (Ocsigen's)
 	MaxThreads         int           // default 30 (Ocsigen's)
 	MaxDetached        int           // default 1000 (Lwt's): <maxdetachedcomputationsqueued>
+	MaxDetachedPos     Pos           // the position of <maxdetachedcomputationsqueued>; zero when absent
 
 	DebugMode              bool
 	UseDefaultHostname     bool

@@ -331,7 +331,11 @@ func CompileExtend(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 				return nil
 			}
 		}
-		s.desc = fmt.Sprintf("%s: accepted, no effect (request bodies are streamed to backends, not parsed)", e.Name)
+		const reason = "no effect: request bodies are streamed to backends, not parsed"
+		if n, ok := c.(stage.Noter); ok {
+			n.Note(e, reason)
+		}
+		s.desc = fmt.Sprintf("%s: accepted; %s", e.Name, reason)
 	default:
 		errs.Add(e.Pos, "unknown element <%s>", e.Name)
 		return nil
