@@ -87,6 +87,10 @@ type Decision struct {
 	// and X-Forwarded-Host, Forwarded and the other client-address fields
 	// when they are sent (SPEC.md section 7).
 	Backend http.Header `json:"backend,omitempty"`
+	// Group is, for a request proxied to an upstream group (<upstream
+	// name=...>), the group's name: which of its servers the request
+	// goes to is decided when it is sent, not in a dry run.
+	Group string `json:"group,omitempty"`
 }
 
 // Result is the whole dry run of one URL.
@@ -126,6 +130,8 @@ type Runner struct {
 	rec     *recorder
 	port    int
 	pool    []string
+	// groupOf names the upstream group of a backend host ("" for none).
+	groupOf func(host string) string
 	// tls serves --https requests, started at the first one.
 	tls struct {
 		conns  chan net.Conn
@@ -155,7 +161,7 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	if len(cfg.Ports) > 0 {
 		port = cfg.Ports[0].Port
 	}
-	d := &Runner{rec: rec, port: port, pool: pc.Describe()}
+	d := &Runner{rec: rec, port: port, pool: pc.Describe(), groupOf: pc.GroupName}
 	d.handler = engine.NewHandler(tree, cfg, dryObserver{d})
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
@@ -199,6 +205,9 @@ func (o dryObserver) Begin(st *stage.State) func(error) {
 	d.rec.last = nil
 	return func(err error) {
 		res.Decision = decide(st, err, d.rec.last)
+		if p := d.rec.last; p != nil && res.Decision.Action == "proxy" {
+			res.Decision.Group = d.groupOf(p.URL.Host)
+		}
 		close(d.run.done)
 	}
 }
@@ -440,6 +449,9 @@ func (d Decision) String() string {
 	switch d.Action {
 	case "proxy":
 		s = fmt.Sprintf("proxy %s %s Host: %s", d.Method, d.URL, d.Host)
+		if d.Group != "" {
+			s += fmt.Sprintf(" (group %s: its server is chosen when the request is sent)", d.Group)
+		}
 		if d.Status != 0 {
 			s += fmt.Sprintf(" (status set to %d)", d.Status)
 		}

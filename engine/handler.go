@@ -560,6 +560,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, debug bool) (
 	if debug {
 		detail = err.Error()
 	}
+	if ra := forward.RetryAfter(err); ra != "" && status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", ra)
+	}
 	return writeStatus(w, status, detail)
 }
 

@@ -33,9 +33,12 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/pool"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
 )
@@ -154,13 +157,18 @@ type Options struct {
 
 // NewRequest returns the request to send to the backend for st. host is
 // the Host header to send. The path sent is t's, after the path prefix
-// of the upstream (st.Env.PathPrefix), if any. The inbound request is not
-// modified; its body is streamed, not copied.
+// of the upstream (st.Env.PathPrefix), if any. With
+// st.Env.ClientAddrInContext its context carries st.Client
+// ([pool.WithClientAddr], for groups balanced by ip_hash). The inbound
+// request is not modified; its body is streamed, not copied.
 func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *http.Request {
 	in := st.In
 	path := t.Path
 	if st.Env != nil && st.Env.PathPrefix != nil {
 		path = st.Env.PathPrefix(t.Scheme, t.Host) + path
+	}
+	if st.Env != nil && st.Env.ClientAddrInContext {
+		ctx = pool.WithClientAddr(ctx, st.Client)
 	}
 	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
 	if t.HasQuery {
@@ -396,16 +404,39 @@ func CanceledStatus(ctx context.Context) int {
 	return StatusClientClosed
 }
 
+// RetryAfterError is a backend failure after which the client should
+// try again later: an upstream group with no server up
+// ([pool.UnavailableError]). Its status is 503 and the answer carries
+// Retry-After (see [RetryAfter]).
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// RetryAfter returns the Retry-After value, in whole seconds, of a
+// failure whose chain holds a [RetryAfterError]; "" for any other.
+func RetryAfter(err error) string {
+	var ra RetryAfterError
+	if !errors.As(err, &ra) {
+		return ""
+	}
+	return strconv.Itoa(int(max(time.Second, ra.RetryAfter()+time.Second-1) / time.Second))
+}
+
 // ErrorStatus maps an error from the backend round trip to the status the
 // client receives: 413 for a request body over the limit, 504 for a
 // timeout, 499 when the client went away (503 when the server cut the
-// request: see [CanceledStatus]), and 502 for every other failure
-// (refused, reset, bad response).
+// request: see [CanceledStatus]), 503 when an upstream group has no
+// server up ([RetryAfterError]), and 502 for every other failure
+// (refused, reset, bad response, every server of a group tried).
 func ErrorStatus(ctx context.Context, err error) int {
 	var tooBig *http.MaxBytesError
+	var ra RetryAfterError
 	switch {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &ra):
+		return http.StatusServiceUnavailable
 	case errors.Is(ctx.Err(), context.Canceled):
 		return CanceledStatus(ctx)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):

@@ -176,6 +176,10 @@ type Upstream struct {
 	Settings   Settings
 	Pos        xmlconf.Pos
 	tls        *tls.Config
+	// group is the name of the group whose servers this upstream
+	// configures: its url has no port and its host is a group name.
+	group    string
+	portless bool // the url has no port
 }
 
 // Config is the backend pool configuration: the defaults from <pool>
@@ -183,8 +187,11 @@ type Upstream struct {
 type Config struct {
 	Defaults  Settings
 	Upstreams []*Upstream
+	// Groups are the <upstream name=...> elements, in document order
+	// (see [Group]).
+	Groups []*Group
 	// Configured reports whether the configuration has a <pool> or an
-	// <upstream> element.
+	// <upstream> element (a group included).
 	Configured bool
 	// DefaultsPos is the position of <pool>, if any.
 	DefaultsPos xmlconf.Pos
@@ -203,7 +210,8 @@ var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "pas
 // of pools, so one <pool> sets the defaults for both (a second <pool>,
 // in either element, is an error naming both positions) and an upstream
 // is configured once. Every problem, a TLS file that cannot be loaded
-// included, goes into errs with its position. Inside the revproxy
+// included, goes into errs with its position. An <upstream name=...> is
+// a group of servers (see [Group]). Inside the revproxy
 // element, any child but <pool>, <upstream> and <forwarded> is an error;
 // the routes element's other children are checked by routes.Configure.
 //
@@ -216,7 +224,7 @@ var tlsAttrs = []string{"verify_peer", "cacertfile", "certfile", "keyfile", "pas
 func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 	c := Config{Defaults: DefaultSettings(cfg.Timeout)}
 	var poolElem *xmlconf.Element
-	var upstreams []*xmlconf.Element
+	var upstreams, groups []*xmlconf.Element
 	for _, ext := range cfg.Extensions {
 		short, _ := ext.ShortName()
 		if ext.Element == nil || short != "revproxy" && short != "routes" {
@@ -231,7 +239,11 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 				}
 				poolElem = e
 			case "upstream":
-				upstreams = append(upstreams, e)
+				if _, named := e.Attr("name"); named {
+					groups = append(groups, e)
+				} else {
+					upstreams = append(upstreams, e)
+				}
 			case "forwarded":
 				// Read by forward.ParseConfig (revproxy); a routes
 				// <extension> child reported by routes.Configure.
@@ -242,7 +254,7 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 			}
 		}
 	}
-	c.Configured = poolElem != nil || len(upstreams) > 0
+	c.Configured = poolElem != nil || len(upstreams) > 0 || len(groups) > 0
 	var defaultTLSElem *xmlconf.Element
 	if poolElem != nil {
 		c.DefaultsPos = poolElem.Pos
@@ -288,7 +300,7 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 			errs.Add(e.Pos, "<upstream>: %s is already configured at %s", key, prev.Pos)
 			continue
 		}
-		up := &Upstream{URL: raw, Key: key, PathPrefix: prefix, Settings: c.Defaults, Pos: e.Pos}
+		up := &Upstream{URL: raw, Key: key, PathPrefix: prefix, Settings: c.Defaults, Pos: e.Pos, portless: hasNoPort(raw)}
 		seen[key] = up
 		applySettings(e, &up.Settings, errs)
 		te := tlsChild(e, errs)
@@ -314,6 +326,7 @@ func ParseConfig(cfg *xmlconf.Config, errs *xmlconf.ErrorList) Config {
 		}
 		c.Upstreams = append(c.Upstreams, up)
 	}
+	c.parseGroups(groups, errs)
 	return c
 }
 
@@ -383,12 +396,18 @@ func parsePathPrefix(p string) (string, error) {
 // PathPrefixFunc returns the function that gives the path prefix of the
 // upstream a request goes to, from its URL's scheme ("http" or "https")
 // and host[:port]: the PathPrefix of the <upstream> with that key, ""
-// for none. It returns nil when no upstream has a path prefix.
+// for none (an <upstream> that configures a group, its url a group name
+// without port, gives its prefix only to a host without port: a request
+// to the group). It returns nil when no upstream has a path prefix.
 func (c *Config) PathPrefixFunc() func(scheme, hostport string) string {
 	prefixes := map[string]string{}
+	groups := map[string]bool{} // keys of the upstreams that configure a group
 	for _, u := range c.Upstreams {
 		if u.PathPrefix != "" {
 			prefixes[u.Key] = u.PathPrefix
+			if u.group != "" {
+				groups[u.Key] = true
+			}
 		}
 	}
 	if len(prefixes) == 0 {
@@ -397,6 +416,10 @@ func (c *Config) PathPrefixFunc() func(scheme, hostport string) string {
 	return func(scheme, hostport string) string {
 		key, _, ok := normalize(strings.ToLower(scheme), hostport)
 		if !ok {
+			return ""
+		}
+		if groups[key] && strings.IndexByte(hostport, ':') >= 0 {
+			// With a port, the host is not the group.
 			return ""
 		}
 		return prefixes[key]
@@ -832,7 +855,8 @@ func (c *Config) tlsFor(host string) *tls.Config {
 }
 
 // Describe returns the lines --dry-run prints for the configuration: the
-// defaults, then one line per upstream. It returns nothing when the
+// defaults, one line per upstream, then one per group followed by one per
+// server of the group. It returns nothing when the
 // configuration has neither <pool> nor <upstream>.
 func (c *Config) Describe() []string {
 	if !c.Configured {
@@ -846,7 +870,7 @@ func (c *Config) Describe() []string {
 		}
 		lines = append(lines, line+u.Settings.describe(strings.HasPrefix(u.Key, "https:")))
 	}
-	return lines
+	return append(lines, c.describeGroups()...)
 }
 
 // describe writes the settings as --dry-run prints them.

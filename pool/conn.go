@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -247,7 +246,7 @@ func (c *conn) failLocked(cause error, kind failKind, cp *culprit) bool {
 			u.st.retries++
 			resend = append(resend, k)
 		default:
-			k.finish(nil, fmt.Errorf("pool: %s: connection lost before the response: %w", u.key, cause))
+			k.finish(nil, &lostError{key: u.key, err: cause})
 		}
 	}
 	for i := len(resend) - 1; i >= 0; i-- {

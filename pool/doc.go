@@ -67,6 +67,22 @@
 // the certificate still checked against the host; or a name to send and
 // check). ALPN offers http/1.1 only.
 //
+// # Upstream groups
+//
+// An <upstream name="api" balance= retries= try_duration= fail_status=>
+// element with <server url= weight= backup= max_fails= fail_timeout=>
+// children is a group ([Group]): a request whose URL host is "api",
+// without a port, goes to one of its servers, each with its own
+// upstream (connections, strategy, pipelining, TLS). The balancer
+// (balance.go) picks the server; passive health and retries are in
+// grouprt.go: a try that reached no backend is repeated on another
+// server; an idempotent one whose connection failed before a response
+// head, with its body unread, too; a non-idempotent request that may
+// have been received never is. ip_hash reads the client address that
+// [WithClientAddr] put in the request's context (forward.NewRequest
+// does when stage.Env.ClientAddrInContext is set), so the pool does not
+// import the stage package.
+//
 // # Pipelining rules
 //
 //   - Only safe, idempotent requests without a body are pipelined: GET,

@@ -27,7 +27,8 @@ type Pool struct {
 	mu        sync.RWMutex
 	hosts     [2]map[string]*upstream // by scheme (http, https) and URL.Host as written
 	byKey     map[string]*upstream
-	dynamic   int // upstreams created for hosts not listed in the configuration
+	groups    map[string]*group // by name; nil when there is none
+	dynamic   int               // upstreams created for hosts not listed in the configuration
 	janitorOn bool
 
 	closed    atomic.Bool
@@ -68,6 +69,12 @@ func New(cfg Config) *Pool {
 	p.dialer = d.DialContext
 	for _, up := range cfg.Upstreams {
 		p.byKey[up.Key] = p.newUpstream(up.Key, up.Settings, up.tls, true)
+	}
+	for _, g := range cfg.Groups {
+		if p.groups == nil {
+			p.groups = make(map[string]*group)
+		}
+		p.groups[g.Name] = p.newGroup(g)
 	}
 	return p
 }
@@ -159,7 +166,9 @@ var errRemoved = errors.New("pool: upstream removed")
 // RoundTrip sends req on a connection to its upstream and returns the
 // response once its head has arrived (its body, if small, too). It
 // treats req.Close as "a new connection of its own, closed after the
-// exchange" (nopipeline). Errors: a timeout satisfies net.Error with
+// exchange" (nopipeline). A request whose URL host is the name of a
+// group, without a port, goes to one of the group's servers (see
+// [Group]); when none is up the error is an [*UnavailableError]. Errors: a timeout satisfies net.Error with
 // Timeout() true; a client body error is a [*BodyError]; a cancelled
 // context gives its error.
 func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -175,6 +184,9 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body.Close()
 		}
 		return nil, err
+	}
+	if g := p.groupFor(req.URL.Host); g != nil {
+		return g.roundTrip(req, target)
 	}
 	for {
 		u, err := p.upstreamFor(req)

@@ -413,7 +413,7 @@ func (u *upstream) dial(owner *call) {
 	if err != nil {
 		u.st.dialErrors++
 		u.dialFailedAt = time.Now()
-		err = fmt.Errorf("pool: connecting to %s: %w", u.key, err)
+		err = &connectError{key: u.key, err: err}
 		if u.p.logf != nil {
 			u.p.logf("%v", err)
 		}

@@ -139,6 +139,11 @@ type Env struct {
 	// url), prepended to the path of every backend request to it; ""
 	// for none. nil, the default, means no upstream has one.
 	PathPrefix func(scheme, hostport string) string
+	// ClientAddrInContext makes forward.NewRequest put the client
+	// address (Client) in the backend request's context, for upstream
+	// groups balanced by ip_hash, which the pool cannot otherwise see.
+	// Default off: it costs an allocation per request.
+	ClientAddrInContext bool
 }
 
 // State is the request as the stages see it. Stages never modify the

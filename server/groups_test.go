@@ -1,0 +1,143 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/dryrun"
+	"github.com/ocsiproxy/ocsiproxy/engine"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
+)
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestGroupProxy: a dest whose host is a group name goes to the group's
+// servers, round robin, with the path prefix of <upstream url="http://api">;
+// ip_hash keeps a client on one server.
+func TestGroupProxy(t *testing.T) {
+	a, b := newBackend(t, nil), newBackend(t, nil)
+	addr := proxy(t, `<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream url="http://api" path_prefix="/v1"/>
+  <upstream name="api"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
+  <upstream name="sticky" balance="ip_hash"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
+</extension>
+<host><site path="s"><revproxy suburl="(.*)" dest="http://sticky/\1"/></site><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
+	for i := 0; i < 4; i++ {
+		resp, body := get(t, addr, "/x", "h")
+		if resp.StatusCode != 200 || body != "backend /v1/x" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if a.count() != 2 || b.count() != 2 {
+		t.Errorf("round robin: %d and %d requests", a.count(), b.count())
+	}
+	if got := a.last(t).Host; got != "api" {
+		t.Errorf("Host sent: %q, want the group's name", got)
+	}
+	na, nb := a.count(), b.count()
+	for i := 0; i < 4; i++ {
+		if resp, _ := get(t, addr, "/s/y", "h"); resp.StatusCode != 200 {
+			t.Fatalf("ip_hash: %d", resp.StatusCode)
+		}
+	}
+	if da, db := a.count()-na, b.count()-nb; da*db != 0 || da+db != 4 {
+		t.Errorf("ip_hash: one client went to both servers (%d and %d)", da, db)
+	}
+}
+
+// TestGroupFailures: a POST that a backend read and dropped without an
+// answer is not sent again (502); a group whose servers are all down
+// answers 503 with Retry-After.
+func TestGroupFailures(t *testing.T) {
+	var posts atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				var buf [64]byte
+				req.Body.Read(buf[:])
+				if req.Method == "POST" {
+					posts.Add(1)
+				}
+			}()
+		}
+	}()
+	good := newBackend(t, nil)
+	addr := proxy(t, `<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="drop" balance="first"><server url="http://`+ln.Addr().String()+`"/><server url="`+good.URL+`"/></upstream>
+  <upstream name="down"><server url="http://`+closedAddr(t)+`" fail_timeout="1h"/></upstream>
+</extension>
+<host><site path="drop"><revproxy suburl="(.*)" dest="http://drop/\1"/></site><revproxy suburl="(.*)" dest="http://down/\1"/></host>`)
+	resp, _ := raw(t, addr, "POST /drop/x HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndata")
+	if resp.StatusCode != 502 || posts.Load() != 1 || good.count() != 0 {
+		t.Errorf("dropped POST: %d, the dropping backend got %d POSTs, the other %d requests", resp.StatusCode, posts.Load(), good.count())
+	}
+	if resp, _ := get(t, addr, "/x", "h"); resp.StatusCode != 502 {
+		t.Errorf("refused: %d, want 502", resp.StatusCode)
+	}
+	resp, _ = get(t, addr, "/x", "h")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("all down: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// TestGroupDryRun: --dry-run describes the groups and says which group a
+// request goes to, not which server.
+func TestGroupDryRun(t *testing.T) {
+	cfg, err := xmlconf.Parse("d.conf", []byte(`<ocsigen><server><port>80</port>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+<upstream name="api" balance="least_conn"><server url="http://10.0.0.1:8080" weight="2"/><server url="http://10.0.0.2:8080" backup="true"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>
+</server></ocsigen>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := dryrun.New(cfg, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dr.Close()
+	lines := dr.PoolLines()
+	if len(lines) != 4 || lines[1] != "group api (d.conf:3): balance=least_conn retries=1 try_duration=infinity" ||
+		!strings.HasPrefix(lines[2], "  server http://10.0.0.1:8080 (d.conf:3): weight=2 max_fails=1 fail_timeout=10s workers=1024 ") ||
+		!strings.HasPrefix(lines[3], "  server http://10.0.0.2:8080 (d.conf:3): weight=1 backup ") {
+		t.Errorf("pool lines:\n%s", strings.Join(lines, "\n"))
+	}
+	res, err := dr.Run(dryrun.Request{URL: "http://h/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Decision.String(); res.Decision.Group != "api" ||
+		got != "proxy GET http://api/x Host: api (group api: its server is chosen when the request is sent) [d.conf:5]" {
+		t.Errorf("decision %q (group %q)", got, res.Decision.Group)
+	}
+}
