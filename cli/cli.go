@@ -52,6 +52,9 @@ type options struct {
 	matchTimeout time.Duration
 	reverseProxy string
 	port         string
+	watch        bool
+	compare      string
+	host         string
 }
 
 // flags returns the command line's flags, bound to o.
@@ -73,6 +76,7 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.StringArrayVar(&o.headers, "header", nil, "with --dry-run: a request header `'Name: value'` (repeatable)")
 	fs.StringVar(&o.from, "from", "127.0.0.1", "with --dry-run: the client (peer) `address`")
 	fs.BoolVar(&o.https, "https", false, "with --dry-run: the request arrives over TLS")
+	fs.BoolVar(&o.watch, "watch", false, "reload when the config file or a file of its <extconf> directories changes (looked at every second; follows a Kubernetes ConfigMap's symlink swap)")
 	fs.DurationVar(&o.matchTimeout, "match-timeout", pattern.DefaultMatchTimeout, "time limit of one regexp match; a request whose match runs longer gets 500")
 	fs.StringVar(&o.reverseProxy, "reverse-proxy", "", "serve everything to `URL` (http[s]://host[:port][/path]) with no config file, as <revproxy suburl=\"(.*)\" dest=\"URL/\\1\"/>")
 	fs.StringVar(&o.port, "port", "8080", "with --reverse-proxy: the `port` listened on, as <port> takes it (8080, 127.0.0.1:8080, [::1]:8080)")
@@ -120,6 +124,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case o.reverseProxy != "" && fs.Changed("config"):
 		fmt.Fprintf(stderr, "ocsiproxy: --reverse-proxy and -c/--config exclude each other\n")
+		return 2
+	case o.reverseProxy != "" && o.watch:
+		fmt.Fprintf(stderr, "ocsiproxy: --watch needs a configuration file; --reverse-proxy has none\n")
 		return 2
 	case o.reverseProxy == "" && fs.Changed("port"):
 		fmt.Fprintf(stderr, "ocsiproxy: --port goes with --reverse-proxy\n")
