@@ -55,6 +55,9 @@ type options struct {
 	reverseProxy string
 	port         string
 	checkOcsigen int
+	watch        bool
+	compare      string
+	host         string
 }
 
 // flags returns the command line's flags, bound to o.
@@ -77,6 +80,9 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.from, "from", "127.0.0.1", "with --dry-run: the client (peer) `address`")
 	fs.BoolVar(&o.https, "https", false, "with --dry-run: the request arrives over TLS")
 	fs.IntVar(&o.checkOcsigen, "check-ocsigen", 0, "with --dry-run: note where the file behaves differently on Ocsigen Server `version` 6 or 7 than on 5.0.1")
+	fs.BoolVar(&o.watch, "watch", false, "reload when the config file or a file of its <extconf> directories changes (looked at every second; follows a Kubernetes ConfigMap's symlink swap)")
+	fs.StringVar(&o.compare, "compare", "", "with --dry-run (implied): run each URL argument, or each stdin line (a URL or an access-log line: Combined, ocsiproxy's, Ocsigen's), through this old config `file` and the -c one, and print the requests whose decisions differ; exit 1 when one does")
+	fs.StringVar(&o.host, "host", "", "with --compare: the `host` of log lines that name none (Combined format); default: the defaulthostname of the first <host> of -c")
 	fs.DurationVar(&o.matchTimeout, "match-timeout", pattern.DefaultMatchTimeout, "time limit of one regexp match; a request whose match runs longer gets 500")
 	fs.StringVar(&o.reverseProxy, "reverse-proxy", "", "serve everything to `URL` (http[s]://host[:port][/path]) with no config file, as <revproxy suburl=\"(.*)\" dest=\"URL/\\1\"/>")
 	fs.StringVar(&o.port, "port", "8080", "with --reverse-proxy: the `port` listened on, as <port> takes it (8080, 127.0.0.1:8080, [::1]:8080)")
@@ -90,7 +96,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o options
 	fs := flags(&o, stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stdout, "usage: ocsiproxy [-c configfile] [options] [--dry-run [URL...]]\n       ocsiproxy --reverse-proxy URL [--port N] [options] [--dry-run [URL...]]\n%s", fs.FlagUsages())
+		fmt.Fprintf(stdout, "usage: ocsiproxy [-c configfile] [options] [--dry-run [URL...]]\n       ocsiproxy [-c configfile] --compare old.conf [options] [URL...] [< access.log]\n       ocsiproxy --reverse-proxy URL [--port N] [options] [--dry-run [URL...]]\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -103,6 +109,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		bi, _ := debug.ReadBuildInfo()
 		fmt.Fprintf(stdout, "%s\n", versionLine(Version, bi))
 		return 0
+	}
+	if o.compare != "" {
+		o.dryRun = true
+	} else if fs.Changed("host") {
+		fmt.Fprintf(stderr, "ocsiproxy: --host goes with --compare\n")
+		return 2
 	}
 	if !o.dryRun && fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ocsiproxy: unexpected arguments %q (URLs are for --dry-run)\n", fs.Args())
@@ -135,6 +147,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case o.reverseProxy != "" && fs.Changed("config"):
 		fmt.Fprintf(stderr, "ocsiproxy: --reverse-proxy and -c/--config exclude each other\n")
 		return 2
+	case o.reverseProxy != "" && o.watch:
+		fmt.Fprintf(stderr, "ocsiproxy: --watch needs a configuration file; --reverse-proxy has none\n")
+		return 2
 	case o.reverseProxy == "" && fs.Changed("port"):
 		fmt.Fprintf(stderr, "ocsiproxy: --port goes with --reverse-proxy\n")
 		return 2
@@ -160,6 +175,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	opts := engine.Options{MatchTimeout: o.matchTimeout}
+	if o.compare != "" {
+		return compare(&o, cfg, loadErr, opts, o.compare, fs.Args(), stdin, stdout, stderr)
+	}
 	if o.dryRun {
 		return dryRun(&o, cfg, loadErr, opts, fs.Args(), stdin, stdout, stderr)
 	}

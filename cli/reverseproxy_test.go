@@ -28,6 +28,7 @@ func TestReverseProxyFlags(t *testing.T) {
 		{[]string{"--reverse-proxy", "http://app", "--port", "nope"}, 2, "", `ocsiproxy: <port>: bad port "nope"`},
 		{[]string{"--reverse-proxy", "http://app", "-c", "x.conf"}, 2, "", "--reverse-proxy and -c/--config exclude each other"},
 		{[]string{"--port", "8081"}, 2, "", "--port goes with --reverse-proxy"},
+		{[]string{"--reverse-proxy", "http://app", "--watch"}, 2, "", "ocsiproxy: --watch needs a configuration file; --reverse-proxy has none"},
 		{[]string{"--reverse-proxy", "http://app:8080/base/", "--dry-run", "http://h/x/y?q=1"}, 0,
 			"  => proxy GET http://app:8080/base/x/y?q=1 Host: app:8080 [--reverse-proxy:1]\n     backend gets X-Forwarded-For: 127.0.0.1\n", ""},
 		{[]string{"--reverse-proxy", "https://app", "--dry-run", "--from", "203.0.113.9", "--header", "X-Forwarded-For: 10.9.9.9", "http://h/"}, 0,

@@ -22,7 +22,8 @@ import (
 
 // serve runs the server of cfg (loadErr is the error of reading it)
 // until SIGTERM, SIGINT or a "shutdown" command.
-// SIGHUP and the "reload" command reload the configuration; SIGUSR1 and
+// SIGHUP and the "reload" command reload the configuration, and so does
+// a change of its files with --watch; SIGUSR1 and
 // "reopen_logs" reopen the log files. ready is called once every
 // listener serves.
 func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, stdout, stderr io.Writer, ready func()) int {
@@ -78,6 +79,10 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 		}
 		defer cleanup()
 		logs.Infof("reading commands from %s", cfg.CommandPipe)
+	}
+	if o.watch {
+		go srv.Watch(ctx, server.DefaultWatchInterval)
+		logs.Infof("watching %s and its <extconf> directories", cfg.File)
 	}
 	srv.OnReady = func() {
 		if !o.silent {

@@ -104,3 +104,52 @@ func TestSyslogUnreachableAtStart(t *testing.T) {
 		t.Errorf("access.log written with <syslog>")
 	}
 }
+
+// TestWatchFlag starts the server with --watch, changes the
+// configuration file and waits for the reload in the log, then stops the
+// server through its command pipe.
+func TestWatchFlag(t *testing.T) {
+	dir := t.TempDir()
+	pipe := filepath.Join(dir, "cmd")
+	conf := filepath.Join(dir, "ocsiproxy.conf")
+	write := func(dest string) {
+		t.Helper()
+		src := `<ocsigen><server><port>127.0.0.1:0</port><logdir>` + dir + `</logdir><commandpipe>` + pipe + `</commandpipe>
+<extension findlib-package="ocsigenserver.ext.revproxy"/>
+<host><revproxy suburl=".*" dest="` + dest + `"/></host></server></ocsigen>`
+		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("http://127.0.0.1:9/")
+	done := make(chan int, 1)
+	var stdout, stderr bytes.Buffer
+	go func() { done <- Run([]string{"-c", conf, "--watch", "-v"}, nil, &stdout, &stderr) }()
+	waitFor := func(file, text string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if b, err := os.ReadFile(file); err == nil && strings.Contains(string(b), text) {
+				return
+			}
+		}
+		b, _ := os.ReadFile(file)
+		t.Fatalf("%s never contained %q:\n%s", file, text, b)
+	}
+	waitFor(filepath.Join(dir, "warnings.log"), "watching "+conf)
+	write("http://127.0.0.1:10/")
+	waitFor(filepath.Join(dir, "warnings.log"), "info: reloaded "+conf)
+	f, err := os.OpenFile(pipe, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("shutdown 1\n")
+	f.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d, stderr: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("shutdown command did not stop the server")
+	}
+}

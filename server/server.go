@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -122,6 +123,9 @@ type Server struct {
 	serving, stopped bool
 	// errc receives an error that ends Serve.
 	errc chan error
+	// loaded is the fingerprint of the configuration files when New
+	// compiled them, from which Watch starts.
+	loaded [sha256.Size]byte
 }
 
 // New compiles cfg and prepares a server for it, with the backend pool.
@@ -141,6 +145,9 @@ func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts engine.Options) (*Serve
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
 	s.Metrics.Register(admin.PoolCollector(s.PoolStats))
+	if cfg.File != xmlconf.ReverseProxyFile {
+		s.loaded = fingerprint(cfg.File, cfg.ExtconfDirs)
+	}
 	return s, nil
 }
 

@@ -186,6 +186,9 @@ func (l *loader) extconfDir(e *Element) {
 		return
 	}
 	dir, _ := e.Attr("dir")
+	if !slices.Contains(l.cfg.ExtconfDirs, dir) {
+		l.cfg.ExtconfDirs = append(l.cfg.ExtconfDirs, dir)
+	}
 	key := dir
 	if abs, err := filepath.Abs(dir); err == nil {
 		key = abs

@@ -335,6 +335,9 @@ func TestExtconf(t *testing.T) {
 	if len(c.Warnings) != 0 {
 		t.Errorf("warnings: %q", c.Warnings)
 	}
+	if want := []string{"testdata/extconf/good"}; !reflect.DeepEqual(c.ExtconfDirs, want) {
+		t.Errorf("ExtconfDirs %q, want %q", c.ExtconfDirs, want)
+	}
 }
 
 func TestExtconfLoop(t *testing.T) {
@@ -363,6 +366,11 @@ func TestExtconfLoop(t *testing.T) {
 	}
 	if strings.Join(hosts, " ") != "a b x" {
 		t.Errorf("hosts %q", hosts)
+	}
+	// Each directory once, in the order met; the one refused as a loop
+	// is not listed again.
+	if want := []string{dir, sub}; !reflect.DeepEqual(c.ExtconfDirs, want) {
+		t.Errorf("ExtconfDirs %q, want %q", c.ExtconfDirs, want)
 	}
 }
 

@@ -338,6 +338,11 @@ type Config struct {
 
 	// Notes lists the options accepted with no effect.
 	Notes []Note
+	// ExtconfDirs lists the dir of every <extconf> element met, as
+	// written (a relative one is relative to the current directory), in
+	// the order met, those that could not be read included: with File,
+	// the places a change of the configuration can come from (--watch).
+	ExtconfDirs []string
 	// Warnings lists problems that did not stop loading, such as an
 	// <extconf> file that does not parse (then skipped), in the order
 	// found, each "file:line:col: message".
