@@ -25,6 +25,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/cli"
+	"github.com/ocsiproxy/ocsiproxy/internal/syncbuf"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -764,7 +765,7 @@ func TestLogrotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-c", cf)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -815,7 +816,7 @@ func httpBackend(t *testing.T) string {
 }
 
 // waitListening returns the first address of ocsiproxy's listening line.
-func waitListening(t *testing.T, stderr *syncBuffer) string {
+func waitListening(t *testing.T, stderr *syncbuf.Buffer) string {
 	t.Helper()
 	re := regexp.MustCompile(`listening on (\S+?)[,;\n]`)
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
@@ -849,23 +850,4 @@ func waitContains(t *testing.T, file, text string) {
 	}
 	b, _ := os.ReadFile(file)
 	t.Fatalf("%s never contained %q:\n%s", file, text, b)
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and the test can
-// use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/syncbuf"
 )
 
 // startTimeout bounds the wait for a server to listen, or to exit when it
@@ -44,34 +46,14 @@ type proc struct {
 	once sync.Once
 }
 
-// syncBuffer is a bytes.Buffer safe for the two copy goroutines of os/exec.
-// The buffer is a named field, not embedded: an embedded bytes.Buffer
-// would lend its ReadFrom to io.Copy, which then writes around the mutex.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // startProc starts argv in dir with its own process group; t.Cleanup stops
 // the whole group by its id.
-func startProc(t *testing.T, name, dir string, env []string, argv ...string) (*proc, *syncBuffer) {
+func startProc(t *testing.T, name, dir string, env []string, argv ...string) (*proc, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Stdin = nil
 	// Its own process group, so stop can signal every process it starts;
@@ -167,7 +149,7 @@ func (s startState) String() string {
 // waitStart polls port until the server listens, exits, or startTimeout
 // passes. A server that should refuse its config must exit with a non-zero
 // status and never accept a connection.
-func waitStart(p *proc, out *syncBuffer, port int) startState {
+func waitStart(p *proc, out *syncbuf.Buffer, port int) startState {
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		if ex, code := p.exited(); ex {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -10,11 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
+	"github.com/ocsiproxy/ocsiproxy/internal/syncbuf"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -83,24 +82,6 @@ func readUntil(t *testing.T, c *net.UnixConn, patterns ...string) []datagram {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the sink's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSyslog serves requests with <syslog> and checks the datagrams: the
 // facility of <syslog> (daemon by default), the priority of each kind of
 // line, the tag, and that no file is written in <logdir>.
@@ -123,7 +104,7 @@ func TestSyslog(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sock, path := syslogSocket(t)
 			dir := t.TempDir()
-			stderr := &syncBuffer{}
+			stderr := &syncbuf.Buffer{}
 			r := startWith(t, dir, `<port>127.0.0.1:0</port><logdir>`+dir+`</logdir>`+tt.syslog+`
 <host><revproxy suburl="ok" dest="`+b.URL+`/ok"/><revproxy suburl="down" dest="http://127.0.0.1:1/"/></host>`,
 				func(cfg *xmlconf.Config) (*accesslog.Logs, error) {
@@ -214,7 +195,7 @@ func TestSyslogNeverBlocks(t *testing.T) {
 	sock, path := syslogSocket(t)
 	sock.SetReadBuffer(4096)
 	dir := t.TempDir()
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	b := newBackend(t, nil)
 	r := startWith(t, dir, `<port>127.0.0.1:0</port><syslog/>
 <host><revproxy suburl="ok" dest="`+b.URL+`/ok"/></host>`,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/engine"
+	"github.com/ocsiproxy/ocsiproxy/internal/syncbuf"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -84,7 +85,7 @@ func configMap(t *testing.T, dir, version string, files map[string]string) {
 
 // startWatched serves the configuration file (written by the test) and
 // watches it; the lines of the error and warning logs go to logs.
-func startWatched(t *testing.T, file string, logs *syncBuffer) *Server {
+func startWatched(t *testing.T, file string, logs *syncbuf.Buffer) *Server {
 	t.Helper()
 	cfg, err := xmlconf.Load(file)
 	if err != nil {
@@ -285,7 +286,7 @@ func TestWatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			file, before := tt.setup(t, dir)
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			srv := startWatched(t, file, &logs)
 			waitHosts(t, srv, before)
 			after := tt.change(t, dir, file, srv)
@@ -303,7 +304,7 @@ func TestWatchFailedReload(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a.conf")
 	mustWrite(t, file, confWith([]string{"one"}))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	srv := startWatched(t, file, &logs)
 	mustWrite(t, file, strings.Replace(confWith([]string{"two"}), `suburl="(.*)"`, `suburl="(.*"`, 1))
 	deadline := time.Now().Add(10 * time.Second)
@@ -333,7 +334,7 @@ func TestWatchTouch(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a.conf")
 	mustWrite(t, file, confWith([]string{"one"}))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	startWatched(t, file, &logs)
 	later := time.Now().Add(time.Hour)
 	if err := os.Chtimes(file, later, later); err != nil {
