@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -555,5 +556,90 @@ func TestGroupFailStatus(t *testing.T) {
 		if down := errors.As(r.err, new(*UnavailableError)); down != tt.wantDown {
 			t.Errorf("fail_status %q: second answer %v, want down %t", tt.failStatus, r, tt.wantDown)
 		}
+	}
+}
+
+// TestGroupDrain: a drained server gets no new request and its request
+// in flight finishes; GroupStates shows it; servers are named by index,
+// url or key.
+func TestGroupDrain(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	a := newRawBackend(t, countingServe("a", &mu, &seen))
+	b := newRawBackend(t, countingServe("b", &mu, &seen))
+	p := groupPool(t, `<upstream name="api"><server url="http://`+a.addr+`"/><server url="http://`+b.addr+`" backup="true"/></upstream>`)
+	req, _ := http.NewRequest("GET", "http://api/x", nil)
+	inflight, err := p.RoundTrip(req) // to a; its body stays open
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetDrained("api", "0", true); err != nil {
+		t.Fatal(err)
+	}
+	st := p.GroupStates()
+	if len(st) != 1 || st[0].Name != "api" || st[0].Balance != "round_robin" || len(st[0].Servers) != 2 {
+		t.Fatalf("states %+v", st)
+	}
+	sa, sb := st[0].Servers[0], st[0].Servers[1]
+	if sa.State != StateDraining || sa.InFlight != 1 || sa.Requests != 1 || sa.URL != "http://"+a.addr || sa.Index != 0 {
+		t.Errorf("drained server %+v", sa)
+	}
+	if sb.State != StateUp || !sb.Backup || sb.InFlight != 0 || sb.Index != 1 {
+		t.Errorf("backup %+v", sb)
+	}
+	for range 3 {
+		if r := roundTrip(p, "GET", "http://api/y", nil); r.err != nil || r.body != "b" {
+			t.Fatalf("with a drained: %v", r)
+		}
+	}
+	if _, err := io.ReadAll(inflight.Body); err != nil {
+		t.Errorf("the request in flight on the drained server: %v", err)
+	}
+	inflight.Body.Close()
+	if s := p.GroupStates()[0].Servers[0]; s.InFlight != 0 || s.State != StateDraining {
+		t.Errorf("after its body was closed: %+v", s)
+	}
+	if err := p.SetDrained("api", "http://"+a.addr, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := roundTrip(p, "GET", "http://api/z", nil); r.err != nil || r.body != "a" {
+		t.Errorf("undrained: %v", r)
+	}
+
+	tests := []struct {
+		group, server string
+		want          error
+	}{
+		{"api", "1", nil},
+		{"api", "http://" + b.addr, nil},
+		{"api", "http://" + b.addr + ":80", ErrNoServer},
+		{"api", "2", ErrNoServer},
+		{"api", "-1", ErrNoServer},
+		{"api", "", ErrNoServer},
+		{"nope", "0", ErrNoGroup},
+	}
+	for _, tt := range tests {
+		err := p.SetDrained(tt.group, tt.server, false)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("SetDrained(%q, %q) = %v, want %v", tt.group, tt.server, err, tt.want)
+		}
+	}
+}
+
+// TestGroupStatesDown: a server out after failures is down until its
+// fail_timeout ends, with its failures counted.
+func TestGroupStatesDown(t *testing.T) {
+	p := groupPool(t, `<upstream name="api" retries="0">
+<server url="http://`+refusedAddr(t)+`" max_fails="2" fail_timeout="1h"/>
+</upstream>`)
+	roundTrip(p, "GET", "http://api/", nil)
+	s := p.GroupStates()[0].Servers[0]
+	if s.State != StateUp || s.RecentFailures != 1 || s.Failures != 1 || s.Ejections != 0 || !s.DownUntil.IsZero() {
+		t.Errorf("after one failure: %+v", s)
+	}
+	roundTrip(p, "GET", "http://api/", nil)
+	s = p.GroupStates()[0].Servers[0]
+	if s.State != StateDown || s.Failures != 2 || s.Ejections != 1 || time.Until(s.DownUntil) < 59*time.Minute {
+		t.Errorf("after two failures: %+v", s)
 	}
 }

@@ -2,9 +2,14 @@ package server
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,5 +144,126 @@ func TestGroupDryRun(t *testing.T) {
 	if got := res.Decision.String(); res.Decision.Group != "api" ||
 		got != "proxy GET http://api/x Host: api (group api: its server is chosen when the request is sent) [d.conf:5]" {
 		t.Errorf("decision %q (group %q)", got, res.Decision.Group)
+	}
+}
+
+// TestAdminUpstreams drives GET /api/upstreams and drain/undrain through
+// the admin listener: a drained server gets no new request, its request
+// in flight finishes; /metrics shows each server's state.
+func TestAdminUpstreams(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	a := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		fmt.Fprint(w, "a")
+	})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "b") })
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api" balance="first"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
+	adminURL := "http://" + r.srv.AdminAddr().String()
+	fetch := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, adminURL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	type server struct {
+		Index    int    `json:"index"`
+		URL      string `json:"url"`
+		State    string `json:"state"`
+		InFlight int64  `json:"in_flight"`
+		Requests uint64 `json:"requests"`
+	}
+	servers := func() []server {
+		t.Helper()
+		code, body := fetch("GET", "/api/upstreams")
+		var got struct {
+			Groups []struct {
+				Name    string   `json:"name"`
+				Balance string   `json:"balance"`
+				Servers []server `json:"servers"`
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || len(got.Groups) != 1 ||
+			got.Groups[0].Name != "api" || got.Groups[0].Balance != "first" || len(got.Groups[0].Servers) != 2 {
+			t.Fatalf("GET /api/upstreams: %d %v\n%s", code, err, body)
+		}
+		return got.Groups[0].Servers
+	}
+	// A request in flight on a, then a is drained.
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + r.addr(0) + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		slow <- fmt.Sprint(resp.StatusCode, " ", string(body))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for servers()[0].InFlight != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow request never reached a: %+v", servers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, body := fetch("POST", "/api/upstreams/api/"+url.PathEscape(a.URL)+"/drain"); code != 200 || !strings.Contains(body, `"ok": true`) {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	if s := servers(); s[0].State != "draining" || s[0].InFlight != 1 || s[0].URL != a.URL || s[1].State != "up" {
+		t.Errorf("after drain: %+v", s)
+	}
+	for i := range 3 {
+		if _, body := get(t, r.addr(0), "/x", "h"); body != "b" {
+			t.Errorf("request %d with a drained: %q", i, body)
+		}
+	}
+	releaseOnce.Do(func() { close(release) })
+	if got := <-slow; got != "200 a" {
+		t.Errorf("the request in flight on the drained server: %q", got)
+	}
+	for servers()[0].InFlight != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight never went back to 0: %+v", servers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, metrics := fetch("GET", "/metrics")
+	for _, want := range []string{
+		`ocsiproxy_group_server_state{group="api",server="` + a.URL + `",state="draining"} 1`,
+		`ocsiproxy_group_server_state{group="api",server="` + b.URL + `",state="up"} 1`,
+		`ocsiproxy_group_server_requests_total{group="api",server="` + a.URL + `"} 1`,
+		`ocsiproxy_group_server_requests_total{group="api",server="` + b.URL + `"} 3`,
+		`ocsiproxy_group_server_in_flight{group="api",server="` + a.URL + `"} 0`,
+		`ocsiproxy_group_server_failures_total{group="api",server="` + a.URL + `"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, body := fetch("POST", "/api/upstreams/api/0/undrain"); code != 200 {
+		t.Fatalf("undrain: %d %s", code, body)
+	}
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("undrained: %q", body)
+	}
+	for _, path := range []string{"/api/upstreams/api/2/drain", "/api/upstreams/nope/0/drain", "/api/upstreams/api/http%3A%2F%2Fother%3A1/undrain"} {
+		if code, body := fetch("POST", path); code != 404 || !strings.Contains(body, `"ok": false`) {
+			t.Errorf("POST %s: %d %s", path, code, body)
+		}
 	}
 }
