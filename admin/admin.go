@@ -253,13 +253,17 @@ type serverJSON struct {
 	Requests       uint64 `json:"requests"`
 	Failures       uint64 `json:"failures"`
 	Ejections      uint64 `json:"ejections"`
+	ProbeDown      bool   `json:"probe_down"`
+	Probes         uint64 `json:"probes"`
+	ProbeFailures  uint64 `json:"probe_failures"`
 }
 
 func describeGroup(g pool.GroupState) groupJSON {
 	j := groupJSON{Name: g.Name, Balance: g.Balance, Servers: []serverJSON{}}
 	for _, s := range g.Servers {
 		sj := serverJSON{Index: s.Index, URL: s.URL, Key: s.Key, Weight: s.Weight, Backup: s.Backup, State: s.State,
-			RecentFailures: s.RecentFailures, InFlight: s.InFlight, Requests: s.Requests, Failures: s.Failures, Ejections: s.Ejections}
+			RecentFailures: s.RecentFailures, InFlight: s.InFlight, Requests: s.Requests, Failures: s.Failures, Ejections: s.Ejections,
+			ProbeDown: s.ProbeDown, Probes: s.Probes, ProbeFailures: s.ProbeFailures}
 		if !s.DownUntil.IsZero() {
 			sj.DownUntil = s.DownUntil.UTC().Format(time.RFC3339Nano)
 		}
@@ -453,7 +457,9 @@ func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d 
 // ocsiproxy_group_server_state (1 for the server's state label, up, down,
 // trial or draining, 0 for the others), ocsiproxy_group_server_in_flight
 // and the counters ocsiproxy_group_server_requests_total, _failures_total
-// and _ejections_total, which restart from zero after a reload.
+// and _ejections_total, and, for a group with <health>,
+// ocsiproxy_group_server_probes_total{result="ok"|"failed"}. The counters
+// restart from zero after a reload.
 func GroupCollector(states func() []pool.GroupState) prometheus.Collector {
 	return groupCollector{states}
 }
@@ -471,12 +477,14 @@ var (
 	groupFailuresDsc = prometheus.NewDesc("ocsiproxy_group_server_failures_total",
 		"Failures of the server counted by passive health.", groupLabels, nil)
 	groupEjectionsDsc = prometheus.NewDesc("ocsiproxy_group_server_ejections_total",
-		"Times the server was taken out after failures.", groupLabels, nil)
+		"Times passive health took the server out after failures.", groupLabels, nil)
+	groupProbesDsc = prometheus.NewDesc("ocsiproxy_group_server_probes_total",
+		"Active health probes of the server, by result (ok, failed).", append(groupLabels, "result"), nil)
 	serverStates = []string{pool.StateUp, pool.StateDown, pool.StateTrial, pool.StateDraining}
 )
 
 func (c groupCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{groupStateDsc, groupInFlightDsc, groupRequestsDsc, groupFailuresDsc, groupEjectionsDsc} {
+	for _, d := range []*prometheus.Desc{groupStateDsc, groupInFlightDsc, groupRequestsDsc, groupFailuresDsc, groupEjectionsDsc, groupProbesDsc} {
 		ch <- d
 	}
 }
@@ -495,6 +503,10 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(groupRequestsDsc, prometheus.CounterValue, float64(s.Requests), g.Name, s.URL)
 			ch <- prometheus.MustNewConstMetric(groupFailuresDsc, prometheus.CounterValue, float64(s.Failures), g.Name, s.URL)
 			ch <- prometheus.MustNewConstMetric(groupEjectionsDsc, prometheus.CounterValue, float64(s.Ejections), g.Name, s.URL)
+			if s.Probes > 0 {
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.Probes-s.ProbeFailures), g.Name, s.URL, "ok")
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.ProbeFailures), g.Name, s.URL, "failed")
+			}
 		}
 	}
 }

@@ -38,7 +38,8 @@ func (v *fakeView) SetDrained(group, server string, drained bool) error {
 func newFakeView() *fakeView {
 	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	return &fakeView{groups: []pool.GroupState{{Name: "api", Balance: "least_conn", Servers: []pool.ServerState{
-		{Index: 0, URL: "http://10.0.0.1:8080", Key: "http://10.0.0.1:8080", Weight: 2, State: pool.StateUp, InFlight: 3, Requests: 10},
+		{Index: 0, URL: "http://10.0.0.1:8080", Key: "http://10.0.0.1:8080", Weight: 2, State: pool.StateUp, InFlight: 3, Requests: 10,
+			Probes: 5, ProbeFailures: 2},
 		{Index: 1, URL: "http://B:80", Key: "http://b:80", Weight: 1, Backup: true, State: pool.StateDown, DownUntil: until,
 			RecentFailures: 0, Failures: 4, Ejections: 1},
 	}}}}
@@ -61,7 +62,8 @@ func TestUpstreamsAPI(t *testing.T) {
 		t.Fatalf("GET /api/upstreams: %d %v\n%s", code, err, body)
 	}
 	want := []groupJSON{{Name: "api", Balance: "least_conn", Servers: []serverJSON{
-		{Index: 0, URL: "http://10.0.0.1:8080", Key: "http://10.0.0.1:8080", Weight: 2, State: "up", InFlight: 3, Requests: 10},
+		{Index: 0, URL: "http://10.0.0.1:8080", Key: "http://10.0.0.1:8080", Weight: 2, State: "up", InFlight: 3, Requests: 10,
+			Probes: 5, ProbeFailures: 2},
 		{Index: 1, URL: "http://B:80", Key: "http://b:80", Weight: 1, Backup: true, State: "down", DownUntil: "2030-01-02T03:04:05Z",
 			Failures: 4, Ejections: 1},
 	}}}
@@ -115,10 +117,15 @@ func TestGroupCollector(t *testing.T) {
 		`ocsiproxy_group_server_requests_total{group="api",server="http://10.0.0.1:8080"} 10`,
 		`ocsiproxy_group_server_failures_total{group="api",server="http://B:80"} 4`,
 		`ocsiproxy_group_server_ejections_total{group="api",server="http://B:80"} 1`,
+		`ocsiproxy_group_server_probes_total{group="api",result="ok",server="http://10.0.0.1:8080"} 3`,
+		`ocsiproxy_group_server_probes_total{group="api",result="failed",server="http://10.0.0.1:8080"} 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+	if strings.Contains(body, `ocsiproxy_group_server_probes_total{group="api",result="ok",server="http://B:80"}`) {
+		t.Errorf("probe counters for a server that is not probed")
 	}
 	if rec.Code != http.StatusOK {
 		t.Errorf("/metrics: %d", rec.Code)

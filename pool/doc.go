@@ -83,6 +83,12 @@
 // does when stage.Env.ClientAddrInContext is set), so the pool does not
 // import the stage package.
 //
+// A group's <health> child turns on active health checks (health.go,
+// [Health]): a goroutine per server probes it on connections of its own,
+// from [Pool.StartHealthChecks] to [Pool.StopHealthChecks] or
+// [Pool.Close]. [Pool.GroupStates] is a snapshot of the servers' state
+// for the admin API and metrics; [Pool.SetDrained] drains a server.
+//
 // # Pipelining rules
 //
 //   - Only safe, idempotent requests without a body are pipelined: GET,

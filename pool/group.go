@@ -76,9 +76,8 @@ type Group struct {
 	FailStatus []int
 	// Servers are the <server> children, in document order.
 	Servers []*Server
-	// Health is the <health> child, nil when there is none. Active
-	// health checks are not run yet: a <health> element is checked, then
-	// refused.
+	// Health is the <health> child, nil when there is none: then only
+	// passive health takes servers out.
 	Health *Health
 	Pos    xmlconf.Pos
 }
@@ -110,7 +109,14 @@ type Server struct {
 	tls      *tls.Config // https servers
 }
 
-// Health is the <health> child of a group: active health checks.
+// Health is the <health> child of a group: active health checks. Each
+// server is probed every Interval with a GET of Path, on a connection of
+// its own opened for the probe (never one of the server's pool, so that
+// probes are not client traffic and never wait behind a client
+// request), and closed after it. A server is down after Fall failed
+// probes in a row (no answer within Timeout, or a status outside Status)
+// and up again after Rise good ones; down by probes, it gets no request,
+// as when passive health takes it out. Servers start up.
 type Health struct {
 	// Path is the request target of the probes (required).
 	Path string
@@ -193,10 +199,7 @@ func (c *Config) parseGroups(elems []*xmlconf.Element, errs *xmlconf.ErrorList) 
 				}
 				if g.Health = parseHealth(ch, errs); g.Health == nil {
 					ok = false
-					continue
 				}
-				errs.Add(ch.Pos, "<health>: active health checks are not supported yet (passive health is: max_fails, fail_timeout)")
-				ok = false
 			default:
 				errs.Add(ch.Pos, "<upstream name=%q>: unknown element <%s> (want <server> or <health>)", name, ch.Name)
 				ok = false

@@ -133,8 +133,8 @@ func TestParseGroupErrors(t *testing.T) {
 				"t.conf:4:55: <health>: rise=\"0\": want a number of probes from 1 to 100\n" +
 				"t.conf:4:55: <health>: status=\"600\": want statuses or ranges (\"200-399\", \"200 204\")\n" +
 				`t.conf:4:95: <upstream name="api">: unknown element <tls> (want <server> or <health>)`},
-		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/></upstream>`,
-			`t.conf:4:46: <health>: active health checks are not supported yet (passive health is: max_fails, fail_timeout)`},
+		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/><health path="/ready" interval="0"/></upstream>`,
+			"t.conf:4:71: <health>: only one is allowed in a group (the first is at t.conf:4:46)"},
 		{`<upstream name="api" workers="0"><server url="http://a"/></upstream>`,
 			`t.conf:4:1: <upstream>: workers="0": want a number of connections from 1 to 100000`},
 	}

@@ -16,7 +16,10 @@ import (
 // balancer in front of their pools.
 type group struct {
 	cfg     *Group
+	pool    *Pool
 	members []*member // in document order
+	// probing counts the goroutines probing the members (health.go).
+	probing atomic.Int32
 
 	// mu guards the members' balancing and health fields and the
 	// policies' state.
@@ -42,14 +45,19 @@ type member struct {
 	downUntil time.Time // out until then; then one trial request
 	trial     bool      // the trial request is in flight
 	drained   bool
+	// Active health (health.go): down by probes, and the probes in a
+	// row that passed or failed.
+	probeDown           bool
+	probeGood, probeBad int
 	// Counters.
 	requests, failures, ejections uint64
+	probes, probeFailures         uint64
 }
 
 // newGroup returns the run-time group of g, its members' pools taken
 // from (or added to) p.byKey.
 func (p *Pool) newGroup(g *Group) *group {
-	rg := &group{cfg: g}
+	rg := &group{cfg: g, pool: p}
 	var prim, back []int
 	for i, s := range g.Servers {
 		u := p.byKey[s.Key]
@@ -151,12 +159,12 @@ func classify(err error) failure {
 	return notFailure
 }
 
-// usable reports whether m may take a new request now: not drained, and
-// up or due for its trial request (a server with its trial request in
+// usable reports whether m may take a new request now: not drained, not
+// down by active health, and up or due for its trial request (a server with its trial request in
 // flight is not). Backup servers are used only when no primary server
 // is usable. Called with g.mu held.
 func (m *member) usable(now time.Time) bool {
-	if m.drained {
+	if m.drained || m.probeDown {
 		return false
 	}
 	if m.downUntil.IsZero() {
@@ -210,10 +218,25 @@ func (g *group) retryAfter() time.Duration {
 	defer g.mu.Unlock()
 	var d time.Duration
 	for _, m := range g.members {
-		if !m.drained && !m.downUntil.IsZero() {
-			if left := m.downUntil.Sub(now); d == 0 || left < d {
-				d = left
+		if m.drained {
+			continue
+		}
+		var left time.Duration
+		switch {
+		case m.probeDown:
+			// Rise good probes bring it back.
+			h := g.cfg.Health
+			left = time.Duration(h.Rise-m.probeGood) * h.Interval
+			if !m.downUntil.IsZero() {
+				left = max(left, m.downUntil.Sub(now))
 			}
+		case !m.downUntil.IsZero():
+			left = m.downUntil.Sub(now)
+		default:
+			continue
+		}
+		if d == 0 || left < d {
+			d = left
 		}
 	}
 	switch {

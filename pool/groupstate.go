@@ -12,7 +12,8 @@ const (
 	// StateUp is a server that takes requests.
 	StateUp = "up"
 	// StateDown is a server out after failures, until
-	// [ServerState.DownUntil].
+	// [ServerState.DownUntil], or down by active health checks
+	// ([ServerState.ProbeDown]).
 	StateDown = "down"
 	// StateTrial is a server whose time out is over: its next request
 	// (or the one in flight) decides whether it is up again.
@@ -51,8 +52,14 @@ type ServerState struct {
 	// is not closed yet.
 	InFlight int64
 	// Counters since the pool was made: requests sent to the server,
-	// failures (passive health's), and the times it was taken out.
+	// failures (passive health's), and the times passive health took it
+	// out.
 	Requests, Failures, Ejections uint64
+	// ProbeDown reports that active health checks took the server down
+	// (Fall failed probes in a row, not yet Rise good ones); Probes and
+	// ProbeFailures count its probes, 0 when its group has no <health>.
+	ProbeDown             bool
+	Probes, ProbeFailures uint64
 }
 
 // ErrNoGroup and ErrNoServer are the errors of [Pool.SetDrained] for a
@@ -81,6 +88,7 @@ func (p *Pool) GroupStates() []GroupState {
 				Index: i, URL: s.URL, Key: s.Key, Weight: s.Weight, Backup: s.Backup,
 				State: m.state(now), InFlight: m.inflight,
 				Requests: m.requests, Failures: m.failures, Ejections: m.ejections,
+				ProbeDown: m.probeDown, Probes: m.probes, ProbeFailures: m.probeFailures,
 			}
 			if now.Before(m.downUntil) {
 				ss.DownUntil = m.downUntil
@@ -101,6 +109,8 @@ func (m *member) state(now time.Time) string {
 	switch {
 	case m.drained:
 		return StateDraining
+	case m.probeDown:
+		return StateDown
 	case m.downUntil.IsZero():
 		return StateUp
 	case now.Before(m.downUntil):

@@ -34,6 +34,13 @@ type Pool struct {
 	closed    atomic.Bool
 	openConns atomic.Int64
 
+	// The active health checks (health.go): their cancel while they
+	// run, whether they were stopped, and their goroutines.
+	hcMu      sync.Mutex
+	hcCancel  context.CancelFunc
+	hcStopped bool
+	hcWG      sync.WaitGroup
+
 	// logf, when set (SetEventLog), receives the connection events.
 	logf func(format string, args ...any)
 
@@ -206,13 +213,14 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections closes the connections with nothing in flight.
 func (p *Pool) CloseIdleConnections() { p.reap(time.Time{}, true) }
 
-// Close closes every connection and fails the calls in progress. The
-// pool is unusable afterwards.
+// Close closes every connection, fails the calls in progress and stops
+// the active health checks. The pool is unusable afterwards.
 func (p *Pool) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
 	p.cancel()
+	p.StopHealthChecks()
 	for _, u := range p.upstreams() {
 		u.failAll(errPoolClosed)
 	}

@@ -267,3 +267,69 @@ func TestAdminUpstreams(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupActiveHealth: a server whose health probe fails is taken out
+// (and shown down by the admin API); a reload to a configuration without
+// <health> stops the old pool's probes.
+func TestGroupActiveHealth(t *testing.T) {
+	var aStatus atomic.Int32
+	aStatus.Store(200)
+	var aProbes atomic.Int32
+	a := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			aProbes.Add(1)
+			w.WriteHeader(int(aStatus.Load()))
+			return
+		}
+		fmt.Fprint(w, "a")
+	})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "b") })
+	conf := `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api" balance="first"><server url="` + a.URL + `"/><server url="` + b.URL + `"/>
+  <health path="/healthz" interval="20ms" timeout="1s" rise="1" fall="1"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`
+	r := start(t, t.TempDir(), conf)
+	deadline := time.Now().Add(10 * time.Second)
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitUntil("a probe", func() bool { return aProbes.Load() > 0 })
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("a healthy: %q", body)
+	}
+	aStatus.Store(503)
+	waitUntil("a down", func() bool { return r.srv.Upstreams()[0].Servers[0].State == "down" })
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "b" {
+		t.Errorf("a down by probes: %q", body)
+	}
+	resp, err := http.Get("http://" + r.srv.AdminAddr().String() + "/api/upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"state": "down"`) || !strings.Contains(string(body), `"probe_down": true`) {
+		t.Errorf("/api/upstreams with a down by probes:\n%s", body)
+	}
+	writeConf(t, r.file, strings.Replace(conf, `<health path="/healthz" interval="20ms" timeout="1s" rise="1" fall="1"/>`, "", 1))
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	n := aProbes.Load()
+	time.Sleep(100 * time.Millisecond) // five intervals
+	if got := aProbes.Load(); got != n {
+		t.Errorf("%d probes after the reload dropped <health>", got-n)
+	}
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("after the reload (no health checks, a up): %q", body)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -18,6 +19,9 @@ import (
 // old configuration keeps serving and the error, with every position, is
 // returned and written to the error log, whichever path asked for the
 // reload (SIGHUP, the command pipe, the admin API).
+//
+// The active health checks of the old configuration's groups stop, and
+// those of the new one start.
 //
 // A reload also applies the connection options (<timeout> for request
 // heads and sends, <keepalivetimeout>, <netbuffersize>, <maxconnected>)
@@ -88,6 +92,14 @@ func (s *Server) Reload(path string) (err error) {
 	s.h1.SetOptions(connOptionsOf(cfg))
 	s.slots.setMax(cfg.MaxConnected)
 	s.applyListeners(pl, cfg)
+	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
+		p.StartHealthChecks()
+	}
+	if p, ok := old.Env().Transport.(*pool.Pool); ok {
+		// The old pool serves its requests in flight to their end, but
+		// probes no more.
+		p.StopHealthChecks()
+	}
 	if t, ok := old.Env().Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}

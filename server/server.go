@@ -147,6 +147,9 @@ func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts engine.Options) (*Serve
 	s.slots.setMax(cfg.MaxConnected)
 	s.Metrics.Register(admin.PoolCollector(s.PoolStats))
 	s.Metrics.Register(admin.GroupCollector(s.Upstreams))
+	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
+		p.StartHealthChecks()
+	}
 	if cfg.File != xmlconf.ReverseProxyFile {
 		s.loaded = fingerprint(cfg.File, cfg.ExtconfDirs)
 	}
