@@ -244,6 +244,7 @@ type serverJSON struct {
 	Index          int    `json:"index"`
 	URL            string `json:"url"`
 	Key            string `json:"key"`
+	Addr           string `json:"addr,omitempty"`
 	Weight         int    `json:"weight"`
 	Backup         bool   `json:"backup"`
 	State          string `json:"state"`
@@ -261,7 +262,7 @@ type serverJSON struct {
 func describeGroup(g pool.GroupState) groupJSON {
 	j := groupJSON{Name: g.Name, Balance: g.Balance, Servers: []serverJSON{}}
 	for _, s := range g.Servers {
-		sj := serverJSON{Index: s.Index, URL: s.URL, Key: s.Key, Weight: s.Weight, Backup: s.Backup, State: s.State,
+		sj := serverJSON{Index: s.Index, URL: s.URL, Key: s.Key, Addr: s.Addr, Weight: s.Weight, Backup: s.Backup, State: s.State,
 			RecentFailures: s.RecentFailures, InFlight: s.InFlight, Requests: s.Requests, Failures: s.Failures, Ejections: s.Ejections,
 			ProbeDown: s.ProbeDown, Probes: s.Probes, ProbeFailures: s.ProbeFailures}
 		if !s.DownUntil.IsZero() {
@@ -453,7 +454,9 @@ func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d 
 
 // GroupCollector exposes the state of the groups of servers, read at each
 // scrape by states from the pool of the configuration serving now, with
-// the labels group and server (the server's url as written):
+// the labels group, server (the server's url as written) and addr (for
+// a server with resolve=, the address the series is about; "" for the
+// others):
 // ocsiproxy_group_server_state (1 for the server's state label, up, down,
 // trial or draining, 0 for the others), ocsiproxy_group_server_in_flight
 // and the counters ocsiproxy_group_server_requests_total, _failures_total
@@ -467,7 +470,7 @@ func GroupCollector(states func() []pool.GroupState) prometheus.Collector {
 type groupCollector struct{ states func() []pool.GroupState }
 
 var (
-	groupLabels   = []string{"group", "server"}
+	groupLabels   = []string{"group", "server", "addr"}
 	groupStateDsc = prometheus.NewDesc("ocsiproxy_group_server_state",
 		"1 for the state the server of a group is in (up, down, trial, draining), 0 for the others.", append(groupLabels, "state"), nil)
 	groupInFlightDsc = prometheus.NewDesc("ocsiproxy_group_server_in_flight",
@@ -497,15 +500,15 @@ func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
 				if s.State == st {
 					v = 1
 				}
-				ch <- prometheus.MustNewConstMetric(groupStateDsc, prometheus.GaugeValue, v, g.Name, s.URL, st)
+				ch <- prometheus.MustNewConstMetric(groupStateDsc, prometheus.GaugeValue, v, g.Name, s.URL, s.Addr, st)
 			}
-			ch <- prometheus.MustNewConstMetric(groupInFlightDsc, prometheus.GaugeValue, float64(s.InFlight), g.Name, s.URL)
-			ch <- prometheus.MustNewConstMetric(groupRequestsDsc, prometheus.CounterValue, float64(s.Requests), g.Name, s.URL)
-			ch <- prometheus.MustNewConstMetric(groupFailuresDsc, prometheus.CounterValue, float64(s.Failures), g.Name, s.URL)
-			ch <- prometheus.MustNewConstMetric(groupEjectionsDsc, prometheus.CounterValue, float64(s.Ejections), g.Name, s.URL)
+			ch <- prometheus.MustNewConstMetric(groupInFlightDsc, prometheus.GaugeValue, float64(s.InFlight), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupRequestsDsc, prometheus.CounterValue, float64(s.Requests), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupFailuresDsc, prometheus.CounterValue, float64(s.Failures), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupEjectionsDsc, prometheus.CounterValue, float64(s.Ejections), g.Name, s.URL, s.Addr)
 			if s.Probes > 0 {
-				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.Probes-s.ProbeFailures), g.Name, s.URL, "ok")
-				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.ProbeFailures), g.Name, s.URL, "failed")
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.Probes-s.ProbeFailures), g.Name, s.URL, s.Addr, "ok")
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.ProbeFailures), g.Name, s.URL, s.Addr, "failed")
 			}
 		}
 	}

@@ -42,6 +42,7 @@ func newFakeView() *fakeView {
 			Probes: 5, ProbeFailures: 2},
 		{Index: 1, URL: "http://B:80", Key: "http://b:80", Weight: 1, Backup: true, State: pool.StateDown, DownUntil: until,
 			RecentFailures: 0, Failures: 4, Ejections: 1},
+		{Index: 2, URL: "http://app.test:8080", Key: "http://app.test:8080", Addr: "10.0.0.7:8080", Weight: 1, State: pool.StateUp},
 	}}}}
 }
 
@@ -66,9 +67,13 @@ func TestUpstreamsAPI(t *testing.T) {
 			Probes: 5, ProbeFailures: 2},
 		{Index: 1, URL: "http://B:80", Key: "http://b:80", Weight: 1, Backup: true, State: "down", DownUntil: "2030-01-02T03:04:05Z",
 			Failures: 4, Ejections: 1},
+		{Index: 2, URL: "http://app.test:8080", Key: "http://app.test:8080", Addr: "10.0.0.7:8080", Weight: 1, State: "up"},
 	}}}
 	if fmt.Sprintf("%+v", got.Groups) != fmt.Sprintf("%+v", want) {
 		t.Errorf("groups\n got %+v\nwant %+v", got.Groups, want)
+	}
+	if strings.Count(body, `"addr": `) != 1 {
+		t.Errorf("addr only for a resolved address:\n%s", body)
 	}
 	if strings.Contains(body, `"down_until": ""`) || !strings.Contains(body, `"down_until": "2030-01-02T03:04:05Z"`) {
 		t.Errorf("down_until only when down:\n%s", body)
@@ -109,22 +114,23 @@ func TestGroupCollector(t *testing.T) {
 	NewHandler(m, v).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`ocsiproxy_group_server_state{group="api",server="http://10.0.0.1:8080",state="up"} 1`,
-		`ocsiproxy_group_server_state{group="api",server="http://10.0.0.1:8080",state="down"} 0`,
-		`ocsiproxy_group_server_state{group="api",server="http://B:80",state="down"} 1`,
-		`ocsiproxy_group_server_state{group="api",server="http://B:80",state="draining"} 0`,
-		`ocsiproxy_group_server_in_flight{group="api",server="http://10.0.0.1:8080"} 3`,
-		`ocsiproxy_group_server_requests_total{group="api",server="http://10.0.0.1:8080"} 10`,
-		`ocsiproxy_group_server_failures_total{group="api",server="http://B:80"} 4`,
-		`ocsiproxy_group_server_ejections_total{group="api",server="http://B:80"} 1`,
-		`ocsiproxy_group_server_probes_total{group="api",result="ok",server="http://10.0.0.1:8080"} 3`,
-		`ocsiproxy_group_server_probes_total{group="api",result="failed",server="http://10.0.0.1:8080"} 2`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="http://10.0.0.1:8080",state="up"} 1`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="http://10.0.0.1:8080",state="down"} 0`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="http://B:80",state="down"} 1`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="http://B:80",state="draining"} 0`,
+		`ocsiproxy_group_server_in_flight{addr="",group="api",server="http://10.0.0.1:8080"} 3`,
+		`ocsiproxy_group_server_state{addr="10.0.0.7:8080",group="api",server="http://app.test:8080",state="up"} 1`,
+		`ocsiproxy_group_server_requests_total{addr="",group="api",server="http://10.0.0.1:8080"} 10`,
+		`ocsiproxy_group_server_failures_total{addr="",group="api",server="http://B:80"} 4`,
+		`ocsiproxy_group_server_ejections_total{addr="",group="api",server="http://B:80"} 1`,
+		`ocsiproxy_group_server_probes_total{addr="",group="api",result="ok",server="http://10.0.0.1:8080"} 3`,
+		`ocsiproxy_group_server_probes_total{addr="",group="api",result="failed",server="http://10.0.0.1:8080"} 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(body, `ocsiproxy_group_server_probes_total{group="api",result="ok",server="http://B:80"}`) {
+	if strings.Contains(body, `ocsiproxy_group_server_probes_total{addr="",group="api",result="ok",server="http://B:80"}`) {
 		t.Errorf("probe counters for a server that is not probed")
 	}
 	if rec.Code != http.StatusOK {

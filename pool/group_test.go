@@ -26,7 +26,7 @@ func TestParseGroups(t *testing.T) {
   <server url="http://10.0.0.2:8080" max_fails="0"/>
   <server url="http://10.0.0.3:8080" backup="true" fail_timeout="30s"/>
 </upstream>
-<upstream name="b"><server url="http://10.0.0.9"/></upstream>`)
+<upstream name="b"><server url="http://10.0.0.9"/><server url="https://App.Test" resolve="30"/><server url="http://app.test:81" resolve="250ms"/></upstream>`)
 	if len(errs) != 0 {
 		t.Fatalf("errors:\n%v", errs)
 	}
@@ -61,6 +61,10 @@ func TestParseGroups(t *testing.T) {
 	if b := c.Groups[1]; b.Balance != RoundRobin || b.Retries != 1 || b.TryDuration != 0 || b.Health != nil || b.Servers[0].Key != "http://10.0.0.9:80" {
 		t.Errorf("group b %+v", b)
 	}
+	if r := c.Groups[1].Servers; r[0].Resolve != 0 || r[1].Resolve != 30*time.Second || r[1].Host != "app.test" || r[1].Key != "https://app.test:443" ||
+		r[2].Resolve != 250*time.Millisecond || r[2].Host != "app.test" {
+		t.Errorf("resolve: %+v %+v %+v", r[0], r[1], r[2])
+	}
 	tests := []struct{ host, want string }{{"api", "api"}, {"API", "api"}, {"api:80", ""}, {"b", "b"}, {"c", ""}}
 	for _, tt := range tests {
 		if got := c.GroupName(tt.host); got != tt.want {
@@ -82,6 +86,8 @@ func TestParseGroups(t *testing.T) {
 		"  server http://10.0.0.3:8080 (t.conf:10): weight=1 backup max_fails=1 fail_timeout=30s (its <upstream>) workers=3 ",
 		"group b (t.conf:12): balance=round_robin retries=1 try_duration=infinity",
 		"  server http://10.0.0.9:80 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s workers=8 ",
+		"  server https://app.test:443 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s resolve=30s workers=8 ",
+		"  server http://app.test:81 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s resolve=250ms workers=8 ",
 	}
 	if len(lines) != 3+len(want) {
 		t.Fatalf("Describe: %q", lines)
@@ -125,8 +131,11 @@ func TestParseGroupErrors(t *testing.T) {
 			`t.conf:4:46: <server>: http://a:80 is already in group "api" at t.conf:4:22`},
 		{`<upstream name="api"><server url="http://a" backup="true"/></upstream>`,
 			`t.conf:4:1: <upstream name="api">: every <server> is a backup: at least one must not be`},
-		{`<upstream name="api"><server url="http://a" resolve="5"/></upstream>`,
-			`t.conf:4:22: <server>: resolve="5": re-resolving a server's host name is not supported yet`},
+		{`<upstream name="api"><server url="http://a" resolve="0"/><server url="http://b" resolve="soon"/><server url="http://10.0.0.1" resolve="5"/><server url="http://[::1]:8080" resolve="5"/></upstream>`,
+			"t.conf:4:22: <server>: resolve=\"0\": want a period: seconds (\"30\") or a duration (\"30s\", \"500ms\")\n" +
+				"t.conf:4:58: <server>: resolve=\"soon\": want a period: seconds (\"30\") or a duration (\"30s\", \"500ms\")\n" +
+				"t.conf:4:97: <server>: resolve=\"5\": want a host name to resolve, not the address 10.0.0.1\n" +
+				`t.conf:4:140: <server>: resolve="5": want a host name to resolve, not the address ::1`},
 		{`<upstream name="api"><server url="http://a"/><health/><health path="x" rise="0" status="600"/><tls/></upstream>`,
 			"t.conf:4:46: <health>: missing attribute \"path\"\n" +
 				"t.conf:4:55: <health>: path=\"x\": want a request target beginning with \"/\"\n" +
@@ -278,7 +287,8 @@ func TestRingConsistent(t *testing.T) {
 		var ms []*member
 		var idx []int
 		for i := 0; i < n; i++ {
-			ms = append(ms, &member{srv: &Server{Key: fmt.Sprintf("http://10.0.0.%d:8080", i+1), Weight: 1}})
+			key := fmt.Sprintf("http://10.0.0.%d:8080", i+1)
+			ms = append(ms, &member{srv: &Server{Key: key, Weight: 1}, key: key})
 			idx = append(idx, i)
 		}
 		return newRing(ms, idx), ms

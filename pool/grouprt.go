@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +19,13 @@ type group struct {
 	cfg     *Group
 	pool    *Pool
 	members []*member // in document order
-	// probing counts the goroutines probing the members (health.go).
-	probing atomic.Int32
+	// probing and resolving count the goroutines probing the members
+	// (health.go) and resolving servers (resolve.go).
+	probing, resolving atomic.Int32
+	// bg is the context of the background work while it runs (nil
+	// before StartBackground), under which the probes of members added
+	// by re-resolution start. Guarded by mu.
+	bg context.Context
 
 	// mu guards the members' balancing and health fields and the
 	// policies' state.
@@ -27,15 +33,34 @@ type group struct {
 	ring       *ring // primaries, for hashed policies
 	backupRing *ring
 	next       int // least_conn: where ties start
+	// srvDrained holds, per server (index in cfg.Servers), whether it
+	// is drained: the members re-resolution adds inherit it.
+	srvDrained []bool
+	// leaving are the members re-resolution removed whose requests in
+	// flight have not all finished (resolve.go).
+	leaving []*member
 }
 
 // member is one server of a group: its pool (the upstream of its key,
 // shared with any other use of that key) and its state in the group.
 type member struct {
 	srv    *Server
+	si     int // the index of srv in the group's servers
 	up     *upstream
+	key    string // up's key: "scheme://host:port"
 	scheme string // "http" or "https"
 	host   string // host:port to send to
+	// addr is the address ("10.0.0.1:8080") of a member that
+	// re-resolution made for one of srv's addresses; "" for the
+	// member that stands for srv itself (its host as written).
+	addr string
+	// ownsUp reports that re-resolution made up, and drops it when the
+	// member leaves (see Pool.resolvedUpstream).
+	ownsUp bool
+	// leaving is set when re-resolution removed the member.
+	leaving bool
+	// probeCancel stops the member's probes (nil when none run).
+	probeCancel context.CancelFunc
 
 	// Guarded by group.mu.
 	current   int       // smooth round robin
@@ -57,8 +82,7 @@ type member struct {
 // newGroup returns the run-time group of g, its members' pools taken
 // from (or added to) p.byKey.
 func (p *Pool) newGroup(g *Group) *group {
-	rg := &group{cfg: g, pool: p}
-	var prim, back []int
+	rg := &group{cfg: g, pool: p, srvDrained: make([]bool, len(g.Servers))}
 	for i, s := range g.Servers {
 		u := p.byKey[s.Key]
 		if u == nil {
@@ -66,18 +90,29 @@ func (p *Pool) newGroup(g *Group) *group {
 			p.byKey[s.Key] = u
 		}
 		scheme, host, _ := strings.Cut(s.Key, "://")
-		rg.members = append(rg.members, &member{srv: s, up: u, scheme: scheme, host: host})
-		if s.Backup {
+		rg.members = append(rg.members, &member{srv: s, si: i, up: u, key: s.Key, scheme: scheme, host: host})
+	}
+	rg.placeMembers()
+	return rg
+}
+
+// placeMembers puts the members on the consistent rings of hashed
+// policies, after the members changed. Called with g.mu held (or before
+// the group is used).
+func (g *group) placeMembers() {
+	if !g.cfg.Balance.hashed() {
+		return
+	}
+	var prim, back []int
+	for i, m := range g.members {
+		if m.srv.Backup {
 			back = append(back, i)
 		} else {
 			prim = append(prim, i)
 		}
 	}
-	if g.Balance.hashed() {
-		rg.ring = newRing(rg.members, prim)
-		rg.backupRing = newRing(rg.members, back)
-	}
-	return rg
+	g.ring = newRing(g.members, prim)
+	g.backupRing = newRing(g.members, back)
 }
 
 // groupFor returns the group a request to the URL host hostport goes
@@ -290,6 +325,9 @@ func (g *group) done(m *member, failed bool) {
 func (g *group) release(m *member) {
 	g.mu.Lock()
 	m.inflight--
+	if m.leaving && m.inflight == 0 {
+		g.dropLeaving(m)
+	}
 	g.mu.Unlock()
 }
 

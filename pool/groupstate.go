@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -18,8 +19,9 @@ const (
 	// StateTrial is a server whose time out is over: its next request
 	// (or the one in flight) decides whether it is up again.
 	StateTrial = "trial"
-	// StateDraining is a server drained by [Pool.SetDrained]: it gets no
-	// new request; those in flight finish.
+	// StateDraining is a server drained by [Pool.SetDrained], or an
+	// address its server's host no longer resolves to: it gets no new
+	// request; those in flight finish.
 	StateDraining = "draining"
 )
 
@@ -37,8 +39,14 @@ type ServerState struct {
 	// "scheme://host:port".
 	Index    int
 	URL, Key string
-	Weight   int
-	Backup   bool
+	// Addr is, for a server with resolve=, the address ("10.0.0.1:8080")
+	// this entry stands for: such a server has an entry per address its
+	// host resolved to (all with its Index, URL and Key). Addr is "" for
+	// a server without resolve=, and for one whose host was not resolved
+	// yet (its host is then dialed as written).
+	Addr   string
+	Weight int
+	Backup bool
 	// State is StateUp, StateDown, StateTrial or StateDraining (a
 	// drained server is draining whatever its health).
 	State string
@@ -82,10 +90,20 @@ func (p *Pool) GroupStates() []GroupState {
 		}
 		gs := GroupState{Name: g.Name, Balance: b}
 		rg.mu.Lock()
-		for i, m := range rg.members {
+		// The members that left (re-resolution) and still have requests
+		// in flight are shown draining after the others of their server.
+		members := slices.Clone(rg.members)
+		for _, m := range rg.leaving {
+			i := len(members)
+			for i > 0 && members[i-1].si > m.si {
+				i--
+			}
+			members = slices.Insert(members, i, m)
+		}
+		for _, m := range members {
 			s := m.srv
 			ss := ServerState{
-				Index: i, URL: s.URL, Key: s.Key, Weight: s.Weight, Backup: s.Backup,
+				Index: m.si, URL: s.URL, Key: s.Key, Addr: m.addr, Weight: s.Weight, Backup: s.Backup,
 				State: m.state(now), InFlight: m.inflight,
 				Requests: m.requests, Failures: m.failures, Ejections: m.ejections,
 				ProbeDown: m.probeDown, Probes: m.probes, ProbeFailures: m.probeFailures,
@@ -107,7 +125,7 @@ func (p *Pool) GroupStates() []GroupState {
 // state returns m's state at now. Called with the group's lock held.
 func (m *member) state(now time.Time) string {
 	switch {
-	case m.drained:
+	case m.drained, m.leaving:
 		return StateDraining
 	case m.probeDown:
 		return StateDown
@@ -121,7 +139,8 @@ func (m *member) state(now time.Time) string {
 
 // SetDrained drains the server of group named server (drained true), or
 // brings it back. A drained server gets no new request, as if it were
-// down, and the requests in flight on it finish. server is the server's
+// down, and the requests in flight on it finish; with resolve=, all its
+// addresses are drained, those it resolves to later too. server is the server's
 // index in the group (from 0, in document order), its url attribute as
 // written, or its "scheme://host:port" key. The error wraps [ErrNoGroup]
 // or [ErrNoServer] when there is no such group or server.
@@ -130,29 +149,34 @@ func (p *Pool) SetDrained(group, server string, drained bool) error {
 	if rg == nil {
 		return fmt.Errorf("%w: %q", ErrNoGroup, group)
 	}
-	m := rg.member(server)
-	if m == nil {
+	si := rg.server(server)
+	if si < 0 {
 		return fmt.Errorf("%w %s: %q", ErrNoServer, group, server)
 	}
 	rg.mu.Lock()
-	m.drained = drained
+	rg.srvDrained[si] = drained
+	for _, m := range rg.members {
+		if m.si == si {
+			m.drained = drained
+		}
+	}
 	rg.mu.Unlock()
 	return nil
 }
 
-// member returns the member named server (see [Pool.SetDrained]), nil
-// when there is none.
-func (g *group) member(server string) *member {
+// server returns the index of the server named server (see
+// [Pool.SetDrained]), -1 when there is none.
+func (g *group) server(server string) int {
 	if i, err := strconv.Atoi(server); err == nil {
-		if i >= 0 && i < len(g.members) {
-			return g.members[i]
+		if i >= 0 && i < len(g.cfg.Servers) {
+			return i
 		}
-		return nil
+		return -1
 	}
-	for _, m := range g.members {
-		if m.srv.URL == server || m.srv.Key == server {
-			return m
+	for i, s := range g.cfg.Servers {
+		if s.URL == server || s.Key == server {
+			return i
 		}
 	}
-	return nil
+	return -1
 }

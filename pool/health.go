@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-// StartHealthChecks starts the active health checks of the groups that
-// have a <health> element: one goroutine per server, probing it at once
-// and then every Interval (see [Health]). The pool does not start them
-// itself, so that a pool made to check or describe a configuration sends
-// no probe. It does nothing when the checks run already, after
-// [Pool.StopHealthChecks] or after [Pool.Close].
-func (p *Pool) StartHealthChecks() {
+// StartBackground starts the pool's background work: the active health
+// checks of the groups that have a <health> element (a goroutine per
+// server, probing it at once and then every Interval, see [Health]) and
+// the re-resolution of the servers with resolve= (a goroutine per such
+// server, see [Server.Resolve]). The pool does not start it itself, so
+// that a pool made to check or describe a configuration sends no probe
+// and looks nothing up. It does nothing when the work runs already,
+// after [Pool.StopBackground] or after [Pool.Close].
+func (p *Pool) StartBackground() {
 	p.hcMu.Lock()
 	defer p.hcMu.Unlock()
 	if p.hcCancel != nil || p.hcStopped || p.isClosed() {
@@ -24,22 +26,27 @@ func (p *Pool) StartHealthChecks() {
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.hcCancel = cancel
 	for _, g := range p.cfg.Groups {
-		if g.Health == nil {
-			continue
-		}
 		rg := p.groups[g.Name]
+		rg.mu.Lock()
+		rg.bg = ctx
 		for _, m := range rg.members {
-			p.hcWG.Go(func() { rg.probeLoop(ctx, m) })
+			rg.startProbe(m)
+		}
+		rg.mu.Unlock()
+		for si, s := range g.Servers {
+			if s.Resolve > 0 {
+				p.hcWG.Go(func() { rg.resolveLoop(ctx, si) })
+			}
 		}
 	}
 }
 
-// StopHealthChecks stops the active health checks for good and returns
-// once every probe goroutine has ended (a probe in progress is cut
-// short). The servers keep the state the probes gave them. A reload
-// calls it on the pool it replaces, whose requests in flight go on;
-// [Pool.Close] calls it too.
-func (p *Pool) StopHealthChecks() {
+// StopBackground stops the background work for good and returns once
+// every goroutine of it has ended (a probe or lookup in progress is cut
+// short). The servers keep the state the probes gave them, and their
+// addresses. A reload calls it on the pool it replaces, whose requests
+// in flight go on; [Pool.Close] calls it too.
+func (p *Pool) StopBackground() {
 	p.hcMu.Lock()
 	defer p.hcMu.Unlock()
 	p.hcStopped = true
@@ -47,6 +54,17 @@ func (p *Pool) StopHealthChecks() {
 		p.hcCancel()
 	}
 	p.hcWG.Wait()
+}
+
+// startProbe starts the probes of m when the group has active health
+// checks and the background work runs. Called with g.mu held.
+func (g *group) startProbe(m *member) {
+	if g.cfg.Health == nil || g.bg == nil || g.bg.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(g.bg)
+	m.probeCancel = cancel
+	g.pool.hcWG.Go(func() { g.probeLoop(ctx, m) })
 }
 
 // probeLoop probes m at once, then every Interval, until ctx ends.
@@ -82,7 +100,7 @@ func (g *group) probe(ctx context.Context, m *member) error {
 		return err
 	}
 	// The connection is closed when the probe ends, or is cut short by
-	// its timeout or by StopHealthChecks.
+	// its timeout or by StopBackground.
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer func() {
 		if stop() {

@@ -96,7 +96,7 @@ func TestProbe(t *testing.T) {
 // TestActiveHealth: a server is down after fall failed probes, excluded
 // as passive health excludes, up after rise good ones; probes go on
 // their own connections, not counted in the server's pool; they stop
-// when StopHealthChecks (or Close) returns.
+// when StopBackground (or Close) returns.
 func TestActiveHealth(t *testing.T) {
 	a, b := newHealthBackend(t, "a"), newHealthBackend(t, "b")
 	p := groupPool(t, `<upstream name="api" balance="first">
@@ -115,8 +115,8 @@ func TestActiveHealth(t *testing.T) {
 	if got := get(); got != "a" {
 		t.Fatalf("before any probe: %q (servers start up)", got)
 	}
-	p.StartHealthChecks()
-	p.StartHealthChecks() // a second start does nothing
+	p.StartBackground()
+	p.StartBackground() // a second start does nothing
 	waitFor(t, "probes", func() bool { return a.probes.Load() >= 2 && b.probes.Load() >= 2 })
 	if n := g.probing.Load(); n != 2 {
 		t.Errorf("%d probe goroutines, want 2 (one per server)", n)
@@ -162,18 +162,18 @@ func TestActiveHealth(t *testing.T) {
 	if ue, ok := r.err.(*UnavailableError); !ok || ue.RetryAfter() != time.Second {
 		t.Errorf("all down: %v", r.err)
 	}
-	p.StopHealthChecks()
+	p.StopBackground()
 	if n := g.probing.Load(); n != 0 {
-		t.Errorf("%d probe goroutines left after StopHealthChecks", n)
+		t.Errorf("%d probe goroutines left after StopBackground", n)
 	}
 	na, nb := a.probes.Load(), b.probes.Load()
 	time.Sleep(100 * time.Millisecond) // five intervals
 	if a.probes.Load() != na || b.probes.Load() != nb {
-		t.Errorf("probes after StopHealthChecks: %d and %d more", a.probes.Load()-na, b.probes.Load()-nb)
+		t.Errorf("probes after StopBackground: %d and %d more", a.probes.Load()-na, b.probes.Load()-nb)
 	}
-	p.StartHealthChecks() // stopped for good
+	p.StartBackground() // stopped for good
 	if n := g.probing.Load(); n != 0 {
-		t.Errorf("StartHealthChecks after StopHealthChecks started %d goroutines", n)
+		t.Errorf("StartBackground after StopBackground started %d goroutines", n)
 	}
 }
 
@@ -198,7 +198,7 @@ func TestActiveHealthClose(t *testing.T) {
 		t.Fatal(errs)
 	}
 	p := New(c)
-	p.StartHealthChecks()
+	p.StartBackground()
 	g := p.groups["api"]
 	select {
 	case <-arrived: // a probe waits for its answer

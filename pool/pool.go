@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -34,8 +35,14 @@ type Pool struct {
 	closed    atomic.Bool
 	openConns atomic.Int64
 
-	// The active health checks (health.go): their cancel while they
-	// run, whether they were stopped, and their goroutines.
+	// resolver looks up the servers with resolve= (nil:
+	// net.DefaultResolver); resolvedRefs counts the members using each
+	// upstream made for a resolved address (guarded by mu).
+	resolver     func(ctx context.Context, host string) ([]netip.Addr, error)
+	resolvedRefs map[*upstream]int
+
+	// The background work (health.go): its cancel while it runs,
+	// whether it was stopped, and its goroutines.
 	hcMu      sync.Mutex
 	hcCancel  context.CancelFunc
 	hcStopped bool
@@ -220,7 +227,7 @@ func (p *Pool) Close() error {
 		return nil
 	}
 	p.cancel()
-	p.StopHealthChecks()
+	p.StopBackground()
 	for _, u := range p.upstreams() {
 		u.failAll(errPoolClosed)
 	}
@@ -315,7 +322,7 @@ func (p *Pool) reap(now time.Time, force bool) {
 	p.mu.Lock()
 	for _, u := range gone {
 		u.mu.Lock()
-		if len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 && !u.removed {
+		if !u.declared && len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 && !u.removed {
 			u.removed = true
 			delete(p.byKey, u.key)
 			for _, a := range u.aliases {

@@ -244,12 +244,12 @@ func TestAdminUpstreams(t *testing.T) {
 	}
 	_, metrics := fetch("GET", "/metrics")
 	for _, want := range []string{
-		`ocsiproxy_group_server_state{group="api",server="` + a.URL + `",state="draining"} 1`,
-		`ocsiproxy_group_server_state{group="api",server="` + b.URL + `",state="up"} 1`,
-		`ocsiproxy_group_server_requests_total{group="api",server="` + a.URL + `"} 1`,
-		`ocsiproxy_group_server_requests_total{group="api",server="` + b.URL + `"} 3`,
-		`ocsiproxy_group_server_in_flight{group="api",server="` + a.URL + `"} 0`,
-		`ocsiproxy_group_server_failures_total{group="api",server="` + a.URL + `"} 0`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="` + a.URL + `",state="draining"} 1`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="` + b.URL + `",state="up"} 1`,
+		`ocsiproxy_group_server_requests_total{addr="",group="api",server="` + a.URL + `"} 1`,
+		`ocsiproxy_group_server_requests_total{addr="",group="api",server="` + b.URL + `"} 3`,
+		`ocsiproxy_group_server_in_flight{addr="",group="api",server="` + a.URL + `"} 0`,
+		`ocsiproxy_group_server_failures_total{addr="",group="api",server="` + a.URL + `"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -93,12 +93,12 @@ func (s *Server) Reload(path string) (err error) {
 	s.slots.setMax(cfg.MaxConnected)
 	s.applyListeners(pl, cfg)
 	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
-		p.StartHealthChecks()
+		p.StartBackground()
 	}
 	if p, ok := old.Env().Transport.(*pool.Pool); ok {
 		// The old pool serves its requests in flight to their end, but
 		// probes no more.
-		p.StopHealthChecks()
+		p.StopBackground()
 	}
 	if t, ok := old.Env().Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()

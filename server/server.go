@@ -148,7 +148,7 @@ func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts engine.Options) (*Serve
 	s.Metrics.Register(admin.PoolCollector(s.PoolStats))
 	s.Metrics.Register(admin.GroupCollector(s.Upstreams))
 	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
-		p.StartHealthChecks()
+		p.StartBackground()
 	}
 	if cfg.File != xmlconf.ReverseProxyFile {
 		s.loaded = fingerprint(cfg.File, cfg.ExtconfDirs)
