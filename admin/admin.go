@@ -461,8 +461,9 @@ func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d 
 // trial or draining, 0 for the others), ocsiproxy_group_server_in_flight
 // and the counters ocsiproxy_group_server_requests_total, _failures_total
 // and _ejections_total, and, for a group with <health>,
-// ocsiproxy_group_server_probes_total{result="ok"|"failed"}. The counters
-// restart from zero after a reload.
+// ocsiproxy_group_server_probes_total{result="ok"|"failed"}. A reload
+// carries the counters of the servers it keeps (see
+// [pool.Pool.Inherit]); those of the others start from zero.
 func GroupCollector(states func() []pool.GroupState) prometheus.Collector {
 	return groupCollector{states}
 }

@@ -261,6 +261,16 @@ func TestAdminUpstreams(t *testing.T) {
 	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
 		t.Errorf("undrained: %q", body)
 	}
+	// A drain survives a reload that keeps the server in its group.
+	if code, body := fetch("POST", "/api/upstreams/api/1/drain"); code != 200 {
+		t.Fatalf("drain b: %d %s", code, body)
+	}
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if s := servers(); s[0].State != "up" || s[1].State != "draining" || s[1].Requests != 3 {
+		t.Errorf("after a reload: %+v", s)
+	}
 	for _, path := range []string{"/api/upstreams/api/2/drain", "/api/upstreams/nope/0/drain", "/api/upstreams/api/http%3A%2F%2Fother%3A1/undrain"} {
 		if code, body := fetch("POST", path); code != 404 || !strings.Contains(body, `"ok": false`) {
 			t.Errorf("POST %s: %d %s", path, code, body)

@@ -20,8 +20,11 @@ import (
 // returned and written to the error log, whichever path asked for the
 // reload (SIGHUP, the command pipe, the admin API).
 //
-// The active health checks of the old configuration's groups stop, and
-// those of the new one start.
+// The servers of the groups keep their state (passive and active health,
+// drain, counters, resolved addresses) when they are in a group of the
+// same name with the same scheme, host and port (see
+// [pool.Pool.Inherit]); the active health checks and lookups of the old
+// configuration's groups stop, and those of the new one start.
 //
 // A reload also applies the connection options (<timeout> for request
 // heads and sends, <keepalivetimeout>, <netbuffersize>, <maxconnected>)
@@ -85,6 +88,10 @@ func (s *Server) Reload(path string) (err error) {
 		s.Logs.Warnf("reload: <syslog> changes take effect at the next restart")
 	}
 	old := s.Handler.Tree()
+	if np, ok := tree.Env().Transport.(*pool.Pool); ok {
+		op, _ := old.Env().Transport.(*pool.Pool)
+		np.Inherit(op)
+	}
 	s.Handler.Swap(tree)
 	s.adminCfg = adm
 	s.Handler.SetLimits(cfg)

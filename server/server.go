@@ -178,8 +178,8 @@ func (s *Server) Upstreams() []pool.GroupState {
 }
 
 // SetDrained drains a server of a group of the configuration serving now,
-// or brings it back (see [pool.Pool.SetDrained]). A reload makes new
-// pools: a drained server is up again after it.
+// or brings it back (see [pool.Pool.SetDrained]). A reload keeps the
+// drain of a server that stays in its group.
 func (s *Server) SetDrained(group, server string, drained bool) error {
 	p, ok := s.Handler.Tree().Env().Transport.(*pool.Pool)
 	if !ok {
