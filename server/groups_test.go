@@ -343,3 +343,104 @@ func TestGroupActiveHealth(t *testing.T) {
 		t.Errorf("after the reload (no health checks, a up): %q", body)
 	}
 }
+
+// TestGroupKillBackendUnderLoad: clients loop on GETs while one of the
+// two backends is killed (listener and connections closed): once passive
+// health has taken it out, no client gets an error, and every client
+// gets its own answer throughout.
+func TestGroupKillBackendUnderLoad(t *testing.T) {
+	echo := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s", name, r.URL.Path) }
+	}
+	a, b := newBackend(t, echo("a")), newBackend(t, echo("b"))
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api"><server url="`+a.URL+`" fail_timeout="1h"/><server url="`+b.URL+`" fail_timeout="1h"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
+	const clients, perClient, killAt = 8, 150, 40
+	type result struct {
+		start time.Time
+		err   string // "" for a good answer
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		sent    atomic.Int32
+		killed  = make(chan struct{})
+		downAt  atomic.Pointer[time.Time]
+		stopMon = make(chan struct{})
+		monDone = make(chan struct{})
+	)
+	go func() { // the moment passive health takes b out
+		defer close(monDone)
+		for {
+			select {
+			case <-stopMon:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if downAt.Load() == nil && r.srv.Upstreams()[0].Servers[1].State == "down" {
+				now := time.Now()
+				downAt.Store(&now)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := range perClient {
+				if sent.Add(1) == killAt {
+					b.Listener.Close()
+					b.CloseClientConnections()
+					close(killed)
+				}
+				path := fmt.Sprintf("/c%d/r%d", c, i)
+				res := result{start: time.Now()}
+				resp, err := client.Get("http://" + r.addr(0) + path)
+				if err != nil {
+					res.err = err.Error()
+				} else {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						res.err = fmt.Sprintf("status %d", resp.StatusCode)
+					} else if got := string(body); got != "a "+path && got != "b "+path {
+						t.Errorf("client %d request %d got another's answer: %q", c, i, got)
+					}
+				}
+				mu.Lock()
+				results = append(results, res)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(stopMon)
+	<-monDone
+	<-killed
+	d := downAt.Load()
+	if d == nil {
+		t.Fatalf("b was never taken out: %+v", r.srv.Upstreams())
+	}
+	var before, after int
+	for _, res := range results {
+		if res.err == "" {
+			continue
+		}
+		if res.start.After(*d) {
+			after++
+			t.Errorf("request started after b was taken out failed: %s", res.err)
+		} else {
+			before++
+		}
+	}
+	if len(results) != clients*perClient {
+		t.Errorf("%d results, want %d", len(results), clients*perClient)
+	}
+	if b.count() == 0 || a.count() <= b.count() {
+		t.Errorf("a served %d requests, b %d: b served before it was killed, a the rest", a.count(), b.count())
+	}
+	t.Logf("%d requests, %d failed before b was taken out, %d after", len(results), before, after)
+}
