@@ -179,8 +179,12 @@ func (s *Server) Upstreams() []pool.GroupState {
 
 // SetDrained drains a server of a group of the configuration serving now,
 // or brings it back (see [pool.Pool.SetDrained]). A reload keeps the
-// drain of a server that stays in its group.
+// drain of a server that stays in its group; a drain asked during a
+// reload waits for it, so that it is not lost between the state the new
+// pool took over and the swap.
 func (s *Server) SetDrained(group, server string, drained bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p, ok := s.Handler.Tree().Env().Transport.(*pool.Pool)
 	if !ok {
 		return fmt.Errorf("%w: %q", pool.ErrNoGroup, group)
