@@ -1,5 +1,6 @@
 // Package admin is the admin listener's API and the Prometheus metrics:
-// /healthz, /metrics, GET /api/config and POST /api/reload, configured by
+// /healthz, /metrics, GET /api/config, POST /api/reload and the groups of
+// servers (GET /api/upstreams, drain and undrain), configured by
 // the ocsiproxy.ext.admin extension. The metrics are an observer of the
 // request handler; the API reaches the running server through a narrow
 // [View].
@@ -173,10 +174,20 @@ type View interface {
 	// Reload loads the configuration file (the current one when file is
 	// "") and swaps it in, or says why it cannot.
 	Reload(file string) error
+	// Upstreams returns the state of the groups of servers of the
+	// configuration serving now (none when it has no group).
+	Upstreams() []pool.GroupState
+	// SetDrained drains a server of a group, or brings it back (see
+	// [pool.Pool.SetDrained]).
+	SetDrained(group, server string, drained bool) error
 }
 
 // NewHandler returns the admin endpoints: /healthz, /metrics (m), GET
-// /api/config and POST /api/reload (v).
+// /api/config, POST /api/reload, GET /api/upstreams and POST
+// /api/upstreams/{group}/{server}/drain and .../undrain (v). {server} is
+// the server's index in its group (from 0, in document order) or its url
+// as written, percent-encoded ("http%3A%2F%2F10.0.0.1%3A8080"); an
+// unknown group or server is 404.
 func NewHandler(m *Metrics, v View) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +205,72 @@ func NewHandler(m *Metrics, v View) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
+	mux.HandleFunc("GET /api/upstreams", func(w http.ResponseWriter, r *http.Request) {
+		groups := []groupJSON{}
+		for _, g := range v.Upstreams() {
+			groups = append(groups, describeGroup(g))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"groups": groups})
+	})
+	drain := func(drained bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			group, server := r.PathValue("group"), r.PathValue("server")
+			if err := v.SetDrained(group, server, drained); err != nil {
+				status := http.StatusInternalServerError
+				if errors.Is(err, pool.ErrNoGroup) || errors.Is(err, pool.ErrNoServer) {
+					status = http.StatusNotFound
+				}
+				writeJSON(w, status, map[string]any{"ok": false, "error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"ok": true, "group": group, "server": server, "drained": drained})
+		}
+	}
+	mux.HandleFunc("POST /api/upstreams/{group}/{server}/drain", drain(true))
+	mux.HandleFunc("POST /api/upstreams/{group}/{server}/undrain", drain(false))
 	return mux
+}
+
+// groupJSON is one group as GET /api/upstreams shows it.
+type groupJSON struct {
+	Name    string       `json:"name"`
+	Balance string       `json:"balance"`
+	Servers []serverJSON `json:"servers"`
+}
+
+// serverJSON is one server of a group; DownUntil is set only while the
+// server is down (RFC 3339, UTC).
+type serverJSON struct {
+	Index          int    `json:"index"`
+	URL            string `json:"url"`
+	Key            string `json:"key"`
+	Addr           string `json:"addr,omitempty"`
+	Weight         int    `json:"weight"`
+	Backup         bool   `json:"backup"`
+	State          string `json:"state"`
+	DownUntil      string `json:"down_until,omitempty"`
+	RecentFailures int    `json:"recent_failures"`
+	InFlight       int64  `json:"in_flight"`
+	Requests       uint64 `json:"requests"`
+	Failures       uint64 `json:"failures"`
+	Ejections      uint64 `json:"ejections"`
+	ProbeDown      bool   `json:"probe_down"`
+	Probes         uint64 `json:"probes"`
+	ProbeFailures  uint64 `json:"probe_failures"`
+}
+
+func describeGroup(g pool.GroupState) groupJSON {
+	j := groupJSON{Name: g.Name, Balance: g.Balance, Servers: []serverJSON{}}
+	for _, s := range g.Servers {
+		sj := serverJSON{Index: s.Index, URL: s.URL, Key: s.Key, Addr: s.Addr, Weight: s.Weight, Backup: s.Backup, State: s.State,
+			RecentFailures: s.RecentFailures, InFlight: s.InFlight, Requests: s.Requests, Failures: s.Failures, Ejections: s.Ejections,
+			ProbeDown: s.ProbeDown, Probes: s.Probes, ProbeFailures: s.ProbeFailures}
+		if !s.DownUntil.IsZero() {
+			sj.DownUntil = s.DownUntil.UTC().Format(time.RFC3339Nano)
+		}
+		j.Servers = append(j.Servers, sj)
+	}
+	return j
 }
 
 // reloadRefused is the answer of a refused reload: ok is false, error is
@@ -374,4 +450,67 @@ func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d 
 		host, rule = st.HostFilter, st.AnswerPos
 	}
 	m.observe(host, rule, status, d)
+}
+
+// GroupCollector exposes the state of the groups of servers, read at each
+// scrape by states from the pool of the configuration serving now, with
+// the labels group, server (the server's url as written) and addr (for
+// a server with resolve=, the address the series is about; "" for the
+// others):
+// ocsiproxy_group_server_state (1 for the server's state label, up, down,
+// trial or draining, 0 for the others), ocsiproxy_group_server_in_flight
+// and the counters ocsiproxy_group_server_requests_total, _failures_total
+// and _ejections_total, and, for a group with <health>,
+// ocsiproxy_group_server_probes_total{result="ok"|"failed"}. A reload
+// carries the counters of the servers it keeps (see
+// [pool.Pool.Inherit]); those of the others start from zero.
+func GroupCollector(states func() []pool.GroupState) prometheus.Collector {
+	return groupCollector{states}
+}
+
+type groupCollector struct{ states func() []pool.GroupState }
+
+var (
+	groupLabels   = []string{"group", "server", "addr"}
+	groupStateDsc = prometheus.NewDesc("ocsiproxy_group_server_state",
+		"1 for the state the server of a group is in (up, down, trial, draining), 0 for the others.", append(groupLabels, "state"), nil)
+	groupInFlightDsc = prometheus.NewDesc("ocsiproxy_group_server_in_flight",
+		"Requests sent to the server whose response body is not closed yet.", groupLabels, nil)
+	groupRequestsDsc = prometheus.NewDesc("ocsiproxy_group_server_requests_total",
+		"Requests the group sent to the server.", groupLabels, nil)
+	groupFailuresDsc = prometheus.NewDesc("ocsiproxy_group_server_failures_total",
+		"Failures of the server counted by passive health.", groupLabels, nil)
+	groupEjectionsDsc = prometheus.NewDesc("ocsiproxy_group_server_ejections_total",
+		"Times passive health took the server out after failures.", groupLabels, nil)
+	groupProbesDsc = prometheus.NewDesc("ocsiproxy_group_server_probes_total",
+		"Active health probes of the server, by result (ok, failed).", append(groupLabels, "result"), nil)
+	serverStates = []string{pool.StateUp, pool.StateDown, pool.StateTrial, pool.StateDraining}
+)
+
+func (c groupCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{groupStateDsc, groupInFlightDsc, groupRequestsDsc, groupFailuresDsc, groupEjectionsDsc, groupProbesDsc} {
+		ch <- d
+	}
+}
+
+func (c groupCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, g := range c.states() {
+		for _, s := range g.Servers {
+			for _, st := range serverStates {
+				v := 0.0
+				if s.State == st {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(groupStateDsc, prometheus.GaugeValue, v, g.Name, s.URL, s.Addr, st)
+			}
+			ch <- prometheus.MustNewConstMetric(groupInFlightDsc, prometheus.GaugeValue, float64(s.InFlight), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupRequestsDsc, prometheus.CounterValue, float64(s.Requests), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupFailuresDsc, prometheus.CounterValue, float64(s.Failures), g.Name, s.URL, s.Addr)
+			ch <- prometheus.MustNewConstMetric(groupEjectionsDsc, prometheus.CounterValue, float64(s.Ejections), g.Name, s.URL, s.Addr)
+			if s.Probes > 0 {
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.Probes-s.ProbeFailures), g.Name, s.URL, s.Addr, "ok")
+				ch <- prometheus.MustNewConstMetric(groupProbesDsc, prometheus.CounterValue, float64(s.ProbeFailures), g.Name, s.URL, s.Addr, "failed")
+			}
+		}
+	}
 }

@@ -53,7 +53,8 @@ func (g *group) hashKey(req *http.Request) (string, bool) {
 }
 
 // ring is a consistent-hash ring: every server has pointsPerWeight
-// points per unit of weight, placed by hashing its key (its URL) and the
+// points per unit of weight, placed by hashing its key (its
+// "scheme://host:port", an address of its own for a resolved one) and the
 // point's number, so a server's points do not depend on the others:
 // adding or removing one server moves only the keys on its arcs, about
 // 1/N of them.
@@ -90,7 +91,7 @@ func newRing(members []*member, idx []int) *ring {
 	for _, i := range idx {
 		m := members[i]
 		for j := 0; j < pointsPerWeight*m.srv.Weight; j++ {
-			pts = append(pts, point{hash64(m.srv.Key + "#" + strconv.Itoa(j)), i})
+			pts = append(pts, point{hash64(m.key + "#" + strconv.Itoa(j)), i})
 		}
 	}
 	slices.SortFunc(pts, func(a, b point) int {

@@ -83,6 +83,14 @@
 // does when stage.Env.ClientAddrInContext is set), so the pool does not
 // import the stage package.
 //
+// A group's <health> child turns on active health checks (health.go,
+// [Health]): a goroutine per server probes it on connections of its own,
+// from [Pool.StartBackground] to [Pool.StopBackground] or
+// [Pool.Close]. A server with resolve= (resolve.go, [Server.Resolve]) is
+// looked up again every period by a goroutine of that background work,
+// and stands for a member per address, each with its own upstream. [Pool.GroupStates] is a snapshot of the servers' state
+// for the admin API and metrics; [Pool.SetDrained] drains a server.
+//
 // # Pipelining rules
 //
 //   - Only safe, idempotent requests without a body are pipelined: GET,

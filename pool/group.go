@@ -3,6 +3,7 @@ package pool
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -76,9 +77,8 @@ type Group struct {
 	FailStatus []int
 	// Servers are the <server> children, in document order.
 	Servers []*Server
-	// Health is the <health> child, nil when there is none. Active
-	// health checks are not run yet: a <health> element is checked, then
-	// refused.
+	// Health is the <health> child, nil when there is none: then only
+	// passive health takes servers out.
 	Health *Health
 	Pos    xmlconf.Pos
 }
@@ -106,11 +106,25 @@ type Server struct {
 	// Declared reports that the server's settings come from its own
 	// <upstream url=>.
 	Declared bool
-	Pos      xmlconf.Pos
-	tls      *tls.Config // https servers
+	// Host is the host of URL in lower case, without port (nor brackets).
+	Host string
+	// Resolve is how often Host is resolved again (resolve=, default 0:
+	// never; the pool then dials Host as it is). With it, the server
+	// stands for all the addresses Host resolves to, each with its own
+	// pool: see [Pool.SetResolver].
+	Resolve time.Duration
+	Pos     xmlconf.Pos
+	tls     *tls.Config // https servers
 }
 
-// Health is the <health> child of a group: active health checks.
+// Health is the <health> child of a group: active health checks. Each
+// server is probed every Interval with a GET of Path, on a connection of
+// its own opened for the probe (never one of the server's pool, so that
+// probes are not client traffic and never wait behind a client
+// request), and closed after it. A server is down after Fall failed
+// probes in a row (no answer within Timeout, or a status outside Status)
+// and up again after Rise good ones; down by probes, it gets no request,
+// as when passive health takes it out. Servers start up.
 type Health struct {
 	// Path is the request target of the probes (required).
 	Path string
@@ -193,10 +207,7 @@ func (c *Config) parseGroups(elems []*xmlconf.Element, errs *xmlconf.ErrorList) 
 				}
 				if g.Health = parseHealth(ch, errs); g.Health == nil {
 					ok = false
-					continue
 				}
-				errs.Add(ch.Pos, "<health>: active health checks are not supported yet (passive health is: max_fails, fail_timeout)")
-				ok = false
 			default:
 				errs.Add(ch.Pos, "<upstream name=%q>: unknown element <%s> (want <server> or <health>)", name, ch.Name)
 				ok = false
@@ -361,7 +372,7 @@ func (c *Config) parseServer(e *xmlconf.Element, base Settings, errs *xmlconf.Er
 		errs.Add(e.Pos, "<server>: url %q: %v", raw, err)
 		return nil
 	}
-	s := &Server{URL: raw, Key: key, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, Settings: base, Pos: e.Pos}
+	s := &Server{URL: raw, Key: key, Host: host, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second, Settings: base, Pos: e.Pos}
 	for _, u := range c.Upstreams {
 		if u.Key == key {
 			s.Settings, s.Declared, s.tls = u.Settings, true, u.tls
@@ -408,14 +419,32 @@ func (c *Config) parseServer(e *xmlconf.Element, base Settings, errs *xmlconf.Er
 			}
 			s.FailTimeout = d
 		case "resolve":
-			errs.Add(e.Pos, "<server>: resolve=%q: re-resolving a server's host name is not supported yet", a.Value)
-			ok = false
+			d, good := parseResolve(a.Value)
+			if !good {
+				bad(`a period: seconds ("30") or a duration ("30s", "500ms")`)
+				continue
+			}
+			if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+				bad(fmt.Sprintf("a host name to resolve, not the address %s", host))
+				continue
+			}
+			s.Resolve = d
 		}
 	}
 	if !ok {
 		return nil
 	}
 	return s
+}
+
+// parseResolve reads a resolve attribute: seconds when bare (as
+// SPEC's resolve="S"), else a Go duration; more than zero.
+func parseResolve(v string) (time.Duration, bool) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, n > 0 && n <= 86400
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d > 0
 }
 
 // parseHealth reads a <health> element. It returns nil if it reported a
@@ -545,6 +574,9 @@ func (c *Config) describeGroups() []string {
 				line += " backup"
 			}
 			line += fmt.Sprintf(" max_fails=%d fail_timeout=%s ", s.MaxFails, s.FailTimeout)
+			if s.Resolve > 0 {
+				line += fmt.Sprintf("resolve=%s ", s.Resolve)
+			}
 			if s.Declared {
 				line += "(its <upstream>) "
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,7 +26,7 @@ func TestParseGroups(t *testing.T) {
   <server url="http://10.0.0.2:8080" max_fails="0"/>
   <server url="http://10.0.0.3:8080" backup="true" fail_timeout="30s"/>
 </upstream>
-<upstream name="b"><server url="http://10.0.0.9"/></upstream>`)
+<upstream name="b"><server url="http://10.0.0.9"/><server url="https://App.Test" resolve="30"/><server url="http://app.test:81" resolve="250ms"/></upstream>`)
 	if len(errs) != 0 {
 		t.Fatalf("errors:\n%v", errs)
 	}
@@ -60,6 +61,10 @@ func TestParseGroups(t *testing.T) {
 	if b := c.Groups[1]; b.Balance != RoundRobin || b.Retries != 1 || b.TryDuration != 0 || b.Health != nil || b.Servers[0].Key != "http://10.0.0.9:80" {
 		t.Errorf("group b %+v", b)
 	}
+	if r := c.Groups[1].Servers; r[0].Resolve != 0 || r[1].Resolve != 30*time.Second || r[1].Host != "app.test" || r[1].Key != "https://app.test:443" ||
+		r[2].Resolve != 250*time.Millisecond || r[2].Host != "app.test" {
+		t.Errorf("resolve: %+v %+v %+v", r[0], r[1], r[2])
+	}
 	tests := []struct{ host, want string }{{"api", "api"}, {"API", "api"}, {"api:80", ""}, {"b", "b"}, {"c", ""}}
 	for _, tt := range tests {
 		if got := c.GroupName(tt.host); got != tt.want {
@@ -81,6 +86,8 @@ func TestParseGroups(t *testing.T) {
 		"  server http://10.0.0.3:8080 (t.conf:10): weight=1 backup max_fails=1 fail_timeout=30s (its <upstream>) workers=3 ",
 		"group b (t.conf:12): balance=round_robin retries=1 try_duration=infinity",
 		"  server http://10.0.0.9:80 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s workers=8 ",
+		"  server https://app.test:443 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s resolve=30s workers=8 ",
+		"  server http://app.test:81 (t.conf:12): weight=1 max_fails=1 fail_timeout=10s resolve=250ms workers=8 ",
 	}
 	if len(lines) != 3+len(want) {
 		t.Fatalf("Describe: %q", lines)
@@ -124,16 +131,19 @@ func TestParseGroupErrors(t *testing.T) {
 			`t.conf:4:46: <server>: http://a:80 is already in group "api" at t.conf:4:22`},
 		{`<upstream name="api"><server url="http://a" backup="true"/></upstream>`,
 			`t.conf:4:1: <upstream name="api">: every <server> is a backup: at least one must not be`},
-		{`<upstream name="api"><server url="http://a" resolve="5"/></upstream>`,
-			`t.conf:4:22: <server>: resolve="5": re-resolving a server's host name is not supported yet`},
+		{`<upstream name="api"><server url="http://a" resolve="0"/><server url="http://b" resolve="soon"/><server url="http://10.0.0.1" resolve="5"/><server url="http://[::1]:8080" resolve="5"/></upstream>`,
+			"t.conf:4:22: <server>: resolve=\"0\": want a period: seconds (\"30\") or a duration (\"30s\", \"500ms\")\n" +
+				"t.conf:4:58: <server>: resolve=\"soon\": want a period: seconds (\"30\") or a duration (\"30s\", \"500ms\")\n" +
+				"t.conf:4:97: <server>: resolve=\"5\": want a host name to resolve, not the address 10.0.0.1\n" +
+				`t.conf:4:140: <server>: resolve="5": want a host name to resolve, not the address ::1`},
 		{`<upstream name="api"><server url="http://a"/><health/><health path="x" rise="0" status="600"/><tls/></upstream>`,
 			"t.conf:4:46: <health>: missing attribute \"path\"\n" +
 				"t.conf:4:55: <health>: path=\"x\": want a request target beginning with \"/\"\n" +
 				"t.conf:4:55: <health>: rise=\"0\": want a number of probes from 1 to 100\n" +
 				"t.conf:4:55: <health>: status=\"600\": want statuses or ranges (\"200-399\", \"200 204\")\n" +
 				`t.conf:4:95: <upstream name="api">: unknown element <tls> (want <server> or <health>)`},
-		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/></upstream>`,
-			`t.conf:4:46: <health>: active health checks are not supported yet (passive health is: max_fails, fail_timeout)`},
+		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/><health path="/ready" interval="0"/></upstream>`,
+			"t.conf:4:71: <health>: only one is allowed in a group (the first is at t.conf:4:46)"},
 		{`<upstream name="api" workers="0"><server url="http://a"/></upstream>`,
 			`t.conf:4:1: <upstream>: workers="0": want a number of connections from 1 to 100000`},
 	}
@@ -277,7 +287,8 @@ func TestRingConsistent(t *testing.T) {
 		var ms []*member
 		var idx []int
 		for i := 0; i < n; i++ {
-			ms = append(ms, &member{srv: &Server{Key: fmt.Sprintf("http://10.0.0.%d:8080", i+1), Weight: 1}})
+			key := fmt.Sprintf("http://10.0.0.%d:8080", i+1)
+			ms = append(ms, &member{srv: &Server{Key: key, Weight: 1}, key: key})
 			idx = append(idx, i)
 		}
 		return newRing(ms, idx), ms
@@ -555,5 +566,90 @@ func TestGroupFailStatus(t *testing.T) {
 		if down := errors.As(r.err, new(*UnavailableError)); down != tt.wantDown {
 			t.Errorf("fail_status %q: second answer %v, want down %t", tt.failStatus, r, tt.wantDown)
 		}
+	}
+}
+
+// TestGroupDrain: a drained server gets no new request and its request
+// in flight finishes; GroupStates shows it; servers are named by index,
+// url or key.
+func TestGroupDrain(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	a := newRawBackend(t, countingServe("a", &mu, &seen))
+	b := newRawBackend(t, countingServe("b", &mu, &seen))
+	p := groupPool(t, `<upstream name="api"><server url="http://`+a.addr+`"/><server url="http://`+b.addr+`" backup="true"/></upstream>`)
+	req, _ := http.NewRequest("GET", "http://api/x", nil)
+	inflight, err := p.RoundTrip(req) // to a; its body stays open
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetDrained("api", "0", true); err != nil {
+		t.Fatal(err)
+	}
+	st := p.GroupStates()
+	if len(st) != 1 || st[0].Name != "api" || st[0].Balance != "round_robin" || len(st[0].Servers) != 2 {
+		t.Fatalf("states %+v", st)
+	}
+	sa, sb := st[0].Servers[0], st[0].Servers[1]
+	if sa.State != StateDraining || sa.InFlight != 1 || sa.Requests != 1 || sa.URL != "http://"+a.addr || sa.Index != 0 {
+		t.Errorf("drained server %+v", sa)
+	}
+	if sb.State != StateUp || !sb.Backup || sb.InFlight != 0 || sb.Index != 1 {
+		t.Errorf("backup %+v", sb)
+	}
+	for range 3 {
+		if r := roundTrip(p, "GET", "http://api/y", nil); r.err != nil || r.body != "b" {
+			t.Fatalf("with a drained: %v", r)
+		}
+	}
+	if _, err := io.ReadAll(inflight.Body); err != nil {
+		t.Errorf("the request in flight on the drained server: %v", err)
+	}
+	inflight.Body.Close()
+	if s := p.GroupStates()[0].Servers[0]; s.InFlight != 0 || s.State != StateDraining {
+		t.Errorf("after its body was closed: %+v", s)
+	}
+	if err := p.SetDrained("api", "http://"+a.addr, false); err != nil {
+		t.Fatal(err)
+	}
+	if r := roundTrip(p, "GET", "http://api/z", nil); r.err != nil || r.body != "a" {
+		t.Errorf("undrained: %v", r)
+	}
+
+	tests := []struct {
+		group, server string
+		want          error
+	}{
+		{"api", "1", nil},
+		{"api", "http://" + b.addr, nil},
+		{"api", "http://" + b.addr + ":80", ErrNoServer},
+		{"api", "2", ErrNoServer},
+		{"api", "-1", ErrNoServer},
+		{"api", "", ErrNoServer},
+		{"nope", "0", ErrNoGroup},
+	}
+	for _, tt := range tests {
+		err := p.SetDrained(tt.group, tt.server, false)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("SetDrained(%q, %q) = %v, want %v", tt.group, tt.server, err, tt.want)
+		}
+	}
+}
+
+// TestGroupStatesDown: a server out after failures is down until its
+// fail_timeout ends, with its failures counted.
+func TestGroupStatesDown(t *testing.T) {
+	p := groupPool(t, `<upstream name="api" retries="0">
+<server url="http://`+refusedAddr(t)+`" max_fails="2" fail_timeout="1h"/>
+</upstream>`)
+	roundTrip(p, "GET", "http://api/", nil)
+	s := p.GroupStates()[0].Servers[0]
+	if s.State != StateUp || s.RecentFailures != 1 || s.Failures != 1 || s.Ejections != 0 || !s.DownUntil.IsZero() {
+		t.Errorf("after one failure: %+v", s)
+	}
+	roundTrip(p, "GET", "http://api/", nil)
+	s = p.GroupStates()[0].Servers[0]
+	if s.State != StateDown || s.Failures != 2 || s.Ejections != 1 || time.Until(s.DownUntil) < 59*time.Minute {
+		t.Errorf("after two failures: %+v", s)
 	}
 }

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,15 @@ import (
 // balancer in front of their pools.
 type group struct {
 	cfg     *Group
+	pool    *Pool
 	members []*member // in document order
+	// probing and resolving count the goroutines probing the members
+	// (health.go) and resolving servers (resolve.go).
+	probing, resolving atomic.Int32
+	// bg is the context of the background work while it runs (nil
+	// before StartBackground), under which the probes of members added
+	// by re-resolution start. Guarded by mu.
+	bg context.Context
 
 	// mu guards the members' balancing and health fields and the
 	// policies' state.
@@ -24,15 +33,34 @@ type group struct {
 	ring       *ring // primaries, for hashed policies
 	backupRing *ring
 	next       int // least_conn: where ties start
+	// srvDrained holds, per server (index in cfg.Servers), whether it
+	// is drained: the members re-resolution adds inherit it.
+	srvDrained []bool
+	// leaving are the members re-resolution removed whose requests in
+	// flight have not all finished (resolve.go).
+	leaving []*member
 }
 
 // member is one server of a group: its pool (the upstream of its key,
 // shared with any other use of that key) and its state in the group.
 type member struct {
 	srv    *Server
+	si     int // the index of srv in the group's servers
 	up     *upstream
+	key    string // up's key: "scheme://host:port"
 	scheme string // "http" or "https"
 	host   string // host:port to send to
+	// addr is the address ("10.0.0.1:8080") of a member that
+	// re-resolution made for one of srv's addresses; "" for the
+	// member that stands for srv itself (its host as written).
+	addr string
+	// ownsUp reports that re-resolution made up, and drops it when the
+	// member leaves (see Pool.resolvedUpstream).
+	ownsUp bool
+	// leaving is set when re-resolution removed the member.
+	leaving bool
+	// probeCancel stops the member's probes (nil when none run).
+	probeCancel context.CancelFunc
 
 	// Guarded by group.mu.
 	current   int       // smooth round robin
@@ -42,15 +70,19 @@ type member struct {
 	downUntil time.Time // out until then; then one trial request
 	trial     bool      // the trial request is in flight
 	drained   bool
+	// Active health (health.go): down by probes, and the probes in a
+	// row that passed or failed.
+	probeDown           bool
+	probeGood, probeBad int
 	// Counters.
 	requests, failures, ejections uint64
+	probes, probeFailures         uint64
 }
 
 // newGroup returns the run-time group of g, its members' pools taken
 // from (or added to) p.byKey.
 func (p *Pool) newGroup(g *Group) *group {
-	rg := &group{cfg: g}
-	var prim, back []int
+	rg := &group{cfg: g, pool: p, srvDrained: make([]bool, len(g.Servers))}
 	for i, s := range g.Servers {
 		u := p.byKey[s.Key]
 		if u == nil {
@@ -58,18 +90,29 @@ func (p *Pool) newGroup(g *Group) *group {
 			p.byKey[s.Key] = u
 		}
 		scheme, host, _ := strings.Cut(s.Key, "://")
-		rg.members = append(rg.members, &member{srv: s, up: u, scheme: scheme, host: host})
-		if s.Backup {
+		rg.members = append(rg.members, &member{srv: s, si: i, up: u, key: s.Key, scheme: scheme, host: host})
+	}
+	rg.placeMembers()
+	return rg
+}
+
+// placeMembers puts the members on the consistent rings of hashed
+// policies, after the members changed. Called with g.mu held (or before
+// the group is used).
+func (g *group) placeMembers() {
+	if !g.cfg.Balance.hashed() {
+		return
+	}
+	var prim, back []int
+	for i, m := range g.members {
+		if m.srv.Backup {
 			back = append(back, i)
 		} else {
 			prim = append(prim, i)
 		}
 	}
-	if g.Balance.hashed() {
-		rg.ring = newRing(rg.members, prim)
-		rg.backupRing = newRing(rg.members, back)
-	}
-	return rg
+	g.ring = newRing(g.members, prim)
+	g.backupRing = newRing(g.members, back)
 }
 
 // groupFor returns the group a request to the URL host hostport goes
@@ -151,12 +194,12 @@ func classify(err error) failure {
 	return notFailure
 }
 
-// usable reports whether m may take a new request now: not drained, and
-// up or due for its trial request (a server with its trial request in
+// usable reports whether m may take a new request now: not drained, not
+// down by active health, and up or due for its trial request (a server with its trial request in
 // flight is not). Backup servers are used only when no primary server
 // is usable. Called with g.mu held.
 func (m *member) usable(now time.Time) bool {
-	if m.drained {
+	if m.drained || m.probeDown {
 		return false
 	}
 	if m.downUntil.IsZero() {
@@ -210,10 +253,25 @@ func (g *group) retryAfter() time.Duration {
 	defer g.mu.Unlock()
 	var d time.Duration
 	for _, m := range g.members {
-		if !m.drained && !m.downUntil.IsZero() {
-			if left := m.downUntil.Sub(now); d == 0 || left < d {
-				d = left
+		if m.drained {
+			continue
+		}
+		var left time.Duration
+		switch {
+		case m.probeDown:
+			// Rise good probes bring it back.
+			h := g.cfg.Health
+			left = time.Duration(h.Rise-m.probeGood) * h.Interval
+			if !m.downUntil.IsZero() {
+				left = max(left, m.downUntil.Sub(now))
 			}
+		case !m.downUntil.IsZero():
+			left = m.downUntil.Sub(now)
+		default:
+			continue
+		}
+		if d == 0 || left < d {
+			d = left
 		}
 	}
 	switch {
@@ -267,6 +325,9 @@ func (g *group) done(m *member, failed bool) {
 func (g *group) release(m *member) {
 	g.mu.Lock()
 	m.inflight--
+	if m.leaving && m.inflight == 0 {
+		g.dropLeaving(m)
+	}
 	g.mu.Unlock()
 }
 

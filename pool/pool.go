@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,19 @@ type Pool struct {
 
 	closed    atomic.Bool
 	openConns atomic.Int64
+
+	// resolver looks up the servers with resolve= (nil:
+	// net.DefaultResolver); resolvedRefs counts the members using each
+	// upstream made for a resolved address (guarded by mu).
+	resolver     func(ctx context.Context, host string) ([]netip.Addr, error)
+	resolvedRefs map[*upstream]int
+
+	// The background work (health.go): its cancel while it runs,
+	// whether it was stopped, and its goroutines.
+	hcMu      sync.Mutex
+	hcCancel  context.CancelFunc
+	hcStopped bool
+	hcWG      sync.WaitGroup
 
 	// logf, when set (SetEventLog), receives the connection events.
 	logf func(format string, args ...any)
@@ -206,13 +220,14 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections closes the connections with nothing in flight.
 func (p *Pool) CloseIdleConnections() { p.reap(time.Time{}, true) }
 
-// Close closes every connection and fails the calls in progress. The
-// pool is unusable afterwards.
+// Close closes every connection, fails the calls in progress and stops
+// the active health checks. The pool is unusable afterwards.
 func (p *Pool) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
 	p.cancel()
+	p.StopBackground()
 	for _, u := range p.upstreams() {
 		u.failAll(errPoolClosed)
 	}
@@ -307,7 +322,7 @@ func (p *Pool) reap(now time.Time, force bool) {
 	p.mu.Lock()
 	for _, u := range gone {
 		u.mu.Lock()
-		if len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 && !u.removed {
+		if !u.declared && len(u.conns) == 0 && u.dialing == 0 && len(u.waiters) == 0 && !u.removed {
 			u.removed = true
 			delete(p.byKey, u.key)
 			for _, a := range u.aliases {

@@ -2,9 +2,14 @@ package server
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,4 +145,302 @@ func TestGroupDryRun(t *testing.T) {
 		got != "proxy GET http://api/x Host: api (group api: its server is chosen when the request is sent) [d.conf:5]" {
 		t.Errorf("decision %q (group %q)", got, res.Decision.Group)
 	}
+}
+
+// TestAdminUpstreams drives GET /api/upstreams and drain/undrain through
+// the admin listener: a drained server gets no new request, its request
+// in flight finishes; /metrics shows each server's state.
+func TestAdminUpstreams(t *testing.T) {
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	a := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		fmt.Fprint(w, "a")
+	})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "b") })
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api" balance="first"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
+	adminURL := "http://" + r.srv.AdminAddr().String()
+	fetch := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, adminURL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	type server struct {
+		Index    int    `json:"index"`
+		URL      string `json:"url"`
+		State    string `json:"state"`
+		InFlight int64  `json:"in_flight"`
+		Requests uint64 `json:"requests"`
+	}
+	servers := func() []server {
+		t.Helper()
+		code, body := fetch("GET", "/api/upstreams")
+		var got struct {
+			Groups []struct {
+				Name    string   `json:"name"`
+				Balance string   `json:"balance"`
+				Servers []server `json:"servers"`
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || len(got.Groups) != 1 ||
+			got.Groups[0].Name != "api" || got.Groups[0].Balance != "first" || len(got.Groups[0].Servers) != 2 {
+			t.Fatalf("GET /api/upstreams: %d %v\n%s", code, err, body)
+		}
+		return got.Groups[0].Servers
+	}
+	// A request in flight on a, then a is drained.
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + r.addr(0) + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		slow <- fmt.Sprint(resp.StatusCode, " ", string(body))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for servers()[0].InFlight != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow request never reached a: %+v", servers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, body := fetch("POST", "/api/upstreams/api/"+url.PathEscape(a.URL)+"/drain"); code != 200 || !strings.Contains(body, `"ok": true`) {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	if s := servers(); s[0].State != "draining" || s[0].InFlight != 1 || s[0].URL != a.URL || s[1].State != "up" {
+		t.Errorf("after drain: %+v", s)
+	}
+	for i := range 3 {
+		if _, body := get(t, r.addr(0), "/x", "h"); body != "b" {
+			t.Errorf("request %d with a drained: %q", i, body)
+		}
+	}
+	releaseOnce.Do(func() { close(release) })
+	if got := <-slow; got != "200 a" {
+		t.Errorf("the request in flight on the drained server: %q", got)
+	}
+	for servers()[0].InFlight != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight never went back to 0: %+v", servers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, metrics := fetch("GET", "/metrics")
+	for _, want := range []string{
+		`ocsiproxy_group_server_state{addr="",group="api",server="` + a.URL + `",state="draining"} 1`,
+		`ocsiproxy_group_server_state{addr="",group="api",server="` + b.URL + `",state="up"} 1`,
+		`ocsiproxy_group_server_requests_total{addr="",group="api",server="` + a.URL + `"} 1`,
+		`ocsiproxy_group_server_requests_total{addr="",group="api",server="` + b.URL + `"} 3`,
+		`ocsiproxy_group_server_in_flight{addr="",group="api",server="` + a.URL + `"} 0`,
+		`ocsiproxy_group_server_failures_total{addr="",group="api",server="` + a.URL + `"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if code, body := fetch("POST", "/api/upstreams/api/0/undrain"); code != 200 {
+		t.Fatalf("undrain: %d %s", code, body)
+	}
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("undrained: %q", body)
+	}
+	// A drain survives a reload that keeps the server in its group.
+	if code, body := fetch("POST", "/api/upstreams/api/1/drain"); code != 200 {
+		t.Fatalf("drain b: %d %s", code, body)
+	}
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	if s := servers(); s[0].State != "up" || s[1].State != "draining" || s[1].Requests != 3 {
+		t.Errorf("after a reload: %+v", s)
+	}
+	for _, path := range []string{"/api/upstreams/api/2/drain", "/api/upstreams/nope/0/drain", "/api/upstreams/api/http%3A%2F%2Fother%3A1/undrain"} {
+		if code, body := fetch("POST", path); code != 404 || !strings.Contains(body, `"ok": false`) {
+			t.Errorf("POST %s: %d %s", path, code, body)
+		}
+	}
+}
+
+// TestGroupActiveHealth: a server whose health probe fails is taken out
+// (and shown down by the admin API); a reload to a configuration without
+// <health> stops the old pool's probes.
+func TestGroupActiveHealth(t *testing.T) {
+	var aStatus atomic.Int32
+	aStatus.Store(200)
+	var aProbes atomic.Int32
+	a := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			aProbes.Add(1)
+			w.WriteHeader(int(aStatus.Load()))
+			return
+		}
+		fmt.Fprint(w, "a")
+	})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "b") })
+	conf := `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api" balance="first"><server url="` + a.URL + `"/><server url="` + b.URL + `"/>
+  <health path="/healthz" interval="20ms" timeout="1s" rise="1" fall="1"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`
+	r := start(t, t.TempDir(), conf)
+	deadline := time.Now().Add(10 * time.Second)
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitUntil("a probe", func() bool { return aProbes.Load() > 0 })
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("a healthy: %q", body)
+	}
+	aStatus.Store(503)
+	waitUntil("a down", func() bool { return r.srv.Upstreams()[0].Servers[0].State == "down" })
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "b" {
+		t.Errorf("a down by probes: %q", body)
+	}
+	resp, err := http.Get("http://" + r.srv.AdminAddr().String() + "/api/upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"state": "down"`) || !strings.Contains(string(body), `"probe_down": true`) {
+		t.Errorf("/api/upstreams with a down by probes:\n%s", body)
+	}
+	writeConf(t, r.file, strings.Replace(conf, `<health path="/healthz" interval="20ms" timeout="1s" rise="1" fall="1"/>`, "", 1))
+	if err := r.srv.Reload(""); err != nil {
+		t.Fatal(err)
+	}
+	n := aProbes.Load()
+	time.Sleep(100 * time.Millisecond) // five intervals
+	if got := aProbes.Load(); got != n {
+		t.Errorf("%d probes after the reload dropped <health>", got-n)
+	}
+	if _, body := get(t, r.addr(0), "/x", "h"); body != "a" {
+		t.Errorf("after the reload (no health checks, a up): %q", body)
+	}
+}
+
+// TestGroupKillBackendUnderLoad: clients loop on GETs while one of the
+// two backends is killed (listener and connections closed): once passive
+// health has taken it out, no client gets an error, and every client
+// gets its own answer throughout.
+func TestGroupKillBackendUnderLoad(t *testing.T) {
+	echo := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s", name, r.URL.Path) }
+	}
+	a, b := newBackend(t, echo("a")), newBackend(t, echo("b"))
+	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="api"><server url="`+a.URL+`" fail_timeout="1h"/><server url="`+b.URL+`" fail_timeout="1h"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
+	const clients, perClient, killAt = 8, 150, 40
+	type result struct {
+		start time.Time
+		err   string // "" for a good answer
+	}
+	var (
+		mu      sync.Mutex
+		results []result
+		sent    atomic.Int32
+		killed  = make(chan struct{})
+		downAt  atomic.Pointer[time.Time]
+		stopMon = make(chan struct{})
+		monDone = make(chan struct{})
+	)
+	go func() { // the moment passive health takes b out
+		defer close(monDone)
+		for {
+			select {
+			case <-stopMon:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if downAt.Load() == nil && r.srv.Upstreams()[0].Servers[1].State == "down" {
+				now := time.Now()
+				downAt.Store(&now)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := range perClient {
+				if sent.Add(1) == killAt {
+					b.Listener.Close()
+					b.CloseClientConnections()
+					close(killed)
+				}
+				path := fmt.Sprintf("/c%d/r%d", c, i)
+				res := result{start: time.Now()}
+				resp, err := client.Get("http://" + r.addr(0) + path)
+				if err != nil {
+					res.err = err.Error()
+				} else {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						res.err = fmt.Sprintf("status %d", resp.StatusCode)
+					} else if got := string(body); got != "a "+path && got != "b "+path {
+						t.Errorf("client %d request %d got another's answer: %q", c, i, got)
+					}
+				}
+				mu.Lock()
+				results = append(results, res)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(stopMon)
+	<-monDone
+	<-killed
+	d := downAt.Load()
+	if d == nil {
+		t.Fatalf("b was never taken out: %+v", r.srv.Upstreams())
+	}
+	var before, after int
+	for _, res := range results {
+		if res.err == "" {
+			continue
+		}
+		if res.start.After(*d) {
+			after++
+			t.Errorf("request started after b was taken out failed: %s", res.err)
+		} else {
+			before++
+		}
+	}
+	if len(results) != clients*perClient {
+		t.Errorf("%d results, want %d", len(results), clients*perClient)
+	}
+	if b.count() == 0 || a.count() <= b.count() {
+		t.Errorf("a served %d requests, b %d: b served before it was killed, a the rest", a.count(), b.count())
+	}
+	t.Logf("%d requests, %d failed before b was taken out, %d after", len(results), before, after)
 }

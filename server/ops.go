@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -18,6 +19,12 @@ import (
 // old configuration keeps serving and the error, with every position, is
 // returned and written to the error log, whichever path asked for the
 // reload (SIGHUP, the command pipe, the admin API).
+//
+// The servers of the groups keep their state (passive and active health,
+// drain, counters, resolved addresses) when they are in a group of the
+// same name with the same scheme, host and port (see
+// [pool.Pool.Inherit]); the active health checks and lookups of the old
+// configuration's groups stop, and those of the new one start.
 //
 // A reload also applies the connection options (<timeout> for request
 // heads and sends, <keepalivetimeout>, <netbuffersize>, <maxconnected>)
@@ -81,6 +88,10 @@ func (s *Server) Reload(path string) (err error) {
 		s.Logs.Warnf("reload: <syslog> changes take effect at the next restart")
 	}
 	old := s.Handler.Tree()
+	if np, ok := tree.Env().Transport.(*pool.Pool); ok {
+		op, _ := old.Env().Transport.(*pool.Pool)
+		np.Inherit(op)
+	}
 	s.Handler.Swap(tree)
 	s.adminCfg = adm
 	s.Handler.SetLimits(cfg)
@@ -88,6 +99,14 @@ func (s *Server) Reload(path string) (err error) {
 	s.h1.SetOptions(connOptionsOf(cfg))
 	s.slots.setMax(cfg.MaxConnected)
 	s.applyListeners(pl, cfg)
+	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
+		p.StartBackground()
+	}
+	if p, ok := old.Env().Transport.(*pool.Pool); ok {
+		// The old pool serves its requests in flight to their end, but
+		// probes no more.
+		p.StopBackground()
+	}
 	if t, ok := old.Env().Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}

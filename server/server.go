@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -145,6 +146,10 @@ func New(cfg *xmlconf.Config, logs *accesslog.Logs, opts engine.Options) (*Serve
 	s.slots.logs = logs
 	s.slots.setMax(cfg.MaxConnected)
 	s.Metrics.Register(admin.PoolCollector(s.PoolStats))
+	s.Metrics.Register(admin.GroupCollector(s.Upstreams))
+	if p, ok := tree.Env().Transport.(*pool.Pool); ok {
+		p.StartBackground()
+	}
 	if cfg.File != xmlconf.ReverseProxyFile {
 		s.loaded = fingerprint(cfg.File, cfg.ExtconfDirs)
 	}
@@ -161,6 +166,30 @@ func (s *Server) PoolStats() []pool.Stats {
 		return p.Stats()
 	}
 	return nil
+}
+
+// Upstreams returns the state of the groups of servers of the
+// configuration serving now (see [pool.Pool.GroupStates]).
+func (s *Server) Upstreams() []pool.GroupState {
+	if p, ok := s.Handler.Tree().Env().Transport.(*pool.Pool); ok {
+		return p.GroupStates()
+	}
+	return nil
+}
+
+// SetDrained drains a server of a group of the configuration serving now,
+// or brings it back (see [pool.Pool.SetDrained]). A reload keeps the
+// drain of a server that stays in its group; a drain asked during a
+// reload waits for it, so that it is not lost between the state the new
+// pool took over and the swap.
+func (s *Server) SetDrained(group, server string, drained bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.Handler.Tree().Env().Transport.(*pool.Pool)
+	if !ok {
+		return fmt.Errorf("%w: %q", pool.ErrNoGroup, group)
+	}
+	return p.SetDrained(group, server, drained)
 }
 
 // Listen opens every <port> of the configuration, and the admin
