@@ -91,6 +91,9 @@ type Decision struct {
 	// name=...>), the group's name: which of its servers the request
 	// goes to is decided when it is sent, not in a dry run.
 	Group string `json:"group,omitempty"`
+	// Server is, for a group balanced by a hash policy, the server (its
+	// url) the request goes to when every server is up.
+	Server string `json:"server,omitempty"`
 }
 
 // Result is the whole dry run of one URL.
@@ -130,8 +133,11 @@ type Runner struct {
 	rec     *recorder
 	port    int
 	pool    []string
-	// groupOf names the upstream group of a backend host ("" for none).
-	groupOf func(host string) string
+	// groupOf names the upstream group of a backend host ("" for none);
+	// hashedServer is the server of a hash-balanced group a request goes
+	// to when all are up.
+	groupOf      func(host string) string
+	hashedServer func(group string, req *http.Request) (string, bool)
 	// tls serves --https requests, started at the first one.
 	tls struct {
 		conns  chan net.Conn
@@ -153,6 +159,7 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
 	env := &stage.Env{Transport: rec, Forwarded: forward.ParseConfig(cfg, &errs), PathPrefix: pc.PathPrefixFunc()}
+	env.ClientAddrInContext = pc.NeedsClientAddr() // ip_hash groups: the server shown
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		return nil, err
@@ -161,7 +168,7 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	if len(cfg.Ports) > 0 {
 		port = cfg.Ports[0].Port
 	}
-	d := &Runner{rec: rec, port: port, pool: pc.Describe(), groupOf: pc.GroupName}
+	d := &Runner{rec: rec, port: port, pool: pc.Describe(), groupOf: pc.GroupName, hashedServer: pc.HashedServer}
 	d.handler = engine.NewHandler(tree, cfg, dryObserver{d})
 	maxHeader := int(cfg.NetBufferSize)
 	if maxHeader <= 0 {
@@ -207,6 +214,9 @@ func (o dryObserver) Begin(st *stage.State) func(error) {
 		res.Decision = decide(st, err, d.rec.last)
 		if p := d.rec.last; p != nil && res.Decision.Action == "proxy" {
 			res.Decision.Group = d.groupOf(p.URL.Host)
+			if res.Decision.Group != "" {
+				res.Decision.Server, _ = d.hashedServer(res.Decision.Group, p)
+			}
 		}
 		close(d.run.done)
 	}
@@ -449,7 +459,10 @@ func (d Decision) String() string {
 	switch d.Action {
 	case "proxy":
 		s = fmt.Sprintf("proxy %s %s Host: %s", d.Method, d.URL, d.Host)
-		if d.Group != "" {
+		switch {
+		case d.Server != "":
+			s += fmt.Sprintf(" (group %s: server %s when every server is up)", d.Group, d.Server)
+		case d.Group != "":
 			s += fmt.Sprintf(" (group %s: its server is chosen when the request is sent)", d.Group)
 		}
 		if d.Status != 0 {

@@ -3,6 +3,7 @@ package pool
 import (
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -596,4 +597,37 @@ func (c *Config) NeedsClientAddr() bool {
 		}
 	}
 	return false
+}
+
+// HashedServer returns the url (as written) of the server that req goes
+// to in the group name when every server is up, for a group balanced by a
+// hash policy (--dry-run shows it). ok is false for an unknown group,
+// another policy, or a request without a key (which is balanced round
+// robin). For ip_hash, the client address is the one WithClientAddr put
+// in req's context.
+func (c *Config) HashedServer(name string, req *http.Request) (url string, ok bool) {
+	var gc *Group
+	for _, g := range c.Groups {
+		if strings.EqualFold(g.Name, name) {
+			gc = g
+			break
+		}
+	}
+	if gc == nil || !gc.Balance.hashed() {
+		return "", false
+	}
+	g := &group{cfg: gc}
+	for i, s := range gc.Servers {
+		g.members = append(g.members, &member{srv: s, si: i, key: s.Key})
+	}
+	key, hasKey := g.hashKey(req)
+	if !hasKey {
+		return "", false
+	}
+	g.placeMembers()
+	i := g.ring.walk(key, len(g.members), func(int) bool { return true })
+	if i < 0 {
+		return "", false
+	}
+	return gc.Servers[i].URL, true
 }
