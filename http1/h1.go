@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +54,9 @@ import (
 //     would resolve silently are still refused (the bytes the waiting
 //     goroutine reads are fed to it on the worker, whose stack is grown).
 //
-// HTTPS ports (TLS, HTTP/2) and the admin listener stay on net/http.
+// HTTPS ports hand their connections to ServeTLS (tls.go), which serves
+// those that negotiate HTTP/1.1 (or nothing) by ALPN here too, and hands
+// HTTP/2 ones to net/http; the admin listener stays on net/http.
 
 // watchDelay is how long a request runs before its connection is watched
 // for the client going away.
@@ -115,6 +118,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
+	// handshakes are the TLS connections in their handshake (ServeTLS),
+	// with their retired flag.
+	handshakes map[*tls.Conn]*atomic.Bool
 }
 
 // Connection states, for graceful shutdown: only idle connections are
@@ -193,10 +199,11 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c.waitFn = c.wait
 	c.peekFn = c.peekRaw
 	c.in.f.max = c.o.MaxHeaderBytes + 4096
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-		}
+	c.rc = rawConnOf(nc)
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+		c.readableFn = c.readable
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
@@ -247,6 +254,9 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.cut()
 	}
+	for tc := range s.handshakes {
+		tc.Close()
+	}
 }
 
 // Wait returns once every connection has ended, the handlers of their
@@ -257,7 +267,7 @@ func (s *Server) Wait(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		n := len(s.conns)
+		n := len(s.conns) + len(s.handshakes)
 		s.mu.Unlock()
 		if n == 0 {
 			return
@@ -305,6 +315,11 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 					c.cut()
 				}
 			}
+			for tc, r := range s.handshakes {
+				if r == retired {
+					tc.Close()
+				}
+			}
 			return
 		case <-t.C:
 		}
@@ -329,6 +344,12 @@ func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
 			c.nc.Close()
 		}
 		left++
+	}
+	for tc, r := range s.handshakes {
+		if retired == nil || r == retired {
+			tc.Close()
+			left++
+		}
 	}
 	return left == 0
 }
@@ -355,15 +376,18 @@ type h1Conn struct {
 	retired *atomic.Bool
 	nc      net.Conn
 	rc      syscall.RawConn // nil: the connection keeps its read buffer while idle
-	in      connReader
-	out     connWriter
-	br      *bufio.Reader // nil while idle
-	bw      *bufio.Writer // nil while idle
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	remote  string
-	state   atomic.Int32
-	hdr     http.Header // the response header map, cleared per request
+	// tls is the state of a TLS connection (nil: plain), given to its
+	// requests.
+	tls    *tls.ConnectionState
+	in     connReader
+	out    connWriter
+	br     *bufio.Reader // nil while idle
+	bw     *bufio.Writer // nil while idle
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	remote string
+	state  atomic.Int32
+	hdr    http.Header // the response header map, cleared per request
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request
@@ -375,6 +399,9 @@ type h1Conn struct {
 	// value made per request is an allocation.
 	waitFn func()
 	peekFn func(fd uintptr) bool
+	// readableFn is c.readable (TLS connections), peekByte its buffer.
+	readableFn func(fd uintptr) bool
+	peekByte   [1]byte
 	// peekErr is the outcome of peekRaw.
 	peekErr error
 	// verdict is the framing verdict of the request being served.
@@ -492,7 +519,9 @@ func (c *h1Conn) wait() {
 	}
 	c.limitHead()
 	var perr error
-	if c.rc == nil {
+	if c.tls != nil {
+		perr = c.waitTLS()
+	} else if c.rc == nil {
 		if c.br == nil {
 			c.br = h1Readers.Get().(*bufio.Reader)
 			c.br.Reset(&c.in)
@@ -732,6 +761,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		}
 	}
 	req.RemoteAddr = c.remote
+	req.TLS = c.tls
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.

@@ -1,0 +1,143 @@
+package http1
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// HTTP/1.x over TLS. An HTTPS port hands its connections to ServeTLS,
+// which makes the handshake (ALPN "h2" and "http/1.1") and serves the
+// connections that did not choose HTTP/2 with the same loop, parser,
+// framing tracker and bounds as plain ones. An idle TLS connection holds
+// no read buffer either: it waits for its socket to become readable
+// (readable, which reads nothing), and only then reads through TLS, once
+// what TLS may already hold (a record read with the previous one) has
+// been served (waitTLS).
+
+// ServeTLS serves the TLS connection tc once its handshake is done, in a
+// goroutine of its own, the handshake bounded by the head timeout in
+// force: a connection that negotiated "h2" by ALPN is handed to h2
+// (closed when h2 is nil); any other is served as HTTP/1.x, as
+// [Server.ServeConn] serves a plain one, with requests whose TLS field is
+// the connection's state. retired is as for ServeConn; a connection still
+// in its handshake counts as idle for shutdowns and drains.
+func (s *Server) ServeTLS(tc *tls.Conn, h2 func(*tls.Conn), retired *atomic.Bool) {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		tc.Close()
+		return
+	}
+	if s.handshakes == nil {
+		s.handshakes = make(map[*tls.Conn]*atomic.Bool)
+	}
+	s.handshakes[tc] = retired
+	s.mu.Unlock()
+	go s.handshake(tc, h2, retired)
+}
+
+// handshake makes tc's handshake, then serves it (ServeTLS).
+func (s *Server) handshake(tc *tls.Conn, h2 func(*tls.Conn), retired *atomic.Bool) {
+	o := s.opts.Load()
+	if o.HeaderTimeout > 0 {
+		tc.SetDeadline(time.Now().Add(o.HeaderTimeout))
+	}
+	err := tc.Handshake()
+	if err == nil && o.HeaderTimeout > 0 {
+		tc.SetDeadline(time.Time{})
+	}
+	s.mu.Lock()
+	delete(s.handshakes, tc)
+	s.mu.Unlock()
+	if err != nil {
+		// As net/http's server: a client speaking plain HTTP to the port
+		// is told so, and the failure is logged.
+		reason := err.Error()
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && recordLooksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			reason = "client sent an HTTP request to an HTTPS server"
+		}
+		s.logf("http: TLS handshake error from %s: %v", tc.RemoteAddr(), reason)
+		tc.Close()
+		return
+	}
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		if h2 == nil {
+			tc.Close()
+			return
+		}
+		h2(tc)
+		return
+	}
+	s.ServeConn(tc, retired)
+}
+
+// recordLooksLikeHTTP reports whether the first bytes of what should
+// have been a TLS record look like a plain HTTP request (net/http's test).
+func recordLooksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// waitTLS is wait's for a TLS connection: it returns once bytes of the
+// next request are in c.br, or with the error that ended the wait.
+func (c *h1Conn) waitTLS() error {
+	c.br = h1Readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.in)
+	if c.rc != nil {
+		// TLS may hold bytes read from the socket with the last request
+		// (a record not yet decrypted, or one not wholly read): a read
+		// with a deadline in the past returns them, or fails without
+		// touching the socket (a read timeout leaves a tls.Conn usable).
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		_, err := c.br.Peek(1)
+		c.nc.SetReadDeadline(c.rdl)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		c.releaseReader()
+		if err := c.rc.Read(c.readableFn); err != nil {
+			return err
+		}
+		c.br = h1Readers.Get().(*bufio.Reader)
+		c.br.Reset(&c.in)
+	}
+	_, err := c.br.Peek(1)
+	return err
+}
+
+// readable is the RawConn.Read callback of waitTLS: it reports whether
+// the socket has bytes or an end to read, reading nothing (MSG_PEEK).
+func (c *h1Conn) readable(fd uintptr) bool {
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), c.peekByte[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err != syscall.EINTR {
+			return err != syscall.EAGAIN
+		}
+	}
+}
+
+// rawConnOf returns the socket beneath nc, a *tls.Conn or a plain
+// connection, when there is one.
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return rc
+		}
+	}
+	return nil
+}
