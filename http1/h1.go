@@ -519,15 +519,23 @@ func (c *h1Conn) wait() {
 	}
 	c.limitHead()
 	var perr error
-	if c.tls != nil {
-		perr = c.waitTLS()
-	} else if c.rc == nil {
+	switch {
+	case c.tls != nil && c.rc != nil:
+		held, err := c.probeTLS()
+		if err == nil && !held {
+			// Parked by a new goroutine: this one's stack grew in the
+			// TLS read.
+			go c.parkTLS()
+			return
+		}
+		perr = err
+	case c.rc == nil:
 		if c.br == nil {
 			c.br = h1Readers.Get().(*bufio.Reader)
 			c.br.Reset(&c.in)
 		}
 		_, perr = c.br.Peek(1)
-	} else {
+	default:
 		c.in.raw = true
 		c.peekErr = nil
 		err := c.rc.Read(c.peekFn)
@@ -536,6 +544,13 @@ func (c *h1Conn) wait() {
 			perr = err
 		}
 	}
+	c.resume(perr)
+}
+
+// resume serves the request whose first bytes wait found, unless perr
+// (the error that ended the wait) is set or the connection was closed
+// meanwhile.
+func (c *h1Conn) resume(perr error) {
 	if perr != nil || !c.state.CompareAndSwap(stateIdle, stateActive) {
 		c.close()
 		return

@@ -19,7 +19,7 @@ import (
 // no read buffer either: it waits for its socket to become readable
 // (readable, which reads nothing), and only then reads through TLS, once
 // what TLS may already hold (a record read with the previous one) has
-// been served (waitTLS).
+// been served (probeTLS, parkTLS).
 
 // ServeTLS serves the TLS connection tc once its handshake is done, in a
 // goroutine of its own, the handshake bounded by the head timeout in
@@ -90,34 +90,44 @@ func recordLooksLikeHTTP(hdr [5]byte) bool {
 	return false
 }
 
-// waitTLS is wait's for a TLS connection: it returns once bytes of the
-// next request are in c.br, or with the error that ended the wait.
-func (c *h1Conn) waitTLS() error {
+// probeTLS is wait's first step on a TLS connection: TLS may hold bytes
+// read from the socket with the last request (a record not yet
+// decrypted, or one not wholly read; often, for the first request, the
+// record sent with the end of the handshake), which the socket's
+// readability would never announce. A read with a deadline in the past
+// returns them, or fails without touching the socket (a read timeout
+// leaves a tls.Conn usable). held reports whether bytes are now in c.br;
+// when none are, c.br is given back.
+func (c *h1Conn) probeTLS() (held bool, err error) {
 	c.br = h1Readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.in)
-	if c.rc != nil {
-		// TLS may hold bytes read from the socket with the last request
-		// (a record not yet decrypted, or one not wholly read): a read
-		// with a deadline in the past returns them, or fails without
-		// touching the socket (a read timeout leaves a tls.Conn usable).
-		c.nc.SetReadDeadline(aLongTimeAgo)
-		_, err := c.br.Peek(1)
-		c.nc.SetReadDeadline(c.rdl)
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
-		}
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	_, err = c.br.Peek(1)
+	c.nc.SetReadDeadline(c.rdl)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.releaseReader()
-		if err := c.rc.Read(c.readableFn); err != nil {
-			return err
-		}
-		c.br = h1Readers.Get().(*bufio.Reader)
-		c.br.Reset(&c.in)
+		return false, nil
 	}
-	_, err := c.br.Peek(1)
-	return err
+	return false, err
 }
 
-// readable is the RawConn.Read callback of waitTLS: it reports whether
+// parkTLS waits, holding no buffer, until the socket beneath an idle TLS
+// connection is readable, then reads the next bytes through TLS and
+// serves them (resume).
+func (c *h1Conn) parkTLS() {
+	err := c.rc.Read(c.readableFn)
+	if err == nil {
+		c.br = h1Readers.Get().(*bufio.Reader)
+		c.br.Reset(&c.in)
+		_, err = c.br.Peek(1)
+	}
+	c.resume(err)
+}
+
+// readable is the RawConn.Read callback of parkTLS: it reports whether
 // the socket has bytes or an end to read, reading nothing (MSG_PEEK).
 func (c *h1Conn) readable(fd uintptr) bool {
 	for {
