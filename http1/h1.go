@@ -249,13 +249,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // server cut rather than one the client left.
 func (s *Server) Close() {
 	s.closeListeners()
+	var cut []net.Conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.cut()
+		cut = append(cut, c.cut())
 	}
 	for tc := range s.handshakes {
-		tc.Close()
+		cut = append(cut, tc)
+	}
+	s.mu.Unlock()
+	closeAll(cut)
+}
+
+// closeAll closes the connections cut, outside s.mu: closing a TLS
+// connection writes its close_notify, which may wait (up to 5 s, in
+// crypto/tls) on a client that reads nothing.
+func closeAll(cut []net.Conn) {
+	for _, nc := range cut {
+		nc.Close()
 	}
 }
 
@@ -280,11 +291,12 @@ func (s *Server) Wait(ctx context.Context) {
 	}
 }
 
-// cut closes the connection on the server's behalf (s.mu held).
-func (c *h1Conn) cut() {
+// cut ends the connection on the server's behalf (s.mu held) and returns
+// it, to be closed once s.mu is released (closeAll).
+func (c *h1Conn) cut() net.Conn {
 	c.cancel(http.ErrServerClosed)
 	c.state.Store(stateClosed)
-	c.nc.Close()
+	return c.nc
 }
 
 func (s *Server) closeListeners() {
@@ -308,18 +320,20 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 	for !s.closeIdleOf(retired) {
 		select {
 		case <-ctx.Done():
+			var cut []net.Conn
 			s.mu.Lock()
-			defer s.mu.Unlock()
 			for c := range s.conns {
 				if c.retired == retired {
-					c.cut()
+					cut = append(cut, c.cut())
 				}
 			}
 			for tc, r := range s.handshakes {
 				if r == retired {
-					tc.Close()
+					cut = append(cut, tc)
 				}
 			}
+			s.mu.Unlock()
+			closeAll(cut)
 			return
 		case <-t.C:
 		}
@@ -333,24 +347,26 @@ func (s *Server) closeIdle() bool { return s.closeIdleOf(nil) }
 // (every connection when retired is nil) and reports whether none of
 // them is left.
 func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
+	var cut []net.Conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	left := 0
 	for c := range s.conns {
 		if retired != nil && c.retired != retired {
 			continue
 		}
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
-			c.nc.Close()
+			cut = append(cut, c.nc)
 		}
 		left++
 	}
 	for tc, r := range s.handshakes {
 		if retired == nil || r == retired {
-			tc.Close()
+			cut = append(cut, tc)
 			left++
 		}
 	}
+	s.mu.Unlock()
+	closeAll(cut)
 	return left == 0
 }
 
