@@ -130,7 +130,13 @@ func proxy(t *testing.T, serverXML string) string {
 // raw sends a raw request and returns the parsed response and body.
 func raw(t *testing.T, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawOn(t, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }, req)
+}
+
+// rawOn is raw on a connection made by dial.
+func rawOn(t *testing.T, dial func() (net.Conn, error), req string) (*http.Response, string) {
+	t.Helper()
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
