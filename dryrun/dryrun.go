@@ -1,8 +1,7 @@
 // Package dryrun is --dry-run: it shows, for a URL, what the server would
 // do with the request, without opening a socket. The request is written
 // as bytes into an in-memory connection served by the live server's own
-// HTTP/1.1 server (package http1; net/http's TLS server with --https)
-// and handler (package engine), so that the parser, the refusals, the
+// HTTP/1.1 server (package http1, over TLS with --https) and handler (package engine), so that the parser, the refusals, the
 // framing check, the limits and the engine are the live ones; only the
 // backend client differs: it records the request instead of sending it.
 // The handler's observer traces every decision (rule tried, access
@@ -122,8 +121,8 @@ func (standIn) StandIn()                 {}
 
 // Runner simulates requests on a compiled configuration without
 // opening any socket. A request is written as bytes into an in-memory
-// connection served by the same HTTP/1.1 server (or, with HTTPS, the same
-// net/http TLS server) and handler as the live server's, so it meets the
+// connection served by the same HTTP/1.1 server (with HTTPS, over TLS as
+// on the live HTTPS ports) and handler as the live server's, so it meets the
 // same parser, refusals, framing check, limits and engine; only the
 // backend client differs: it records the request instead of sending it.
 // A Runner runs one request at a time.
@@ -138,12 +137,9 @@ type Runner struct {
 	// to when all are up.
 	groupOf      func(host string) string
 	hashedServer func(group string, req *http.Request) (string, bool)
-	// tls serves --https requests, started at the first one.
-	tls struct {
-		conns  chan net.Conn
-		server *http.Server
-		config *tls.Config
-	}
+	// tlsConf is the TLS configuration of --https requests, made at the
+	// first one.
+	tlsConf *tls.Config
 	// run is the request being simulated.
 	run struct {
 		res  *Result
@@ -181,10 +177,6 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 // Close stops the servers of the dry runs.
 func (d *Runner) Close() {
 	d.h1.Close()
-	if d.tls.server != nil {
-		close(d.tls.conns) // ends Serve's Accept, which Close waits for
-		d.tls.server.Close()
-	}
 }
 
 // PoolLines describes the backend pool settings: a line for the <pool>
@@ -257,7 +249,7 @@ func (d *Runner) Run(dr Request) (*Result, error) {
 	var client net.Conn = cli
 	if secure {
 		d.startTLS()
-		d.tls.conns <- tls.Server(conn, d.tls.config)
+		d.h1.ServeTLS(tls.Server(conn, d.tlsConf), nil, nil)
 		client = tls.Client(cli, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 	} else {
 		d.h1.ServeConn(conn, nil)
@@ -355,17 +347,14 @@ func (d *Runner) head(method string, dr Request) (head []byte, localPort int, se
 	return []byte(method + " " + target + " " + proto + "\r\n" + host + fields.String() + "\r\n"), localPort, secure, nil
 }
 
-// startTLS starts the TLS server of --https requests: net/http's, as on
-// the live HTTPS ports, with a certificate made for the purpose.
+// startTLS makes the TLS configuration of --https requests, with a
+// certificate made for the purpose: they are served, as on the live
+// HTTPS ports, by the HTTP/1 server's ServeTLS.
 func (d *Runner) startTLS() {
-	if d.tls.server != nil {
+	if d.tlsConf != nil {
 		return
 	}
-	d.tls.config = &tls.Config{Certificates: []tls.Certificate{dryCertificate()}, NextProtos: []string{"http/1.1"}}
-	d.tls.conns = make(chan net.Conn)
-	d.tls.server = &http.Server{Handler: d.handler, MaxHeaderBytes: d.h1.Options().MaxHeaderBytes,
-		ErrorLog: log.New(io.Discard, "", 0), DisableGeneralOptionsHandler: true}
-	go d.tls.server.Serve(chanListener(d.tls.conns))
+	d.tlsConf = &tls.Config{Certificates: []tls.Certificate{dryCertificate()}, NextProtos: []string{"http/1.1"}}
 }
 
 // dryCertificate returns a self-signed certificate for the TLS of dry
@@ -393,19 +382,6 @@ type addrConn struct {
 
 func (c *addrConn) LocalAddr() net.Addr  { return c.local }
 func (c *addrConn) RemoteAddr() net.Addr { return c.remote }
-
-// chanListener is a listener whose connections come from a channel.
-type chanListener chan net.Conn
-
-func (l chanListener) Accept() (net.Conn, error) {
-	c, ok := <-l
-	if !ok {
-		return nil, net.ErrClosed
-	}
-	return c, nil
-}
-func (l chanListener) Close() error   { return nil }
-func (l chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 // refused returns the decision of a request the server refused before any
 // handler ran, from the answer it wrote.

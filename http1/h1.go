@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +54,9 @@ import (
 //     would resolve silently are still refused (the bytes the waiting
 //     goroutine reads are fed to it on the worker, whose stack is grown).
 //
-// HTTPS ports (TLS, HTTP/2) and the admin listener stay on net/http.
+// HTTPS ports hand their connections to ServeTLS (tls.go), which serves
+// those that negotiate HTTP/1.1 (or nothing) by ALPN here too, and hands
+// HTTP/2 ones to net/http; the admin listener stays on net/http.
 
 // watchDelay is how long a request runs before its connection is watched
 // for the client going away.
@@ -115,6 +118,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
+	// handshakes are the TLS connections in their handshake (ServeTLS),
+	// with their retired flag.
+	handshakes map[*tls.Conn]*atomic.Bool
 }
 
 // Connection states, for graceful shutdown: only idle connections are
@@ -193,10 +199,11 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c.waitFn = c.wait
 	c.peekFn = c.peekRaw
 	c.in.f.max = c.o.MaxHeaderBytes + 4096
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-		}
+	c.rc = rawConnOf(nc)
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+		c.readableFn = c.readable
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
@@ -242,10 +249,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // server cut rather than one the client left.
 func (s *Server) Close() {
 	s.closeListeners()
+	var cut []net.Conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.cut()
+		cut = append(cut, c.cut())
+	}
+	for tc := range s.handshakes {
+		cut = append(cut, tc)
+	}
+	s.mu.Unlock()
+	closeAll(cut)
+}
+
+// closeAll closes the connections cut, outside s.mu: closing a TLS
+// connection writes its close_notify, which may wait (up to 5 s, in
+// crypto/tls) on a client that reads nothing.
+func closeAll(cut []net.Conn) {
+	for _, nc := range cut {
+		nc.Close()
 	}
 }
 
@@ -257,7 +278,7 @@ func (s *Server) Wait(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		n := len(s.conns)
+		n := len(s.conns) + len(s.handshakes)
 		s.mu.Unlock()
 		if n == 0 {
 			return
@@ -270,11 +291,12 @@ func (s *Server) Wait(ctx context.Context) {
 	}
 }
 
-// cut closes the connection on the server's behalf (s.mu held).
-func (c *h1Conn) cut() {
+// cut ends the connection on the server's behalf (s.mu held) and returns
+// it, to be closed once s.mu is released (closeAll).
+func (c *h1Conn) cut() net.Conn {
 	c.cancel(http.ErrServerClosed)
 	c.state.Store(stateClosed)
-	c.nc.Close()
+	return c.nc
 }
 
 func (s *Server) closeListeners() {
@@ -298,13 +320,20 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 	for !s.closeIdleOf(retired) {
 		select {
 		case <-ctx.Done():
+			var cut []net.Conn
 			s.mu.Lock()
-			defer s.mu.Unlock()
 			for c := range s.conns {
 				if c.retired == retired {
-					c.cut()
+					cut = append(cut, c.cut())
 				}
 			}
+			for tc, r := range s.handshakes {
+				if r == retired {
+					cut = append(cut, tc)
+				}
+			}
+			s.mu.Unlock()
+			closeAll(cut)
 			return
 		case <-t.C:
 		}
@@ -318,18 +347,26 @@ func (s *Server) closeIdle() bool { return s.closeIdleOf(nil) }
 // (every connection when retired is nil) and reports whether none of
 // them is left.
 func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
+	var cut []net.Conn
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	left := 0
 	for c := range s.conns {
 		if retired != nil && c.retired != retired {
 			continue
 		}
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
-			c.nc.Close()
+			cut = append(cut, c.nc)
 		}
 		left++
 	}
+	for tc, r := range s.handshakes {
+		if retired == nil || r == retired {
+			cut = append(cut, tc)
+			left++
+		}
+	}
+	s.mu.Unlock()
+	closeAll(cut)
 	return left == 0
 }
 
@@ -355,15 +392,18 @@ type h1Conn struct {
 	retired *atomic.Bool
 	nc      net.Conn
 	rc      syscall.RawConn // nil: the connection keeps its read buffer while idle
-	in      connReader
-	out     connWriter
-	br      *bufio.Reader // nil while idle
-	bw      *bufio.Writer // nil while idle
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	remote  string
-	state   atomic.Int32
-	hdr     http.Header // the response header map, cleared per request
+	// tls is the state of a TLS connection (nil: plain), given to its
+	// requests.
+	tls    *tls.ConnectionState
+	in     connReader
+	out    connWriter
+	br     *bufio.Reader // nil while idle
+	bw     *bufio.Writer // nil while idle
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	remote string
+	state  atomic.Int32
+	hdr    http.Header // the response header map, cleared per request
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request
@@ -375,6 +415,9 @@ type h1Conn struct {
 	// value made per request is an allocation.
 	waitFn func()
 	peekFn func(fd uintptr) bool
+	// readableFn is c.readable (TLS connections), peekByte its buffer.
+	readableFn func(fd uintptr) bool
+	peekByte   [1]byte
 	// peekErr is the outcome of peekRaw.
 	peekErr error
 	// verdict is the framing verdict of the request being served.
@@ -492,13 +535,23 @@ func (c *h1Conn) wait() {
 	}
 	c.limitHead()
 	var perr error
-	if c.rc == nil {
+	switch {
+	case c.tls != nil && c.rc != nil:
+		held, err := c.probeTLS()
+		if err == nil && !held {
+			// Parked by a new goroutine: this one's stack grew in the
+			// TLS read.
+			go c.parkTLS()
+			return
+		}
+		perr = err
+	case c.rc == nil:
 		if c.br == nil {
 			c.br = h1Readers.Get().(*bufio.Reader)
 			c.br.Reset(&c.in)
 		}
 		_, perr = c.br.Peek(1)
-	} else {
+	default:
 		c.in.raw = true
 		c.peekErr = nil
 		err := c.rc.Read(c.peekFn)
@@ -507,6 +560,13 @@ func (c *h1Conn) wait() {
 			perr = err
 		}
 	}
+	c.resume(perr)
+}
+
+// resume serves the request whose first bytes wait found, unless perr
+// (the error that ended the wait) is set or the connection was closed
+// meanwhile.
+func (c *h1Conn) resume(perr error) {
 	if perr != nil || !c.state.CompareAndSwap(stateIdle, stateActive) {
 		c.close()
 		return
@@ -732,6 +792,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		}
 	}
 	req.RemoteAddr = c.remote
+	req.TLS = c.tls
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.

@@ -1,8 +1,10 @@
 package http1
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,7 +43,7 @@ type SendTimeoutConn struct {
 }
 
 // NewSendTimeoutConn returns c with each write bounded by timeout (nginx's
-// send_timeout), for the net/http servers beneath TLS.
+// send_timeout), for the servers beneath TLS.
 func NewSendTimeoutConn(c net.Conn, timeout time.Duration) *SendTimeoutConn {
 	return &SendTimeoutConn{Conn: c, timeout: timeout}
 }
@@ -80,4 +82,14 @@ func (c *SendTimeoutConn) Unbound() {
 	defer c.mu.Unlock()
 	c.off = true
 	c.Conn.SetWriteDeadline(time.Time{})
+}
+
+// SyscallConn returns the socket beneath, on which the HTTP/1 server
+// waits for an idle TLS connection's next request.
+func (c *SendTimeoutConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("http1: connection without a socket")
+	}
+	return sc.SyscallConn()
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/dryrun"
 	"github.com/ocsiproxy/ocsiproxy/engine"
@@ -18,9 +19,11 @@ import (
 // and through the live server, on the same configuration, and checks that
 // both decide the same: the same backend request, redirect, answer or
 // refusal. Each case gives the dry run's options and the bytes a client
-// would send for the same request.
+// would send for the same request. Each case is run on a plain port and,
+// with --https, over TLS on an HTTPS port.
 func TestDryRunAgreesWithLive(t *testing.T) {
 	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
 	www := filepath.Join(dir, "www")
 	if err := os.MkdirAll(www, 0o755); err != nil {
 		t.Fatal(err)
@@ -32,6 +35,8 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 	serverXML := fmt.Sprintf(`<extension findlib-package="ocsiproxy.ext.routes"/>
 <extension findlib-package="ocsigenserver.ext.staticmod"/>
 <port>127.0.0.1:0</port>
+<port protocol="HTTPS">127.0.0.1:0</port>
+<ssl><certificate>%[3]s</certificate><privatekey>%[4]s</privatekey></ssl>
 <maxrequestbodysize>10</maxrequestbodysize>
 <host hostfilter="a.example">
   <site path="admin">
@@ -43,7 +48,7 @@ func TestDryRunAgreesWithLive(t *testing.T) {
   <route path="/api" upstream="%[1]s/v1/"/>
   <revproxy suburl="(.*)" dest="%[1]s/a/\1"/>
 </host>
-<host hostfilter="b.example"><revproxy suburl="(.*)" dest="%[1]s/b/\1"/></host>`, b.URL, www)
+<host hostfilter="b.example"><revproxy suburl="(.*)" dest="%[1]s/b/\1"/></host>`, b.URL, www, certFile, keyFile)
 	r := start(t, dir, serverXML)
 	cfg, err := xmlconf.Load(r.file)
 	if err != nil {
@@ -87,42 +92,61 @@ func TestDryRunAgreesWithLive(t *testing.T) {
 		{"spoofed client address", dryrun.Request{URL: "http://a.example/x", Headers: []string{"X-Real-IP: 192.0.2.9"}},
 			"GET /x HTTP/1.1\r\nHost: a.example\r\nX-Real-IP: 192.0.2.9", ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, port, _ := net.SplitHostPort(r.addr(0))
-			tt.dry.LocalPort, _ = strconv.Atoi(port)
-			res, err := dry.Run(tt.dry)
-			if err != nil {
-				t.Fatalf("dry run: %v", err)
+	ports := []struct {
+		name  string
+		https bool
+		addr  string
+		dial  func() (net.Conn, error)
+	}{
+		{"plain", false, r.addr(0), func() (net.Conn, error) { return net.DialTimeout("tcp", r.addr(0), 5*time.Second) }},
+		{"TLS", true, r.addr(1), func() (net.Conn, error) { return dialTLS(r.addr(1), roots) }},
+	}
+	for _, p := range ports {
+		for _, tt := range tests {
+			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
+				agree(t, b, dry, p.addr, p.https, p.dial, tt.dry, tt.raw, tt.body)
+			})
+		}
+	}
+}
+
+// agree runs the request dr through dry and the same request, as the
+// bytes raw and body, on a connection made by dial to the live port at
+// addr, and checks that both decide the same.
+func agree(t *testing.T, b *backend, dry *dryrun.Runner, addr string, https bool, dial func() (net.Conn, error), dr dryrun.Request, raw, body string) {
+	_, port, _ := net.SplitHostPort(addr)
+	dr.LocalPort, _ = strconv.Atoi(port)
+	dr.HTTPS = https
+	res, err := dry.Run(dr)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	d := res.Decision
+	before := b.count()
+	resp, _ := rawOn(t, dial, raw+"\r\nConnection: close\r\n\r\n"+body)
+	status, location := resp.StatusCode, resp.Header.Get("Location")
+	proxied := b.count() > before
+	switch d.Action {
+	case "proxy":
+		if !proxied {
+			t.Fatalf("dry run proxies (%s), the live server answered %d without the backend", d, status)
+		}
+		got := b.last(t)
+		if want := strings.TrimPrefix(d.URL, b.URL); got.Method != d.Method || got.Target != want || got.Host != d.Host {
+			t.Errorf("dry run: %s; live backend got %s %s Host: %s", d, got.Method, got.Target, got.Host)
+		}
+		for k, vv := range d.Backend {
+			if g := got.Header.Values(k); strings.Join(g, ",") != strings.Join(vv, ",") {
+				t.Errorf("dry run: backend gets %s: %q; live backend got %q", k, vv, g)
 			}
-			d := res.Decision
-			before := b.count()
-			resp, _ := raw(t, r.addr(0), tt.raw+"\r\nConnection: close\r\n\r\n"+tt.body)
-			status, location := resp.StatusCode, resp.Header.Get("Location")
-			proxied := b.count() > before
-			switch d.Action {
-			case "proxy":
-				if !proxied {
-					t.Fatalf("dry run proxies (%s), the live server answered %d without the backend", d, status)
-				}
-				got := b.last(t)
-				if want := strings.TrimPrefix(d.URL, b.URL); got.Method != d.Method || got.Target != want || got.Host != d.Host {
-					t.Errorf("dry run: %s; live backend got %s %s Host: %s", d, got.Method, got.Target, got.Host)
-				}
-				for k, vv := range d.Backend {
-					if g := got.Header.Values(k); strings.Join(g, ",") != strings.Join(vv, ",") {
-						t.Errorf("dry run: backend gets %s: %q; live backend got %q", k, vv, g)
-					}
-				}
-			case "redirect":
-				if proxied || status != d.Status || location != d.Location {
-					t.Errorf("dry run: %s; live: %d Location %q (backend contacted: %v)", d, status, location, proxied)
-				}
-			default: // "answer", "status", "error"
-				if proxied || status != d.Status {
-					t.Errorf("dry run: %s; live: %d (backend contacted: %v)", d, status, proxied)
-				}
-			}
-		})
+		}
+	case "redirect":
+		if proxied || status != d.Status || location != d.Location {
+			t.Errorf("dry run: %s; live: %d Location %q (backend contacted: %v)", d, status, location, proxied)
+		}
+	default: // "answer", "status", "error"
+		if proxied || status != d.Status {
+			t.Errorf("dry run: %s; live: %d (backend contacted: %v)", d, status, proxied)
+		}
 	}
 }

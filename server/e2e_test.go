@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -129,7 +130,13 @@ func proxy(t *testing.T, serverXML string) string {
 // raw sends a raw request and returns the parsed response and body.
 func raw(t *testing.T, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawOn(t, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }, req)
+}
+
+// rawOn is raw on a connection made by dial.
+func rawOn(t *testing.T, dial func() (net.Conn, error), req string) (*http.Response, string) {
+	t.Helper()
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,4 +712,53 @@ func (b *backend) reqsSince(i int) []seen {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]seen(nil), b.reqs[i:]...)
+}
+
+// TestWebSocketTunnelHTTPS checks a tunnel over TLS, HTTP/1.1 chosen by
+// ALPN: the switch, the bytes sent with the head, a pause longer than the
+// send timeout (a tunnel has none), and the end: the client's
+// close_notify reaches the backend as the end of its stream, and the
+// backend's end reaches the client as a close_notify.
+func TestWebSocketTunnelHTTPS(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo until the proxy half-closes
+	})
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
+	r := start(t, dir, fmt.Sprintf(`<port protocol="HTTPS">127.0.0.1:0</port><timeout>1</timeout>
+<ssl><certificate>%s</certificate><privatekey>%s</privatekey></ssl>
+<host><revproxy suburl="ws" dest="%s/ws"/></host>`, certFile, keyFile, b.URL))
+	c, err := dialTLS(r.addr(0), roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\nearly")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("answer %v %v, want 101", resp, err)
+	}
+	got := make([]byte, len("early"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "early" {
+		t.Fatalf("echo %q %v, want \"early\"", got, err)
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than the send timeout
+	io.WriteString(c, " late")
+	got = make([]byte, len(" late"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != " late" {
+		t.Fatalf("echo after a pause %q %v, want \" late\"", got, err)
+	}
+	c.(*tls.Conn).CloseWrite()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the client's end: %q %v, want the end of the stream", rest, err)
+	}
 }

@@ -2,6 +2,9 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,12 +17,24 @@ import (
 // sockets. Each must be refused (4xx/5xx, want) or handled as exactly the
 // requests a correct parser sees; in no case may the backend receive a
 // request the client did not send as a whole, in particular a second one
-// hidden in the first's body.
+// hidden in the first's body. The cases are sent on a plain port and,
+// over TLS with HTTP/1.1 chosen by ALPN, on an HTTPS port: both are
+// served by the same parser and framing tracker.
 func TestRequestHygiene(t *testing.T) {
 	b := newBackend(t, nil)
+	dir := t.TempDir()
+	certFile, keyFile, roots := selfSigned(t, dir)
 	// Through Serve: the framing tracker sits on the real listener.
-	r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
-	addr := r.addr(0)
+	r := start(t, dir, `<port>127.0.0.1:0</port><port protocol="HTTPS">127.0.0.1:0</port>
+<ssl><certificate>`+certFile+`</certificate><privatekey>`+keyFile+`</privatekey></ssl>
+<host><revproxy suburl="(.*)" dest="`+b.URL+`/\1"/></host>`)
+	ports := []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"plain", func() (net.Conn, error) { return net.DialTimeout("tcp", r.addr(0), 5*time.Second) }},
+		{"TLS", func() (net.Conn, error) { return dialTLS(r.addr(1), roots) }},
+	}
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
 	tests := []struct {
 		name string
@@ -88,34 +103,57 @@ func TestRequestHygiene(t *testing.T) {
 		{"request-looking body", "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: " + itoa(len(smuggled)) + "\r\n\r\n" + smuggled, 200, 1},
 		{"chunked request-looking body", "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + hex(len(smuggled)) + "\r\n" + smuggled + "\r\n0\r\n\r\n", 200, 1},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := b.count()
-			status := rawStatus(t, addr, tt.req+"")
-			if status != tt.want {
-				t.Errorf("status %d, want %d", status, tt.want)
-			}
-			// Give a smuggled request time to arrive if one slipped through.
-			time.Sleep(20 * time.Millisecond)
-			got := b.count() - before
-			if got > tt.backend {
-				t.Errorf("backend received %d requests, want at most %d", got, tt.backend)
-			}
-			for _, r := range b.reqsSince(before) {
-				if strings.Contains(r.Target, "smuggled") {
-					t.Errorf("smuggled request reached the backend: %+v", r)
+	for _, p := range ports {
+		for _, tt := range tests {
+			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
+				before := b.count()
+				status := rawStatusOn(t, p.dial, tt.req)
+				if status != tt.want {
+					t.Errorf("status %d, want %d", status, tt.want)
 				}
-			}
-		})
+				// Give a smuggled request time to arrive if one slipped through.
+				time.Sleep(20 * time.Millisecond)
+				got := b.count() - before
+				if got > tt.backend {
+					t.Errorf("backend received %d requests, want at most %d", got, tt.backend)
+				}
+				for _, r := range b.reqsSince(before) {
+					if strings.Contains(r.Target, "smuggled") {
+						t.Errorf("smuggled request reached the backend: %+v", r)
+					}
+				}
+			})
+		}
 	}
-	t.Logf("%d request-hygiene cases", len(tests))
+	t.Logf("%d request-hygiene cases on each port", len(tests))
+}
+
+// dialTLS opens a TLS connection to addr that offers only HTTP/1.1 by
+// ALPN, and checks that it was chosen.
+func dialTLS(addr string, roots *x509.CertPool) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		return nil, err
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		c.Close()
+		return nil, fmt.Errorf("ALPN chose %q, want http/1.1", p)
+	}
+	return c, nil
 }
 
 // rawStatus sends req on a fresh connection and returns the status of the
 // first response (0 when the connection closed without one).
 func rawStatus(t *testing.T, addr, req string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return rawStatusOn(t, func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }, req)
+}
+
+// rawStatusOn is rawStatus on a connection made by dial.
+func rawStatusOn(t *testing.T, dial func() (net.Conn, error), req string) int {
+	t.Helper()
+	c, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,9 +23,12 @@ import (
 //
 // Each <port> is a port: a listener with an accept loop of its own, which
 // takes a connection slot (<maxconnected>), accepts, and hands the
-// connection to the server of the port's protocol: the HTTP/1 server
-// (Server, one for every plain port) or the port's HTTPS generation, a
-// net/http server made for one configuration. A net/http server reads
+// connection to the server of the port's protocol. A plain port's go to
+// the HTTP/1 server (one for every port). An HTTPS port's go to the HTTP/1
+// server's ServeTLS, with the TLS configuration of the port's HTTPS
+// generation: it makes the handshake and serves HTTP/1.x itself, and
+// hands the connections that negotiated HTTP/2 to the generation's
+// net/http server, made for one configuration. A net/http server reads
 // its fields per connection and per request, so that changing them while
 // it serves would be a data race: a reload makes a new generation with
 // the new bounds and certificates, hands the port's next connections to
@@ -171,36 +174,49 @@ func (s *Server) acceptLoop(p *port, errc chan<- error) {
 }
 
 // dispatch hands the connection c accepted on p to the server of p's
-// protocol.
+// protocol: on an HTTPS port, to the TLS handshake of the HTTP/1 server,
+// which serves HTTP/1.x and hands HTTP/2 to the generation's net/http
+// server (serveH2).
 func (s *Server) dispatch(p *port, c net.Conn) {
+	g := p.gen.Load()
+	if g == nil {
+		s.h1.ServeConn(c, &p.retired)
+		return
+	}
+	var nc net.Conn = c
+	if g.o.WriteTimeout > 0 {
+		nc = http1.NewSendTimeoutConn(c, g.o.WriteTimeout)
+	}
+	s.h1.ServeTLS(tls.Server(nc, g.tlsConf), func(tc *tls.Conn) { serveH2(p, g, tc) }, &p.retired)
+}
+
+// serveH2 hands tc, an HTTP/2 connection whose handshake was made with
+// the configuration of the generation g of p, to g's net/http server, or
+// to its successor when a reload retired g meanwhile.
+func serveH2(p *port, g *httpsGen, tc *tls.Conn) {
 	for {
-		g := p.gen.Load()
-		if g == nil {
-			s.h1.ServeConn(c, &p.retired)
+		if g.ln.deliver(tc) {
 			return
 		}
-		var nc net.Conn = c
-		if g.o.WriteTimeout > 0 {
-			nc = http1.NewSendTimeoutConn(c, g.o.WriteTimeout)
-		}
-		if g.ln.deliver(nc) {
-			return
-		}
-		if p.gen.Load() == g {
+		next := p.gen.Load()
+		if next == nil || next == g {
 			// Retired with no successor: the port is closing.
-			c.Close()
+			tc.Close()
 			return
 		}
-		// A reload retired g meanwhile: its successor takes c.
+		g = next
 	}
 }
 
-// httpsGen is the net/http server of an HTTPS port for one
-// configuration. Its fields are never changed once it serves.
+// httpsGen is the TLS configuration of an HTTPS port and its net/http
+// server of HTTP/2, for one configuration. Its fields are never changed
+// once it serves.
 type httpsGen struct {
-	hs *http.Server
-	o  http1.Options
-	ln *handoffListener
+	// tlsConf is the configuration of the handshakes (ServeTLS).
+	tlsConf *tls.Config
+	hs      *http.Server
+	o       http1.Options
+	ln      *handoffListener
 	// open counts its connections not yet closed or hijacked.
 	open atomic.Int64
 	// cancel ends the context of the requests still running when
@@ -208,10 +224,17 @@ type httpsGen struct {
 	cancel context.CancelCauseFunc
 }
 
-// newHTTPSGen starts a generation serving TLS with tlsConf and the bounds
-// o on the connections handed to it for the listener l.
+// alpn are the protocols an HTTPS port offers, HTTP/2 first (as net/http
+// offers them).
+var alpn = []string{"h2", "http/1.1"}
+
+// newHTTPSGen starts a generation whose handshakes use tlsConf, and whose
+// net/http server serves with the bounds o the HTTP/2 connections handed
+// to it for the listener l.
 func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Options, errc chan<- error) *httpsGen {
 	g := &httpsGen{o: o, ln: &handoffListener{addr: l.Addr(), conns: make(chan net.Conn), closed: make(chan struct{})}}
+	g.tlsConf = tlsConf.Clone()
+	g.tlsConf.NextProtos = alpn
 	// The requests' contexts derive from base, cancelled with the cause
 	// http.ErrServerClosed when shutdown closes the connections left, as
 	// http1's are: those requests are logged as cut by the server.
@@ -235,11 +258,14 @@ func (s *Server) newHTTPSGen(l net.Listener, tlsConf *tls.Config, o http1.Option
 				g.open.Add(-1)
 			}
 		},
-		// Each generation gets its own copy: enabling HTTP/2 edits it.
-		TLSConfig: tlsConf.Clone(),
+		// Its own copy, as enabling HTTP/2 edits it; "h2" among its
+		// protocols makes Serve enable HTTP/2 for the connections handed
+		// over, whose handshake is made (tls.Conn's Handshake, which
+		// net/http calls, does nothing on a connection past it).
+		TLSConfig: g.tlsConf.Clone(),
 	}
 	go func() {
-		err := g.hs.ServeTLS(g.ln, "", "")
+		err := g.hs.Serve(g.ln)
 		// Whatever ended it, the accept loop must not wait on it.
 		g.ln.Close()
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {

@@ -161,9 +161,17 @@ func TestHTTPSAndHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.ProtoMajor != 1 {
 		t.Errorf("protocol %s, want HTTP/1.1 without h2", resp.Proto)
+	}
+	// Served by the HTTP/1 server over TLS: the request is as secure.
+	if string(body) != "backend /secure/y" {
+		t.Errorf("HTTP/1.1 over TLS: body %q, want the <ssl/> branch", body)
+	}
+	if got := b.last(t).Header.Get("X-Forwarded-Proto"); got != "https" {
+		t.Errorf("HTTP/1.1 over TLS: X-Forwarded-Proto = %q, want https", got)
 	}
 	if resp, body := get(t, r.addr(1), "/z", "h"); resp.StatusCode != 200 || body != "backend /plain/z" {
 		t.Errorf("plain port: %d %q", resp.StatusCode, body)

@@ -1,7 +1,7 @@
 // Package server runs ocsiproxy: it compiles a configuration with its
 // backend pool (engine, pool), opens the <port>s and the admin listener
-// and serves them (http1 for plain HTTP, net/http for HTTPS and HTTP/2,
-// admin), and handles reloads, signals, privileges and shutdown
+// and serves them (http1 for HTTP/1.x, plain or over TLS; net/http for
+// HTTP/2 and the admin listener), and handles reloads, signals, privileges and shutdown
 // (listeners.go, ops.go). The request handling itself is the engine's.
 package server
 

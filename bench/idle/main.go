@@ -2,6 +2,9 @@
 // one GET on each and reads its answer, then leaves them all open and
 // idle: the benchmark suite measures the server's memory with them open.
 //
+// With -tls it speaks HTTP/1.1 over TLS (ALPN "http/1.1", the server's
+// certificate not checked).
+//
 // It prints "ready N" when N connections are open and answered (or
 // "error ..." and exits non-zero), then holds them until its standard
 // input closes or -hold passes, and closes them.
@@ -10,6 +13,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +32,11 @@ func main() {
 	parallel := flag.Int("parallel", 64, "connections being opened at a time")
 	hold := flag.Duration("hold", 2*time.Minute, "longest time to hold the connections")
 	timeout := flag.Duration("timeout", 60*time.Second, "time limit for opening them all")
+	useTLS := flag.Bool("tls", false, "HTTP/1.1 over TLS")
 	flag.Parse()
+	if *useTLS {
+		tlsConf = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
+	}
 
 	req := []byte("GET " + *path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: idle\r\n\r\n")
 	conns := make([]net.Conn, *n)
@@ -85,12 +93,18 @@ func main() {
 	}
 }
 
+// tlsConf is the configuration of -tls connections (nil: plain).
+var tlsConf *tls.Config
+
 // open connects, sends req and reads one answer, which must be a 200
 // with a Content-Length body, and leaves the connection open.
 func open(addr string, req []byte, deadline time.Time) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
 	if err != nil {
 		return nil, err
+	}
+	if tlsConf != nil {
+		c = tls.Client(c, tlsConf)
 	}
 	c.SetDeadline(deadline)
 	if _, err := c.Write(req); err != nil {
