@@ -117,7 +117,12 @@ func TestActiveHealth(t *testing.T) {
 	}
 	p.StartBackground()
 	p.StartBackground() // a second start does nothing
-	waitFor(t, "probes", func() bool { return a.probes.Load() >= 2 && b.probes.Load() >= 2 })
+	// The pool counts a probe once its answer is read, after the backend
+	// counted it: wait for the pool's counts.
+	waitFor(t, "probes", func() bool {
+		st := p.GroupStates()[0].Servers
+		return st[0].Probes >= 2 && st[1].Probes >= 2
+	})
 	if n := g.probing.Load(); n != 2 {
 		t.Errorf("%d probe goroutines, want 2 (one per server)", n)
 	}
