@@ -21,7 +21,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
 
-// The HTTP/1.x server of plain-HTTP ports.
+// The HTTP/1.x server of plain and HTTPS ports.
 //
 // net/http's server costs, per request, a context, a goroutine reading
 // the connection in the background, a cloned header map and a response
@@ -53,10 +53,6 @@ import (
 //     parser, so Content-Length/Transfer-Encoding ambiguities net/http
 //     would resolve silently are still refused (the bytes the waiting
 //     goroutine reads are fed to it on the worker, whose stack is grown).
-//
-// HTTPS ports hand their connections to ServeTLS (tls.go), which serves
-// those that negotiate HTTP/1.1 (or nothing) by ALPN here too, and hands
-// HTTP/2 ones to net/http; the admin listener stays on net/http.
 
 // watchDelay is how long a request runs before its connection is watched
 // for the client going away.

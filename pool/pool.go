@@ -395,3 +395,27 @@ func (p *Pool) Stats() []Stats {
 	sort.Slice(out, func(i, j int) bool { return out[i].Upstream < out[j].Upstream })
 	return out
 }
+
+// NewUpgradeTransport returns a net/http keep-alive client: connections are
+// reused per backend, https backends are verified against the system
+// roots (SSL_CERT_FILE and SSL_CERT_DIR are honoured), nothing is
+// compressed or proxied behind the operator's back, and the wait for a
+// response head is bounded by timeout (0: no bound). It carries protocol
+// upgrades (WebSocket), which become tunnels; every other proxied
+// request goes through the [Pool].
+func NewUpgradeTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: timeout,
+		DisableCompression:    true,
+	}
+}

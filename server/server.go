@@ -29,35 +29,12 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
-// NewTransport returns a net/http keep-alive client: connections are
-// reused per backend, https backends are verified against the system
-// roots (SSL_CERT_FILE and SSL_CERT_DIR are honoured), nothing is
-// compressed or proxied behind the operator's back, and the wait for a
-// response head is bounded by timeout (0: no bound). It carries protocol
-// upgrades (WebSocket); proxied requests go through the backend pool.
-func NewTransport(timeout time.Duration) *http.Transport {
-	return &http.Transport{
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: timeout,
-		DisableCompression:    true,
-	}
-}
-
 // newEnv returns the run-time environment of cfg: its backend clients,
 // the pool p for proxied requests and a net/http client for upgrades.
 func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 	return &stage.Env{
 		Transport:      p,
-		Upgrade:        NewTransport(cfg.Timeout),
+		Upgrade:        pool.NewUpgradeTransport(cfg.Timeout),
 		BackendTimeout: cfg.Timeout,
 	}
 }
