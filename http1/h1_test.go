@@ -233,7 +233,14 @@ func statusesOf(resps []*http.Response) []int {
 // reads the body, and only then.
 func TestH1ExpectContinue(t *testing.T) {
 	_, addr := startH1(t, http.HandlerFunc(echo))
-	c := dialH1(t, addr)
+	expectContinue(t, dialH1(t, addr))
+}
+
+// expectContinue sends a POST with "Expect: 100-continue" on c, checks
+// that the interim answer comes before the body is sent, then that the
+// echo handler answers "POST /e body".
+func expectContinue(t *testing.T, c io.ReadWriter) {
+	t.Helper()
 	io.WriteString(c, "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
 	br := bufio.NewReader(c)
 	line, err := br.ReadString('\n')

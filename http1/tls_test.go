@@ -239,23 +239,7 @@ func TestTLSExchanges(t *testing.T) {
 func TestTLSExpectContinue(t *testing.T) {
 	_, addr, roots := startTLS(t, http.HandlerFunc(tlsEcho), nil)
 	tc, _ := dialTLS(t, addr, roots, "http/1.1")
-	io.WriteString(tc, "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
-	br := bufio.NewReader(tc)
-	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
-		t.Fatalf("first line %q (%v), want 100 Continue", line, err)
-	}
-	if l, _ := br.ReadString('\n'); l != "\r\n" {
-		t.Fatalf("interim head not ended: %q", l)
-	}
-	io.WriteString(tc, "body")
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || string(b) != "POST /e body" {
-		t.Errorf("%d %q, want 200 \"POST /e body\"", resp.StatusCode, b)
-	}
+	expectContinue(t, tc)
 }
 
 // TestTLSClientGone checks that the watch notices a TLS client going away

@@ -762,3 +762,51 @@ func TestWebSocketTunnelHTTPS(t *testing.T) {
 		t.Errorf("after the client's end: %q %v, want the end of the stream", rest, err)
 	}
 }
+
+// oneShotBackend serves, on a loopback port closed at the end of the test,
+// each connection's first request with serve (given the connection and
+// a reader past the request head, 10 s to finish), and returns the
+// address.
+func oneShotBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader, req *http.Request)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				serve(c, br, req)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// adminFetch returns a function that makes a request to the admin
+// listener at addr and returns the status and body.
+func adminFetch(t *testing.T, addr string) func(method, path string) (int, string) {
+	return func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+}

@@ -69,35 +69,16 @@ func TestGroupProxy(t *testing.T) {
 // answers 503 with Retry-After.
 func TestGroupFailures(t *testing.T) {
 	var posts atomic.Int32
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				var buf [64]byte
-				req.Body.Read(buf[:])
-				if req.Method == "POST" {
-					posts.Add(1)
-				}
-			}()
+	drop := oneShotBackend(t, func(_ net.Conn, _ *bufio.Reader, req *http.Request) {
+		var buf [64]byte
+		req.Body.Read(buf[:])
+		if req.Method == "POST" {
+			posts.Add(1)
 		}
-	}()
+	})
 	good := newBackend(t, nil)
 	addr := proxy(t, `<extension findlib-package="ocsigenserver.ext.revproxy">
-  <upstream name="drop" balance="first"><server url="http://`+ln.Addr().String()+`"/><server url="`+good.URL+`"/></upstream>
+  <upstream name="drop" balance="first"><server url="http://`+drop+`"/><server url="`+good.URL+`"/></upstream>
   <upstream name="down"><server url="http://`+closedAddr(t)+`" fail_timeout="1h"/></upstream>
 </extension>
 <host><site path="drop"><revproxy suburl="(.*)" dest="http://drop/\1"/></site><revproxy suburl="(.*)" dest="http://down/\1"/></host>`)
@@ -167,18 +148,7 @@ func TestAdminUpstreams(t *testing.T) {
   <upstream name="api" balance="first"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
 </extension>
 <host><revproxy suburl="(.*)" dest="http://api/\1"/></host>`)
-	adminURL := "http://" + r.srv.AdminAddr().String()
-	fetch := func(method, path string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, adminURL+path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	fetch := adminFetch(t, r.srv.AdminAddr().String())
 	type server struct {
 		Index    int    `json:"index"`
 		URL      string `json:"url"`

@@ -464,18 +464,7 @@ func TestAdminListener(t *testing.T) {
 <extension findlib-package="ocsiproxy.ext.admin"><listen>127.0.0.1:0</listen></extension>
 <host hostfilter="*.example"><revproxy suburl="(.*)" dest="` + b.URL + `/\1"/></host>`
 	r := start(t, dir, conf)
-	admin := "http://" + r.srv.AdminAddr().String()
-	fetch := func(method, path string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, admin+path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	fetch := adminFetch(t, r.srv.AdminAddr().String())
 	if code, body := fetch("GET", "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/wiretest"
 )
@@ -211,30 +210,11 @@ func TestTrailersBroken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						c.SetDeadline(time.Now().Add(10 * time.Second))
-						br := bufio.NewReader(c)
-						if _, err := http.ReadRequest(br); err != nil {
-							return
-						}
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Pad\r\n\r\n5\r\nhello\r\n0\r\n"+tt.trailer+"\r\n")
-						io.Copy(io.Discard, br) // until the proxy closes
-					}()
-				}
-			}()
-			r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="http://`+ln.Addr().String()+`/\1"/></host>`)
+			addr := oneShotBackend(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Pad\r\n\r\n5\r\nhello\r\n0\r\n"+tt.trailer+"\r\n")
+				io.Copy(io.Discard, br) // until the proxy closes
+			})
+			r := start(t, t.TempDir(), `<port>127.0.0.1:0</port><host><revproxy suburl="(.*)" dest="http://`+addr+`/\1"/></host>`)
 			all := wiretest.RawAll(t, r.addr(0), "GET /x HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
 			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(all)), nil)
 			if err != nil {
