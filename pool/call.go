@@ -119,6 +119,9 @@ func (k *call) release(resp *http.Response) {
 	k.wrote = nil
 	k.bodyStarted.Store(false)
 	k.bodyClosed.Store(false)
+	for len(k.ch) > 0 {
+		<-k.ch // a due event sent before the call read its own response
+	}
 	callPool.Put(k)
 }
 
@@ -245,12 +248,7 @@ func (k *call) run() (*http.Response, error) {
 				watched = time.Time{}
 				continue
 			}
-			which := "call_timeout"
-			if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
-				which = "request_timeout"
-			}
-			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", u.key, k.req.Method, which)}
-			return nil, k.abandon(err, true)
+			return nil, k.abandon(k.timeout(callDeadline, headDeadline), true)
 		}
 		if ev.conn == nil {
 			outcome, received = ev.resp, true
@@ -274,9 +272,33 @@ func (k *call) run() (*http.Response, error) {
 			continue
 		}
 		wait = earliest(callDeadline, headDeadline)
-		k.send(ev.conn, wait)
+		read := k.send(ev.conn, wait)
 		watched = wait // send watches the call for wait
+		if !read {
+			continue
+		}
+		resp, cut := ev.conn.readFor(k)
+		switch {
+		case resp != nil:
+			outcome, received = resp, true
+			return resp, nil
+		case !cut:
+			continue // its connection failed: the next event says what next
+		case k.ctx.Err() != nil && (wait.IsZero() || time.Now().Before(wait)):
+			return nil, k.abandon(k.ctx.Err(), false)
+		}
+		return nil, k.abandon(k.timeout(callDeadline, headDeadline), true)
 	}
+}
+
+// timeout is the error of a call due by the earlier of callDeadline and
+// headDeadline.
+func (k *call) timeout(callDeadline, headDeadline time.Time) error {
+	which := "call_timeout"
+	if !headDeadline.IsZero() && (callDeadline.IsZero() || headDeadline.Before(callDeadline)) {
+		which = "request_timeout"
+	}
+	return &timeoutError{msg: fmt.Sprintf("pool: %s %s: no response head within %s", k.u.key, k.req.Method, which)}
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -365,14 +387,17 @@ func (k *call) closeBody() {
 }
 
 // send writes a request without body on c. The writers queued on c
-// share one flush: the last one flushes.
-func (k *call) send(c *conn, deadline time.Time) {
+// share one flush: the last one flushes. It reports whether the request
+// was written on a connection whose calls read their own response
+// (callerReads): k is then to read it (conn.readFor).
+func (k *call) send(c *conn, deadline time.Time) bool {
 	u := k.u
 	c.writers.Add(1)
 	c.wmu.Lock()
 	u.mu.Lock()
 	c.reserved--
-	if c.broken || c.closing || c.streaming {
+	gone := c.goneFor(k)
+	if gone || c.broken || c.closing || c.streaming {
 		// It turned unusable between assignment and write: nothing
 		// was sent.
 		if c.excl == k {
@@ -385,14 +410,21 @@ func (k *call) send(c *conn, deadline time.Time) {
 		u.mu.Unlock()
 		err := c.endWrite()
 		c.wmu.Unlock()
+		if gone {
+			c.closeNet()
+		}
 		if err != nil {
 			c.fail(err, failWrite, nil)
 		}
-		return
+		return false
 	}
 	c.pending = append(c.pending, k)
 	k.state = stSent
-	u.watch(k, deadline)
+	if c.callerReads {
+		c.startRead(k, deadline)
+	} else {
+		u.watch(k, deadline)
+	}
 	k.writing.Store(true)
 	if n := len(c.pending); n > 1 {
 		u.st.pipelined++
@@ -407,8 +439,24 @@ func (k *call) send(c *conn, deadline time.Time) {
 	k.writing.Store(false)
 	c.wmu.Unlock()
 	if err != nil {
-		c.fail(err, failWrite, nil)
+		c.failWrite(err)
+		return false
 	}
+	return c.callerReads
+}
+
+// goneFor looks at c before k, which is not idempotent, is sent on it
+// (callerReads: nobody reads c while it is idle): when the backend closed
+// it or sent bytes on it, c is given up (and reported gone, for the
+// caller to close it after unlocking), so that k, which must not be sent
+// twice, is never sent where it could not be answered. Called with u.mu
+// held.
+func (c *conn) goneFor(k *call) bool {
+	if !c.callerReads || k.idempotent || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
+		return false
+	}
+	kind, err := c.idleGone()
+	return err != nil && c.failLocked(err, kind, nil)
 }
 
 // sendBody registers a request with a body on c (which has nothing else
@@ -420,7 +468,8 @@ func (k *call) sendBody(c *conn) bool {
 	c.wmu.Lock()
 	u.mu.Lock()
 	c.reserved--
-	if c.broken || c.closing || len(c.pending) > 0 {
+	gone := c.goneFor(k)
+	if gone || c.broken || c.closing || len(c.pending) > 0 {
 		if c.excl == k {
 			c.excl = nil
 		}
@@ -429,6 +478,9 @@ func (k *call) sendBody(c *conn) bool {
 		u.dispatch()
 		u.mu.Unlock()
 		c.wmu.Unlock()
+		if gone {
+			c.closeNet()
+		}
 		return false
 	}
 	c.pending = append(c.pending, k)
@@ -437,6 +489,9 @@ func (k *call) sendBody(c *conn) bool {
 	c.writingBody = true
 	k.writerActive = true
 	u.mu.Unlock()
+	if c.callerReads {
+		go c.readExchange()
+	}
 	go func() {
 		c.setWriteDeadline(time.Time{})
 		writeHeadTarget(c.bw, k.req, k.kind, k.target)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -65,8 +66,10 @@ type culprit struct {
 	err error
 }
 
-// conn is one connection to a backend. A goroutine (readLoop) reads the
-// responses, in order, and hands each to the call at the head of pending.
+// conn is one connection to a backend. On a connection that may pipeline
+// (see callerReads), a goroutine (readLoop) reads the responses, in order,
+// and hands each to the call at the head of pending; on one that may not,
+// each call reads its own response (see conn.readFor).
 type conn struct {
 	u        *upstream
 	raw      net.Conn // the TCP connection, closed to abort
@@ -76,6 +79,16 @@ type conn struct {
 	bw       *bufio.Writer
 	tp       textproto.Reader
 	tlsState *tls.ConnectionState
+	// callerReads is set on the connections of an upstream whose
+	// PipelineDepth is 1 (no pipelining): there is no reader goroutine,
+	// the call that sent a request without a body reads its response
+	// itself, and a request with a body has its response read by a
+	// goroutine of its own, for that exchange only (see readExchange).
+	callerReads bool
+	// rc is the socket, for the non-blocking look at an idle connection
+	// before a request that must not be sent twice (see idleGone); nil
+	// when the connection does not give one.
+	rc syscall.RawConn
 
 	// Guarded by u.mu.
 	pending        []*call // sent, in the order written; the head is answered first
@@ -91,6 +104,11 @@ type conn struct {
 	owner          *call   // a nopipeline call this connection was opened for
 	reservedFor    *call   // kept free of new calls for this one
 	idleSince      time.Time
+	// reader is the call reading its response in its own goroutine
+	// (callerReads), which the sweeper cuts, when it is due or its
+	// caller gone, by a read deadline in the past: cut says it did.
+	reader *call
+	cut    bool
 
 	wmu     sync.Mutex // held while writing a request
 	writers atomic.Int32
@@ -107,6 +125,11 @@ func newConn(u *upstream, raw, nc net.Conn, state *tls.ConnectionState) *conn {
 	c.tp.R = c.br
 	c.trusted = u.set.Probation == 0
 	c.idleSince = time.Now()
+	if c.callerReads = u.set.PipelineDepth <= 1; c.callerReads {
+		if sc, ok := raw.(syscall.Conn); ok {
+			c.rc, _ = sc.SyscallConn()
+		}
+	}
 	return c
 }
 
@@ -227,6 +250,8 @@ func (c *conn) failLocked(cause error, kind failKind, cp *culprit) bool {
 	}
 	c.broken, c.closing = true, true
 	u.removeConn(c)
+	c.cut = false // no deadline to undo: the connection is closed
+	c.endRead()
 	pend := c.pending
 	c.pending = nil
 	var resend []*call
@@ -340,79 +365,102 @@ func (c *conn) retire() {
 	u.dispatch()
 }
 
-// readLoop reads the responses of the connection in order.
+// readLoop reads the responses of the connection in order (a connection
+// that may pipeline).
 func (c *conn) readLoop() {
-	u := c.u
-	for {
-		_, perr := c.br.Peek(1)
-		u.mu.Lock()
-		if c.broken {
-			u.mu.Unlock()
-			return
-		}
-		var k *call
-		if len(c.pending) > 0 {
-			k = c.pending[0]
-		}
-		u.mu.Unlock()
-		switch {
-		case perr != nil && k == nil:
-			c.fail(perr, failAbort, nil) // an idle connection closed
-			return
-		case perr != nil:
-			c.fail(perr, failEarlyClose, nil)
-			return
-		case k == nil:
-			c.fail(errUnsolicited, failFraming, nil)
-			return
-		}
-		c.lc.limit(maxHeaderBytes)
-		h, err := readHead(&c.tp, k.req.Method)
-		c.lc.unlimit()
-		if err != nil {
-			var fe *FramingError
-			if errors.As(err, &fe) && !c.lc.failed {
-				c.fail(err, failFraming, &culprit{k: k, err: err})
-			} else {
-				c.fail(err, failEarlyClose, nil)
-			}
-			return
-		}
-		resp := h.resp
-		resp.Request = k.req
-		resp.TLS = c.tlsState
-		keep := h.keepAlive && !k.fresh && c.owner == nil
-		body, ok := c.bufferedBody(k, h)
-		if !ok {
-			return
-		}
-		if body != nil {
-			if !c.complete(k, resp, body, keep) {
-				return
-			}
-			continue
-		}
-		if !c.stream(k, h, keep) {
-			return
-		}
+	for c.readNext() {
 	}
+}
+
+// readExchange reads the response to the request with a body just
+// registered on c (callerReads): a goroutine for that exchange only, so
+// that an early answer is read while the body is still being sent.
+func (c *conn) readExchange() { c.readNext() }
+
+// readNext reads the next response of the connection and hands it to the
+// call at the head of pending. It reports whether the connection goes on.
+func (c *conn) readNext() bool {
+	u := c.u
+	_, perr := c.br.Peek(1)
+	u.mu.Lock()
+	if c.broken {
+		u.mu.Unlock()
+		return false
+	}
+	var k *call
+	if len(c.pending) > 0 {
+		k = c.pending[0]
+	}
+	u.mu.Unlock()
+	switch {
+	case perr != nil && k == nil:
+		c.fail(perr, failAbort, nil) // an idle connection closed
+		return false
+	case perr != nil:
+		c.fail(perr, failEarlyClose, nil)
+		return false
+	case k == nil:
+		c.fail(errUnsolicited, failFraming, nil)
+		return false
+	}
+	h, keep, body, f := c.readAnswer(k)
+	if f != nil {
+		c.fail(f.err, f.kind, f.cp)
+		return false
+	}
+	if body != nil {
+		_, goesOn := c.complete(k, h.resp, body, keep, false)
+		return goesOn
+	}
+	return c.stream(k, h, keep)
+}
+
+// readFailure is why a response could not be read: its connection is given
+// up with it.
+type readFailure struct {
+	err  error
+	kind failKind
+	cp   *culprit
+}
+
+// readAnswer reads the head of the response to k, the head of pending,
+// and its body when it is read whole (see bufferedBody): body is nil when
+// the body is to be streamed. keep says whether the connection may carry
+// another request after it.
+func (c *conn) readAnswer(k *call) (h *head, keep bool, body io.ReadCloser, f *readFailure) {
+	c.lc.limit(maxHeaderBytes)
+	h, err := readHead(&c.tp, k.req.Method)
+	c.lc.unlimit()
+	if err != nil {
+		var fe *FramingError
+		if errors.As(err, &fe) && !c.lc.failed {
+			return nil, false, nil, &readFailure{err: err, kind: failFraming, cp: &culprit{k: k, err: err}}
+		}
+		return nil, false, nil, &readFailure{err: err, kind: failEarlyClose}
+	}
+	resp := h.resp
+	resp.Request = k.req
+	resp.TLS = c.tlsState
+	keep = h.keepAlive && !k.fresh && c.owner == nil
+	body, f = c.bufferedBody(k, h)
+	return h, keep, body, f
 }
 
 // bufferedBody reads the body of h whole when it has no body, a
 // Content-Length up to MaxBuffered, or is chunked and already all
-// received (up to MaxBuffered). It returns nil to stream the body, and
-// false when the connection failed.
-func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
+// received (up to MaxBuffered). It returns nil to stream the body, and a
+// failure when the body could not be read.
+func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, *readFailure) {
 	max := c.u.set.MaxBuffered
 	switch h.framing {
 	case framingNone:
-		return http.NoBody, true
+		return http.NoBody, nil
 	case framingLength:
 		if h.length == 0 {
-			return http.NoBody, true
+			return http.NoBody, nil
 		}
 		if h.length > max {
-			return nil, true
+			return nil, nil
 		}
 		pb := getBuf(int(h.length))
 		if _, err := io.ReadFull(c.br, *pb); err != nil {
@@ -420,20 +468,19 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			c.fail(err, failEarlyClose, nil)
-			return nil, false
+			return nil, &readFailure{err: err, kind: failEarlyClose}
 		}
 		h.body = bytesBody{b: *pb, pb: pb}
-		return &h.body, true
+		return &h.body, nil
 	case framingChunked:
 		n := c.br.Buffered()
 		if n == 0 {
-			return nil, true
+			return nil, nil
 		}
 		p, _ := c.br.Peek(n)
 		_, size, complete := chunkedComplete(p)
 		if !complete || size > max {
-			return nil, true
+			return nil, nil
 		}
 		pb := getBuf(int(size))
 		// A body chunkedComplete takes has no trailer section: the names
@@ -453,32 +500,34 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			if _, ok := err.(*FramingError); !ok {
 				err = framingErrorf("chunked body: %v", err)
 			}
-			c.fail(err, failFraming, &culprit{k: k, err: err})
-			return nil, false
+			return nil, &readFailure{err: err, kind: failFraming, cp: &culprit{k: k, err: err}}
 		}
 		h.resp.ContentLength = size
 		h.resp.TransferEncoding = nil
 		if size == 0 {
 			putBuf(pb)
-			return http.NoBody, true
+			return http.NoBody, nil
 		}
 		h.body = bytesBody{b: *pb, pb: pb}
-		return &h.body, true
+		return &h.body, nil
 	}
-	return nil, true
+	return nil, nil
 }
 
 // complete hands over a response whose body is already read, and readies
-// the connection for the next one. It reports whether the connection
-// goes on.
-func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep bool) bool {
+// the connection for the next one: to k's goroutine by an event, or, when
+// direct (k reads its own response), by k.state alone, for k to return
+// resp. It reports whether the response went to k, and whether the
+// connection goes on.
+func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep, direct bool) (delivered, goesOn bool) {
 	u := c.u
 	u.mu.Lock()
 	if c.broken {
 		u.mu.Unlock()
 		body.Close()
-		return false
+		return false, false
 	}
+	c.endRead()
 	c.popFront()
 	if keep && len(c.pending) == 0 && c.br.Buffered() > 0 {
 		// Bytes after a whole answer that no request asked for (a body
@@ -486,10 +535,10 @@ func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep b
 		// not be told from them, so the connection is not reused.
 		keep = false
 	}
-	delivered := k.state == stSent
+	delivered = k.state == stSent
 	if delivered {
 		resp.Body = body
-		k.finish(resp, nil)
+		k.deliver(resp, direct)
 	}
 	c.responded(resp, keep)
 	if !keep || c.closing || c.writingBody {
@@ -499,7 +548,7 @@ func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep b
 		if !delivered {
 			body.Close()
 		}
-		return false
+		return delivered, false
 	}
 	if len(c.pending)+c.reserved == 0 {
 		c.idleSince = time.Now()
@@ -509,16 +558,30 @@ func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep b
 	if !delivered {
 		body.Close()
 	}
-	return true
+	return delivered, true
 }
 
 // stream hands over a response whose body is read by its caller from the
-// connection, and waits until the body is done. No request is pipelined
-// behind it meanwhile, and those already behind it are sent again
-// elsewhere after HOLTimeout.
+// connection, and waits until the body is done (see startStream and
+// endStream). It reports whether the connection goes on.
 func (c *conn) stream(k *call, h *head, keep bool) bool {
+	sb, _ := c.startStream(k, h, keep, false)
+	if sb == nil {
+		return false
+	}
+	return c.endStream(sb, <-c.bodyCh)
+}
+
+// startStream hands over a response whose body is read by its caller
+// from the connection: to k's goroutine by an event, or, when direct, by
+// k.state alone (k returns sb.resp). No request is pipelined behind it
+// meanwhile, and those already behind it are sent again elsewhere after
+// HOLTimeout. When direct, the body's end is handled by whoever ends it
+// (see streamBody.end); otherwise the caller of startStream waits for it
+// on c.bodyCh. It returns nil when the connection failed meanwhile.
+func (c *conn) startStream(k *call, h *head, keep, direct bool) (sb *streamBody, delivered bool) {
 	u := c.u
-	sb := &streamBody{c: c, remaining: -1}
+	sb = &streamBody{c: c, remaining: -1, resp: h.resp, keep: keep, direct: direct}
 	switch h.framing {
 	case framingLength:
 		sb.r, sb.remaining = c.br, h.length
@@ -532,32 +595,42 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	u.mu.Lock()
 	if c.broken {
 		u.mu.Unlock()
-		return false
+		return nil, false
 	}
+	// The sweeper no longer cuts the read (and a cut it made is undone)
+	// before the body's own watch on the context starts.
+	c.endRead()
 	c.streaming = true
 	if !keep {
 		c.requeueBehind(false)
 	}
-	delivered := k.state == stSent
-	var hol *time.Timer
+	delivered = k.state == stSent
 	if delivered {
 		sb.stop = context.AfterFunc(k.ctx, c.abortRead)
-		k.finish(resp, nil)
+		k.deliver(resp, direct)
 		switch d := u.set.HOLTimeout; {
 		case d == 0:
 			c.requeueBehind(true)
 			u.dispatch()
 		case d > 0:
-			hol = time.AfterFunc(d, func() { c.rescue(k) })
+			sb.hol = time.AfterFunc(d, func() { c.rescue(k) })
 		}
 	}
 	u.mu.Unlock()
 	if !delivered {
+		sb.direct = false // nobody reads it: its end goes to c.bodyCh
 		sb.Close()
 	}
-	ev := <-c.bodyCh
-	if hol != nil {
-		hol.Stop()
+	return sb, delivered
+}
+
+// endStream readies the connection after the streamed body sb ended as
+// ev says: drained (a client that closed it early), given up, or idle
+// again. It reports whether the connection goes on.
+func (c *conn) endStream(sb *streamBody, ev bodyEvent) bool {
+	u := c.u
+	if sb.hol != nil {
+		sb.hol.Stop()
 	}
 	switch ev.end {
 	case endEarly:
@@ -586,8 +659,8 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 	}
 	c.streaming = false
 	c.popFront()
-	c.responded(resp, keep)
-	if !keep || c.closing || c.writingBody {
+	c.responded(sb.resp, sb.keep)
+	if !sb.keep || c.closing || c.writingBody {
 		c.retire()
 		u.mu.Unlock()
 		c.closeNet()
@@ -619,7 +692,7 @@ func (c *conn) rescue(front *call) {
 // drain reads what is left of a body its caller closed early, so that the
 // connection can be kept: at most drainLimit bytes within drainTimeout.
 func (c *conn) drain(sb *streamBody) bool {
-	if sb.untilClose || sb.ctxFired || sb.remaining > drainLimit {
+	if !sb.drainable() {
 		return false
 	}
 	c.nc.SetReadDeadline(time.Now().Add(drainTimeout))
@@ -653,7 +726,8 @@ type bodyEvent struct {
 
 // streamBody is a response body read from the connection by the caller.
 // Its end is reported to the connection's reader, which then owns the
-// connection again.
+// connection again; or, when direct (no goroutine waits for it), handled
+// by the goroutine that ends it (see end).
 type streamBody struct {
 	c          *conn
 	r          io.Reader
@@ -663,6 +737,19 @@ type streamBody struct {
 	ctxFired   bool
 	done       bool
 	err        error
+	// For endStream: the response, whether its connection may be kept,
+	// the head-of-line timer, and whether the body's end is handled by
+	// its ender rather than by a goroutine waiting on c.bodyCh.
+	resp   *http.Response
+	keep   bool
+	hol    *time.Timer
+	direct bool
+}
+
+// drainable reports whether what is left of the body may be drained to
+// keep the connection (see conn.drain).
+func (b *streamBody) drainable() bool {
+	return !b.untilClose && !b.ctxFired && b.remaining <= drainLimit
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
@@ -718,7 +805,17 @@ func (b *streamBody) end(e bodyEnd, err error) {
 			e, err = endBroken, context.Canceled
 		}
 	}
-	b.c.bodyCh <- bodyEvent{end: e, err: err}
+	ev := bodyEvent{end: e, err: err}
+	switch {
+	case !b.direct:
+		b.c.bodyCh <- ev
+	case e == endEarly && b.drainable():
+		// Drained in the background, as the reader goroutine would: the
+		// client's Close does not wait for the backend.
+		go b.c.endStream(b, ev)
+	default:
+		b.c.endStream(b, ev)
+	}
 }
 
 // bytesBody is a response body read whole.

@@ -141,7 +141,7 @@ func (u *upstream) sweep(now time.Time) {
 		u.mu.Unlock()
 		return
 	}
-	if now.Before(u.watchMin) {
+	if now.Before(u.watchMin) && u.readers == 0 {
 		u.mu.Unlock()
 		return // nothing due yet (watchMin is never later than a deadline watched)
 	}
@@ -149,6 +149,22 @@ func (u *upstream) sweep(now time.Time) {
 	var stuck []*call
 	for i := 0; i < len(u.watched); {
 		k := u.watched[i]
+		if c := k.conn; c != nil && c.reader == k && !k.writing.Load() {
+			// It reads its response in its own goroutine (callerReads):
+			// due, or its caller gone, the read is cut, and the call
+			// sees why when it returns.
+			if now.Before(k.watchAt) && k.ctx.Err() == nil {
+				if next.IsZero() || k.watchAt.Before(next) {
+					next = k.watchAt
+				}
+				i++
+				continue
+			}
+			u.unwatch(k) // moves the last one to i
+			c.cut = true
+			c.abortRead()
+			continue
+		}
 		if now.Before(k.watchAt) {
 			if next.IsZero() || k.watchAt.Before(next) {
 				next = k.watchAt

@@ -50,6 +50,10 @@ type upstream struct {
 	watched  []*call
 	watchMin time.Time
 	swept    bool
+	// readers counts the calls reading their response in their own
+	// goroutine (conn.reader): the sweeper looks at each of them on
+	// every tick, for a context done.
+	readers int
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
@@ -472,7 +476,9 @@ func (u *upstream) dial(owner *call) {
 	}
 	u.dispatch()
 	u.mu.Unlock()
-	go c.readLoop()
+	if !c.callerReads {
+		go c.readLoop()
+	}
 	u.p.startJanitor()
 }
 

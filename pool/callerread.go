@@ -1,0 +1,210 @@
+package pool
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Caller reads. On a connection that does not pipeline (callerReads: its
+// upstream's PipelineDepth is 1, the default), nothing reads between
+// exchanges: the call that wrote a request without a body reads the
+// response from the connection itself (readFor), with the framing checks
+// of the reader goroutine, and returns it; a streamed body gives the
+// connection back when it ends (streamBody.end). Nothing is added per
+// request: no goroutine, channel hand-off, timer or read deadline.
+//
+//   - Timeouts and cancellation: the call is watched by the sweeper while
+//     it reads (for the far future when it has no deadline), which, when
+//     it is due or its context is done, cuts the read by a read deadline
+//     in the past (conn.cut); the call then gives up as it would on a due
+//     event or a done context (a 504 timeoutError, or the context's error),
+//     and its connection with it. A cancellation is thus seen within a
+//     sweep tick.
+//   - Idle connections: no goroutine sees the backend close them (nor
+//     send bytes nobody asked for) while they are idle. An idempotent
+//     request whose reused connection turns out closed before any byte of
+//     its response is sent again like any early close (call.retryable),
+//     and the other idle connections of the upstream are then looked at
+//     (idleGone) and those the backend closed are dropped, so that the
+//     retry does not meet another one. A request that is not idempotent
+//     is never sent on a connection without that look first: a
+//     connection closed, reset or holding unread bytes is given up and
+//     the request waits for another one, so that it is never sent on a
+//     connection the backend had closed, and never sent twice.
+//   - idle_timeout is the janitor's, as before (Pool.reap).
+
+// deliver ends k with resp, which its connection handed over: by an
+// event, or, when direct (k reads its own response), by its state alone,
+// k's goroutine returning resp itself. Called with u.mu held.
+func (k *call) deliver(resp *http.Response, direct bool) {
+	if !direct {
+		k.finish(resp, nil)
+		return
+	}
+	k.state = stDone
+	k.u.unwatch(k)
+}
+
+// farFuture is the deadline a call without one is watched for while it
+// reads its response (callerReads): watched, so that the sweeper sees its
+// context end, and never due.
+var farFuture = time.Unix(1<<40, 0)
+
+// startRead records that k, just registered on c (callerReads), is to
+// read its response itself, and has the sweeper watch it for deadline.
+// Called with u.mu held.
+func (c *conn) startRead(k *call, deadline time.Time) {
+	c.reader = k
+	c.u.readers++
+	if deadline.IsZero() {
+		deadline = farFuture
+	}
+	c.u.watch(k, deadline)
+}
+
+// endRead ends the read of c's reader: the sweeper no longer cuts it,
+// and a cut it made is undone. Called with u.mu held.
+func (c *conn) endRead() {
+	if c.reader == nil {
+		return
+	}
+	c.reader = nil
+	c.u.readers--
+	if c.cut {
+		c.cut = false
+		c.nc.SetReadDeadline(time.Time{})
+	}
+}
+
+// readFor reads, in k's goroutine, the response to k, written on c
+// (callerReads), as readNext does for the calls of a connection that
+// pipelines. It returns the response, with k done; or nil when k is to
+// wait for its next event (its connection failed: k was sent again, or
+// ended with an error); or cut when the sweeper cut the read (k is due,
+// or its context done), for k to give up (see run).
+func (c *conn) readFor(k *call) (resp *http.Response, cut bool) {
+	if _, err := c.br.Peek(1); err != nil {
+		// Nothing of the response: on a reused connection, the backend
+		// may have closed it while it was idle.
+		return nil, c.readFailed(k, &readFailure{err: err, kind: failEarlyClose}, true)
+	}
+	h, keep, body, f := c.readAnswer(k)
+	if f != nil {
+		return nil, c.readFailed(k, f, false)
+	}
+	if body != nil {
+		if delivered, _ := c.complete(k, h.resp, body, keep, true); delivered {
+			return h.resp, false
+		}
+		return nil, false
+	}
+	if sb, delivered := c.startStream(k, h, keep, true); sb != nil && delivered {
+		return h.resp, false
+	}
+	return nil, false
+}
+
+// readFailed gives c up after a failed read of k's response by k's
+// goroutine, unless the sweeper cut the read: it then reports true, and
+// k gives up (which gives the connection up). nothing says that no byte
+// of the response was read: when the connection had been used before,
+// the other idle ones are looked at (see pruneIdle).
+func (c *conn) readFailed(k *call, f *readFailure, nothing bool) bool {
+	u := c.u
+	u.mu.Lock()
+	if c.cut && c.reader == k && k.state == stSent {
+		u.mu.Unlock()
+		return true
+	}
+	stale := nothing && c.served > 0
+	failed := c.failLocked(f.err, f.kind, f.cp)
+	var gone []*conn
+	if failed && stale {
+		gone = u.pruneIdle()
+	}
+	u.mu.Unlock()
+	if failed {
+		c.closeNet()
+	}
+	for _, g := range gone {
+		g.closeNet()
+	}
+	return false
+}
+
+// failWrite gives c up after a request could not be written on it; on a
+// reused connection that does not pipeline, the other idle ones are
+// looked at, as after a read that got nothing.
+func (c *conn) failWrite(err error) {
+	u := c.u
+	u.mu.Lock()
+	stale := c.callerReads && c.served > 0
+	failed := c.failLocked(err, failWrite, nil)
+	var gone []*conn
+	if failed && stale {
+		gone = u.pruneIdle()
+	}
+	u.mu.Unlock()
+	if failed {
+		c.closeNet()
+	}
+	for _, g := range gone {
+		g.closeNet()
+	}
+}
+
+// errIdleGone is why an idle connection is given up when the backend
+// closed or reset it.
+var errIdleGone = errors.New("pool: the backend closed the idle connection")
+
+// pruneIdle gives up the idle connections of u (callerReads) that the
+// backend closed or sent bytes on, and returns them, for the caller to
+// close after unlocking. Called with u.mu held.
+func (u *upstream) pruneIdle() []*conn {
+	var gone []*conn
+	for i := 0; i < len(u.conns); {
+		c := u.conns[i]
+		if c.callerReads && len(c.pending)+c.reserved == 0 && !c.broken && !c.closing && !c.streaming {
+			if kind, err := c.idleGone(); err != nil && c.failLocked(err, kind, nil) {
+				gone = append(gone, c) // removed from u.conns: i stays
+				continue
+			}
+		}
+		i++
+	}
+	return gone
+}
+
+// idleGone looks, without blocking, at an idle connection of an upstream
+// that does not pipeline: it returns why the connection cannot take a
+// request (the backend closed or reset it, or sent bytes nobody asked
+// for), and how to give it up; nil when it can. Bytes on a TLS connection
+// that has not answered yet are the handshake's last messages, which the
+// TLS layer reads first. Called with u.mu held.
+func (c *conn) idleGone() (failKind, error) {
+	if c.br.Buffered() > 0 {
+		return failFraming, errUnsolicited
+	}
+	switch peekSocket(c.rc) {
+	case sockClosed:
+		return failAbort, errIdleGone
+	case sockBytes:
+		switch {
+		case c.tlsState == nil:
+			return failFraming, errUnsolicited
+		case c.served > 0:
+			return failAbort, errIdleGone
+		}
+	}
+	return failAbort, nil
+}
+
+// sockState is what a non-blocking look at an idle socket saw.
+type sockState uint8
+
+const (
+	sockIdle   sockState = iota // nothing to read: still open (or unknown)
+	sockClosed                  // end of stream, or an error (reset)
+	sockBytes                   // bytes to read
+)
