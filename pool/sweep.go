@@ -14,9 +14,12 @@ import (
 // deadline costs no timer operation at all. Every sweepTick, the sweeper
 // tells the calls that are due (a due event on their channel); each call
 // checks the time itself, so a timeout never fires early, and fires at
-// most sweepTick late (plus scheduling delays). The sweeper runs only
-// while some call is watched: it stops at the first tick that finds none,
-// and when the pool is closed.
+// most sweepTick late (plus scheduling delays). A call reading its own
+// response (callerReads, see callerread.go) is not told: its read is cut
+// by a read deadline in the past, when it is due or its context is done
+// (such a call is watched even without a deadline, for that). The
+// sweeper runs only while some call is watched: it stops at the first
+// tick that finds none, and when the pool is closed.
 
 // sweepTick is the sweeper's period: how late a call_timeout or
 // request_timeout may fire at most.
@@ -149,10 +152,12 @@ func (u *upstream) sweep(now time.Time) {
 	var stuck []*call
 	for i := 0; i < len(u.watched); {
 		k := u.watched[i]
-		if c := k.conn; c != nil && c.reader == k && !k.writing.Load() {
-			// It reads its response in its own goroutine (callerReads):
-			// due, or its caller gone, the read is cut, and the call
-			// sees why when it returns.
+		reading := k.conn != nil && k.conn.reader == k
+		if reading && !k.writing.Load() {
+			// It reads its response in its own goroutine (callerReads),
+			// and would not see a due event: due, or its caller gone,
+			// its read is cut below, and the call sees why when it
+			// returns.
 			if now.Before(k.watchAt) && k.ctx.Err() == nil {
 				if next.IsZero() || k.watchAt.Before(next) {
 					next = k.watchAt
@@ -161,8 +166,7 @@ func (u *upstream) sweep(now time.Time) {
 				continue
 			}
 			u.unwatch(k) // moves the last one to i
-			c.cut = true
-			c.abortRead()
+			stuck = append(stuck, k)
 			continue
 		}
 		if now.Before(k.watchAt) {
@@ -172,7 +176,7 @@ func (u *upstream) sweep(now time.Time) {
 			i++
 			continue
 		}
-		if k.state == stSent && k.writing.Load() {
+		if k.state == stSent && (reading || k.writing.Load()) {
 			stuck = append(stuck, k)
 		}
 		if len(k.ch) != 0 {
@@ -191,12 +195,21 @@ func (u *upstream) sweep(now time.Time) {
 	}
 	u.watchMin = next
 	// A call due while its request is still being written cannot see
-	// its due event: the write (to a backend that reads nothing) is cut
-	// by giving the connection up, as the call would when timing out at
-	// the head of it. The call's own timeout error is what it returns.
+	// its due event (nor can a call reading its own response): the write
+	// (to a backend that reads nothing) is cut by giving the connection
+	// up, as the call would when timing out at the head of it. The
+	// call's own timeout error is what it returns.
 	var cut []*conn
 	for _, k := range stuck {
-		if c := k.conn; k.state == stSent && k.writing.Load() && c != nil {
+		c := k.conn
+		if k.state == stSent && c != nil && c.reader == k && !k.writing.Load() {
+			// Its read is cut by a read deadline in the past (undone
+			// by conn.endRead if the response came whole meanwhile).
+			c.cut = true
+			c.abortRead()
+			continue
+		}
+		if k.state == stSent && k.writing.Load() && c != nil {
 			err := &timeoutError{msg: fmt.Sprintf("pool: %s %s: request not written by its deadline", u.key, k.req.Method)}
 			if c.failLocked(err, failAbort, &culprit{k: k, err: err}) {
 				cut = append(cut, c)

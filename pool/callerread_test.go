@@ -1,0 +1,476 @@
+package pool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCallerReadsSameResponses: the calls that read their own responses
+// (depth 1) get what the reader goroutine hands over (depth 2), for every
+// kind of answer; and the connection is reused, or not, alike.
+func TestCallerReadsSameResponses(t *testing.T) {
+	big := pattern(100 << 10) // over MaxBuffered: streamed
+	tests := []struct {
+		name   string
+		method string
+		answer string // the answer to the first request; the second gets ok(path)
+	}{
+		{"length", "GET", ok("/first")},
+		{"empty", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"chunked whole", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"},
+		{"chunked trailer", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 42\r\n\r\n"},
+		{"streamed", "GET", fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(big), big)},
+		{"streamed chunked", "GET", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(big), big)},
+		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"},
+		{"204", "GET", "HTTP/1.1 204 No Content\r\n\r\n"},
+		{"304", "GET", "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n"},
+		{"interim", "GET", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + ok("/first")},
+		{"close", "GET", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"},
+		{"http/1.0 keep-alive", "GET", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"},
+		{"http/1.0 until close", "GET", "HTTP/1.0 200 OK\r\n\r\nuntil close"},
+		{"bytes after a 204", "GET", "HTTP/1.1 204 No Content\r\n\r\nextra"},
+		{"both framings", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"bad chunk", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"},
+		{"bad status", "GET", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"cut in the head", "GET", "HTTP/1.1 200 OK\r\nContent-Le"},
+		{"cut in the body", "GET", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n/1"},
+	}
+	// outcome is what a client sees of two requests in a row, and how
+	// many connections they took.
+	type outcome struct {
+		first, second string
+		conns         int32
+	}
+	run := func(t *testing.T, depth int, method, answer string) outcome {
+		b := newRawBackend(t, func(c *rawConn) {
+			for {
+				req, _, err := c.request()
+				if err != nil {
+					return
+				}
+				if req.URL.Path == "/first" && c.n == 1 {
+					c.write(answer)
+					if strings.Contains(answer, "close") || strings.HasPrefix(answer, "HTTP/1.0 200 OK\r\n\r\n") ||
+						strings.Contains(answer, "Content-Le") && !strings.Contains(answer, "\r\n\r\n") ||
+						strings.HasSuffix(answer, "/1") {
+						return
+					}
+					continue
+				}
+				c.write(ok(req.URL.Path))
+			}
+		})
+		p := testPool(t, func(s *Settings) { s.Workers, s.PipelineDepth = 1, depth })
+		first := describe(p, method, b.url("/first"))
+		second := describe(p, "GET", b.url("/second"))
+		return outcome{first, second, b.accepted.Load()}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			own := run(t, 1, tt.method, tt.answer)
+			handed := run(t, 2, tt.method, tt.answer)
+			if own != handed {
+				t.Errorf("reading their own responses: %+v\nwith a reader goroutine:   %+v", own, handed)
+			}
+			if !strings.Contains(own.second, `"/second"`) {
+				t.Errorf("second request: %s, want /second", own.second)
+			}
+		})
+	}
+}
+
+// describe sends one request and says what its client saw: the status,
+// the body (or its length when long), the trailers, the error's type.
+func describe(p *Pool, method, url string) string {
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		var fe *FramingError
+		if errors.As(err, &fe) {
+			return "framing error"
+		}
+		return fmt.Sprintf("error %T", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	body := string(b)
+	if len(body) > 64 {
+		body = fmt.Sprintf("%d bytes", len(b))
+	}
+	return fmt.Sprintf("%d %q length %d trailer %v close %v read error %v", resp.StatusCode, body, resp.ContentLength, resp.Trailer, resp.Close, err)
+}
+
+// TestIdleClosedByBackend: the backend closes a connection while it is
+// idle, which nobody sees (no reader goroutine). An idempotent request
+// sent on it is sent again on a new connection; a request that is not
+// idempotent is never sent on it, and never twice.
+func TestIdleClosedByBackend(t *testing.T) {
+	tests := []struct {
+		name    string
+		method  string
+		retries uint64 // the stats' Retries after the second request
+	}{
+		{"GET", "GET", 1},
+		{"DELETE", "DELETE", 1},
+		{"POST", "POST", 0},
+		{"PATCH", "PATCH", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]int{}
+			// One request per connection, then a close without notice.
+			b := newRawBackend(t, func(c *rawConn) {
+				req, _, err := c.request()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				seen[req.Method+" "+req.URL.Path]++
+				mu.Unlock()
+				c.write(ok(req.URL.Path))
+			})
+			p := testPool(t, nil)
+			if r := roundTrip(p, "GET", b.url("/a"), nil); r.body != "/a" {
+				t.Fatalf("/a: %v", r)
+			}
+			waitFor(t, "the backend's close", func() bool { return !backendOpen(b) })
+			time.Sleep(10 * time.Millisecond) // the close lands
+			var body io.Reader
+			if tt.method != "GET" && tt.method != "DELETE" {
+				body = strings.NewReader("payload")
+			}
+			if r := roundTrip(p, tt.method, b.url("/b"), body); r.err != nil || r.body != "/b" {
+				t.Errorf("%s /b: %v, want /b", tt.method, r)
+			}
+			mu.Lock()
+			n := seen[tt.method+" /b"]
+			mu.Unlock()
+			if n != 1 {
+				t.Errorf("%s /b received %d times, want 1", tt.method, n)
+			}
+			if st := stats(t, p); st.Retries != tt.retries || b.accepted.Load() != 2 {
+				t.Errorf("retries %d, %d connections; want %d and 2", st.Retries, b.accepted.Load(), tt.retries)
+			}
+		})
+	}
+}
+
+// backendOpen reports whether the backend still serves a connection.
+func backendOpen(b *rawBackend) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		// A closed net.Conn fails SetDeadline.
+		if c.SetDeadline(time.Now().Add(hang)) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNotIdempotentNeverTwice: a request that is not idempotent, on a
+// reused connection that the backend closes after receiving it, or that
+// holds bytes nobody asked for, is sent once at most: an error, or the
+// answer from a connection that was alive.
+func TestNotIdempotentNeverTwice(t *testing.T) {
+	tests := []struct {
+		name string
+		// second serves the second request of connection 1.
+		second   func(c *rawConn)
+		stale    string // written after the first answer, while idle
+		wantErr  bool
+		poisoned uint64
+	}{
+		{"closed after receiving it", func(c *rawConn) {}, "", true, 0},
+		{"unsolicited bytes while idle", func(c *rawConn) { c.write(ok("/wrong")) }, ok("/stale"), false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			posts := 0
+			staleSent := newSignal()
+			b := newRawBackend(t, func(c *rawConn) {
+				for i := 0; ; i++ {
+					req, _, err := c.request()
+					if err != nil {
+						return
+					}
+					if req.Method == "POST" {
+						mu.Lock()
+						posts++
+						mu.Unlock()
+					}
+					switch {
+					case c.n == 1 && i == 0:
+						c.write(ok(req.URL.Path))
+						if tt.stale != "" {
+							time.Sleep(10 * time.Millisecond)
+							c.write(tt.stale)
+							staleSent.fire()
+						}
+					case c.n == 1:
+						tt.second(c)
+						return
+					default:
+						c.write(ok(req.URL.Path))
+					}
+				}
+			})
+			p := testPool(t, nil)
+			if r := roundTrip(p, "GET", b.url("/a"), nil); r.body != "/a" {
+				t.Fatalf("/a: %v", r)
+			}
+			if tt.stale != "" {
+				staleSent.wait(t)
+				time.Sleep(20 * time.Millisecond) // the bytes land
+			}
+			r := roundTrip(p, "POST", b.url("/p"), strings.NewReader("payload"))
+			if tt.wantErr != (r.err != nil) || r.err == nil && r.body != "/p" {
+				t.Errorf("POST: %v, want error %v (else /p)", r, tt.wantErr)
+			}
+			mu.Lock()
+			n := posts
+			mu.Unlock()
+			if n != 1 {
+				t.Errorf("POST received %d times, want 1", n)
+			}
+			if st := stats(t, p); st.Poisoned != tt.poisoned {
+				t.Errorf("poisoned %d, want %d", st.Poisoned, tt.poisoned)
+			}
+		})
+	}
+}
+
+// TestCallerReadTimesOut: a call blocked reading its own response is cut
+// by the sweeper when it is due: a 504 timeout of the right kind, on
+// time, and its connection given up.
+func TestCallerReadTimesOut(t *testing.T) {
+	const d = 150 * time.Millisecond
+	tests := []struct {
+		name  string
+		set   func(s *Settings)
+		which string
+		part  string // what the backend sends of its answer
+	}{
+		{"request_timeout", func(s *Settings) { s.RequestTimeout = d }, "request_timeout", ""},
+		{"call_timeout", func(s *Settings) { s.CallTimeout = d }, "call_timeout", ""},
+		{"in the head", func(s *Settings) { s.RequestTimeout = d }, "request_timeout", "HTTP/1.1 200 OK\r\nX-A: b\r\n"},
+		{"in the body", func(s *Settings) { s.RequestTimeout = d }, "request_timeout", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				if _, _, err := c.request(); err != nil {
+					return
+				}
+				c.write(tt.part)
+				io.Copy(io.Discard, c.br)
+			})
+			p := testPool(t, tt.set)
+			start := time.Now()
+			r := roundTrip(p, "GET", b.url("/x"), nil)
+			took := time.Since(start)
+			var te *timeoutError
+			if !errors.As(r.err, &te) || !strings.HasSuffix(te.msg, "within "+tt.which) {
+				t.Fatalf("%v, want a %s error", r, tt.which)
+			}
+			if took < d || took > d+sweepTick+lateSlack {
+				t.Errorf("timed out after %v, want %v to %v", took, d, d+sweepTick+lateSlack)
+			}
+			waitFor(t, "the connection given up", func() bool { return stats(t, p).Open == 0 })
+			if st := stats(t, p); st.Timeouts != 1 || st.Abandoned != 1 {
+				t.Errorf("timeouts %d, abandoned %d, want 1 and 1", st.Timeouts, st.Abandoned)
+			}
+		})
+	}
+}
+
+// TestCallerReadCancelled: a call reading its own response whose client
+// goes away gives up within a sweep tick (and the slack of a busy
+// machine), with or without a deadline, and its connection is closed.
+func TestCallerReadCancelled(t *testing.T) {
+	for _, timeout := range []time.Duration{0, hang} {
+		t.Run(fmt.Sprintf("timeout %v", timeout), func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				if _, _, err := c.request(); err != nil {
+					return
+				}
+				io.Copy(io.Discard, c.br) // never answers
+			})
+			p := testPool(t, func(s *Settings) { s.CallTimeout, s.RequestTimeout = timeout, timeout })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ch := make(chan result, 1)
+			go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/never"), nil) }()
+			waitFor(t, "the call reading", func() bool { return readers(p) == 1 })
+			cancel()
+			start := time.Now()
+			r := wait(t, ch)
+			if took := time.Since(start); took > sweepTick+lateSlack {
+				t.Errorf("gave up %v after the cancel, want at most %v", took, sweepTick+lateSlack)
+			}
+			if !errors.Is(r.err, context.Canceled) {
+				t.Errorf("%v, want context.Canceled", r)
+			}
+			waitFor(t, "the connection closed", func() bool { return stats(t, p).Open == 0 })
+			if st := stats(t, p); st.Abandoned != 1 || st.Timeouts != 0 {
+				t.Errorf("abandoned %d, timeouts %d; want 1 and 0", st.Abandoned, st.Timeouts)
+			}
+			if n := watchedCalls(p); n != 0 || readers(p) != 0 {
+				t.Errorf("%d calls watched, %d reading; want none", n, readers(p))
+			}
+		})
+	}
+}
+
+// readers counts the calls of p reading their own responses.
+func readers(p *Pool) int {
+	n := 0
+	for _, u := range p.upstreams() {
+		u.mu.Lock()
+		n += u.readers
+		u.mu.Unlock()
+	}
+	return n
+}
+
+// TestCallerStreamedBody: a streamed body read by its client gives its
+// connection back when it ends: idle again and reused, drained when
+// closed early with little left, closed when closed early with much
+// left.
+func TestCallerStreamedBody(t *testing.T) {
+	big := pattern(100 << 10)  // over MaxBuffered, under drainLimit
+	huge := pattern(400 << 10) // over drainLimit
+	tests := []struct {
+		name    string
+		body    string
+		chunked bool
+		read    int // bytes the client reads before closing; -1: all
+		conns   int32
+		drained uint64
+	}{
+		{"read whole", big, false, -1, 1, 0},
+		{"chunked read whole", big, true, -1, 1, 0},
+		{"closed early, drained", big, false, 100, 1, 1},
+		{"chunked closed early, drained", big, true, 100, 1, 1},
+		{"closed early, too much left", huge, false, 100, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				for {
+					req, _, err := c.request()
+					if err != nil {
+						return
+					}
+					switch {
+					case req.URL.Path != "/big":
+						c.write(ok(req.URL.Path))
+					case tt.chunked:
+						c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", len(tt.body), tt.body))
+					default:
+						c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(tt.body), tt.body))
+					}
+				}
+			})
+			p := testPool(t, func(s *Settings) { s.Workers = 1 })
+			req, _ := http.NewRequest("GET", b.url("/big"), nil)
+			resp, err := p.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := resp.Body.(*streamBody); !ok {
+				t.Fatalf("body %T, want a streamed one", resp.Body)
+			}
+			var got []byte
+			if tt.read < 0 {
+				got, err = io.ReadAll(resp.Body)
+				if err != nil || !bytes.Equal(got, []byte(tt.body)) {
+					t.Errorf("body: %d bytes, %v; want %d bytes", len(got), err, len(tt.body))
+				}
+			} else {
+				got = make([]byte, tt.read)
+				if _, err := io.ReadFull(resp.Body, got); err != nil || string(got) != tt.body[:tt.read] {
+					t.Errorf("start of the body: %v", err)
+				}
+			}
+			resp.Body.Close()
+			waitFor(t, "the connection idle or closed", func() bool {
+				st := stats(t, p)
+				return st.InFlight == 0 && st.Idle == st.Open
+			})
+			if r := roundTrip(p, "GET", b.url("/next"), nil); r.err != nil || r.body != "/next" {
+				t.Errorf("/next: %v", r)
+			}
+			if st := stats(t, p); b.accepted.Load() != tt.conns || st.Drained != tt.drained {
+				t.Errorf("%d connections, drained %d; want %d and %d", b.accepted.Load(), st.Drained, tt.conns, tt.drained)
+			}
+		})
+	}
+}
+
+// TestCallerReadsNoGoroutines: the idle connections of an upstream that
+// does not pipeline have no goroutine (one that may pipeline has its
+// reader), and none of the pool's goroutines is left after Close.
+func TestCallerReadsNoGoroutines(t *testing.T) {
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprintf("depth %d", depth), func(t *testing.T) {
+			release := newSignal()
+			b := newRawBackend(t, func(c *rawConn) {
+				req, _, err := c.request()
+				if err != nil {
+					return
+				}
+				release.wait(nil)
+				c.write(ok(req.URL.Path))
+				echoServe(c)
+			})
+			p := testPool(t, func(s *Settings) { s.PipelineDepth = depth })
+			// Four requests at once: four connections, idle once answered.
+			var chs []<-chan result
+			for i := 0; i < 4; i++ {
+				chs = append(chs, goRoundTrip(p, "GET", b.url(fmt.Sprintf("/%d", i)), nil))
+			}
+			waitFor(t, "four requests at the backend", func() bool { return stats(t, p).InFlight == 4 && stats(t, p).Open == 4 })
+			release.fire()
+			for _, ch := range chs {
+				if r := wait(t, ch); r.err != nil {
+					t.Fatalf("%v", r)
+				}
+			}
+			want := 0
+			if depth > 1 {
+				want = 4
+			}
+			if n := poolGoroutines("(*conn).readLoop"); n != want {
+				t.Errorf("%d reader goroutines for 4 idle connections, want %d", n, want)
+			}
+			p.Close()
+			waitFor(t, "the pool's goroutines gone", func() bool { return poolGoroutines("ocsiproxy/pool.(*") == 0 })
+		})
+	}
+}
+
+// poolGoroutines counts the goroutines with a frame whose function name
+// contains fn.
+func poolGoroutines(fn string) int {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 2)
+	n := 0
+	for g := range strings.SplitSeq(buf.String(), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
