@@ -72,6 +72,13 @@ type call struct {
 	// writing is set while send writes the request (stSent): a write
 	// still blocked when the call is due is cut by the sweeper.
 	writing atomic.Bool
+
+	// For a request with a body that reads its own response
+	// (callerReads): when its body started being sent and its
+	// call_timeout deadline then (set before the body writer starts),
+	// and, once the body is sent, its deadlines (set by the writer,
+	// under u.mu: see startHeadClock).
+	bodyStart, callDeadline, headDeadline time.Time
 }
 
 // callPool holds calls whose every reference is gone (see release), with
@@ -263,11 +270,18 @@ func (k *call) run() (*http.Response, error) {
 				<-k.wrote // the previous attempt's writer has let go of the body
 			}
 			bodyStart = time.Now()
+			// For the writer, when k reads its own response.
+			k.bodyStart, k.callDeadline, k.headDeadline = bodyStart, callDeadline, time.Time{}
 			if k.sendBody(ev.conn) {
 				writers++
 				// The clocks stop while the body is sent.
 				wait = time.Time{}
 				watched = wait // sendBody stopped the watch
+				if ev.conn.callerReads {
+					if resp, done, err := k.readOwn(ev.conn, time.Time{}, time.Time{}); done {
+						return resp, err
+					}
+				}
 			}
 			continue
 		}
@@ -277,17 +291,56 @@ func (k *call) run() (*http.Response, error) {
 		if !read {
 			continue
 		}
-		resp, cut := ev.conn.readFor(k)
-		switch {
-		case resp != nil:
-			outcome, received = resp, true
-			return resp, nil
-		case !cut:
-			continue // its connection failed: the next event says what next
-		case k.ctx.Err() != nil && (wait.IsZero() || time.Now().Before(wait)):
-			return nil, k.abandon(k.ctx.Err(), false)
+		if resp, done, err := k.readOwn(ev.conn, callDeadline, headDeadline); done {
+			if err == nil {
+				outcome, received = resp, true
+			}
+			return resp, err
 		}
-		return nil, k.abandon(k.timeout(callDeadline, headDeadline), true)
+	}
+}
+
+// readOwn has k read its response on c (callerReads), and says whether k
+// is done: with the response, or giving up because the sweeper cut the
+// read (k is due by callDeadline or headDeadline, or its context is
+// done). Otherwise its connection failed, and k waits for its next event.
+func (k *call) readOwn(c *conn, callDeadline, headDeadline time.Time) (*http.Response, bool, error) {
+	resp, cut := c.readFor(k)
+	switch {
+	case resp != nil:
+		return resp, true, nil
+	case !cut:
+		return nil, false, nil
+	}
+	if k.kind != bodyNone {
+		// The writer started the clocks once the body was sent (zero
+		// before: the cut is then the context's).
+		k.u.mu.Lock()
+		callDeadline, headDeadline = k.callDeadline, k.headDeadline
+		k.u.mu.Unlock()
+	}
+	wait := earliest(callDeadline, headDeadline)
+	if err := k.ctx.Err(); err != nil && (wait.IsZero() || time.Now().Before(wait)) {
+		return nil, true, k.abandon(err, false)
+	}
+	return nil, true, k.abandon(k.timeout(callDeadline, headDeadline), true)
+}
+
+// startHeadClock starts the clocks of a call whose body was just sent and
+// which reads its own response (callerReads): call_timeout goes on from
+// where it stopped when the body started, request_timeout starts, and the
+// sweeper watches the call for the earlier. Called with u.mu held, by the
+// body writer.
+func (k *call) startHeadClock() {
+	if !k.callDeadline.IsZero() {
+		k.callDeadline = k.callDeadline.Add(time.Since(k.bodyStart))
+	}
+	k.headDeadline = time.Time{}
+	if d := k.u.set.RequestTimeout; d > 0 {
+		k.headDeadline = time.Now().Add(d)
+	}
+	if w := earliest(k.callDeadline, k.headDeadline); !w.IsZero() {
+		k.u.watch(k, w)
 	}
 }
 
@@ -485,13 +538,16 @@ func (k *call) sendBody(c *conn) bool {
 	}
 	c.pending = append(c.pending, k)
 	k.state = stSent
-	u.unwatch(k) // the clocks stop while the body is sent
+	if c.callerReads {
+		// The clocks stop while the body is sent; the sweeper still
+		// cuts k's read when its context is done.
+		c.startRead(k, time.Time{})
+	} else {
+		u.unwatch(k) // the clocks stop while the body is sent
+	}
 	c.writingBody = true
 	k.writerActive = true
 	u.mu.Unlock()
-	if c.callerReads {
-		go c.readExchange()
-	}
 	go func() {
 		c.setWriteDeadline(time.Time{})
 		writeHeadTarget(c.bw, k.req, k.kind, k.target)
@@ -508,6 +564,9 @@ func (k *call) sendBody(c *conn) bool {
 		u.mu.Lock()
 		c.writingBody = false
 		k.writerActive = false
+		if err == nil && c.reader == k {
+			k.startHeadClock()
+		}
 		// The body stays open only for a resend: nothing of it was
 		// read and the call is queued again.
 		keep := !k.bodyStarted.Load() && !k.returned && (k.state == stQueued || k.state == stAssigned)

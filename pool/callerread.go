@@ -8,19 +8,24 @@ import (
 
 // Caller reads. On a connection that does not pipeline (callerReads: its
 // upstream's PipelineDepth is 1, the default), nothing reads between
-// exchanges: the call that wrote a request without a body reads the
-// response from the connection itself (readFor), with the framing checks
-// of the reader goroutine, and returns it; a streamed body gives the
-// connection back when it ends (streamBody.end). Nothing is added per
-// request: no goroutine, channel hand-off, timer or read deadline.
+// exchanges: the call that wrote a request reads the response from the
+// connection itself (readFor), with the framing checks of the reader
+// goroutine, and returns it; a request with a body is read from while
+// the body writer sends the body, so that an early answer (a 413, say)
+// is read at once. A streamed body gives the connection back when it
+// ends (streamBody.end; a drain runs in a goroutine of its own, as the
+// reader goroutine would do it). Nothing is added per request: no
+// goroutine, channel hand-off, timer or read deadline.
 //
 //   - Timeouts and cancellation: the call is watched by the sweeper while
-//     it reads (for the far future when it has no deadline), which, when
-//     it is due or its context is done, cuts the read by a read deadline
-//     in the past (conn.cut); the call then gives up as it would on a due
-//     event or a done context (a 504 timeoutError, or the context's error),
-//     and its connection with it. A cancellation is thus seen within a
-//     sweep tick.
+//     it reads (for the far future when it has no deadline, or while its
+//     body is being sent: the clocks stop then, and the body writer
+//     starts them again, see call.startHeadClock), which, when it is due
+//     or its context is done, cuts the read by a read deadline in the
+//     past (conn.cut); the call then gives up as it would on a due event
+//     or a done context (a 504 timeoutError, or the context's error), and
+//     its connection with it. A cancellation is thus seen within a sweep
+//     tick (context.AfterFunc would cost two allocations per request).
 //   - Idle connections: no goroutine sees the backend close them (nor
 //     send bytes nobody asked for) while they are idle. An idempotent
 //     request whose reused connection turns out closed before any byte of

@@ -474,3 +474,158 @@ func poolGoroutines(fn string) int {
 	}
 	return n
 }
+
+// TestCallerReadsWithBody: a request with a body whose call reads its
+// own response (depth 1) behaves as with a reader goroutine (depth 2): an
+// early answer while the body is still being sent, the clocks stopped
+// while it is sent, a timeout after it, a client gone in the middle of it.
+func TestCallerReadsWithBody(t *testing.T) {
+	const d = 150 * time.Millisecond
+	const slow = 2 * d // the time the body takes
+	tests := []struct {
+		name string
+		// serve answers the request, whose head was read.
+		serve func(c *rawConn, req *http.Request)
+		// body writes the request body, then closes it; stop fires when
+		// the test is over.
+		body   func(w *io.PipeWriter, stop signal)
+		cancel bool // the client goes away once the backend has the head
+		check  func(t *testing.T, r result, took time.Duration)
+	}{
+		{
+			name: "early answer",
+			serve: func(c *rawConn, req *http.Request) {
+				c.write("HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig")
+			},
+			body: func(w *io.PipeWriter, stop signal) {
+				for {
+					if _, err := w.Write([]byte("more")); err != nil {
+						return
+					}
+					select {
+					case <-stop:
+						w.Close()
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			},
+			check: func(t *testing.T, r result, took time.Duration) {
+				if r.err != nil || r.status != 413 || r.body != "big" {
+					t.Errorf("%v, want the early 413", r)
+				}
+			},
+		},
+		{
+			name: "slow body, answer",
+			serve: func(c *rawConn, req *http.Request) {
+				b, _ := io.ReadAll(req.Body)
+				c.write(ok(fmt.Sprintf("%d bytes", len(b))))
+			},
+			body: slowBody(slow),
+			check: func(t *testing.T, r result, took time.Duration) {
+				if r.err != nil || r.body != "3 bytes" {
+					t.Errorf("%v, want the answer (no timeout while the body is sent)", r)
+				}
+			},
+		},
+		{
+			name: "slow body, no answer",
+			serve: func(c *rawConn, req *http.Request) {
+				io.ReadAll(req.Body)
+				io.Copy(io.Discard, c.br)
+			},
+			body: slowBody(slow),
+			check: func(t *testing.T, r result, took time.Duration) {
+				var te *timeoutError
+				if !errors.As(r.err, &te) || !strings.HasSuffix(te.msg, "within request_timeout") {
+					t.Fatalf("%v, want a request_timeout error", r)
+				}
+				if took < slow+d || took > slow+d+sweepTick+lateSlack {
+					t.Errorf("timed out after %v, want %v to %v", took, slow+d, slow+d+sweepTick+lateSlack)
+				}
+			},
+		},
+		{
+			name: "client gone while the body is sent",
+			serve: func(c *rawConn, req *http.Request) {
+				io.Copy(io.Discard, c.br)
+			},
+			body:   func(w *io.PipeWriter, stop signal) { stop.wait(nil); w.Close() },
+			cancel: true,
+			check: func(t *testing.T, r result, took time.Duration) {
+				if !errors.Is(r.err, context.Canceled) {
+					t.Errorf("%v, want context.Canceled", r)
+				}
+				if took > sweepTick+lateSlack {
+					t.Errorf("gave up %v after the cancel, want at most %v", took, sweepTick+lateSlack)
+				}
+			},
+		},
+	}
+	for _, depth := range []int{1, 2} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("depth %d/%s", depth, tt.name), func(t *testing.T) {
+				headRead := newSignal()
+				b := newRawBackend(t, func(c *rawConn) {
+					req, err := http.ReadRequest(c.br)
+					if err != nil {
+						return
+					}
+					headRead.fire()
+					tt.serve(c, req)
+				})
+				p := testPool(t, func(s *Settings) { s.RequestTimeout, s.PipelineDepth = d, depth })
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				pr, pw := io.Pipe()
+				stop := newSignal()
+				var once sync.Once
+				end := func() { once.Do(stop.fire) }
+				defer end()
+				go tt.body(pw, stop)
+				ch := make(chan result, 1)
+				start := time.Now()
+				go func() {
+					req, _ := http.NewRequestWithContext(ctx, "POST", b.url("/up"), pr)
+					req.ContentLength = -1 // unknown: sent chunked
+					ch <- roundTripReq(p, req)
+				}()
+				if tt.cancel {
+					headRead.wait(t)
+					time.Sleep(20 * time.Millisecond) // the body is being sent
+					start = time.Now()
+					cancel()
+				}
+				r := wait(t, ch)
+				tt.check(t, r, time.Since(start))
+				end()
+				waitFor(t, "no call left", func() bool { st := stats(t, p); return st.InFlight == 0 && st.Waiting == 0 })
+			})
+		}
+	}
+}
+
+// slowBody writes "abc" over d, a byte at a time.
+func slowBody(d time.Duration) func(w *io.PipeWriter, stop signal) {
+	return func(w *io.PipeWriter, stop signal) {
+		for _, c := range []byte("abc") {
+			time.Sleep(d / 3)
+			if _, err := w.Write([]byte{c}); err != nil {
+				return
+			}
+		}
+		w.Close()
+	}
+}
+
+// roundTripReq is roundTrip for a request already made.
+func roundTripReq(p *Pool, req *http.Request) result {
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return result{status: resp.StatusCode, body: string(b), err: err}
+}

@@ -81,9 +81,8 @@ type conn struct {
 	tlsState *tls.ConnectionState
 	// callerReads is set on the connections of an upstream whose
 	// PipelineDepth is 1 (no pipelining): there is no reader goroutine,
-	// the call that sent a request without a body reads its response
-	// itself, and a request with a body has its response read by a
-	// goroutine of its own, for that exchange only (see readExchange).
+	// the call that sent a request reads its response itself (while its
+	// body, if any, is being sent by the body writer): see callerread.go.
 	callerReads bool
 	// rc is the socket, for the non-blocking look at an idle connection
 	// before a request that must not be sent twice (see idleGone); nil
@@ -371,11 +370,6 @@ func (c *conn) readLoop() {
 	for c.readNext() {
 	}
 }
-
-// readExchange reads the response to the request with a body just
-// registered on c (callerReads): a goroutine for that exchange only, so
-// that an early answer is read while the body is still being sent.
-func (c *conn) readExchange() { c.readNext() }
 
 // readNext reads the next response of the connection and hands it to the
 // call at the head of pending. It reports whether the connection goes on.
