@@ -25,7 +25,7 @@ import (
 //     past (conn.cut); the call then gives up as it would on a due event
 //     or a done context (a 504 timeoutError, or the context's error), and
 //     its connection with it. A cancellation is thus seen within a sweep
-//     tick (context.AfterFunc would cost two allocations per request).
+//     tick (context.AfterFunc would cost allocations on every request).
 //   - Idle connections: no goroutine sees the backend close them (nor
 //     send bytes nobody asked for) while they are idle. An idempotent
 //     request whose reused connection turns out closed before any byte of

@@ -7,6 +7,14 @@
 // order of a pipeline (net/http's Transport does not pipeline, and
 // textproto.Pipeline cannot cancel a waiting request).
 //
+// On a connection that may pipeline, one goroutine reads the responses
+// and hands each to the goroutine of its request (the caller of
+// RoundTrip). On a connection that does not (pipeline_depth="1", the
+// default), there is no such goroutine: the caller writes its request and
+// reads the response itself, with the same framing checks, and returns
+// it; no hand-off, no goroutine waiting on an idle connection (see
+// "Connections that do not pipeline").
+//
 // # Configuration
 //
 // The children of the revproxy <extension> element, or of the routes one
@@ -41,7 +49,9 @@
 //     body counts in neither, so uploads are never cut. A timeout is 504.
 //     The deadlines are checked every 10 ms by one goroutine per pool
 //     (running only while calls wait), not by a timer per call: a timeout
-//     fires at most 10 ms late (plus scheduling delays), never early.
+//     fires at most 10 ms late (plus scheduling delays), never early (a
+//     caller reading its own response has its read cut by a read deadline
+//     in the past).
 //     A request still being written when its call is due (a backend that
 //     reads nothing) has its connection given up then; the connection's
 //     write deadline, which is moved about once a second rather than on
@@ -49,7 +59,9 @@
 //     the request's deadline.
 //   - connect_timeout="10s" (TCP and TLS handshake), idle_timeout="30s".
 //   - pipeline_depth="1": requests in flight on one connection; 1 is no
-//     pipelining (see Measurements for why it is the default).
+//     pipelining (see Measurements for why it is the default), and
+//     callers reading their own responses (decided per upstream, from its
+//     settings, when a connection is opened).
 //   - max_buffered="64kiB", hol_timeout="100ms": the head-of-line bound
 //     (below).
 //   - probation="1", distrust="30s": when a connection may pipeline
@@ -114,12 +126,15 @@
 //     sent, closed after the exchange.
 //   - Responses are matched to requests strictly in the order the requests
 //     were written: one goroutine reads a connection's responses and hands
-//     each to the head of its queue of requests.
+//     each to the head of its queue of requests (without pipelining, the
+//     queue is one request long, and its caller reads the response).
 //   - A response that cannot be delimited poisons its connection: a bad
 //     status line or header block, Transfer-Encoding together with
 //     Content-Length, differing or malformed Content-Lengths, a transfer
 //     coding other than chunked (or any in HTTP/1.0), a malformed chunk or
-//     trailer, bytes from the backend when no request is outstanding, an
+//     trailer, bytes from the backend when no request is outstanding (seen
+//     at once with pipelining; without it, when they came with the answer
+//     before, or before a request that is not idempotent: see below), an
 //     unexpected 101. The connection is closed; the request the bad
 //     response belongs to gets a [*FramingError] (502); every request
 //     written behind it and not answered is sent again once, on another
@@ -147,6 +162,37 @@
 //     dropped. A chunked body read whole had no trailer section: it is
 //     delivered with a length and no Trailer.
 //
+// # Connections that do not pipeline
+//
+// With pipeline_depth="1", a connection carries one request at a time and
+// has no goroutine of its own: the caller of RoundTrip writes the request
+// (its body, if any, is sent by a goroutine of the request's, so that an
+// early answer is read at once), reads the response head and a body read
+// whole, and returns; a streamed body is read by its client from the
+// connection, which goes back to the idle ones (or is drained, or closed)
+// when the body ends, as above. The call_timeout and request_timeout of a
+// caller blocked in that read, and its client going away, are seen by the
+// goroutine that checks the deadlines (within 10 ms), which cuts the read
+// by a read deadline in the past: a 504 or the context's error, and the
+// connection closed, as with pipelining; nothing is set per request.
+//
+// Nobody reads an idle connection, so its closing by the backend (its
+// keep-alive timeout) is seen only when it is used again. A request that
+// is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) whose connection
+// was closed or reset before any byte of its answer is sent again once on
+// another connection (the retry rule above), and the other idle
+// connections of the upstream are then looked at and dropped when closed,
+// so that the retry does not meet another one. A request that is not
+// idempotent is sent on an idle connection only after a look at its
+// socket that does not block (a recv with MSG_PEEK and MSG_DONTWAIT): a
+// connection the backend closed, reset or sent bytes on is given up and
+// the request goes on another one; so it is never sent where the backend
+// had already closed, and, as always, never twice. idle_timeout closes
+// idle connections as before. Bytes a backend sends on an idle connection
+// nobody asked for are refused when they come with the answer before
+// them, or before a request that is not idempotent; otherwise they are
+// read as the next GET's answer (a misbehaving backend: see Measurements).
+//
 // # Head-of-line blocking
 //
 // A body read whole (Content-Length up to max_buffered, or chunked and
@@ -170,9 +216,10 @@
 //
 // A request not yet sent when its caller goes away is dropped. One sent
 // alone, or at the head of a connection when its time runs out, closes
-// the connection; one sent behind others is left to be read and
-// discarded (the connection is closed if nobody is waiting on it any
-// more). A streamed body closed before its end is drained when at most
+// the connection (a caller reading its own response, without
+// pipelining, gives up within 10 ms); one sent behind others is left to
+// be read and discarded (the connection is closed if nobody is waiting on
+// it any more). A streamed body closed before its end is drained when at most
 // 256 kiB are left (within 2 s), and its connection is closed otherwise;
 // a read blocked on a stalled body returns when the request's context
 // ends. Never is a response, or part of one, given to another request.
@@ -226,7 +273,11 @@
 // Content-Length longer than what it sends and keeps the connection, makes
 // a response (or its bytes) go to the next request in line, which no
 // framing check can see (without pipelining, such a response is refused
-// when it arrives on an idle connection, and an overstated Content-Length
+// when it arrives with the previous answer or before a request that is
+// not idempotent (a response arriving alone on an idle connection is read
+// as the next idempotent request's answer: only a look at the socket
+// before every request, a system call each, would refuse it; see
+// "Connections that do not pipeline"), and an overstated Content-Length
 // gives a 504).
 // So pipeline_depth defaults to 1: turn it on per upstream, for backends
 // known to frame correctly and to answer pipelined requests concurrently.
