@@ -15,8 +15,11 @@ func peekSocket(rc syscall.RawConn) sockState {
 	err := rc.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		for err == syscall.EINTR {
+			n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		}
 		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK || err == syscall.EINTR:
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 		case err != nil || n == 0:
 			st = sockClosed
 		default:
