@@ -26,8 +26,9 @@ import (
 //     or a done context (a 504 timeoutError, or the context's error), and
 //     its connection with it. A cancellation is thus seen within a sweep
 //     tick (context.AfterFunc would cost allocations on every request).
-//   - Idle connections: no goroutine sees the backend close them (nor
-//     send bytes nobody asked for) while they are idle. An idempotent
+//   - Idle connections: no goroutine waits on them to see the backend
+//     close them (or send bytes nobody asked for): the janitor looks at
+//     each one every janitorTick (Pool.reap, pruneIdle). An idempotent
 //     request whose reused connection turns out closed before any byte of
 //     its response is sent again like any early close (call.retryable),
 //     and the other idle connections of the upstream are then looked at
@@ -37,7 +38,7 @@ import (
 //     connection closed, reset or holding unread bytes is given up and
 //     the request waits for another one, so that it is never sent on a
 //     connection the backend had closed, and never sent twice.
-//   - idle_timeout is the janitor's, as before (Pool.reap).
+//   - idle_timeout is the janitor's, as before.
 
 // deliver ends k with resp, which its connection handed over: by an
 // event, or, when direct (k reads its own response), by its state alone,

@@ -144,6 +144,10 @@ func TestIdleClosedByBackend(t *testing.T) {
 			}
 			waitFor(t, "the backend's close", func() bool { return !backendOpen(b) })
 			time.Sleep(10 * time.Millisecond) // the close lands
+			if st := stats(t, p); st.Open != 1 {
+				// The janitor looks at idle connections every second.
+				t.Skipf("the janitor dropped the closed connection first (%d open)", st.Open)
+			}
 			var body io.Reader
 			if tt.method != "GET" && tt.method != "DELETE" {
 				body = strings.NewReader("payload")
@@ -159,6 +163,40 @@ func TestIdleClosedByBackend(t *testing.T) {
 			}
 			if st := stats(t, p); st.Retries != tt.retries || b.accepted.Load() != 2 {
 				t.Errorf("retries %d, %d connections; want %d and 2", st.Retries, b.accepted.Load(), tt.retries)
+			}
+		})
+	}
+}
+
+// TestIdleCloseSeenByJanitor: a connection the backend closes while it
+// is idle, which no goroutine reads, is dropped by the janitor's look at
+// it (within a tick or two), as well as one the backend sends bytes on.
+func TestIdleCloseSeenByJanitor(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		after    string // written after the answer, before the close
+		poisoned uint64
+	}{
+		{"closed", "", 0},
+		{"bytes, then closed", ok("/stale"), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				req, _, err := c.request()
+				if err != nil {
+					return
+				}
+				c.write(ok(req.URL.Path))
+				time.Sleep(10 * time.Millisecond)
+				c.write(tt.after)
+			})
+			p := testPool(t, nil)
+			if r := roundTrip(p, "GET", b.url("/a"), nil); r.body != "/a" {
+				t.Fatalf("/a: %v", r)
+			}
+			waitFor(t, "the closed connection dropped", func() bool { return stats(t, p).Open == 0 })
+			if st := stats(t, p); st.Poisoned != tt.poisoned || st.Retries != 0 {
+				t.Errorf("poisoned %d, retries %d; want %d and 0", st.Poisoned, st.Retries, tt.poisoned)
 			}
 		})
 	}
@@ -424,6 +462,9 @@ func TestCallerStreamedBody(t *testing.T) {
 func TestCallerReadsNoGoroutines(t *testing.T) {
 	for _, depth := range []int{1, 2} {
 		t.Run(fmt.Sprintf("depth %d", depth), func(t *testing.T) {
+			// Those of other tests still ending are not this pool's.
+			base := poolGoroutines("ocsiproxy/pool.(*")
+			readersBefore := poolGoroutines("(*conn).readLoop")
 			release := newSignal()
 			b := newRawBackend(t, func(c *rawConn) {
 				req, _, err := c.request()
@@ -451,11 +492,17 @@ func TestCallerReadsNoGoroutines(t *testing.T) {
 			if depth > 1 {
 				want = 4
 			}
-			if n := poolGoroutines("(*conn).readLoop"); n != want {
+			if n := poolGoroutines("(*conn).readLoop") - readersBefore; n != want {
 				t.Errorf("%d reader goroutines for 4 idle connections, want %d", n, want)
 			}
 			p.Close()
-			waitFor(t, "the pool's goroutines gone", func() bool { return poolGoroutines("ocsiproxy/pool.(*") == 0 })
+			deadline := time.Now().Add(hang)
+			for poolGoroutines("ocsiproxy/pool.(*") > base {
+				if time.Now().After(deadline) {
+					t.Fatalf("goroutines of the pool left after Close:\n%s", goroutines("ocsiproxy/pool.(*"))
+				}
+				time.Sleep(time.Millisecond)
+			}
 		})
 	}
 }
@@ -463,15 +510,21 @@ func TestCallerReadsNoGoroutines(t *testing.T) {
 // poolGoroutines counts the goroutines with a frame whose function name
 // contains fn.
 func poolGoroutines(fn string) int {
+	return strings.Count(goroutines(fn), "\n\n")
+}
+
+// goroutines returns the stacks of the goroutines with a frame whose
+// function name contains fn, each followed by an empty line.
+func goroutines(fn string) string {
 	var buf bytes.Buffer
 	pprof.Lookup("goroutine").WriteTo(&buf, 2)
-	n := 0
+	var out strings.Builder
 	for g := range strings.SplitSeq(buf.String(), "\n\n") {
 		if strings.Contains(g, fn) {
-			n++
+			out.WriteString(strings.TrimSpace(g) + "\n\n")
 		}
 	}
-	return n
+	return out.String()
 }
 
 // TestCallerReadsWithBody: a request with a body whose call reads its

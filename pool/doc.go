@@ -177,12 +177,15 @@
 // connection closed, as with pipelining; nothing is set per request.
 //
 // Nobody reads an idle connection, so its closing by the backend (its
-// keep-alive timeout) is seen only when it is used again. A request that
-// is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) whose connection
-// was closed or reset before any byte of its answer is sent again once on
-// another connection (the retry rule above), and the other idle
-// connections of the upstream are then looked at and dropped when closed,
-// so that the retry does not meet another one. A request that is not
+// keep-alive timeout) is seen by the goroutine that closes connections
+// idle for idle_timeout, which also looks at each idle connection's
+// socket, without blocking, every second; or when it is used again before
+// that. A request that is idempotent (GET, HEAD, OPTIONS, TRACE, PUT,
+// DELETE) whose connection was closed or reset before any byte of its
+// answer is sent again once on another connection (the retry rule
+// above), and the other idle connections of the upstream are then looked
+// at and dropped when closed, so that the retry does not meet another
+// one. A request that is not
 // idempotent is sent on an idle connection only after a look at its
 // socket that does not block (a recv with MSG_PEEK and MSG_DONTWAIT): a
 // connection the backend closed, reset or sent bytes on is given up and
@@ -190,8 +193,10 @@
 // had already closed, and, as always, never twice. idle_timeout closes
 // idle connections as before. Bytes a backend sends on an idle connection
 // nobody asked for are refused when they come with the answer before
-// them, or before a request that is not idempotent; otherwise they are
-// read as the next GET's answer (a misbehaving backend: see Measurements).
+// them, before a request that is not idempotent, or before the next look
+// at the idle connections; otherwise (a request reusing the connection
+// within that second) they are read as the next GET's answer (a
+// misbehaving backend: see Measurements).
 //
 // # Head-of-line blocking
 //
@@ -274,11 +279,12 @@
 // a response (or its bytes) go to the next request in line, which no
 // framing check can see (without pipelining, such a response is refused
 // when it arrives with the previous answer or before a request that is
-// not idempotent (a response arriving alone on an idle connection is read
-// as the next idempotent request's answer: only a look at the socket
-// before every request, a system call each, would refuse it; see
-// "Connections that do not pipeline"), and an overstated Content-Length
-// gives a 504).
+// not idempotent or before the next look at the idle connections, once a
+// second (one arriving alone on an idle connection reused within that
+// second is read as the next idempotent request's answer: only a look at
+// the socket before every request, a system call each, would refuse it;
+// see "Connections that do not pipeline"), and an overstated
+// Content-Length gives a 504).
 // So pipeline_depth defaults to 1: turn it on per upstream, for backends
 // known to frame correctly and to answer pipelined requests concurrently.
 //

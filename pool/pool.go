@@ -280,13 +280,17 @@ func (p *Pool) janitor() {
 }
 
 // reap closes the connections idle for longer than their IdleTimeout
-// (all idle ones when force is set) and drops the upstreams created on
-// demand that have had nothing to do for two ticks.
+// (all idle ones when force is set), and the idle connections without a
+// reader goroutine (callerReads) that the backend closed or sent bytes on
+// (see conn.idleGone: nobody else would notice before their next
+// request), and drops the upstreams created on demand that have had
+// nothing to do for two ticks.
 func (p *Pool) reap(now time.Time, force bool) {
 	var gone []*upstream
 	for _, u := range p.upstreams() {
 		var toClose []*conn
 		u.mu.Lock()
+		pruned := u.pruneIdle()
 		for _, c := range u.conns {
 			idle := len(c.pending)+c.reserved == 0 && !c.broken && !c.closing && c.reservedFor == nil
 			if idle && (force || u.set.IdleTimeout > 0 && now.Sub(c.idleSince) >= u.set.IdleTimeout) {
@@ -313,6 +317,9 @@ func (p *Pool) reap(now time.Time, force bool) {
 		}
 		u.mu.Unlock()
 		for _, c := range toClose {
+			c.closeNet()
+		}
+		for _, c := range pruned {
 			c.closeNet()
 		}
 	}
