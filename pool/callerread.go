@@ -10,12 +10,13 @@ import (
 // upstream's PipelineDepth is 1, the default), nothing reads between
 // exchanges: the call that wrote a request reads the response from the
 // connection itself (readFor), with the framing checks of the reader
-// goroutine, and returns it; a request with a body is read from while
-// the body writer sends the body, so that an early answer (a 413, say)
-// is read at once. A streamed body gives the connection back when it
-// ends (streamBody.end; a drain runs in a goroutine of its own, as the
-// reader goroutine would do it). Nothing is added per request: no
-// goroutine, channel hand-off, timer or read deadline.
+// goroutine, and returns it; the response to a request with a body is
+// read while the body writer sends the body, so that an early answer (a
+// 413, say) is read at once. A streamed body gives the connection back
+// when it ends (streamBody.end; a drain runs in a goroutine of its own,
+// as the reader goroutine would do it). Nothing is added per request: no
+// goroutine, hand-off of the response, timer or read deadline (a request
+// that is not idempotent costs one system call, see below).
 //
 //   - Timeouts and cancellation: the call is watched by the sweeper while
 //     it reads (for the far future when it has no deadline, or while its
