@@ -87,7 +87,9 @@ func (h *Handler) Tree() *Tree { return h.tree.Load() }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
-	st, err := NewState(r, t.env)
+	st := states.Get().(*stage.State)
+	defer putState(st)
+	err := initState(st, r, t.env)
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
 	for _, o := range h.observers {
@@ -174,11 +176,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// states holds the stage states of requests that are over: ServeHTTP
+// takes one per request and gives it back, cleared, once the observers
+// have been told the request is done (nothing keeps a state longer).
+var states = sync.Pool{New: func() any { return new(stage.State) }}
+
+// putState clears st and gives it back to states.
+func putState(st *stage.State) {
+	*st = stage.State{}
+	states.Put(st)
+}
+
 // NewState returns the stage state of r: the normalised path, the host,
 // the ports and addresses. The error, with status 400, says why a request
 // cannot be served at all.
 func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
-	st := &stage.State{
+	st := new(stage.State)
+	err := initState(st, r, env)
+	return st, err
+}
+
+// initState sets the zero state st to the state of r, as NewState.
+func initState(st *stage.State, r *http.Request, env *stage.Env) error {
+	*st = stage.State{
 		In:     r,
 		Env:    env,
 		Method: r.Method,
@@ -201,15 +221,15 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 	}
 	st.Client = st.Peer
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
-		return st, stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
+		return stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
 	if r.Host != "" && !validHost(r.Host) {
 		// RFC 9112 section 3.2: an invalid Host is 400.
-		return st, stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
+		return stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
 	}
 	if strings.IndexByte(r.RequestURI, '#') >= 0 {
 		// RFC 9112 section 3.2: a request target has no fragment.
-		return st, stage.Errorf(http.StatusBadRequest, "fragment in request target")
+		return stage.Errorf(http.StatusBadRequest, "fragment in request target")
 	}
 	var rawPath string
 	switch {
@@ -227,7 +247,7 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 		}
 		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
 	default:
-		return st, stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
+		return stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
 	}
 	p, err := urlpath.Normalize(rawPath)
 	if err == nil && urlpath.Ambiguous(p) {
@@ -235,12 +255,12 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 		err = urlpath.ErrAmbiguous
 	}
 	if err != nil {
-		return st, &stage.Error{Status: http.StatusBadRequest, Err: err}
+		return &stage.Error{Status: http.StatusBadRequest, Err: err}
 	}
 	st.Path = p
 	st.RawQuery = rules.EscapeTarget(st.RawQuery)
 	st.SubPath = strings.TrimPrefix(p, "/")
-	return st, nil
+	return nil
 }
 
 // validHost reports whether h is uri-host [":" port] (RFC 3986 section

@@ -405,6 +405,9 @@ type h1Conn struct {
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request
+	// scratch is the memory of the requests and answers, reused from
+	// one request to the next.
+	scratch *reqScratch
 	// keepAlive is set once a request was answered: the next wait is
 	// bounded by IdleTimeout, the next head by HeaderTimeout.
 	keepAlive bool
@@ -786,7 +789,10 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	if c.base == nil {
 		c.base = (&http.Request{}).WithContext(c.ctx)
 	}
-	req, plain := parsePlainHead(c.br, c.base)
+	if c.scratch == nil {
+		c.scratch = new(reqScratch)
+	}
+	req, plain := parsePlainHead(c.br, c.base, c.scratch)
 	if !plain {
 		var err error
 		if req, err = http.ReadRequest(c.br); err != nil {
@@ -815,7 +821,8 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.
-	w := &h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
+	w := &c.scratch.resp
+	*w = h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}

@@ -38,7 +38,11 @@ var crlfcrlf = []byte("\r\n\r\n")
 //     and at most one Content-Length, of decimal digits only.
 //
 // Otherwise it consumes nothing and returns false.
-func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) {
+//
+// The request, its URL, header map and values live in sc, reused from
+// one request of the connection to the next: the request must not be
+// used once its handler has returned.
+func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http.Request, bool) {
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 {
@@ -75,8 +79,8 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 			}
 		}
 	}
-	rb := new(reqURL) // the request and its URL in one allocation
-	u := &rb.u
+	u := &sc.u
+	*u = url.URL{}
 	if plain {
 		// What url.ParseRequestURI gives for such a target.
 		u.Path = target
@@ -96,8 +100,8 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 
 	fields := head[eol+2:]
 	n := strings.Count(fields, "\r\n")
-	hdr := make(http.Header, n)
-	vals := make([]string, n)
+	hdr := sc.header(n)
+	vals := sc.values(n)
 	// The fields the parser acts on are noted as they go by, rather than
 	// looked up in the map after (a lookup each).
 	var host, contentLength string
@@ -160,7 +164,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 		}
 	}
 
-	req := &rb.req
+	req := &sc.req
 	*req = *base // the context
 	req.Method = method
 	req.URL = u
@@ -186,10 +190,36 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 	return req, true
 }
 
-// reqURL is a request and its URL, allocated together.
-type reqURL struct {
-	req http.Request
-	u   url.URL
+// reqScratch is the memory of a connection's plain requests: the
+// request, its URL, header map and values, and the response writer,
+// reused by each request once the previous one is over (a request's
+// handler has returned before the next is read).
+type reqScratch struct {
+	req  http.Request
+	u    url.URL
+	hdr  http.Header
+	vals []string
+	resp h1Response
+}
+
+// header returns the empty header map, sized for n fields.
+func (sc *reqScratch) header(n int) http.Header {
+	if sc.hdr == nil {
+		sc.hdr = make(http.Header, max(n, 8))
+	} else {
+		clear(sc.hdr)
+	}
+	return sc.hdr
+}
+
+// values returns room for n field values, cleared of the previous
+// request's.
+func (sc *reqScratch) values(n int) []string {
+	if cap(sc.vals) < n {
+		sc.vals = make([]string, max(n, 16))
+	}
+	clear(sc.vals)
+	return sc.vals[:n]
 }
 
 // plainPathByte marks the bytes of a request path that url.ParseRequestURI

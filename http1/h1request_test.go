@@ -8,10 +8,17 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
 type ctxKey struct{}
+
+// sharedScratch is the request memory plainHeadAgrees reuses.
+var sharedScratch struct {
+	sync.Mutex
+	sc reqScratch
+}
 
 // plainHeadAgrees parses stream with parsePlainHead and, when it takes
 // the head, checks that http.ReadRequest reads the same request from the
@@ -23,7 +30,11 @@ func plainHeadAgrees(t *testing.T, stream string) (taken bool) {
 	buffered := br.Buffered()
 	ctx := context.WithValue(context.Background(), ctxKey{}, "conn")
 	base := (&http.Request{}).WithContext(ctx)
-	got, ok := parsePlainHead(br, base)
+	// One scratch for every stream: what a request leaves in it must not
+	// show in the next.
+	sharedScratch.Lock()
+	defer sharedScratch.Unlock()
+	got, ok := parsePlainHead(br, base, &sharedScratch.sc)
 	if !ok {
 		if br.Buffered() != buffered {
 			t.Fatalf("declined head consumed %d bytes", buffered-br.Buffered())
