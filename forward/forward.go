@@ -170,22 +170,32 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 	if st.Env != nil && st.Env.ClientAddrInContext {
 		ctx = pool.WithClientAddr(ctx, st.Client)
 	}
-	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
+	m := new(outRequest)
+	u := &m.u
+	*u = url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
 	if t.HasQuery {
 		u.RawQuery = t.RawQuery
 		u.ForceQuery = t.RawQuery == ""
 	}
-	out := &http.Request{
+	out := &m.req
+	sameContext := ctx == in.Context()
+	if sameContext {
+		// The inbound request's context, copied with it rather than by
+		// WithContext (a copy of the whole request more); every exported
+		// field is then set (TestRequestFieldsSet).
+		*out = *in
+	}
+	setRequest(out, http.Request{
 		Method:        st.Method,
 		URL:           u,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        outHeader(st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded)),
+		Header:        outHeader(st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded), m.vals[:0]),
 		Host:          host,
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
-	}
+	})
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.
 	if in.ContentLength == 0 {
@@ -204,7 +214,27 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 		// An empty entry stops net/http from inventing one.
 		out.Header[HeaderUserAgent] = nil
 	}
-	return out.WithContext(ctx)
+	if !sameContext {
+		return out.WithContext(ctx)
+	}
+	return out
+}
+
+// outRequest is the memory of a backend request: the request, its URL and
+// room for the values of its header, allocated together.
+type outRequest struct {
+	req  http.Request
+	u    url.URL
+	vals [12]string
+}
+
+// setRequest sets every exported field of r to v's, keeping r's context.
+func setRequest(r *http.Request, v http.Request) {
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = v.Method, v.URL, v.Proto, v.ProtoMajor, v.ProtoMinor
+	r.Header, r.Body, r.GetBody, r.ContentLength = v.Header, v.Body, v.GetBody, v.ContentLength
+	r.TransferEncoding, r.Close, r.Host = v.TransferEncoding, v.Close, v.Host
+	r.Form, r.PostForm, r.MultipartForm, r.Trailer = v.Form, v.PostForm, v.MultipartForm, v.Trailer
+	r.RemoteAddr, r.RequestURI, r.TLS, r.Cancel, r.Response, r.Pattern = v.RemoteAddr, v.RequestURI, v.TLS, v.Cancel, v.Response, v.Pattern
 }
 
 // teTrailers is the TE value sent to backends when the client accepts
@@ -220,7 +250,10 @@ var teTrailers = []string{"trailers"}
 // client sent one; Forwarded when ownForwarded). It is what cloning the
 // client's header, removing those fields and setting the proxy's gives,
 // built with one map and one array of values.
-func outHeader(st *stage.State, ownForwarded bool) http.Header {
+//
+// vals is room for the values (appended to; the array grows when it is too
+// small).
+func outHeader(st *stage.State, ownForwarded bool, vals []string) http.Header {
 	inh := st.In.Header
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
@@ -235,7 +268,9 @@ func outHeader(st *stage.State, ownForwarded bool) http.Header {
 	h := make(http.Header, len(inh)+3)
 	// One value per field is the usual case; vals grows for the others
 	// (the slices already taken keep the old array: they are capped).
-	vals := make([]string, 0, len(inh)+3)
+	if cap(vals) < len(inh)+3 {
+		vals = make([]string, 0, len(inh)+3)
+	}
 	replaceHost := false
 	for k, vv := range inh {
 		if IsHopByHop(k) || slices.Contains(named, k) || aliasesReserved(k) {

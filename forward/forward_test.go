@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -125,7 +126,7 @@ func TestOutHeaderAsClone(t *testing.T) {
 				want.Set(HeaderXForwardedFor, xff)
 				want.Set(HeaderXForwardedProto, st.Scheme())
 				want.Set(HeaderXRealIP, realIP)
-				got := outHeader(st, false)
+				got := outHeader(st, false, nil)
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("header %d, peer %s, forwarded %q:\n got %#v\nwant %#v", i, p.remote, fwd, got, want)
 				}
@@ -215,5 +216,63 @@ func TestTrailersAccepted(t *testing.T) {
 				t.Errorf("inbound TE modified: %q", in.Header["Te"])
 			}
 		})
+	}
+}
+
+// TestRequestFieldsSet checks that setRequest sets every exported field
+// of http.Request (a field added by a new Go release and not set there
+// would be copied from the inbound request to the backend's) and keeps
+// the context.
+func TestRequestFieldsSet(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "conn")
+	src := (&http.Request{}).WithContext(ctx)
+	rv := reflect.ValueOf(src).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Field(i)
+		if !rv.Type().Field(i).IsExported() {
+			continue
+		}
+		// A value that is not the zero value of the field's type.
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("inbound")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Interface:
+			f.Set(reflect.ValueOf(io.NopCloser(strings.NewReader("x"))))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Map:
+			f.Set(reflect.MakeMap(f.Type()))
+		case reflect.Slice:
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Chan:
+			// Cancel is <-chan struct{}: a channel of both ways converts.
+			f.Set(reflect.MakeChan(reflect.ChanOf(reflect.BothDir, f.Type().Elem()), 0).Convert(f.Type()))
+		case reflect.Func:
+			f.Set(reflect.MakeFunc(f.Type(), func([]reflect.Value) []reflect.Value {
+				outs := make([]reflect.Value, f.Type().NumOut())
+				for j := range outs {
+					outs[j] = reflect.Zero(f.Type().Out(j))
+				}
+				return outs
+			}))
+		default:
+			t.Fatalf("http.Request.%s: kind %s not covered by the test", rv.Type().Field(i).Name, f.Kind())
+		}
+	}
+	out := *src
+	setRequest(&out, http.Request{})
+	ov := reflect.ValueOf(&out).Elem()
+	for i := 0; i < ov.NumField(); i++ {
+		if rv.Type().Field(i).IsExported() && !ov.Field(i).IsZero() {
+			t.Errorf("http.Request.%s is not set by setRequest", rv.Type().Field(i).Name)
+		}
+	}
+	if out.Context() != ctx {
+		t.Error("setRequest lost the context")
 	}
 }
