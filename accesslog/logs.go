@@ -209,7 +209,13 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 	b := (*bp)[:0]
 	b = append(b, peerOf(r)...)
 	b = append(b, " - - ["...)
-	b = appendLogTime(b, time.Now())
+	var end time.Time
+	if st != nil && !st.Start.IsZero() {
+		end = st.Start.Add(d) // the clock is not read again
+	} else {
+		end = time.Now()
+	}
+	b = appendLogTime(b, end)
 	b = append(b, "] "...)
 	b = appendQuoted(b, r.Method, " ", r.RequestURI, " ", r.Proto)
 	b = append(b, ' ')

@@ -90,6 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := states.Get().(*stage.State)
 	defer putState(st)
 	err := initState(st, r, t.env)
+	st.Start = start
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
 	for _, o := range h.observers {

@@ -215,6 +215,10 @@ type State struct {
 	// Retries counts the restarts made by <rewrite>.
 	Retries int
 
+	// Start is when the server began to serve the request (zero when
+	// the state was not made by the server's handler).
+	Start time.Time
+
 	// Files holds the file-serving settings that Ocsigen's
 	// extendconfiguration elements (<listdirs>, <defaultindex>,
 	// <hidefile>...) set for the instructions after them; nil means the
