@@ -520,12 +520,29 @@ type readError struct{ err error }
 func (e readError) Error() string { return "reading backend body: " + e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
+// wholeBody is a body read whole before the answer is written (the
+// backend pool's, for answers up to its max_buffered): Bytes returns
+// what is left of it.
+type wholeBody interface {
+	io.Reader
+	Bytes() []byte
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyBody streams body to w. When flush is set (a body of unknown length:
 // server-sent events, long polling) every piece is sent as it arrives.
 // sendTimeout, when not 0, bounds each write (and its flush).
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout time.Duration) (int64, error) {
+	if wb, ok := body.(wholeBody); ok && sendTimeout == 0 {
+		// Already in memory: written as it is, in one piece (a 64 KiB
+		// answer is not copied through the buffer first).
+		n, err := w.Write(wb.Bytes())
+		if err == nil && flush {
+			err = http.NewResponseController(w).Flush()
+		}
+		return int64(n), err
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp

@@ -740,6 +740,10 @@ func (b *bytesBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Bytes returns what is left to read of the body, for a writer that takes
+// it in one piece; it is valid until Close.
+func (b *bytesBody) Bytes() []byte { return b.b[b.off:] }
+
 func (b *bytesBody) Close() error {
 	if b.pb != nil {
 		putBuf(b.pb)
