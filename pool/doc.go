@@ -81,7 +81,9 @@
 // have been received never is. ip_hash reads the client address that
 // [WithClientAddr] put in the request's context (forward.NewRequest
 // does when stage.Env.ClientAddrInContext is set), so the pool does not
-// import the stage package.
+// import the stage package; as nginx's ip_hash, it hashes the first
+// three octets of an IPv4 address (the clients of one /24 share a
+// server) and the whole of an IPv6 address.
 //
 // A group's <health> child turns on active health checks (health.go,
 // [Health]): a goroutine per server probes it on connections of its own,

@@ -33,7 +33,10 @@ const (
 	// First sends to the first server in document order that is up.
 	First
 	// IPHash hashes the client address (the address access control
-	// established, after <allow-forward-for>) on the consistent ring.
+	// established, after <allow-forward-for>) on the consistent ring,
+	// as nginx's ip_hash: of an IPv4 address its first three octets
+	// (the clients of one /24 go to one server), of an IPv6 address
+	// all of it.
 	IPHash
 	// HashURI hashes the request target sent to the backend (path and
 	// query) on the consistent ring.

@@ -235,7 +235,8 @@ func TestBalancePolicies(t *testing.T) {
 	}{
 		{"ip_hash", func(key string) *http.Request {
 			r, _ := http.NewRequest("GET", "http://api/", nil)
-			return r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr("192.0.2."+key)))
+			// ip_hash keys on the /24: one key per network.
+			return r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr("10.0."+key+".1")))
 		}},
 		{"hash:uri", func(key string) *http.Request { r, _ := http.NewRequest("GET", "http://api/x?k="+key, nil); return r }},
 		{"hash:header:X-User", func(key string) *http.Request {
@@ -273,6 +274,73 @@ func TestBalancePolicies(t *testing.T) {
 				got := picks(t, g, 3, false, func(int) *http.Request { return plain })
 				if got[0] == got[1] || got[1] == got[2] {
 					t.Errorf("requests without a key: %q, want round robin", got)
+				}
+			}
+		})
+	}
+}
+
+// TestIPHashNetwork: ip_hash keys on the first three octets of an IPv4
+// address and on the whole of an IPv6 one, as nginx's ip_hash: the
+// clients of one /24 go to one server, while the /24s, and the IPv6
+// addresses, spread over the servers.
+func TestIPHashNetwork(t *testing.T) {
+	keys := []struct{ addr, want string }{
+		{"192.0.2.1", "192.0.2"},
+		{"192.0.2.254", "192.0.2"},
+		{"::ffff:192.0.2.77", "192.0.2"},
+		{"10.20.30.40", "10.20.30"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"2001:db8::2", "2001:db8::2"},
+	}
+	for _, tt := range keys {
+		if got := ipHashKey(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("ipHashKey(%s) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+	g := testGroup(t, `<upstream name="api" balance="ip_hash"><server url="http://a"/><server url="http://b"/><server url="http://c"/></upstream>`)
+	from := func(addr string) string {
+		r, _ := http.NewRequest("GET", "http://api/", nil)
+		r = r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr(addr)))
+		return picks(t, g, 1, false, func(int) *http.Request { return r })[0]
+	}
+	tests := []struct {
+		name   string
+		addr   func(i int) string // the i-th client of the spread
+		same   bool               // whether clients 0 to 9 share one server
+		spread bool               // whether 300 clients reach every server, each at least 15%
+	}{
+		// One /24: every client on one server.
+		{"one /24", func(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }, true, false},
+		// Another /24 each.
+		{"/24s", func(i int) string { return fmt.Sprintf("10.%d.%d.7", i/256, i%256) }, false, true},
+		// IPv6: the whole address, so neighbours spread.
+		{"IPv6", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := from(tt.addr(0))
+			same := true
+			for i := 1; i < 10; i++ {
+				if from(tt.addr(i)) != first {
+					same = false
+				}
+			}
+			if same != tt.same {
+				t.Errorf("clients 0 to 9 on one server: %t, want %t", same, tt.same)
+			}
+			if !tt.spread {
+				return
+			}
+			count := map[string]int{}
+			const n = 300
+			for i := 0; i < n; i++ {
+				count[from(tt.addr(i))]++
+			}
+			for _, s := range []string{"a", "b", "c"} {
+				if count[s] < n*15/100 {
+					t.Errorf("%d clients: %v, want each server at least 15%%", n, count)
+					break
 				}
 			}
 		})
