@@ -85,6 +85,12 @@
 // three octets of an IPv4 address (the clients of one /24 share a
 // server) and the whole of an IPv6 address.
 //
+// A server may be in several groups: each group has its own view of it
+// (its weight, backup, max_fails and fail_timeout, failures, probes and
+// drain), over the one upstream of its key; groups that would give that
+// upstream different settings are a configuration error, positioned at
+// the second <server>.
+//
 // A group's <health> child turns on active health checks (health.go,
 // [Health]): a goroutine per server probes it on connections of its own,
 // from [Pool.StartBackground] to [Pool.StopBackground] or

@@ -144,6 +144,13 @@ func TestParseGroupErrors(t *testing.T) {
 				`t.conf:4:95: <upstream name="api">: unknown element <tls> (want <server> or <health>)`},
 		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/><health path="/ready" interval="0"/></upstream>`,
 			"t.conf:4:71: <health>: only one is allowed in a group (the first is at t.conf:4:46)"},
+		// A server in two groups has one pool of connections: its
+		// connection settings must agree (its balancing ones need not).
+		{`<upstream name="g1" workers="4"><server url="http://a"/></upstream>` + "\n" +
+			`<upstream name="g2" workers="9"><server url="http://b"/><server url="http://A:80" weight="2"/></upstream>` + "\n" +
+			`<upstream name="g3" pipeline_depth="2"><server url="http://b"/></upstream>`,
+			"t.conf:5:57: <server>: http://a:80 is also in group \"g1\" at t.conf:4:33, with other connection settings (workers=9 here, workers=4 there): a server has one pool of connections; give its settings in an <upstream url=\"http://a:80\">\n" +
+				`t.conf:6:40: <server>: http://b:80 is also in group "g2" at t.conf:5:33, with other connection settings (workers=1024 here, workers=9 there): a server has one pool of connections; give its settings in an <upstream url="http://b:80">`},
 		{`<upstream name="api" workers="0"><server url="http://a"/></upstream>`,
 			`t.conf:4:1: <upstream>: workers="0": want a number of connections from 1 to 100000`},
 	}
@@ -719,5 +726,61 @@ func TestGroupStatesDown(t *testing.T) {
 	s = p.GroupStates()[0].Servers[0]
 	if s.State != StateDown || s.Failures != 2 || s.Ejections != 1 || time.Until(s.DownUntil) < 59*time.Minute {
 		t.Errorf("after two failures: %+v", s)
+	}
+}
+
+// TestGroupSharedServer: a server in two groups has each group's weight,
+// backup, max_fails and fail_timeout, and each group's view of its
+// health, over one pool of connections; a server with an <upstream url=>
+// of its own may be in groups whose connection settings differ.
+func TestGroupSharedServer(t *testing.T) {
+	down := refusedAddr(t)
+	var mu sync.Mutex
+	var seen []string
+	b := newRawBackend(t, countingServe("b", &mu, &seen))
+	p := groupPool(t, `<upstream url="http://`+down+`" workers="2"/><upstream url="http://`+b.addr+`"/>
+<upstream name="g1" retries="0" workers="4">
+  <server url="http://`+down+`" weight="3" max_fails="1" fail_timeout="1h"/>
+  <server url="http://`+b.addr+`"/>
+</upstream>
+<upstream name="g2" retries="0" workers="8" balance="first">
+  <server url="http://`+down+`" max_fails="0"/>
+  <server url="http://`+b.addr+`" backup="true"/>
+</upstream>
+<upstream name="g3" retries="0" workers="8">
+  <server url="http://`+b.addr+`" weight="2"/>
+</upstream>`)
+	s1, s2 := p.cfg.Groups[0].Servers[0], p.cfg.Groups[1].Servers[0]
+	if s1.Weight != 3 || s1.MaxFails != 1 || s1.FailTimeout != time.Hour || s2.Weight != 1 || s2.MaxFails != 0 || s2.FailTimeout != 10*time.Second {
+		t.Errorf("the server's attributes: in g1 %+v, in g2 %+v", s1, s2)
+	}
+	if p.groups["g1"].members[0].up != p.groups["g2"].members[0].up || p.groups["g1"].members[0].up.set.Workers != 2 {
+		t.Errorf("the two groups do not share the server's pool, of its own <upstream>")
+	}
+	if b1, b2 := p.cfg.Groups[1].Servers[1], p.cfg.Groups[2].Servers[0]; !b1.Backup || b2.Backup || b1.Weight != 1 || b2.Weight != 2 {
+		t.Errorf("the other server: in g2 %+v, in g3 %+v", b1, b2)
+	}
+	// Two failures each: g1 takes the server out (max_fails 1), g2
+	// keeps it (passive health off there).
+	for _, g := range []string{"g1", "g2"} {
+		for range 2 {
+			roundTrip(p, "GET", "http://"+g+"/", nil)
+		}
+	}
+	states := map[string]string{}
+	for _, gs := range p.GroupStates() {
+		if gs.Name != "g3" {
+			states[gs.Name] = gs.Servers[0].State
+		}
+	}
+	if states["g1"] != StateDown || states["g2"] != StateUp {
+		t.Errorf("the server's state: %v, want down in g1 and up in g2", states)
+	}
+	// g1 now sends to b only; g2 (first) still tries the server.
+	if r := roundTrip(p, "GET", "http://g1/", nil); r.err != nil || r.body != "b" {
+		t.Errorf("g1 with its first server down: %v", r)
+	}
+	if r := roundTrip(p, "GET", "http://g2/", nil); r.err == nil {
+		t.Errorf("g2, whose first server is up in its view: %v, want the connection's failure", r)
 	}
 }
