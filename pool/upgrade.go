@@ -92,8 +92,8 @@ func (g *group) upgrade(tr *http.Transport, req *http.Request) (*http.Response, 
 	for {
 		m, allDown := g.pick(req, tried)
 		if m == nil {
-			if req.Body != nil {
-				req.Body.Close()
+			if len(tried) == 0 && req.Body != nil {
+				req.Body.Close() // as a RoundTrip must; a try closed it otherwise
 			}
 			switch {
 			case len(tried) == 0 && allDown:
