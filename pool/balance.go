@@ -36,7 +36,7 @@ func (g *group) hashKey(req *http.Request) (string, bool) {
 	switch g.cfg.Balance {
 	case IPHash:
 		if a, ok := clientAddr(req.Context()); ok {
-			return a.Unmap().String(), true
+			return ipHashKey(a), true
 		}
 	case HashURI:
 		return req.URL.RequestURI(), true
@@ -50,6 +50,20 @@ func (g *group) hashKey(req *http.Request) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ipHashKey returns the ip_hash key of a client address, as nginx's
+// ip_hash takes it: the first three octets of an IPv4 address (its /24,
+// so that the clients of one network, often behind one NAT or a pool of
+// proxies, stay on one server) and the whole of an IPv6 address. An
+// IPv4-mapped IPv6 address is its IPv4 address.
+func ipHashKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return strconv.Itoa(int(b[0])) + "." + strconv.Itoa(int(b[1])) + "." + strconv.Itoa(int(b[2]))
+	}
+	return a.String()
 }
 
 // ring is a consistent-hash ring: every server has pointsPerWeight

@@ -81,7 +81,20 @@
 // have been received never is. ip_hash reads the client address that
 // [WithClientAddr] put in the request's context (forward.NewRequest
 // does when stage.Env.ClientAddrInContext is set), so the pool does not
-// import the stage package.
+// import the stage package; as nginx's ip_hash, it hashes the first
+// three octets of an IPv4 address (the clients of one /24 share a
+// server) and the whole of an IPv6 address.
+//
+// Protocol upgrades (WebSocket) go through [Pool.Upgrader], a net/http
+// client (upgrade.go): one to a group goes to a server the balancer
+// picks, on a connection of its own opened with that server's
+// settings, and counts in flight on it until its tunnel is closed.
+//
+// A server may be in several groups: each group has its own view of it
+// (its weight, backup, max_fails and fail_timeout, failures, probes and
+// drain), over the one upstream of its key; groups that would give that
+// upstream different settings are a configuration error, positioned at
+// the second <server>.
 //
 // A group's <health> child turns on active health checks (health.go,
 // [Health]): a goroutine per server probes it on connections of its own,

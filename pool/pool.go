@@ -401,8 +401,9 @@ func (p *Pool) Stats() []Stats {
 // roots (SSL_CERT_FILE and SSL_CERT_DIR are honoured), nothing is
 // compressed or proxied behind the operator's back, and the wait for a
 // response head is bounded by timeout (0: no bound). It carries protocol
-// upgrades (WebSocket), which become tunnels; every other proxied
-// request goes through the [Pool].
+// upgrades (WebSocket) to hosts, which become tunnels ([Pool.Upgrader]
+// uses it, and sends the upgrades to groups to their servers); every
+// other proxied request goes through the [Pool].
 func NewUpgradeTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: nil,

@@ -30,11 +30,12 @@ import (
 )
 
 // newEnv returns the run-time environment of cfg: its backend clients,
-// the pool p for proxied requests and a net/http client for upgrades.
+// the pool p for proxied requests and p's net/http client for upgrades
+// (which sends an upgrade to a group to a server its balancer picks).
 func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 	return &stage.Env{
 		Transport:      p,
-		Upgrade:        pool.NewUpgradeTransport(cfg.Timeout),
+		Upgrade:        p.Upgrader(cfg.Timeout),
 		BackendTimeout: cfg.Timeout,
 	}
 }
