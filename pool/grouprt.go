@@ -384,7 +384,7 @@ func (g *group) roundTrip(req *http.Request, target string) (*http.Response, err
 		if err == nil {
 			g.done(m, g.failStatus(resp.StatusCode))
 			resp.Request = req
-			resp.Body = &memberBody{ReadCloser: resp.Body, g: g, m: m}
+			resp.Body = &memberBody{ReadCloser: resp.Body, inFlight: inFlight{g: g, m: m}}
 			return resp, nil
 		}
 		kind := classify(err)
@@ -449,20 +449,31 @@ func (b *groupBody) finish() {
 	}
 }
 
-// memberBody is the body of a group's answer: the request stops counting
-// as in flight on its server when the body is closed.
-type memberBody struct {
-	io.ReadCloser
+// inFlight is a request counted in flight on a group's server until
+// done is first called.
+type inFlight struct {
 	g    *group
 	m    *member
 	once atomic.Bool
 }
 
+// done stops counting the request, once.
+func (f *inFlight) done() {
+	if f.once.CompareAndSwap(false, true) {
+		f.g.release(f.m)
+	}
+}
+
+// memberBody is the body of a group's answer: the request stops counting
+// as in flight on its server when the body is closed.
+type memberBody struct {
+	io.ReadCloser
+	inFlight
+}
+
 func (b *memberBody) Close() error {
 	err := b.ReadCloser.Close()
-	if b.once.CompareAndSwap(false, true) {
-		b.g.release(b.m)
-	}
+	b.done()
 	return err
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 )
 
@@ -113,9 +112,9 @@ func (g *group) upgrade(tr *http.Transport, req *http.Request) (*http.Response, 
 			g.done(m, g.failStatus(resp.StatusCode))
 			resp.Request = req
 			if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-				resp.Body = &tunnelBody{ReadWriteCloser: rwc, g: g, m: m}
+				resp.Body = &tunnelBody{ReadWriteCloser: rwc, inFlight: inFlight{g: g, m: m}}
 			} else {
-				resp.Body = &memberBody{ReadCloser: resp.Body, g: g, m: m}
+				resp.Body = &memberBody{ReadCloser: resp.Body, inFlight: inFlight{g: g, m: m}}
 			}
 			return resp, nil
 		}
@@ -154,15 +153,11 @@ func upgradeFailure(req *http.Request, err error) failure {
 // the tunnel closes it.
 type tunnelBody struct {
 	io.ReadWriteCloser
-	g    *group
-	m    *member
-	once atomic.Bool
+	inFlight
 }
 
 func (b *tunnelBody) Close() error {
 	err := b.ReadWriteCloser.Close()
-	if b.once.CompareAndSwap(false, true) {
-		b.g.release(b.m)
-	}
+	b.done()
 	return err
 }
