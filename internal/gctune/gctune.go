@@ -19,10 +19,12 @@
 package gctune
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 )
 
@@ -30,6 +32,28 @@ import (
 // Start keeps at least, 16 MiB: the resident memory it adds when the live
 // heap is small.
 const DefaultHeadroom = 16 << 20
+
+// HeadroomEnv is the environment variable that sets the headroom, in
+// MiB, in place of DefaultHeadroom.
+const HeadroomEnv = "OCSIPROXY_GC_HEADROOM"
+
+// maxHeadroomMiB bounds the headroom HeadroomEnv may set.
+const maxHeadroomMiB = 4096
+
+// Headroom returns the headroom to tune with: HeadroomEnv's, a whole
+// number of MiB from 1 to 4096, when the variable is set (an error when
+// it is not such a number), else DefaultHeadroom.
+func Headroom() (uint64, error) {
+	v, ok := os.LookupEnv(HeadroomEnv)
+	if !ok {
+		return DefaultHeadroom, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxHeadroomMiB {
+		return 0, fmt.Errorf("gctune: %s=%q: want a whole number of MiB from 1 to %d", HeadroomEnv, v, maxHeadroomMiB)
+	}
+	return uint64(n) << 20, nil
+}
 
 // basePercent is GOGC's default, kept for live heaps above the headroom.
 const basePercent = 100
