@@ -364,13 +364,7 @@ func (g *group) roundTrip(req *http.Request, target string) (*http.Response, err
 	for {
 		m, allDown := g.pick(req, tried)
 		if m == nil {
-			switch {
-			case len(tried) == 0 && allDown:
-				return nil, &UnavailableError{Group: g.cfg.Name, After: g.retryAfter()}
-			case len(tried) == 1:
-				return nil, lastErr
-			}
-			return nil, fmt.Errorf("pool: group %s: %d servers tried, all failed; the last: %v", g.cfg.Name, len(tried), lastErr)
+			return nil, g.noneLeft(len(tried), allDown, lastErr)
 		}
 		tried = append(tried, m)
 		out := *req
@@ -462,6 +456,19 @@ func (f *inFlight) done() {
 	if f.once.CompareAndSwap(false, true) {
 		f.g.release(f.m)
 	}
+}
+
+// noneLeft is the error of a request with no server left to try after
+// tried tries: 503 (UnavailableError) when no server was usable at all,
+// else the last try's error.
+func (g *group) noneLeft(tried int, allDown bool, lastErr error) error {
+	switch {
+	case tried == 0 && allDown:
+		return &UnavailableError{Group: g.cfg.Name, After: g.retryAfter()}
+	case tried == 1:
+		return lastErr
+	}
+	return fmt.Errorf("pool: group %s: %d servers tried, all failed; the last: %v", g.cfg.Name, tried, lastErr)
 }
 
 // memberBody is the body of a group's answer: the request stops counting

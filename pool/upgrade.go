@@ -94,13 +94,7 @@ func (g *group) upgrade(tr *http.Transport, req *http.Request) (*http.Response, 
 			if len(tried) == 0 && req.Body != nil {
 				req.Body.Close() // as a RoundTrip must; a try closed it otherwise
 			}
-			switch {
-			case len(tried) == 0 && allDown:
-				return nil, &UnavailableError{Group: g.cfg.Name, After: g.retryAfter()}
-			case len(tried) == 1:
-				return nil, lastErr
-			}
-			return nil, fmt.Errorf("pool: group %s: %d servers tried, all failed; the last: %v", g.cfg.Name, len(tried), lastErr)
+			return nil, g.noneLeft(len(tried), allDown, lastErr)
 		}
 		tried = append(tried, m)
 		out := req.WithContext(context.WithValue(req.Context(), upgradeUpstreamKey{}, m.up))
