@@ -219,6 +219,11 @@ func initState(st *stage.State, r *http.Request, env *stage.Env) error {
 	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		st.Peer = ap.Addr().Unmap()
+		if ap.Addr().Is4() {
+			// Dotted IPv4 text that parses is canonical (no leading
+			// zeros): the address part is the address's text.
+			st.PeerText = r.RemoteAddr[:strings.LastIndexByte(r.RemoteAddr, ':')]
+		}
 	}
 	st.Client = st.Peer
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {

@@ -337,8 +337,12 @@ func IsHopByHop(k string) bool {
 
 // peerText returns the peer address as X-Forwarded-For writes it. For an
 // IPv4 peer that is the address part of the connection's RemoteAddr,
-// which is already that text: no string needs to be built.
+// which is already that text (st.PeerText, when the handler noted it): no
+// string needs to be built.
 func peerText(st *stage.State) string {
+	if st.PeerText != "" {
+		return st.PeerText
+	}
 	peer := st.Peer.Unmap()
 	if ra := st.In.RemoteAddr; peer.Is4() {
 		if i := strings.LastIndexByte(ra, ':'); i > 0 {

@@ -183,6 +183,9 @@ type State struct {
 
 	// Peer is the address of the connection's other end.
 	Peer netip.Addr
+	// PeerText is Peer as text when the server had it at hand (the
+	// address part of an IPv4 peer's RemoteAddr), else "".
+	PeerText string
 	// Client is the client address: the peer, or the address that
 	// <allow-forward-for> established.
 	Client netip.Addr
