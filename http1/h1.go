@@ -412,6 +412,9 @@ type h1Conn struct {
 	// bounded by IdleTimeout, the next head by HeaderTimeout.
 	keepAlive bool
 	lastPOST  bool
+	// served counts the requests answered (waitHot waits hot only for
+	// a connection that sent more than one).
+	served int
 	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
 	// value made per request is an allocation.
 	waitFn func()
@@ -739,6 +742,7 @@ func (c *h1Conn) serveHere() bool {
 			return false
 		}
 		c.keepAlive = true
+		c.served++
 		if !keep || c.ending() {
 			c.bw.Flush()
 			c.closeWrite()

@@ -14,9 +14,12 @@ import (
 // client's keep-alive connection), so its worker first waits for it
 // itself, for at most hotTicks sweep ticks (75 to 100 ms); the sweeper
 // (watchsweep.go) cuts a longer wait by a read deadline in the past, and
-// the connection then waits the usual way. At most maxHot connections
-// wait hot at once, so a burst of clients that go idle does not keep as
-// many worker stacks.
+// the connection then waits the usual way. Only a connection that has
+// sent a second request waits hot (one that sent a single request, then
+// went quiet, is the usual idle keep-alive connection), and at most
+// maxHot at once, so that a burst of clients that go idle does not keep
+// as many worker stacks (the suite's idle scenario: 10,000 connections
+// after one answer each).
 
 // hotTicks is how many sweep ticks a connection waits on its worker.
 const hotTicks = 4
@@ -31,11 +34,11 @@ const hotWaitMinIdle = time.Second
 
 // waitHot waits on the calling goroutine for the next request of c, an
 // idle connection whose buffers are given back. It reports false when c
-// is not to wait hot (a TLS connection, too many hot already, the server
-// ending) or the sweeper cut the wait before a byte came: the caller then
+// is not to wait hot (a TLS connection, one that sent a single request,
+// too many hot already, the server ending) or the sweeper cut the wait before a byte came: the caller then
 // has it wait the usual way. Otherwise c.hotErr is what ended the wait.
 func (c *h1Conn) waitHot() bool {
-	if c.rc == nil || c.tls != nil {
+	if c.rc == nil || c.tls != nil || c.served < 2 {
 		return false
 	}
 	if idle := c.o.IdleTimeout; idle > 0 && idle < hotWaitMinIdle {

@@ -58,6 +58,8 @@ func TestHotWait(t *testing.T) {
 					t.Fatalf("answer %d: %q", i, b)
 				}
 			}
+			// Two requests: a connection waits hot from its second on.
+			answer(0)
 			answer(0)
 			for i, p := range tt.pauses {
 				if p >= cutBy {
@@ -108,8 +110,9 @@ func waitHotCount(t *testing.T, s *Server, n int32, d time.Duration) {
 	}
 }
 
-// TestHotWaitBounded checks that at most maxHot connections wait hot, and
-// that short idle bounds turn the hot wait off.
+// TestHotWaitBounded checks that at most maxHot connections wait hot, that
+// a connection waits hot only from its second request on, and that short
+// idle bounds turn the hot wait off.
 func TestHotWaitBounded(t *testing.T) {
 	t.Run("maxHot", func(t *testing.T) {
 		s, addr := startH1(t, http.HandlerFunc(echo))
@@ -130,15 +133,33 @@ func TestHotWaitBounded(t *testing.T) {
 		}
 		s.workers.hot.Store(0)
 	})
+	t.Run("one request", func(t *testing.T) {
+		s, addr := startH1(t, http.HandlerFunc(echo))
+		c := dialH1(t, addr)
+		br := bufio.NewReader(c)
+		for i := range 2 {
+			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+			io.ReadAll(resp.Body)
+			want := int32(i) // hot from the second answer on
+			waitHotCount(t, s, want, time.Second)
+		}
+	})
 	t.Run("short idle bound", func(t *testing.T) {
 		s, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) { o.IdleTimeout = hotWaitMinIdle / 2 })
 		c := dialH1(t, addr)
-		io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
+		br := bufio.NewReader(c)
+		for i := range 2 { // two: the second would wait hot
+			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+			io.ReadAll(resp.Body)
 		}
-		io.ReadAll(resp.Body)
 		time.Sleep(20 * time.Millisecond)
 		if n := s.workers.hot.Load(); n != 0 {
 			t.Fatalf("%d waiting hot with an idle bound of %v", n, hotWaitMinIdle/2)
