@@ -375,6 +375,7 @@ func (s *Server) forget(c *h1Conn) {
 }
 
 var (
+	scratches = sync.Pool{New: func() any { return new(reqScratch) }}
 	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
@@ -684,6 +685,15 @@ func (c *h1Conn) releaseReader() {
 	}
 }
 
+// releaseScratch gives the request memory back to scratches: an idle
+// connection holds none.
+func (c *h1Conn) releaseScratch() {
+	if c.scratch != nil {
+		scratches.Put(c.scratch)
+		c.scratch = nil
+	}
+}
+
 func (c *h1Conn) releaseWriter() {
 	if c.bw != nil {
 		c.bw.Reset(nil)
@@ -704,6 +714,7 @@ func (c *h1Conn) close() {
 	c.watchAt.Store(0)
 	c.releaseReader()
 	c.releaseWriter()
+	c.releaseScratch()
 	c.s.forget(c)
 }
 
@@ -714,6 +725,7 @@ func (c *h1Conn) close() {
 func (c *h1Conn) serve() {
 	for c.serveHere() {
 		if !c.waitHot() {
+			c.releaseScratch()
 			go c.waitFn()
 			return
 		}
@@ -794,7 +806,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		c.base = (&http.Request{}).WithContext(c.ctx)
 	}
 	if c.scratch == nil {
-		c.scratch = new(reqScratch)
+		c.scratch = scratches.Get().(*reqScratch)
 	}
 	req, plain := parsePlainHead(c.br, c.base, c.scratch)
 	if !plain {
