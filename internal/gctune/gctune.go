@@ -13,9 +13,13 @@
 // headroom, a large one the usual doubling.
 //
 // Measured with bench/ (lat1: one connection, one request at a time;
-// three interleaved pairs of 3-round runs): p99 0.34-0.47 ms with GOGC=100,
-// 0.17-0.24 ms with the tuner; CPU per request unchanged within the noise;
-// RSS 16.7 -> 28.7 MiB. Idle connections: 6.5-6.8 KiB each, as before.
+// three interleaved pairs of 3-round runs), when a request left 3.1 KB of
+// garbage: p99 0.34-0.47 ms with GOGC=100, 0.17-0.24 ms with a 16 MiB
+// headroom; CPU per request unchanged within the noise; RSS 16.7 -> 28.7
+// MiB. At 2.0 KB per request (the suite, small and lat1, 3 rounds each,
+// 2026-12-05), headrooms of 16, 8 and 4 MiB gave the same CPU per request
+// (28.4, 28.2, 28.0 us in small) and lat1 p99 (0.219, 0.197, 0.215 ms),
+// and RSS under load of 37.3, 27.6 and 22.6 MiB: the default is 4 MiB.
 package gctune
 
 import (
@@ -29,9 +33,9 @@ import (
 )
 
 // DefaultHeadroom is the growth of the heap between two collections that
-// Start keeps at least, 16 MiB: the resident memory it adds when the live
+// Start keeps at least, 4 MiB: the resident memory it adds when the live
 // heap is small.
-const DefaultHeadroom = 16 << 20
+const DefaultHeadroom = 4 << 20
 
 // HeadroomEnv is the environment variable that sets the headroom, in
 // MiB, in place of DefaultHeadroom.
