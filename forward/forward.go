@@ -75,6 +75,15 @@ func RemoveHopByHop(h http.Header) {
 			}
 		}
 	}
+	if len(h) <= len(hopHeaders) {
+		// A small header: one walk costs less than a lookup per name.
+		for k := range h {
+			if IsHopByHop(k) {
+				delete(h, k)
+			}
+		}
+		return
+	}
 	for _, name := range hopHeaders {
 		delete(h, name)
 	}

@@ -276,3 +276,38 @@ func TestRequestFieldsSet(t *testing.T) {
 		t.Error("setRequest lost the context")
 	}
 }
+
+// TestHopHeadersListed checks that the list RemoveHopByHop deletes by
+// name and IsHopByHop, which its walk of a small header uses, name the
+// same fields, and that both ways remove the same fields.
+func TestHopHeadersListed(t *testing.T) {
+	n := 0
+	for _, k := range hopHeaders {
+		if !IsHopByHop(k) {
+			t.Errorf("%s is in hopHeaders, not in IsHopByHop", k)
+		}
+		n++
+	}
+	for _, k := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		if !slices.Contains(hopHeaders, k) {
+			t.Errorf("%s is hop-by-hop but not in hopHeaders", k)
+		}
+	}
+	// The same removals from a small header (walked) and a large one
+	// (deleted by name).
+	small := http.Header{"Keep-Alive": {"1"}, "Te": {"trailers"}, "Content-Type": {"a"}, "Connection": {"X-Gone"}, "X-Gone": {"1"}}
+	large := small.Clone()
+	for i := range 2 * len(hopHeaders) {
+		large["X-Pad-"+string(rune('A'+i))] = []string{"p"}
+	}
+	RemoveHopByHop(small)
+	RemoveHopByHop(large)
+	for k := range large {
+		if strings.HasPrefix(k, "X-Pad-") {
+			delete(large, k)
+		}
+	}
+	if !reflect.DeepEqual(small, large) || len(small) != 1 || small.Get("Content-Type") != "a" {
+		t.Errorf("small header left %v, large one %v; want only Content-Type", small, large)
+	}
+}

@@ -824,12 +824,15 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		c.writeRefusal(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
 		return false, false
 	}
-	for k := range req.Header {
-		if !httpsyntax.IsToken(k) {
-			// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
-			// "X Bad"; net/http's server refuses them).
-			c.writeRefusal(http.StatusBadRequest, "invalid header name")
-			return false, false
+	// parsePlainHead takes only token names.
+	if !plain {
+		for k := range req.Header {
+			if !httpsyntax.IsToken(k) {
+				// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
+				// "X Bad"; net/http's server refuses them).
+				c.writeRefusal(http.StatusBadRequest, "invalid header name")
+				return false, false
+			}
 		}
 	}
 	req.RemoteAddr = c.remote
