@@ -23,7 +23,6 @@ func TestHotWait(t *testing.T) {
 		cutBy  = (hotTicks + 1) * watchTick
 		late   = 800 * time.Millisecond
 	)
-	get := "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"
 	tests := []struct {
 		name string
 		// pauses are waited before each request after the first.
@@ -47,14 +46,7 @@ func TestHotWait(t *testing.T) {
 			br := bufio.NewReader(c)
 			answer := func(i int) {
 				t.Helper()
-				if _, err := io.WriteString(c, get); err != nil {
-					t.Fatal(err)
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatalf("answer %d: %v", i, err)
-				}
-				if b, _ := io.ReadAll(resp.Body); string(b) != "GET /x " {
+				if b := getAnswered(t, c, br); b != "GET /x " {
 					t.Fatalf("answer %d: %q", i, b)
 				}
 			}
@@ -119,13 +111,8 @@ func TestHotWaitBounded(t *testing.T) {
 		s.workers.hot.Store(maxHot) // as many as may wait hot already
 		c := dialH1(t, addr)
 		br := bufio.NewReader(c)
-		for i := range 2 {
-			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("answer %d: %v", i, err)
-			}
-			io.ReadAll(resp.Body)
+		for range 2 {
+			getAnswered(t, c, br)
 			time.Sleep(20 * time.Millisecond)
 			if n := s.workers.hot.Load(); n != maxHot {
 				t.Fatalf("%d waiting hot, want %d: the bound was passed", n, maxHot)
@@ -138,12 +125,7 @@ func TestHotWaitBounded(t *testing.T) {
 		c := dialH1(t, addr)
 		br := bufio.NewReader(c)
 		for i := range 2 {
-			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("answer %d: %v", i, err)
-			}
-			io.ReadAll(resp.Body)
+			getAnswered(t, c, br)
 			want := int32(i) // hot from the second answer on
 			waitHotCount(t, s, want, time.Second)
 		}
@@ -152,17 +134,30 @@ func TestHotWaitBounded(t *testing.T) {
 		s, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) { o.IdleTimeout = hotWaitMinIdle / 2 })
 		c := dialH1(t, addr)
 		br := bufio.NewReader(c)
-		for i := range 2 { // two: the second would wait hot
-			io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("answer %d: %v", i, err)
-			}
-			io.ReadAll(resp.Body)
+		for range 2 { // two: the second would wait hot
+			getAnswered(t, c, br)
 		}
 		time.Sleep(20 * time.Millisecond)
 		if n := s.workers.hot.Load(); n != 0 {
 			t.Fatalf("%d waiting hot with an idle bound of %v", n, hotWaitMinIdle/2)
 		}
 	})
+}
+
+// getAnswered sends a GET of /x on c and returns the body of its answer,
+// read from br.
+func getAnswered(t *testing.T, c net.Conn, br *bufio.Reader) string {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("answer body: %v", err)
+	}
+	return string(b)
 }
