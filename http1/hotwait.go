@@ -27,7 +27,7 @@ const hotTicks = 4
 // maxHot bounds the connections waiting on their worker at once.
 const maxHot = 256
 
-// hotWaitMinIdle is the shortest idle timeout (<keepalivetimeout>) under
+// hotWaitMinIdle is the shortest idle timeout (<keepalivetimeout>) with
 // which connections wait hot: a shorter one could expire during the hot
 // wait, and the wait that follows a cut would extend it.
 const hotWaitMinIdle = time.Second
@@ -35,8 +35,9 @@ const hotWaitMinIdle = time.Second
 // waitHot waits on the calling goroutine for the next request of c, an
 // idle connection whose buffers are given back. It reports false when c
 // is not to wait hot (a TLS connection, one that sent a single request,
-// too many hot already, the server ending) or the sweeper cut the wait before a byte came: the caller then
-// has it wait the usual way. Otherwise c.hotErr is what ended the wait.
+// too many hot already, the server ending) or the sweeper cut the wait
+// before a byte came: the caller then has it wait the usual way.
+// Otherwise c.hotErr is what ended the wait.
 func (c *h1Conn) waitHot() bool {
 	if c.rc == nil || c.tls != nil || c.served < 2 {
 		return false
