@@ -915,6 +915,10 @@ func (c *h1Conn) refuse(err error) {
 		c.writeRefusal(http.StatusRequestHeaderFieldsTooLarge, "")
 	case errors.Is(err, io.EOF), errors.As(err, &ne) && ne.Timeout():
 		// The client closed, or sent nothing in time: no answer.
+	case !c.rdl.IsZero() && !time.Now().Before(c.rdl):
+		// The head's time ran out in the middle of a line: bufio hands
+		// the parser the partial line, which it refuses, before the
+		// timeout. No answer either.
 	case isUnsupportedTE(err):
 		// RFC 9112 section 6.1 (501); the coding is not echoed.
 		c.bw.WriteString("HTTP/1.1 501 Not Implemented" + refusalHeaders + "Unsupported transfer encoding")

@@ -48,6 +48,10 @@ func TestH1ReadBounds(t *testing.T) {
 		// The idle bound is too long to pass for the head bound.
 		{"partial head, long idle bound", []string{get, "GET /y HTTP/1.1\r\nHost: h\r\n"}, 0, 1, header - early, header + late, 3 * idle, 0},
 		{"partial head, then idle bound", []string{get, "GET /y HTTP/1.1\r\nHo", "st: h\r\n\r\n"}, 0, 2, idle - early, idle + idleSlack(idle) + late, 0, 0},
+		// The head's time runs out in the middle of a line: closed
+		// without an answer (not a 400 for the partial line).
+		{"head cut mid-line", []string{get, "GET /y HTTP/1.1\r\nHo"}, 0, 1, header - early, header + late, 0, 0},
+		{"first head cut mid-line", []string{"GET /y HTTP/1.1\r\nX-A: 1\r\nHo"}, 0, 0, header - early, header + late, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
