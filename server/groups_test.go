@@ -443,18 +443,8 @@ func TestGroupWebSocket(t *testing.T) {
 </extension>
 <host><revproxy suburl="(.*)" dest="http://chat/\1"/></host>`)
 	upgrade := func() string {
-		c, err := net.Dial("tcp", r.addr(0))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, br, resp := sendRaw(t, r.addr(0), "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\n")
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\n")
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if resp.StatusCode != 101 {
 			return fmt.Sprint(resp.StatusCode)
 		}
