@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // BenchmarkNewRequest builds the backend request of a browser's GET.
@@ -32,7 +33,8 @@ func BenchmarkNewRequest(b *testing.B) {
 
 // BenchmarkCleanResponse cleans the head of a typical backend response.
 func BenchmarkCleanResponse(b *testing.B) {
-	req := &http.Request{Header: http.Header{"User-Agent": {"x"}}}
+	req := &wire.Request{}
+	req.Header.Add("User-Agent", "x")
 	resp := &http.Response{StatusCode: 200}
 	h := make(http.Header)
 	b.ReportAllocs()

@@ -47,7 +47,7 @@ func TestClientAddressHeadersUntrusted(t *testing.T) {
 				r.RemoteAddr = "198.51.100.4:40000"
 				st := &stage.State{In: r, Method: "GET", Host: "www.example.com", Peer: netip.MustParseAddr("198.51.100.4")}
 				st.Client = st.Peer
-				h := outHeader(st, false, nil)
+				h := outHeader(st, false)
 				for k, vv := range h {
 					for _, v := range vv {
 						if strings.Contains(v, "192.0.2.9") {
@@ -141,7 +141,7 @@ func TestClientAddressHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newState(forged, tt.peer, tt.accepted, tt.secure)
-			h := outHeader(st, tt.own, nil)
+			h := outHeader(st, tt.own)
 			got := ForwardingHeaders(h)
 			for _, k := range tt.wantOther {
 				if !reflect.DeepEqual(h[k], st.In.Header[k]) {
@@ -176,7 +176,7 @@ func TestXForwardedHost(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newState(tt.in, "198.51.100.4", nil, false)
 			st.Host = tt.host
-			h := outHeader(st, false, nil)
+			h := outHeader(st, false)
 			if got := h[HeaderXForwardedHost]; !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("X-Forwarded-Host = %q, want %q", got, tt.want)
 			}
@@ -290,7 +290,7 @@ func FuzzOutHeader(f *testing.F) {
 		}
 		st := newState(nil, peer, accepted, false)
 		st.In.Header = in
-		h := outHeader(st, own, nil)
+		h := outHeader(st, own)
 		for k, vv := range h {
 			c, p, ok := forwardingField(k)
 			if !ok {

@@ -30,7 +30,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -41,6 +40,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/pool"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Header names used by the proxy.
@@ -166,103 +166,74 @@ type Options struct {
 
 // NewRequest returns the request to send to the backend for st. host is
 // the Host header to send. The path sent is t's, after the path prefix
-// of the upstream (st.Env.PathPrefix), if any. With
-// st.Env.ClientAddrInContext its context carries st.Client
-// ([pool.WithClientAddr], for groups balanced by ip_hash). The inbound
-// request is not modified; its body is streamed, not copied.
-func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *http.Request {
+// of the upstream (st.Env.PathPrefix), if any. It carries ctx and the
+// client's address (st.Client, for groups balanced by ip_hash). The
+// inbound request is not modified; its body is streamed, not copied.
+func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *wire.Request {
 	in := st.In
-	path := t.Path
+	target := t.Path
 	if st.Env != nil && st.Env.PathPrefix != nil {
-		path = st.Env.PathPrefix(t.Scheme, t.Host) + path
+		target = st.Env.PathPrefix(t.Scheme, t.Host) + target
 	}
-	if st.Env != nil && st.Env.ClientAddrInContext {
-		ctx = pool.WithClientAddr(ctx, st.Client)
+	if t.HasQuery {
+		target += "?" + t.RawQuery
 	}
 	m := new(outRequest)
-	u := &m.u
-	*u = url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
-	if t.HasQuery {
-		u.RawQuery = t.RawQuery
-		u.ForceQuery = t.RawQuery == ""
-	}
 	out := &m.req
-	sameContext := ctx == in.Context()
-	if sameContext {
-		// The inbound request's context, copied with it rather than by
-		// WithContext (a copy of the whole request more); every exported
-		// field is then set (TestRequestFieldsSet).
-		*out = *in
-	}
-	setRequest(out, http.Request{
+	*out = wire.Request{
 		Method:        st.Method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        outHeader(st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded), m.vals[:0]),
+		Scheme:        t.Scheme,
+		Backend:       t.Host,
+		Target:        target,
 		Host:          host,
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
-	})
+		ClientAddr:    st.Client,
+	}
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
+	out.SetContext(ctx)
+	h := wire.MakeHeader(m.fields[:])
+	h = appendOutHeader(h, st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded))
 	if httpsyntax.AcceptsTrailers(in) {
 		// The trailers of the answer reach the client: the backend may
 		// send them (gRPC servers require this).
-		out.Header["Te"] = teTrailers
+		h.AddCanonical("Te", "trailers")
 	}
 	if upgrade := UpgradeProtocol(in); upgrade != "" {
-		out.Header.Set("Connection", "Upgrade")
-		out.Header.Set("Upgrade", upgrade)
+		h.AddCanonical("Connection", "Upgrade")
+		h.AddCanonical("Upgrade", upgrade)
 	}
-	if _, ok := out.Header[HeaderUserAgent]; !ok {
-		// An empty entry stops net/http from inventing one.
-		out.Header[HeaderUserAgent] = nil
-	}
-	if !sameContext {
-		return out.WithContext(ctx)
-	}
+	out.Header = sortedFields(h)
 	return out
 }
 
-// outRequest is the memory of a backend request: the request, its URL and
-// room for the values of its header, allocated together.
+// outRequest is the memory of a backend request: the request and room for
+// its header fields, allocated together.
 type outRequest struct {
-	req  http.Request
-	u    url.URL
-	vals [12]string
+	req    wire.Request
+	fields [16]wire.Field
 }
 
-// setRequest sets every exported field of r to v's, keeping r's context.
-func setRequest(r *http.Request, v http.Request) {
-	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = v.Method, v.URL, v.Proto, v.ProtoMajor, v.ProtoMinor
-	r.Header, r.Body, r.GetBody, r.ContentLength = v.Header, v.Body, v.GetBody, v.ContentLength
-	r.TransferEncoding, r.Close, r.Host = v.TransferEncoding, v.Close, v.Host
-	r.Form, r.PostForm, r.MultipartForm, r.Trailer = v.Form, v.PostForm, v.MultipartForm, v.Trailer
-	r.RemoteAddr, r.RequestURI, r.TLS, r.Cancel, r.Response, r.Pattern = v.RemoteAddr, v.RequestURI, v.TLS, v.Cancel, v.Response, v.Pattern
+// sortedFields returns h with its fields in the order of their names
+// (each name's values in their order): the order the backend request's
+// fields have always been written in.
+func sortedFields(h wire.Header) wire.Header {
+	slices.SortStableFunc(h.Fields(), func(a, b wire.Field) int { return strings.Compare(a.Name, b.Name) })
+	return h
 }
 
-// teTrailers is the TE value sent to backends when the client accepts
-// trailers. Header values are never modified in place, so every request
-// can share it.
-var teTrailers = []string{"trailers"}
-
-// outHeader returns the header block the backend receives: the client's
-// fields without the hop-by-hop ones (and those Connection names) and
-// without the forwarding fields the peer may not set, then the
-// forwarding fields as SPEC section 7 says (X-Forwarded-For,
+// appendOutHeader appends to h the header block the backend receives,
+// but for Te, Connection and Upgrade, which NewRequest adds: the
+// client's fields without the hop-by-hop ones (and those Connection
+// names) and without the forwarding fields the peer may not set, then
+// the forwarding fields as SPEC section 7 says (X-Forwarded-For,
 // X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when an untrusted
-// client sent one; Forwarded when ownForwarded). It is what cloning the
-// client's header, removing those fields and setting the proxy's gives,
-// built with one map and one array of values.
-//
-// vals is room for the values (appended to; the array grows when it is too
-// small).
-func outHeader(st *stage.State, ownForwarded bool, vals []string) http.Header {
+// client sent one; Forwarded when ownForwarded).
+func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Header {
 	inh := st.In.Header
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
@@ -274,12 +245,6 @@ func outHeader(st *stage.State, ownForwarded bool, vals []string) http.Header {
 			}
 		}
 	}
-	h := make(http.Header, len(inh)+3)
-	// One value per field is the usual case; vals grows for the others
-	// (the slices already taken keep the old array: they are capped).
-	if cap(vals) < len(inh)+3 {
-		vals = make([]string, 0, len(inh)+3)
-	}
 	replaceHost := false
 	for k, vv := range inh {
 		if IsHopByHop(k) || slices.Contains(named, k) || aliasesReserved(k) {
@@ -289,29 +254,23 @@ func outHeader(st *stage.State, ownForwarded bool, vals []string) http.Header {
 			replaceHost = replaceHost || c == HeaderXForwardedHost
 			continue
 		}
-		if vv == nil {
-			h[k] = nil // as Header.Clone: nil stays nil
-			continue
+		for _, v := range vv {
+			h.AddCanonical(k, v)
 		}
-		i := len(vals)
-		vals = append(vals, vv...)
-		h[k] = vals[i:len(vals):len(vals)]
 	}
 	peer := peerText(st)
 	xff := peer
 	if len(st.Forwarded) > 0 {
 		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
 	}
-	i := len(vals)
-	vals = append(vals, xff, st.Scheme(), clientText(st, peer))
-	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
-	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
-	h[HeaderXRealIP] = vals[i+2 : i+3 : i+3]
+	h.AddCanonical(HeaderXForwardedFor, xff)
+	h.AddCanonical(HeaderXForwardedProto, st.Scheme())
+	h.AddCanonical(HeaderXRealIP, clientText(st, peer))
 	if replaceHost && !trusted && st.Host != "" {
-		h[HeaderXForwardedHost] = []string{st.Host}
+		h.AddCanonical(HeaderXForwardedHost, st.Host)
 	}
 	if ownForwarded {
-		h[HeaderForwarded] = []string{forwardedValue(st, peer)}
+		h.AddCanonical(HeaderForwarded, forwardedValue(st, peer))
 	}
 	return h
 }
@@ -384,14 +343,19 @@ func UpgradeProtocol(r *http.Request) string {
 // st.Env.Transport; then cleans the answer (CleanResponse). It is the
 // backend call of <revproxy> and <route> alike; ErrorStatus gives the
 // status of a failure.
-func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
-	tr := st.Env.Transport
-	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
-		tr = st.Env.Upgrade
-	}
-	resp, err := tr.RoundTrip(out)
-	if err != nil {
-		return nil, err
+func RoundTrip(st *stage.State, out *wire.Request) (*http.Response, error) {
+	var resp *http.Response
+	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
+		var err error
+		if resp, err = st.Env.Upgrade.RoundTrip(upgradeRequest(out)); err != nil {
+			return nil, err
+		}
+	} else {
+		wresp, err := st.Env.Transport.Send(out)
+		if err != nil {
+			return nil, err
+		}
+		resp = httpResponse(wresp)
 	}
 	if err := CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
@@ -400,17 +364,60 @@ func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// httpResponse returns resp as an *http.Response for the stages, which
+// work on net/http's answers: trailers that arrive with the end of a body
+// of unknown length are set in its Trailer then.
+func httpResponse(resp *wire.Response) *http.Response {
+	hr := resp.HTTP()
+	if resp.Request != nil {
+		hr.Request = resp.Request.HTTP()
+	}
+	if resp.ContentLength < 0 && !stage.IsStandIn(resp.Body) {
+		hr.Body = &trailerBody{ReadCloser: resp.Body, from: resp, to: hr}
+	}
+	return hr
+}
+
+// trailerBody is the body of an [httpResponse] answer of unknown length:
+// at its end, the trailer fields the pool kept in from.Trailer are set in
+// to.Trailer.
+type trailerBody struct {
+	io.ReadCloser
+	from *wire.Response
+	to   *http.Response
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.to.Trailer = b.from.Trailer
+	}
+	return n, err
+}
+
+// upgradeRequest returns out, a request to switch protocols, as the
+// upgrade transport (net/http's) takes it: the client address in its
+// context ([pool.WithClientAddr]) and no User-Agent invented.
+func upgradeRequest(out *wire.Request) *http.Request {
+	hr := out.HTTP()
+	if _, ok := hr.Header[HeaderUserAgent]; !ok {
+		// An empty entry stops net/http from inventing one.
+		hr.Header[HeaderUserAgent] = nil
+	}
+	return hr.WithContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+}
+
 // CleanResponse removes the hop-by-hop headers of a backend response. A
 // 101 answer to an upgrade request keeps "Connection: Upgrade" and its
 // Upgrade header; a 101 the request did not ask for, or for another
 // protocol, is an error.
-func CleanResponse(req *http.Request, resp *http.Response) error {
+func CleanResponse(req *wire.Request, resp *http.Response) error {
 	up := first(resp.Header, "Upgrade")
 	RemoveHopByHop(resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
-	want := first(req.Header, "Upgrade")
+	want := req.Header.Get("Upgrade")
 	if want == "" || !strings.EqualFold(up, want) {
 		return fmt.Errorf("backend switched protocols to %q, requested %q", up, want)
 	}

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 func TestRemoveHopByHop(t *testing.T) {
@@ -66,13 +66,13 @@ func TestNewRequestHeaders(t *testing.T) {
 			if got := out.Header.Get("X-Forwarded-Proto"); got != tt.wantProto {
 				t.Errorf("X-Forwarded-Proto = %q, want %q", got, tt.wantProto)
 			}
-			if got := out.Header["User-Agent"]; !reflect.DeepEqual(got, tt.wantUA) {
+			if got := out.Header.Values("User-Agent"); !reflect.DeepEqual(got, tt.wantUA) {
 				t.Errorf("User-Agent = %q, want %q", got, tt.wantUA)
 			}
 			if out.Header.Get("Forwarded") != "" {
 				t.Errorf("Forwarded passed on")
 			}
-			if got := out.URL.RequestURI(); got != "/y?q=1" {
+			if got := out.Target; got != "/y?q=1" {
 				t.Errorf("request target = %q, want /y?q=1", got)
 			}
 			if in.Header.Get("X-Forwarded-Proto") != tt.in.Get("X-Forwarded-Proto") {
@@ -85,8 +85,8 @@ func TestNewRequestHeaders(t *testing.T) {
 // TestOutHeaderAsClone checks that the header built for the backend is
 // what cloning the client's header, removing the hop-by-hop fields and
 // the forwarding fields, and setting X-Forwarded-For, X-Forwarded-Proto
-// and X-Real-IP gives, and that it shares no value array with the
-// client's header.
+// and X-Real-IP gives (less the fields without values, which are not
+// sent).
 func TestOutHeaderAsClone(t *testing.T) {
 	headers := []http.Header{
 		{},
@@ -112,9 +112,9 @@ func TestOutHeaderAsClone(t *testing.T) {
 				st := &stage.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
 				want := in.Clone()
 				RemoveHopByHop(want)
-				for k := range want {
-					if c, _, ok := forwardingField(k); ok && (len(fwd) == 0 || k != c || c == HeaderXRealIP) {
-						delete(want, k)
+				for k, vv := range want {
+					if c, _, ok := forwardingField(k); ok && (len(fwd) == 0 || k != c || c == HeaderXRealIP) || len(vv) == 0 {
+						delete(want, k) // a field without values is not sent
 					}
 				}
 				xff := st.Peer.Unmap().String()
@@ -126,17 +126,9 @@ func TestOutHeaderAsClone(t *testing.T) {
 				want.Set(HeaderXForwardedFor, xff)
 				want.Set(HeaderXForwardedProto, st.Scheme())
 				want.Set(HeaderXRealIP, realIP)
-				got := outHeader(st, false, nil)
+				got := outHeader(st, false)
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("header %d, peer %s, forwarded %q:\n got %#v\nwant %#v", i, p.remote, fwd, got, want)
-				}
-				for k, vv := range got {
-					if len(vv) > 0 && len(in[k]) > 0 && &vv[0] == &in[k][0] {
-						t.Errorf("header %d: %s shares its values with the client's header", i, k)
-					}
-					if cap(vv) != len(vv) {
-						t.Errorf("header %d: %s has room to append into another field's values", i, k)
-					}
 				}
 			}
 		}
@@ -209,71 +201,13 @@ func TestTrailersAccepted(t *testing.T) {
 			if tt.want {
 				want = []string{"trailers"}
 			}
-			if got := out.Header["Te"]; !slices.Equal(got, want) {
+			if got := out.Header.Values("Te"); !slices.Equal(got, want) {
 				t.Errorf("backend TE %q, want %q", got, want)
 			}
 			if !slices.Equal(in.Header["Te"], tt.te) {
 				t.Errorf("inbound TE modified: %q", in.Header["Te"])
 			}
 		})
-	}
-}
-
-// TestRequestFieldsSet checks that setRequest sets every exported field
-// of http.Request (a field added by a new Go release and not set there
-// would be copied from the inbound request to the backend's) and keeps
-// the context.
-func TestRequestFieldsSet(t *testing.T) {
-	type key struct{}
-	ctx := context.WithValue(context.Background(), key{}, "conn")
-	src := (&http.Request{}).WithContext(ctx)
-	rv := reflect.ValueOf(src).Elem()
-	for i := 0; i < rv.NumField(); i++ {
-		f := rv.Field(i)
-		if !rv.Type().Field(i).IsExported() {
-			continue
-		}
-		// A value that is not the zero value of the field's type.
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString("inbound")
-		case reflect.Int, reflect.Int64:
-			f.SetInt(7)
-		case reflect.Bool:
-			f.SetBool(true)
-		case reflect.Interface:
-			f.Set(reflect.ValueOf(io.NopCloser(strings.NewReader("x"))))
-		case reflect.Pointer:
-			f.Set(reflect.New(f.Type().Elem()))
-		case reflect.Map:
-			f.Set(reflect.MakeMap(f.Type()))
-		case reflect.Slice:
-			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
-		case reflect.Chan:
-			// Cancel is <-chan struct{}: a channel of both ways converts.
-			f.Set(reflect.MakeChan(reflect.ChanOf(reflect.BothDir, f.Type().Elem()), 0).Convert(f.Type()))
-		case reflect.Func:
-			f.Set(reflect.MakeFunc(f.Type(), func([]reflect.Value) []reflect.Value {
-				outs := make([]reflect.Value, f.Type().NumOut())
-				for j := range outs {
-					outs[j] = reflect.Zero(f.Type().Out(j))
-				}
-				return outs
-			}))
-		default:
-			t.Fatalf("http.Request.%s: kind %s not covered by the test", rv.Type().Field(i).Name, f.Kind())
-		}
-	}
-	out := *src
-	setRequest(&out, http.Request{})
-	ov := reflect.ValueOf(&out).Elem()
-	for i := 0; i < ov.NumField(); i++ {
-		if rv.Type().Field(i).IsExported() && !ov.Field(i).IsZero() {
-			t.Errorf("http.Request.%s is not set by setRequest", rv.Type().Field(i).Name)
-		}
-	}
-	if out.Context() != ctx {
-		t.Error("setRequest lost the context")
 	}
 }
 
@@ -310,4 +244,11 @@ func TestHopHeadersListed(t *testing.T) {
 	if !reflect.DeepEqual(small, large) || len(small) != 1 || small.Get("Content-Type") != "a" {
 		t.Errorf("small header left %v, large one %v; want only Content-Type", small, large)
 	}
+}
+
+// outHeader is the header block appendOutHeader gives, as an http.Header
+// for the assertions written on net/http's type.
+func outHeader(st *stage.State, ownForwarded bool) http.Header {
+	h := appendOutHeader(wire.Header{}, st, ownForwarded)
+	return h.HTTP()
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // callState is where a call stands. Transitions happen under the
@@ -26,18 +28,16 @@ const (
 // the outcome.
 type event struct {
 	conn *conn
-	resp *http.Response
+	resp *wire.Response
 	err  error
 }
 
 // call is one RoundTrip.
 type call struct {
-	req  *http.Request
+	req  *wire.Request
 	ctx  context.Context
 	u    *upstream
-	kind bodyKind
-	// target is the request target's path, from validateRequest.
-	target string
+	kind wire.BodyKind
 	// pipelinable: a safe method (GET, HEAD, OPTIONS, TRACE), no body,
 	// not req.Close.
 	pipelinable bool
@@ -79,18 +79,18 @@ type call struct {
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 2)} }}
 
 // newCall returns a call for req to u, taken from the pool of calls.
-func newCall(req *http.Request, u *upstream, target string) *call {
+func newCall(req *wire.Request, u *upstream) *call {
 	k := callPool.Get().(*call)
-	k.req, k.ctx, k.u, k.target = req, req.Context(), u, target
-	k.kind, k.fresh = requestBody(req), req.Close
+	k.req, k.ctx, k.u = req, req.Context(), u
+	k.kind, k.fresh = req.BodyKind(), req.Close
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		k.idempotent = true
-		k.pipelinable = k.kind == bodyNone && !req.Close
+		k.pipelinable = k.kind == wire.BodyNone && !req.Close
 	case http.MethodPut, http.MethodDelete:
 		k.idempotent = true
 	}
-	if k.kind != bodyNone {
+	if k.kind != wire.BodyNone {
 		k.wrote = make(chan error, 1)
 	}
 	return k
@@ -102,8 +102,8 @@ func newCall(req *http.Request, u *upstream, target string) *call {
 // fresh), and not the head of a connection streaming its response body.
 // Every other place a call is kept (waiters, pending, excl, reservedFor)
 // lets go of it before its outcome is sent.
-func (k *call) release(resp *http.Response) {
-	if k.kind != bodyNone || k.fresh || k.state != stDone {
+func (k *call) release(resp *wire.Response) {
+	if k.kind != wire.BodyNone || k.fresh || k.state != stDone {
 		return
 	}
 	if resp != nil {
@@ -111,8 +111,8 @@ func (k *call) release(resp *http.Response) {
 			return
 		}
 	}
-	k.req, k.ctx, k.u, k.conn, k.target = nil, nil, nil, nil, ""
-	k.kind, k.pipelinable, k.fresh, k.idempotent = bodyNone, false, false, false
+	k.req, k.ctx, k.u, k.conn = nil, nil, nil, nil
+	k.kind, k.pipelinable, k.fresh, k.idempotent = wire.BodyNone, false, false, false
 	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false
 	k.watchAt, k.watchIdx = time.Time{}, 0
 	k.writerActive, k.returned = false, false
@@ -135,7 +135,7 @@ func (k *call) notify(ev event) {
 }
 
 // finish ends the call with resp or err. Called with u.mu held.
-func (k *call) finish(resp *http.Response, err error) {
+func (k *call) finish(resp *wire.Response, err error) {
 	k.state = stDone
 	k.u.unwatch(k)
 	k.notify(event{resp: resp, err: err})
@@ -163,7 +163,7 @@ func (e *timeoutError) Temporary() bool { return true }
 func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
 
 // run carries the call to its outcome.
-func (k *call) run() (*http.Response, error) {
+func (k *call) run() (*wire.Response, error) {
 	u := k.u
 	s := &u.set
 	start := time.Now()
@@ -190,10 +190,10 @@ func (k *call) run() (*http.Response, error) {
 	u.mu.Unlock()
 	var bodyStart time.Time
 	writers := 0 // body writers started whose result has not been received
-	var outcome *http.Response
+	var outcome *wire.Response
 	received := false // the outcome came on k.ch
 	defer func() {
-		if k.kind == bodyNone {
+		if k.kind == wire.BodyNone {
 			k.closeBody()
 			if received {
 				k.release(outcome)
@@ -260,7 +260,7 @@ func (k *call) run() (*http.Response, error) {
 		if s.RequestTimeout > 0 {
 			headDeadline = time.Now().Add(s.RequestTimeout)
 		}
-		if k.kind != bodyNone {
+		if k.kind != wire.BodyNone {
 			for ; writers > 0; writers-- {
 				<-k.wrote // the previous attempt's writer has let go of the body
 			}
@@ -402,7 +402,7 @@ func (k *call) send(c *conn, deadline time.Time) {
 	}
 	u.mu.Unlock()
 	c.setWriteDeadline(deadline)
-	writeHeadTarget(c.bw, k.req, bodyNone, k.target)
+	writeHead(c.bw, k.req)
 	err := c.endWrite()
 	k.writing.Store(false)
 	c.wmu.Unlock()
@@ -439,7 +439,7 @@ func (k *call) sendBody(c *conn) bool {
 	u.mu.Unlock()
 	go func() {
 		c.setWriteDeadline(time.Time{})
-		writeHeadTarget(c.bw, k.req, k.kind, k.target)
+		writeHead(c.bw, k.req)
 		err := writeBody(c.bw, k.req, k.kind, &k.bodyStarted)
 		c.wmu.Unlock()
 		if err != nil {

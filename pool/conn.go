@@ -3,7 +3,6 @@ package pool
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 const (
@@ -68,14 +69,13 @@ type culprit struct {
 // conn is one connection to a backend. A goroutine (readLoop) reads the
 // responses, in order, and hands each to the call at the head of pending.
 type conn struct {
-	u        *upstream
-	raw      net.Conn // the TCP connection, closed to abort
-	nc       net.Conn // raw, or the TLS connection over it
-	lc       *limitedConn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	tp       textproto.Reader
-	tlsState *tls.ConnectionState
+	u   *upstream
+	raw net.Conn // the TCP connection, closed to abort
+	nc  net.Conn // raw, or the TLS connection over it
+	lc  *limitedConn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	tp  textproto.Reader
 
 	// Guarded by u.mu.
 	pending        []*call // sent, in the order written; the head is answered first
@@ -99,8 +99,8 @@ type conn struct {
 	bodyCh chan bodyEvent
 }
 
-func newConn(u *upstream, raw, nc net.Conn, state *tls.ConnectionState) *conn {
-	c := &conn{u: u, raw: raw, nc: nc, tlsState: state, bodyCh: make(chan bodyEvent, 1)}
+func newConn(u *upstream, raw, nc net.Conn) *conn {
+	c := &conn{u: u, raw: raw, nc: nc, bodyCh: make(chan bodyEvent, 1)}
 	c.lc = &limitedConn{Conn: nc}
 	c.br = bufio.NewReaderSize(c.lc, readBufferSize)
 	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
@@ -194,7 +194,7 @@ func (c *conn) popFront() {
 }
 
 // responded records a complete response. Called with u.mu held.
-func (c *conn) responded(resp *http.Response, keep bool) {
+func (c *conn) responded(resp *wire.Response, keep bool) {
 	c.served++
 	if keep && resp.ProtoMinor == 1 && c.served >= c.u.set.Probation {
 		c.trusted = true
@@ -350,9 +350,15 @@ func (c *conn) readLoop() {
 			u.mu.Unlock()
 			return
 		}
+		// What the reader needs of the call is read under the lock: once
+		// it is unlocked, a failure of the connection (a timeout, a
+		// cancel) can end the call and its caller reuse it.
 		var k *call
+		var method string
+		var fresh bool
 		if len(c.pending) > 0 {
 			k = c.pending[0]
+			method, fresh = k.req.Method, k.fresh
 		}
 		u.mu.Unlock()
 		switch {
@@ -367,7 +373,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.lc.limit(maxHeaderBytes)
-		h, err := readHead(&c.tp, k.req.Method)
+		h, err := readHead(&c.tp, method)
 		c.lc.unlimit()
 		if err != nil {
 			var fe *FramingError
@@ -379,9 +385,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		resp := h.resp
-		resp.Request = k.req
-		resp.TLS = c.tlsState
-		keep := h.keepAlive && !k.fresh && c.owner == nil
+		keep := h.keepAlive && !fresh && c.owner == nil
 		body, ok := c.bufferedBody(k, h)
 		if !ok {
 			return
@@ -457,7 +461,6 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 			return nil, false
 		}
 		h.resp.ContentLength = size
-		h.resp.TransferEncoding = nil
 		if size == 0 {
 			putBuf(pb)
 			return http.NoBody, true
@@ -471,7 +474,7 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, bool) {
 // complete hands over a response whose body is already read, and readies
 // the connection for the next one. It reports whether the connection
 // goes on.
-func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep bool) bool {
+func (c *conn) complete(k *call, resp *wire.Response, body io.ReadCloser, keep bool) bool {
 	u := c.u
 	u.mu.Lock()
 	if c.broken {

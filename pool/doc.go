@@ -78,10 +78,10 @@
 // grouprt.go: a try that reached no backend is repeated on another
 // server; an idempotent one whose connection failed before a response
 // head, with its body unread, too; a non-idempotent request that may
-// have been received never is. ip_hash reads the client address that
-// [WithClientAddr] put in the request's context (forward.NewRequest
-// does when stage.Env.ClientAddrInContext is set), so the pool does not
-// import the stage package; as nginx's ip_hash, it hashes the first
+// have been received never is. ip_hash reads the request's ClientAddr
+// (forward.NewRequest sets it; [Pool.RoundTrip] and the [Upgrader] take
+// the one [WithClientAddr] put in the context); as nginx's ip_hash, it
+// hashes the first
 // three octets of an IPv4 address (the clients of one /24 share a
 // server) and the whole of an IPv6 address.
 //

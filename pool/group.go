@@ -3,7 +3,6 @@ package pool
 import (
 	"crypto/tls"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -645,25 +645,12 @@ func (c *Config) describeGroups() []string {
 	return lines
 }
 
-// NeedsClientAddr reports whether a group is balanced by the client
-// address (ip_hash): the backend requests must then carry it
-// ([WithClientAddr]).
-func (c *Config) NeedsClientAddr() bool {
-	for _, g := range c.Groups {
-		if g.Balance == IPHash {
-			return true
-		}
-	}
-	return false
-}
-
 // HashedServer returns the url (as written) of the server that req goes
 // to in the group name when every server is up, for a group balanced by a
 // hash policy (--dry-run shows it). ok is false for an unknown group,
 // another policy, or a request without a key (which is balanced round
-// robin). For ip_hash, the client address is the one WithClientAddr put
-// in req's context.
-func (c *Config) HashedServer(name string, req *http.Request) (url string, ok bool) {
+// robin). For ip_hash, the client address is req.ClientAddr.
+func (c *Config) HashedServer(name string, req *wire.Request) (url string, ok bool) {
 	var gc *Group
 	for _, g := range c.Groups {
 		if strings.EqualFold(g.Name, name) {

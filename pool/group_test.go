@@ -182,7 +182,7 @@ func picks(t *testing.T, g *group, n int, hold bool, req func(i int) *http.Reque
 	var got []string
 	for i := 0; i < n; i++ {
 		r := reqOrDefault(req, i)
-		m, _ := g.pick(r, nil)
+		m, _ := g.pick(wireRequest(t, r), nil)
 		if m == nil {
 			t.Fatalf("pick %d: no server", i)
 		}

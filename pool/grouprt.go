@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // group is the run-time side of a [Group]: its servers' state and the
@@ -210,7 +212,7 @@ func (m *member) usable(now time.Time) bool {
 
 // pick chooses the member for a try, skipping those in tried. It
 // returns nil and whether the reason is that no server is up.
-func (g *group) pick(req *http.Request, tried []*member) (*member, bool) {
+func (g *group) pick(req *wire.Request, tried []*member) (*member, bool) {
 	key, hasKey := "", false
 	if g.cfg.Balance.hashed() {
 		key, hasKey = g.hashKey(req)
@@ -351,7 +353,7 @@ func idempotentMethod(method string) bool {
 // before a response head with its body unread, is tried again, at most
 // Retries times and within TryDuration. A request that may have been
 // received and is not idempotent is never sent twice.
-func (g *group) roundTrip(req *http.Request, target string) (*http.Response, error) {
+func (g *group) roundTrip(req *wire.Request) (*wire.Response, error) {
 	start := time.Now()
 	var body *groupBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -368,16 +370,13 @@ func (g *group) roundTrip(req *http.Request, target string) (*http.Response, err
 		}
 		tried = append(tried, m)
 		out := *req
-		u := *req.URL
-		u.Scheme, u.Host = m.scheme, m.host
-		out.URL = &u
+		out.Scheme, out.Backend = m.scheme, m.host
 		if body != nil {
 			out.Body = body
 		}
-		resp, err := newCall(&out, m.up, target).run()
+		resp, err := newCall(&out, m.up).run()
 		if err == nil {
 			g.done(m, g.failStatus(resp.StatusCode))
-			resp.Request = req
 			resp.Body = &memberBody{ReadCloser: resp.Body, inFlight: inFlight{g: g, m: m}}
 			return resp, nil
 		}

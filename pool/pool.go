@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Pool is the backend client: an [http.RoundTripper] holding, per
@@ -124,8 +126,8 @@ func (p *Pool) isClosed() bool { return p.closed.Load() }
 func (p *Pool) SetEventLog(logf func(format string, args ...any)) { p.logf = logf }
 
 // upstreamFor finds or creates the upstream of req's URL.
-func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
-	scheme := req.URL.Scheme
+func (p *Pool) upstreamFor(req *wire.Request) (*upstream, error) {
+	scheme := req.Scheme
 	idx := 0
 	switch {
 	case scheme == "http":
@@ -136,9 +138,9 @@ func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 	case strings.EqualFold(scheme, "https"):
 		scheme, idx = "https", 1
 	default:
-		return nil, fmt.Errorf("pool: unsupported scheme %q", req.URL.Scheme)
+		return nil, fmt.Errorf("pool: unsupported scheme %q", req.Scheme)
 	}
-	hostport := req.URL.Host
+	hostport := req.Backend
 	p.mu.RLock()
 	u := p.hosts[idx][hostport]
 	p.mu.RUnlock()
@@ -177,31 +179,36 @@ func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 // errRemoved is an upstream that was dropped while a call looked it up.
 var errRemoved = errors.New("pool: upstream removed")
 
-// RoundTrip sends req on a connection to its upstream and returns the
-// response once its head has arrived (its body, if small, too). It
-// treats req.Close as "a new connection of its own, closed after the
-// exchange" (nopipeline). A request whose URL host is the name of a
-// group, without a port, goes to one of the group's servers (see
-// [Group]); when none is up the error is an [*UnavailableError]. Errors: a timeout satisfies net.Error with
-// Timeout() true; a client body error is a [*BodyError]; a cancelled
-// context gives its error.
-func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errors.New("pool: nil Request.URL")
-	}
-	target, err := checkRequest(req)
-	if err != nil {
+// Send sends req on a connection to its backend and returns the answer
+// once its head has arrived (its body, if small, too); it is the pool's
+// [wire.Sender]. It treats req.Close as "a new connection of its own,
+// closed after the exchange" (nopipeline). A request whose Backend is the
+// name of a group goes to one of the group's servers (see [Group]); when
+// none is up the error is an [*UnavailableError]. Errors: a timeout
+// satisfies net.Error with Timeout() true; a client body error is a
+// [*BodyError]; a cancelled context gives its error. req.Body is closed.
+func (p *Pool) Send(req *wire.Request) (*wire.Response, error) {
+	if err := checkRequest(req); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, err
 	}
-	if g := p.groupFor(req.URL.Host); g != nil {
-		return g.roundTrip(req, target)
+	var resp *wire.Response
+	var err error
+	if g := p.groupFor(req.Backend); g != nil {
+		resp, err = g.roundTrip(req)
+	} else {
+		resp, err = p.sendTo(req)
 	}
+	if resp != nil {
+		resp.Request = req
+	}
+	return resp, err
+}
+
+// sendTo sends req to the upstream its Backend names.
+func (p *Pool) sendTo(req *wire.Request) (*wire.Response, error) {
 	for {
 		u, err := p.upstreamFor(req)
 		if err != nil {
@@ -210,11 +217,30 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := newCall(req, u, target).run()
+		resp, err := newCall(req, u).run()
 		if err != errRemoved {
 			return resp, err
 		}
 	}
+}
+
+// RoundTrip is [Pool.Send] for a request and an answer in net/http's
+// types (for code that works on them, such as tests): the request's URL
+// names the backend, its header fields are sent in sorted order, and the
+// answer's fields are in a new map.
+func (p *Pool) RoundTrip(hr *http.Request) (*http.Response, error) {
+	req, err := requestFromHTTP(hr)
+	if err != nil {
+		if hr.Body != nil {
+			hr.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := p.Send(req)
+	if err != nil {
+		return nil, err
+	}
+	return responseToHTTP(resp, hr), nil
 }
 
 // CloseIdleConnections closes the connections with nothing in flight.

@@ -85,11 +85,16 @@ func (p *Pool) upgradeDial(ctx context.Context, network, addr string) (net.Conn,
 func (g *group) upgrade(tr *http.Transport, req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	bodyless := req.Body == nil || req.Body == http.NoBody
+	// What a hashed balance reads of the request, in the pool's form.
+	balanced, err := requestFromHTTP(req)
+	if err != nil {
+		return nil, err
+	}
 	var triedBuf [4]*member
 	tried := triedBuf[:0]
 	var lastErr error
 	for {
-		m, allDown := g.pick(req, tried)
+		m, allDown := g.pick(balanced, tried)
 		if m == nil {
 			if len(tried) == 0 && req.Body != nil {
 				req.Body.Close() // as a RoundTrip must; a try closed it otherwise

@@ -394,14 +394,11 @@ func (u *upstream) dial(owner *call) {
 	}
 	raw, err := u.p.dialer(ctx, "tcp", u.addr)
 	nc := raw
-	var state *tls.ConnectionState
 	if err == nil && u.https {
 		tc := tls.Client(raw, u.tls)
 		if err = tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 		} else {
-			cs := tc.ConnectionState()
-			state = &cs
 			nc = tc
 		}
 	}
@@ -454,7 +451,7 @@ func (u *upstream) dial(owner *call) {
 		u.mu.Unlock()
 		return
 	}
-	c := newConn(u, raw, nc, state)
+	c := newConn(u, raw, nc)
 	if u.p.isClosed() {
 		u.mu.Unlock()
 		c.closeNet()

@@ -57,7 +57,6 @@ func compileTree(cfg *xmlconf.Config, opts engine.Options, logs *accesslog.Logs)
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
 	env.PathPrefix = pc.PathPrefixFunc()
-	env.ClientAddrInContext = pc.NeedsClientAddr()
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		p.Close()

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -121,9 +122,9 @@ func IsStandIn(body io.ReadCloser) bool {
 // Env is what the stages of one server share at run time.
 type Env struct {
 	// Transport sends proxied requests to backends. The engine does not
-	// know which client it is: a keep-alive client, the pipelining pool,
-	// or the recorder of --dry-run.
-	Transport http.RoundTripper
+	// know which client it is: the pipelining pool, or the recorder of
+	// --dry-run.
+	Transport wire.Sender
 	// Upgrade sends the requests that switch protocols (WebSocket); such
 	// a connection becomes a tunnel and is never shared. nil means
 	// Transport.
@@ -139,11 +140,6 @@ type Env struct {
 	// url), prepended to the path of every backend request to it; ""
 	// for none. nil, the default, means no upstream has one.
 	PathPrefix func(scheme, hostport string) string
-	// ClientAddrInContext makes forward.NewRequest put the client
-	// address (Client) in the backend request's context, for upstream
-	// groups balanced by ip_hash, which the pool cannot otherwise see.
-	// Default off: it costs an allocation per request.
-	ClientAddrInContext bool
 }
 
 // State is the request as the stages see it. Stages never modify the

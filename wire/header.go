@@ -60,6 +60,15 @@ func (h *Header) Get(name string) string {
 	return ""
 }
 
+// Lookup returns the value of the first field named name and whether
+// there is one.
+func (h *Header) Lookup(name string) (string, bool) {
+	if i := h.index(name); i >= 0 {
+		return h.fields[i].Value, true
+	}
+	return "", false
+}
+
 // Has reports whether a field named name is present.
 func (h *Header) Has(name string) bool { return h.index(name) >= 0 }
 
@@ -78,6 +87,12 @@ func (h *Header) Values(name string) []string {
 // Add appends a field.
 func (h *Header) Add(name, value string) {
 	h.fields = append(h.fields, Field{textproto.CanonicalMIMEHeaderKey(name), value})
+}
+
+// AddCanonical appends a field whose name is already in canonical form
+// (a parser's), without working that form out again.
+func (h *Header) AddCanonical(name, value string) {
+	h.fields = append(h.fields, Field{name, value})
 }
 
 // Set replaces the fields named name by one with value, at the place of

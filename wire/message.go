@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
@@ -159,6 +161,9 @@ type Response struct {
 	// end, their values (and those of fields not announced) after. Nil
 	// when there are none.
 	Trailer http.Header
+	// Request is the request this answers, as its sender was given it;
+	// nil when unknown.
+	Request *Request
 }
 
 // HTTP returns r as an *http.Response (its header in a new map; the same
@@ -169,6 +174,19 @@ func (r *Response) HTTP() *http.Response {
 		Proto: "HTTP/1." + strconv.Itoa(r.ProtoMinor), ProtoMajor: 1, ProtoMinor: r.ProtoMinor,
 		Header: r.Header.HTTP(), Body: r.Body, ContentLength: r.ContentLength, Trailer: r.Trailer,
 	}
+}
+
+// HTTP returns r as an *http.Request with the same head, body and
+// context, for code that works on net/http's types: the backend and the
+// target in its URL, and the client address left out.
+func (r *Request) HTTP() *http.Request {
+	path, query, hasQuery := strings.Cut(r.Target, "?")
+	u := &url.URL{Scheme: r.Scheme, Host: r.Backend, Opaque: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	hr := &http.Request{
+		Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: r.Header.HTTP(), Host: r.Host, ContentLength: r.ContentLength, Body: r.Body, Close: r.Close,
+	}
+	return hr.WithContext(r.Context())
 }
 
 // A Sender sends a request to its backend and returns the answer once
