@@ -109,7 +109,7 @@ type recorder struct{ last *http.Request }
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.last = req
 	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header), Body: standIn{}, ContentLength: -1, Request: req}, nil
+		Header: make(http.Header), Body: standIn{}, ContentLength: -1}, nil
 }
 
 // standIn is the empty body of the recorder's answer ([stage.StandIn]).
@@ -405,11 +405,12 @@ func decide(st *stage.State, err error, proxied *http.Request) Decision {
 	}
 	a := st.Answer
 	d := Decision{Status: a.StatusCode, Rule: st.AnswerPos.Short()}
-	if len(a.Header) > 0 {
-		d.Headers = a.Header
+	headers := a.Header.HTTP()
+	if len(headers) > 0 {
+		d.Headers = headers
 	}
 	switch {
-	case a.Request != nil && a.Request == proxied:
+	case st.AnswerRequest != nil && st.AnswerRequest == proxied:
 		d.Action, d.Method, d.Host = "proxy", proxied.Method, proxied.Host
 		d.Backend = forward.ForwardingHeaders(proxied.Header)
 		d.URL = proxied.URL.Scheme + "://" + proxied.URL.Host + proxied.URL.RequestURI()
@@ -419,8 +420,8 @@ func decide(st *stage.State, err error, proxied *http.Request) Decision {
 	case a.Header.Get("Location") != "" && a.StatusCode/100 == 3:
 		d.Action, d.Location = "redirect", a.Header.Get("Location")
 		d.Headers = nil
-		if len(a.Header) > 1 {
-			d.Headers = a.Header
+		if len(headers) > 1 {
+			d.Headers = headers
 		}
 	default:
 		d.Action = "answer"

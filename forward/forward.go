@@ -41,6 +41,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/pool"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Header names used by the proxy.
@@ -384,15 +385,16 @@ func UpgradeProtocol(r *http.Request) string {
 // st.Env.Transport; then cleans the answer (CleanResponse). It is the
 // backend call of <revproxy> and <route> alike; ErrorStatus gives the
 // status of a failure.
-func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
+func RoundTrip(st *stage.State, out *http.Request) (*wire.Response, error) {
 	tr := st.Env.Transport
 	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
 		tr = st.Env.Upgrade
 	}
-	resp, err := tr.RoundTrip(out)
+	hresp, err := tr.RoundTrip(out)
 	if err != nil {
 		return nil, err
 	}
+	resp := fromHTTP(hresp)
 	if err := CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
 		return nil, err
@@ -400,13 +402,23 @@ func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// fromHTTP returns the transport's answer r as a *wire.Response: its
+// header in the order [wire.FromHTTP] gives, the same body and trailer.
+func fromHTTP(r *http.Response) *wire.Response {
+	return &wire.Response{
+		StatusCode: r.StatusCode, Status: r.Status, ProtoMinor: r.ProtoMinor,
+		Header: wire.FromHTTP(r.Header), ContentLength: r.ContentLength,
+		Body: r.Body, Trailer: r.Trailer,
+	}
+}
+
 // CleanResponse removes the hop-by-hop headers of a backend response. A
 // 101 answer to an upgrade request keeps "Connection: Upgrade" and its
 // Upgrade header; a 101 the request did not ask for, or for another
 // protocol, is an error.
-func CleanResponse(req *http.Request, resp *http.Response) error {
-	up := first(resp.Header, "Upgrade")
-	RemoveHopByHop(resp.Header)
+func CleanResponse(req *http.Request, resp *wire.Response) error {
+	up := resp.Header.Get("Upgrade")
+	removeHopByHop(&resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
@@ -420,6 +432,30 @@ func CleanResponse(req *http.Request, resp *http.Response) error {
 	resp.Header.Set("Connection", "Upgrade")
 	resp.Header.Set("Upgrade", up)
 	return nil
+}
+
+// removeHopByHop deletes the hop-by-hop fields of h: first every field
+// that Connection names, then the fixed list.
+func removeHopByHop(h *wire.Header) {
+	// The values of Connection are taken first: deleting the fields they
+	// name moves the fields that follow.
+	var buf [2]string
+	conn := buf[:0]
+	for _, f := range h.Fields() {
+		if wire.EqualName(f.Name, "Connection") {
+			conn = append(conn, f.Value)
+		}
+	}
+	for _, line := range conn {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = textTrim(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
 }
 
 // first returns h.Get(key) for a canonical key, without checking that
