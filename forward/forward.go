@@ -405,6 +405,13 @@ func RoundTrip(st *stage.State, out *http.Request) (*wire.Response, error) {
 // fromHTTP returns the transport's answer r as a *wire.Response: its
 // header in the order [wire.FromHTTP] gives, the same body and trailer.
 func fromHTTP(r *http.Response) *wire.Response {
+	if r.Trailer == nil && len(r.TransferEncoding) > 0 {
+		// The end of a chunked body may bring trailer fields its Trailer
+		// field did not announce: the transport puts them in r.Trailer,
+		// in the map it finds there, else in a new one that the
+		// wire.Response would not see.
+		r.Trailer = make(http.Header)
+	}
 	return &wire.Response{
 		StatusCode: r.StatusCode, Status: r.Status, ProtoMinor: r.ProtoMinor,
 		Header: wire.FromHTTP(r.Header), ContentLength: r.ContentLength,

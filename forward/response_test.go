@@ -3,10 +3,12 @@ package forward
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
@@ -70,3 +72,40 @@ type rwc struct{}
 func (rwc) Read([]byte) (int, error)    { return 0, io.EOF }
 func (rwc) Write(p []byte) (int, error) { return len(p), nil }
 func (rwc) Close() error                { return nil }
+
+// TestRoundTripTrailers checks that the trailer fields of a chunked
+// answer reach its Trailer once the body is read, whether its Trailer
+// field announced them or not.
+func TestRoundTripTrailers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/announced" {
+			w.Header().Set("Trailer", "X-T")
+		}
+		w.WriteHeader(200)
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush() // chunked, or the unannounced trailer is lost
+		if r.URL.Path == "/announced" {
+			w.Header().Set("X-T", "1")
+		} else {
+			w.Header().Set(http.TrailerPrefix+"X-T", "1")
+		}
+	}))
+	defer srv.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	for _, path := range []string{"/announced", "/not-announced"} {
+		out, err := http.NewRequest("GET", srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := RoundTrip(&stage.State{Env: &stage.Env{Transport: tr}}, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Trailer.Get("X-T"); got != "1" {
+			t.Errorf("%s: trailer X-T = %q, want 1 (trailer %v)", path, got, resp.Trailer)
+		}
+	}
+}
