@@ -130,6 +130,11 @@ func FromHTTP(hh http.Header) Header {
 // h.
 func AppendHTTP(h Header, hh http.Header) Header {
 	start := len(h.fields)
+	n := 0
+	for _, vv := range hh {
+		n += len(vv)
+	}
+	h.fields = slices.Grow(h.fields, n)
 	for k, vv := range hh {
 		for _, v := range vv {
 			h.fields = append(h.fields, Field{k, v})
