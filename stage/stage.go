@@ -261,7 +261,8 @@ type AnswerWriter interface {
 	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *wire.Response)
 }
 
-// SetAnswer records resp as the answer given by the instruction at pos.
+// SetAnswer records resp as the answer given by the instruction at pos,
+// an answer made here (a backend's is recorded by SetProxied).
 func (st *State) SetAnswer(resp *wire.Response, pos xmlconf.Pos) {
 	st.Answer = resp
 	st.AnswerRequest = nil
