@@ -109,7 +109,7 @@ type recorder struct{ last *wire.Request }
 
 func (r *recorder) Send(req *wire.Request) (*wire.Response, error) {
 	r.last = req
-	return &wire.Response{StatusCode: http.StatusOK, Status: "200 OK", ProtoMinor: 1, Body: standIn{}, ContentLength: -1, Request: req}, nil
+	return &wire.Response{StatusCode: http.StatusOK, Status: "200 OK", ProtoMinor: 1, Body: standIn{}, ContentLength: -1}, nil
 }
 
 // standIn is the empty body of the recorder's answer ([stage.StandIn]).
@@ -404,12 +404,12 @@ func decide(st *stage.State, err error, proxied *wire.Request) Decision {
 	}
 	a := st.Answer
 	d := Decision{Status: a.StatusCode, Rule: st.AnswerPos.Short()}
-	if len(a.Header) > 0 {
-		d.Headers = a.Header
+	headers := a.Header.HTTP()
+	if len(headers) > 0 {
+		d.Headers = headers
 	}
 	switch {
-	case proxied != nil && stage.IsStandIn(a.Body):
-		// The recorder's answer: the request was proxied.
+	case st.AnswerRequest != nil && st.AnswerRequest == proxied:
 		d.Action, d.Method, d.Host = "proxy", proxied.Method, proxied.Host
 		d.Backend = forward.ForwardingHeaders(proxied.Header.HTTP())
 		d.URL = proxied.Scheme + "://" + proxied.Backend + proxied.Target
@@ -419,8 +419,8 @@ func decide(st *stage.State, err error, proxied *wire.Request) Decision {
 	case a.Header.Get("Location") != "" && a.StatusCode/100 == 3:
 		d.Action, d.Location = "redirect", a.Header.Get("Location")
 		d.Headers = nil
-		if len(a.Header) > 1 {
-			d.Headers = a.Header
+		if len(headers) > 1 {
+			d.Headers = headers
 		}
 	default:
 		d.Action = "answer"

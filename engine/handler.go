@@ -21,6 +21,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -339,11 +340,13 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		return tunnel(w, resp)
 	}
 	hdr := w.Header()
-	for k, vv := range resp.Header {
-		hdr[k] = vv
-	}
+	resp.Header.CopyTo(hdr)
 	if _, ok := hdr["Server"]; !ok {
 		hdr["Server"] = serverValue
+	}
+	var cl []string // the answer's Content-Length values
+	if resp.Header.Has("Content-Length") {
+		cl = hdr["Content-Length"]
 	}
 	delete(hdr, "Content-Length")
 	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
@@ -366,7 +369,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
 	// announced, it is sent chunked.
 	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.ProtoMajor != 1) {
-		hdr["Content-Length"] = contentLength(resp)
+		hdr["Content-Length"] = contentLength(cl, resp.ContentLength)
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
@@ -455,14 +458,15 @@ type responseResetter interface{ ResetResponse() bool }
 // values are never modified in place, so every answer can share it.
 var serverValue = []string{ServerName}
 
-// contentLength returns the Content-Length value of resp: the backend's
-// own when it is the canonical spelling of resp.ContentLength (the common
-// case: nothing to allocate), else a new one.
-func contentLength(resp *http.Response) []string {
-	if v := resp.Header["Content-Length"]; len(v) == 1 && isDecimal(v[0], resp.ContentLength) {
-		return v
+// contentLength returns the Content-Length value of an answer of length
+// n whose own Content-Length values are vv: vv itself when it is the
+// canonical spelling of n (the common case: nothing to allocate), else a
+// new one.
+func contentLength(vv []string, n int64) []string {
+	if len(vv) == 1 && isDecimal(vv[0], n) {
+		return vv
 	}
-	return []string{strconv.FormatInt(resp.ContentLength, 10)}
+	return []string{strconv.FormatInt(n, 10)}
 }
 
 // isDecimal reports whether s is n written in decimal without sign or
@@ -629,7 +633,7 @@ func writeStatus(w http.ResponseWriter, status int, detail string) (int, int64) 
 // tunnel answers a protocol switch (WebSocket): it takes the client's
 // connection over from net/http, sends the backend's 101 head, and copies
 // bytes both ways until either side closes.
-func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
+func tunnel(w http.ResponseWriter, resp *wire.Response) (int, int64, error) {
 	backend := resp.Body.(io.ReadWriteCloser) // checked by forward.CleanResponse
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -640,10 +644,10 @@ func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
 	unboundTunnel(conn)
 	resp.Header.Del("Content-Length")
 	fmt.Fprintf(brw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
-	if _, ok := resp.Header["Server"]; !ok {
+	if !resp.Header.Has("Server") {
 		resp.Header.Set("Server", ServerName)
 	}
-	resp.Header.Write(brw)
+	resp.Header.HTTP().Write(brw)
 	brw.WriteString("\r\n")
 	if err := brw.Flush(); err != nil {
 		return http.StatusSwitchingProtocols, 0, nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -42,8 +43,7 @@ func TestIsDecimal(t *testing.T) {
 	if isDecimal("9223372036854775807", 1<<63-1) {
 		t.Errorf("a 19-digit value accepted")
 	}
-	resp := &http.Response{ContentLength: 12, Header: http.Header{"Content-Length": {"012"}}}
-	if got := contentLength(resp); len(got) != 1 || got[0] != "12" {
+	if got := contentLength([]string{"012"}, 12); len(got) != 1 || got[0] != "12" {
 		t.Errorf("contentLength = %q, want [12]", got)
 	}
 }
@@ -52,7 +52,7 @@ func TestIsDecimal(t *testing.T) {
 // end, as the pool's does.
 type trailerBody struct {
 	r    io.Reader
-	resp *http.Response
+	resp *wire.Response
 	set  http.Header
 }
 
@@ -99,7 +99,8 @@ func TestRespondTrailers(t *testing.T) {
 			if tt.te != "" {
 				r.Header.Set("TE", tt.te)
 			}
-			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}}, ContentLength: tt.length}
+			resp := &wire.Response{StatusCode: 200, ContentLength: tt.length}
+			resp.Header.Add("Content-Type", "text/plain")
 			if tt.declared {
 				resp.Trailer = http.Header{"X-A": nil}
 			} else {

@@ -343,56 +343,25 @@ func UpgradeProtocol(r *http.Request) string {
 // st.Env.Transport; then cleans the answer (CleanResponse). It is the
 // backend call of <revproxy> and <route> alike; ErrorStatus gives the
 // status of a failure.
-func RoundTrip(st *stage.State, out *wire.Request) (*http.Response, error) {
-	var resp *http.Response
+func RoundTrip(st *stage.State, out *wire.Request) (*wire.Response, error) {
+	var resp *wire.Response
 	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
-		var err error
-		if resp, err = st.Env.Upgrade.RoundTrip(upgradeRequest(out)); err != nil {
-			return nil, err
-		}
-	} else {
-		wresp, err := st.Env.Transport.Send(out)
+		hresp, err := st.Env.Upgrade.RoundTrip(upgradeRequest(out))
 		if err != nil {
 			return nil, err
 		}
-		resp = httpResponse(wresp)
+		resp = fromHTTP(hresp)
+	} else {
+		var err error
+		if resp, err = st.Env.Transport.Send(out); err != nil {
+			return nil, err
+		}
 	}
 	if err := CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}
 	return resp, nil
-}
-
-// httpResponse returns resp as an *http.Response for the stages, which
-// work on net/http's answers: trailers that arrive with the end of a body
-// of unknown length are set in its Trailer then.
-func httpResponse(resp *wire.Response) *http.Response {
-	hr := resp.HTTP()
-	if resp.Request != nil {
-		hr.Request = resp.Request.HTTP()
-	}
-	if resp.ContentLength < 0 && !stage.IsStandIn(resp.Body) {
-		hr.Body = &trailerBody{ReadCloser: resp.Body, from: resp, to: hr}
-	}
-	return hr
-}
-
-// trailerBody is the body of an [httpResponse] answer of unknown length:
-// at its end, the trailer fields the pool kept in from.Trailer are set in
-// to.Trailer.
-type trailerBody struct {
-	io.ReadCloser
-	from *wire.Response
-	to   *http.Response
-}
-
-func (b *trailerBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.to.Trailer = b.from.Trailer
-	}
-	return n, err
 }
 
 // upgradeRequest returns out, a request to switch protocols, as the
@@ -407,13 +376,30 @@ func upgradeRequest(out *wire.Request) *http.Request {
 	return hr.WithContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
 }
 
+// fromHTTP returns the upgrade transport's answer r as a *wire.Response: its
+// header in the order [wire.FromHTTP] gives, the same body and trailer.
+func fromHTTP(r *http.Response) *wire.Response {
+	if r.Trailer == nil && len(r.TransferEncoding) > 0 {
+		// The end of a chunked body may bring trailer fields its Trailer
+		// field did not announce: the transport puts them in r.Trailer,
+		// in the map it finds there, else in a new one that the
+		// wire.Response would not see.
+		r.Trailer = make(http.Header)
+	}
+	return &wire.Response{
+		StatusCode: r.StatusCode, Status: r.Status, ProtoMinor: r.ProtoMinor,
+		Header: wire.FromHTTP(r.Header), ContentLength: r.ContentLength,
+		Body: r.Body, Trailer: r.Trailer,
+	}
+}
+
 // CleanResponse removes the hop-by-hop headers of a backend response. A
 // 101 answer to an upgrade request keeps "Connection: Upgrade" and its
 // Upgrade header; a 101 the request did not ask for, or for another
 // protocol, is an error.
-func CleanResponse(req *wire.Request, resp *http.Response) error {
-	up := first(resp.Header, "Upgrade")
-	RemoveHopByHop(resp.Header)
+func CleanResponse(req *wire.Request, resp *wire.Response) error {
+	up := resp.Header.Get("Upgrade")
+	removeHopByHop(&resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
@@ -429,13 +415,28 @@ func CleanResponse(req *wire.Request, resp *http.Response) error {
 	return nil
 }
 
-// first returns h.Get(key) for a canonical key, without checking that
-// it is.
-func first(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
+// removeHopByHop deletes the hop-by-hop fields of h: first every field
+// that Connection names, then the fixed list.
+func removeHopByHop(h *wire.Header) {
+	// The values of Connection are taken first: deleting the fields they
+	// name moves the fields that follow.
+	var buf [2]string
+	conn := buf[:0]
+	for _, f := range h.Fields() {
+		if wire.EqualName(f.Name, "Connection") {
+			conn = append(conn, f.Value)
+		}
 	}
-	return ""
+	for _, line := range conn {
+		for name := range strings.SplitSeq(line, ",") {
+			if name = textTrim(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
 }
 
 // StatusClientClosed is the status logged when the client went away

@@ -194,21 +194,9 @@ func (p *Pool) Send(req *wire.Request) (*wire.Response, error) {
 		}
 		return nil, err
 	}
-	var resp *wire.Response
-	var err error
 	if g := p.groupFor(req.Backend); g != nil {
-		resp, err = g.roundTrip(req)
-	} else {
-		resp, err = p.sendTo(req)
+		return g.roundTrip(req)
 	}
-	if resp != nil {
-		resp.Request = req
-	}
-	return resp, err
-}
-
-// sendTo sends req to the upstream its Backend names.
-func (p *Pool) sendTo(req *wire.Request) (*wire.Response, error) {
 	for {
 		u, err := p.upstreamFor(req)
 		if err != nil {

@@ -201,11 +201,15 @@ type State struct {
 	Status int
 	// Answer is the response found so far; nil while unanswered. Its Body
 	// is owned by the state: a stage that drops an answer closes it.
-	Answer *http.Response
+	Answer *wire.Response
 	// AnswerPos is the position of the instruction that answered, or of
 	// the one whose error ended the request (a <revproxy> or <route>
 	// whose backend call failed); zero when there is neither.
 	AnswerPos xmlconf.Pos
+	// AnswerRequest is the request sent to the backend whose answer
+	// Answer is (a <revproxy> or <route> gave it), for the logs and
+	// --dry-run; nil when the answer was made here, or there is none.
+	AnswerRequest *wire.Request
 	// AnswerSite is the innermost <site> whose instructions gave the
 	// answer, as its path ("/app/"), for the logs; "" when the answer
 	// came from outside every site, or there is none.
@@ -249,13 +253,22 @@ func (st *State) Tracef(pos xmlconf.Pos, format string, args ...any) {
 // return the whole body, for any consumer that copies it.
 type AnswerWriter interface {
 	io.ReadCloser
-	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *http.Response)
+	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *wire.Response)
 }
 
-// SetAnswer records resp as the answer given by the instruction at pos.
-func (st *State) SetAnswer(resp *http.Response, pos xmlconf.Pos) {
+// SetAnswer records resp as the answer given by the instruction at pos,
+// an answer made here (a backend's is recorded by SetProxied).
+func (st *State) SetAnswer(resp *wire.Response, pos xmlconf.Pos) {
 	st.Answer = resp
+	st.AnswerRequest = nil
 	st.AnswerPos = pos
+}
+
+// SetProxied records resp, a backend's answer to the request out, as the
+// answer given by the instruction at pos.
+func (st *State) SetProxied(resp *wire.Response, out *wire.Request, pos xmlconf.Pos) {
+	st.SetAnswer(resp, pos)
+	st.AnswerRequest = out
 }
 
 // DropAnswer discards the answer, closing its body.
@@ -264,6 +277,7 @@ func (st *State) DropAnswer() {
 		st.Answer.Body.Close()
 	}
 	st.Answer = nil
+	st.AnswerRequest = nil
 }
 
 // SubURL returns the string a suburl regexp matches: the site-relative

@@ -145,6 +145,11 @@ func FromHTTP(hh http.Header) Header {
 // h.
 func AppendHTTP(h Header, hh http.Header) Header {
 	start := len(h.fields)
+	n := 0
+	for _, vv := range hh {
+		n += len(vv)
+	}
+	h.fields = slices.Grow(h.fields, n)
 	for k, vv := range hh {
 		for _, v := range vv {
 			h.fields = append(h.fields, Field{k, v})
@@ -170,6 +175,35 @@ func (h *Header) HTTP() http.Header {
 		hh[f.Name] = append(hh[f.Name], f.Value)
 	}
 	return hh
+}
+
+// CopyTo copies h's fields to hh as assigning each of its names in an
+// http.Header would: the values hh holds for a name of h are replaced
+// by h's values for it, in order; hh's other names are left as they
+// are. Each name keeps its spelling (no canonical form is made). The
+// values share one new array: the usual copy costs one allocation.
+func (h *Header) CopyTo(hh http.Header) {
+	if len(h.fields) == 0 {
+		return
+	}
+	vals := make([]string, len(h.fields))
+	for i := range h.fields {
+		vals[i] = h.fields[i].Value
+	}
+	for i := 0; i < len(h.fields); {
+		name := h.fields[i].Name
+		j := i + 1
+		for j < len(h.fields) && h.fields[j].Name == name {
+			j++
+		}
+		if slices.ContainsFunc(h.fields[:i], func(f Field) bool { return f.Name == name }) {
+			// The name's earlier values are in hh already.
+			hh[name] = append(hh[name], vals[i:j]...)
+		} else {
+			hh[name] = vals[i:j:j]
+		}
+		i = j
+	}
 }
 
 // EqualName reports whether the field names a and b are equal without

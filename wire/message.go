@@ -161,9 +161,6 @@ type Response struct {
 	// end, their values (and those of fields not announced) after. Nil
 	// when there are none.
 	Trailer http.Header
-	// Request is the request this answers, as its sender was given it;
-	// nil when unknown.
-	Request *Request
 }
 
 // HTTP returns r as an *http.Response (its header in a new map; the same

@@ -1,0 +1,40 @@
+package wire
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+)
+
+// TestCopyTo checks that CopyTo replaces the values hh holds for each of
+// h's names by h's values, in order, even when a name's fields are apart,
+// and leaves hh's other names alone.
+func TestCopyTo(t *testing.T) {
+	var h Header
+	h.Add("Set-Cookie", "a=1")
+	h.Add("Content-Type", "text/plain")
+	h.Add("Set-Cookie", "b=2")
+	h.Add("Set-Cookie", "c=3")
+	h.Add("Connection", "keep-alive")
+	hh := http.Header{"Connection": {"close"}, "X-Own": {"kept"}, "Set-Cookie": {"old"}}
+	h.CopyTo(hh)
+	want := http.Header{
+		"Set-Cookie":   {"a=1", "b=2", "c=3"},
+		"Content-Type": {"text/plain"},
+		"Connection":   {"keep-alive"},
+		"X-Own":        {"kept"},
+	}
+	if !reflect.DeepEqual(hh, want) {
+		t.Errorf("CopyTo gave %q, want %q", hh, want)
+	}
+	// Appending to one name's values must not write into another's.
+	hh["Content-Type"] = append(hh["Content-Type"], "x")
+	if got := hh["Set-Cookie"]; !reflect.DeepEqual(got, want["Set-Cookie"]) {
+		t.Errorf("Set-Cookie became %q", got)
+	}
+	var empty Header
+	empty.CopyTo(hh)
+	if len(hh) != 4 {
+		t.Errorf("an empty header changed %q", hh)
+	}
+}
