@@ -145,6 +145,10 @@ type Target struct {
 	Path     string // begins with "/"
 	RawQuery string
 	HasQuery bool
+	// URI, when set, is Path followed by "?" and RawQuery when HasQuery,
+	// as one string (a destination that needed no escaping has it):
+	// NewRequest then need not build it.
+	URI string
 }
 
 // URL returns the target as an absolute URL string.
@@ -171,12 +175,15 @@ type Options struct {
 // inbound request is not modified; its body is streamed, not copied.
 func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *wire.Request {
 	in := st.In
-	target := t.Path
+	target := t.URI
+	if target == "" {
+		target = t.Path
+		if t.HasQuery {
+			target += "?" + t.RawQuery
+		}
+	}
 	if st.Env != nil && st.Env.PathPrefix != nil {
 		target = st.Env.PathPrefix(t.Scheme, t.Host) + target
-	}
-	if t.HasQuery {
-		target += "?" + t.RawQuery
 	}
 	m := new(outRequest)
 	out := &m.req

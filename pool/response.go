@@ -437,9 +437,11 @@ func statusText(status []byte) string {
 func frame(h *head, method string) error {
 	resp := h.resp
 	hdr := &resp.Header
-	te := hdr.Values("Transfer-Encoding")
-	cl := hdr.Values("Content-Length")
-	hasTE, hasCL := te != nil, cl != nil
+	// The values are gathered in arrays of this frame: none is kept.
+	var teBuf, clBuf, connBuf [2]string
+	te := hdr.AppendValues(teBuf[:0], "Transfer-Encoding")
+	cl := hdr.AppendValues(clBuf[:0], "Content-Length")
+	hasTE, hasCL := len(te) > 0, len(cl) > 0
 	if hasTE && hasCL {
 		return framingErrorf("both Transfer-Encoding and Content-Length")
 	}
@@ -458,7 +460,7 @@ func frame(h *head, method string) error {
 			return framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
 		}
 	}
-	conn := hdr.Values("Connection")
+	conn := hdr.AppendValues(connBuf[:0], "Connection")
 	closeTok := httpsyntax.HasToken(conn, "close")
 	if resp.ProtoMinor == 1 {
 		h.keepAlive = !closeTok

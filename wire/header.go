@@ -75,13 +75,19 @@ func (h *Header) Has(name string) bool { return h.index(name) >= 0 }
 // Values returns the values of the fields named name, in order, in a new
 // slice; nil when there is none.
 func (h *Header) Values(name string) []string {
-	var vv []string
+	return h.AppendValues(nil, name)
+}
+
+// AppendValues appends the values of the fields named name to dst, in
+// order, and returns the result: with room in dst (an array of the
+// caller's), nothing is allocated.
+func (h *Header) AppendValues(dst []string, name string) []string {
 	for i := range h.fields {
 		if EqualName(h.fields[i].Name, name) {
-			vv = append(vv, h.fields[i].Value)
+			dst = append(dst, h.fields[i].Value)
 		}
 	}
-	return vv
+	return dst
 }
 
 // Add appends a field.

@@ -38,3 +38,28 @@ func TestCopyTo(t *testing.T) {
 		t.Errorf("an empty header changed %q", hh)
 	}
 }
+
+// TestAppendValues checks that AppendValues appends a name's values in
+// order after dst's, and allocates nothing when dst has room.
+func TestAppendValues(t *testing.T) {
+	var h Header
+	h.Add("Content-Length", "5")
+	h.Add("X-Other", "x")
+	h.Add("content-length", "5")
+	var buf [2]string
+	got := h.AppendValues(append(buf[:0], "first"), "CONTENT-LENGTH")
+	if want := []string{"first", "5", "5"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("AppendValues = %q, want %q", got, want)
+	}
+	if got := h.AppendValues(nil, "Missing"); got != nil {
+		t.Errorf("AppendValues of a missing name = %q, want nil", got)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		var buf [2]string
+		if len(h.AppendValues(buf[:0], "Content-Length")) != 2 {
+			t.Fatal("values lost")
+		}
+	}); n != 0 {
+		t.Errorf("AppendValues into a caller's array: %v allocations, want 0", n)
+	}
+}
