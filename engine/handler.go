@@ -339,19 +339,16 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return tunnel(w, resp)
 	}
-	hdr := w.Header()
-	resp.Header.CopyTo(hdr)
-	if _, ok := hdr["Server"]; !ok {
-		hdr["Server"] = serverValue
+	h := &resp.Header
+	if !h.Has("Server") {
+		h.AddCanonical("Server", ServerName)
 	}
-	var cl []string // the answer's Content-Length values
-	if resp.Header.Has("Content-Length") {
-		cl = hdr["Content-Length"]
-	}
-	delete(hdr, "Content-Length")
 	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		// A static file: it writes its own status and body (conditional
-		// and range requests).
+		// and range requests), on the writer's map.
+		h.Del("Content-Length")
+		h.CopyTo(w.Header())
+		delete(w.Header(), "Content-Length")
 		cw := &countingWriter{ResponseWriter: w}
 		aw.WriteAnswer(cw, r, resp)
 		status := cw.result(r.Context())
@@ -364,12 +361,19 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	// the others never see them, nor their announcement.
 	var announced []string
 	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && httpsyntax.AcceptsTrailers(r) {
-		announced = announceTrailers(hdr, resp.Trailer)
+		announced = announceTrailers(h, resp.Trailer)
 	}
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
 	// announced, it is sent chunked.
 	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.ProtoMajor != 1) {
-		hdr["Content-Length"] = contentLength(cl, resp.ContentLength)
+		setContentLength(h, resp.ContentLength)
+	} else {
+		h.Del("Content-Length")
+	}
+	if fs, ok := w.(fieldsSetter); ok {
+		fs.SetFields(h)
+	} else {
+		h.CopyTo(w.Header())
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
@@ -408,12 +412,12 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	return resp.StatusCode, n, nil
 }
 
-// announceTrailers declares, in hdr's Trailer field, the trailer names
+// announceTrailers declares, in h's Trailer field, the trailer names
 // resp.Trailer holds before the body is read (what the backend's own
 // Trailer header announced), as net/http's servers expect them before
 // WriteHeader. Fields that may not be trailers are left out. It returns
 // the names announced.
-func announceTrailers(hdr http.Header, trailer http.Header) []string {
+func announceTrailers(h *wire.Header, trailer http.Header) []string {
 	names := make([]string, 0, len(trailer))
 	for k := range trailer {
 		if httpsyntax.TrailerAllowed(k) {
@@ -424,9 +428,14 @@ func announceTrailers(hdr http.Header, trailer http.Header) []string {
 		return nil
 	}
 	slices.Sort(names)
-	hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	h.Set("Trailer", strings.Join(names, ", "))
 	return names
 }
+
+// fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it writes the answer's fields from their list, in order,
+// rather than from its map.
+type fieldsSetter interface{ SetFields(h *wire.Header) }
 
 // setTrailers hands the trailer fields to w once the body is written: an
 // announced name by its own key, any other with [http.TrailerPrefix]
@@ -454,19 +463,15 @@ func setTrailers(w http.ResponseWriter, announced []string, trailer http.Header)
 // replaced.
 type responseResetter interface{ ResetResponse() bool }
 
-// serverValue is the Server header of answers that have none. Header
-// values are never modified in place, so every answer can share it.
-var serverValue = []string{ServerName}
-
-// contentLength returns the Content-Length value of an answer of length
-// n whose own Content-Length values are vv: vv itself when it is the
-// canonical spelling of n (the common case: nothing to allocate), else a
-// new one.
-func contentLength(vv []string, n int64) []string {
-	if len(vv) == 1 && isDecimal(vv[0], n) {
-		return vv
+// setContentLength gives h the Content-Length n: the backend's own field
+// when it is n in canonical spelling (the common case: nothing to
+// allocate), else a new one.
+func setContentLength(h *wire.Header, n int64) {
+	var clBuf [2]string
+	if cl := h.AppendValues(clBuf[:0], "Content-Length"); len(cl) == 1 && isDecimal(cl[0], n) {
+		return
 	}
-	return []string{strconv.FormatInt(n, 10)}
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
 }
 
 // isDecimal reports whether s is n written in decimal without sign or

@@ -43,8 +43,19 @@ func TestIsDecimal(t *testing.T) {
 	if isDecimal("9223372036854775807", 1<<63-1) {
 		t.Errorf("a 19-digit value accepted")
 	}
-	if got := contentLength([]string{"012"}, 12); len(got) != 1 || got[0] != "12" {
-		t.Errorf("contentLength = %q, want [12]", got)
+	for _, tt := range []struct {
+		fields []string // the answer's Content-Length values
+		want   string
+	}{{[]string{"012"}, "12"}, {[]string{"12"}, "12"}, {nil, "12"}, {[]string{"12", "12"}, "12"}} {
+		var h wire.Header
+		h.Add("X-Before", "1")
+		for _, v := range tt.fields {
+			h.Add("Content-Length", v)
+		}
+		setContentLength(&h, 12)
+		if got := h.Values("Content-Length"); len(got) != 1 || got[0] != tt.want {
+			t.Errorf("setContentLength on %q: %q, want [%s]", tt.fields, got, tt.want)
+		}
 	}
 }
 

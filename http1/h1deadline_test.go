@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // TestH1ReadBounds checks the read deadlines of a kept connection now
@@ -233,7 +235,8 @@ func TestWriteFields(t *testing.T) {
 			var out strings.Builder
 			bw := bufio.NewWriterSize(&out, 4096)
 			bw.WriteString(strings.Repeat("s", 4000)) // little room left
-			writeFields(bw, tt.h, nil)
+			h := wire.FromHTTP(tt.h)
+			writeFields(bw, &h, nil)
 			bw.Flush()
 			if got := out.String()[4000:]; got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

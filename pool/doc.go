@@ -1,11 +1,14 @@
-// Package pool is ocsiproxy's backend client: an [http.RoundTripper] that
-// keeps, per upstream (scheme, host and port, with its TLS settings), at
-// most Workers HTTP/1.1 connections, and pipelines on them the requests
-// that may be pipelined. It is built on net/http's message types,
-// bufio, net/textproto and httputil's chunked coding; it writes requests
-// and reads responses itself, to frame them strictly and to keep the
-// order of a pipeline (net/http's Transport does not pipeline, and
-// textproto.Pipeline cannot cancel a waiting request).
+// Package pool is ocsiproxy's backend client: a [wire.Sender] that keeps,
+// per upstream (scheme, host and port, with its TLS settings), at most
+// Workers HTTP/1.1 connections, and pipelines on them the requests that
+// may be pipelined. Requests and answers are ocsiproxy's own
+// ([wire.Request], [wire.Response]: header fields in order, no maps);
+// [Pool.RoundTrip] takes and gives net/http's types for the code that
+// works on them. It is built on bufio, net/textproto and httputil's
+// chunked coding; it writes requests and reads responses itself, to frame
+// them strictly and to keep the order of a pipeline (net/http's Transport
+// does not pipeline, and textproto.Pipeline cannot cancel a waiting
+// request).
 //
 // # Configuration
 //
