@@ -223,9 +223,9 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(r.Referer()))
+	b = appendQuoted(b, orDash(firstValue(r.Header, "Referer")))
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(r.UserAgent()))
+	b = appendQuoted(b, orDash(firstValue(r.Header, "User-Agent")))
 	b = append(b, " rule="...)
 	if st != nil && st.AnswerPos.File != "" {
 		b = append(b, st.AnswerPos.File...)
@@ -405,4 +405,14 @@ func peerOf(r *http.Request) string {
 	}
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 	return strings.TrimPrefix(a, "::ffff:")
+}
+
+// firstValue returns the first value of the field of canonical name key
+// in h, as h.Get(key) does, without working out the canonical form again
+// (which costs more than the lookup).
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

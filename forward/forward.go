@@ -425,25 +425,48 @@ func CleanResponse(req *wire.Request, resp *wire.Response) error {
 // removeHopByHop deletes the hop-by-hop fields of h: first every field
 // that Connection names, then the fixed list.
 func removeHopByHop(h *wire.Header) {
-	// The values of Connection are taken first: deleting the fields they
-	// name moves the fields that follow.
+	// The values of Connection are taken first, in an array of this
+	// frame; one walk then drops every field they or the list name.
 	var buf [2]string
-	conn := buf[:0]
-	for _, f := range h.Fields() {
-		if wire.EqualName(f.Name, "Connection") {
-			conn = append(conn, f.Value)
-		}
-	}
-	for _, line := range conn {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = textTrim(name); name != "" {
-				h.Del(name)
+	conn := h.AppendValues(buf[:0], "Connection")
+	h.DelFunc(func(name string) bool {
+		return hopByHopName(name) || len(conn) > 0 && listed(conn, name)
+	})
+}
+
+// listed reports whether one of the comma-separated lists in values
+// names the field name (ASCII case folded, as field names compare).
+func listed(values []string, name string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if wire.EqualName(textTrim(t), name) {
+				return true
 			}
 		}
 	}
-	for _, name := range hopHeaders {
-		h.Del(name)
+	return false
+}
+
+// hopByHopName reports whether name is, in any case, in the fixed list
+// of hop-by-hop fields ([IsHopByHop] takes canonical names only).
+func hopByHopName(name string) bool {
+	switch len(name) {
+	case 2:
+		return wire.EqualName(name, "Te")
+	case 7:
+		return wire.EqualName(name, "Upgrade") || wire.EqualName(name, "Trailer")
+	case 10:
+		return wire.EqualName(name, "Connection") || wire.EqualName(name, "Keep-Alive")
+	case 16:
+		return wire.EqualName(name, "Proxy-Connection")
+	case 17:
+		return wire.EqualName(name, "Transfer-Encoding")
+	case 18:
+		return wire.EqualName(name, "Proxy-Authenticate")
+	case 19:
+		return wire.EqualName(name, "Proxy-Authorization")
 	}
+	return false
 }
 
 // StatusClientClosed is the status logged when the client went away

@@ -63,3 +63,21 @@ func TestAppendValues(t *testing.T) {
 		t.Errorf("AppendValues into a caller's array: %v allocations, want 0", n)
 	}
 }
+
+// TestDelFunc checks that DelFunc drops the fields it is told to, keeps
+// the others in order, and clears the dropped ones from the array.
+func TestDelFunc(t *testing.T) {
+	var buf [4]Field
+	h := MakeHeader(buf[:])
+	h.Add("A", "1")
+	h.Add("B", "2")
+	h.Add("A", "3")
+	h.Add("C", "4")
+	h.DelFunc(func(name string) bool { return name == "A" })
+	if want := []Field{{"B", "2"}, {"C", "4"}}; !reflect.DeepEqual(h.Fields(), want) {
+		t.Errorf("after DelFunc: %q, want %q", h.Fields(), want)
+	}
+	if buf[2] != (Field{}) || buf[3] != (Field{}) {
+		t.Errorf("dropped fields left in the array: %q", buf)
+	}
+}
