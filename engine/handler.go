@@ -92,6 +92,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer putState(st)
 	err := initState(st, r, t.env)
 	st.Start = start
+	if rf, ok := w.(requestFielder); ok {
+		st.InFields = rf.RequestFields()
+	}
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
 	for _, o := range h.observers {
@@ -431,6 +434,10 @@ func announceTrailers(h *wire.Header, trailer http.Header) []string {
 	h.Set("Trailer", strings.Join(names, ", "))
 	return names
 }
+
+// requestFielder is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it gives the request's fields in the order received.
+type requestFielder interface{ RequestFields() *wire.Header }
 
 // fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
 // (h1Response): it writes the answer's fields from their list, in order,

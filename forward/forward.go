@@ -214,7 +214,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 		h.AddCanonical("Connection", "Upgrade")
 		h.AddCanonical("Upgrade", upgrade)
 	}
-	out.Header = sortedFields(h)
+	out.Header = h
 	return out
 }
 
@@ -225,27 +225,24 @@ type outRequest struct {
 	fields [16]wire.Field
 }
 
-// sortedFields returns h with its fields in the order of their names
-// (each name's values in their order): the order the backend request's
-// fields have always been written in.
-func sortedFields(h wire.Header) wire.Header {
-	slices.SortStableFunc(h.Fields(), func(a, b wire.Field) int { return strings.Compare(a.Name, b.Name) })
-	return h
-}
-
 // appendOutHeader appends to h the header block the backend receives,
 // but for Te, Connection and Upgrade, which NewRequest adds: the
-// client's fields without the hop-by-hop ones (and those Connection
-// names) and without the forwarding fields the peer may not set, then
-// the forwarding fields as SPEC section 7 says (X-Forwarded-For,
-// X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when an untrusted
-// client sent one; Forwarded when ownForwarded).
+// client's fields in the order it sent them (st.InFields, else those of
+// st.In.Header in the order of their names) without the hop-by-hop ones
+// (and those Connection names) and without the forwarding fields the
+// peer may not set, then the forwarding fields as SPEC section 7 says
+// (X-Forwarded-For, X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when
+// an untrusted client sent one; Forwarded when ownForwarded).
 func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Header {
-	inh := st.In.Header
+	in := st.InFields
+	if in == nil {
+		fields := wire.FromHTTP(st.In.Header)
+		in = &fields
+	}
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
 	named := namedBuf[:0] // canonical names listed by Connection
-	for _, line := range inh["Connection"] {
+	for _, line := range st.In.Header["Connection"] {
 		for name := range strings.SplitSeq(line, ",") {
 			if name = textTrim(name); name != "" {
 				named = append(named, canonicalName(name))
@@ -253,7 +250,8 @@ func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Hea
 		}
 	}
 	replaceHost := false
-	for k, vv := range inh {
+	for _, f := range in.Fields() {
+		k := f.Name
 		if IsHopByHop(k) || slices.Contains(named, k) || aliasesReserved(k) {
 			continue
 		}
@@ -261,9 +259,7 @@ func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Hea
 			replaceHost = replaceHost || c == HeaderXForwardedHost
 			continue
 		}
-		for _, v := range vv {
-			h.AddCanonical(k, v)
-		}
+		h.AddCanonical(k, f.Value)
 	}
 	peer := peerText(st)
 	xff := peer

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // The request head parser of the common case.
@@ -39,10 +40,12 @@ var crlfcrlf = []byte("\r\n\r\n")
 //
 // Otherwise it consumes nothing and returns false.
 //
-// The request, its URL, header map and values live in sc, reused from
-// one request of the connection to the next: the request must not be
-// used once its handler has returned.
+// The request, its URL, header map and values, and its fields in the
+// order received (sc.fields, Host excepted), live in sc, reused from one
+// request of the connection to the next: the request must not be used
+// once its handler has returned.
 func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http.Request, bool) {
+	sc.ordered = false
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 {
@@ -102,6 +105,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 	n := strings.Count(fields, "\r\n")
 	hdr := sc.header(n)
 	vals := sc.values(n)
+	sc.fields = wire.MakeHeader(sc.fieldBuf[:])
 	// The fields the parser acts on are noted as they go by, rather than
 	// looked up in the map after (a lookup each).
 	var host, contentLength string
@@ -148,6 +152,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 			// Pragma: net/http adds Cache-Control for it.
 			return nil, false
 		}
+		sc.fields.AddCanonical(key, value)
 		if vv := hdr[key]; vv != nil {
 			hdr[key] = append(vv, value)
 		} else {
@@ -187,6 +192,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 		req.Body = http.NoBody
 	}
 	br.Discard(end + 4)
+	sc.ordered = true
 	return req, true
 }
 
@@ -200,6 +206,12 @@ type reqScratch struct {
 	hdr  http.Header
 	vals []string
 	resp h1Response
+	// fields are the request's fields (Host excepted) in the order
+	// received, in fieldBuf; ordered says they are the present
+	// request's (parsePlainHead read it).
+	fields   wire.Header
+	fieldBuf [24]wire.Field
+	ordered  bool
 }
 
 // header returns the empty header map, sized for n fields.

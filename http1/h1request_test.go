@@ -39,7 +39,18 @@ func plainHeadAgrees(t *testing.T, stream string) (taken bool) {
 		if br.Buffered() != buffered {
 			t.Fatalf("declined head consumed %d bytes", buffered-br.Buffered())
 		}
+		if sharedScratch.sc.ordered {
+			t.Fatalf("declined head left its fields as the request's: %q", stream)
+		}
 		return false
+	}
+	// The fields in order hold what the map holds, each name's values in
+	// the order of the head.
+	if !sharedScratch.sc.ordered {
+		t.Fatalf("taken head without its fields in order: %q", stream)
+	}
+	if h := sharedScratch.sc.fields.HTTP(); !reflect.DeepEqual(h, got.Header) && (len(h) > 0 || len(got.Header) > 0) {
+		t.Errorf("stream %q: fields in order %q, header %q", stream, h, got.Header)
 	}
 	wbr := bufio.NewReaderSize(strings.NewReader(stream), 4096)
 	want, err := http.ReadRequest(wbr)

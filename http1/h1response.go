@@ -68,6 +68,17 @@ func (w *h1Response) SetFields(h *wire.Header) {
 	}
 }
 
+// RequestFields returns the fields of the request being answered in the
+// order the client sent them (Host excepted, as in its Header map), when
+// the server kept them (it does for the heads most clients send); nil
+// otherwise. They are valid until the handler returns.
+func (w *h1Response) RequestFields() *wire.Header {
+	if sc := w.c.scratch; sc != nil && sc.ordered && &sc.resp == w {
+		return &sc.fields
+	}
+	return nil
+}
+
 // headFields returns the fields of the head to write: those given by
 // SetFields with the map's whose names they lack, or the map's alone, in
 // the order of their names.

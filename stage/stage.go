@@ -149,6 +149,10 @@ type Env struct {
 type State struct {
 	// In is the request as the server received it.
 	In *http.Request
+	// InFields are In's header fields (Host excepted) in the order the
+	// client sent them, when the server kept that order; nil otherwise
+	// (In.Header has the same fields).
+	InFields *wire.Header
 	// Env is the server's run-time environment.
 	Env *Env
 
