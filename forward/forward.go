@@ -51,8 +51,8 @@ const (
 	HeaderUserAgent       = "User-Agent"
 )
 
-// hopHeaders are removed from requests and responses; the headers named
-// by Connection are removed as well.
+// hopHeaders are the hop-by-hop fields ([IsHopByHop]), removed from
+// requests and responses with those Connection names.
 var hopHeaders = []string{
 	"Connection",
 	"Proxy-Connection",
@@ -63,30 +63,6 @@ var hopHeaders = []string{
 	"Trailer",
 	"Transfer-Encoding",
 	"Upgrade",
-}
-
-// RemoveHopByHop deletes the hop-by-hop headers of h: first every header
-// that Connection names, then the fixed list.
-func RemoveHopByHop(h http.Header) {
-	for _, line := range h["Connection"] {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = textTrim(name); name != "" {
-				delete(h, canonicalName(name))
-			}
-		}
-	}
-	if len(h) <= len(hopHeaders) {
-		// A small header: one walk costs less than a lookup per name.
-		for k := range h {
-			if IsHopByHop(k) {
-				delete(h, k)
-			}
-		}
-		return
-	}
-	for _, name := range hopHeaders {
-		delete(h, name)
-	}
 }
 
 // canonicalName returns http.CanonicalHeaderKey(name) without building
@@ -296,12 +272,25 @@ func aliasesReserved(k string) bool {
 	}
 }
 
-// IsHopByHop reports whether the canonical name k is in the fixed list of
-// hop-by-hop fields (Connection, Keep-Alive, TE, Upgrade...: SPEC 7).
+// IsHopByHop reports whether k, in any case, is in the fixed list of
+// hop-by-hop fields (hopHeaders: Connection, Keep-Alive, TE, Upgrade...:
+// SPEC 7).
 func IsHopByHop(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
+	switch len(k) {
+	case 2:
+		return wire.EqualName(k, "Te")
+	case 7:
+		return wire.EqualName(k, "Upgrade") || wire.EqualName(k, "Trailer")
+	case 10:
+		return wire.EqualName(k, "Connection") || wire.EqualName(k, "Keep-Alive")
+	case 16:
+		return wire.EqualName(k, "Proxy-Connection")
+	case 17:
+		return wire.EqualName(k, "Transfer-Encoding")
+	case 18:
+		return wire.EqualName(k, "Proxy-Authenticate")
+	case 19:
+		return wire.EqualName(k, "Proxy-Authorization")
 	}
 	return false
 }
@@ -426,7 +415,7 @@ func removeHopByHop(h *wire.Header) {
 	var buf [2]string
 	conn := h.AppendValues(buf[:0], "Connection")
 	h.DelFunc(func(name string) bool {
-		return hopByHopName(name) || len(conn) > 0 && listed(conn, name)
+		return IsHopByHop(name) || len(conn) > 0 && listed(conn, name)
 	})
 }
 
@@ -439,28 +428,6 @@ func listed(values []string, name string) bool {
 				return true
 			}
 		}
-	}
-	return false
-}
-
-// hopByHopName reports whether name is, in any case, in the fixed list
-// of hop-by-hop fields ([IsHopByHop] takes canonical names only).
-func hopByHopName(name string) bool {
-	switch len(name) {
-	case 2:
-		return wire.EqualName(name, "Te")
-	case 7:
-		return wire.EqualName(name, "Upgrade") || wire.EqualName(name, "Trailer")
-	case 10:
-		return wire.EqualName(name, "Connection") || wire.EqualName(name, "Keep-Alive")
-	case 16:
-		return wire.EqualName(name, "Proxy-Connection")
-	case 17:
-		return wire.EqualName(name, "Transfer-Encoding")
-	case 18:
-		return wire.EqualName(name, "Proxy-Authenticate")
-	case 19:
-		return wire.EqualName(name, "Proxy-Authorization")
 	}
 	return false
 }
