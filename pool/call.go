@@ -189,6 +189,9 @@ func (k *call) run() (*wire.Response, error) {
 		u.mu.Unlock()
 		return nil, errRemoved
 	}
+	if start.After(u.lastCall) {
+		u.lastCall = start
+	}
 	u.enqueue(k)
 	if k.state == stQueued && !wait.IsZero() {
 		u.watch(k, wait)

@@ -50,6 +50,9 @@ type upstream struct {
 	watched  []*call
 	watchMin time.Time
 	swept    bool
+	// lastCall is the latest start of a call (call.run), one of the
+	// times a connection that goes idle records (clock.go).
+	lastCall time.Time
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
