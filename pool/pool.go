@@ -268,8 +268,9 @@ func (p *Pool) startJanitor() {
 	p.mu.Lock()
 	if !p.janitorOn && !p.isClosed() {
 		p.janitorOn = true
-		// The coarse clock may be as old as the janitor's last run: it
-		// is set before the connection just opened can go idle.
+		// The coarse clock may be as old as the janitor's last run:
+		// it is brought to the present before the connection just
+		// opened can go idle (its answers are read after this).
 		p.tick(time.Now())
 		go p.janitor()
 	}

@@ -472,8 +472,11 @@ func (u *upstream) dial(owner *call) {
 	}
 	u.dispatch()
 	u.mu.Unlock()
-	go c.readLoop()
+	// The janitor is started before the connection's answers are read,
+	// so that the coarse clock it sets (clock.go) is fresh when the
+	// connection first goes idle.
 	u.p.startJanitor()
+	go c.readLoop()
 }
 
 // failAll ends every queued call with err and closes every connection:
