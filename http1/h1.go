@@ -113,6 +113,9 @@ type Server struct {
 	// the sweeper runs (watchsweep.go).
 	sweepTick atomic.Int64
 	sweeping  atomic.Bool
+	// clock is the time of the sweeper's latest tick, nil when it does
+	// not run (clock.go).
+	clock     atomic.Pointer[time.Time]
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
@@ -650,13 +653,24 @@ func idleSlack(idle time.Duration) time.Duration {
 }
 
 // boundIdle sets the read deadline for the wait for the next request.
+// The present lies within [lo, hi]: the sweeper's coarse clock and a
+// watchTick after it (clock.go), or the time read when the sweeper does
+// not run or the slack is too narrow to spare two ticks. The deadline is
+// kept while it is within [IdleTimeout, IdleTimeout+slack] from all of
+// [lo, hi], and otherwise set to lo+IdleTimeout+slack, which is so at
+// least IdleTimeout from the present.
 func (c *h1Conn) boundIdle() {
 	switch idle := c.o.IdleTimeout; {
 	case idle > 0:
-		now := time.Now()
 		slack := idleSlack(idle)
-		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < idle || left > idle+slack {
-			c.setReadDeadline(now.Add(idle + slack))
+		lo, coarse := c.s.coarseNow()
+		hi := lo.Add(watchTick)
+		if !coarse || slack < 2*watchTick {
+			lo = time.Now()
+			hi = lo
+		}
+		if c.rdl.IsZero() || c.rdl.Sub(hi) < idle || c.rdl.Sub(lo) > idle+slack {
+			c.setReadDeadline(lo.Add(idle + slack))
 		}
 	case c.o.HeaderTimeout > 0:
 		c.setReadDeadline(time.Time{})

@@ -224,7 +224,7 @@ func (w *h1Response) emitHead() {
 	writeFields(bw, h, trailer)
 	if !h.Has("Date") {
 		bw.WriteString("Date: ")
-		bw.WriteString(httpDate())
+		bw.WriteString(httpDate(w.c.s.dateNow()))
 		bw.WriteString("\r\n")
 	}
 	if w.chunked {
@@ -282,12 +282,13 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 	fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
 }
 
-// httpDate returns the current time as an HTTP date, formatted once per
-// second.
-func httpDate() string {
-	now := time.Now()
+// httpDate returns now as an HTTP date, formatted once per second. A now
+// a second behind the date last formatted (a coarse clock's tick read
+// just before a second began, after a fresh read in the new second) gives
+// that date: it is the more recent.
+func httpDate(now time.Time) string {
 	sec := now.Unix()
-	if d := currentDate.Load(); d != nil && d.sec == sec {
+	if d := currentDate.Load(); d != nil && (d.sec == sec || d.sec == sec+1) {
 		return d.text
 	}
 	d := &cachedDate{sec: sec, text: now.UTC().Format(http.TimeFormat)}

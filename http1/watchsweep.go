@@ -36,12 +36,14 @@ func (s *Server) startSweep() {
 }
 
 // sweepWatches starts the watches and cuts the hot waits that are due,
-// every watchTick, until none has been pending for sweepLinger ticks.
+// every watchTick, until none has been pending for sweepLinger ticks. It
+// keeps the coarse clock (clock.go) meanwhile.
 func (s *Server) sweepWatches() {
 	t := time.NewTicker(watchTick)
 	defer t.Stop()
 	quiet := 0
-	for range t.C {
+	for at := range t.C {
+		s.clock.Store(&at)
 		now := s.sweepTick.Add(1)
 		if s.workers.startWatches(now) > 0 {
 			quiet = 0
@@ -50,6 +52,7 @@ func (s *Server) sweepWatches() {
 		if quiet++; quiet < sweepLinger {
 			continue
 		}
+		s.clock.Store(nil) // no longer kept: read afresh
 		s.sweeping.Store(false)
 		// A request that saw s.sweeping still set before the store
 		// started no sweeper: look once more (its watchAt is visible).

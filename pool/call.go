@@ -166,7 +166,14 @@ func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
 func (k *call) run() (*wire.Response, error) {
 	u := k.u
 	s := &u.set
+	// The clock is read once here; until the call first waits (waited),
+	// start is still the present moment, give or take the enqueueing
+	// under u.mu, so a connection handed over at once gets its head
+	// deadline from it without a second read. That head deadline is
+	// then at most that enqueueing earlier than the moment the request
+	// is sent: never later, so RequestTimeout is not weakened.
 	start := time.Now()
+	waited := false
 	var callDeadline, headDeadline time.Time
 	if s.CallTimeout > 0 {
 		callDeadline = start.Add(s.CallTimeout)
@@ -181,6 +188,9 @@ func (k *call) run() (*wire.Response, error) {
 	if u.removed {
 		u.mu.Unlock()
 		return nil, errRemoved
+	}
+	if start.After(u.lastCall) {
+		u.lastCall = start
 	}
 	u.enqueue(k)
 	if k.state == stQueued && !wait.IsZero() {
@@ -219,6 +229,7 @@ func (k *call) run() (*wire.Response, error) {
 				u.mu.Unlock()
 				watched = wait
 			}
+			waited = true
 			select {
 			case ev = <-k.ch:
 			case err := <-k.wrote:
@@ -226,12 +237,12 @@ func (k *call) run() (*wire.Response, error) {
 				if err != nil {
 					continue // the connection's failure brings the outcome
 				}
-				spent := time.Since(bodyStart)
+				now := time.Now()
 				if !callDeadline.IsZero() {
-					callDeadline = callDeadline.Add(spent)
+					callDeadline = callDeadline.Add(now.Sub(bodyStart))
 				}
 				if s.RequestTimeout > 0 {
-					headDeadline = time.Now().Add(s.RequestTimeout)
+					headDeadline = now.Add(s.RequestTimeout)
 				}
 				wait = earliest(callDeadline, headDeadline)
 				continue
@@ -256,15 +267,22 @@ func (k *call) run() (*wire.Response, error) {
 			outcome, received = ev.resp, true
 			return ev.resp, ev.err
 		}
+		now := start
+		if waited {
+			now = time.Now()
+		}
 		headDeadline = time.Time{}
 		if s.RequestTimeout > 0 {
-			headDeadline = time.Now().Add(s.RequestTimeout)
+			headDeadline = now.Add(s.RequestTimeout)
 		}
 		if k.kind != wire.BodyNone {
-			for ; writers > 0; writers-- {
-				<-k.wrote // the previous attempt's writer has let go of the body
+			if writers > 0 {
+				for ; writers > 0; writers-- {
+					<-k.wrote // the previous attempt's writer has let go of the body
+				}
+				now = time.Now()
 			}
-			bodyStart = time.Now()
+			bodyStart = now
 			if k.sendBody(ev.conn) {
 				writers++
 				// The clocks stop while the body is sent.

@@ -505,7 +505,7 @@ func (c *conn) complete(k *call, resp *wire.Response, body io.ReadCloser, keep b
 		return false
 	}
 	if len(c.pending)+c.reserved == 0 {
-		c.idleSince = time.Now()
+		c.idleSince = u.idleNow()
 	}
 	u.dispatch()
 	u.mu.Unlock()
@@ -597,7 +597,7 @@ func (c *conn) stream(k *call, h *head, keep bool) bool {
 		return false
 	}
 	if len(c.pending)+c.reserved == 0 {
-		c.idleSince = time.Now()
+		c.idleSince = u.idleNow()
 	}
 	u.dispatch()
 	u.mu.Unlock()

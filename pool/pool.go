@@ -59,6 +59,11 @@ type Pool struct {
 	sweepUps  []*upstream
 	sweepOn   bool
 	sweepRuns int
+
+	// The coarse clock (clock.go): epoch is read once by New; coarse is
+	// the latest tick's time, in nanoseconds since epoch.
+	epoch  time.Time
+	coarse atomic.Int64
 }
 
 var _ http.RoundTripper = (*Pool)(nil)
@@ -77,7 +82,7 @@ func New(cfg Config) *Pool {
 	if cfg.Defaults.Workers == 0 {
 		cfg.Defaults = DefaultSettings(0)
 	}
-	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream)}
+	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream), epoch: time.Now()}
 	p.hosts[0] = make(map[string]*upstream)
 	p.hosts[1] = make(map[string]*upstream)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -263,6 +268,10 @@ func (p *Pool) startJanitor() {
 	p.mu.Lock()
 	if !p.janitorOn && !p.isClosed() {
 		p.janitorOn = true
+		// The coarse clock may be as old as the janitor's last run:
+		// it is brought to the present before the connection just
+		// opened can go idle (its answers are read after this).
+		p.tick(time.Now())
 		go p.janitor()
 	}
 	p.mu.Unlock()
@@ -281,6 +290,7 @@ func (p *Pool) janitor() {
 			p.mu.Unlock()
 			return
 		case now := <-t.C:
+			p.tick(now)
 			p.reap(now, false)
 			p.mu.Lock()
 			if p.openConns.Load() == 0 && p.dynamic == 0 {

@@ -50,6 +50,9 @@ type upstream struct {
 	watched  []*call
 	watchMin time.Time
 	swept    bool
+	// lastCall is the latest start of a call (call.run), one of the
+	// times a connection that goes idle records (clock.go).
+	lastCall time.Time
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
@@ -469,8 +472,11 @@ func (u *upstream) dial(owner *call) {
 	}
 	u.dispatch()
 	u.mu.Unlock()
-	go c.readLoop()
+	// The janitor is started before the connection's answers are read,
+	// so that the coarse clock it sets (clock.go) is fresh when the
+	// connection first goes idle.
 	u.p.startJanitor()
+	go c.readLoop()
 }
 
 // failAll ends every queued call with err and closes every connection:
