@@ -252,8 +252,8 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 // common case.
 func appendQuoted(b []byte, parts ...string) []byte {
 	for _, p := range parts {
-		for i := 0; i < len(p); i++ {
-			if c := p[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+		for _, c := range []byte(p) {
+			if !unquoted[c] {
 				return strconv.AppendQuote(b, strings.Join(parts, ""))
 			}
 		}
@@ -264,6 +264,15 @@ func appendQuoted(b []byte, parts ...string) []byte {
 	}
 	return append(b, '"')
 }
+
+// unquoted marks the bytes strconv.AppendQuote writes as they are:
+// printable ASCII but '"' and '\\'.
+var unquoted = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 

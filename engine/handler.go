@@ -90,7 +90,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := h.tree.Load()
 	st := states.Get().(*stage.State)
 	defer putState(st)
-	err := initState(st, r, t.env)
+	var peer netip.AddrPort
+	if pa, ok := w.(peerAddresser); ok {
+		peer = pa.PeerAddr()
+	}
+	err := initState(st, r, t.env, peer)
 	st.Start = start
 	if rf, ok := w.(requestFielder); ok {
 		st.InFields = rf.RequestFields()
@@ -197,12 +201,14 @@ func putState(st *stage.State) {
 // cannot be served at all.
 func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 	st := new(stage.State)
-	err := initState(st, r, env)
+	err := initState(st, r, env, netip.AddrPort{})
 	return st, err
 }
 
-// initState sets the zero state st to the state of r, as NewState.
-func initState(st *stage.State, r *http.Request, env *stage.Env) error {
+// initState sets the zero state st to the state of r, as NewState. peer,
+// when valid, is the client's address as the connection gave it;
+// otherwise r.RemoteAddr is parsed.
+func initState(st *stage.State, r *http.Request, env *stage.Env, peer netip.AddrPort) error {
 	*st = stage.State{
 		In:     r,
 		Env:    env,
@@ -221,9 +227,13 @@ func initState(st *stage.State, r *http.Request, env *stage.Env) error {
 			st.LocalPort = int(ap.Port())
 		}
 	}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	ap, err := peer, error(nil)
+	if !ap.IsValid() {
+		ap, err = netip.ParseAddrPort(r.RemoteAddr)
+	}
+	if err == nil {
 		st.Peer = ap.Addr().Unmap()
-		if ap.Addr().Is4() {
+		if st.Peer.Is4() && !strings.HasPrefix(r.RemoteAddr, "[") {
 			// Dotted IPv4 text that parses is canonical (no leading
 			// zeros): the address part is the address's text.
 			st.PeerText = r.RemoteAddr[:strings.LastIndexByte(r.RemoteAddr, ':')]
@@ -434,6 +444,11 @@ func announceTrailers(h *wire.Header, trailer http.Header) []string {
 	h.Set("Trailer", strings.Join(names, ", "))
 	return names
 }
+
+// peerAddresser is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it gives the client's address as read from the
+// connection, so that no request parses its RemoteAddr.
+type peerAddresser interface{ PeerAddr() netip.AddrPort }
 
 // requestFielder is implemented by the plain-HTTP server's ResponseWriter
 // (h1Response): it gives the request's fields in the order received.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,5 +147,34 @@ func TestRespondTrailers(t *testing.T) {
 				t.Errorf("Trailer field %q, want one: %t", res.Header.Get("Trailer"), tt.trailers && tt.declared)
 			}
 		})
+	}
+}
+
+// TestInitStatePeer checks that the peer the connection gives and the one
+// parsed from RemoteAddr make the same state: the address (unmapped) and,
+// for a dotted IPv4 RemoteAddr only, its text.
+func TestInitStatePeer(t *testing.T) {
+	for _, tt := range []struct {
+		remote   string
+		peer     netip.AddrPort // as a dual-stack socket may give it
+		want     string
+		wantText string
+	}{
+		{"192.0.2.7:1234", netip.MustParseAddrPort("[::ffff:192.0.2.7]:1234"), "192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7:1234", netip.MustParseAddrPort("192.0.2.7:1234"), "192.0.2.7", "192.0.2.7"},
+		{"[2001:db8::1]:80", netip.MustParseAddrPort("[2001:db8::1]:80"), "2001:db8::1", ""},
+		{"[::ffff:192.0.2.9]:80", netip.MustParseAddrPort("[::ffff:192.0.2.9]:80"), "192.0.2.9", ""},
+	} {
+		for _, peer := range []netip.AddrPort{tt.peer, {}} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			var st stage.State
+			if err := initState(&st, r, nil, peer); err != nil {
+				t.Fatal(err)
+			}
+			if st.Peer.String() != tt.want || st.PeerText != tt.wantText {
+				t.Errorf("%s (peer %v): Peer %v PeerText %q, want %s %q", tt.remote, peer, st.Peer, st.PeerText, tt.want, tt.wantText)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -195,6 +196,9 @@ func (s *Server) ServeConn(nc net.Conn, retired *atomic.Bool) {
 // newConn registers a new connection; nil when the server is closing.
 func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c := &h1Conn{s: s, o: s.opts.Load(), nc: nc, remote: nc.RemoteAddr().String(), retired: retired}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.peer = ta.AddrPort()
+	}
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
@@ -404,8 +408,11 @@ type h1Conn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	remote string
-	state  atomic.Int32
-	hdr    http.Header // the response header map, cleared per request
+	// peer is the remote address, when the connection is TCP (read once,
+	// rather than parsed from remote by each request).
+	peer  netip.AddrPort
+	state atomic.Int32
+	hdr   http.Header // the response header map, cleared per request
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request

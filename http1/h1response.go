@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,11 @@ func (w *h1Response) SetFields(h *wire.Header) {
 		w.fields = h
 	}
 }
+
+// PeerAddr returns the client's address and port, when the connection
+// is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
+// the only source).
+func (w *h1Response) PeerAddr() netip.AddrPort { return w.c.peer }
 
 // RequestFields returns the fields of the request being answered in the
 // order the client sent them (Host excepted, as in its Header map), when
