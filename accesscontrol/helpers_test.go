@@ -16,6 +16,7 @@ import (
 	"github.com/dlclark/regexp2"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -126,7 +127,7 @@ func (s *testStage) Run(_ context.Context, st *stage.State) (stage.Result, error
 	case "answer":
 		n, _ := strconv.Atoi(s.value)
 		closed := new(bool)
-		st.SetAnswer(&http.Response{StatusCode: n, Body: trackedBody{strings.NewReader("x"), closed}}, s.pos)
+		st.SetAnswer(&wire.Response{StatusCode: n, Body: trackedBody{strings.NewReader("x"), closed}}, s.pos)
 		answerClosed = closed
 	case "setstatus":
 		st.Status, _ = strconv.Atoi(s.value)

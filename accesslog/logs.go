@@ -209,7 +209,13 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 	b := (*bp)[:0]
 	b = append(b, peerOf(r)...)
 	b = append(b, " - - ["...)
-	b = appendLogTime(b, time.Now())
+	var end time.Time
+	if st != nil && !st.Start.IsZero() {
+		end = st.Start.Add(d) // the clock is not read again
+	} else {
+		end = time.Now()
+	}
+	b = appendLogTime(b, end)
 	b = append(b, "] "...)
 	b = appendQuoted(b, r.Method, " ", r.RequestURI, " ", r.Proto)
 	b = append(b, ' ')
@@ -217,9 +223,9 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(r.Referer()))
+	b = appendQuoted(b, orDash(firstValue(r.Header, "Referer")))
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(r.UserAgent()))
+	b = appendQuoted(b, orDash(firstValue(r.Header, "User-Agent")))
 	b = append(b, " rule="...)
 	if st != nil && st.AnswerPos.File != "" {
 		b = append(b, st.AnswerPos.File...)
@@ -246,8 +252,8 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 // common case.
 func appendQuoted(b []byte, parts ...string) []byte {
 	for _, p := range parts {
-		for i := 0; i < len(p); i++ {
-			if c := p[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+		for _, c := range []byte(p) {
+			if !unquoted[c] {
 				return strconv.AppendQuote(b, strings.Join(parts, ""))
 			}
 		}
@@ -258,6 +264,15 @@ func appendQuoted(b []byte, parts ...string) []byte {
 	}
 	return append(b, '"')
 }
+
+// unquoted marks the bytes strconv.AppendQuote writes as they are:
+// printable ASCII but '"' and '\\'.
+var unquoted = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
@@ -399,4 +414,14 @@ func peerOf(r *http.Request) string {
 	}
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 	return strings.TrimPrefix(a, "::ffff:")
+}
+
+// firstValue returns the first value of the field of canonical name key
+// in h, as h.Get(key) does, without working out the canonical form again
+// (which costs more than the lookup).
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -50,9 +51,9 @@ func (l *Logs) decision(id uint64, r *http.Request, st *stage.State, err error) 
 		fmt.Fprintf(&b, "%d (%v)", stage.StatusOf(err), err)
 	case a == nil:
 		fmt.Fprintf(&b, "%d, no instruction answered", st.Status)
-	case a.Request != nil && a.Request.URL != nil && a.Request.URL.Host != "":
-		out := a.Request
-		fmt.Fprintf(&b, "proxy %s %s://%s%s Host: %s", out.Method, out.URL.Scheme, out.URL.Host, out.URL.RequestURI(), out.Host)
+	case st.AnswerRequest != nil && st.AnswerRequest.Backend != "":
+		out := st.AnswerRequest
+		fmt.Fprintf(&b, "proxy %s %s://%s%s Host: %s", out.Method, out.Scheme, out.Backend, out.Target, out.Host)
 	case a.StatusCode/100 == 3 && a.Header.Get("Location") != "":
 		fmt.Fprintf(&b, "redirect %d Location: %q", a.StatusCode, a.Header.Get("Location"))
 	default:
@@ -61,7 +62,7 @@ func (l *Logs) decision(id uint64, r *http.Request, st *stage.State, err error) 
 	l.debugs.Printf("debug: %s", b.String())
 }
 
-func answerOf(st *stage.State) *http.Response {
+func answerOf(st *stage.State) *wire.Response {
 	if st == nil {
 		return nil
 	}

@@ -9,9 +9,15 @@
 #
 # Settings are environment variables (or the driver's flags, after --):
 #   TARGETS="ocsiproxy nginx haproxy"
-#   SCENARIOS="small 1k 64k lat1 idle rules"
+#   SCENARIOS="small 1k 64k lat1 idle rules groups"
 #   DURATION=10 WARMUP=2 ROUNDS=1 CONNS=64 IDLE_CONNS=10000 RULES=10000
 #   PIN=split (PROXY_CPUS=0 LOAD_CPUS=1) | none   LOGS=on|off   PORT_BASE=18300   OUT=dir
+#
+# The groups scenario compares ocsiproxy with one upstream and with a
+# round-robin <upstream name=...> group of three backends (two more
+# bench/backend processes, on PORT_BASE+10 and +11); nginx too when it is
+# a target. The suite uses PORT_BASE to PORT_BASE+13, and one more port
+# per floor target (see docs/benchmarks.md).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -38,6 +38,10 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 		return startFailed(o, cfg, nil, stderr, err)
 	}
 	defer logs.Close()
+	headroom, err := gctune.Headroom()
+	if err != nil {
+		return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
+	}
 	srv, err := server.New(cfg, logs, opts)
 	if err != nil {
 		return startFailed(o, cfg, logs, stderr, err)
@@ -50,7 +54,7 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 	}
 	// A small live heap would be collected every few megabytes; see
 	// internal/gctune (GOGC in the environment turns this off).
-	defer gctune.Start(gctune.DefaultHeadroom).Stop()
+	defer gctune.Start(headroom).Stop()
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: writing pid file: %w", err))

@@ -37,6 +37,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/http1"
 	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -104,12 +105,11 @@ type Result struct {
 
 // recorder is the Transport of a dry run: it records the request and
 // answers with an empty stand-in response.
-type recorder struct{ last *http.Request }
+type recorder struct{ last *wire.Request }
 
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+func (r *recorder) Send(req *wire.Request) (*wire.Response, error) {
 	r.last = req
-	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header), Body: standIn{}, ContentLength: -1, Request: req}, nil
+	return &wire.Response{StatusCode: http.StatusOK, Status: "200 OK", ProtoMinor: 1, Body: standIn{}, ContentLength: -1}, nil
 }
 
 // standIn is the empty body of the recorder's answer ([stage.StandIn]).
@@ -136,7 +136,7 @@ type Runner struct {
 	// hashedServer is the server of a hash-balanced group a request goes
 	// to when all are up.
 	groupOf      func(host string) string
-	hashedServer func(group string, req *http.Request) (string, bool)
+	hashedServer func(group string, req *wire.Request) (string, bool)
 	// tlsConf is the TLS configuration of --https requests, made at the
 	// first one.
 	tlsConf *tls.Config
@@ -155,7 +155,6 @@ func New(cfg *xmlconf.Config, opts engine.Options) (*Runner, error) {
 	pc := pool.ParseConfig(cfg, &errs)
 	admin.ParseConfig(cfg, &errs) // checked; a dry run opens no listener
 	env := &stage.Env{Transport: rec, Forwarded: forward.ParseConfig(cfg, &errs), PathPrefix: pc.PathPrefixFunc()}
-	env.ClientAddrInContext = pc.NeedsClientAddr() // ip_hash groups: the server shown
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		return nil, err
@@ -205,7 +204,7 @@ func (o dryObserver) Begin(st *stage.State) func(error) {
 	return func(err error) {
 		res.Decision = decide(st, err, d.rec.last)
 		if p := d.rec.last; p != nil && res.Decision.Action == "proxy" {
-			res.Decision.Group = d.groupOf(p.URL.Host)
+			res.Decision.Group = d.groupOf(p.Backend)
 			if res.Decision.Group != "" {
 				res.Decision.Server, _ = d.hashedServer(res.Decision.Group, p)
 			}
@@ -396,7 +395,7 @@ func refused(answer []byte) Decision {
 
 // decide turns the outcome of a simulated request into its Decision:
 // proxied (to the recorded request), redirected, answered or refused.
-func decide(st *stage.State, err error, proxied *http.Request) Decision {
+func decide(st *stage.State, err error, proxied *wire.Request) Decision {
 	if err != nil {
 		return Decision{Action: "error", Status: stage.StatusOf(err), Error: err.Error()}
 	}
@@ -405,22 +404,23 @@ func decide(st *stage.State, err error, proxied *http.Request) Decision {
 	}
 	a := st.Answer
 	d := Decision{Status: a.StatusCode, Rule: st.AnswerPos.Short()}
-	if len(a.Header) > 0 {
-		d.Headers = a.Header
+	headers := a.Header.HTTP()
+	if len(headers) > 0 {
+		d.Headers = headers
 	}
 	switch {
-	case a.Request != nil && a.Request == proxied:
+	case st.AnswerRequest != nil && st.AnswerRequest == proxied:
 		d.Action, d.Method, d.Host = "proxy", proxied.Method, proxied.Host
-		d.Backend = forward.ForwardingHeaders(proxied.Header)
-		d.URL = proxied.URL.Scheme + "://" + proxied.URL.Host + proxied.URL.RequestURI()
+		d.Backend = forward.ForwardingHeaders(proxied.Header.HTTP())
+		d.URL = proxied.Scheme + "://" + proxied.Backend + proxied.Target
 		if a.StatusCode == http.StatusOK {
 			d.Status = 0 // the backend decides
 		}
 	case a.Header.Get("Location") != "" && a.StatusCode/100 == 3:
 		d.Action, d.Location = "redirect", a.Header.Get("Location")
 		d.Headers = nil
-		if len(a.Header) > 1 {
-			d.Headers = a.Header
+		if len(headers) > 1 {
+			d.Headers = headers
 		}
 	default:
 		d.Action = "answer"

@@ -153,7 +153,7 @@ func (s *siteStage) Run(ctx context.Context, st *stage.State) (stage.Result, err
 				if st.Trace != nil {
 					st.Tracef(s.pos, "site %s: path names the site without its trailing slash -> redirect 301 Location: %s", s.display(), loc)
 				}
-				st.SetAnswer(rules.NewAnswer(http.StatusMovedPermanently, http.Header{"Location": {loc}}), s.pos)
+				st.SetAnswer(rules.NewRedirect(http.StatusMovedPermanently, loc), s.pos)
 				return stage.Next, nil
 			}
 		}

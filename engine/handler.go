@@ -21,6 +21,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/rules"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -87,7 +88,17 @@ func (h *Handler) Tree() *Tree { return h.tree.Load() }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := h.tree.Load()
-	st, err := NewState(r, t.env)
+	st := states.Get().(*stage.State)
+	defer putState(st)
+	var peer netip.AddrPort
+	if pa, ok := w.(peerAddresser); ok {
+		peer = pa.PeerAddr()
+	}
+	err := initState(st, r, t.env, peer)
+	st.Start = start
+	if rf, ok := w.(requestFielder); ok {
+		st.InFields = rf.RequestFields()
+	}
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
 	for _, o := range h.observers {
@@ -174,11 +185,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// states holds the stage states of requests that are over: ServeHTTP
+// takes one per request and gives it back, cleared, once the observers
+// have been told the request is done (nothing keeps a state longer).
+var states = sync.Pool{New: func() any { return new(stage.State) }}
+
+// putState clears st and gives it back to states.
+func putState(st *stage.State) {
+	*st = stage.State{}
+	states.Put(st)
+}
+
 // NewState returns the stage state of r: the normalised path, the host,
 // the ports and addresses. The error, with status 400, says why a request
 // cannot be served at all.
 func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
-	st := &stage.State{
+	st := new(stage.State)
+	err := initState(st, r, env, netip.AddrPort{})
+	return st, err
+}
+
+// initState sets the zero state st to the state of r, as NewState. peer,
+// when valid, is the client's address as the connection gave it;
+// otherwise r.RemoteAddr is parsed.
+func initState(st *stage.State, r *http.Request, env *stage.Env, peer netip.AddrPort) error {
+	*st = stage.State{
 		In:     r,
 		Env:    env,
 		Method: r.Method,
@@ -196,20 +227,29 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 			st.LocalPort = int(ap.Port())
 		}
 	}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	ap, err := peer, error(nil)
+	if !ap.IsValid() {
+		ap, err = netip.ParseAddrPort(r.RemoteAddr)
+	}
+	if err == nil {
 		st.Peer = ap.Addr().Unmap()
+		if st.Peer.Is4() && !strings.HasPrefix(r.RemoteAddr, "[") {
+			// Dotted IPv4 text that parses is canonical (no leading
+			// zeros): the address part is the address's text.
+			st.PeerText = r.RemoteAddr[:strings.LastIndexByte(r.RemoteAddr, ':')]
+		}
 	}
 	st.Client = st.Peer
 	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
-		return st, stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
+		return stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
 	if r.Host != "" && !validHost(r.Host) {
 		// RFC 9112 section 3.2: an invalid Host is 400.
-		return st, stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
+		return stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
 	}
 	if strings.IndexByte(r.RequestURI, '#') >= 0 {
 		// RFC 9112 section 3.2: a request target has no fragment.
-		return st, stage.Errorf(http.StatusBadRequest, "fragment in request target")
+		return stage.Errorf(http.StatusBadRequest, "fragment in request target")
 	}
 	var rawPath string
 	switch {
@@ -227,7 +267,7 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 		}
 		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
 	default:
-		return st, stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
+		return stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
 	}
 	p, err := urlpath.Normalize(rawPath)
 	if err == nil && urlpath.Ambiguous(p) {
@@ -235,12 +275,12 @@ func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 		err = urlpath.ErrAmbiguous
 	}
 	if err != nil {
-		return st, &stage.Error{Status: http.StatusBadRequest, Err: err}
+		return &stage.Error{Status: http.StatusBadRequest, Err: err}
 	}
 	st.Path = p
 	st.RawQuery = rules.EscapeTarget(st.RawQuery)
 	st.SubPath = strings.TrimPrefix(p, "/")
-	return st, nil
+	return nil
 }
 
 // validHost reports whether h is uri-host [":" port] (RFC 3986 section
@@ -312,17 +352,16 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return tunnel(w, resp)
 	}
-	hdr := w.Header()
-	for k, vv := range resp.Header {
-		hdr[k] = vv
+	h := &resp.Header
+	if !h.Has("Server") {
+		h.AddCanonical("Server", ServerName)
 	}
-	if _, ok := hdr["Server"]; !ok {
-		hdr["Server"] = serverValue
-	}
-	delete(hdr, "Content-Length")
 	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		// A static file: it writes its own status and body (conditional
-		// and range requests).
+		// and range requests), on the writer's map.
+		h.Del("Content-Length")
+		h.CopyTo(w.Header())
+		delete(w.Header(), "Content-Length")
 		cw := &countingWriter{ResponseWriter: w}
 		aw.WriteAnswer(cw, r, resp)
 		status := cw.result(r.Context())
@@ -335,12 +374,19 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	// the others never see them, nor their announcement.
 	var announced []string
 	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && httpsyntax.AcceptsTrailers(r) {
-		announced = announceTrailers(hdr, resp.Trailer)
+		announced = announceTrailers(h, resp.Trailer)
 	}
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
 	// announced, it is sent chunked.
 	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.ProtoMajor != 1) {
-		hdr["Content-Length"] = contentLength(resp)
+		setContentLength(h, resp.ContentLength)
+	} else {
+		h.Del("Content-Length")
+	}
+	if fs, ok := w.(fieldsSetter); ok {
+		fs.SetFields(h)
+	} else {
+		h.CopyTo(w.Header())
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
@@ -379,12 +425,12 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	return resp.StatusCode, n, nil
 }
 
-// announceTrailers declares, in hdr's Trailer field, the trailer names
+// announceTrailers declares, in h's Trailer field, the trailer names
 // resp.Trailer holds before the body is read (what the backend's own
 // Trailer header announced), as net/http's servers expect them before
 // WriteHeader. Fields that may not be trailers are left out. It returns
 // the names announced.
-func announceTrailers(hdr http.Header, trailer http.Header) []string {
+func announceTrailers(h *wire.Header, trailer http.Header) []string {
 	names := make([]string, 0, len(trailer))
 	for k := range trailer {
 		if httpsyntax.TrailerAllowed(k) {
@@ -395,9 +441,23 @@ func announceTrailers(hdr http.Header, trailer http.Header) []string {
 		return nil
 	}
 	slices.Sort(names)
-	hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	h.Set("Trailer", strings.Join(names, ", "))
 	return names
 }
+
+// peerAddresser is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it gives the client's address as read from the
+// connection, so that no request parses its RemoteAddr.
+type peerAddresser interface{ PeerAddr() netip.AddrPort }
+
+// requestFielder is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it gives the request's fields in the order received.
+type requestFielder interface{ RequestFields() *wire.Header }
+
+// fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): it writes the answer's fields from their list, in order,
+// rather than from its map.
+type fieldsSetter interface{ SetFields(h *wire.Header) }
 
 // setTrailers hands the trailer fields to w once the body is written: an
 // announced name by its own key, any other with [http.TrailerPrefix]
@@ -425,18 +485,15 @@ func setTrailers(w http.ResponseWriter, announced []string, trailer http.Header)
 // replaced.
 type responseResetter interface{ ResetResponse() bool }
 
-// serverValue is the Server header of answers that have none. Header
-// values are never modified in place, so every answer can share it.
-var serverValue = []string{ServerName}
-
-// contentLength returns the Content-Length value of resp: the backend's
-// own when it is the canonical spelling of resp.ContentLength (the common
-// case: nothing to allocate), else a new one.
-func contentLength(resp *http.Response) []string {
-	if v := resp.Header["Content-Length"]; len(v) == 1 && isDecimal(v[0], resp.ContentLength) {
-		return v
+// setContentLength gives h the Content-Length n: the backend's own field
+// when it is n in canonical spelling (the common case: nothing to
+// allocate), else a new one.
+func setContentLength(h *wire.Header, n int64) {
+	var clBuf [2]string
+	if cl := h.AppendValues(clBuf[:0], "Content-Length"); len(cl) == 1 && isDecimal(cl[0], n) {
+		return
 	}
-	return []string{strconv.FormatInt(resp.ContentLength, 10)}
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
 }
 
 // isDecimal reports whether s is n written in decimal without sign or
@@ -499,12 +556,29 @@ type readError struct{ err error }
 func (e readError) Error() string { return "reading backend body: " + e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
+// wholeBody is a body read whole before the answer is written (the
+// backend pool's, for answers up to its max_buffered): Bytes returns
+// what is left of it.
+type wholeBody interface {
+	io.Reader
+	Bytes() []byte
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // copyBody streams body to w. When flush is set (a body of unknown length:
 // server-sent events, long polling) every piece is sent as it arrives.
 // sendTimeout, when not 0, bounds each write (and its flush).
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool, sendTimeout time.Duration) (int64, error) {
+	if wb, ok := body.(wholeBody); ok && sendTimeout == 0 {
+		// Already in memory: written as it is, in one piece (a 64 KiB
+		// answer is not copied through the buffer first).
+		n, err := w.Write(wb.Bytes())
+		if err == nil && flush {
+			err = http.NewResponseController(w).Flush()
+		}
+		return int64(n), err
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -586,7 +660,7 @@ func writeStatus(w http.ResponseWriter, status int, detail string) (int, int64) 
 // tunnel answers a protocol switch (WebSocket): it takes the client's
 // connection over from net/http, sends the backend's 101 head, and copies
 // bytes both ways until either side closes.
-func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
+func tunnel(w http.ResponseWriter, resp *wire.Response) (int, int64, error) {
 	backend := resp.Body.(io.ReadWriteCloser) // checked by forward.CleanResponse
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -597,10 +671,10 @@ func tunnel(w http.ResponseWriter, resp *http.Response) (int, int64, error) {
 	unboundTunnel(conn)
 	resp.Header.Del("Content-Length")
 	fmt.Fprintf(brw, "HTTP/1.1 101 %s\r\n", http.StatusText(http.StatusSwitchingProtocols))
-	if _, ok := resp.Header["Server"]; !ok {
+	if !resp.Header.Has("Server") {
 		resp.Header.Set("Server", ServerName)
 	}
-	resp.Header.Write(brw)
+	resp.Header.HTTP().Write(brw)
 	brw.WriteString("\r\n")
 	if err := brw.Flush(); err != nil {
 		return http.StatusSwitchingProtocols, 0, nil

@@ -5,12 +5,14 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -42,9 +44,19 @@ func TestIsDecimal(t *testing.T) {
 	if isDecimal("9223372036854775807", 1<<63-1) {
 		t.Errorf("a 19-digit value accepted")
 	}
-	resp := &http.Response{ContentLength: 12, Header: http.Header{"Content-Length": {"012"}}}
-	if got := contentLength(resp); len(got) != 1 || got[0] != "12" {
-		t.Errorf("contentLength = %q, want [12]", got)
+	for _, tt := range []struct {
+		fields []string // the answer's Content-Length values
+		want   string
+	}{{[]string{"012"}, "12"}, {[]string{"12"}, "12"}, {nil, "12"}, {[]string{"12", "12"}, "12"}} {
+		var h wire.Header
+		h.Add("X-Before", "1")
+		for _, v := range tt.fields {
+			h.Add("Content-Length", v)
+		}
+		setContentLength(&h, 12)
+		if got := h.Values("Content-Length"); len(got) != 1 || got[0] != tt.want {
+			t.Errorf("setContentLength on %q: %q, want [%s]", tt.fields, got, tt.want)
+		}
 	}
 }
 
@@ -52,7 +64,7 @@ func TestIsDecimal(t *testing.T) {
 // end, as the pool's does.
 type trailerBody struct {
 	r    io.Reader
-	resp *http.Response
+	resp *wire.Response
 	set  http.Header
 }
 
@@ -99,7 +111,8 @@ func TestRespondTrailers(t *testing.T) {
 			if tt.te != "" {
 				r.Header.Set("TE", tt.te)
 			}
-			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/plain"}}, ContentLength: tt.length}
+			resp := &wire.Response{StatusCode: 200, ContentLength: tt.length}
+			resp.Header.Add("Content-Type", "text/plain")
 			if tt.declared {
 				resp.Trailer = http.Header{"X-A": nil}
 			} else {
@@ -134,5 +147,34 @@ func TestRespondTrailers(t *testing.T) {
 				t.Errorf("Trailer field %q, want one: %t", res.Header.Get("Trailer"), tt.trailers && tt.declared)
 			}
 		})
+	}
+}
+
+// TestInitStatePeer checks that the peer the connection gives and the one
+// parsed from RemoteAddr make the same state: the address (unmapped) and,
+// for a dotted IPv4 RemoteAddr only, its text.
+func TestInitStatePeer(t *testing.T) {
+	for _, tt := range []struct {
+		remote   string
+		peer     netip.AddrPort // as a dual-stack socket may give it
+		want     string
+		wantText string
+	}{
+		{"192.0.2.7:1234", netip.MustParseAddrPort("[::ffff:192.0.2.7]:1234"), "192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7:1234", netip.MustParseAddrPort("192.0.2.7:1234"), "192.0.2.7", "192.0.2.7"},
+		{"[2001:db8::1]:80", netip.MustParseAddrPort("[2001:db8::1]:80"), "2001:db8::1", ""},
+		{"[::ffff:192.0.2.9]:80", netip.MustParseAddrPort("[::ffff:192.0.2.9]:80"), "192.0.2.9", ""},
+	} {
+		for _, peer := range []netip.AddrPort{tt.peer, {}} {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			var st stage.State
+			if err := initState(&st, r, nil, peer); err != nil {
+				t.Fatal(err)
+			}
+			if st.Peer.String() != tt.want || st.PeerText != tt.wantText {
+				t.Errorf("%s (peer %v): Peer %v PeerText %q, want %s %q", tt.remote, peer, st.Peer, st.PeerText, tt.want, tt.wantText)
+			}
+		}
 	}
 }

@@ -65,6 +65,21 @@ func (p hostPattern) matches(name string, port int) bool {
 // glob matches name against pattern, in which "*" is any run of
 // characters. It runs in O(len(pattern)*len(name)) at worst.
 func glob(pattern, name string) bool {
+	// The usual patterns, "*", a name and "*.example.com", without the
+	// general walk.
+	switch star := strings.LastIndexByte(pattern, '*'); {
+	case pattern == "*":
+		return true
+	case star < 0:
+		return pattern == name
+	case star == 0 && strings.IndexByte(pattern[1:], '*') < 0:
+		return strings.HasSuffix(name, pattern[1:])
+	}
+	return globWalk(pattern, name)
+}
+
+// globWalk is glob's general case: a walk with one backtracking point.
+func globWalk(pattern, name string) bool {
 	px, nx := 0, 0
 	nextPx, nextNx := -1, -1
 	for px < len(pattern) || nx < len(name) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
@@ -33,10 +34,8 @@ type OutputFilter struct {
 	dest   *pattern.Template
 	mode   replaceMode
 	pos    xmlconf.Pos
-	// value is the expanded dest of a filter without regexp, as a header
-	// value list, shared by the answers it sets: header values are never
-	// modified in place, and its capacity of one makes an append copy.
-	value []string
+	// value is the expanded dest of a filter without regexp.
+	value string
 }
 
 // CompileOutputFilter compiles <outputfilter header= regexp= dest=/>
@@ -76,8 +75,7 @@ func CompileOutputFilter(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 	}
 	f.dest = t
 	if f.re == nil {
-		v := t.Expand(nil)
-		f.value = []string{v}[:1:1]
+		f.value = t.Expand(nil)
 	}
 	if hasReplace {
 		switch rp {
@@ -98,16 +96,16 @@ func (f *OutputFilter) Run(ctx context.Context, st *stage.State) (stage.Result, 
 	if st.Answer == nil {
 		return stage.Next, nil
 	}
-	h := st.Answer.Header
+	h := &st.Answer.Header
 	if f.re == nil {
-		v := f.value[0]
+		v := f.value
 		switch {
 		case f.mode == replaceAll:
-			h[f.header] = f.value
+			h.Set(f.header, v)
 		case f.mode == addAnother:
-			h[f.header] = append(h[f.header], v)
-		case len(h[f.header]) == 0:
-			h[f.header] = f.value
+			h.Add(f.header, v)
+		case !h.Has(f.header):
+			h.Add(f.header, v)
 		default:
 			if st.Trace != nil {
 				st.Tracef(f.pos, "outputfilter header=%q: present, kept", f.header)
@@ -119,7 +117,7 @@ func (f *OutputFilter) Run(ctx context.Context, st *stage.State) (stage.Result, 
 		}
 		return stage.Next, nil
 	}
-	values := h[f.header]
+	values := h.Values(f.header)
 	if len(values) == 0 {
 		if st.Trace != nil {
 			st.Tracef(f.pos, "outputfilter header=%q: absent", f.header)
@@ -136,12 +134,17 @@ func (f *OutputFilter) Run(ctx context.Context, st *stage.State) (stage.Result, 
 			continue
 		}
 		if &out[0] == &values[0] {
-			out = make([]string, len(values))
-			copy(out, values)
+			out = slices.Clone(values)
 		}
 		out[i] = r
 	}
-	h[f.header] = out
+	if &out[0] != &values[0] {
+		// The header's values replaced by the new ones, in order.
+		h.Del(f.header)
+		for _, v := range out {
+			h.Add(f.header, v)
+		}
+	}
 	if st.Trace != nil {
 		st.Tracef(f.pos, "outputfilter header=%q regexp=\"%s\": %q -> %q", f.header, f.re, values, out)
 	}

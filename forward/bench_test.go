@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // BenchmarkNewRequest builds the backend request of a browser's GET.
@@ -32,17 +33,18 @@ func BenchmarkNewRequest(b *testing.B) {
 
 // BenchmarkCleanResponse cleans the head of a typical backend response.
 func BenchmarkCleanResponse(b *testing.B) {
-	req := &http.Request{Header: http.Header{"User-Agent": {"x"}}}
-	resp := &http.Response{StatusCode: 200}
-	h := make(http.Header)
+	req := &wire.Request{}
+	req.Header.Add("User-Agent", "x")
+	resp := &wire.Response{StatusCode: 200}
+	var buf [8]wire.Field
 	b.ReportAllocs()
 	for b.Loop() {
-		clear(h)
-		h["Content-Type"] = []string{"text/html"}
-		h["Content-Length"] = []string{"64"}
-		h["Connection"] = []string{"keep-alive"}
-		h["Keep-Alive"] = []string{"timeout=5"}
-		h["Date"] = []string{"Sun, 22 Nov 2026 10:00:00 GMT"}
+		h := wire.MakeHeader(buf[:])
+		h.Add("Content-Type", "text/html")
+		h.Add("Content-Length", "64")
+		h.Add("Connection", "keep-alive")
+		h.Add("Keep-Alive", "timeout=5")
+		h.Add("Date", "Sun, 22 Nov 2026 10:00:00 GMT")
 		resp.Header = h
 		if err := CleanResponse(req, resp); err != nil {
 			b.Fatal(err)

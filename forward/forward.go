@@ -30,7 +30,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -41,6 +40,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/pool"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Header names used by the proxy.
@@ -51,8 +51,8 @@ const (
 	HeaderUserAgent       = "User-Agent"
 )
 
-// hopHeaders are removed from requests and responses; the headers named
-// by Connection are removed as well.
+// hopHeaders are the hop-by-hop fields ([IsHopByHop]), removed from
+// requests and responses with those Connection names.
 var hopHeaders = []string{
 	"Connection",
 	"Proxy-Connection",
@@ -63,21 +63,6 @@ var hopHeaders = []string{
 	"Trailer",
 	"Transfer-Encoding",
 	"Upgrade",
-}
-
-// RemoveHopByHop deletes the hop-by-hop headers of h: first every header
-// that Connection names, then the fixed list.
-func RemoveHopByHop(h http.Header) {
-	for _, line := range h["Connection"] {
-		for name := range strings.SplitSeq(line, ",") {
-			if name = textTrim(name); name != "" {
-				delete(h, canonicalName(name))
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		delete(h, name)
-	}
 }
 
 // canonicalName returns http.CanonicalHeaderKey(name) without building
@@ -136,6 +121,10 @@ type Target struct {
 	Path     string // begins with "/"
 	RawQuery string
 	HasQuery bool
+	// URI, when set, is Path followed by "?" and RawQuery when HasQuery,
+	// as one string (a destination that needed no escaping has it):
+	// NewRequest then need not build it.
+	URI string
 }
 
 // URL returns the target as an absolute URL string.
@@ -157,87 +146,88 @@ type Options struct {
 
 // NewRequest returns the request to send to the backend for st. host is
 // the Host header to send. The path sent is t's, after the path prefix
-// of the upstream (st.Env.PathPrefix), if any. With
-// st.Env.ClientAddrInContext its context carries st.Client
-// ([pool.WithClientAddr], for groups balanced by ip_hash). The inbound
-// request is not modified; its body is streamed, not copied.
-func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *http.Request {
+// of the upstream (st.Env.PathPrefix), if any. It carries ctx and the
+// client's address (st.Client, for groups balanced by ip_hash). The
+// inbound request is not modified; its body is streamed, not copied.
+func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, opts Options) *wire.Request {
 	in := st.In
-	path := t.Path
+	target := t.URI
+	if target == "" {
+		target = t.Path
+		if t.HasQuery {
+			target += "?" + t.RawQuery
+		}
+	}
 	if st.Env != nil && st.Env.PathPrefix != nil {
-		path = st.Env.PathPrefix(t.Scheme, t.Host) + path
+		target = st.Env.PathPrefix(t.Scheme, t.Host) + target
 	}
-	if st.Env != nil && st.Env.ClientAddrInContext {
-		ctx = pool.WithClientAddr(ctx, st.Client)
-	}
-	u := &url.URL{Scheme: t.Scheme, Host: t.Host, Opaque: path}
-	if t.HasQuery {
-		u.RawQuery = t.RawQuery
-		u.ForceQuery = t.RawQuery == ""
-	}
-	out := &http.Request{
+	m := new(outRequest)
+	out := &m.req
+	*out = wire.Request{
 		Method:        st.Method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        outHeader(st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded)),
+		Scheme:        t.Scheme,
+		Backend:       t.Host,
+		Target:        target,
 		Host:          host,
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
+		ClientAddr:    st.Client,
 	}
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.
 	if in.ContentLength == 0 {
 		out.Body = nil
 	}
+	out.SetContext(ctx)
+	h := wire.MakeHeader(m.fields[:])
+	h = appendOutHeader(h, st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded))
 	if httpsyntax.AcceptsTrailers(in) {
 		// The trailers of the answer reach the client: the backend may
 		// send them (gRPC servers require this).
-		out.Header["Te"] = teTrailers
+		h.AddCanonical("Te", "trailers")
 	}
 	if upgrade := UpgradeProtocol(in); upgrade != "" {
-		out.Header.Set("Connection", "Upgrade")
-		out.Header.Set("Upgrade", upgrade)
+		h.AddCanonical("Connection", "Upgrade")
+		h.AddCanonical("Upgrade", upgrade)
 	}
-	if _, ok := out.Header[HeaderUserAgent]; !ok {
-		// An empty entry stops net/http from inventing one.
-		out.Header[HeaderUserAgent] = nil
-	}
-	return out.WithContext(ctx)
+	out.Header = h
+	return out
 }
 
-// teTrailers is the TE value sent to backends when the client accepts
-// trailers. Header values are never modified in place, so every request
-// can share it.
-var teTrailers = []string{"trailers"}
+// outRequest is the memory of a backend request: the request and room for
+// its header fields, allocated together.
+type outRequest struct {
+	req    wire.Request
+	fields [16]wire.Field
+}
 
-// outHeader returns the header block the backend receives: the client's
-// fields without the hop-by-hop ones (and those Connection names) and
-// without the forwarding fields the peer may not set, then the
-// forwarding fields as SPEC section 7 says (X-Forwarded-For,
-// X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when an untrusted
-// client sent one; Forwarded when ownForwarded). It is what cloning the
-// client's header, removing those fields and setting the proxy's gives,
-// built with one map and one array of values.
-func outHeader(st *stage.State, ownForwarded bool) http.Header {
-	inh := st.In.Header
+// appendOutHeader appends to h the header block the backend receives,
+// but for Te, Connection and Upgrade, which NewRequest adds: the
+// client's fields in the order it sent them (st.InFields, else those of
+// st.In.Header in the order of their names) without the hop-by-hop ones
+// (and those Connection names) and without the forwarding fields the
+// peer may not set, then the forwarding fields as SPEC section 7 says
+// (X-Forwarded-For, X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when
+// an untrusted client sent one; Forwarded when ownForwarded).
+func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Header {
+	in := st.InFields
+	if in == nil {
+		fields := wire.FromHTTP(st.In.Header)
+		in = &fields
+	}
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
 	named := namedBuf[:0] // canonical names listed by Connection
-	for _, line := range inh["Connection"] {
+	for _, line := range st.In.Header["Connection"] {
 		for name := range strings.SplitSeq(line, ",") {
 			if name = textTrim(name); name != "" {
 				named = append(named, canonicalName(name))
 			}
 		}
 	}
-	h := make(http.Header, len(inh)+3)
-	// One value per field is the usual case; vals grows for the others
-	// (the slices already taken keep the old array: they are capped).
-	vals := make([]string, 0, len(inh)+3)
 	replaceHost := false
-	for k, vv := range inh {
+	for _, f := range in.Fields() {
+		k := f.Name
 		if IsHopByHop(k) || slices.Contains(named, k) || aliasesReserved(k) {
 			continue
 		}
@@ -245,29 +235,21 @@ func outHeader(st *stage.State, ownForwarded bool) http.Header {
 			replaceHost = replaceHost || c == HeaderXForwardedHost
 			continue
 		}
-		if vv == nil {
-			h[k] = nil // as Header.Clone: nil stays nil
-			continue
-		}
-		i := len(vals)
-		vals = append(vals, vv...)
-		h[k] = vals[i:len(vals):len(vals)]
+		h.AddCanonical(k, f.Value)
 	}
 	peer := peerText(st)
 	xff := peer
 	if len(st.Forwarded) > 0 {
 		xff = strings.Join(st.Forwarded, ", ") + ", " + xff
 	}
-	i := len(vals)
-	vals = append(vals, xff, st.Scheme(), clientText(st, peer))
-	h[HeaderXForwardedFor] = vals[i : i+1 : i+1]
-	h[HeaderXForwardedProto] = vals[i+1 : i+2 : i+2]
-	h[HeaderXRealIP] = vals[i+2 : i+3 : i+3]
+	h.AddCanonical(HeaderXForwardedFor, xff)
+	h.AddCanonical(HeaderXForwardedProto, st.Scheme())
+	h.AddCanonical(HeaderXRealIP, clientText(st, peer))
 	if replaceHost && !trusted && st.Host != "" {
-		h[HeaderXForwardedHost] = []string{st.Host}
+		h.AddCanonical(HeaderXForwardedHost, st.Host)
 	}
 	if ownForwarded {
-		h[HeaderForwarded] = []string{forwardedValue(st, peer)}
+		h.AddCanonical(HeaderForwarded, forwardedValue(st, peer))
 	}
 	return h
 }
@@ -290,20 +272,37 @@ func aliasesReserved(k string) bool {
 	}
 }
 
-// IsHopByHop reports whether the canonical name k is in the fixed list of
-// hop-by-hop fields (Connection, Keep-Alive, TE, Upgrade...: SPEC 7).
+// IsHopByHop reports whether k, in any case, is in the fixed list of
+// hop-by-hop fields (hopHeaders: Connection, Keep-Alive, TE, Upgrade...:
+// SPEC 7).
 func IsHopByHop(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
+	switch len(k) {
+	case 2:
+		return wire.EqualName(k, "Te")
+	case 7:
+		return wire.EqualName(k, "Upgrade") || wire.EqualName(k, "Trailer")
+	case 10:
+		return wire.EqualName(k, "Connection") || wire.EqualName(k, "Keep-Alive")
+	case 16:
+		return wire.EqualName(k, "Proxy-Connection")
+	case 17:
+		return wire.EqualName(k, "Transfer-Encoding")
+	case 18:
+		return wire.EqualName(k, "Proxy-Authenticate")
+	case 19:
+		return wire.EqualName(k, "Proxy-Authorization")
 	}
 	return false
 }
 
 // peerText returns the peer address as X-Forwarded-For writes it. For an
 // IPv4 peer that is the address part of the connection's RemoteAddr,
-// which is already that text: no string needs to be built.
+// which is already that text (st.PeerText, when the handler noted it): no
+// string needs to be built.
 func peerText(st *stage.State) string {
+	if st.PeerText != "" {
+		return st.PeerText
+	}
 	peer := st.Peer.Unmap()
 	if ra := st.In.RemoteAddr; peer.Is4() {
 		if i := strings.LastIndexByte(ra, ':'); i > 0 {
@@ -336,14 +335,19 @@ func UpgradeProtocol(r *http.Request) string {
 // st.Env.Transport; then cleans the answer (CleanResponse). It is the
 // backend call of <revproxy> and <route> alike; ErrorStatus gives the
 // status of a failure.
-func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
-	tr := st.Env.Transport
-	if up := out.Header["Upgrade"]; len(up) > 0 && up[0] != "" && st.Env.Upgrade != nil {
-		tr = st.Env.Upgrade
-	}
-	resp, err := tr.RoundTrip(out)
-	if err != nil {
-		return nil, err
+func RoundTrip(st *stage.State, out *wire.Request) (*wire.Response, error) {
+	var resp *wire.Response
+	if out.Header.Get("Upgrade") != "" && st.Env.Upgrade != nil {
+		hresp, err := st.Env.Upgrade.RoundTrip(upgradeRequest(out))
+		if err != nil {
+			return nil, err
+		}
+		resp = fromHTTP(hresp)
+	} else {
+		var err error
+		if resp, err = st.Env.Transport.Send(out); err != nil {
+			return nil, err
+		}
 	}
 	if err := CleanResponse(out, resp); err != nil {
 		resp.Body.Close()
@@ -352,17 +356,46 @@ func RoundTrip(st *stage.State, out *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// upgradeRequest returns out, a request to switch protocols, as the
+// upgrade transport (net/http's) takes it: the client address in its
+// context ([pool.WithClientAddr]) and no User-Agent invented.
+func upgradeRequest(out *wire.Request) *http.Request {
+	hr := out.HTTP()
+	if _, ok := hr.Header[HeaderUserAgent]; !ok {
+		// An empty entry stops net/http from inventing one.
+		hr.Header[HeaderUserAgent] = nil
+	}
+	return hr.WithContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+}
+
+// fromHTTP returns the upgrade transport's answer r as a *wire.Response: its
+// header in the order [wire.FromHTTP] gives, the same body and trailer.
+func fromHTTP(r *http.Response) *wire.Response {
+	if r.Trailer == nil && len(r.TransferEncoding) > 0 {
+		// The end of a chunked body may bring trailer fields its Trailer
+		// field did not announce: the transport puts them in r.Trailer,
+		// in the map it finds there, else in a new one that the
+		// wire.Response would not see.
+		r.Trailer = make(http.Header)
+	}
+	return &wire.Response{
+		StatusCode: r.StatusCode, Status: r.Status, ProtoMinor: r.ProtoMinor,
+		Header: wire.FromHTTP(r.Header), ContentLength: r.ContentLength,
+		Body: r.Body, Trailer: r.Trailer,
+	}
+}
+
 // CleanResponse removes the hop-by-hop headers of a backend response. A
 // 101 answer to an upgrade request keeps "Connection: Upgrade" and its
 // Upgrade header; a 101 the request did not ask for, or for another
 // protocol, is an error.
-func CleanResponse(req *http.Request, resp *http.Response) error {
-	up := first(resp.Header, "Upgrade")
-	RemoveHopByHop(resp.Header)
+func CleanResponse(req *wire.Request, resp *wire.Response) error {
+	up := resp.Header.Get("Upgrade")
+	removeHopByHop(&resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil
 	}
-	want := first(req.Header, "Upgrade")
+	want := req.Header.Get("Upgrade")
 	if want == "" || !strings.EqualFold(up, want) {
 		return fmt.Errorf("backend switched protocols to %q, requested %q", up, want)
 	}
@@ -374,13 +407,29 @@ func CleanResponse(req *http.Request, resp *http.Response) error {
 	return nil
 }
 
-// first returns h.Get(key) for a canonical key, without checking that
-// it is.
-func first(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
+// removeHopByHop deletes the hop-by-hop fields of h: first every field
+// that Connection names, then the fixed list.
+func removeHopByHop(h *wire.Header) {
+	// The values of Connection are taken first, in an array of this
+	// frame; one walk then drops every field they or the list name.
+	var buf [2]string
+	conn := h.AppendValues(buf[:0], "Connection")
+	h.DelFunc(func(name string) bool {
+		return IsHopByHop(name) || len(conn) > 0 && listed(conn, name)
+	})
+}
+
+// listed reports whether one of the comma-separated lists in values
+// names the field name (ASCII case folded, as field names compare).
+func listed(values []string, name string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if wire.EqualName(textTrim(t), name) {
+				return true
+			}
+		}
 	}
-	return ""
+	return false
 }
 
 // StatusClientClosed is the status logged when the client went away

@@ -3,7 +3,8 @@
 // net/http), with its connection loop, parser, answer writer and trailers,
 // the framing tracker that refuses ambiguous requests (framing.go), the
 // bounds of a connection (head, idle and send timeouts, head size; the send
-// bound beneath TLS: sendtimeout.go) and the client-gone sweeper
-// (watchsweep.go). It knows nothing of rules: a handler finds the framing
+// bound beneath TLS: sendtimeout.go), the client-gone sweeper
+// (watchsweep.go) and the hot wait for a busy client's next request
+// (hotwait.go). It knows nothing of rules: a handler finds the framing
 // verdict on the ResponseWriter (its FramingError method).
 package http1

@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -34,8 +35,10 @@ import (
 //
 //   - an idle connection holds no buffer: it waits in syscall.RawConn.Read
 //     and takes a read buffer from a pool only once bytes have arrived;
-//     the goroutine that served a request hands the connection to a fresh
-//     one (small stack) to wait for the next;
+//     the goroutine that served a request waits for the next itself for
+//     up to 100 ms (hotwait.go: a busy client's next request then costs
+//     no hand-off), then hands the connection to a fresh one (small
+//     stack) to wait;
 //   - requests are served by a pool of goroutines whose stacks have grown
 //     to what the handler needs (a goroutine per request would grow a
 //     small stack, by copies, every time: 12% of the CPU in a profile);
@@ -111,6 +114,9 @@ type Server struct {
 	// the sweeper runs (watchsweep.go).
 	sweepTick atomic.Int64
 	sweeping  atomic.Bool
+	// clock is the time of the sweeper's latest tick, nil when it does
+	// not run (clock.go).
+	clock     atomic.Pointer[time.Time]
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*h1Conn]struct{}
@@ -190,6 +196,9 @@ func (s *Server) ServeConn(nc net.Conn, retired *atomic.Bool) {
 // newConn registers a new connection; nil when the server is closing.
 func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c := &h1Conn{s: s, o: s.opts.Load(), nc: nc, remote: nc.RemoteAddr().String(), retired: retired}
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.peer = ta.AddrPort()
+	}
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
@@ -373,6 +382,7 @@ func (s *Server) forget(c *h1Conn) {
 }
 
 var (
+	scratches = sync.Pool{New: func() any { return new(reqScratch) }}
 	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
@@ -398,15 +408,24 @@ type h1Conn struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	remote string
-	state  atomic.Int32
-	hdr    http.Header // the response header map, cleared per request
+	// peer is the remote address, when the connection is TCP (read once,
+	// rather than parsed from remote by each request).
+	peer  netip.AddrPort
+	state atomic.Int32
+	hdr   http.Header // the response header map, cleared per request
 	// base is an empty request with the connection's context, copied
 	// into each request parsePlainHead reads.
 	base *http.Request
+	// scratch is the memory of the requests and answers, reused from
+	// one request to the next.
+	scratch *reqScratch
 	// keepAlive is set once a request was answered: the next wait is
 	// bounded by IdleTimeout, the next head by HeaderTimeout.
 	keepAlive bool
 	lastPOST  bool
+	// served counts the requests answered (waitHot waits hot only for
+	// a connection that sent more than one).
+	served int
 	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
 	// value made per request is an allocation.
 	waitFn func()
@@ -416,6 +435,11 @@ type h1Conn struct {
 	peekByte   [1]byte
 	// peekErr is the outcome of peekRaw.
 	peekErr error
+	// hotAt is the sweep tick at which a hot wait (waitHot) is cut, 0
+	// when the connection is not waiting hot; hotErr is what ended the
+	// last hot wait.
+	hotAt  atomic.Int64
+	hotErr error
 	// verdict is the framing verdict of the request being served.
 	verdict error
 	closed  bool
@@ -590,6 +614,7 @@ func (c *h1Conn) peekRaw(fd uintptr) bool {
 	}
 	_, c.peekErr = c.br.Peek(1)
 	if errors.Is(c.peekErr, syscall.EAGAIN) {
+		c.peekErr = nil // what ends the wait is told by RawConn.Read
 		c.releaseReader()
 		return false // nothing yet: wait for the socket
 	}
@@ -635,13 +660,24 @@ func idleSlack(idle time.Duration) time.Duration {
 }
 
 // boundIdle sets the read deadline for the wait for the next request.
+// The present lies within [lo, hi]: the sweeper's coarse clock and a
+// watchTick after it (clock.go), or the time read when the sweeper does
+// not run or the slack is too narrow to spare two ticks. The deadline is
+// kept while it is within [IdleTimeout, IdleTimeout+slack] from all of
+// [lo, hi], and otherwise set to lo+IdleTimeout+slack, which is so at
+// least IdleTimeout from the present.
 func (c *h1Conn) boundIdle() {
 	switch idle := c.o.IdleTimeout; {
 	case idle > 0:
-		now := time.Now()
 		slack := idleSlack(idle)
-		if left := c.rdl.Sub(now); c.rdl.IsZero() || left < idle || left > idle+slack {
-			c.setReadDeadline(now.Add(idle + slack))
+		lo, coarse := c.s.coarseNow()
+		hi := lo.Add(watchTick)
+		if !coarse || slack < 2*watchTick {
+			lo = time.Now()
+			hi = lo
+		}
+		if c.rdl.IsZero() || c.rdl.Sub(hi) < idle || c.rdl.Sub(lo) > idle+slack {
+			c.setReadDeadline(lo.Add(idle + slack))
 		}
 	case c.o.HeaderTimeout > 0:
 		c.setReadDeadline(time.Time{})
@@ -670,6 +706,15 @@ func (c *h1Conn) releaseReader() {
 	}
 }
 
+// releaseScratch gives the request memory back to scratches: an idle
+// connection holds none.
+func (c *h1Conn) releaseScratch() {
+	if c.scratch != nil {
+		scratches.Put(c.scratch)
+		c.scratch = nil
+	}
+}
+
 func (c *h1Conn) releaseWriter() {
 	if c.bw != nil {
 		c.bw.Reset(nil)
@@ -690,13 +735,31 @@ func (c *h1Conn) close() {
 	c.watchAt.Store(0)
 	c.releaseReader()
 	c.releaseWriter()
+	c.releaseScratch()
 	c.s.forget(c)
 }
 
-// serve serves the requests whose bytes are here, then hands the
-// connection to a new goroutine to wait for more (this one's stack, grown
-// by the handler, is freed with it).
+// serve serves the requests whose bytes are here, then waits for the
+// next ones on this goroutine while the connection is hot (waitHot), or
+// hands the connection to a new goroutine to wait (this one's stack,
+// grown by the handler, is freed with it).
 func (c *h1Conn) serve() {
+	for c.serveHere() {
+		if !c.waitHot() {
+			c.releaseScratch()
+			go c.waitFn()
+			return
+		}
+		if !c.resumeHot() {
+			return
+		}
+	}
+}
+
+// serveHere serves the requests whose bytes are here. It reports true
+// when the connection is to wait for the next request, its buffers
+// given back, and false when it is closed or hijacked.
+func (c *h1Conn) serveHere() bool {
 	if n := c.in.unfed; n > 0 {
 		p, _ := c.br.Peek(n)
 		c.in.f.feed(p)
@@ -709,13 +772,14 @@ func (c *h1Conn) serve() {
 	for {
 		keep, hijacked := c.serveOne()
 		if hijacked {
-			return
+			return false
 		}
 		c.keepAlive = true
+		c.served++
 		if !keep || c.ending() {
 			c.bw.Flush()
 			c.closeWrite()
-			return
+			return false
 		}
 		if c.br.Buffered() > 0 {
 			// Pipelined: answer it before writing this one out.
@@ -725,13 +789,12 @@ func (c *h1Conn) serve() {
 		}
 		if err := c.bw.Flush(); err != nil {
 			c.close()
-			return
+			return false
 		}
 		c.releaseReader()
 		c.releaseWriter()
 		c.boundIdle()
-		go c.waitFn()
-		return
+		return true
 	}
 }
 
@@ -763,7 +826,10 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	if c.base == nil {
 		c.base = (&http.Request{}).WithContext(c.ctx)
 	}
-	req, plain := parsePlainHead(c.br, c.base)
+	if c.scratch == nil {
+		c.scratch = scratches.Get().(*reqScratch)
+	}
+	req, plain := parsePlainHead(c.br, c.base, c.scratch)
 	if !plain {
 		var err error
 		if req, err = http.ReadRequest(c.br); err != nil {
@@ -779,12 +845,15 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		c.writeRefusal(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
 		return false, false
 	}
-	for k := range req.Header {
-		if !httpsyntax.IsToken(k) {
-			// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
-			// "X Bad"; net/http's server refuses them).
-			c.writeRefusal(http.StatusBadRequest, "invalid header name")
-			return false, false
+	// parsePlainHead takes only token names.
+	if !plain {
+		for k := range req.Header {
+			if !httpsyntax.IsToken(k) {
+				// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
+				// "X Bad"; net/http's server refuses them).
+				c.writeRefusal(http.StatusBadRequest, "invalid header name")
+				return false, false
+			}
 		}
 	}
 	req.RemoteAddr = c.remote
@@ -792,7 +861,8 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.
-	w := &h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
+	w := &c.scratch.resp
+	*w = h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}
@@ -866,6 +936,10 @@ func (c *h1Conn) refuse(err error) {
 		c.writeRefusal(http.StatusRequestHeaderFieldsTooLarge, "")
 	case errors.Is(err, io.EOF), errors.As(err, &ne) && ne.Timeout():
 		// The client closed, or sent nothing in time: no answer.
+	case !c.rdl.IsZero() && !time.Now().Before(c.rdl):
+		// The head's time ran out in the middle of a line: bufio hands
+		// the parser the partial line, which it refuses, before the
+		// timeout. No answer either.
 	case isUnsupportedTE(err):
 		// RFC 9112 section 6.1 (501); the coding is not echoed.
 		c.bw.WriteString("HTTP/1.1 501 Not Implemented" + refusalHeaders + "Unsupported transfer encoding")
@@ -1053,6 +1127,8 @@ type h1Workers struct {
 	all     map[*h1Worker]struct{}
 	stopped bool
 	janitor bool
+	// hot counts the connections waiting on their worker (waitHot).
+	hot atomic.Int32
 }
 
 type h1Worker struct {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // TestH1ReadBounds checks the read deadlines of a kept connection now
@@ -48,6 +50,10 @@ func TestH1ReadBounds(t *testing.T) {
 		// The idle bound is too long to pass for the head bound.
 		{"partial head, long idle bound", []string{get, "GET /y HTTP/1.1\r\nHost: h\r\n"}, 0, 1, header - early, header + late, 3 * idle, 0},
 		{"partial head, then idle bound", []string{get, "GET /y HTTP/1.1\r\nHo", "st: h\r\n\r\n"}, 0, 2, idle - early, idle + idleSlack(idle) + late, 0, 0},
+		// The head's time runs out in the middle of a line: closed
+		// without an answer (not a 400 for the partial line).
+		{"head cut mid-line", []string{get, "GET /y HTTP/1.1\r\nHo"}, 0, 1, header - early, header + late, 0, 0},
+		{"first head cut mid-line", []string{"GET /y HTTP/1.1\r\nX-A: 1\r\nHo"}, 0, 0, header - early, header + late, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +235,8 @@ func TestWriteFields(t *testing.T) {
 			var out strings.Builder
 			bw := bufio.NewWriterSize(&out, 4096)
 			bw.WriteString(strings.Repeat("s", 4000)) // little room left
-			writeFields(bw, tt.h, nil)
+			h := wire.FromHTTP(tt.h)
+			writeFields(bw, &h, nil)
 			bw.Flush()
 			if got := out.String()[4000:]; got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

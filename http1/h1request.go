@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // The request head parser of the common case.
@@ -38,7 +39,13 @@ var crlfcrlf = []byte("\r\n\r\n")
 //     and at most one Content-Length, of decimal digits only.
 //
 // Otherwise it consumes nothing and returns false.
-func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) {
+//
+// The request, its URL, header map and values, and its fields in the
+// order received (sc.fields, Host excepted), live in sc, reused from one
+// request of the connection to the next: the request must not be used
+// once its handler has returned.
+func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http.Request, bool) {
+	sc.ordered = false
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 {
@@ -75,8 +82,8 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 			}
 		}
 	}
-	rb := new(reqURL) // the request and its URL in one allocation
-	u := &rb.u
+	u := &sc.u
+	*u = url.URL{}
 	if plain {
 		// What url.ParseRequestURI gives for such a target.
 		u.Path = target
@@ -96,8 +103,9 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 
 	fields := head[eol+2:]
 	n := strings.Count(fields, "\r\n")
-	hdr := make(http.Header, n)
-	vals := make([]string, n)
+	hdr := sc.header(n)
+	vals := sc.values(n)
+	sc.fields = wire.MakeHeader(sc.fieldBuf[:])
 	// The fields the parser acts on are noted as they go by, rather than
 	// looked up in the map after (a lookup each).
 	var host, contentLength string
@@ -144,6 +152,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 			// Pragma: net/http adds Cache-Control for it.
 			return nil, false
 		}
+		sc.fields.AddCanonical(key, value)
 		if vv := hdr[key]; vv != nil {
 			hdr[key] = append(vv, value)
 		} else {
@@ -160,7 +169,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 		}
 	}
 
-	req := &rb.req
+	req := &sc.req
 	*req = *base // the context
 	req.Method = method
 	req.URL = u
@@ -183,13 +192,46 @@ func parsePlainHead(br *bufio.Reader, base *http.Request) (*http.Request, bool) 
 		req.Body = http.NoBody
 	}
 	br.Discard(end + 4)
+	sc.ordered = true
 	return req, true
 }
 
-// reqURL is a request and its URL, allocated together.
-type reqURL struct {
-	req http.Request
-	u   url.URL
+// reqScratch is the memory of a connection's plain requests: the
+// request, its URL, header map and values, and the response writer,
+// reused by each request once the previous one is over (a request's
+// handler has returned before the next is read).
+type reqScratch struct {
+	req  http.Request
+	u    url.URL
+	hdr  http.Header
+	vals []string
+	resp h1Response
+	// fields are the request's fields (Host excepted) in the order
+	// received, in fieldBuf; ordered says they are the present
+	// request's (parsePlainHead read it).
+	fields   wire.Header
+	fieldBuf [24]wire.Field
+	ordered  bool
+}
+
+// header returns the empty header map, sized for n fields.
+func (sc *reqScratch) header(n int) http.Header {
+	if sc.hdr == nil {
+		sc.hdr = make(http.Header, max(n, 8))
+	} else {
+		clear(sc.hdr)
+	}
+	return sc.hdr
+}
+
+// values returns room for n field values, cleared of the previous
+// request's.
+func (sc *reqScratch) values(n int) []string {
+	if cap(sc.vals) < n {
+		sc.vals = make([]string, max(n, 16))
+	}
+	clear(sc.vals)
+	return sc.vals[:n]
 }
 
 // plainPathByte marks the bytes of a request path that url.ParseRequestURI

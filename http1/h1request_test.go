@@ -8,10 +8,17 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
 type ctxKey struct{}
+
+// sharedScratch is the request memory plainHeadAgrees reuses.
+var sharedScratch struct {
+	sync.Mutex
+	sc reqScratch
+}
 
 // plainHeadAgrees parses stream with parsePlainHead and, when it takes
 // the head, checks that http.ReadRequest reads the same request from the
@@ -23,12 +30,27 @@ func plainHeadAgrees(t *testing.T, stream string) (taken bool) {
 	buffered := br.Buffered()
 	ctx := context.WithValue(context.Background(), ctxKey{}, "conn")
 	base := (&http.Request{}).WithContext(ctx)
-	got, ok := parsePlainHead(br, base)
+	// One scratch for every stream: what a request leaves in it must not
+	// show in the next.
+	sharedScratch.Lock()
+	defer sharedScratch.Unlock()
+	got, ok := parsePlainHead(br, base, &sharedScratch.sc)
 	if !ok {
 		if br.Buffered() != buffered {
 			t.Fatalf("declined head consumed %d bytes", buffered-br.Buffered())
 		}
+		if sharedScratch.sc.ordered {
+			t.Fatalf("declined head left its fields as the request's: %q", stream)
+		}
 		return false
+	}
+	// The fields in order hold what the map holds, each name's values in
+	// the order of the head.
+	if !sharedScratch.sc.ordered {
+		t.Fatalf("taken head without its fields in order: %q", stream)
+	}
+	if h := sharedScratch.sc.fields.HTTP(); !reflect.DeepEqual(h, got.Header) && (len(h) > 0 || len(got.Header) > 0) {
+		t.Errorf("stream %q: fields in order %q, header %q", stream, h, got.Header)
 	}
 	wbr := bufio.NewReaderSize(strings.NewReader(stream), 4096)
 	want, err := http.ReadRequest(wbr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // h1Response is the http.ResponseWriter of one request.
@@ -38,6 +40,14 @@ type h1Response struct {
 	// at the end of the answer are sent after the last chunk.
 	trailer []string
 
+	// fields are the answer's fields the handler gave with SetFields,
+	// written in their order with those of hdr whose names they do not
+	// have; nil: the fields of hdr alone. own holds the fields of a head
+	// made from hdr, in ownBuf.
+	fields *wire.Header
+	own    wire.Header
+	ownBuf [16]wire.Field
+
 	// cmu orders the interim 100 (Continue), sent from whichever
 	// goroutine reads the body first, with the final head.
 	cmu          sync.Mutex
@@ -46,6 +56,53 @@ type h1Response struct {
 }
 
 func (w *h1Response) Header() http.Header { return w.hdr }
+
+// SetFields gives the answer's header fields as a list, written in its
+// order instead of being copied into Header()'s map: for each name, the
+// list's fields replace what the map holds (as copying them into it
+// would); the map's other names are written too. The writer may edit the
+// list (it drops the fields its framing decides). It has no effect once
+// WriteHeader was called.
+func (w *h1Response) SetFields(h *wire.Header) {
+	if !w.wroteHeader {
+		w.fields = h
+	}
+}
+
+// PeerAddr returns the client's address and port, when the connection
+// is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
+// the only source).
+func (w *h1Response) PeerAddr() netip.AddrPort { return w.c.peer }
+
+// RequestFields returns the fields of the request being answered in the
+// order the client sent them (Host excepted, as in its Header map), when
+// the server kept them (it does for the heads most clients send); nil
+// otherwise. They are valid until the handler returns.
+func (w *h1Response) RequestFields() *wire.Header {
+	if sc := w.c.scratch; sc != nil && sc.ordered && &sc.resp == w {
+		return &sc.fields
+	}
+	return nil
+}
+
+// headFields returns the fields of the head to write: those given by
+// SetFields with the map's whose names they lack, or the map's alone, in
+// the order of their names.
+func (w *h1Response) headFields() *wire.Header {
+	h := w.fields
+	if h == nil {
+		w.own = wire.AppendHTTP(wire.MakeHeader(w.ownBuf[:]), w.hdr)
+		return &w.own
+	}
+	for k, vv := range w.hdr {
+		if !h.Has(k) {
+			for _, v := range vv {
+				h.AddCanonical(k, v)
+			}
+		}
+	}
+	return h
+}
 
 // writeContinue sends 100 (Continue) if the client asked for it and no
 // final answer has started.
@@ -83,7 +140,7 @@ func (w *h1Response) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
 		bw := w.c.bw
 		writeStatusLine(bw, code)
-		writeFields(bw, w.hdr, nil)
+		writeFields(bw, w.headFields(), nil)
 		bw.WriteString("\r\n")
 		w.failed = bw.Flush() != nil
 		return
@@ -118,30 +175,32 @@ func (w *h1Response) emitHead() {
 	code := w.status
 	bw := w.c.bw
 	req := w.req
-	h := w.hdr
+	h := w.headFields()
 	switch {
 	case code == http.StatusNotModified:
-		delete(h, "Content-Type")
-		delete(h, "Content-Length")
-		delete(h, "Transfer-Encoding")
+		h.Del("Content-Type")
+		h.Del("Content-Length")
+		h.Del("Transfer-Encoding")
 		w.noBody = true
 	case code < 200 || code == http.StatusNoContent:
-		delete(h, "Content-Length")
-		delete(h, "Transfer-Encoding")
+		h.Del("Content-Length")
+		h.Del("Transfer-Encoding")
 		w.noBody = true
 	case req.Method == http.MethodHead:
 		w.noBody = true
 	}
-	if v := h["Content-Length"]; len(v) == 1 {
+	// The values looked at are gathered in arrays of this frame.
+	var valBuf [2]string
+	if v := h.AppendValues(valBuf[:0], "Content-Length"); len(v) == 1 {
 		if n, ok := httpsyntax.ParseContentLength(v[0]); ok {
 			w.cl = n
 		} else {
-			delete(h, "Content-Length")
+			h.Del("Content-Length")
 		}
 	} else if len(v) > 1 {
-		delete(h, "Content-Length")
+		h.Del("Content-Length")
 	}
-	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || httpsyntax.HasToken(h["Connection"], "close")
+	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || httpsyntax.HasToken(h.AppendValues(valBuf[:0], "Connection"), "close")
 	http10 := !req.ProtoAtLeast(1, 1)
 	keepAlive10 := false
 	if http10 {
@@ -159,19 +218,19 @@ func (w *h1Response) emitHead() {
 		}
 	}
 	var trailer []string // the announced trailers, never head fields
-	if tr, ok := h["Trailer"]; ok {
+	if tr := h.AppendValues(valBuf[:0], "Trailer"); len(tr) > 0 {
 		trailer = trailerNames(tr)
 		if w.chunked && w.trailersOK {
 			w.trailer = trailer
 		} else {
-			delete(h, "Trailer") // nothing will follow the body
+			h.Del("Trailer") // nothing will follow the body
 		}
 	}
 	writeStatusLine(bw, code)
 	writeFields(bw, h, trailer)
-	if _, ok := h["Date"]; !ok {
+	if !h.Has("Date") {
 		bw.WriteString("Date: ")
-		bw.WriteString(httpDate())
+		bw.WriteString(httpDate(w.c.s.dateNow()))
 		bw.WriteString("\r\n")
 	}
 	if w.chunked {
@@ -187,29 +246,26 @@ func (w *h1Response) emitHead() {
 }
 
 // writeFields writes the header fields of h but the ones the server
-// itself decides (Connection, Transfer-Encoding) and the trailers: those
-// set with [http.TrailerPrefix] and the names in trailer. A line break
-// in a value becomes a space, as net/http does.
-func writeFields(bw *bufio.Writer, h http.Header, trailer []string) {
-	for k, vv := range h {
-		switch k {
-		case "Connection", "Transfer-Encoding", "Keep-Alive":
+// itself decides (Connection, Transfer-Encoding, Keep-Alive) and the
+// trailers: those set with [http.TrailerPrefix] and the names in trailer.
+// A line break in a value becomes a space, as net/http does.
+func writeFields(bw *bufio.Writer, h *wire.Header, trailer []string) {
+	for _, f := range h.Fields() {
+		switch k := f.Name; {
+		case wire.EqualName(k, "Connection"), wire.EqualName(k, "Transfer-Encoding"), wire.EqualName(k, "Keep-Alive"):
+			continue
+		case strings.HasPrefix(k, http.TrailerPrefix), trailer != nil && slices.Contains(trailer, k):
 			continue
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || trailer != nil && slices.Contains(trailer, k) {
-			continue
-		}
-		for _, v := range vv {
-			// One append into the buffer's free space instead of four
-			// calls (a field larger than that is appended to a new
-			// slice, which Write copies).
-			b := bw.AvailableBuffer()
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = httpsyntax.AppendFieldValue(b, v)
-			b = append(b, "\r\n"...)
-			bw.Write(b)
-		}
+		// One append into the buffer's free space instead of four calls
+		// (a field larger than that is appended to a new slice, which
+		// Write copies).
+		b := bw.AvailableBuffer()
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = httpsyntax.AppendFieldValue(b, f.Value)
+		b = append(b, "\r\n"...)
+		bw.Write(b)
 	}
 }
 
@@ -232,12 +288,13 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 	fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
 }
 
-// httpDate returns the current time as an HTTP date, formatted once per
-// second.
-func httpDate() string {
-	now := time.Now()
+// httpDate returns now as an HTTP date, formatted once per second. A now
+// a second behind the date last formatted (a coarse clock's tick read
+// just before a second began, after a fresh read in the new second) gives
+// that date: it is the more recent.
+func httpDate(now time.Time) string {
 	sec := now.Unix()
-	if d := currentDate.Load(); d != nil && d.sec == sec {
+	if d := currentDate.Load(); d != nil && (d.sec == sec || d.sec == sec+1) {
 		return d.text
 	}
 	d := &cachedDate{sec: sec, text: now.UTC().Format(http.TimeFormat)}
@@ -369,7 +426,7 @@ func (w *h1Response) ResetResponse() bool {
 		return false
 	}
 	clear(w.hdr)
-	w.wroteHeader, w.status = false, 0
+	w.wroteHeader, w.status, w.fields = false, 0, nil
 	return true
 }
 

@@ -8,7 +8,8 @@ import "time"
 // request stores the sweep tick from which it is to be watched
 // (h1Conn.watchAt), and one goroutine, ticking every watchTick while
 // requests run, starts the watches that are due. A watch so starts
-// between watchDelay and watchDelay+watchTick into a request.
+// between watchDelay and watchDelay+watchTick into a request. The same
+// goroutine cuts the hot waits that have lasted hotTicks (hotwait.go).
 
 // watchTick is the sweep period.
 const watchTick = watchDelay / 2
@@ -24,18 +25,25 @@ const sweepLinger = 40
 // armWatch arms the watch of c's running request (c.wmu held).
 func (s *Server) armWatch(c *h1Conn) {
 	c.watchAt.Store(s.sweepTick.Load() + watchTicks)
+	s.startSweep()
+}
+
+// startSweep starts the sweeper unless it runs.
+func (s *Server) startSweep() {
 	if !s.sweeping.Load() && s.sweeping.CompareAndSwap(false, true) {
 		go s.sweepWatches()
 	}
 }
 
-// sweepWatches starts the watches that are due, every watchTick, until
-// none has been armed for sweepLinger ticks.
+// sweepWatches starts the watches and cuts the hot waits that are due,
+// every watchTick, until none has been pending for sweepLinger ticks. It
+// keeps the coarse clock (clock.go) meanwhile.
 func (s *Server) sweepWatches() {
 	t := time.NewTicker(watchTick)
 	defer t.Stop()
 	quiet := 0
-	for range t.C {
+	for at := range t.C {
+		s.clock.Store(&at)
 		now := s.sweepTick.Add(1)
 		if s.workers.startWatches(now) > 0 {
 			quiet = 0
@@ -44,6 +52,7 @@ func (s *Server) sweepWatches() {
 		if quiet++; quiet < sweepLinger {
 			continue
 		}
+		s.clock.Store(nil) // no longer kept: read afresh
 		s.sweeping.Store(false)
 		// A request that saw s.sweeping still set before the store
 		// started no sweeper: look once more (its watchAt is visible).
@@ -55,7 +64,8 @@ func (s *Server) sweepWatches() {
 }
 
 // startWatches starts the watch of each connection being served whose
-// watch is due at tick now, and returns how many are armed but not due.
+// watch is due at tick now, and cuts the hot waits that are due (see
+// waitHot); it returns how many watches and hot waits are not due yet.
 func (p *h1Workers) startWatches(now int64) (pending int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,6 +73,9 @@ func (p *h1Workers) startWatches(now int64) (pending int) {
 		c := w.cur.Load()
 		if c == nil {
 			continue
+		}
+		if c.cutHot(now) {
+			pending++
 		}
 		at := c.watchAt.Load()
 		switch {

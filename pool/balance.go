@@ -8,17 +8,19 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // clientAddrKey is the context key of the client address (WithClientAddr).
 type clientAddrKey struct{}
 
 // WithClientAddr returns ctx carrying the client's address, for the
-// groups balanced by ip_hash: the address access control established
-// (after <allow-forward-for>), which the pool cannot see in the backend
-// request. forward.NewRequest adds it when the environment asks for it
-// (stage.Env.ClientAddrInContext); a request without it is balanced by
-// ip_hash as if the key were missing (round robin).
+// groups balanced by ip_hash, in the requests of net/http's type that
+// [Pool.RoundTrip] and the [Upgrader] take (a [wire.Request] carries it
+// in its ClientAddr): the address access control established (after
+// <allow-forward-for>). A request without it is balanced by ip_hash as
+// if the key were missing (round robin).
 func WithClientAddr(ctx context.Context, addr netip.Addr) context.Context {
 	return context.WithValue(ctx, clientAddrKey{}, addr)
 }
@@ -32,24 +34,40 @@ func clientAddr(ctx context.Context) (netip.Addr, bool) {
 // hashKey returns the key a hashed policy balances req by, and false
 // when req has none (no client address, header or cookie): such a
 // request is balanced round robin.
-func (g *group) hashKey(req *http.Request) (string, bool) {
+func (g *group) hashKey(req *wire.Request) (string, bool) {
 	switch g.cfg.Balance {
 	case IPHash:
-		if a, ok := clientAddr(req.Context()); ok {
-			return a.Unmap().String(), true
+		if req.ClientAddr.IsValid() {
+			return ipHashKey(req.ClientAddr), true
 		}
 	case HashURI:
-		return req.URL.RequestURI(), true
+		return req.Target, true
 	case HashHeader:
-		if v := req.Header.Values(g.cfg.HashName); len(v) > 0 {
-			return v[0], true
+		if v, ok := req.Header.Lookup(g.cfg.HashName); ok {
+			return v, true
 		}
 	case HashCookie:
-		if c, err := req.Cookie(g.cfg.HashName); err == nil {
+		// net/http's cookie parser, given the Cookie fields alone.
+		cookies := http.Request{Header: http.Header{"Cookie": req.Header.Values("Cookie")}}
+		if c, err := cookies.Cookie(g.cfg.HashName); err == nil {
 			return c.Value, true
 		}
 	}
 	return "", false
+}
+
+// ipHashKey returns the ip_hash key of a client address, as nginx's
+// ip_hash takes it: the first three octets of an IPv4 address (its /24,
+// so that the clients of one network, often behind one NAT or a pool of
+// proxies, stay on one server) and the whole of an IPv6 address. An
+// IPv4-mapped IPv6 address is its IPv4 address.
+func ipHashKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is4() {
+		b := a.As4()
+		return strconv.Itoa(int(b[0])) + "." + strconv.Itoa(int(b[1])) + "." + strconv.Itoa(int(b[2]))
+	}
+	return a.String()
 }
 
 // ring is a consistent-hash ring: every server has pointsPerWeight

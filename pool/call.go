@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // callState is where a call stands. Transitions happen under the
@@ -26,18 +28,16 @@ const (
 // the outcome.
 type event struct {
 	conn *conn
-	resp *http.Response
+	resp *wire.Response
 	err  error
 }
 
 // call is one RoundTrip.
 type call struct {
-	req  *http.Request
+	req  *wire.Request
 	ctx  context.Context
 	u    *upstream
-	kind bodyKind
-	// target is the request target's path, from validateRequest.
-	target string
+	kind wire.BodyKind
 	// pipelinable: a safe method (GET, HEAD, OPTIONS, TRACE), no body,
 	// not req.Close.
 	pipelinable bool
@@ -86,18 +86,18 @@ type call struct {
 var callPool = sync.Pool{New: func() any { return &call{ch: make(chan event, 2)} }}
 
 // newCall returns a call for req to u, taken from the pool of calls.
-func newCall(req *http.Request, u *upstream, target string) *call {
+func newCall(req *wire.Request, u *upstream) *call {
 	k := callPool.Get().(*call)
-	k.req, k.ctx, k.u, k.target = req, req.Context(), u, target
-	k.kind, k.fresh = requestBody(req), req.Close
+	k.req, k.ctx, k.u = req, req.Context(), u
+	k.kind, k.fresh = req.BodyKind(), req.Close
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		k.idempotent = true
-		k.pipelinable = k.kind == bodyNone && !req.Close
+		k.pipelinable = k.kind == wire.BodyNone && !req.Close
 	case http.MethodPut, http.MethodDelete:
 		k.idempotent = true
 	}
-	if k.kind != bodyNone {
+	if k.kind != wire.BodyNone {
 		k.wrote = make(chan error, 1)
 	}
 	return k
@@ -109,8 +109,8 @@ func newCall(req *http.Request, u *upstream, target string) *call {
 // fresh), and not the head of a connection streaming its response body.
 // Every other place a call is kept (waiters, pending, excl, reservedFor)
 // lets go of it before its outcome is sent.
-func (k *call) release(resp *http.Response) {
-	if k.kind != bodyNone || k.fresh || k.state != stDone {
+func (k *call) release(resp *wire.Response) {
+	if k.kind != wire.BodyNone || k.fresh || k.state != stDone {
 		return
 	}
 	if resp != nil {
@@ -118,8 +118,8 @@ func (k *call) release(resp *http.Response) {
 			return
 		}
 	}
-	k.req, k.ctx, k.u, k.conn, k.target = nil, nil, nil, nil, ""
-	k.kind, k.pipelinable, k.fresh, k.idempotent = bodyNone, false, false, false
+	k.req, k.ctx, k.u, k.conn = nil, nil, nil, nil
+	k.kind, k.pipelinable, k.fresh, k.idempotent = wire.BodyNone, false, false, false
 	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false
 	k.watchAt, k.watchIdx = time.Time{}, 0
 	k.writerActive, k.returned = false, false
@@ -145,7 +145,7 @@ func (k *call) notify(ev event) {
 }
 
 // finish ends the call with resp or err. Called with u.mu held.
-func (k *call) finish(resp *http.Response, err error) {
+func (k *call) finish(resp *wire.Response, err error) {
 	k.state = stDone
 	k.u.unwatch(k)
 	k.notify(event{resp: resp, err: err})
@@ -173,10 +173,17 @@ func (e *timeoutError) Temporary() bool { return true }
 func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
 
 // run carries the call to its outcome.
-func (k *call) run() (*http.Response, error) {
+func (k *call) run() (*wire.Response, error) {
 	u := k.u
 	s := &u.set
+	// The clock is read once here; until the call first waits (waited),
+	// start is still the present moment, give or take the enqueueing
+	// under u.mu, so a connection handed over at once gets its head
+	// deadline from it without a second read. That head deadline is
+	// then at most that enqueueing earlier than the moment the request
+	// is sent: never later, so RequestTimeout is not weakened.
 	start := time.Now()
+	waited := false
 	var callDeadline, headDeadline time.Time
 	if s.CallTimeout > 0 {
 		callDeadline = start.Add(s.CallTimeout)
@@ -192,6 +199,9 @@ func (k *call) run() (*http.Response, error) {
 		u.mu.Unlock()
 		return nil, errRemoved
 	}
+	if start.After(u.lastCall) {
+		u.lastCall = start
+	}
 	u.enqueue(k)
 	if k.state == stQueued && !wait.IsZero() {
 		u.watch(k, wait)
@@ -200,10 +210,10 @@ func (k *call) run() (*http.Response, error) {
 	u.mu.Unlock()
 	var bodyStart time.Time
 	writers := 0 // body writers started whose result has not been received
-	var outcome *http.Response
+	var outcome *wire.Response
 	received := false // the outcome came on k.ch
 	defer func() {
-		if k.kind == bodyNone {
+		if k.kind == wire.BodyNone {
 			k.closeBody()
 			if received {
 				k.release(outcome)
@@ -229,6 +239,7 @@ func (k *call) run() (*http.Response, error) {
 				u.mu.Unlock()
 				watched = wait
 			}
+			waited = true
 			select {
 			case ev = <-k.ch:
 			case err := <-k.wrote:
@@ -236,12 +247,12 @@ func (k *call) run() (*http.Response, error) {
 				if err != nil {
 					continue // the connection's failure brings the outcome
 				}
-				spent := time.Since(bodyStart)
+				now := time.Now()
 				if !callDeadline.IsZero() {
-					callDeadline = callDeadline.Add(spent)
+					callDeadline = callDeadline.Add(now.Sub(bodyStart))
 				}
 				if s.RequestTimeout > 0 {
-					headDeadline = time.Now().Add(s.RequestTimeout)
+					headDeadline = now.Add(s.RequestTimeout)
 				}
 				wait = earliest(callDeadline, headDeadline)
 				continue
@@ -261,15 +272,22 @@ func (k *call) run() (*http.Response, error) {
 			outcome, received = ev.resp, true
 			return ev.resp, ev.err
 		}
+		now := start
+		if waited {
+			now = time.Now()
+		}
 		headDeadline = time.Time{}
 		if s.RequestTimeout > 0 {
-			headDeadline = time.Now().Add(s.RequestTimeout)
+			headDeadline = now.Add(s.RequestTimeout)
 		}
-		if k.kind != bodyNone {
-			for ; writers > 0; writers-- {
-				<-k.wrote // the previous attempt's writer has let go of the body
+		if k.kind != wire.BodyNone {
+			if writers > 0 {
+				for ; writers > 0; writers-- {
+					<-k.wrote // the previous attempt's writer has let go of the body
+				}
+				now = time.Now()
 			}
-			bodyStart = time.Now()
+			bodyStart = now
 			// For the writer, when k reads its own response.
 			k.bodyStart, k.callDeadline, k.headDeadline = bodyStart, callDeadline, time.Time{}
 			if k.sendBody(ev.conn) {
@@ -304,7 +322,7 @@ func (k *call) run() (*http.Response, error) {
 // is done: with the response, or giving up because the sweeper cut the
 // read (k is due by callDeadline or headDeadline, or its context is
 // done). Otherwise its connection failed, and k waits for its next event.
-func (k *call) readOwn(c *conn, callDeadline, headDeadline time.Time) (*http.Response, bool, error) {
+func (k *call) readOwn(c *conn, callDeadline, headDeadline time.Time) (*wire.Response, bool, error) {
 	resp, cut := c.readFor(k)
 	switch {
 	case resp != nil:
@@ -312,7 +330,7 @@ func (k *call) readOwn(c *conn, callDeadline, headDeadline time.Time) (*http.Res
 	case !cut:
 		return nil, false, nil
 	}
-	if k.kind != bodyNone {
+	if k.kind != wire.BodyNone {
 		// The writer started the clocks once the body was sent (zero
 		// before: the cut is then the context's).
 		k.u.mu.Lock()
@@ -332,12 +350,13 @@ func (k *call) readOwn(c *conn, callDeadline, headDeadline time.Time) (*http.Res
 // sweeper watches the call for the earlier. Called with u.mu held, by the
 // body writer.
 func (k *call) startHeadClock() {
+	now := time.Now()
 	if !k.callDeadline.IsZero() {
-		k.callDeadline = k.callDeadline.Add(time.Since(k.bodyStart))
+		k.callDeadline = k.callDeadline.Add(now.Sub(k.bodyStart))
 	}
 	k.headDeadline = time.Time{}
 	if d := k.u.set.RequestTimeout; d > 0 {
-		k.headDeadline = time.Now().Add(d)
+		k.headDeadline = now.Add(d)
 	}
 	if w := earliest(k.callDeadline, k.headDeadline); !w.IsZero() {
 		k.u.watch(k, w)
@@ -487,7 +506,7 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 	}
 	u.mu.Unlock()
 	c.setWriteDeadline(deadline)
-	writeHeadTarget(c.bw, k.req, bodyNone, k.target)
+	writeHead(c.bw, k.req)
 	err := c.endWrite()
 	k.writing.Store(false)
 	c.wmu.Unlock()
@@ -550,7 +569,7 @@ func (k *call) sendBody(c *conn) bool {
 	u.mu.Unlock()
 	go func() {
 		c.setWriteDeadline(time.Time{})
-		writeHeadTarget(c.bw, k.req, k.kind, k.target)
+		writeHead(c.bw, k.req)
 		err := writeBody(c.bw, k.req, k.kind, &k.bodyStarted)
 		c.wmu.Unlock()
 		if err != nil {

@@ -2,8 +2,9 @@ package pool
 
 import (
 	"errors"
-	"net/http"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Caller reads. On a connection that does not pipeline (callerReads: its
@@ -44,7 +45,7 @@ import (
 // deliver ends k with resp, which its connection handed over: by an
 // event, or, when direct (k reads its own response), by its state alone,
 // k's goroutine returning resp itself. Called with u.mu held.
-func (k *call) deliver(resp *http.Response, direct bool) {
+func (k *call) deliver(resp *wire.Response, direct bool) {
 	if !direct {
 		k.finish(resp, nil)
 		return
@@ -90,13 +91,14 @@ func (c *conn) endRead() {
 // wait for its next event (its connection failed: k was sent again, or
 // ended with an error); or cut when the sweeper cut the read (k is due,
 // or its context done), for k to give up (see run).
-func (c *conn) readFor(k *call) (resp *http.Response, cut bool) {
+func (c *conn) readFor(k *call) (resp *wire.Response, cut bool) {
 	if _, err := c.br.Peek(1); err != nil {
 		// Nothing of the response: on a reused connection, the backend
 		// may have closed it while it was idle.
 		return nil, c.readFailed(k, &readFailure{err: err, kind: failEarlyClose}, true)
 	}
-	h, keep, body, f := c.readAnswer(k)
+	// k is this goroutine's own call: nobody else reuses it meanwhile.
+	h, keep, body, f := c.readAnswer(k, k.req.Method, k.fresh)
 	if f != nil {
 		return nil, c.readFailed(k, f, false)
 	}
@@ -198,7 +200,7 @@ func (c *conn) idleGone() (failKind, error) {
 		return failAbort, errIdleGone
 	case sockBytes:
 		switch {
-		case c.tlsState == nil:
+		case c.nc == c.raw: // not TLS
 			return failFraming, errUnsolicited
 		case c.served > 0:
 			return failAbort, errIdleGone

@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzParseConfig feeds random attribute values to the <pool>, <upstream
-// url=>, <upstream name=> (group), <server> and <tls> elements: parsing
+// url=>, <upstream name=> (two groups sharing a server), <server> and
+// <tls> elements: parsing
 // never panics, every problem has the file's position, and a
 // configuration that parses without errors builds a pool that can be
 // closed.
@@ -28,7 +29,9 @@ func FuzzParseConfig(f *testing.F) {
 			`<upstream url="https://api:8443"` + attr("request_timeout", timeout) + "><tls" + attr("versions", versions) + "/></upstream>\n" +
 			`<upstream name="grp"` + attr("balance", balance) + attr("retries", retries) + attr("try_duration", timeout) + ">" +
 			`<server url="http://127.0.0.1:1"` + attr("weight", weight) + attr("backup", backup) + attr("fail_timeout", failTimeout) + "/>" +
-			`<server url="http://127.0.0.1:2"/></upstream>`
+			`<server url="http://127.0.0.1:2"/></upstream>` +
+			// A server in two groups: its connection settings must agree.
+			`<upstream name="grp2"` + attr("workers", retries) + `><server url="http://127.0.0.1:2"` + attr("max_fails", weight) + "/></upstream>"
 		src := "<ocsigen><server>\n<extension findlib-package=\"ocsigenserver.ext.revproxy\">\n" + children + "\n</extension>\n</server></ocsigen>\n"
 		cfg, err := xmlconf.Parse("f.conf", []byte(src))
 		if err != nil {

@@ -3,7 +3,6 @@ package pool
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 const (
@@ -71,14 +72,13 @@ type culprit struct {
 // and hands each to the call at the head of pending; on one that may not,
 // each call reads its own response (see conn.readFor).
 type conn struct {
-	u        *upstream
-	raw      net.Conn // the TCP connection, closed to abort
-	nc       net.Conn // raw, or the TLS connection over it
-	lc       *limitedConn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	tp       textproto.Reader
-	tlsState *tls.ConnectionState
+	u   *upstream
+	raw net.Conn // the TCP connection, closed to abort
+	nc  net.Conn // raw, or the TLS connection over it
+	lc  *limitedConn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	tp  textproto.Reader
 	// callerReads is set on the connections of an upstream whose
 	// PipelineDepth is 1 (no pipelining): there is no reader goroutine,
 	// the call that sent a request reads its response itself (while its
@@ -116,8 +116,8 @@ type conn struct {
 	bodyCh chan bodyEvent
 }
 
-func newConn(u *upstream, raw, nc net.Conn, state *tls.ConnectionState) *conn {
-	c := &conn{u: u, raw: raw, nc: nc, tlsState: state, bodyCh: make(chan bodyEvent, 1)}
+func newConn(u *upstream, raw, nc net.Conn) *conn {
+	c := &conn{u: u, raw: raw, nc: nc, bodyCh: make(chan bodyEvent, 1)}
 	c.lc = &limitedConn{Conn: nc}
 	c.br = bufio.NewReaderSize(c.lc, readBufferSize)
 	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
@@ -216,7 +216,7 @@ func (c *conn) popFront() {
 }
 
 // responded records a complete response. Called with u.mu held.
-func (c *conn) responded(resp *http.Response, keep bool) {
+func (c *conn) responded(resp *wire.Response, keep bool) {
 	c.served++
 	if keep && resp.ProtoMinor == 1 && c.served >= c.u.set.Probation {
 		c.trusted = true
@@ -381,9 +381,15 @@ func (c *conn) readNext() bool {
 		u.mu.Unlock()
 		return false
 	}
+	// What the reader needs of the call is read under the lock: once it
+	// is unlocked, a failure of the connection (a timeout, a cancel) can
+	// end the call and its caller reuse it.
 	var k *call
+	var method string
+	var fresh bool
 	if len(c.pending) > 0 {
 		k = c.pending[0]
+		method, fresh = k.req.Method, k.fresh
 	}
 	u.mu.Unlock()
 	switch {
@@ -397,7 +403,7 @@ func (c *conn) readNext() bool {
 		c.fail(errUnsolicited, failFraming, nil)
 		return false
 	}
-	h, keep, body, f := c.readAnswer(k)
+	h, keep, body, f := c.readAnswer(k, method, fresh)
 	if f != nil {
 		c.fail(f.err, f.kind, f.cp)
 		return false
@@ -418,12 +424,13 @@ type readFailure struct {
 }
 
 // readAnswer reads the head of the response to k, the head of pending,
-// and its body when it is read whole (see bufferedBody): body is nil when
-// the body is to be streamed. keep says whether the connection may carry
-// another request after it.
-func (c *conn) readAnswer(k *call) (h *head, keep bool, body io.ReadCloser, f *readFailure) {
+// whose method and fresh are given (read under u.mu by a reader
+// goroutine, see readNext), and its body when it is read whole (see
+// bufferedBody): body is nil when the body is to be streamed. keep says
+// whether the connection may carry another request after it.
+func (c *conn) readAnswer(k *call, method string, fresh bool) (h *head, keep bool, body io.ReadCloser, f *readFailure) {
 	c.lc.limit(maxHeaderBytes)
-	h, err := readHead(&c.tp, k.req.Method)
+	h, err := readHead(&c.tp, method)
 	c.lc.unlimit()
 	if err != nil {
 		var fe *FramingError
@@ -432,10 +439,7 @@ func (c *conn) readAnswer(k *call) (h *head, keep bool, body io.ReadCloser, f *r
 		}
 		return nil, false, nil, &readFailure{err: err, kind: failEarlyClose}
 	}
-	resp := h.resp
-	resp.Request = k.req
-	resp.TLS = c.tlsState
-	keep = h.keepAlive && !k.fresh && c.owner == nil
+	keep = h.keepAlive && !fresh && c.owner == nil
 	body, f = c.bufferedBody(k, h)
 	return h, keep, body, f
 }
@@ -497,7 +501,6 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, *readFailure) {
 			return nil, &readFailure{err: err, kind: failFraming, cp: &culprit{k: k, err: err}}
 		}
 		h.resp.ContentLength = size
-		h.resp.TransferEncoding = nil
 		if size == 0 {
 			putBuf(pb)
 			return http.NoBody, nil
@@ -513,7 +516,7 @@ func (c *conn) bufferedBody(k *call, h *head) (io.ReadCloser, *readFailure) {
 // direct (k reads its own response), by k.state alone, for k to return
 // resp. It reports whether the response went to k, and whether the
 // connection goes on.
-func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep, direct bool) (delivered, goesOn bool) {
+func (c *conn) complete(k *call, resp *wire.Response, body io.ReadCloser, keep, direct bool) (delivered, goesOn bool) {
 	u := c.u
 	u.mu.Lock()
 	if c.broken {
@@ -545,7 +548,7 @@ func (c *conn) complete(k *call, resp *http.Response, body io.ReadCloser, keep, 
 		return delivered, false
 	}
 	if len(c.pending)+c.reserved == 0 {
-		c.idleSince = time.Now()
+		c.idleSince = u.idleNow()
 	}
 	u.dispatch()
 	u.mu.Unlock()
@@ -661,7 +664,7 @@ func (c *conn) endStream(sb *streamBody, ev bodyEvent) bool {
 		return false
 	}
 	if len(c.pending)+c.reserved == 0 {
-		c.idleSince = time.Now()
+		c.idleSince = u.idleNow()
 	}
 	u.dispatch()
 	u.mu.Unlock()
@@ -734,7 +737,7 @@ type streamBody struct {
 	// For endStream: the response, whether its connection may be kept,
 	// the head-of-line timer, and whether the body's end is handled by
 	// its ender rather than by a goroutine waiting on c.bodyCh.
-	resp   *http.Response
+	resp   *wire.Response
 	keep   bool
 	hol    *time.Timer
 	direct bool
@@ -830,6 +833,10 @@ func (b *bytesBody) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Bytes returns what is left to read of the body, for a writer that takes
+// it in one piece; it is valid until Close.
+func (b *bytesBody) Bytes() []byte { return b.b[b.off:] }
 
 func (b *bytesBody) Close() error {
 	if b.pb != nil {

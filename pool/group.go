@@ -3,13 +3,14 @@ package pool
 import (
 	"crypto/tls"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -33,7 +34,10 @@ const (
 	// First sends to the first server in document order that is up.
 	First
 	// IPHash hashes the client address (the address access control
-	// established, after <allow-forward-for>) on the consistent ring.
+	// established, after <allow-forward-for>) on the consistent ring,
+	// as nginx's ip_hash: of an IPv4 address its first three octets
+	// (the clients of one /24 go to one server), of an IPv6 address
+	// all of it.
 	IPHash
 	// HashURI hashes the request target sent to the backend (path and
 	// query) on the consistent ring.
@@ -153,6 +157,15 @@ var healthAttrs = []string{"interval", "timeout", "status", "rise", "fall", "hos
 // <upstream> elements (c.Upstreams) were read.
 func (c *Config) parseGroups(elems []*xmlconf.Element, errs *xmlconf.ErrorList) {
 	byName := map[string]*Group{}
+	// The first server of each key, and its group: a server in several
+	// groups has one pool of connections, so its connection settings
+	// must agree (its weight, backup, max_fails and fail_timeout are
+	// each group's own).
+	type firstServer struct {
+		s     *Server
+		group string
+	}
+	byKey := map[string]firstServer{}
 	for _, e := range elems {
 		if _, hasURL := e.Attr("url"); hasURL {
 			errs.Add(e.Pos, "<upstream>: give url (one upstream) or name (a group of servers), not both")
@@ -199,6 +212,14 @@ func (c *Config) parseGroups(elems []*xmlconf.Element, errs *xmlconf.ErrorList) 
 					continue
 				}
 				seen[s.Key] = s
+				if prev, found := byKey[s.Key]; !found {
+					byKey[s.Key] = firstServer{s, name}
+				} else if !s.Declared && !sameSettings(prev.s.Settings, s.Settings, strings.HasPrefix(s.Key, "https:")) {
+					errs.Add(ch.Pos, "<server>: %s is also in group %q at %s, with other connection settings (%s): a server has one pool of connections; give its settings in an <upstream url=%q>",
+						s.Key, prev.group, prev.s.Pos, settingsDiff(s.Settings, prev.s.Settings, strings.HasPrefix(s.Key, "https:")), s.Key)
+					ok = false
+					continue
+				}
 				g.Servers = append(g.Servers, s)
 			case "health":
 				if g.Health != nil {
@@ -232,6 +253,43 @@ func (c *Config) parseGroups(elems []*xmlconf.Element, errs *xmlconf.ErrorList) 
 			c.Groups = append(c.Groups, g)
 		}
 	}
+}
+
+// sameSettings reports whether a and b give the connections to a server
+// the same settings (its TLS settings only matter for https).
+func sameSettings(a, b Settings, https bool) bool {
+	if !https {
+		a.TLS, b.TLS = TLS{}, TLS{}
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// settingsDiff names the first setting, in the order --dry-run shows
+// them, where a differs from b: "workers=8 here, workers=4 there"; "TLS
+// settings" when their description does not show the difference (a
+// password).
+func settingsDiff(a, b Settings, https bool) string {
+	fa, fb := strings.Fields(a.describe(https)), strings.Fields(b.describe(https))
+	name := func(f string) string { n, _, _ := strings.Cut(f, "="); return n }
+	other := func(fs []string, n string) string {
+		for _, f := range fs {
+			if name(f) == n {
+				return f
+			}
+		}
+		return "no " + n
+	}
+	for _, f := range fa {
+		if o := other(fb, name(f)); o != f {
+			return f + " here, " + o + " there"
+		}
+	}
+	for _, f := range fb {
+		if o := other(fa, name(f)); o != f {
+			return o + " here, " + f + " there"
+		}
+	}
+	return "TLS settings"
 }
 
 // defaultPort returns the port of an upstream key.
@@ -587,25 +645,12 @@ func (c *Config) describeGroups() []string {
 	return lines
 }
 
-// NeedsClientAddr reports whether a group is balanced by the client
-// address (ip_hash): the backend requests must then carry it
-// ([WithClientAddr]).
-func (c *Config) NeedsClientAddr() bool {
-	for _, g := range c.Groups {
-		if g.Balance == IPHash {
-			return true
-		}
-	}
-	return false
-}
-
 // HashedServer returns the url (as written) of the server that req goes
 // to in the group name when every server is up, for a group balanced by a
 // hash policy (--dry-run shows it). ok is false for an unknown group,
 // another policy, or a request without a key (which is balanced round
-// robin). For ip_hash, the client address is the one WithClientAddr put
-// in req's context.
-func (c *Config) HashedServer(name string, req *http.Request) (url string, ok bool) {
+// robin). For ip_hash, the client address is req.ClientAddr.
+func (c *Config) HashedServer(name string, req *wire.Request) (url string, ok bool) {
 	var gc *Group
 	for _, g := range c.Groups {
 		if strings.EqualFold(g.Name, name) {

@@ -144,6 +144,13 @@ func TestParseGroupErrors(t *testing.T) {
 				`t.conf:4:95: <upstream name="api">: unknown element <tls> (want <server> or <health>)`},
 		{`<upstream name="api"><server url="http://a"/><health path="/healthz"/><health path="/ready" interval="0"/></upstream>`,
 			"t.conf:4:71: <health>: only one is allowed in a group (the first is at t.conf:4:46)"},
+		// A server in two groups has one pool of connections: its
+		// connection settings must agree (its balancing ones need not).
+		{`<upstream name="g1" workers="4"><server url="http://a"/></upstream>` + "\n" +
+			`<upstream name="g2" workers="9"><server url="http://b"/><server url="http://A:80" weight="2"/></upstream>` + "\n" +
+			`<upstream name="g3" pipeline_depth="2"><server url="http://b"/></upstream>`,
+			"t.conf:5:57: <server>: http://a:80 is also in group \"g1\" at t.conf:4:33, with other connection settings (workers=9 here, workers=4 there): a server has one pool of connections; give its settings in an <upstream url=\"http://a:80\">\n" +
+				`t.conf:6:40: <server>: http://b:80 is also in group "g2" at t.conf:5:33, with other connection settings (workers=1024 here, workers=9 there): a server has one pool of connections; give its settings in an <upstream url="http://b:80">`},
 		{`<upstream name="api" workers="0"><server url="http://a"/></upstream>`,
 			`t.conf:4:1: <upstream>: workers="0": want a number of connections from 1 to 100000`},
 	}
@@ -175,7 +182,7 @@ func picks(t *testing.T, g *group, n int, hold bool, req func(i int) *http.Reque
 	var got []string
 	for i := 0; i < n; i++ {
 		r := reqOrDefault(req, i)
-		m, _ := g.pick(r, nil)
+		m, _ := g.pick(wireRequest(t, r), nil)
 		if m == nil {
 			t.Fatalf("pick %d: no server", i)
 		}
@@ -235,7 +242,8 @@ func TestBalancePolicies(t *testing.T) {
 	}{
 		{"ip_hash", func(key string) *http.Request {
 			r, _ := http.NewRequest("GET", "http://api/", nil)
-			return r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr("192.0.2."+key)))
+			// ip_hash keys on the /24: one key per network.
+			return r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr("10.0."+key+".1")))
 		}},
 		{"hash:uri", func(key string) *http.Request { r, _ := http.NewRequest("GET", "http://api/x?k="+key, nil); return r }},
 		{"hash:header:X-User", func(key string) *http.Request {
@@ -273,6 +281,73 @@ func TestBalancePolicies(t *testing.T) {
 				got := picks(t, g, 3, false, func(int) *http.Request { return plain })
 				if got[0] == got[1] || got[1] == got[2] {
 					t.Errorf("requests without a key: %q, want round robin", got)
+				}
+			}
+		})
+	}
+}
+
+// TestIPHashNetwork: ip_hash keys on the first three octets of an IPv4
+// address and on the whole of an IPv6 one, as nginx's ip_hash: the
+// clients of one /24 go to one server, while the /24s, and the IPv6
+// addresses, spread over the servers.
+func TestIPHashNetwork(t *testing.T) {
+	keys := []struct{ addr, want string }{
+		{"192.0.2.1", "192.0.2"},
+		{"192.0.2.254", "192.0.2"},
+		{"::ffff:192.0.2.77", "192.0.2"},
+		{"10.20.30.40", "10.20.30"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"2001:db8::2", "2001:db8::2"},
+	}
+	for _, tt := range keys {
+		if got := ipHashKey(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("ipHashKey(%s) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+	g := testGroup(t, `<upstream name="api" balance="ip_hash"><server url="http://a"/><server url="http://b"/><server url="http://c"/></upstream>`)
+	from := func(addr string) string {
+		r, _ := http.NewRequest("GET", "http://api/", nil)
+		r = r.WithContext(WithClientAddr(context.Background(), netip.MustParseAddr(addr)))
+		return picks(t, g, 1, false, func(int) *http.Request { return r })[0]
+	}
+	tests := []struct {
+		name   string
+		addr   func(i int) string // the i-th client of the spread
+		same   bool               // whether clients 0 to 9 share one server
+		spread bool               // whether 300 clients reach every server, each at least 15%
+	}{
+		// One /24: every client on one server.
+		{"one /24", func(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }, true, false},
+		// Another /24 each.
+		{"/24s", func(i int) string { return fmt.Sprintf("10.%d.%d.7", i/256, i%256) }, false, true},
+		// IPv6: the whole address, so neighbours spread.
+		{"IPv6", func(i int) string { return fmt.Sprintf("2001:db8::%x", i+1) }, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := from(tt.addr(0))
+			same := true
+			for i := 1; i < 10; i++ {
+				if from(tt.addr(i)) != first {
+					same = false
+				}
+			}
+			if same != tt.same {
+				t.Errorf("clients 0 to 9 on one server: %t, want %t", same, tt.same)
+			}
+			if !tt.spread {
+				return
+			}
+			count := map[string]int{}
+			const n = 300
+			for i := 0; i < n; i++ {
+				count[from(tt.addr(i))]++
+			}
+			for _, s := range []string{"a", "b", "c"} {
+				if count[s] < n*15/100 {
+					t.Errorf("%d clients: %v, want each server at least 15%%", n, count)
+					break
 				}
 			}
 		})
@@ -651,5 +726,61 @@ func TestGroupStatesDown(t *testing.T) {
 	s = p.GroupStates()[0].Servers[0]
 	if s.State != StateDown || s.Failures != 2 || s.Ejections != 1 || time.Until(s.DownUntil) < 59*time.Minute {
 		t.Errorf("after two failures: %+v", s)
+	}
+}
+
+// TestGroupSharedServer: a server in two groups has each group's weight,
+// backup, max_fails and fail_timeout, and each group's view of its
+// health, over one pool of connections; a server with an <upstream url=>
+// of its own may be in groups whose connection settings differ.
+func TestGroupSharedServer(t *testing.T) {
+	down := refusedAddr(t)
+	var mu sync.Mutex
+	var seen []string
+	b := newRawBackend(t, countingServe("b", &mu, &seen))
+	p := groupPool(t, `<upstream url="http://`+down+`" workers="2"/><upstream url="http://`+b.addr+`"/>
+<upstream name="g1" retries="0" workers="4">
+  <server url="http://`+down+`" weight="3" max_fails="1" fail_timeout="1h"/>
+  <server url="http://`+b.addr+`"/>
+</upstream>
+<upstream name="g2" retries="0" workers="8" balance="first">
+  <server url="http://`+down+`" max_fails="0"/>
+  <server url="http://`+b.addr+`" backup="true"/>
+</upstream>
+<upstream name="g3" retries="0" workers="8">
+  <server url="http://`+b.addr+`" weight="2"/>
+</upstream>`)
+	s1, s2 := p.cfg.Groups[0].Servers[0], p.cfg.Groups[1].Servers[0]
+	if s1.Weight != 3 || s1.MaxFails != 1 || s1.FailTimeout != time.Hour || s2.Weight != 1 || s2.MaxFails != 0 || s2.FailTimeout != 10*time.Second {
+		t.Errorf("the server's attributes: in g1 %+v, in g2 %+v", s1, s2)
+	}
+	if p.groups["g1"].members[0].up != p.groups["g2"].members[0].up || p.groups["g1"].members[0].up.set.Workers != 2 {
+		t.Errorf("the two groups do not share the server's pool, of its own <upstream>")
+	}
+	if b1, b2 := p.cfg.Groups[1].Servers[1], p.cfg.Groups[2].Servers[0]; !b1.Backup || b2.Backup || b1.Weight != 1 || b2.Weight != 2 {
+		t.Errorf("the other server: in g2 %+v, in g3 %+v", b1, b2)
+	}
+	// Two failures each: g1 takes the server out (max_fails 1), g2
+	// keeps it (passive health off there).
+	for _, g := range []string{"g1", "g2"} {
+		for range 2 {
+			roundTrip(p, "GET", "http://"+g+"/", nil)
+		}
+	}
+	states := map[string]string{}
+	for _, gs := range p.GroupStates() {
+		if gs.Name != "g3" {
+			states[gs.Name] = gs.Servers[0].State
+		}
+	}
+	if states["g1"] != StateDown || states["g2"] != StateUp {
+		t.Errorf("the server's state: %v, want down in g1 and up in g2", states)
+	}
+	// g1 now sends to b only; g2 (first) still tries the server.
+	if r := roundTrip(p, "GET", "http://g1/", nil); r.err != nil || r.body != "b" {
+		t.Errorf("g1 with its first server down: %v", r)
+	}
+	if r := roundTrip(p, "GET", "http://g2/", nil); r.err == nil {
+		t.Errorf("g2, whose first server is up in its view: %v, want the connection's failure", r)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // group is the run-time side of a [Group]: its servers' state and the
@@ -210,7 +212,7 @@ func (m *member) usable(now time.Time) bool {
 
 // pick chooses the member for a try, skipping those in tried. It
 // returns nil and whether the reason is that no server is up.
-func (g *group) pick(req *http.Request, tried []*member) (*member, bool) {
+func (g *group) pick(req *wire.Request, tried []*member) (*member, bool) {
 	key, hasKey := "", false
 	if g.cfg.Balance.hashed() {
 		key, hasKey = g.hashKey(req)
@@ -351,7 +353,7 @@ func idempotentMethod(method string) bool {
 // before a response head with its body unread, is tried again, at most
 // Retries times and within TryDuration. A request that may have been
 // received and is not idempotent is never sent twice.
-func (g *group) roundTrip(req *http.Request, target string) (*http.Response, error) {
+func (g *group) roundTrip(req *wire.Request) (*wire.Response, error) {
 	start := time.Now()
 	var body *groupBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -364,27 +366,18 @@ func (g *group) roundTrip(req *http.Request, target string) (*http.Response, err
 	for {
 		m, allDown := g.pick(req, tried)
 		if m == nil {
-			switch {
-			case len(tried) == 0 && allDown:
-				return nil, &UnavailableError{Group: g.cfg.Name, After: g.retryAfter()}
-			case len(tried) == 1:
-				return nil, lastErr
-			}
-			return nil, fmt.Errorf("pool: group %s: %d servers tried, all failed; the last: %v", g.cfg.Name, len(tried), lastErr)
+			return nil, g.noneLeft(len(tried), allDown, lastErr)
 		}
 		tried = append(tried, m)
 		out := *req
-		u := *req.URL
-		u.Scheme, u.Host = m.scheme, m.host
-		out.URL = &u
+		out.Scheme, out.Backend = m.scheme, m.host
 		if body != nil {
 			out.Body = body
 		}
-		resp, err := newCall(&out, m.up, target).run()
+		resp, err := newCall(&out, m.up).run()
 		if err == nil {
 			g.done(m, g.failStatus(resp.StatusCode))
-			resp.Request = req
-			resp.Body = &memberBody{ReadCloser: resp.Body, g: g, m: m}
+			resp.Body = &memberBody{ReadCloser: resp.Body, inFlight: inFlight{g: g, m: m}}
 			return resp, nil
 		}
 		kind := classify(err)
@@ -449,20 +442,44 @@ func (b *groupBody) finish() {
 	}
 }
 
-// memberBody is the body of a group's answer: the request stops counting
-// as in flight on its server when the body is closed.
-type memberBody struct {
-	io.ReadCloser
+// inFlight is a request counted in flight on a group's server until
+// done is first called.
+type inFlight struct {
 	g    *group
 	m    *member
 	once atomic.Bool
 }
 
+// done stops counting the request, once.
+func (f *inFlight) done() {
+	if f.once.CompareAndSwap(false, true) {
+		f.g.release(f.m)
+	}
+}
+
+// noneLeft is the error of a request with no server left to try after
+// tried tries: 503 (UnavailableError) when no server was usable at all,
+// else the last try's error.
+func (g *group) noneLeft(tried int, allDown bool, lastErr error) error {
+	switch {
+	case tried == 0 && allDown:
+		return &UnavailableError{Group: g.cfg.Name, After: g.retryAfter()}
+	case tried == 1:
+		return lastErr
+	}
+	return fmt.Errorf("pool: group %s: %d servers tried, all failed; the last: %v", g.cfg.Name, tried, lastErr)
+}
+
+// memberBody is the body of a group's answer: the request stops counting
+// as in flight on its server when the body is closed.
+type memberBody struct {
+	io.ReadCloser
+	inFlight
+}
+
 func (b *memberBody) Close() error {
 	err := b.ReadCloser.Close()
-	if b.once.CompareAndSwap(false, true) {
-		b.g.release(b.m)
-	}
+	b.done()
 	return err
 }
 

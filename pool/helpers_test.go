@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // hang bounds every wait of the tests: nothing is timed, but a bug must
@@ -255,4 +257,14 @@ func newHoldingBackend(t *testing.T, release signal, seen func(path string)) *ra
 			}
 		}
 	})
+}
+
+// wireRequest returns hr in the pool's form ([requestFromHTTP]).
+func wireRequest(t testing.TB, hr *http.Request) *wire.Request {
+	t.Helper()
+	req, err := requestFromHTTP(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

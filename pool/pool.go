@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Pool is the backend client: an [http.RoundTripper] holding, per
@@ -57,6 +59,11 @@ type Pool struct {
 	sweepUps  []*upstream
 	sweepOn   bool
 	sweepRuns int
+
+	// The coarse clock (clock.go): epoch is read once by New; coarse is
+	// the latest tick's time, in nanoseconds since epoch.
+	epoch  time.Time
+	coarse atomic.Int64
 }
 
 var _ http.RoundTripper = (*Pool)(nil)
@@ -75,7 +82,7 @@ func New(cfg Config) *Pool {
 	if cfg.Defaults.Workers == 0 {
 		cfg.Defaults = DefaultSettings(0)
 	}
-	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream)}
+	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream), epoch: time.Now()}
 	p.hosts[0] = make(map[string]*upstream)
 	p.hosts[1] = make(map[string]*upstream)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -124,8 +131,8 @@ func (p *Pool) isClosed() bool { return p.closed.Load() }
 func (p *Pool) SetEventLog(logf func(format string, args ...any)) { p.logf = logf }
 
 // upstreamFor finds or creates the upstream of req's URL.
-func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
-	scheme := req.URL.Scheme
+func (p *Pool) upstreamFor(req *wire.Request) (*upstream, error) {
+	scheme := req.Scheme
 	idx := 0
 	switch {
 	case scheme == "http":
@@ -136,9 +143,9 @@ func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 	case strings.EqualFold(scheme, "https"):
 		scheme, idx = "https", 1
 	default:
-		return nil, fmt.Errorf("pool: unsupported scheme %q", req.URL.Scheme)
+		return nil, fmt.Errorf("pool: unsupported scheme %q", req.Scheme)
 	}
-	hostport := req.URL.Host
+	hostport := req.Backend
 	p.mu.RLock()
 	u := p.hosts[idx][hostport]
 	p.mu.RUnlock()
@@ -177,30 +184,23 @@ func (p *Pool) upstreamFor(req *http.Request) (*upstream, error) {
 // errRemoved is an upstream that was dropped while a call looked it up.
 var errRemoved = errors.New("pool: upstream removed")
 
-// RoundTrip sends req on a connection to its upstream and returns the
-// response once its head has arrived (its body, if small, too). It
-// treats req.Close as "a new connection of its own, closed after the
-// exchange" (nopipeline). A request whose URL host is the name of a
-// group, without a port, goes to one of the group's servers (see
-// [Group]); when none is up the error is an [*UnavailableError]. Errors: a timeout satisfies net.Error with
-// Timeout() true; a client body error is a [*BodyError]; a cancelled
-// context gives its error.
-func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errors.New("pool: nil Request.URL")
-	}
-	target, err := checkRequest(req)
-	if err != nil {
+// Send sends req on a connection to its backend and returns the answer
+// once its head has arrived (its body, if small, too); it is the pool's
+// [wire.Sender]. It treats req.Close as "a new connection of its own,
+// closed after the exchange" (nopipeline). A request whose Backend is the
+// name of a group goes to one of the group's servers (see [Group]); when
+// none is up the error is an [*UnavailableError]. Errors: a timeout
+// satisfies net.Error with Timeout() true; a client body error is a
+// [*BodyError]; a cancelled context gives its error. req.Body is closed.
+func (p *Pool) Send(req *wire.Request) (*wire.Response, error) {
+	if err := checkRequest(req); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, err
 	}
-	if g := p.groupFor(req.URL.Host); g != nil {
-		return g.roundTrip(req, target)
+	if g := p.groupFor(req.Backend); g != nil {
+		return g.roundTrip(req)
 	}
 	for {
 		u, err := p.upstreamFor(req)
@@ -210,11 +210,30 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		resp, err := newCall(req, u, target).run()
+		resp, err := newCall(req, u).run()
 		if err != errRemoved {
 			return resp, err
 		}
 	}
+}
+
+// RoundTrip is [Pool.Send] for a request and an answer in net/http's
+// types (for code that works on them, such as tests): the request's URL
+// names the backend, its header fields are sent in sorted order, and the
+// answer's fields are in a new map.
+func (p *Pool) RoundTrip(hr *http.Request) (*http.Response, error) {
+	req, err := requestFromHTTP(hr)
+	if err != nil {
+		if hr.Body != nil {
+			hr.Body.Close()
+		}
+		return nil, err
+	}
+	resp, err := p.Send(req)
+	if err != nil {
+		return nil, err
+	}
+	return responseToHTTP(resp, hr), nil
 }
 
 // CloseIdleConnections closes the connections with nothing in flight.
@@ -249,6 +268,10 @@ func (p *Pool) startJanitor() {
 	p.mu.Lock()
 	if !p.janitorOn && !p.isClosed() {
 		p.janitorOn = true
+		// The coarse clock may be as old as the janitor's last run:
+		// it is brought to the present before the connection just
+		// opened can go idle (its answers are read after this).
+		p.tick(time.Now())
 		go p.janitor()
 	}
 	p.mu.Unlock()
@@ -267,6 +290,7 @@ func (p *Pool) janitor() {
 			p.mu.Unlock()
 			return
 		case now := <-t.C:
+			p.tick(now)
 			p.reap(now, false)
 			p.mu.Lock()
 			if p.openConns.Load() == 0 && p.dynamic == 0 {
@@ -408,8 +432,9 @@ func (p *Pool) Stats() []Stats {
 // roots (SSL_CERT_FILE and SSL_CERT_DIR are honoured), nothing is
 // compressed or proxied behind the operator's back, and the wait for a
 // response head is bounded by timeout (0: no bound). It carries protocol
-// upgrades (WebSocket), which become tunnels; every other proxied
-// request goes through the [Pool].
+// upgrades (WebSocket) to hosts, which become tunnels ([Pool.Upgrader]
+// uses it, and sends the upgrades to groups to their servers); every
+// other proxied request goes through the [Pool].
 func NewUpgradeTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy: nil,

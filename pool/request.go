@@ -8,90 +8,39 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
-
-// reqExcluded reports whether k is a request header field the writer
-// produces itself (Host, framing, Connection) and so never copies from
-// Request.Header.
-func reqExcluded(k string) bool {
-	switch k {
-	case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Trailer":
-		return true
-	}
-	return false
-}
-
-var keysPool = sync.Pool{New: func() any { s := make([]string, 0, 32); return &s }}
-
-// bodyKind is how a request body is framed on the wire.
-type bodyKind uint8
-
-const (
-	bodyNone bodyKind = iota
-	bodyLength
-	bodyChunked
-)
-
-// requestBody says how req's body is sent: none (no Body, http.NoBody,
-// or a known length of 0), with its Content-Length, or chunked (unknown
-// length).
-func requestBody(req *http.Request) bodyKind {
-	if req.Body == nil || req.Body == http.NoBody {
-		return bodyNone
-	}
-	switch {
-	case req.ContentLength > 0:
-		return bodyLength
-	case req.ContentLength == 0:
-		return bodyNone
-	default:
-		return bodyChunked
-	}
-}
 
 // errInvalidHeader is returned for a request that cannot be written
 // safely: a method, target, Host or header field name that would change
 // the message's framing.
 var errInvalidHeader = errors.New("pool: invalid request")
 
-// validateRequest checks what writeHead would write: a method token, a
-// Host and request target without spaces or line breaks, and header
-// field names that are tokens. A request failing it is never sent.
-func validateRequest(req *http.Request) error {
-	_, err := checkRequest(req)
-	return err
-}
-
-// checkRequest is validateRequest, returning the request target's path
-// for writeHeadTarget.
-func checkRequest(req *http.Request) (string, error) {
+// checkRequest checks what the head writer writes as it is: a method
+// token, a Host and request target without spaces or line breaks, and
+// header field names that are tokens. A request failing it is never
+// sent.
+func checkRequest(req *wire.Request) error {
 	if !httpsyntax.IsToken(req.Method) {
-		return "", fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
+		return fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
 	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
+	if req.Host == "" || hasSpaceOrCRLF(req.Host) {
+		return fmt.Errorf("%w: Host %q", errInvalidHeader, req.Host)
 	}
-	if host == "" || hasSpaceOrCRLF(host) {
-		return "", fmt.Errorf("%w: Host %q", errInvalidHeader, host)
+	if req.Target == "" || hasSpaceOrCRLF(req.Target) {
+		return fmt.Errorf("%w: target %q", errInvalidHeader, req.Target)
 	}
-	target := requestTarget(req.URL)
-	if target == "" || hasSpaceOrCRLF(target) || hasSpaceOrCRLF(req.URL.RawQuery) {
-		return "", fmt.Errorf("%w: target %q", errInvalidHeader, target)
-	}
-	for k := range req.Header {
-		if !httpsyntax.IsToken(k) {
-			return "", fmt.Errorf("%w: header field name %q", errInvalidHeader, k)
+	for _, f := range req.Header.Fields() {
+		if !httpsyntax.IsToken(f.Name) {
+			return fmt.Errorf("%w: header field name %q", errInvalidHeader, f.Name)
 		}
 	}
-	return target, nil
+	return nil
 }
 
 // hasSpaceOrCRLF reports whether s holds a space, tab, CR or LF (a loop:
@@ -106,8 +55,39 @@ func hasSpaceOrCRLF(s string) bool {
 	return false
 }
 
+// requestFromHTTP returns hr as the pool sends it, for [Pool.RoundTrip]
+// and [Upgrader]: the backend and scheme from its URL, the target from
+// the URL's opaque part (as forward sets it) or escaped path and its
+// query, Host from hr.Host or the URL, the fields of hr.Header in sorted
+// order (a name without values is left out), the client address
+// [WithClientAddr] put in its context.
+func requestFromHTTP(hr *http.Request) (*wire.Request, error) {
+	if hr.URL == nil {
+		return nil, errors.New("pool: nil Request.URL")
+	}
+	u := hr.URL
+	target := requestTarget(u)
+	if u.ForceQuery || u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	host := hr.Host
+	if host == "" {
+		host = u.Host
+	}
+	req := &wire.Request{
+		Method: hr.Method, Scheme: u.Scheme, Backend: u.Host, Target: target, Host: host,
+		Header: wire.FromHTTP(hr.Header), ContentLength: hr.ContentLength, Body: hr.Body, Close: hr.Close,
+	}
+	if req.Method == "" {
+		req.Method = http.MethodGet
+	}
+	req.ClientAddr, _ = clientAddr(hr.Context())
+	req.SetContext(hr.Context())
+	return req, nil
+}
+
 // requestTarget returns the path part of the request target: the URL's
-// opaque part (as forward.NewRequest sets it) or its escaped path.
+// opaque part (as forward sets it) or its escaped path.
 func requestTarget(u *url.URL) string {
 	switch {
 	case u.Opaque == "":
@@ -126,76 +106,12 @@ func requestTarget(u *url.URL) string {
 	}
 }
 
-// writeHead writes the request line and header block of req, which
-// [validateRequest] accepted, to bw: the fields of req.Header in sorted
-// order (values with CR or LF have them replaced by spaces, as net/http
-// does), Host from req.Host or the URL, the framing of the body, and
-// "Connection: close" when req.Close is set. No User-Agent is added. POST,
-// PUT and PATCH without a body carry "Content-Length: 0". Write errors
-// stick to bw and show at its next Flush.
-func writeHead(bw *bufio.Writer, req *http.Request, kind bodyKind) {
-	writeHeadTarget(bw, req, kind, requestTarget(req.URL))
-}
-
-// writeHeadTarget is writeHead with the request target's path already
-// worked out by checkRequest.
-func writeHeadTarget(bw *bufio.Writer, req *http.Request, kind bodyKind, target string) {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	// The head is appended into the buffer's free space (a head larger
-	// than that is appended to a new slice, which Write copies): one
-	// call per head instead of four per field.
-	b := bw.AvailableBuffer()
-	b = append(b, req.Method...)
-	b = append(b, ' ')
-	b = append(b, target...)
-	if req.URL.ForceQuery || req.URL.RawQuery != "" {
-		b = append(b, '?')
-		b = append(b, req.URL.RawQuery...)
-	}
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, host...)
-	b = append(b, "\r\n"...)
-
-	kp := keysPool.Get().(*[]string)
-	keys := (*kp)[:0]
-	for k := range req.Header {
-		if !reqExcluded(k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range req.Header[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = httpsyntax.AppendFieldValue(b, v)
-			b = append(b, "\r\n"...)
-		}
-	}
-	clear(keys)
-	*kp = keys[:0]
-	keysPool.Put(kp)
-	switch kind {
-	case bodyLength:
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, req.ContentLength, 10)
-		b = append(b, "\r\n"...)
-	case bodyChunked:
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-	default:
-		switch req.Method {
-		case http.MethodPost, http.MethodPut, http.MethodPatch:
-			b = append(b, "Content-Length: 0\r\n"...)
-		}
-	}
-	if req.Close {
-		b = append(b, "Connection: close\r\n"...)
-	}
-	b = append(b, "\r\n"...)
-	bw.Write(b)
+// writeHead writes the head of req, which [checkRequest] accepted, to bw
+// ([wire.Request.AppendHead]), appended into the buffer's free space (a
+// head larger than that is appended to a new slice, which Write copies).
+// Write errors stick to bw and show at its next Flush.
+func writeHead(bw *bufio.Writer, req *wire.Request) {
+	bw.Write(req.AppendHead(bw.AvailableBuffer()))
 }
 
 // BodyError is a failure to read the request body from the client (for
@@ -214,13 +130,13 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // writeBody copies req's body to bw with the given framing, setting
 // started before it first reads from the body. A failure to read the body
 // is a [*BodyError]; any other error is the connection's.
-func writeBody(bw *bufio.Writer, req *http.Request, kind bodyKind, started *atomic.Bool) error {
+func writeBody(bw *bufio.Writer, req *wire.Request, kind wire.BodyKind, started *atomic.Bool) error {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
 	var dst io.Writer = bw
 	var cw io.WriteCloser
-	if kind == bodyChunked {
+	if kind == wire.BodyChunked {
 		cw = httputil.NewChunkedWriter(bw)
 		dst = cw
 	}
@@ -234,7 +150,7 @@ func writeBody(bw *bufio.Writer, req *http.Request, kind bodyKind, started *atom
 	for {
 		n, rerr := req.Body.Read(buf)
 		if n > 0 {
-			if kind == bodyLength && written+int64(n) > req.ContentLength {
+			if kind == wire.BodyLength && written+int64(n) > req.ContentLength {
 				return &BodyError{Err: errBodyLength}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -254,7 +170,7 @@ func writeBody(bw *bufio.Writer, req *http.Request, kind bodyKind, started *atom
 			return &BodyError{Err: rerr}
 		}
 	}
-	if kind == bodyLength && written != req.ContentLength {
+	if kind == wire.BodyLength && written != req.ContentLength {
 		return &BodyError{Err: errBodyLength}
 	}
 	if cw != nil {

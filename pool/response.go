@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // framing is how a response body is delimited (RFC 9112 section 6.3).
@@ -47,7 +48,7 @@ func framingErrorf(format string, args ...any) error {
 // in the same allocation, the response resp points to and the body of
 // the response when it is read whole.
 type head struct {
-	resp    *http.Response // &r
+	resp    *wire.Response // &r
 	framing framing
 	length  int64 // body length with framingLength
 	// keepAlive is whether the headers allow reusing the connection
@@ -55,9 +56,9 @@ type head struct {
 	// HTTP/1.0 with "Connection: keep-alive", and a delimited body.
 	keepAlive bool
 
-	r    http.Response
-	body bytesBody
-	vals [4]string // the values of a header block read by parseHeader
+	r      wire.Response
+	body   bytesBody
+	fields [16]wire.Field // room for the fields of r.Header
 }
 
 // readHead reads one final response head from tp for a request of the
@@ -100,13 +101,10 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	h := &head{}
 	resp := &h.r
 	h.resp = resp
-	resp.ProtoMajor = 1
 	switch string(proto) {
 	case "HTTP/1.1":
-		resp.Proto = "HTTP/1.1"
 		resp.ProtoMinor = 1
 	case "HTTP/1.0":
-		resp.Proto = "HTTP/1.0"
 	default:
 		return nil, framingErrorf("unsupported protocol in status line %q", clip(string(line)))
 	}
@@ -126,8 +124,8 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	}
 	resp.StatusCode = code
 	resp.Status = statusText(status)
-	mh, err := readHeader(tp, h)
-	if err != nil {
+	resp.Header = wire.MakeHeader(h.fields[:])
+	if err := readHeader(tp, &resp.Header); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -136,17 +134,13 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 		}
 		return nil, framingErrorf("header block: %v", err)
 	}
-	if mh == nil {
-		mh = make(textproto.MIMEHeader)
-	}
-	for k := range mh {
+	for _, f := range resp.Header.Fields() {
 		// textproto keeps "Content-Length : 1" as a field named
 		// "Content-Length ": a message other parsers read differently.
-		if strings.IndexByte(k, ' ') >= 0 {
-			return nil, framingErrorf("space in header field name %q", clip(k))
+		if strings.IndexByte(f.Name, ' ') >= 0 {
+			return nil, framingErrorf("space in header field name %q", clip(f.Name))
 		}
 	}
-	resp.Header = http.Header(mh)
 	if code < 200 {
 		return h, nil
 	}
@@ -158,21 +152,27 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 
 var sp = []byte(" ")
 
-// readHeader reads a header block as [textproto.Reader.ReadMIMEHeader]
-// does. When the block is already buffered whole and made of plain lines
-// (see parseHeader), it is read with one string for all its values;
+// readHeader reads a header block into hdr, as
+// [textproto.Reader.ReadMIMEHeader] reads it. When the block is already
+// buffered whole and made of plain lines (see parseHeader), it is read
+// with one string for all its values, the fields in the order received;
 // anything else is left to ReadMIMEHeader, which accepts or refuses it as
-// it always did.
-func readHeader(tp *textproto.Reader, h *head) (textproto.MIMEHeader, error) {
+// it always did (its fields are then in the order of their names).
+func readHeader(tp *textproto.Reader, hdr *wire.Header) error {
 	br := tp.R
 	if n := br.Buffered(); n > 0 {
 		p, _ := br.Peek(n)
-		if mh, used := parseHeader(p, h); mh != nil {
+		if used := parseHeader(p, hdr); used > 0 {
 			br.Discard(used)
-			return mh, nil
+			return nil
 		}
 	}
-	return tp.ReadMIMEHeader()
+	mh, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return err
+	}
+	*hdr = wire.AppendHTTP(*hdr, http.Header(mh))
+	return nil
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -182,22 +182,21 @@ var crlfcrlf = []byte("\r\n\r\n")
 const maxPlainLines = 32
 
 // parseHeader parses the header block at the start of p, up to its empty
-// line, and returns it with the number of bytes it takes, when it has at
+// line, into hdr, and returns the number of bytes it takes, when it has at
 // most maxPlainLines lines and every one is plain: ended by CRLF, not
 // folded, a field name of token characters (64 at most) then a colon, and
 // a value of visible characters, spaces, tabs and obs-text. For those,
-// the result is what ReadMIMEHeader gives (canonical names, values
-// without their leading and trailing blanks, each key's values in a slice
-// of its own capacity), with one string for all the values and the
-// uncommon names. Otherwise it returns nil and p is to be read by
-// ReadMIMEHeader.
-func parseHeader(p []byte, h *head) (textproto.MIMEHeader, int) {
+// the fields are what ReadMIMEHeader gives (canonical names, values
+// without their leading and trailing blanks), in the order received, with
+// one string for all the values and the uncommon names. Otherwise it
+// returns 0, hdr is left as it was and p is to be read by ReadMIMEHeader.
+func parseHeader(p []byte, hdr *wire.Header) int {
 	if bytes.HasPrefix(p, crlf) {
-		return make(textproto.MIMEHeader), 2
+		return 2
 	}
 	end := bytes.Index(p, crlfcrlf)
 	if end < 0 {
-		return nil, 0
+		return 0
 	}
 	block := p[:end+2] // every line with its CRLF
 	type field struct {
@@ -210,11 +209,11 @@ func parseHeader(p []byte, h *head) (textproto.MIMEHeader, int) {
 	for rest := block; len(rest) > 0; n++ {
 		i := bytes.IndexByte(rest, '\n') // found: the block ends with CRLF
 		if n == maxPlainLines || i < 1 || rest[i-1] != '\r' {
-			return nil, 0
+			return 0
 		}
 		name, val, ok := plainLine(rest[:i-1])
 		if !ok {
-			return nil, 0
+			return 0
 		}
 		f := &fields[n]
 		f.name, f.val = name, val
@@ -245,26 +244,15 @@ func parseHeader(p []byte, h *head) (textproto.MIMEHeader, int) {
 		sb.Write(f.val)
 	}
 	all := sb.String()
-	vals := h.vals[:0]
-	if n > len(h.vals) {
-		vals = make([]string, 0, n)
-	}
-	mh := make(textproto.MIMEHeader, n)
 	for i := range fields[:n] {
 		f := &fields[i]
 		key := f.key
 		if key == "" {
 			key = all[f.keyOff:f.valStart]
 		}
-		v := all[f.valStart : f.valStart+len(f.val)]
-		if vv, ok := mh[key]; ok {
-			mh[key] = append(vv, v)
-		} else {
-			vals = append(vals, v)
-			mh[key] = vals[len(vals)-1 : len(vals) : len(vals)]
-		}
+		hdr.AddCanonical(key, all[f.valStart:f.valStart+len(f.val)])
 	}
-	return mh, end + 4
+	return end + 4
 }
 
 // plainLine splits line (without its CRLF) into its field name and its
@@ -448,9 +436,12 @@ func statusText(status []byte) string {
 // frame works out how the body of h.resp is delimited.
 func frame(h *head, method string) error {
 	resp := h.resp
-	hdr := resp.Header
-	te, hasTE := hdr["Transfer-Encoding"]
-	cl, hasCL := hdr["Content-Length"]
+	hdr := &resp.Header
+	// The values are gathered in arrays of this frame: none is kept.
+	var teBuf, clBuf, connBuf [2]string
+	te := hdr.AppendValues(teBuf[:0], "Transfer-Encoding")
+	cl := hdr.AppendValues(clBuf[:0], "Content-Length")
+	hasTE, hasCL := len(te) > 0, len(cl) > 0
 	if hasTE && hasCL {
 		return framingErrorf("both Transfer-Encoding and Content-Length")
 	}
@@ -469,7 +460,7 @@ func frame(h *head, method string) error {
 			return framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
 		}
 	}
-	conn := hdr["Connection"]
+	conn := hdr.AppendValues(connBuf[:0], "Connection")
 	closeTok := httpsyntax.HasToken(conn, "close")
 	if resp.ProtoMinor == 1 {
 		h.keepAlive = !closeTok
@@ -482,22 +473,20 @@ func frame(h *head, method string) error {
 		h.framing = framingNone
 		resp.ContentLength = length
 		if hasTE {
-			delete(hdr, "Transfer-Encoding")
-			resp.TransferEncoding = []string{"chunked"}
+			hdr.Del("Transfer-Encoding")
 			resp.ContentLength = -1
 		}
 	case code == http.StatusNoContent || code == http.StatusNotModified:
 		h.framing = framingNone
 		resp.ContentLength = 0
 		if hasTE {
-			delete(hdr, "Transfer-Encoding")
+			hdr.Del("Transfer-Encoding")
 		}
 	case hasTE:
 		h.framing = framingChunked
-		delete(hdr, "Transfer-Encoding")
-		resp.TransferEncoding = []string{"chunked"}
+		hdr.Del("Transfer-Encoding")
 		resp.ContentLength = -1
-		if tr, ok := hdr["Trailer"]; ok {
+		if tr := hdr.Values("Trailer"); tr != nil {
 			resp.Trailer = declaredTrailer(tr)
 		}
 	case hasCL:
@@ -505,14 +494,13 @@ func frame(h *head, method string) error {
 		h.length = length
 		resp.ContentLength = length
 		if len(cl) > 1 {
-			hdr["Content-Length"] = cl[:1]
+			hdr.Set("Content-Length", cl[0])
 		}
 	default:
 		h.framing = framingClose
 		resp.ContentLength = -1
 		h.keepAlive = false
 	}
-	resp.Close = !h.keepAlive
 	return nil
 }
 
@@ -644,11 +632,11 @@ func declaredTrailer(lines []string) http.Header {
 type chunkedReader struct {
 	cr   io.Reader
 	tp   *textproto.Reader
-	resp *http.Response
+	resp *wire.Response
 	err  error
 }
 
-func newChunkedReader(br *bufio.Reader, tp *textproto.Reader, resp *http.Response) *chunkedReader {
+func newChunkedReader(br *bufio.Reader, tp *textproto.Reader, resp *wire.Response) *chunkedReader {
 	return &chunkedReader{cr: httputil.NewChunkedReader(br), tp: tp, resp: resp}
 }
 
@@ -731,4 +719,33 @@ func validFieldValue(v []byte) bool {
 		}
 	}
 	return true
+}
+
+// responseToHTTP returns resp as an *http.Response answering req, for
+// [Pool.RoundTrip]: its fields in a new map, and trailers that arrive
+// with the end of the body set in its Trailer as they are in resp's.
+func responseToHTTP(resp *wire.Response, req *http.Request) *http.Response {
+	hr := resp.HTTP()
+	hr.Request = req
+	if resp.ContentLength < 0 {
+		hr.Body = &trailerBody{ReadCloser: resp.Body, from: resp, to: hr}
+	}
+	return hr
+}
+
+// trailerBody is the body of a [responseToHTTP] answer of unknown length:
+// at its end, the trailer fields the pool kept in from.Trailer are set in
+// to.Trailer.
+type trailerBody struct {
+	io.ReadCloser
+	from *wire.Response
+	to   *http.Response
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.to.Trailer = b.from.Trailer
+	}
+	return n, err
 }

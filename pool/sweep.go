@@ -117,6 +117,7 @@ func (p *Pool) sweeper() {
 		ups = append(ups[:0], p.sweepUps...)
 		p.sweepMu.Unlock()
 		now := time.Now()
+		p.tick(now)
 		for _, u := range ups {
 			u.sweep(now)
 		}

@@ -129,7 +129,7 @@ func TestSweeperStops(t *testing.T) {
 			}
 		}},
 		{"timed out", func(t *testing.T, p *Pool) {
-			u, _ := p.upstreamFor(mustRequest(t, b.url("/")))
+			u, _ := p.upstreamFor(wireRequest(t, mustRequest(t, b.url("/"))))
 			u.set.RequestTimeout = 50 * time.Millisecond
 			if r := roundTrip(p, "GET", b.url("/never"), nil); !isTimeout(r.err) {
 				t.Fatalf("%v, want a timeout", r)
@@ -231,7 +231,7 @@ func TestBlockedWriteTimesOut(t *testing.T) {
 				return c, err
 			}
 			req := mustRequest(t, b.url("/big"))
-			u, _ := p.upstreamFor(req)
+			u, _ := p.upstreamFor(wireRequest(t, req))
 			u.wslack = hang // only the sweeper can end the write in time
 			req.Header.Set("X-Big", strings.Repeat("x", 16<<20))
 			start := time.Now()

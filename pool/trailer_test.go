@@ -100,7 +100,7 @@ func TestTrailers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, fast := range []bool{false, true} {
-				resp, b, err := readResponse([]byte(tt.in), "GET", fast)
+				h, b, err := readResponse([]byte(tt.in), "GET", fast)
 				var fe *FramingError
 				switch {
 				case tt.err == "framing" && !errors.As(err, &fe):
@@ -110,15 +110,15 @@ func TestTrailers(t *testing.T) {
 				case tt.err == "" && (err != nil || string(b) != "hello"):
 					t.Errorf("fast=%t: body %q %v, want \"hello\"", fast, clip(string(b)), err)
 				}
-				if resp == nil {
+				if h == nil {
 					t.Fatalf("fast=%t: no response", fast)
 				}
 				want := tt.want
 				if fast && tt.err == "" {
 					want = tt.fast
 				}
-				if !maps.EqualFunc(resp.Trailer, want, slices.Equal) {
-					t.Errorf("fast=%t: Trailer %s, want %s", fast, show(resp.Trailer), show(want))
+				if !maps.EqualFunc(h.resp.Trailer, want, slices.Equal) {
+					t.Errorf("fast=%t: Trailer %s, want %s", fast, show(h.resp.Trailer), show(want))
 				}
 			}
 		})

@@ -54,6 +54,9 @@ type upstream struct {
 	// goroutine (conn.reader): the sweeper looks at each of them on
 	// every tick, for a context done.
 	readers int
+	// lastCall is the latest start of a call (call.run), one of the
+	// times a connection that goes idle records (clock.go).
+	lastCall time.Time
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
@@ -398,14 +401,11 @@ func (u *upstream) dial(owner *call) {
 	}
 	raw, err := u.p.dialer(ctx, "tcp", u.addr)
 	nc := raw
-	var state *tls.ConnectionState
 	if err == nil && u.https {
 		tc := tls.Client(raw, u.tls)
 		if err = tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 		} else {
-			cs := tc.ConnectionState()
-			state = &cs
 			nc = tc
 		}
 	}
@@ -458,7 +458,7 @@ func (u *upstream) dial(owner *call) {
 		u.mu.Unlock()
 		return
 	}
-	c := newConn(u, raw, nc, state)
+	c := newConn(u, raw, nc)
 	if u.p.isClosed() {
 		u.mu.Unlock()
 		c.closeNet()
@@ -476,10 +476,13 @@ func (u *upstream) dial(owner *call) {
 	}
 	u.dispatch()
 	u.mu.Unlock()
+	// The janitor is started before the connection's answers are read,
+	// so that the coarse clock it sets (clock.go) is fresh when the
+	// connection first goes idle.
+	u.p.startJanitor()
 	if !c.callerReads {
 		go c.readLoop()
 	}
-	u.p.startJanitor()
 }
 
 // failAll ends every queued call with err and closes every connection:

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 func TestWriteHead(t *testing.T) {
@@ -32,7 +34,7 @@ func TestWriteHead(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
-	writeHead(bw, req, requestBody(req))
+	writeHead(bw, wireRequest(t, req))
 	bw.Flush()
 	want := "GET /a%20b/c?x=1&y HTTP/1.1\r\nHost: front.example\r\nCookie: a=1\r\nCookie: b=2\r\n" +
 		"X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\nX-Injected: a  Evil: yes\r\nConnection: close\r\n\r\n"
@@ -73,7 +75,7 @@ func TestWriteHeadFraming(t *testing.T) {
 		req.ContentLength = tt.cl
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
-		writeHead(bw, req, requestBody(req))
+		writeHead(bw, wireRequest(t, req))
 		bw.Flush()
 		head := buf.String()
 		if tt.want != "" && !strings.Contains(head, tt.want) || tt.want == "" && (strings.Contains(head, "Content-Length") || strings.Contains(head, "Transfer-Encoding")) {
@@ -91,7 +93,11 @@ func TestValidateRequest(t *testing.T) {
 		{Method: "GET", URL: &url.URL{Host: "", Path: "/"}},
 	}
 	for _, r := range bad {
-		if err := validateRequest(r); !errors.Is(err, errInvalidHeader) {
+		req, err := requestFromHTTP(r)
+		if err == nil {
+			err = checkRequest(req)
+		}
+		if !errors.Is(err, errInvalidHeader) {
 			t.Errorf("%s %v %v: %v, want errInvalidHeader", r.Method, r.URL, r.Header, err)
 		}
 	}
@@ -104,10 +110,10 @@ func TestWriteBody(t *testing.T) {
 		req.ContentLength = cl
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
-		kind := requestBody(req)
-		writeHead(bw, req, kind)
+		wr := wireRequest(t, req)
+		writeHead(bw, wr)
 		var started atomic.Bool
-		if err := writeBody(bw, req, kind, &started); err != nil || !started.Load() {
+		if err := writeBody(bw, wr, wr.BodyKind(), &started); err != nil || !started.Load() {
 			t.Fatalf("cl %d: %v", cl, err)
 		}
 		got, err := http.ReadRequest(bufio.NewReader(&buf))
@@ -124,13 +130,13 @@ func TestWriteBody(t *testing.T) {
 	req.ContentLength = 10
 	var started atomic.Bool
 	var be *BodyError
-	if err := writeBody(bufio.NewWriter(io.Discard), req, bodyLength, &started); !errors.As(err, &be) {
+	if err := writeBody(bufio.NewWriter(io.Discard), wireRequest(t, req), wire.BodyLength, &started); !errors.As(err, &be) {
 		t.Errorf("short body: %v", err)
 	}
 	req.Body = io.NopCloser(iotest.ErrReader(&http.MaxBytesError{Limit: 1}))
 	req.ContentLength = -1
 	var mbe *http.MaxBytesError
-	if err := writeBody(bufio.NewWriter(io.Discard), req, bodyChunked, &started); !errors.As(err, &mbe) {
+	if err := writeBody(bufio.NewWriter(io.Discard), wireRequest(t, req), wire.BodyChunked, &started); !errors.As(err, &mbe) {
 		t.Errorf("body over the limit: %v, want a MaxBytesError", err)
 	}
 }
@@ -323,7 +329,7 @@ func TestWriteHeadBufferSpace(t *testing.T) {
 			var buf bytes.Buffer
 			bw := bufio.NewWriterSize(&buf, tt.size)
 			bw.WriteString(tt.buffered)
-			writeHead(bw, req, requestBody(req))
+			writeHead(bw, wireRequest(t, req))
 			bw.Flush()
 			want := tt.buffered + "GET /x HTTP/1.1\r\nHost: b\r\nX-V: " + tt.value + "\r\n\r\n"
 			if got := buf.String(); got != want {

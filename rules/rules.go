@@ -22,6 +22,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -239,7 +240,7 @@ func (r *RevProxy) Run(ctx context.Context, st *stage.State) (stage.Result, erro
 			Err:    fmt.Errorf("revproxy at %s: %s %s: %w", r.m.pos, st.Method, t.URL(), err),
 		}
 	}
-	st.SetAnswer(resp, r.m.pos)
+	st.SetProxied(resp, out, r.m.pos)
 	return stage.Next, nil
 }
 
@@ -288,22 +289,16 @@ func (r *Redirect) Run(ctx context.Context, st *stage.State) (stage.Result, erro
 	if st.Trace != nil {
 		st.Tracef(r.m.pos, "redirect %s=\"%s\": match -> redirect %d Location: %s", r.m.subj, r.m.re, r.status, loc)
 	}
-	st.SetAnswer(NewAnswer(r.status, http.Header{"Location": {loc}}), r.m.pos)
+	st.SetAnswer(NewRedirect(r.status, loc), r.m.pos)
 	return stage.Next, nil
 }
 
-// NewAnswer returns a generated response with an empty body.
-func NewAnswer(status int, h http.Header) *http.Response {
-	if h == nil {
-		h = make(http.Header)
-	}
-	return &http.Response{
-		StatusCode: status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
-		Body:          http.NoBody,
-		ContentLength: 0,
-	}
+// NewRedirect returns a generated redirection to loc: the status, a
+// Location field and an empty body.
+func NewRedirect(status int, loc string) *wire.Response {
+	r := &wire.Response{StatusCode: status, ProtoMinor: 1, Body: http.NoBody}
+	r.Header.Add("Location", loc)
+	return r
 }
 
 // Rewrite is a compiled <rewrite>: it changes the request's path and

@@ -52,16 +52,20 @@ func parseTarget(dest string) (forward.Target, error) {
 // setPathQuery sets the path and query of t from rest, the part of a
 // destination after the host.
 func setPathQuery(t *forward.Target, rest string) {
-	path := rest
+	path, query := rest, ""
 	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		path = rest[:q]
-		t.RawQuery = EscapeTarget(rest[q+1:])
+		path, query = rest[:q], rest[q+1:]
+		t.RawQuery = EscapeTarget(query)
 		t.HasQuery = true
 	}
 	if path == "" {
-		path = "/"
+		t.Path = "/"
+		return
 	}
 	t.Path = EscapeTarget(path)
+	if t.Path == path && t.RawQuery == query {
+		t.URI = rest // nothing escaped or added: rest is the request target
+	}
 }
 
 // targetParser parses the expansions of one destination template. When

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 )
 
@@ -52,6 +53,25 @@ func TestParseTarget(t *testing.T) {
 		if got.URL() != tt.want || got.Host != tt.host {
 			t.Errorf("ParseTarget(%q) = %q host %q, want %q host %q", tt.dest, got.URL(), got.Host, tt.want, tt.host)
 		}
+		checkURI(t, tt.dest, got)
+	}
+	// URI is set when the destination needed no escaping and had a path.
+	for dest, want := range map[string]string{"http://b/x?y": "/x?y", "http://b/x": "/x", "http://b": "", "http://b?q": "", "http://b/a b": ""} {
+		if got, _ := ParseTarget(dest); got.URI != want {
+			t.Errorf("ParseTarget(%q).URI = %q, want %q", dest, got.URI, want)
+		}
+	}
+}
+
+// checkURI checks that a target's URI, when set, is its path and query.
+func checkURI(t *testing.T, dest string, got *forward.Target) {
+	t.Helper()
+	want := got.Path
+	if got.HasQuery {
+		want += "?" + got.RawQuery
+	}
+	if got.URI != "" && got.URI != want {
+		t.Errorf("%q: URI %q, want %q", dest, got.URI, want)
 	}
 }
 
@@ -95,6 +115,9 @@ func TestTargetParser(t *testing.T) {
 			}
 			if werr == nil && got != *want {
 				t.Fatalf("%q -> %q: parser %+v, ParseTarget %+v", tpl, dest, got, *want)
+			}
+			if werr == nil {
+				checkURI(t, dest, &got)
 			}
 		}
 	}

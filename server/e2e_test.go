@@ -673,18 +673,7 @@ func TestWebSocketTunnel(t *testing.T) {
 		io.Copy(conn, brw) // echo
 	})
 	addr := proxy(t, `<host><revproxy suburl="ws" dest="`+b.URL+`/ws"/><revproxy suburl="h2c" dest="`+b.URL+`/plain"/></host>`)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\nearly")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br, resp := sendRaw(t, addr, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\nearly")
 	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" || resp.Header.Get("Sec-Websocket-Accept") != "k1-ok" {
 		t.Fatalf("handshake answer %d %v", resp.StatusCode, resp.Header)
 	}
@@ -761,6 +750,28 @@ func TestWebSocketTunnelHTTPS(t *testing.T) {
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 		t.Errorf("after the client's end: %q %v, want the end of the stream", rest, err)
 	}
+}
+
+// sendRaw writes raw on a new connection to addr (closed at the end of
+// the test, 5 s to finish) and reads the answer's head; the body and
+// whatever follows are left in the reader.
+func sendRaw(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, br, resp
 }
 
 // oneShotBackend serves, on a loopback port closed at the end of the test,

@@ -414,3 +414,66 @@ func TestGroupKillBackendUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests, %d failed before b was taken out, %d after", len(results), before, after)
 }
+
+// TestGroupWebSocket: a WebSocket upgrade whose dest is a group goes
+// through the engine to the servers the group's balancer picks (round
+// robin), skipping a drained one, and its tunnel echoes.
+func TestGroupWebSocket(t *testing.T) {
+	ws := func(name string) *backend {
+		return newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") != "websocket" {
+				http.Error(w, "not an upgrade", 400)
+				return
+			}
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" + name + ":")
+			brw.Flush()
+			io.Copy(conn, brw) // echo
+		})
+	}
+	a, b := ws("a"), ws("b")
+	dir := t.TempDir()
+	r := start(t, dir, `<port>127.0.0.1:0</port>
+<extension findlib-package="ocsigenserver.ext.revproxy">
+  <upstream name="chat"><server url="`+a.URL+`"/><server url="`+b.URL+`"/></upstream>
+</extension>
+<host><revproxy suburl="(.*)" dest="http://chat/\1"/></host>`)
+	upgrade := func() string {
+		c, br, resp := sendRaw(t, r.addr(0), "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k1\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		defer c.Close()
+		if resp.StatusCode != 101 {
+			return fmt.Sprint(resp.StatusCode)
+		}
+		name, err := br.ReadString(':')
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "ping")
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+		return strings.TrimSuffix(name, ":")
+	}
+	var got []string
+	for range 4 {
+		got = append(got, upgrade())
+	}
+	if strings.Join(got, " ") != "a b a b" {
+		t.Errorf("upgrades answered by %q, want round robin", got)
+	}
+	if err := r.srv.SetDrained("chat", "0", true); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for range 2 {
+		got = append(got, upgrade())
+	}
+	if strings.Join(got, " ") != "b b" {
+		t.Errorf("with a drained: upgrades answered by %q, want b", got)
+	}
+}

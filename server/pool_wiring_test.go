@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
@@ -92,5 +91,4 @@ func TestPoolIsTheTransport(t *testing.T) {
 	if _, ok := srv.Handler.Tree().Env().Transport.(*pool.Pool); !ok {
 		t.Errorf("transport %T", srv.Handler.Tree().Env().Transport)
 	}
-	var _ http.RoundTripper = srv.Handler.Tree().Env().Transport
 }

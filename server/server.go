@@ -30,11 +30,12 @@ import (
 )
 
 // newEnv returns the run-time environment of cfg: its backend clients,
-// the pool p for proxied requests and a net/http client for upgrades.
+// the pool p for proxied requests and p's net/http client for upgrades
+// (which sends an upgrade to a group to a server its balancer picks).
 func newEnv(cfg *xmlconf.Config, p *pool.Pool) *stage.Env {
 	return &stage.Env{
 		Transport:      p,
-		Upgrade:        pool.NewUpgradeTransport(cfg.Timeout),
+		Upgrade:        p.Upgrader(cfg.Timeout),
 		BackendTimeout: cfg.Timeout,
 	}
 }
@@ -56,7 +57,6 @@ func compileTree(cfg *xmlconf.Config, opts engine.Options, logs *accesslog.Logs)
 	env := newEnv(cfg, p)
 	env.Forwarded = forward.ParseConfig(cfg, &errs)
 	env.PathPrefix = pc.PathPrefixFunc()
-	env.ClientAddrInContext = pc.NeedsClientAddr()
 	tree, err := engine.Compile(cfg, env, opts)
 	if err = errs.With(err); err != nil {
 		p.Close()

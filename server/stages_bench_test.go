@@ -12,6 +12,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/admin"
 	"github.com/ocsiproxy/ocsiproxy/engine"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -81,31 +82,29 @@ func BenchmarkStages(b *testing.B) {
 // stubTransport answers every request with the same small response,
 // reused: only one request is in flight at a time.
 type stubTransport struct {
-	resp http.Response
-	body stubBody
-	n    int
+	resp   wire.Response
+	fields [8]wire.Field
+	body   stubBody
+	n      int
 }
 
-var stubHeader = http.Header{
-	"Content-Type":   {"text/html; charset=utf-8"},
-	"Content-Length": {"64"},
-	"Connection":     {"keep-alive"},
-	"Location":       {"http://10.1.0.6:8000/users/42"},
-	"Date":           {"Sun, 22 Nov 2026 10:00:00 GMT"},
+var stubHeader = []wire.Field{
+	{Name: "Content-Type", Value: "text/html; charset=utf-8"},
+	{Name: "Content-Length", Value: "64"},
+	{Name: "Connection", Value: "keep-alive"},
+	{Name: "Location", Value: "http://10.1.0.6:8000/users/42"},
+	{Name: "Date", Value: "Sun, 22 Nov 2026 10:00:00 GMT"},
 }
 
-func (t *stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *stubTransport) Send(r *wire.Request) (*wire.Response, error) {
 	t.n++
-	if t.resp.Header == nil {
-		t.resp.Header = make(http.Header)
-	}
-	clear(t.resp.Header)
-	for k, v := range stubHeader {
-		t.resp.Header[k] = v
+	t.resp.Header = wire.MakeHeader(t.fields[:])
+	for _, f := range stubHeader {
+		t.resp.Header.AddCanonical(f.Name, f.Value)
 	}
 	t.body.n = 64
-	t.resp.StatusCode, t.resp.Proto, t.resp.ProtoMajor, t.resp.ProtoMinor = 200, "HTTP/1.1", 1, 1
-	t.resp.ContentLength, t.resp.Body, t.resp.Request = 64, &t.body, r
+	t.resp.StatusCode, t.resp.Status, t.resp.ProtoMinor = 200, "200 OK", 1
+	t.resp.ContentLength, t.resp.Body = 64, &t.body
 	return &t.resp, nil
 }
 

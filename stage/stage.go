@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -121,9 +122,9 @@ func IsStandIn(body io.ReadCloser) bool {
 // Env is what the stages of one server share at run time.
 type Env struct {
 	// Transport sends proxied requests to backends. The engine does not
-	// know which client it is: a keep-alive client, the pipelining pool,
-	// or the recorder of --dry-run.
-	Transport http.RoundTripper
+	// know which client it is: the pipelining pool, or the recorder of
+	// --dry-run.
+	Transport wire.Sender
 	// Upgrade sends the requests that switch protocols (WebSocket); such
 	// a connection becomes a tunnel and is never shared. nil means
 	// Transport.
@@ -139,11 +140,6 @@ type Env struct {
 	// url), prepended to the path of every backend request to it; ""
 	// for none. nil, the default, means no upstream has one.
 	PathPrefix func(scheme, hostport string) string
-	// ClientAddrInContext makes forward.NewRequest put the client
-	// address (Client) in the backend request's context, for upstream
-	// groups balanced by ip_hash, which the pool cannot otherwise see.
-	// Default off: it costs an allocation per request.
-	ClientAddrInContext bool
 }
 
 // State is the request as the stages see it. Stages never modify the
@@ -153,6 +149,10 @@ type Env struct {
 type State struct {
 	// In is the request as the server received it.
 	In *http.Request
+	// InFields are In's header fields (Host excepted) in the order the
+	// client sent them, when the server kept that order; nil otherwise
+	// (In.Header has the same fields).
+	InFields *wire.Header
 	// Env is the server's run-time environment.
 	Env *Env
 
@@ -183,6 +183,9 @@ type State struct {
 
 	// Peer is the address of the connection's other end.
 	Peer netip.Addr
+	// PeerText is Peer as text when the server had it at hand (the
+	// address part of an IPv4 peer's RemoteAddr), else "".
+	PeerText string
 	// Client is the client address: the peer, or the address that
 	// <allow-forward-for> established.
 	Client netip.Addr
@@ -202,11 +205,15 @@ type State struct {
 	Status int
 	// Answer is the response found so far; nil while unanswered. Its Body
 	// is owned by the state: a stage that drops an answer closes it.
-	Answer *http.Response
+	Answer *wire.Response
 	// AnswerPos is the position of the instruction that answered, or of
 	// the one whose error ended the request (a <revproxy> or <route>
 	// whose backend call failed); zero when there is neither.
 	AnswerPos xmlconf.Pos
+	// AnswerRequest is the request sent to the backend whose answer
+	// Answer is (a <revproxy> or <route> gave it), for the logs and
+	// --dry-run; nil when the answer was made here, or there is none.
+	AnswerRequest *wire.Request
 	// AnswerSite is the innermost <site> whose instructions gave the
 	// answer, as its path ("/app/"), for the logs; "" when the answer
 	// came from outside every site, or there is none.
@@ -214,6 +221,10 @@ type State struct {
 
 	// Retries counts the restarts made by <rewrite>.
 	Retries int
+
+	// Start is when the server began to serve the request (zero when
+	// the state was not made by the server's handler).
+	Start time.Time
 
 	// Files holds the file-serving settings that Ocsigen's
 	// extendconfiguration elements (<listdirs>, <defaultindex>,
@@ -246,13 +257,22 @@ func (st *State) Tracef(pos xmlconf.Pos, format string, args ...any) {
 // return the whole body, for any consumer that copies it.
 type AnswerWriter interface {
 	io.ReadCloser
-	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *http.Response)
+	WriteAnswer(w http.ResponseWriter, r *http.Request, resp *wire.Response)
 }
 
-// SetAnswer records resp as the answer given by the instruction at pos.
-func (st *State) SetAnswer(resp *http.Response, pos xmlconf.Pos) {
+// SetAnswer records resp as the answer given by the instruction at pos,
+// an answer made here (a backend's is recorded by SetProxied).
+func (st *State) SetAnswer(resp *wire.Response, pos xmlconf.Pos) {
 	st.Answer = resp
+	st.AnswerRequest = nil
 	st.AnswerPos = pos
+}
+
+// SetProxied records resp, a backend's answer to the request out, as the
+// answer given by the instruction at pos.
+func (st *State) SetProxied(resp *wire.Response, out *wire.Request, pos xmlconf.Pos) {
+	st.SetAnswer(resp, pos)
+	st.AnswerRequest = out
 }
 
 // DropAnswer discards the answer, closing its body.
@@ -261,6 +281,7 @@ func (st *State) DropAnswer() {
 		st.Answer.Body.Close()
 	}
 	st.Answer = nil
+	st.AnswerRequest = nil
 }
 
 // SubURL returns the string a suburl regexp matches: the site-relative

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ocsiproxy/ocsiproxy/wire"
+	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
 func TestInsideWithSlash(t *testing.T) {
@@ -146,5 +149,26 @@ func TestIsStandIn(t *testing.T) {
 		if got := IsStandIn(tt.body); got != tt.want {
 			t.Errorf("%s: IsStandIn = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestAnswerRequest checks that AnswerRequest names the backend request
+// of a proxied answer only: SetProxied sets it, SetAnswer and DropAnswer
+// clear it.
+func TestAnswerRequest(t *testing.T) {
+	var st State
+	out := &wire.Request{Method: "GET"}
+	st.SetProxied(&wire.Response{StatusCode: 200, Body: http.NoBody}, out, xmlconf.Pos{})
+	if st.AnswerRequest != out {
+		t.Errorf("after SetProxied: AnswerRequest %v", st.AnswerRequest)
+	}
+	st.DropAnswer()
+	if st.Answer != nil || st.AnswerRequest != nil {
+		t.Errorf("after DropAnswer: Answer %v, AnswerRequest %v", st.Answer, st.AnswerRequest)
+	}
+	st.SetProxied(&wire.Response{StatusCode: 200, Body: http.NoBody}, out, xmlconf.Pos{})
+	st.SetAnswer(&wire.Response{StatusCode: 301, Body: http.NoBody}, xmlconf.Pos{})
+	if st.AnswerRequest != nil {
+		t.Errorf("after SetAnswer: AnswerRequest %v", st.AnswerRequest)
 	}
 }

@@ -3,10 +3,20 @@
 // proxies in front of it, not it, decide the numbers.
 //
 // Any path answers 200 with a 64-byte body; /size/N answers N bytes (N at
-// most 16 MiB). HEAD gets the head only. Request bodies (Content-Length
-// or chunked) are read and dropped. Pipelined requests are answered in
-// order, their responses written together. GET /_stats answers the
-// counters as JSON: connections accepted, open, and requests served.
+// most 16 MiB); /sleep/MS answers 64 bytes MS milliseconds (at most 10 s)
+// after the request was read. HEAD gets the head only. Request bodies
+// (Content-Length or chunked) are read and dropped. Pipelined requests
+// are answered in order, their responses written together. GET /_stats
+// answers the counters as JSON: connections accepted, open, and requests
+// served.
+//
+// With -pipeline=turn (the default) a connection's requests are served
+// in turn: the next one is read once the previous answer is written, so
+// pipelined /sleep requests wait for each other. With
+// -pipeline=concurrent a goroutine reads them as they come, so that each
+// /sleep answer is due MS after its own request (answers still go out in
+// order), as from a backend with a worker per request: bench/pipeline.sh
+// measures the pool's pipelining against both.
 package main
 
 import (
@@ -24,20 +34,34 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 const maxSize = 16 << 20
 
+// maxSleep bounds the delay of /sleep/MS.
+const maxSleep = 10 * time.Second
+
 var (
-	body     = bytes.Repeat([]byte("0123456789abcdef"), maxSize/16)
-	conns    atomic.Int64
-	open     atomic.Int64
-	requests atomic.Int64
+	// concurrent: requests are read as they come (-pipeline).
+	concurrent bool
+	body       = bytes.Repeat([]byte("0123456789abcdef"), maxSize/16)
+	conns      atomic.Int64
+	open       atomic.Int64
+	requests   atomic.Int64
 )
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:18500", "address to listen on")
+	mode := flag.String("pipeline", "turn", "how pipelined requests are served: turn or concurrent")
 	flag.Parse()
+	switch *mode {
+	case "turn":
+	case "concurrent":
+		concurrent = true
+	default:
+		log.Fatalf("backend: -pipeline %q: want turn or concurrent", *mode)
+	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -76,23 +100,68 @@ func serve(c net.Conn) {
 	br := bufio.NewReaderSize(c, 8<<10)
 	bw := bufio.NewWriterSize(c, 8<<10)
 	var head []byte
-	for {
+	read := func() (*request, error) {
 		req, err := readHead(br)
+		if err == nil {
+			req.read = time.Now()
+			err = req.skipBody(br)
+		}
+		return req, err
+	}
+	var queue chan readResult
+	if concurrent {
+		queue = make(chan readResult, 64)
+		done := make(chan struct{})
+		defer close(done)
+		readNext := read
+		go func() {
+			for {
+				req, err := readNext()
+				select {
+				case queue <- readResult{req, err}:
+				case <-done:
+					return
+				}
+				if err != nil || req.close {
+					return
+				}
+			}
+		}()
+		read = func() (*request, error) {
+			r := <-queue
+			return r.req, r.err
+		}
+	}
+	pending := func() bool {
+		if concurrent {
+			return len(queue) > 0
+		}
+		return br.Buffered() > 0
+	}
+	for {
+		req, err := read()
 		if err != nil {
-			if err != io.EOF {
+			if errors.Is(err, errBad) {
 				bw.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 				bw.Flush()
 			}
 			return
 		}
 		requests.Add(1)
-		if err := req.skipBody(br); err != nil {
-			return
-		}
 		n := 64
 		var extra []byte
 		path, _, _ := strings.Cut(req.target, "?")
 		switch {
+		case strings.HasPrefix(path, "/sleep/"):
+			ms, err := strconv.Atoi(path[len("/sleep/"):])
+			if err != nil || ms < 0 || time.Duration(ms)*time.Millisecond > maxSleep {
+				bw.WriteString("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+				goto next
+			}
+			if d := time.Until(req.read.Add(time.Duration(ms) * time.Millisecond)); d > 0 {
+				bw.Flush() // the answers due before this one go now
+				time.Sleep(d)
+			}
 		case path == "/_stats":
 			extra = []byte(stats())
 		case strings.HasPrefix(path, "/size/"):
@@ -126,7 +195,7 @@ func serve(c net.Conn) {
 			return
 		}
 		// Answers to pipelined requests go out together.
-		if br.Buffered() == 0 {
+		if !pending() {
 			if err := bw.Flush(); err != nil {
 				return
 			}
@@ -134,7 +203,15 @@ func serve(c net.Conn) {
 	}
 }
 
+// readResult is a request read by a concurrent connection's reader.
+type readResult struct {
+	req *request
+	err error
+}
+
 type request struct {
+	// read is when the request was read whole (head and body).
+	read    time.Time
 	target  string
 	head    bool  // HEAD: no body in the answer
 	close   bool  // the connection ends after the answer

@@ -54,10 +54,13 @@ type suite struct {
 	bin         string
 	ocsiproxy   string
 	backend     *proc
-	results     []result
-	idleResults []idleResult
-	deadline    time.Time
-	wrkScript   string
+	// groupBackends are the second and third backends of the groups
+	// scenario, started when it first runs.
+	groupBackends []*proc
+	results       []result
+	idleResults   []idleResult
+	deadline      time.Time
+	wrkScript     string
 }
 
 func env(name, def string) string {
@@ -77,7 +80,7 @@ func envInt(name string, def int) int {
 func main() {
 	s := &suite{}
 	targets := flag.String("targets", env("TARGETS", "ocsiproxy nginx haproxy"), "targets, in order: ocsiproxy nginx haproxy")
-	scenarios := flag.String("scenarios", env("SCENARIOS", "small 1k 64k lat1 idle rules"), "scenarios: small 1k 64k lat1 idle rules")
+	scenarios := flag.String("scenarios", env("SCENARIOS", "small 1k 64k lat1 idle rules groups"), "scenarios: small 1k 64k lat1 idle rules groups")
 	duration := flag.Int("duration", envInt("DURATION", 10), "seconds per measured run (1-120)")
 	warmup := flag.Int("warmup", envInt("WARMUP", 2), "seconds of load before each measured run (0-60)")
 	flag.IntVar(&s.conns, "conns", envInt("CONNS", 64), "connections in the throughput scenarios")
@@ -108,7 +111,7 @@ func main() {
 	for range s.rounds {
 		for _, sc := range s.scenarios {
 			switch sc {
-			case "rules":
+			case "rules", "groups":
 				runs += 4
 			case "idle":
 			default:
@@ -155,8 +158,8 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 		}
 	}
 	for _, sc := range s.scenarios {
-		if _, ok := loads[sc]; !ok && sc != "idle" && sc != "rules" {
-			return fmt.Errorf("unknown scenario %q (small 1k 64k lat1 idle rules)", sc)
+		if _, ok := loads[sc]; !ok && sc != "idle" && sc != "rules" && sc != "groups" {
+			return fmt.Errorf("unknown scenario %q (small 1k 64k lat1 idle rules groups)", sc)
 		}
 	}
 	if s.conns < 1 || s.idleConns < 1 || s.rules < 10 || s.rounds < 1 || s.rounds > 20 {
@@ -207,9 +210,18 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 	return nil
 }
 
-// lastPort is the last port the suite uses: the backend's is portBase,
-// the targets' and the rules scenario's the next 8, the floor targets'
-// after those.
+// Ports, from portBase: the backend's, then ocsiproxy's, nginx's and
+// HAProxy's (+1 to +3), the rules scenario's four targets (+4 to +7),
+// the groups scenario's (portGroups: its ocsiproxy targets with one
+// upstream and with the group of three, +8 and +9; its second and third
+// backends, +10 and +11; its nginx targets, +12 and +13), and the floor
+// targets' (portFloors and up).
+const (
+	portGroups = 8
+	portFloors = 14
+)
+
+// lastPort is the last port the suite uses (see portGroups).
 func (s *suite) lastPort() int {
 	n := 0
 	for _, t := range s.targets {
@@ -217,7 +229,7 @@ func (s *suite) lastPort() int {
 			n++
 		}
 	}
-	return s.portBase + 8 + n
+	return s.portBase + portFloors - 1 + n
 }
 
 // countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "0-3".
@@ -256,8 +268,7 @@ func (s *suite) main() error {
 	if err := os.WriteFile(s.wrkScript, []byte(wrkLua), 0o644); err != nil {
 		return err
 	}
-	// Ports: backend, then one per target; the rules scenario's after
-	// those, the floor targets' last.
+	// Ports: see portGroups.
 	ports := map[string]int{"ocsiproxy": 1, "nginx": 2, "haproxy": 3}
 	for p := s.portBase; p <= s.lastPort(); p++ {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -282,7 +293,7 @@ func (s *suite) main() error {
 	for _, name := range s.targets {
 		t := &target{name: name, kind: name, port: s.portBase + ports[name]}
 		if _, floor := floorFlags(name); floor {
-			t.kind, t.port = "floor", s.portBase+9+floors
+			t.kind, t.port = "floor", s.portBase+portFloors+floors
 			floors++
 		}
 		targets = append(targets, t)
@@ -305,6 +316,10 @@ func (s *suite) main() error {
 			case "idle":
 			case "rules":
 				if err := s.rulesScenario(); err != nil {
+					return err
+				}
+			case "groups":
+				if err := s.groupsScenario(round); err != nil {
 					return err
 				}
 			default:
@@ -333,6 +348,9 @@ func (s *suite) main() error {
 		if t.proc != nil {
 			t.proc.stop()
 		}
+	}
+	for _, b := range s.groupBackends {
+		b.stop()
 	}
 	return s.report()
 }
@@ -400,13 +418,17 @@ func (s *suite) measure(scenario string, t *target, path string, conns int, labe
 			return fmt.Errorf("wrk (warm-up of %s): %v\n%s", t.name, err, out)
 		}
 	}
-	u0, b0 := groupUsage(t.proc.pgid), groupUsage(s.backend.pgid)
+	backends := t.backends
+	if backends == nil {
+		backends = []*proc{s.backend}
+	}
+	u0, b0 := groupUsage(t.proc.pgid), backendUsage(backends)
 	busy0, _ := sysCPU()
 	start := time.Now()
 	out, wrkCPU, err := s.wrk(t.addr(), path, conns, s.duration)
 	wall := time.Since(start)
 	busy1, _ := sysCPU()
-	u1, b1 := groupUsage(t.proc.pgid), groupUsage(s.backend.pgid)
+	u1, b1 := groupUsage(t.proc.pgid), backendUsage(backends)
 	if err != nil {
 		return fmt.Errorf("wrk on %s: %v\n%s", t.name, err, out)
 	}
@@ -438,6 +460,19 @@ func (s *suite) measure(scenario string, t *target, path string, conns int, labe
 		os.Truncate(file, 0) // the logs of a run can be large; keep the disk clean
 	}
 	return nil
+}
+
+// backendUsage sums the usage of the backends' process groups.
+func backendUsage(backends []*proc) usage {
+	var u usage
+	for _, b := range backends {
+		g := groupUsage(b.pgid)
+		u.cpu += g.cpu
+		u.user += g.user
+		u.rss += g.rss
+		u.procs += g.procs
+	}
+	return u
 }
 
 // wrkFields parses the WRKRESULT line of the wrk script.
@@ -482,6 +517,66 @@ func (s *suite) rulesScenario() error {
 		}
 	}
 	return nil
+}
+
+// groupsScenario compares, under the small scenario's load (GET /, CONNS
+// connections), ocsiproxy with one upstream (the catch-all rule's dest
+// is the backend) and with a group of three servers (<upstream name="g"
+// balance="round_robin">: the backend and two more bench/backend
+// processes), each started fresh and measured back to back, the order
+// alternating from round to round; nginx the same (an upstream block of
+// one server, then of three) when it is a target.
+func (s *suite) groupsScenario(round int) error {
+	if s.groupBackends == nil {
+		for i := range 2 {
+			port := s.portBase + portGroups + 2 + i
+			name := fmt.Sprintf("backend%d", i+2)
+			p, err := start(name, s.proxyCPUs, filepath.Join(s.run, name+".log"), nil,
+				filepath.Join(s.bin, "backend"), "-listen", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				return err
+			}
+			s.groupBackends = append(s.groupBackends, p)
+			if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", port), "/", p); err != nil {
+				return fmt.Errorf("%s: %v\n%s", name, err, p.tail())
+			}
+		}
+	}
+	three := append([]*proc{s.backend}, s.groupBackends...)
+	kinds := []string{"ocsiproxy"}
+	if slices.Contains(s.targets, "nginx") {
+		kinds = append(kinds, "nginx")
+	}
+	for k, kind := range kinds {
+		ts := []*target{
+			{name: kind + "-single", kind: kind, port: s.portBase + portGroups + 4*k},
+			{name: kind + "-group3", kind: kind, port: s.portBase + portGroups + 4*k + 1, group: 3, backends: three},
+		}
+		if round%2 == 1 {
+			ts[0], ts[1] = ts[1], ts[0]
+		}
+		for _, t := range ts {
+			if err := s.launch(t); err != nil {
+				return err
+			}
+			label := kind + ", 1 upstream"
+			if t.group > 0 {
+				label = fmt.Sprintf("%s, group of %d", kind, t.group)
+			}
+			err := s.measure("groups", t, "/", s.conns, label)
+			t.proc.stop()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// groupPorts returns the ports of the groups scenario's servers: the
+// backend's and the two others'.
+func (s *suite) groupPorts() []int {
+	return []int{s.backendPort, s.portBase + portGroups + 2, s.portBase + portGroups + 3}
 }
 
 // idleResult is the memory one target takes for idle connections.

@@ -21,6 +21,8 @@ func (s *suite) report() error {
 			s.idleTable(&b)
 		case "rules":
 			s.rulesTable(&b)
+		case "groups":
+			s.groupsTable(&b)
 		default:
 			s.loadTable(&b, sc)
 		}
@@ -159,7 +161,30 @@ func (s *suite) rulesTable(b *strings.Builder) {
 	w.Flush()
 }
 
-// verdicts compares ocsiproxy with the targets of issue 7.
+func (s *suite) groupsTable(b *strings.Builder) {
+	fmt.Fprintf(b, "\n== groups: GET / (64-byte answer), %d connections; one upstream vs <upstream name=\"g\" balance=\"round_robin\"> of 3 servers (nginx: an upstream block of 1, then 3); backend us/req sums the backends\n", s.conns)
+	w := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "target\tservers\treq/s\tp50 ms\tp99 ms\tCPU us/req\tspread\tCPU x 1 upstream\tbackend us/req\terrors\tother cores\t")
+	for _, kind := range []string{"ocsiproxy", "nginx"} {
+		single := s.find("groups", kind+"-single")
+		for _, name := range []string{"single", "group3"} {
+			r := s.find("groups", kind+"-"+name)
+			if r == nil || single == nil {
+				continue
+			}
+			n := 1
+			if name == "group3" {
+				n = 3
+			}
+			fmt.Fprintf(w, "%s\t%d\t%.0f\t%.3f\t%.3f\t%.1f\t±%.0f%%\t%s\t%.1f\t%d\t%.2f\t\n", kind, n, r.reqs, r.p50/1000, r.p99/1000,
+				r.cpuPerReq, 100*r.spread, ratio(r.cpuPerReq, single.cpuPerReq), r.backendPerReq, r.errors, r.otherCores)
+		}
+	}
+	w.Flush()
+}
+
+// verdicts compares ocsiproxy with the targets of issue 7, and of the
+// upstream groups' issue.
 func (s *suite) verdicts(b *strings.Builder) {
 	for _, name := range []string{"ocsiproxy"} {
 		fmt.Fprintf(b, "\n== targets (issue 7): %s\n", name)
@@ -190,6 +215,10 @@ func (s *suite) verdicts(b *strings.Builder) {
 		small, large := s.find("rules", "ocsiproxy-rules10"), s.find("rules", fmt.Sprintf("ocsiproxy-rules%d", s.rules))
 		if small != nil && large != nil {
 			line(fmt.Sprintf("rules: CPU per request, %d rules x 10 rules", s.rules), large.cpuPerReq/small.cpuPerReq, "", "<=", 1.5, large.cpuPerReq <= 1.5*small.cpuPerReq)
+		}
+		single, group := s.find("groups", "ocsiproxy-single"), s.find("groups", "ocsiproxy-group3")
+		if single != nil && group != nil {
+			line("groups: CPU per request, 3-server group x single upstream", group.cpuPerReq/single.cpuPerReq, "", "<=", 1.10, group.cpuPerReq <= 1.10*single.cpuPerReq)
 		}
 	}
 }

@@ -13,7 +13,12 @@ type target struct {
 	kind  string // ocsiproxy, nginx, haproxy, floor
 	port  int
 	rules int // 0: the one catch-all rule; N: the rules scenario's N rules
-	proc  *proc
+	// group is 0, or the number of servers of the group (the groups
+	// scenario) the catch-all rule sends to; backends are then the
+	// processes of those servers, whose CPU is the backend's.
+	group    int
+	backends []*proc
+	proc     *proc
 }
 
 func (t *target) addr() string { return fmt.Sprintf("127.0.0.1:%d", t.port) }
@@ -107,7 +112,17 @@ func (s *suite) accessLogs(t *target) []string {
 // requests match the last one).
 func (s *suite) ocsiproxyConf(t *target, dir string) string {
 	var rules strings.Builder
-	if t.rules == 0 {
+	ext := `<extension findlib-package="ocsigenserver.ext.revproxy"/>`
+	switch {
+	case t.group > 0:
+		// One group of servers, balanced round robin.
+		var servers strings.Builder
+		for _, port := range s.groupPorts()[:t.group] {
+			fmt.Fprintf(&servers, "\n        <server url=\"http://127.0.0.1:%d\"/>", port)
+		}
+		ext = fmt.Sprintf("<extension findlib-package=\"ocsigenserver.ext.revproxy\">\n      <upstream name=\"g\" balance=\"round_robin\">%s\n      </upstream>\n    </extension>", servers.String())
+		rules.WriteString("      <revproxy suburl=\"(.*)\" dest=\"http://g/\\1\"/>\n")
+	case t.rules == 0:
 		fmt.Fprintf(&rules, "      <revproxy suburl=\"(.*)\" dest=\"http://127.0.0.1:%d/\\1\"/>\n", s.backendPort)
 	}
 	for i := range t.rules {
@@ -121,12 +136,12 @@ func (s *suite) ocsiproxyConf(t *target, dir string) string {
     <maxconnected>%d</maxconnected>
     <keepalivetimeout>300</keepalivetimeout>
     <findlib path="/usr/lib/ocaml"/>
-    <extension findlib-package="ocsigenserver.ext.revproxy"/>
+    %s
     <host hostfilter="*">
 %s    </host>
   </server>
 </ocsigen>
-`, t.port, dir, dir, s.idleConns+1000, rules.String())
+`, t.port, dir, dir, s.idleConns+1000, ext, rules.String())
 }
 
 // nginxConf: HTTP/1.1 upstream keep-alive, X-Forwarded-For and
@@ -137,6 +152,15 @@ func (s *suite) nginxConf(t *target, dir string) string {
 	accessLog := "off"
 	if s.logs {
 		accessLog = dir + "/logs/access.log combined"
+	}
+	servers := fmt.Sprintf("        server 127.0.0.1:%d;\n", s.backendPort)
+	if t.group > 0 {
+		// The groups scenario: an upstream of t.group servers, round
+		// robin (nginx's default).
+		servers = ""
+		for _, port := range s.groupPorts()[:t.group] {
+			servers += fmt.Sprintf("        server 127.0.0.1:%d;\n", port)
+		}
 	}
 	var locations strings.Builder
 	if t.rules == 0 {
@@ -165,8 +189,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 300s;
     upstream backend {
-        server 127.0.0.1:%d;
-        keepalive 128;
+%s        keepalive 128;
         keepalive_requests 1000000;
         keepalive_timeout 60s;
     }
@@ -183,7 +206,7 @@ http {
 %s    }
 }
 `, s.proxyNCPU, s.fdLimit, dir, dir, min(2*s.idleConns+1000, s.fdLimit), accessLog, dir, dir, dir, dir, dir,
-		s.backendPort, t.port, locations.String())
+		servers, t.port, locations.String())
 }
 
 // haproxyConf: HTTP mode, keep-alive both sides, idle backend connections

@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -161,15 +162,13 @@ func (a *Auth) check(login, pass string) (string, bool) {
 func (a *Auth) reject(st *stage.State, why string) (stage.Result, error) {
 	st.Tracef(a.pos, "authbasic realm=%q: %s -> answer 401", a.realm, why)
 	const body = "<html><head><title>401 Unauthorized</title></head><body><h1>401 Unauthorized</h1></body></html>\n"
-	st.SetAnswer(&http.Response{
-		StatusCode: http.StatusUnauthorized,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{
-			"Www-Authenticate": {a.challenge},
-			"Content-Type":     {"text/html; charset=utf-8"},
-		},
+	resp := &wire.Response{
+		StatusCode: http.StatusUnauthorized, ProtoMinor: 1,
 		Body:          io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)),
-	}, a.pos)
+	}
+	resp.Header.Add("Www-Authenticate", a.challenge)
+	resp.Header.Add("Content-Type", "text/html; charset=utf-8")
+	st.SetAnswer(resp, a.pos)
 	return stage.Next, nil
 }

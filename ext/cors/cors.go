@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -162,20 +163,18 @@ func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 			st.Tracef(s.pos, "cors: preflight for method %q, not allowed (next)", st.In.Header.Get(HeaderRequestMethod))
 			return stage.Next, nil
 		}
-		resp := &http.Response{
-			StatusCode: http.StatusOK,
-			Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header:        make(http.Header),
+		resp := &wire.Response{
+			StatusCode: http.StatusOK, ProtoMinor: 1,
 			Body:          http.NoBody,
 			ContentLength: 0,
 		}
-		set(resp.Header, h)
-		addVary(resp.Header)
+		set(&resp.Header, h)
+		addVary(&resp.Header)
 		st.Tracef(s.pos, "cors: preflight from %q -> answer 200", origin)
 		st.SetAnswer(resp, s.pos)
 		return stage.Next, nil
 	}
-	addVary(st.Answer.Header)
+	addVary(&st.Answer.Header)
 	if origin == "" {
 		return stage.Next, nil
 	}
@@ -184,7 +183,7 @@ func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 		st.Tracef(s.pos, "cors: method %q not allowed: no CORS headers", st.In.Header.Get(HeaderRequestMethod))
 		return stage.Next, nil
 	}
-	set(st.Answer.Header, h)
+	set(&st.Answer.Header, h)
 	st.Tracef(s.pos, "cors: origin %q allowed%s", origin, describe(h))
 	return stage.Next, nil
 }
@@ -197,7 +196,7 @@ func describe(h [][2]string) string {
 	return b.String()
 }
 
-func set(h http.Header, kv [][2]string) {
+func set(h *wire.Header, kv [][2]string) {
 	for _, p := range kv {
 		h.Set(p[0], p[1])
 	}
@@ -205,9 +204,12 @@ func set(h http.Header, kv [][2]string) {
 
 // addVary adds Origin to the Vary header unless it is listed there
 // already or Vary is "*".
-func addVary(h http.Header) {
-	for _, line := range h.Values(HeaderVary) {
-		for _, v := range strings.Split(line, ",") {
+func addVary(h *wire.Header) {
+	for _, f := range h.Fields() {
+		if !wire.EqualName(f.Name, HeaderVary) {
+			continue
+		}
+		for _, v := range strings.Split(f.Value, ",") {
 			v = strings.TrimSpace(v)
 			if v == "*" || strings.EqualFold(v, HeaderOrigin) {
 				return

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // coding is a content coding.
@@ -217,7 +218,7 @@ func (e *encodedAnswer) Read(p []byte) (int, error) {
 
 func (e *encodedAnswer) Close() error { return e.inner.Close() }
 
-func (e *encodedAnswer) WriteAnswer(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func (e *encodedAnswer) WriteAnswer(w http.ResponseWriter, r *http.Request, resp *wire.Response) {
 	cw := &compressWriter{ResponseWriter: w, coding: e.coding, level: e.level, head: r.Method == http.MethodHead}
 	if r.Header.Get("Range") != "" || r.Header.Get("If-Range") != "" {
 		r2 := new(http.Request)

@@ -38,6 +38,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -210,7 +211,7 @@ func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error
 	if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
 		return stage.Next, nil
 	}
-	h := resp.Header
+	h := &resp.Header
 	if h.Get(HeaderContentEncoding) != "" {
 		st.Tracef(d.pos, "deflate: already encoded (%s), left alone", h.Get(HeaderContentEncoding))
 		return stage.Next, nil
@@ -282,9 +283,12 @@ func bodyAllowed(status int) bool {
 
 // addVary adds Accept-Encoding to Vary unless listed there or Vary is
 // "*".
-func addVary(h http.Header) {
-	for _, line := range h.Values(HeaderVary) {
-		for _, v := range strings.Split(line, ",") {
+func addVary(h *wire.Header) {
+	for _, f := range h.Fields() {
+		if !wire.EqualName(f.Name, HeaderVary) {
+			continue
+		}
+		for _, v := range strings.Split(f.Value, ",") {
 			v = strings.TrimSpace(v)
 			if v == "*" || strings.EqualFold(v, HeaderAcceptEncoding) {
 				return

@@ -15,6 +15,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/ext/staticmod"
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -91,7 +92,7 @@ func TestDeflate(t *testing.T) {
 		target  string
 		method  string
 		accept  string
-		answer  *http.Response
+		answer  *wire.Response
 		status  int    // 0: the answer's own
 		enc     string // Content-Encoding wanted
 		vary    bool

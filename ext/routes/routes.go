@@ -741,7 +741,7 @@ func (r *Route) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 	} else {
 		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	}
-	st.SetAnswer(resp, r.pos)
+	st.SetProxied(resp, out, r.pos)
 	return stage.Next, nil
 }
 

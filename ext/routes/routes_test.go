@@ -10,20 +10,22 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/stagetest"
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // recorder is a Transport that records the request and answers 200.
-type recorder struct{ last *http.Request }
+type recorder struct{ last *wire.Request }
 
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+func (r *recorder) Send(req *wire.Request) (*wire.Response, error) {
 	r.last = req
-	return &http.Response{StatusCode: 200, Header: make(http.Header), Body: http.NoBody, Request: req}, nil
+	return &wire.Response{StatusCode: 200, Body: http.NoBody}, nil
 }
 
 // run runs the routes (XML) on a request and returns the URL and Host
 // sent upstream, "" when no route answered.
-func run(t *testing.T, routesXML, method, target, host, site string, headers ...string) (url, hostHdr string, out *http.Request) {
+func run(t *testing.T, routesXML, method, target, host, site string, headers ...string) (url, hostHdr string, out *wire.Request) {
 	t.Helper()
 	stages := compileAll(t, routesXML)
 	st := stagetest.State(t, method, target, host, site, headers...)
@@ -35,8 +37,8 @@ func run(t *testing.T, routesXML, method, target, host, site string, headers ...
 	if rec.last == nil {
 		return "", "", nil
 	}
-	u := rec.last.URL
-	return u.Scheme + "://" + u.Host + u.RequestURI(), rec.last.Host, rec.last
+	r := rec.last
+	return r.Scheme + "://" + r.Backend + r.Target, r.Host, r
 }
 
 // compileAll compiles every <route> of routesXML.
@@ -233,8 +235,8 @@ func TestTimeoutAndBodyLength(t *testing.T) {
 	routes := `<route path="/slow" upstream="http://` + up + `/slow" timeout="20"/>
 <route path="/upload" upstream="http://` + up + `/upload" body_length="10"/>`
 	stages := compileAll(t, routes)
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
+	tr := pool.New(pool.Config{Defaults: pool.DefaultSettings(30 * time.Second)})
+	defer tr.Close()
 	tests := []struct {
 		name       string
 		target     string

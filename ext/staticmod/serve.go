@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // fileBody is the body of a file answer. It is a [stage.AnswerWriter]:
@@ -45,7 +46,7 @@ func (b *fileBody) Close() error {
 // http.ServeContent, which answers If-Modified-Since, If-Unmodified-Since
 // and Range (unless <disablepartialrequests/>); an answer whose status a
 // filter or code= set is written whole with that status.
-func (b *fileBody) WriteAnswer(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+func (b *fileBody) WriteAnswer(w http.ResponseWriter, r *http.Request, resp *wire.Response) {
 	if b.f == nil {
 		w.WriteHeader(resp.StatusCode)
 		return

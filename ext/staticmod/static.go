@@ -31,6 +31,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -322,14 +323,18 @@ func (s *Static) serve(st *stage.State, filename, root string) (stage.Result, er
 	case isDir:
 		loc := directoryURL(st)
 		st.Tracef(s.pos, "%s: %s is a directory -> redirect 301 Location: %s", s.describe(), filename, loc)
-		st.SetAnswer(newResponse(http.StatusMovedPermanently, http.Header{"Location": {loc}}, http.NoBody, 0), s.pos)
+		resp := newResponse(http.StatusMovedPermanently, http.NoBody, 0)
+		resp.Header.Add("Location", loc)
+		st.SetAnswer(resp, s.pos)
 		return stage.Next, nil
 	}
 	if !methodAllowed(st.Method) {
 		st.Tracef(s.pos, "%s: %s: method %s -> answer 405", s.describe(), name, st.Method)
-		h := http.Header{"Allow": {"GET, HEAD"}, "Content-Type": {"text/plain; charset=utf-8"}}
 		body := "405 Method Not Allowed\n"
-		st.SetAnswer(newResponse(http.StatusMethodNotAllowed, h, io.NopCloser(strings.NewReader(body)), int64(len(body))), s.pos)
+		resp := newResponse(http.StatusMethodNotAllowed, io.NopCloser(strings.NewReader(body)), int64(len(body)))
+		resp.Header.Add("Allow", "GET, HEAD")
+		resp.Header.Add("Content-Type", "text/plain; charset=utf-8")
+		st.SetAnswer(resp, s.pos)
 		return stage.Next, nil
 	}
 	status := http.StatusOK
@@ -344,23 +349,26 @@ func (s *Static) serve(st *stage.State, filename, root string) (stage.Result, er
 			return stage.Next, nil
 		}
 		st.Tracef(s.pos, "%s: %s: directory listing -> answer %d", s.describe(), name, status)
-		h := http.Header{"Content-Type": {"text/html; charset=utf-8"}}
-		s.cacheHeaders(h)
-		st.SetAnswer(newResponse(status, h, io.NopCloser(strings.NewReader(page)), int64(len(page))), s.pos)
+		resp := newResponse(status, io.NopCloser(strings.NewReader(page)), int64(len(page)))
+		resp.Header.Add("Content-Type", "text/html; charset=utf-8")
+		s.cacheHeaders(&resp.Header)
+		st.SetAnswer(resp, s.pos)
 		return stage.Next, nil
 	}
 	ctype, err := s.contentType(name, set)
 	if err != nil {
 		return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 	}
-	h := http.Header{"Content-Type": {ctype}}
 	mod := fi.ModTime()
-	if !isZeroTime(mod) && status == http.StatusOK {
-		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
-	}
 	body := &fileBody{name: name, modtime: mod, size: fi.Size(), ranges: !s.srv.noPartial}
+	resp := newResponse(status, body, fi.Size())
+	h := &resp.Header
+	h.Add("Content-Type", ctype)
+	if !isZeroTime(mod) && status == http.StatusOK {
+		h.Add("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
 	if body.ranges && status == http.StatusOK {
-		h.Set("Accept-Ranges", "bytes")
+		h.Add("Accept-Ranges", "bytes")
 	}
 	s.cacheHeaders(h)
 	f, err := openRegular(name)
@@ -375,7 +383,7 @@ func (s *Static) serve(st *stage.State, filename, root string) (stage.Result, er
 	}
 	body.f = f
 	st.Tracef(s.pos, "%s: %s (%d bytes, %s) -> answer %d", s.describe(), name, fi.Size(), ctype, status)
-	st.SetAnswer(newResponse(status, h, body, fi.Size()), s.pos)
+	st.SetAnswer(resp, s.pos)
 	return stage.Next, nil
 }
 
@@ -384,7 +392,7 @@ func isZeroTime(t time.Time) bool { return t.IsZero() || t.Equal(time.Unix(0, 0)
 // cacheHeaders adds the headers of cache=: "Cache-Control: max-age=N" and
 // an Expires N seconds ahead, or "Cache-Control: no-cache" and "Expires:
 // 0" for cache="no", as Ocsigen does.
-func (s *Static) cacheHeaders(h http.Header) {
+func (s *Static) cacheHeaders(h *wire.Header) {
 	if s.cache == nil {
 		return
 	}
@@ -581,11 +589,12 @@ func directoryURL(st *stage.State) string {
 	return st.Scheme() + "://" + st.HostPort() + target
 }
 
-func newResponse(status int, h http.Header, body io.ReadCloser, length int64) *http.Response {
-	return &http.Response{
-		StatusCode: status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
+// newResponse returns a generated answer with no header field yet, and
+// room for the five a file's answer has at most.
+func newResponse(status int, body io.ReadCloser, length int64) *wire.Response {
+	return &wire.Response{
+		StatusCode: status, ProtoMinor: 1,
+		Header:        wire.MakeHeader(make([]wire.Field, 0, 5)),
 		Body:          body,
 		ContentLength: length,
 	}

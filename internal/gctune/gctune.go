@@ -13,23 +13,51 @@
 // headroom, a large one the usual doubling.
 //
 // Measured with bench/ (lat1: one connection, one request at a time;
-// three interleaved pairs of 3-round runs): p99 0.34-0.47 ms with GOGC=100,
-// 0.17-0.24 ms with the tuner; CPU per request unchanged within the noise;
-// RSS 16.7 -> 28.7 MiB. Idle connections: 6.5-6.8 KiB each, as before.
+// three interleaved pairs of 3-round runs), when a request left 3.1 KB of
+// garbage: p99 0.34-0.47 ms with GOGC=100, 0.17-0.24 ms with a 16 MiB
+// headroom; CPU per request unchanged within the noise; RSS 16.7 -> 28.7
+// MiB. At 2.0 KB per request (the suite, small and lat1, 3 rounds each,
+// 2026-12-05), headrooms of 16, 8 and 4 MiB gave the same CPU per request
+// (28.4, 28.2, 28.0 us in small) and lat1 p99 (0.219, 0.197, 0.215 ms),
+// and RSS under load of 37.3, 27.6 and 22.6 MiB: the default is 4 MiB.
 package gctune
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
 	"sync"
 )
 
 // DefaultHeadroom is the growth of the heap between two collections that
-// Start keeps at least, 16 MiB: the resident memory it adds when the live
+// Start keeps at least, 4 MiB: the resident memory it adds when the live
 // heap is small.
-const DefaultHeadroom = 16 << 20
+const DefaultHeadroom = 4 << 20
+
+// HeadroomEnv is the environment variable that sets the headroom, in
+// MiB, in place of DefaultHeadroom.
+const HeadroomEnv = "OCSIPROXY_GC_HEADROOM"
+
+// maxHeadroomMiB bounds the headroom HeadroomEnv may set.
+const maxHeadroomMiB = 4096
+
+// Headroom returns the headroom to tune with: HeadroomEnv's, a whole
+// number of MiB from 1 to 4096, when the variable is set (an error when
+// it is not such a number), else DefaultHeadroom.
+func Headroom() (uint64, error) {
+	v, ok := os.LookupEnv(HeadroomEnv)
+	if !ok {
+		return DefaultHeadroom, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxHeadroomMiB {
+		return 0, fmt.Errorf("gctune: %s=%q: want a whole number of MiB from 1 to %d", HeadroomEnv, v, maxHeadroomMiB)
+	}
+	return uint64(n) << 20, nil
+}
 
 // basePercent is GOGC's default, kept for live heaps above the headroom.
 const basePercent = 100

@@ -1,8 +1,10 @@
 package gctune
 
 import (
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +69,42 @@ func TestTunerFollowsCollections(t *testing.T) {
 	t.Setenv("GOGC", "100")
 	if Start(64<<20) != nil {
 		t.Errorf("Start with GOGC set returned a tuner")
+	}
+}
+
+// TestHeadroom checks the headroom OCSIPROXY_GC_HEADROOM sets, and its
+// refusals.
+func TestHeadroom(t *testing.T) {
+	tests := []struct {
+		value   string // "-": unset
+		want    uint64
+		wantErr bool
+	}{
+		{"-", DefaultHeadroom, false},
+		{"8", 8 << 20, false},
+		{"1", 1 << 20, false},
+		{"4096", 4096 << 20, false},
+		{"0", 0, true},
+		{"4097", 0, true},
+		{"8MiB", 0, true},
+		{"", 0, true},
+		{"-3", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			if tt.value == "-" {
+				t.Setenv(HeadroomEnv, "")
+				os.Unsetenv(HeadroomEnv)
+			} else {
+				t.Setenv(HeadroomEnv, tt.value)
+			}
+			got, err := Headroom()
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("Headroom() = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), HeadroomEnv) {
+				t.Errorf("error %q does not name %s", err, HeadroomEnv)
+			}
+		})
 	}
 }

@@ -14,8 +14,8 @@ func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if !IsTokenByte(s[i]) {
+	for _, c := range []byte(s) {
+		if !tokenChar[c] {
 			return false
 		}
 	}
@@ -23,9 +23,11 @@ func IsToken(s string) bool {
 }
 
 // IsTokenByte reports whether c may appear in a token.
-func IsTokenByte(c byte) bool { return c < 0x80 && tokenChar[c] }
+func IsTokenByte(c byte) bool { return tokenChar[c] }
 
-var tokenChar = func() (t [128]bool) {
+// tokenChar marks the bytes of tokens; a table of 256, so that a byte
+// indexes it without a bounds check.
+var tokenChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}

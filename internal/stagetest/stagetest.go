@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/urlpath"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -130,19 +131,17 @@ func Run(t testing.TB, st *stage.State, stages ...stage.Stage) (stage.Result, er
 
 // Answer returns a generated answer with the given status, headers
 // ("Name: value") and body.
-func Answer(status int, body string, headers ...string) *http.Response {
-	h := make(http.Header)
-	for _, l := range headers {
-		name, value, _ := strings.Cut(l, ":")
-		h.Add(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
-	return &http.Response{
-		StatusCode: status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
+func Answer(status int, body string, headers ...string) *wire.Response {
+	resp := &wire.Response{
+		StatusCode: status, ProtoMinor: 1,
 		Body:          io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)),
 	}
+	for _, l := range headers {
+		name, value, _ := strings.Cut(l, ":")
+		resp.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return resp
 }
 
 // Write writes st's answer to a recorder as the server would (headers
@@ -155,9 +154,7 @@ func Write(st *stage.State) *httptest.ResponseRecorder {
 		return w
 	}
 	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
+	resp.Header.CopyTo(w.Header())
 	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
 		aw.WriteAnswer(w, st.In, resp)
 		return w

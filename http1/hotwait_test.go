@@ -1,0 +1,163 @@
+package http1
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestHotWait checks the hot wait: right after an answer the connection
+// waits on its worker (counted in workers.hot); a pause longer than the
+// hot wait hands it to a waiting goroutine (the count drops to zero) and
+// its next request is still answered; after the cut, the idle bound is
+// still IdleTimeout (the sweeper's past deadline is replaced), and a
+// partial head is still bounded by HeaderTimeout.
+func TestHotWait(t *testing.T) {
+	const (
+		idle   = 1500 * time.Millisecond
+		header = 400 * time.Millisecond
+		cutBy  = (hotTicks + 1) * watchTick
+		late   = 800 * time.Millisecond
+	)
+	tests := []struct {
+		name string
+		// pauses are waited before each request after the first.
+		pauses []time.Duration
+		// tail is written after the last answer (a partial head), or "".
+		tail     string
+		min, max time.Duration
+	}{
+		{"answered within the hot wait", []time.Duration{cutBy / 4, 0}, "", idle, idle + idleSlack(idle) + late},
+		{"answered after the cut", []time.Duration{3 * cutBy}, "", idle, idle + idleSlack(idle) + late},
+		{"hot, cut, hot", []time.Duration{0, 3 * cutBy, cutBy / 4}, "", idle, idle + idleSlack(idle) + late},
+		{"partial head in the hot wait", nil, "GET /y HTTP/1.1\r\nHost: h\r\n", header, header + late},
+		{"partial head after the cut", []time.Duration{3 * cutBy}, "GET /y HTTP/1.1\r\nHost: h\r\n", header, header + late},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) {
+				o.IdleTimeout, o.HeaderTimeout = idle, header
+			})
+			c := dialH1(t, addr)
+			br := bufio.NewReader(c)
+			answer := func(i int) {
+				t.Helper()
+				if b := getAnswered(t, c, br); b != "GET /x " {
+					t.Fatalf("answer %d: %q", i, b)
+				}
+			}
+			// Two requests: a connection waits hot from its second on.
+			answer(0)
+			answer(0)
+			for i, p := range tt.pauses {
+				if p >= cutBy {
+					waitHotCount(t, s, 1, cutBy)
+					time.Sleep(p)
+					waitHotCount(t, s, 0, late)
+				} else {
+					time.Sleep(p)
+				}
+				answer(i + 1)
+			}
+			last := time.Now()
+			if tt.tail != "" {
+				io.WriteString(c, tt.tail)
+			}
+			c.SetReadDeadline(time.Now().Add(tt.max + time.Second))
+			_, err := br.ReadByte()
+			d := time.Since(last)
+			if !errors.Is(err, io.EOF) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("connection still open after %v", d)
+				}
+				rest, _ := br.Peek(br.Buffered())
+				t.Fatalf("read after the last answer: %v, want EOF (read %q after %v)", err, rest, d)
+			}
+			if d < tt.min || d > tt.max {
+				t.Errorf("closed %v after the last answer, want within [%v, %v]", d, tt.min, tt.max)
+			}
+			if n := s.workers.hot.Load(); n != 0 {
+				t.Errorf("%d connections counted as waiting hot after the close", n)
+			}
+		})
+	}
+}
+
+// waitHotCount waits up to d for the server's count of hot waits to be n.
+func waitHotCount(t *testing.T, s *Server, n int32, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
+		got := s.workers.hot.Load()
+		if got == n {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d connections waiting hot after %v, want %d", got, d, n)
+		}
+	}
+}
+
+// TestHotWaitBounded checks that at most maxHot connections wait hot, that
+// a connection waits hot only from its second request on, and that short
+// idle bounds turn the hot wait off.
+func TestHotWaitBounded(t *testing.T) {
+	t.Run("maxHot", func(t *testing.T) {
+		s, addr := startH1(t, http.HandlerFunc(echo))
+		s.workers.hot.Store(maxHot) // as many as may wait hot already
+		c := dialH1(t, addr)
+		br := bufio.NewReader(c)
+		for range 2 {
+			getAnswered(t, c, br)
+			time.Sleep(20 * time.Millisecond)
+			if n := s.workers.hot.Load(); n != maxHot {
+				t.Fatalf("%d waiting hot, want %d: the bound was passed", n, maxHot)
+			}
+		}
+		s.workers.hot.Store(0)
+	})
+	t.Run("one request", func(t *testing.T) {
+		s, addr := startH1(t, http.HandlerFunc(echo))
+		c := dialH1(t, addr)
+		br := bufio.NewReader(c)
+		for i := range 2 {
+			getAnswered(t, c, br)
+			want := int32(i) // hot from the second answer on
+			waitHotCount(t, s, want, time.Second)
+		}
+	})
+	t.Run("short idle bound", func(t *testing.T) {
+		s, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) { o.IdleTimeout = hotWaitMinIdle / 2 })
+		c := dialH1(t, addr)
+		br := bufio.NewReader(c)
+		for range 2 { // two: the second would wait hot
+			getAnswered(t, c, br)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := s.workers.hot.Load(); n != 0 {
+			t.Fatalf("%d waiting hot with an idle bound of %v", n, hotWaitMinIdle/2)
+		}
+	})
+}
+
+// getAnswered sends a GET of /x on c and returns the body of its answer,
+// read from br.
+func getAnswered(t *testing.T, c net.Conn, br *bufio.Reader) string {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("answer body: %v", err)
+	}
+	return string(b)
+}
