@@ -360,12 +360,14 @@ func RoundTrip(st *stage.State, out *wire.Request) (*wire.Response, error) {
 // upgrade transport (net/http's) takes it: the client address in its
 // context ([pool.WithClientAddr]) and no User-Agent invented.
 func upgradeRequest(out *wire.Request) *http.Request {
-	hr := out.HTTP()
+	with := *out
+	with.SetContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+	hr := with.HTTP()
 	if _, ok := hr.Header[HeaderUserAgent]; !ok {
 		// An empty entry stops net/http from inventing one.
 		hr.Header[HeaderUserAgent] = nil
 	}
-	return hr.WithContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+	return hr
 }
 
 // fromHTTP returns the upgrade transport's answer r as a *wire.Response: its
