@@ -69,6 +69,23 @@ func (w *h1Response) SetFields(h *wire.Header) {
 	}
 }
 
+// EndFields ends the writer's use of the list SetFields gave, so that its
+// memory may be reused: the head is written into the connection's buffer
+// now if it was not yet (an answer without body bytes), as it would be
+// when the handler returns. It reports false, and keeps the list, when
+// the status is not written yet.
+func (w *h1Response) EndFields() bool {
+	if w.fields == nil || w.hijacked {
+		return true
+	}
+	if !w.wroteHeader {
+		return false
+	}
+	w.emitHead()
+	w.fields = nil
+	return true
+}
+
 // PeerAddr returns the client's address and port, when the connection
 // is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
 // the only source).

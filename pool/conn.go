@@ -391,6 +391,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		if body != nil {
+			// Read whole: once handed over, nothing here refers to h, and
+			// the receiver may give it back (wire.Response.Release).
+			resp.SetRecycler(h)
 			if !c.complete(k, resp, body, keep) {
 				return
 			}
@@ -489,12 +492,13 @@ func (c *conn) complete(k *call, resp *wire.Response, body io.ReadCloser, keep b
 		// not be told from them, so the connection is not reused.
 		keep = false
 	}
+	// Before the hand-over: the receiver may release resp at once.
+	c.responded(resp, keep)
 	delivered := k.state == stSent
 	if delivered {
 		resp.Body = body
 		k.finish(resp, nil)
 	}
-	c.responded(resp, keep)
 	if !keep || c.closing || c.writingBody {
 		c.retire()
 		u.mu.Unlock()

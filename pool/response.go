@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"strings"
+	"sync"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/wire"
@@ -61,6 +62,18 @@ type head struct {
 	fields [16]wire.Field // room for the fields of r.Header
 }
 
+// heads holds the memory of answers their receiver released
+// (wire.Response.Release): a head is given the answer's recycler only
+// when its body was read whole (conn.complete), and its memory is then
+// the receiver's until it releases it.
+var heads = sync.Pool{New: func() any { return new(head) }}
+
+// Recycle clears h and puts it back in heads.
+func (h *head) Recycle() {
+	*h = head{}
+	heads.Put(h)
+}
+
 // readHead reads one final response head from tp for a request of the
 // given method, skipping interim 1xx responses. It is stricter than
 // [http.ReadResponse]: only HTTP/1.0 and HTTP/1.1, a three-digit status,
@@ -98,7 +111,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	if !ok {
 		return nil, framingErrorf("malformed status line %q", clip(string(line)))
 	}
-	h := &head{}
+	h := heads.Get().(*head)
 	resp := &h.r
 	h.resp = resp
 	switch string(proto) {
