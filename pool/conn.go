@@ -76,6 +76,9 @@ type conn struct {
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	tp  textproto.Reader
+	// strs makes the strings of the answers' heads (the read loop's
+	// alone): many answers share one allocation.
+	strs wire.Strings
 
 	// Guarded by u.mu.
 	pending        []*call // sent, in the order written; the head is answered first
@@ -373,7 +376,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.lc.limit(maxHeaderBytes)
-		h, err := readHead(&c.tp, method)
+		h, err := readHead(&c.tp, method, &c.strs)
 		c.lc.unlimit()
 		if err != nil {
 			var fe *FramingError

@@ -82,9 +82,9 @@ func (h *head) Recycle() {
 // digits. An error that is not a [*FramingError] comes from the
 // connection (io.EOF when it closed before the first byte,
 // io.ErrUnexpectedEOF after it).
-func readHead(tp *textproto.Reader, method string) (*head, error) {
+func readHead(tp *textproto.Reader, method string, strs *wire.Strings) (*head, error) {
 	for interim := 0; ; interim++ {
-		h, err := readOneHead(tp, method)
+		h, err := readOneHead(tp, method, strs)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func readHead(tp *textproto.Reader, method string) (*head, error) {
 }
 
 // readOneHead reads one response head (a status line and its fields).
-func readOneHead(tp *textproto.Reader, method string) (*head, error) {
+func readOneHead(tp *textproto.Reader, method string, strs *wire.Strings) (*head, error) {
 	line, err := readLine(tp.R)
 	if err != nil {
 		return nil, err
@@ -138,7 +138,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	resp.StatusCode = code
 	resp.Status = statusText(status)
 	resp.Header = wire.MakeHeader(h.fields[:])
-	if err := readHeader(tp, &resp.Header); err != nil {
+	if err := readHeader(tp, &resp.Header, strs); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -171,11 +171,11 @@ var sp = []byte(" ")
 // with one string for all its values, the fields in the order received;
 // anything else is left to ReadMIMEHeader, which accepts or refuses it as
 // it always did (its fields are then in the order of their names).
-func readHeader(tp *textproto.Reader, hdr *wire.Header) error {
+func readHeader(tp *textproto.Reader, hdr *wire.Header, strs *wire.Strings) error {
 	br := tp.R
 	if n := br.Buffered(); n > 0 {
 		p, _ := br.Peek(n)
-		if used := parseHeader(p, hdr); used > 0 {
+		if used := parseHeader(p, hdr, strs); used > 0 {
 			br.Discard(used)
 			return nil
 		}
@@ -201,9 +201,10 @@ const maxPlainLines = 32
 // a value of visible characters, spaces, tabs and obs-text. For those,
 // the fields are what ReadMIMEHeader gives (canonical names, values
 // without their leading and trailing blanks), in the order received, with
-// one string for all the values and the uncommon names. Otherwise it
+// one string for all the values and the uncommon names, made by strs
+// (nil: allocated). Otherwise it
 // returns 0, hdr is left as it was and p is to be read by ReadMIMEHeader.
-func parseHeader(p []byte, hdr *wire.Header) int {
+func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 	if bytes.HasPrefix(p, crlf) {
 		return 2
 	}
@@ -236,11 +237,10 @@ func parseHeader(p []byte, hdr *wire.Header) int {
 		size += len(val)
 		rest = rest[i+1:]
 	}
-	var sb strings.Builder
-	sb.Grow(size)
+	sb := strs.Room(size)
 	for i := range fields[:n] {
 		f := &fields[i]
-		f.keyOff = sb.Len()
+		f.keyOff = len(sb)
 		if f.key == "" {
 			upper := true
 			for _, c := range f.name {
@@ -249,14 +249,14 @@ func parseHeader(p []byte, hdr *wire.Header) int {
 				} else if !upper && 'A' <= c && c <= 'Z' {
 					c += 'a' - 'A'
 				}
-				sb.WriteByte(c)
+				sb = append(sb, c)
 				upper = c == '-'
 			}
 		}
-		f.valStart = sb.Len()
-		sb.Write(f.val)
+		f.valStart = len(sb)
+		sb = append(sb, f.val...)
 	}
-	all := sb.String()
+	all := strs.Done(sb)
 	for i := range fields[:n] {
 		f := &fields[i]
 		key := f.key
