@@ -142,3 +142,37 @@ func TestReleasedAnswersStayApart(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadsOverReadBuffer checks answers whose head does not fit in a
+// connection's read buffer (readBufferSize): they are parsed by the slow
+// path, field for field and in order, and the connection goes on.
+func TestHeadsOverReadBuffer(t *testing.T) {
+	p := testPool(t, nil)
+	long := strings.Repeat("c", 3*readBufferSize)
+	b := newRawBackend(t, func(c *rawConn) {
+		for {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			c.write("HTTP/1.1 200 OK\r\nSet-Cookie: a=" + long + "\r\nX-Path: " + req.URL.Path +
+				"\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for _, path := range []string{"/1", "/2", "/3"} {
+		hr, _ := http.NewRequest("GET", b.url(path), nil)
+		resp, err := p.Send(wireRequest(t, hr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cookies := resp.Header.Values("Set-Cookie")
+		if string(body) != "ok" || resp.Header.Get("X-Path") != path || len(cookies) != 2 || cookies[0] != "a="+long || cookies[1] != "b=2" {
+			t.Fatalf("%s: body %q, X-Path %q, %d cookies", path, body, resp.Header.Get("X-Path"), len(cookies))
+		}
+	}
+	if n := b.accepted.Load(); n != 1 {
+		t.Errorf("%d connections for 3 answers, want 1", n)
+	}
+}
