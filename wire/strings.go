@@ -14,11 +14,12 @@ type Strings struct {
 }
 
 const (
-	// stringsChunk is the size of a chunk.
-	stringsChunk = 4096
+	// stringsChunk is the size of a chunk: about ten usual request
+	// heads, without holding much memory per connection.
+	stringsChunk = 2048
 	// maxShared is the longest string made in a chunk; longer ones get
-	// memory of their own.
-	maxShared = stringsChunk / 4
+	// memory of their own (so at most half a chunk is left unused).
+	maxShared = stringsChunk / 2
 )
 
 // Make returns a string holding the bytes of b.
