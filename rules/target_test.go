@@ -1,8 +1,8 @@
 package rules
 
 import (
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
