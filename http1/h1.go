@@ -535,32 +535,32 @@ type connWriter struct {
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
-	c := w.c
-	if d := c.o.WriteTimeout; d > 0 && !c.hijacked {
-		if next, move := sendDeadline(w.deadline, d); move {
-			w.deadline = next
-			c.nc.SetWriteDeadline(next)
-		}
-	}
-	return c.nc.Write(p)
+	w.bound()
+	return w.c.nc.Write(p)
 }
 
 // WriteBuffers is Write for several buffers (sendBuf.Write): one writev
 // on a TCP connection.
 func (w *connWriter) WriteBuffers(v *net.Buffers) (int64, error) {
+	w.bound()
 	c := w.c
-	if d := c.o.WriteTimeout; d > 0 && !c.hijacked {
-		if next, move := sendDeadline(w.deadline, d); move {
-			w.deadline = next
-			c.nc.SetWriteDeadline(next)
-		}
-	}
 	if bw, ok := c.nc.(interface {
 		WriteBuffers(*net.Buffers) (int64, error)
 	}); ok {
 		return bw.WriteBuffers(v) // a wrapper's (the server's slot accounting)
 	}
 	return v.WriteTo(c.nc)
+}
+
+// bound moves the write deadline before a write, when it is due.
+func (w *connWriter) bound() {
+	c := w.c
+	if d := c.o.WriteTimeout; d > 0 && !c.hijacked {
+		if next, move := sendDeadline(w.deadline, d); move {
+			w.deadline = next
+			c.nc.SetWriteDeadline(next)
+		}
+	}
 }
 
 // wait waits, holding no buffer, until the next request's first bytes
