@@ -308,7 +308,7 @@ func orDash(s string) string {
 // goroutines ready to run (the other requests of the scheduler's turn),
 // so that their lines join the write: without the yield it ran next and
 // wrote about one line per request (0.78 writes per request in the small
-// benchmark, against 0.01 with it, and 9% less CPU per request). When
+// benchmark, about none with it, and 9% less CPU per request). When
 // the server is idle a line goes out within microseconds. Past 1 MiB
 // waiting (a stalled disk), writers wait for the buffer to be written.
 type batchWriter struct {

@@ -544,9 +544,7 @@ func (w *connWriter) Write(p []byte) (int, error) {
 func (w *connWriter) WriteBuffers(v *net.Buffers) (int64, error) {
 	w.bound()
 	c := w.c
-	if bw, ok := c.nc.(interface {
-		WriteBuffers(*net.Buffers) (int64, error)
-	}); ok {
+	if bw, ok := c.nc.(buffersWriter); ok {
 		return bw.WriteBuffers(v) // a wrapper's (the server's slot accounting)
 	}
 	return v.WriteTo(c.nc)

@@ -22,6 +22,13 @@ type sendBuf struct {
 // vectorWriter is what a sendBuf writes to: connWriter.
 type vectorWriter interface {
 	io.Writer
+	buffersWriter
+}
+
+// buffersWriter is implemented by connWriter, and by the server's
+// connection wrapper that would otherwise hide the TCP connection's
+// writev from net.Buffers.
+type buffersWriter interface {
 	// WriteBuffers writes the buffers of v in order, in as few system
 	// calls as it can, consuming v.
 	WriteBuffers(v *net.Buffers) (int64, error)

@@ -24,18 +24,12 @@ func (s *settleRecorder) Recycle() { s.recycled = true }
 // up are not settled.
 func TestSendSettles(t *testing.T) {
 	p := testPool(t, nil)
-	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
-			if req.URL.Path == "/slow" {
-				time.Sleep(300 * time.Millisecond)
-			}
-			c.write(ok(req.URL.Path))
+	b := newRawBackend(t, answerEach(func(req *http.Request) string {
+		if req.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
 		}
-	})
+		return ok(req.URL.Path)
+	}))
 	tests := []struct {
 		name        string
 		method      string
@@ -95,16 +89,10 @@ func TestSendSettles(t *testing.T) {
 // shows through in an earlier one.
 func TestReleasedAnswersStayApart(t *testing.T) {
 	p := testPool(t, nil)
-	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
-			c.write("HTTP/1.1 200 OK\r\nX-Path: " + req.URL.Path + "\r\nContent-Length: " +
-				strconv.Itoa(len(req.URL.Path)) + "\r\n\r\n" + req.URL.Path)
-		}
-	})
+	b := newRawBackend(t, answerEach(func(req *http.Request) string {
+		return "HTTP/1.1 200 OK\r\nX-Path: " + req.URL.Path + "\r\nContent-Length: " +
+			strconv.Itoa(len(req.URL.Path)) + "\r\n\r\n" + req.URL.Path
+	}))
 	const workers, each = 8, 100
 	errs := make(chan string, workers)
 	for w := range workers {
@@ -149,16 +137,10 @@ func TestReleasedAnswersStayApart(t *testing.T) {
 func TestHeadsOverReadBuffer(t *testing.T) {
 	p := testPool(t, nil)
 	long := strings.Repeat("c", 3*readBufferSize)
-	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
-			c.write("HTTP/1.1 200 OK\r\nSet-Cookie: a=" + long + "\r\nX-Path: " + req.URL.Path +
-				"\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	b := newRawBackend(t, answerEach(func(req *http.Request) string {
+		return "HTTP/1.1 200 OK\r\nSet-Cookie: a=" + long + "\r\nX-Path: " + req.URL.Path +
+			"\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok"
+	}))
 	for _, path := range []string{"/1", "/2", "/3"} {
 		hr, _ := http.NewRequest("GET", b.url(path), nil)
 		resp, err := p.Send(wireRequest(t, hr))
@@ -174,5 +156,19 @@ func TestHeadsOverReadBuffer(t *testing.T) {
 	}
 	if n := b.accepted.Load(); n != 1 {
 		t.Errorf("%d connections for 3 answers, want 1", n)
+	}
+}
+
+// answerEach is a backend's serve function that writes answer(req) for
+// every request of the connection, until it ends.
+func answerEach(answer func(req *http.Request) string) func(c *rawConn) {
+	return func(c *rawConn) {
+		for {
+			req, _, err := c.request()
+			if err != nil {
+				return
+			}
+			c.write(answer(req))
+		}
 	}
 }
