@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,5 +85,64 @@ func TestAppendQuoted(t *testing.T) {
 		if got := string(appendQuoted([]byte("x"), parts...)); got != "x"+want {
 			t.Errorf("appendQuoted(%q) = %s, want x%s", parts, got, want)
 		}
+	}
+}
+
+// countingWriter counts the writes it is given and the lines in them.
+type countingWriter struct {
+	mu            sync.Mutex
+	writes, lines int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	w.lines += strings.Count(string(p), "\n")
+	return len(p), nil
+}
+
+func (w *countingWriter) counts() (writes, lines int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes, w.lines
+}
+
+// TestBatchWriterGathers checks that lines written by goroutines that are
+// ready to run at the same time (requests answered in one turn of the
+// scheduler) leave in one or two writes, not one write each: the writer's
+// goroutine lets them run before it writes.
+func TestBatchWriterGathers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const writers = 32
+	out := &countingWriter{}
+	w := newBatchWriter(out)
+	defer w.close()
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fmt.Fprintf(w, "line %d\n", i)
+		}()
+	}
+	time.Sleep(10 * time.Millisecond) // every writer waits on start
+	close(start)
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	writes, lines := out.counts()
+	for lines < writers && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		writes, lines = out.counts()
+	}
+	if lines != writers {
+		t.Fatalf("%d lines written, want %d", lines, writers)
+	}
+	// One write when the writer's goroutine runs after all of them; a
+	// preemption or a collection may split the batch once or twice.
+	if writes > 4 {
+		t.Errorf("%d lines took %d writes, want at most 4", writers, writes)
 	}
 }

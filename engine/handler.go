@@ -113,6 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	maxBody := h.maxBody.Load()
 	var status int
 	var n int64
+	released := false // the answer's memory may be reused
 	if ferr := framingError(w); ferr != nil && err == nil {
 		// RFC 9112 section 6.3: ambiguous framing is an error; the
 		// connection cannot be trusted for another request.
@@ -174,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if observed != nil {
 			observed(err)
 		}
-		status, n, err = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
+		status, n, err, released = respond(w, r, st, err, t.debug, time.Duration(h.bodyTimeout.Load()))
 		if idle != nil {
 			idle.finish()
 		}
@@ -182,6 +183,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(start)
 	for _, o := range h.observers {
 		o.Done(r, st, status, n, d, err)
+	}
+	releaseExchange(st, released)
+}
+
+// releaseExchange gives the memory of the backend request and of its
+// answer back to their makers (forward, the pool) once the request is
+// over: nothing refers to them any more, neither a stage, an observer
+// nor the writer (released: respond wrote the answer whole and the writer
+// let go of its fields). The request is reused only when the pool has
+// settled it (wire.Request.Release). Not called when a handler panics.
+func releaseExchange(st *stage.State, released bool) {
+	if out := st.AnswerRequest; out != nil {
+		out.Release()
+	}
+	if resp := st.Answer; resp != nil && released {
+		resp.Release()
 	}
 }
 
@@ -334,23 +351,26 @@ func isHexDigit(c byte) bool {
 }
 
 // respond writes the outcome of processing: the error, the answer, or the
-// not-found status. It returns the status written and the body bytes.
+// not-found status. It returns the status written and the body bytes, and
+// whether the writer is done with the answer's memory (an answer written
+// whole: see releaseExchange).
 // sendTimeout bounds each write of an HTTP/2 answer's body (see
 // copyBody); 0: no bound.
-func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error) {
+func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error, bool) {
 	if err != nil {
 		st.DropAnswer()
 		status, n := writeError(w, r, err, debug)
-		return status, n, err
+		return status, n, err, false
 	}
 	if st.Answer == nil {
 		status, n := writeStatus(w, st.Status, "")
-		return status, n, nil
+		return status, n, nil, false
 	}
 	resp := st.Answer
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return tunnel(w, resp)
+		status, n, err := tunnel(w, resp)
+		return status, n, err, false
 	}
 	h := &resp.Header
 	if !h.Has("Server") {
@@ -366,9 +386,9 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		aw.WriteAnswer(cw, r, resp)
 		status := cw.result(r.Context())
 		if status == forward.StatusServerClosed {
-			return status, cw.n, errCut
+			return status, cw.n, errCut, false
 		}
-		return status, cw.n, nil
+		return status, cw.n, nil, false
 	}
 	// Trailers reach a client that accepts them (httpsyntax.AcceptsTrailers);
 	// the others never see them, nor their announcement.
@@ -383,14 +403,15 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	} else {
 		h.Del("Content-Length")
 	}
-	if fs, ok := w.(fieldsSetter); ok {
+	fs, listed := w.(fieldsSetter)
+	if listed {
 		fs.SetFields(h)
 	} else {
 		h.CopyTo(w.Header())
 	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
-		return resp.StatusCode, 0, nil
+		return resp.StatusCode, 0, nil, !listed || fs.EndFields()
 	}
 	if r.ProtoMajor != 2 {
 		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
@@ -408,7 +429,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 				// Nothing was sent yet: the client gets a 502.
 				err := &stage.Error{Status: http.StatusBadGateway, Err: re}
 				status, n := writeError(w, r, err, debug)
-				return status, n, err
+				return status, n, err, false
 			}
 			// The backend's body broke after the head was sent: abort the
 			// client's connection so it cannot take a truncated body for
@@ -418,11 +439,11 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		// The client went away, or the server cut the connection;
 		// nothing more can be sent.
 		if status := forward.CanceledStatus(r.Context()); status != forward.StatusClientClosed {
-			return status, n, errCut
+			return status, n, errCut, false
 		}
-		return forward.StatusClientClosed, n, nil
+		return forward.StatusClientClosed, n, nil, false
 	}
-	return resp.StatusCode, n, nil
+	return resp.StatusCode, n, nil, !listed || fs.EndFields()
 }
 
 // announceTrailers declares, in h's Trailer field, the trailer names
@@ -456,8 +477,12 @@ type requestFielder interface{ RequestFields() *wire.Header }
 
 // fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
 // (h1Response): it writes the answer's fields from their list, in order,
-// rather than from its map.
-type fieldsSetter interface{ SetFields(h *wire.Header) }
+// rather than from its map, and refers to the list until EndFields
+// reports true.
+type fieldsSetter interface {
+	SetFields(h *wire.Header)
+	EndFields() bool
+}
 
 // setTrailers hands the trailer fields to w once the body is written: an
 // announced name by its own key, any other with [http.TrailerPrefix]

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
@@ -161,7 +162,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 	if st.Env != nil && st.Env.PathPrefix != nil {
 		target = st.Env.PathPrefix(t.Scheme, t.Host) + target
 	}
-	m := new(outRequest)
+	m := outRequests.Get().(*outRequest)
 	out := &m.req
 	*out = wire.Request{
 		Method:        st.Method,
@@ -179,6 +180,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 		out.Body = nil
 	}
 	out.SetContext(ctx)
+	out.SetRecycler(m)
 	h := wire.MakeHeader(m.fields[:])
 	h = appendOutHeader(h, st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded))
 	if httpsyntax.AcceptsTrailers(in) {
@@ -195,10 +197,20 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 }
 
 // outRequest is the memory of a backend request: the request and room for
-// its header fields, allocated together.
+// its header fields, allocated together, and reused once the request is
+// released (wire.Request.Release: the engine, after its answer).
 type outRequest struct {
 	req    wire.Request
 	fields [16]wire.Field
+}
+
+// outRequests holds the memory of released backend requests.
+var outRequests = sync.Pool{New: func() any { return new(outRequest) }}
+
+// Recycle clears m and puts it back in outRequests.
+func (m *outRequest) Recycle() {
+	*m = outRequest{}
+	outRequests.Put(m)
 }
 
 // appendOutHeader appends to h the header block the backend receives,
@@ -360,12 +372,14 @@ func RoundTrip(st *stage.State, out *wire.Request) (*wire.Response, error) {
 // upgrade transport (net/http's) takes it: the client address in its
 // context ([pool.WithClientAddr]) and no User-Agent invented.
 func upgradeRequest(out *wire.Request) *http.Request {
-	hr := out.HTTP()
+	with := *out
+	with.SetContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+	hr := with.HTTP()
 	if _, ok := hr.Header[HeaderUserAgent]; !ok {
 		// An empty entry stops net/http from inventing one.
 		hr.Header[HeaderUserAgent] = nil
 	}
-	return hr.WithContext(pool.WithClientAddr(out.Context(), out.ClientAddr))
+	return hr
 }
 
 // fromHTTP returns the upgrade transport's answer r as a *wire.Response: its

@@ -384,7 +384,7 @@ func (s *Server) forget(c *h1Conn) {
 var (
 	scratches = sync.Pool{New: func() any { return new(reqScratch) }}
 	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+	h1Writers = sync.Pool{New: func() any { return newSendBuf(4096) }}
 )
 
 // h1Conn is one client connection. Its fields belong to the goroutine
@@ -404,7 +404,7 @@ type h1Conn struct {
 	in     connReader
 	out    connWriter
 	br     *bufio.Reader // nil while idle
-	bw     *bufio.Writer // nil while idle
+	bw     *sendBuf      // nil while idle
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	remote string
@@ -525,7 +525,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// connWriter is what the connection's bufio.Writer writes to: the
+// connWriter is what the connection's sendBuf writes to: the
 // net.Conn, with a write deadline o.WriteTimeout ahead, moved at most every
 // quarter of WriteTimeout (a deadline costs a timer update) and never
 // once the connection is hijacked (a tunnel has no such bound).
@@ -535,6 +535,23 @@ type connWriter struct {
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
+	w.bound()
+	return w.c.nc.Write(p)
+}
+
+// WriteBuffers is Write for several buffers (sendBuf.Write): one writev
+// on a TCP connection.
+func (w *connWriter) WriteBuffers(v *net.Buffers) (int64, error) {
+	w.bound()
+	c := w.c
+	if bw, ok := c.nc.(buffersWriter); ok {
+		return bw.WriteBuffers(v) // a wrapper's (the server's slot accounting)
+	}
+	return v.WriteTo(c.nc)
+}
+
+// bound moves the write deadline before a write, when it is due.
+func (w *connWriter) bound() {
 	c := w.c
 	if d := c.o.WriteTimeout; d > 0 && !c.hijacked {
 		if next, move := sendDeadline(w.deadline, d); move {
@@ -542,7 +559,6 @@ func (w *connWriter) Write(p []byte) (int, error) {
 			c.nc.SetWriteDeadline(next)
 		}
 	}
-	return c.nc.Write(p)
 }
 
 // wait waits, holding no buffer, until the next request's first bytes
@@ -766,7 +782,7 @@ func (c *h1Conn) serveHere() bool {
 		c.in.unfed = 0
 	}
 	if c.bw == nil {
-		c.bw = h1Writers.Get().(*bufio.Writer)
+		c.bw = h1Writers.Get().(*sendBuf)
 		c.bw.Reset(&c.out)
 	}
 	for {

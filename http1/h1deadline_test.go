@@ -232,8 +232,9 @@ func TestWriteFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			bw := bufio.NewWriterSize(&out, 4096)
+			var out recordingWriter
+			bw := newSendBuf(4096)
+			bw.Reset(&out)
 			bw.WriteString(strings.Repeat("s", 4000)) // little room left
 			h := wire.FromHTTP(tt.h)
 			writeFields(bw, &h, nil)

@@ -51,7 +51,7 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 	if end < 0 {
 		return nil, false
 	}
-	head := string(buf[:end+2]) // each line with its CRLF
+	head := sc.strs.Make(buf[:end+2]) // each line with its CRLF
 	eol := strings.Index(head, "\r\n")
 	method, rest, ok1 := strings.Cut(head[:eol], " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
@@ -212,6 +212,9 @@ type reqScratch struct {
 	fields   wire.Header
 	fieldBuf [24]wire.Field
 	ordered  bool
+	// strs makes the head's string: the heads of many requests share
+	// one allocation.
+	strs wire.Strings
 }
 
 // header returns the empty header map, sized for n fields.

@@ -69,6 +69,23 @@ func (w *h1Response) SetFields(h *wire.Header) {
 	}
 }
 
+// EndFields ends the writer's use of the list SetFields gave, so that its
+// memory may be reused: the head is written into the connection's buffer
+// now if it was not yet (an answer without body bytes), as it would be
+// when the handler returns. It reports false, and keeps the list, when
+// the status is not written yet.
+func (w *h1Response) EndFields() bool {
+	if w.fields == nil || w.hijacked {
+		return true
+	}
+	if !w.wroteHeader {
+		return false
+	}
+	w.emitHead()
+	w.fields = nil
+	return true
+}
+
 // PeerAddr returns the client's address and port, when the connection
 // is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
 // the only source).
@@ -249,7 +266,7 @@ func (w *h1Response) emitHead() {
 // itself decides (Connection, Transfer-Encoding, Keep-Alive) and the
 // trailers: those set with [http.TrailerPrefix] and the names in trailer.
 // A line break in a value becomes a space, as net/http does.
-func writeFields(bw *bufio.Writer, h *wire.Header, trailer []string) {
+func writeFields(bw *sendBuf, h *wire.Header, trailer []string) {
 	for _, f := range h.Fields() {
 		switch k := f.Name; {
 		case wire.EqualName(k, "Connection"), wire.EqualName(k, "Transfer-Encoding"), wire.EqualName(k, "Keep-Alive"):
@@ -280,7 +297,7 @@ var statusLines = func() []string {
 	return lines
 }()
 
-func writeStatusLine(bw *bufio.Writer, code int) {
+func writeStatusLine(bw *sendBuf, code int) {
 	if code < len(statusLines) && statusLines[code] != "" {
 		bw.WriteString(statusLines[code])
 		return
@@ -350,7 +367,7 @@ func (w *h1Response) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func writeChunkSize(bw *bufio.Writer, n int) {
+func writeChunkSize(bw *sendBuf, n int) {
 	var buf [20]byte
 	i := len(buf)
 	buf[i-1], buf[i-2] = '\n', '\r'
@@ -408,13 +425,18 @@ func (w *h1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("server: hijack after the answer's head")
 	}
 	c := w.c
+	// What is buffered (answers to pipelined requests before this one)
+	// goes out first; the handler writes through a bufio.Writer of its own.
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
 	c.stopWatch()
 	w.hijacked, c.hijacked = true, true
 	c.out.deadline = time.Time{}
 	c.nc.SetWriteDeadline(time.Time{})
 	c.state.Store(stateClosed)
 	c.s.forget(c)
-	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
+	return c.nc, bufio.NewReadWriter(c.br, bufio.NewWriter(c.nc)), nil
 }
 
 // ResetResponse drops the answer started so far, if none of it has been
@@ -455,7 +477,7 @@ func (w *h1Response) finish() bool {
 // values of the announced names, and the fields set with
 // [http.TrailerPrefix]. Names that are not tokens and fields that may not
 // be trailers ([httpsyntax.TrailerAllowed]) are left out.
-func (w *h1Response) writeTrailers(bw *bufio.Writer) {
+func (w *h1Response) writeTrailers(bw *sendBuf) {
 	for _, k := range w.trailer {
 		writeTrailer(bw, k, w.hdr[k])
 	}
@@ -466,7 +488,7 @@ func (w *h1Response) writeTrailers(bw *bufio.Writer) {
 	}
 }
 
-func writeTrailer(bw *bufio.Writer, name string, vv []string) {
+func writeTrailer(bw *sendBuf, name string, vv []string) {
 	if len(vv) == 0 || !httpsyntax.IsToken(name) || !httpsyntax.TrailerAllowed(http.CanonicalHeaderKey(name)) {
 		return
 	}

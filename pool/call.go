@@ -104,7 +104,8 @@ func newCall(req *wire.Request, u *upstream) *call {
 }
 
 // release puts back in callPool a call whose run has returned an outcome
-// it received on k.ch, when nothing else can still refer to it: no body
+// it received on k.ch, and settles its request (wire.Request.Settle),
+// when nothing else can still refer to either: no body
 // writer (no body), no dial made for it and no connection owned (not
 // fresh), and not the head of a connection streaming its response body.
 // Every other place a call is kept (waiters, pending, excl, reservedFor)
@@ -118,6 +119,7 @@ func (k *call) release(resp *wire.Response) {
 			return
 		}
 	}
+	k.req.Settle() // nothing in the pool refers to it any more
 	k.req, k.ctx, k.u, k.conn = nil, nil, nil, nil
 	k.kind, k.pipelinable, k.fresh, k.idempotent = wire.BodyNone, false, false, false
 	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false

@@ -217,7 +217,8 @@
 // # Head-of-line blocking
 //
 // A body read whole (Content-Length up to max_buffered, or chunked and
-// already all received) frees the connection at once, whatever the speed
+// already all received with its head: within the connection's 4 KiB read
+// buffer) frees the connection at once, whatever the speed
 // of the client it goes to. A body that is streamed (longer, of unknown
 // length, or still arriving) keeps the connection: no request is
 // pipelined behind it, and the requests already pipelined behind it are

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"strings"
+	"sync"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/wire"
@@ -61,6 +62,18 @@ type head struct {
 	fields [16]wire.Field // room for the fields of r.Header
 }
 
+// heads holds the memory of answers their receiver released
+// (wire.Response.Release): a head is given the answer's recycler only
+// when its body was read whole (conn.complete), and its memory is then
+// the receiver's until it releases it.
+var heads = sync.Pool{New: func() any { return new(head) }}
+
+// Recycle clears h and puts it back in heads.
+func (h *head) Recycle() {
+	*h = head{}
+	heads.Put(h)
+}
+
 // readHead reads one final response head from tp for a request of the
 // given method, skipping interim 1xx responses. It is stricter than
 // [http.ReadResponse]: only HTTP/1.0 and HTTP/1.1, a three-digit status,
@@ -69,9 +82,9 @@ type head struct {
 // digits. An error that is not a [*FramingError] comes from the
 // connection (io.EOF when it closed before the first byte,
 // io.ErrUnexpectedEOF after it).
-func readHead(tp *textproto.Reader, method string) (*head, error) {
+func readHead(tp *textproto.Reader, method string, strs *wire.Strings) (*head, error) {
 	for interim := 0; ; interim++ {
-		h, err := readOneHead(tp, method)
+		h, err := readOneHead(tp, method, strs)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +102,7 @@ func readHead(tp *textproto.Reader, method string) (*head, error) {
 }
 
 // readOneHead reads one response head (a status line and its fields).
-func readOneHead(tp *textproto.Reader, method string) (*head, error) {
+func readOneHead(tp *textproto.Reader, method string, strs *wire.Strings) (*head, error) {
 	line, err := readLine(tp.R)
 	if err != nil {
 		return nil, err
@@ -98,7 +111,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	if !ok {
 		return nil, framingErrorf("malformed status line %q", clip(string(line)))
 	}
-	h := &head{}
+	h := heads.Get().(*head)
 	resp := &h.r
 	h.resp = resp
 	switch string(proto) {
@@ -125,7 +138,7 @@ func readOneHead(tp *textproto.Reader, method string) (*head, error) {
 	resp.StatusCode = code
 	resp.Status = statusText(status)
 	resp.Header = wire.MakeHeader(h.fields[:])
-	if err := readHeader(tp, &resp.Header); err != nil {
+	if err := readHeader(tp, &resp.Header, strs); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -158,11 +171,11 @@ var sp = []byte(" ")
 // with one string for all its values, the fields in the order received;
 // anything else is left to ReadMIMEHeader, which accepts or refuses it as
 // it always did (its fields are then in the order of their names).
-func readHeader(tp *textproto.Reader, hdr *wire.Header) error {
+func readHeader(tp *textproto.Reader, hdr *wire.Header, strs *wire.Strings) error {
 	br := tp.R
 	if n := br.Buffered(); n > 0 {
 		p, _ := br.Peek(n)
-		if used := parseHeader(p, hdr); used > 0 {
+		if used := parseHeader(p, hdr, strs); used > 0 {
 			br.Discard(used)
 			return nil
 		}
@@ -188,9 +201,10 @@ const maxPlainLines = 32
 // a value of visible characters, spaces, tabs and obs-text. For those,
 // the fields are what ReadMIMEHeader gives (canonical names, values
 // without their leading and trailing blanks), in the order received, with
-// one string for all the values and the uncommon names. Otherwise it
+// one string for all the values and the uncommon names, made by strs
+// (nil: allocated). Otherwise it
 // returns 0, hdr is left as it was and p is to be read by ReadMIMEHeader.
-func parseHeader(p []byte, hdr *wire.Header) int {
+func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 	if bytes.HasPrefix(p, crlf) {
 		return 2
 	}
@@ -223,11 +237,10 @@ func parseHeader(p []byte, hdr *wire.Header) int {
 		size += len(val)
 		rest = rest[i+1:]
 	}
-	var sb strings.Builder
-	sb.Grow(size)
+	sb := strs.Room(size)
 	for i := range fields[:n] {
 		f := &fields[i]
-		f.keyOff = sb.Len()
+		f.keyOff = len(sb)
 		if f.key == "" {
 			upper := true
 			for _, c := range f.name {
@@ -236,14 +249,14 @@ func parseHeader(p []byte, hdr *wire.Header) int {
 				} else if !upper && 'A' <= c && c <= 'Z' {
 					c += 'a' - 'A'
 				}
-				sb.WriteByte(c)
+				sb = append(sb, c)
 				upper = c == '-'
 			}
 		}
-		f.valStart = sb.Len()
-		sb.Write(f.val)
+		f.valStart = len(sb)
+		sb = append(sb, f.val...)
 	}
-	all := sb.String()
+	all := strs.Done(sb)
 	for i := range fields[:n] {
 		f := &fields[i]
 		key := f.key

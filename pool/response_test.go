@@ -29,7 +29,7 @@ func readResponse(data []byte, method string, fast bool) (*head, []byte, error) 
 	}
 	br := bufio.NewReaderSize(bytes.NewReader(data), size)
 	tp := textproto.NewReader(br)
-	h, err := readHead(tp, method)
+	h, err := readHead(tp, method, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +105,7 @@ func TestReadHead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp := textproto.NewReader(bufio.NewReader(strings.NewReader(tt.in)))
-			h, err := readHead(tp, tt.method)
+			h, err := readHead(tp, tt.method, nil)
 			var fe *FramingError
 			switch {
 			case tt.err == "framing":
@@ -269,7 +269,7 @@ func withValues(h http.Header) http.Header {
 func checkParseHeader(t *testing.T, block []byte) {
 	t.Helper()
 	var hdr wire.Header
-	n := parseHeader(block, &hdr)
+	n := parseHeader(block, &hdr, nil)
 	if n == 0 {
 		return
 	}
@@ -324,7 +324,7 @@ func TestParseHeader(t *testing.T) {
 	// Plain blocks must all be taken.
 	for _, s := range parseHeaderSeeds[:8] {
 		var hdr wire.Header
-		if parseHeader([]byte(s), &hdr) == 0 {
+		if parseHeader([]byte(s), &hdr, nil) == 0 {
 			t.Errorf("%q: not taken by parseHeader", s)
 		}
 	}
@@ -366,7 +366,7 @@ func BenchmarkReadHead(b *testing.B) {
 			for b.Loop() {
 				r.Reset(tt.head)
 				br.Reset(r)
-				if _, err := readHead(tp, "GET"); err != nil {
+				if _, err := readHead(tp, "GET", nil); err != nil {
 					b.Fatal(err)
 				}
 			}

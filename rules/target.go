@@ -198,16 +198,25 @@ func EscapeTarget(s string) string {
 	return b.String()
 }
 
+// targetByteOK reports whether s[i] may stay as it is in a request
+// target: an unreserved or sub-delim character, ':', '@', '/', '?', or
+// the '%' of a well-formed escape.
 func targetByteOK(s string, i int) bool {
 	c := s[i]
-	switch {
-	case isAlnum(c), strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
-		return true
-	case c == '%':
+	if c == '%' {
 		return i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2])
 	}
-	return false
+	return targetChar[c]
 }
+
+// targetChar marks the bytes a request target keeps as they are ('%'
+// apart): a table, as the check runs on every byte of every target.
+var targetChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isAlnum(byte(c)) || strings.IndexByte("-._~!$&'()*+,;=:@/?", byte(c)) >= 0
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

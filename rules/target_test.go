@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
@@ -123,5 +124,35 @@ func TestTargetParser(t *testing.T) {
 	}
 	if prefixed < 1000 {
 		t.Errorf("weak test: %d templates with a literal scheme and host", prefixed)
+	}
+}
+
+func TestEscapeTarget(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"/a/b?c=d&e", "/a/b?c=d&e"},
+		{"/-._~!$&'()*+,;=:@/?", "/-._~!$&'()*+,;=:@/?"},
+		{"/a%20b", "/a%20b"}, // a well-formed escape stays
+		{"/a%2", "/a%252"},   // a broken one is escaped
+		{"/a%zz", "/a%25zz"}, // so is one with no hex digits
+		{"/a b\"<>\\^`{|}", "/a%20b%22%3C%3E%5C%5E%60%7B%7C%7D"},
+		{"/caf\xc3\xa9", "/caf%C3%A9"},  // bytes over 0x7f
+		{"/\x00\x1f\x7f", "/%00%1F%7F"}, // controls
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := EscapeTarget(tt.in); got != tt.want {
+			t.Errorf("EscapeTarget(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestTargetChar checks the table against RFC 3986's sets: unreserved,
+// sub-delims, ':', '@', '/' and '?' stay; every other byte is escaped.
+func TestTargetChar(t *testing.T) {
+	const keep = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + "-._~" + "!$&'()*+,;=" + ":@/?"
+	for c := 0; c < 256; c++ {
+		if want := strings.IndexByte(keep, byte(c)) >= 0; targetChar[c] != want {
+			t.Errorf("targetChar[%#x] = %v, want %v", c, targetChar[c], want)
+		}
 	}
 }

@@ -370,6 +370,12 @@ func (c *slotConn) CloseWrite() error {
 	return c.Close()
 }
 
+// WriteBuffers writes the buffers of v with one writev when the
+// connection is TCP (the HTTP/1 server's answer head and body together);
+// a wrapper that only embeds the connection would hide that from
+// net.Buffers.
+func (c *slotConn) WriteBuffers(v *net.Buffers) (int64, error) { return v.WriteTo(c.Conn) }
+
 func (c *slotConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)

@@ -45,7 +45,7 @@ func (h *Header) Fields() []Field { return h.fields }
 // index returns the index of the first field named name, or -1.
 func (h *Header) index(name string) int {
 	for i := range h.fields {
-		if len(h.fields[i].Name) == len(name) && EqualName(h.fields[i].Name, name) {
+		if EqualName(h.fields[i].Name, name) {
 			return i
 		}
 	}
@@ -83,7 +83,7 @@ func (h *Header) Values(name string) []string {
 // caller's), nothing is allocated.
 func (h *Header) AppendValues(dst []string, name string) []string {
 	for i := range h.fields {
-		if len(h.fields[i].Name) == len(name) && EqualName(h.fields[i].Name, name) {
+		if EqualName(h.fields[i].Name, name) {
 			dst = append(dst, h.fields[i].Value)
 		}
 	}
@@ -133,7 +133,7 @@ func (h *Header) Del(name string) { h.delFrom(0, name) }
 func (h *Header) delFrom(i int, name string) {
 	j := i
 	for ; i < len(h.fields); i++ {
-		if !(len(h.fields[i].Name) == len(name) && EqualName(h.fields[i].Name, name)) {
+		if !EqualName(h.fields[i].Name, name) {
 			h.fields[j] = h.fields[i]
 			j++
 		}

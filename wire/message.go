@@ -43,6 +43,11 @@ type Request struct {
 	ClientAddr netip.Addr
 
 	ctx context.Context
+
+	// recycler takes r's memory back (SetRecycler); settled is set by
+	// the Sender when it refers to r no more (Settle).
+	recycler Recycler
+	settled  bool
 }
 
 // Context returns the request's context (context.Background when none was
@@ -161,6 +166,49 @@ type Response struct {
 	// end, their values (and those of fields not announced) after. Nil
 	// when there are none.
 	Trailer http.Header
+
+	recycler Recycler // takes r's memory back (SetRecycler)
+}
+
+// A Recycler takes back the memory of a message it made, to make the next
+// one in it (see [Response.Release] and [Request.Release]).
+type Recycler interface{ Recycle() }
+
+// SetRecycler has [Response.Release] hand r's memory to rc. A Sender that
+// reuses the memory of its answers sets it.
+func (r *Response) SetRecycler(rc Recycler) { r.recycler = rc }
+
+// Release tells the Sender that made r that its receiver is done with r,
+// its header and its body (closed): their memory may make the next
+// answer, so none of them may be used after, nor the body closed again
+// (the values, strings, stay valid). An answer with no recycler is left
+// to the garbage collector; releasing is never required.
+func (r *Response) Release() {
+	if rc := r.recycler; rc != nil {
+		r.recycler = nil
+		rc.Recycle()
+	}
+}
+
+// SetRecycler has [Request.Release] hand r's memory to rc once r is
+// settled. The maker of r sets it.
+func (r *Request) SetRecycler(rc Recycler) { r.recycler = rc }
+
+// Settle is called by the Sender r was given to once it refers to r no
+// more (an exchange whose request was written and whose answer was read
+// whole); a Sender that cannot tell never calls it.
+func (r *Request) Settle() { r.settled = true }
+
+// Release tells the maker of r that its last user is done with r and its
+// header: when the Sender settled r, their memory may make the next
+// request, so neither may be used after (the values, strings, stay
+// valid). Otherwise r is left to the garbage collector, as is a request
+// with no recycler; releasing is never required.
+func (r *Request) Release() {
+	if rc := r.recycler; rc != nil && r.settled {
+		r.recycler, r.settled = nil, false
+		rc.Recycle()
+	}
 }
 
 // HTTP returns r as an *http.Response (its header in a new map; the same
