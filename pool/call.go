@@ -519,14 +519,15 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 	return c.callerReads
 }
 
-// goneFor looks at c before k, which is not idempotent, is sent on it
-// (callerReads: nobody reads c while it is idle): when the backend closed
-// it or sent bytes on it, c is given up (and reported gone, for the
-// caller to close it after unlocking), so that k, which must not be sent
-// twice, is never sent where it could not be answered. Called with u.mu
-// held.
+// goneFor looks at c before k is sent on it (callerReads: nobody reads
+// c while it is idle), when c has answered before or k is not
+// idempotent: when the backend closed it or sent bytes on it, c is given
+// up (and reported gone, for the caller to close it after unlocking).
+// So bytes nobody asked for are never read as k's answer, and k, when it
+// must not be sent twice, is never sent where it could not be answered.
+// Called with u.mu held.
 func (c *conn) goneFor(k *call) bool {
-	if !c.callerReads || k.idempotent || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
+	if !c.callerReads || c.served == 0 && k.idempotent || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
 		return false
 	}
 	kind, err := c.idleGone()
