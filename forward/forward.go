@@ -10,9 +10,11 @@
 //   - X-Forwarded-Proto is "http" or "https", replacing any client value;
 //   - X-Real-IP is the established client address, replacing any client
 //     value; the other client-address fields (True-Client-IP,
-//     CF-Connecting-IP, Forwarded...) are removed unless a trusted proxy
-//     sent them, and an untrusted X-Forwarded-Host is replaced by the
-//     client's Host (clientaddr.go);
+//     CF-Connecting-IP, Forwarded...) and the fields backends build their
+//     own URL from (X-Forwarded-Port, X-Forwarded-Prefix,
+//     X-Forwarded-Scheme...) are removed unless a trusted proxy sent
+//     them, and an untrusted X-Forwarded-Host is replaced by the client's
+//     Host (clientaddr.go);
 //   - with [Options.Forwarded], an RFC 7239 Forwarded field is built like
 //     X-Forwarded-For;
 //   - no User-Agent is invented;
