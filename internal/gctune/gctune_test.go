@@ -14,19 +14,22 @@ func TestPercentFor(t *testing.T) {
 		live, headroom uint64
 		want           int
 	}{
-		{2 << 20, 16 << 20, 450},   // small heap: goal 18 MiB, the runtime's minimum x 4.5
-		{8 << 20, 16 << 20, 200},   // goal 24 MiB, live x 3
-		{16 << 20, 16 << 20, 100},  // as large as the headroom: doubling
-		{300 << 20, 16 << 20, 50},  // large heap: half of it
-		{32 << 20, 16 << 20, 50},   // twice the headroom: half of it, the headroom
-		{0, 16 << 20, 425},         // before any collection: as for 1 MiB
-		{12 << 20, 16 << 20, 133},  // in between
-		{2 << 20, 1 << 20, 50},     // little garbage: goal 3 MiB
-		{1 << 20, 1 << 20, 50},     // goal the runtime's minimum at 50, 2 MiB
-		{512 << 10, 1 << 20, 50},   // smaller: still that minimum
-		{100 << 20, 64 << 20, 64},  // headroom above half the live heap
-		{2 << 20, 64 << 20, 1650},  // most garbage, small heap: goal 66 MiB
-		{1 << 30, MaxHeadroom, 50}, // a heap of a GiB: half of it
+		{2 << 20, 16 << 20, 450},      // small heap: goal 18 MiB, the runtime's minimum x 4.5
+		{8 << 20, 16 << 20, 200},      // goal 24 MiB, live x 3
+		{16 << 20, 16 << 20, 100},     // as large as the headroom: doubling
+		{300 << 20, 16 << 20, 100},    // large heap: doubling
+		{32 << 20, 16 << 20, 100},     // twice the headroom, a large heap: doubling
+		{16 << 20, 4 << 20, 50},       // small heap: half of it
+		{SmallHeap + 1, 4 << 20, 100}, // just larger: doubling
+		{0, 16 << 20, 425},            // before any collection: as for 1 MiB
+		{12 << 20, 16 << 20, 133},     // in between
+		{2 << 20, 1 << 20, 50},        // little garbage: goal 3 MiB
+		{1 << 20, 1 << 20, 50},        // goal the runtime's minimum at 50, 2 MiB
+		{512 << 10, 1 << 20, 50},      // smaller: still that minimum
+		{100 << 20, 64 << 20, 100},    // large heap, headroom below it: doubling
+		{10 << 20, 8 << 20, 80},       // headroom above half the live heap
+		{2 << 20, 64 << 20, 1650},     // most garbage, small heap: goal 66 MiB
+		{1 << 30, MaxHeadroom, 100},   // a heap of a GiB: doubling
 	} {
 		if got := percentFor(tt.live, tt.headroom); got != tt.want {
 			t.Errorf("percentFor(%d, %d) = %d, want %d", tt.live, tt.headroom, got, tt.want)
