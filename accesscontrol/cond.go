@@ -202,14 +202,16 @@ type headerCond struct {
 }
 
 func (c *headerCond) eval(st *stage.State) (bool, error) {
+	var buf [2]string
 	var values []string
 	if c.name == "Host" {
-		// net/http moves Host out of the header map.
+		// Host is not among the fields (as net/http moves it out of the
+		// header map).
 		if st.Host != "" {
-			values = []string{st.Host}
+			values = append(buf[:0], st.Host)
 		}
-	} else if st.In != nil {
-		values = st.In.Header[c.name]
+	} else {
+		values = st.Fields().AppendValues(buf[:0], c.name)
 	}
 	for _, v := range values {
 		m, err := c.re.MatchString(v)

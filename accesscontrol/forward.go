@@ -58,10 +58,8 @@ func compileForwardFor(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 }
 
 func (s *forwardForStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
-	var lines []string
-	if st.In != nil {
-		lines = st.In.Header[forward.HeaderXForwardedFor]
-	}
+	var buf [4]string
+	lines := st.Fields().AppendValues(buf[:0], forward.HeaderXForwardedFor)
 	w := walk(lines, st.Peer, s.checkEqualIP, s.proxies)
 	if !w.ok {
 		if st.Trace != nil {
@@ -259,10 +257,8 @@ type forwardProtoStage struct {
 // anything else (several lines, a list, another scheme) is ignored, as
 // Ocsigen ignores values it does not know.
 func (s *forwardProtoStage) Run(_ context.Context, st *stage.State) (stage.Result, error) {
-	var lines []string
-	if st.In != nil {
-		lines = st.In.Header[forward.HeaderXForwardedProto]
-	}
+	var buf [2]string
+	lines := st.Fields().AppendValues(buf[:0], forward.HeaderXForwardedProto)
 	switch {
 	case len(lines) == 0:
 		if st.Trace != nil {

@@ -224,9 +224,10 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(firstValue(r.Header, "Referer")))
+	referer, agent := requestValue(r, st, "Referer"), requestValue(r, st, "User-Agent")
+	b = appendQuoted(b, orDash(referer))
 	b = append(b, ' ')
-	b = appendQuoted(b, orDash(firstValue(r.Header, "User-Agent")))
+	b = appendQuoted(b, orDash(agent))
 	b = append(b, " rule="...)
 	if st != nil && st.AnswerPos.File != "" {
 		b = append(b, st.AnswerPos.File...)
@@ -430,4 +431,14 @@ func firstValue(h http.Header, key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// requestValue returns the value of r's first field named key, a name in
+// canonical form: from st's fields when there is a state (r's Header is
+// empty when the server kept the fields in order), else from r.Header.
+func requestValue(r *http.Request, st *stage.State, key string) string {
+	if st != nil {
+		return st.Fields().Get(key)
+	}
+	return firstValue(r.Header, key)
 }

@@ -52,8 +52,9 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 	if err := srv.DropPrivileges(); err != nil {
 		return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
 	}
-	// A small live heap would be collected every few megabytes; see
-	// internal/gctune (GOGC in the environment turns this off).
+	// The collector's pace follows the garbage (headroom 0: adapted)
+	// or the operator's headroom; see internal/gctune (GOGC in the
+	// environment turns this off).
 	defer gctune.Start(headroom).Stop()
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

@@ -383,7 +383,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		h.CopyTo(w.Header())
 		delete(w.Header(), "Content-Length")
 		cw := &countingWriter{ResponseWriter: w}
-		aw.WriteAnswer(cw, r, resp)
+		aw.WriteAnswer(cw, st.Request(), resp) // net/http code may read its Header
 		status := cw.result(r.Context())
 		if status == forward.StatusServerClosed {
 			return status, cw.n, errCut, false
@@ -393,7 +393,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	// Trailers reach a client that accepts them (httpsyntax.AcceptsTrailers);
 	// the others never see them, nor their announcement.
 	var announced []string
-	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && httpsyntax.AcceptsTrailers(r) {
+	if len(resp.Trailer) > 0 && bodyAllowed(resp.StatusCode) && r.Method != http.MethodHead && acceptsTrailers(r, st) {
 		announced = announceTrailers(h, resp.Trailer)
 	}
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
@@ -417,7 +417,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
 	}
 	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0, sendTimeout)
-	if copyErr == nil && len(resp.Trailer) > 0 && httpsyntax.AcceptsTrailers(r) {
+	if copyErr == nil && len(resp.Trailer) > 0 && acceptsTrailers(r, st) {
 		// The body has ended: resp.Trailer holds the values, announced
 		// or not.
 		setTrailers(w, announced, resp.Trailer)
@@ -474,6 +474,13 @@ type peerAddresser interface{ PeerAddr() netip.AddrPort }
 // requestFielder is implemented by the plain-HTTP server's ResponseWriter
 // (h1Response): it gives the request's fields in the order received.
 type requestFielder interface{ RequestFields() *wire.Header }
+
+// acceptsTrailers reports whether the client of r, whose state is st, can
+// receive an answer's trailer fields (httpsyntax.AcceptsTrailers).
+func acceptsTrailers(r *http.Request, st *stage.State) bool {
+	var te [2]string
+	return httpsyntax.AcceptsTrailers(r.ProtoMajor, r.ProtoMinor, st.Fields().AppendValues(te[:0], "Te"))
+}
 
 // fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
 // (h1Response): it writes the answer's fields from their list, in order,

@@ -11,15 +11,22 @@ import (
 
 // Names of the forwarding fields the proxy writes itself.
 const (
-	HeaderXRealIP         = "X-Real-Ip"
-	HeaderXForwardedHost  = "X-Forwarded-Host"
-	headerTrueClientIP    = "True-Client-Ip"
-	headerCFConnectingIP  = "Cf-Connecting-Ip"
-	headerXClientIP       = "X-Client-Ip"
-	headerXClusterClient  = "X-Cluster-Client-Ip"
-	headerClientIP        = "Client-Ip"
-	headerFastlyClientIP  = "Fastly-Client-Ip"
-	headerXOriginalFwdFor = "X-Original-Forwarded-For"
+	HeaderXRealIP          = "X-Real-Ip"
+	HeaderXForwardedHost   = "X-Forwarded-Host"
+	headerTrueClientIP     = "True-Client-Ip"
+	headerCFConnectingIP   = "Cf-Connecting-Ip"
+	headerXClientIP        = "X-Client-Ip"
+	headerXClusterClient   = "X-Cluster-Client-Ip"
+	headerClientIP         = "Client-Ip"
+	headerFastlyClientIP   = "Fastly-Client-Ip"
+	headerXOriginalFwdFor  = "X-Original-Forwarded-For"
+	headerXForwardedPort   = "X-Forwarded-Port"
+	headerXForwardedServer = "X-Forwarded-Server"
+	headerXForwardedPrefix = "X-Forwarded-Prefix"
+	headerXForwardedScheme = "X-Forwarded-Scheme"
+	headerXForwardedSsl    = "X-Forwarded-Ssl"
+	headerXURLScheme       = "X-Url-Scheme"
+	headerFrontEndHTTPS    = "Front-End-Https"
 )
 
 // fieldPolicy says what becomes of a forwarding field the client sent.
@@ -35,7 +42,12 @@ const (
 )
 
 // forwardingFields are the fields that backends read as the client's
-// address, host or scheme (SPEC.md section 7), by canonical name.
+// address, host or scheme (SPEC.md section 7), by canonical name. Beyond
+// SPEC's list, the port, server, path prefix and scheme fields that web
+// frameworks build a request's own URL from (Spring's and Symfony's
+// X-Forwarded-Port and X-Forwarded-Prefix, Rack's X-Forwarded-Scheme and
+// X-Forwarded-Ssl, Microsoft's Front-End-Https...) follow the same trust:
+// an untrusted client must not choose the links a backend writes.
 var forwardingFields = []struct {
 	name   string
 	policy fieldPolicy
@@ -52,6 +64,13 @@ var forwardingFields = []struct {
 	{headerClientIP, trustedOnly},
 	{headerFastlyClientIP, trustedOnly},
 	{headerXOriginalFwdFor, trustedOnly},
+	{headerXForwardedPort, trustedOnly},
+	{headerXForwardedServer, trustedOnly},
+	{headerXForwardedPrefix, trustedOnly},
+	{headerXForwardedScheme, trustedOnly},
+	{headerXForwardedSsl, trustedOnly},
+	{headerXURLScheme, trustedOnly},
+	{headerFrontEndHTTPS, trustedOnly},
 }
 
 // forwardingField reports whether k names a forwarding field in any

@@ -17,7 +17,9 @@ import (
 // clientAddrNames are the client-address fields of SPEC.md section 7 as
 // clients spell them.
 var clientAddrNames = []string{"X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP",
-	"X-Cluster-Client-IP", "Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For", "Forwarded"}
+	"X-Cluster-Client-IP", "Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For", "Forwarded",
+	"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-SSL",
+	"X-URL-Scheme", "Front-End-Https"}
 
 // newState returns the state of a request from peer carrying h, as the
 // server builds it: header keys canonical, Host set.
@@ -82,6 +84,13 @@ func TestClientAddressHeaders(t *testing.T) {
 		"Forwarded":                {"for=192.0.2.9"},
 		"X-Forwarded-Host":         {"evil.example"},
 		"X-Forwarded-Proto":        {"https"},
+		"X-Forwarded-Port":         {"8443"},
+		"X-Forwarded-Server":       {"evil.example"},
+		"X-Forwarded-Prefix":       {"/evil"},
+		"X-Forwarded-Scheme":       {"https"},
+		"X-Forwarded-Ssl":          {"on"},
+		"X-Url-Scheme":             {"https"},
+		"Front-End-Https":          {"on"},
 	}
 	tests := []struct {
 		name      string
@@ -123,7 +132,8 @@ func TestClientAddressHeaders(t *testing.T) {
 				"X-Forwarded-Host":  {"evil.example"},
 				"Forwarded":         {"for=192.0.2.9"},
 			},
-			wantOther: []string{"True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "Client-Ip", "Fastly-Client-Ip", "X-Original-Forwarded-For"},
+			wantOther: []string{"True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "Client-Ip", "Fastly-Client-Ip", "X-Original-Forwarded-For",
+				"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "Front-End-Https"},
 		},
 		{
 			name: "trusted proxy, own Forwarded",
@@ -135,7 +145,8 @@ func TestClientAddressHeaders(t *testing.T) {
 				"X-Forwarded-Host":  {"evil.example"},
 				"Forwarded":         {`for="[2001:db8::7]", for="[::1]";proto=http;host=www.example.com`},
 			},
-			wantOther: []string{"True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "Client-Ip", "Fastly-Client-Ip", "X-Original-Forwarded-For"},
+			wantOther: []string{"True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "Client-Ip", "Fastly-Client-Ip", "X-Original-Forwarded-For",
+				"X-Forwarded-Port", "X-Forwarded-Server", "X-Forwarded-Prefix", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "Front-End-Https"},
 		},
 	}
 	for _, tt := range tests {

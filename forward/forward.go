@@ -10,9 +10,11 @@
 //   - X-Forwarded-Proto is "http" or "https", replacing any client value;
 //   - X-Real-IP is the established client address, replacing any client
 //     value; the other client-address fields (True-Client-IP,
-//     CF-Connecting-IP, Forwarded...) are removed unless a trusted proxy
-//     sent them, and an untrusted X-Forwarded-Host is replaced by the
-//     client's Host (clientaddr.go);
+//     CF-Connecting-IP, Forwarded...) and the fields backends build their
+//     own URL from (X-Forwarded-Port, X-Forwarded-Prefix,
+//     X-Forwarded-Scheme...) are removed unless a trusted proxy sent
+//     them, and an untrusted X-Forwarded-Host is replaced by the client's
+//     Host (clientaddr.go);
 //   - with [Options.Forwarded], an RFC 7239 Forwarded field is built like
 //     X-Forwarded-For;
 //   - no User-Agent is invented;
@@ -183,12 +185,14 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 	out.SetRecycler(m)
 	h := wire.MakeHeader(m.fields[:])
 	h = appendOutHeader(h, st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded))
-	if httpsyntax.AcceptsTrailers(in) {
+	fields := st.Fields()
+	var teBuf [2]string
+	if httpsyntax.AcceptsTrailers(in.ProtoMajor, in.ProtoMinor, fields.AppendValues(teBuf[:0], "Te")) {
 		// The trailers of the answer reach the client: the backend may
 		// send them (gRPC servers require this).
 		h.AddCanonical("Te", "trailers")
 	}
-	if upgrade := UpgradeProtocol(in); upgrade != "" {
+	if upgrade := UpgradeProtocol(in.ProtoMajor, in.ProtoMinor, fields); upgrade != "" {
 		h.AddCanonical("Connection", "Upgrade")
 		h.AddCanonical("Upgrade", upgrade)
 	}
@@ -215,23 +219,22 @@ func (m *outRequest) Recycle() {
 
 // appendOutHeader appends to h the header block the backend receives,
 // but for Te, Connection and Upgrade, which NewRequest adds: the
-// client's fields in the order it sent them (st.InFields, else those of
-// st.In.Header in the order of their names) without the hop-by-hop ones
+// client's fields (st.Fields: in the order it sent them over HTTP/1)
+// without the hop-by-hop ones
 // (and those Connection names) and without the forwarding fields the
 // peer may not set, then the forwarding fields as SPEC section 7 says
 // (X-Forwarded-For, X-Forwarded-Proto, X-Real-IP; X-Forwarded-Host when
 // an untrusted client sent one; Forwarded when ownForwarded).
 func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Header {
-	in := st.InFields
-	if in == nil {
-		fields := wire.FromHTTP(st.In.Header)
-		in = &fields
-	}
+	in := st.Fields()
 	trusted := trustedPeer(st)
 	var namedBuf [4]string
 	named := namedBuf[:0] // canonical names listed by Connection
-	for _, line := range st.In.Header["Connection"] {
-		for name := range strings.SplitSeq(line, ",") {
+	for _, f := range in.Fields() {
+		if !wire.EqualName(f.Name, "Connection") {
+			continue
+		}
+		for name := range strings.SplitSeq(f.Value, ",") {
 			if name = textTrim(name); name != "" {
 				named = append(named, canonicalName(name))
 			}
@@ -328,14 +331,16 @@ func peerText(st *stage.State) string {
 	return peer.String()
 }
 
-// UpgradeProtocol returns the protocol an HTTP/1.1 request asks to switch
-// to (its Upgrade header, when Connection names "upgrade"), or "" when it
-// asks for none. "h2c" is never returned: a proxy does not pass it on.
-func UpgradeProtocol(r *http.Request) string {
-	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || !httpsyntax.HasToken(r.Header["Connection"], "upgrade") {
+// UpgradeProtocol returns the protocol a request of HTTP version
+// major.minor with the header fields h asks to switch to (its Upgrade
+// field, when it is HTTP/1.1 and Connection names "upgrade"), or "" when
+// it asks for none. "h2c" is never returned: a proxy does not pass it on.
+func UpgradeProtocol(major, minor int, h *wire.Header) string {
+	var connBuf [2]string
+	if major != 1 || minor < 1 || !httpsyntax.HasToken(h.AppendValues(connBuf[:0], "Connection"), "upgrade") {
 		return ""
 	}
-	up := textTrim(r.Header.Get("Upgrade"))
+	up := textTrim(h.Get("Upgrade"))
 	if up == "" || strings.EqualFold(up, "h2c") || strings.Contains(strings.ToLower(up), "h2c") {
 		return ""
 	}

@@ -169,7 +169,7 @@ func TestTrailersAccepted(t *testing.T) {
 			if tt.te != nil {
 				in.Header["Te"] = tt.te
 			}
-			if got := httpsyntax.AcceptsTrailers(in); got != tt.want {
+			if got := httpsyntax.AcceptsTrailers(in.ProtoMajor, in.ProtoMinor, in.Header["Te"]); got != tt.want {
 				t.Errorf("AcceptsTrailers = %v, want %v", got, tt.want)
 			}
 			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}

@@ -878,14 +878,16 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.
 	w := &c.scratch.resp
-	*w = h1Response{c: c, req: req, cl: -1, trailersOK: httpsyntax.AcceptsTrailers(req)}
+	*w = h1Response{c: c, req: req, cl: -1}
+	var valBuf [2]string
+	w.trailersOK = httpsyntax.AcceptsTrailers(req.ProtoMajor, req.ProtoMinor, w.requestValues(valBuf[:0], "Te"))
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}
 	w.hdr = c.hdr
 	defer clear(c.hdr)
 
-	if expect, ok := req.Header["Expect"]; ok {
+	if expect := w.requestValues(valBuf[:0], "Expect"); len(expect) > 0 {
 		if len(expect) == 1 && strings.EqualFold(strings.TrimSpace(expect[0]), "100-continue") {
 			w.canContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
 		} else {

@@ -40,8 +40,9 @@ var crlfcrlf = []byte("\r\n\r\n")
 //
 // Otherwise it consumes nothing and returns false.
 //
-// The request, its URL, header map and values, and its fields in the
-// order received (sc.fields, Host excepted), live in sc, reused from one
+// The request's fields, in the order received (Host excepted), are
+// sc.fields (read through h1Response.RequestFields); its Header map is
+// empty. The request, its URL and its fields live in sc, reused from one
 // request of the connection to the next: the request must not be used
 // once its handler has returned.
 func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http.Request, bool) {
@@ -102,12 +103,9 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 	}
 
 	fields := head[eol+2:]
-	n := strings.Count(fields, "\r\n")
-	hdr := sc.header(n)
-	vals := sc.values(n)
 	sc.fields = wire.MakeHeader(sc.fieldBuf[:])
 	// The fields the parser acts on are noted as they go by, rather than
-	// looked up in the map after (a lookup each).
+	// looked up after.
 	var host, contentLength string
 	var hostSeen, lengthSeen, connSeen bool
 	for fields != "" {
@@ -135,7 +133,8 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 		}
 		switch key {
 		case "Host":
-			// Not in the map: as http.ReadRequest, it is in req.Host.
+			// Not among the fields: as http.ReadRequest, it is in
+			// req.Host.
 			if hostSeen {
 				return nil, false
 			}
@@ -153,13 +152,6 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 			return nil, false
 		}
 		sc.fields.AddCanonical(key, value)
-		if vv := hdr[key]; vv != nil {
-			hdr[key] = append(vv, value)
-		} else {
-			vv, vals = vals[:1:1], vals[1:]
-			vv[0] = value
-			hdr[key] = vv
-		}
 	}
 	length := int64(0)
 	if lengthSeen {
@@ -175,14 +167,15 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 	req.URL = u
 	req.Proto = proto
 	req.ProtoMajor, req.ProtoMinor = 1, minor
-	req.Header = hdr
+	req.Header = sc.header()
 	req.RequestURI = target
 	req.Host = host
 	// RFC 9112 section 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
 	// only with "keep-alive" (the values are ASCII: no Unicode folding).
+	var connBuf [2]string
 	var conn []string
 	if connSeen {
-		conn = hdr["Connection"]
+		conn = sc.fields.AppendValues(connBuf[:0], "Connection")
 	}
 	req.Close = httpsyntax.HasToken(conn, "close") || minor == 0 && !httpsyntax.HasToken(conn, "keep-alive")
 	req.ContentLength = length
@@ -197,14 +190,13 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 }
 
 // reqScratch is the memory of a connection's plain requests: the
-// request, its URL, header map and values, and the response writer,
-// reused by each request once the previous one is over (a request's
-// handler has returned before the next is read).
+// request, its URL, its empty header map, its fields and the response
+// writer, reused by each request once the previous one is over (a
+// request's handler has returned before the next is read).
 type reqScratch struct {
 	req  http.Request
 	u    url.URL
 	hdr  http.Header
-	vals []string
 	resp h1Response
 	// fields are the request's fields (Host excepted) in the order
 	// received, in fieldBuf; ordered says they are the present
@@ -217,24 +209,16 @@ type reqScratch struct {
 	strs wire.Strings
 }
 
-// header returns the empty header map, sized for n fields.
-func (sc *reqScratch) header(n int) http.Header {
+// header returns the request's empty header map: the fields are in
+// sc.fields. Nothing fills it (stages never modify the inbound request);
+// it is emptied should anything have.
+func (sc *reqScratch) header() http.Header {
 	if sc.hdr == nil {
-		sc.hdr = make(http.Header, max(n, 8))
-	} else {
+		sc.hdr = make(http.Header)
+	} else if len(sc.hdr) > 0 {
 		clear(sc.hdr)
 	}
 	return sc.hdr
-}
-
-// values returns room for n field values, cleared of the previous
-// request's.
-func (sc *reqScratch) values(n int) []string {
-	if cap(sc.vals) < n {
-		sc.vals = make([]string, max(n, 16))
-	}
-	clear(sc.vals)
-	return sc.vals[:n]
 }
 
 // plainPathByte marks the bytes of a request path that url.ParseRequestURI

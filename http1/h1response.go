@@ -102,6 +102,15 @@ func (w *h1Response) RequestFields() *wire.Header {
 	return nil
 }
 
+// requestValues appends the values of the request's fields named name, a
+// name in canonical form, to dst and returns the result.
+func (w *h1Response) requestValues(dst []string, name string) []string {
+	if f := w.RequestFields(); f != nil {
+		return f.AppendValues(dst, name)
+	}
+	return append(dst, w.req.Header[name]...)
+}
+
 // headFields returns the fields of the head to write: those given by
 // SetFields with the map's whose names they lack, or the map's alone, in
 // the order of their names.
@@ -221,7 +230,7 @@ func (w *h1Response) emitHead() {
 	http10 := !req.ProtoAtLeast(1, 1)
 	keepAlive10 := false
 	if http10 {
-		if !w.closeAfter && (w.cl >= 0 || w.noBody) && httpsyntax.HasToken(req.Header["Connection"], "keep-alive") {
+		if !w.closeAfter && (w.cl >= 0 || w.noBody) && httpsyntax.HasToken(w.requestValues(valBuf[:0], "Connection"), "keep-alive") {
 			keepAlive10 = true
 		} else {
 			w.closeAfter = true

@@ -2,6 +2,7 @@ package server
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -81,6 +82,7 @@ func TestCombinedConfig(t *testing.T) {
 		"127.0.0.1:8082", strings.TrimPrefix(api.URL, "http://"),
 		"127.0.0.1:8083", strings.TrimPrefix(admin.URL, "http://"),
 		`dir="testdata/combined/www"`, `dir="`+www+`"`,
+		"<port>127.0.0.1:8080</port>", "<port>127.0.0.1:0</port>",
 	).Replace(string(src))
 	cfg, err := xmlconf.Parse("combined.conf", []byte(conf))
 	if err != nil {
@@ -94,8 +96,25 @@ func TestCombinedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cases run through both front ends: net/http's server (as for
+	// HTTP/2: the request's Header map has the fields) and the port, served
+	// by http1 (the fields in order, the map empty).
 	front := httptest.NewServer(srv.Handler)
 	defer front.Close()
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	fronts := []struct{ name, url string }{
+		{"net/http", front.URL},
+		{"http1", "http://" + srv.Addrs()[0].String()},
+	}
 	client := &http.Client{
 		Transport:     &http.Transport{DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -164,56 +183,58 @@ func TestCombinedConfig(t *testing.T) {
 		{name: "admin with a wrong password", target: "/admin/users", headers: map[string]string{"Authorization": "Basic YWRtaW46bm8="}, status: 401},
 		{name: "admin", target: "/admin/users", headers: map[string]string{"Authorization": login}, status: 200, body: "admin /users", want: map[string]string{"Cache-Control": "no-store"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			method := tt.method
-			if method == "" {
-				method = "GET"
-			}
-			req, _ := http.NewRequest(method, front.URL+tt.target, nil)
-			req.Host = "www.example.com"
-			for k, v := range tt.headers {
-				req.Header.Set(k, v)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tt.status {
-				b, _ := io.ReadAll(resp.Body)
-				t.Fatalf("status %d, want %d\n%v\n%s", resp.StatusCode, tt.status, resp.Header, b)
-			}
-			var body io.Reader = resp.Body
-			if resp.Header.Get("Content-Encoding") == "gzip" {
-				zr, err := gzip.NewReader(resp.Body)
+	for _, fe := range fronts {
+		for _, tt := range tests {
+			t.Run(fe.name+"/"+tt.name, func(t *testing.T) {
+				method := tt.method
+				if method == "" {
+					method = "GET"
+				}
+				req, _ := http.NewRequest(method, fe.url+tt.target, nil)
+				req.Host = "www.example.com"
+				for k, v := range tt.headers {
+					req.Header.Set(k, v)
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
-				body = zr
-			}
-			b, err := io.ReadAll(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.body != "" && string(b) != tt.body {
-				t.Errorf("body %q, want %q", b, tt.body)
-			}
-			for k, v := range tt.want {
-				if got := strings.Join(resp.Header.Values(k), ", "); got != v {
-					t.Errorf("%s: %q, want %q", k, got, v)
+				defer resp.Body.Close()
+				if resp.StatusCode != tt.status {
+					b, _ := io.ReadAll(resp.Body)
+					t.Fatalf("status %d, want %d\n%v\n%s", resp.StatusCode, tt.status, resp.Header, b)
 				}
-			}
-			if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, tt.location) || !strings.HasPrefix(loc, "http://www.example.com:") && tt.location != "" {
-				t.Errorf("Location %q, want http://www.example.com:PORT%s", loc, tt.location)
-			}
-			if tt.check != nil {
-				tt.check(t)
-			}
-		})
+				var body io.Reader = resp.Body
+				if resp.Header.Get("Content-Encoding") == "gzip" {
+					zr, err := gzip.NewReader(resp.Body)
+					if err != nil {
+						t.Fatal(err)
+					}
+					body = zr
+				}
+				b, err := io.ReadAll(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.body != "" && string(b) != tt.body {
+					t.Errorf("body %q, want %q", b, tt.body)
+				}
+				for k, v := range tt.want {
+					if got := strings.Join(resp.Header.Values(k), ", "); got != v {
+						t.Errorf("%s: %q, want %q", k, got, v)
+					}
+				}
+				if loc := resp.Header.Get("Location"); !strings.HasSuffix(loc, tt.location) || !strings.HasPrefix(loc, "http://www.example.com:") && tt.location != "" {
+					t.Errorf("Location %q, want http://www.example.com:PORT%s", loc, tt.location)
+				}
+				if tt.check != nil {
+					tt.check(t)
+				}
+			})
+		}
 	}
-	if n := len(admin.requests()); n != 1 {
-		t.Errorf("admin backend reached %d times, want once (only with the right login)", n)
+	if n := len(admin.requests()); n != len(fronts) {
+		t.Errorf("admin backend reached %d times, want once per front end (only with the right login)", n)
 	}
 }
 

@@ -150,8 +150,9 @@ type State struct {
 	// In is the request as the server received it.
 	In *http.Request
 	// InFields are In's header fields (Host excepted) in the order the
-	// client sent them, when the server kept that order; nil otherwise
-	// (In.Header has the same fields).
+	// client sent them, when the server kept that order (HTTP/1: In.Header
+	// is then empty); nil otherwise, until Fields converts In.Header.
+	// Stages read the request's fields through Fields.
 	InFields *wire.Header
 	// Env is the server's run-time environment.
 	Env *Env
@@ -282,6 +283,34 @@ func (st *State) DropAnswer() {
 	}
 	st.Answer = nil
 	st.AnswerRequest = nil
+}
+
+// Fields returns the request's header fields (Host excepted): InFields,
+// or, when the server kept no order (HTTP/2, or an HTTP/1 head its parser
+// left to net/http), In.Header's fields in the order of their names,
+// converted once. It is never nil.
+func (st *State) Fields() *wire.Header {
+	if st.InFields == nil {
+		f := new(wire.Header)
+		if st.In != nil {
+			*f = wire.FromHTTP(st.In.Header)
+		}
+		st.InFields = f
+	}
+	return st.InFields
+}
+
+// Request returns the inbound request as net/http code expects it, for
+// handing it to net/http (http.ServeContent): In itself when its Header
+// has the fields, else a copy of In whose Header is made from InFields.
+// In is not modified.
+func (st *State) Request() *http.Request {
+	if st.InFields == nil || st.InFields.Len() == 0 || len(st.In.Header) > 0 {
+		return st.In
+	}
+	r := *st.In
+	r.Header = st.InFields.HTTP()
+	return &r
 }
 
 // SubURL returns the string a suburl regexp matches: the site-relative

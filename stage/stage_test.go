@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -170,5 +171,62 @@ func TestAnswerRequest(t *testing.T) {
 	st.SetAnswer(&wire.Response{StatusCode: 301, Body: http.NoBody}, xmlconf.Pos{})
 	if st.AnswerRequest != nil {
 		t.Errorf("after SetAnswer: AnswerRequest %v", st.AnswerRequest)
+	}
+}
+
+// TestFields: the request's fields come from InFields when the server
+// kept them in order, else from In.Header, converted once; Request gives
+// net/http a request whose Header has them, without changing In.
+func TestFields(t *testing.T) {
+	ordered := wire.FromHTTP(http.Header{"B": {"2"}, "A": {"1", "3"}})
+	tests := []struct {
+		name       string
+		st         *State
+		wantA      []string
+		wantHeader http.Header // Request().Header
+		same       bool        // Request() is In itself
+	}{
+		{"fields in order, empty map",
+			&State{In: &http.Request{Header: http.Header{}}, InFields: &ordered},
+			[]string{"1", "3"}, http.Header{"A": {"1", "3"}, "B": {"2"}}, false},
+		{"map only (HTTP/2)",
+			&State{In: &http.Request{Header: http.Header{"A": {"x"}}}},
+			[]string{"x"}, http.Header{"A": {"x"}}, true},
+		{"both",
+			&State{In: &http.Request{Header: http.Header{"A": {"1", "3"}, "B": {"2"}}}, InFields: &ordered},
+			[]string{"1", "3"}, http.Header{"A": {"1", "3"}, "B": {"2"}}, true},
+		{"no fields",
+			&State{In: &http.Request{Header: http.Header{}}},
+			nil, http.Header{}, true},
+		{"no request", &State{}, nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.st.Fields()
+			if f == nil || f != tt.st.Fields() {
+				t.Fatalf("Fields() = %p, then %p: want one header, kept", f, tt.st.Fields())
+			}
+			if got := f.Values("a"); !reflect.DeepEqual(got, tt.wantA) {
+				t.Errorf("Values(a) = %q, want %q", got, tt.wantA)
+			}
+			in := tt.st.In
+			var before http.Header
+			if in != nil {
+				before = in.Header.Clone()
+			}
+			r := tt.st.Request()
+			if (r == in) != tt.same {
+				t.Errorf("Request() is In: %v, want %v", r == in, tt.same)
+			}
+			if in == nil {
+				return
+			}
+			if !reflect.DeepEqual(r.Header, tt.wantHeader) {
+				t.Errorf("Request().Header = %q, want %q", r.Header, tt.wantHeader)
+			}
+			if !reflect.DeepEqual(in.Header, before) {
+				t.Errorf("In.Header changed: %q, was %q", in.Header, before)
+			}
+		})
 	}
 }

@@ -119,7 +119,7 @@ func (a *Auth) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	if st.Answer != nil {
 		return stage.Next, nil
 	}
-	hdr := st.In.Header.Get("Authorization")
+	hdr := st.Fields().Get("Authorization")
 	if hdr == "" {
 		return a.reject(st, "no credentials")
 	}

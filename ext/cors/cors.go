@@ -124,13 +124,13 @@ func (s *CORS) headers(st *stage.State, origin string) (h [][2]string, ok bool) 
 	if s.credentials {
 		h = append(h, [2]string{HeaderAllowCredentials, "true"})
 	}
-	if m := st.In.Header.Get(HeaderRequestMethod); m != "" {
+	if m := st.Fields().Get(HeaderRequestMethod); m != "" {
 		if s.methods != nil && !contains(s.methods, m) {
 			return nil, false
 		}
 		h = append(h, [2]string{HeaderAllowMethods, m})
 	}
-	if rh := st.In.Header.Get(HeaderRequestHeaders); rh != "" {
+	if rh := st.Fields().Get(HeaderRequestHeaders); rh != "" {
 		h = append(h, [2]string{HeaderAllowHeaders, rh})
 	}
 	if s.maxAge != "" {
@@ -153,14 +153,14 @@ func contains(list []string, s string) bool {
 
 // Run answers a preflight, or adds the CORS headers to an answer.
 func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
-	origin := st.In.Header.Get(HeaderOrigin)
+	origin := st.Fields().Get(HeaderOrigin)
 	if st.Answer == nil {
 		if st.Method != http.MethodOptions || origin == "" {
 			return stage.Next, nil
 		}
 		h, ok := s.headers(st, origin)
 		if !ok {
-			st.Tracef(s.pos, "cors: preflight for method %q, not allowed (next)", st.In.Header.Get(HeaderRequestMethod))
+			st.Tracef(s.pos, "cors: preflight for method %q, not allowed (next)", st.Fields().Get(HeaderRequestMethod))
 			return stage.Next, nil
 		}
 		resp := &wire.Response{
@@ -180,7 +180,7 @@ func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 	}
 	h, ok := s.headers(st, origin)
 	if !ok {
-		st.Tracef(s.pos, "cors: method %q not allowed: no CORS headers", st.In.Header.Get(HeaderRequestMethod))
+		st.Tracef(s.pos, "cors: method %q not allowed: no CORS headers", st.Fields().Get(HeaderRequestMethod))
 		return stage.Next, nil
 	}
 	set(&st.Answer.Header, h)

@@ -221,7 +221,7 @@ func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error
 		st.Tracef(d.pos, "deflate: decided on the backend's answer (its Content-Type, length and encoding)")
 		return stage.Next, nil
 	}
-	acc := negotiate(st.In.Header.Values(HeaderAcceptEncoding))
+	acc := negotiate(st.Fields().Values(HeaderAcceptEncoding))
 	coding := acc.best
 	ctype := h.Get("Content-Type")
 	why := ""
@@ -243,7 +243,7 @@ func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error
 		// Identity is refused and neither gzip nor deflate is acceptable.
 		st.DropAnswer()
 		st.Status = http.StatusNotAcceptable
-		st.Tracef(d.pos, "deflate: Accept-Encoding %q refuses identity, gzip and deflate -> 406", strings.Join(st.In.Header.Values(HeaderAcceptEncoding), ", "))
+		st.Tracef(d.pos, "deflate: Accept-Encoding %q refuses identity, gzip and deflate -> 406", strings.Join(st.Fields().Values(HeaderAcceptEncoding), ", "))
 		return stage.StopAll, nil
 	}
 	if why != "" {

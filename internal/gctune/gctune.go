@@ -1,25 +1,36 @@
-// Package gctune keeps the garbage collector from running after every few
-// megabytes of allocation when the live heap is small.
+// Package gctune sets the garbage collector's pace while serving: as
+// little memory as the garbage allows, and no more than about two
+// collections a second.
 //
-// With GOGC=100 the collector runs whenever the heap has grown by the
-// live heap since the last collection, and at least every 4 MiB. A proxy
-// keeps little alive (about 2 MiB) and allocates a few kilobytes per
-// request, so it collected many times a second under load, and a request
-// that arrived during a collection waited for it on a busy core. Raising
-// GOGC for good would multiply the memory of a large live heap (10,000
-// idle connections) as well. Tuner instead sets GOGC after each
-// collection so that the next one comes when the heap has grown by the
-// larger of the live heap and a fixed headroom: a small heap gets the
-// headroom, a large one the usual doubling.
+// Go's default (GOGC=100) collects whenever the heap has grown by the
+// live heap, and at least every 4 MiB. That pace suits neither end of a
+// proxy's life:
 //
-// Measured with bench/ (lat1: one connection, one request at a time;
-// three interleaved pairs of 3-round runs), when a request left 3.1 KB of
-// garbage: p99 0.34-0.47 ms with GOGC=100, 0.17-0.24 ms with a 16 MiB
-// headroom; CPU per request unchanged within the noise; RSS 16.7 -> 28.7
-// MiB. At 2.0 KB per request (the suite, small and lat1, 3 rounds each,
-// 2026-12-05), headrooms of 16, 8 and 4 MiB gave the same CPU per request
-// (28.4, 28.2, 28.0 us in small) and lat1 p99 (0.219, 0.197, 0.215 ms),
-// and RSS under load of 37.3, 27.6 and 22.6 MiB: the default is 4 MiB.
+//   - when requests leave garbage (3 KB each, as the plain path once did;
+//     HTTP/2 and compression still do), a live heap of 2 MiB is collected
+//     many times a second, and a request arriving during a collection
+//     waits on a busy core. Measured with bench/ (lat1, three interleaved
+//     pairs of 3-round runs): p99 0.34-0.47 ms at GOGC=100, 0.17-0.24 ms
+//     with 16 MiB between collections;
+//   - when they leave next to none (the plain path now: 1 allocation,
+//     163 bytes), 4 MiB between collections is memory held for nothing:
+//     in the suite's small scenario (2 MiB live) RSS under load was 21.7
+//     MiB with a 4 MiB headroom, 20.2 with GOGC=100 and 18.8 with
+//     GOGC=50, the collector then running twice a second (0.3% of the
+//     CPU).
+//
+// A Tuner therefore sets GOGC after each collection so that the heap may
+// grow by the larger of a headroom and the live heap (half of it for a
+// live heap up to SmallHeap), and sizes the headroom to the garbage: what
+// was allocated per second since the last collection, times Interval,
+// within MinHeadroom and MaxHeadroom, and at most twice the headroom
+// before. Under load the collector so runs about every Interval, or less
+// often when the live heap is larger; idle, the headroom is MinHeadroom.
+// A collection costs in proportion to the live heap: growing a small one
+// by half costs little (about 1.5 ms of CPU a collection at 2 MiB), but a
+// large one (10,000 rules, 10,000 idle connections) keeps Go's doubling,
+// which halves its collections. An operator's headroom (HeadroomEnv) is
+// kept as it is.
 package gctune
 
 import (
@@ -30,27 +41,35 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
+	"time"
 )
 
-// DefaultHeadroom is the growth of the heap between two collections that
-// Start keeps at least, 4 MiB: the resident memory it adds when the live
-// heap is small.
-const DefaultHeadroom = 4 << 20
+// MinHeadroom and MaxHeadroom bound the headroom a Tuner adapts; it
+// starts at MinHeadroom.
+const (
+	MinHeadroom = 1 << 20
+	MaxHeadroom = 64 << 20
+)
 
-// HeadroomEnv is the environment variable that sets the headroom, in
-// MiB, in place of DefaultHeadroom.
+// Interval is the time between two collections that the adapted
+// headroom aims at, under load.
+const Interval = 500 * time.Millisecond
+
+// HeadroomEnv is the environment variable that fixes the headroom, in
+// MiB, in place of the adapted one.
 const HeadroomEnv = "OCSIPROXY_GC_HEADROOM"
 
 // maxHeadroomMiB bounds the headroom HeadroomEnv may set.
 const maxHeadroomMiB = 4096
 
-// Headroom returns the headroom to tune with: HeadroomEnv's, a whole
-// number of MiB from 1 to 4096, when the variable is set (an error when
-// it is not such a number), else DefaultHeadroom.
+// Headroom returns the headroom HeadroomEnv fixes, a whole number of
+// MiB from 1 to 4096, when the variable is set (an error when it is not
+// such a number); 0, for a headroom adapted to the garbage, when it is
+// not set.
 func Headroom() (uint64, error) {
 	v, ok := os.LookupEnv(HeadroomEnv)
 	if !ok {
-		return DefaultHeadroom, nil
+		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxHeadroomMiB {
@@ -59,30 +78,49 @@ func Headroom() (uint64, error) {
 	return uint64(n) << 20, nil
 }
 
-// basePercent is GOGC's default, kept for live heaps above the headroom.
-const basePercent = 100
+// goPercent is GOGC's default, restored by Stop.
+const goPercent = 100
+
+// minPercent is the GOGC of a live heap up to SmallHeap larger than twice
+// the headroom: the heap grows by half of it between collections. A
+// larger live heap gets at least goPercent.
+const minPercent = 50
+
+// SmallHeap is the largest live heap that grows by less than itself
+// between collections.
+const SmallHeap = 16 << 20
 
 // Tuner adjusts GOGC after each collection.
 type Tuner struct {
-	headroom uint64
-
-	mu      sync.Mutex
-	stopped bool
-	percent int // the GOGC set last
-	samples []metrics.Sample
+	mu       sync.Mutex
+	headroom uint64 // the headroom in force
+	fixed    bool   // an operator's headroom: not adapted
+	stopped  bool
+	percent  int       // the GOGC set last
+	allocs   uint64    // bytes allocated in all, at the last update
+	at       time.Time // the time of the last update
+	samples  []metrics.Sample
 }
 
-// Start starts tuning with the given headroom. It returns nil, and
-// changes nothing, when the GOGC environment variable is set: the
-// operator's choice stands.
+// Start starts tuning: with the given headroom, or, when it is 0, with a
+// headroom adapted to the garbage. It returns nil, and changes nothing,
+// when the GOGC environment variable is set: the operator's choice
+// stands.
 func Start(headroom uint64) *Tuner {
 	if _, ok := os.LookupEnv("GOGC"); ok {
 		return nil
 	}
 	t := &Tuner{
 		headroom: headroom,
-		percent:  basePercent,
-		samples:  []metrics.Sample{{Name: "/gc/heap/live:bytes"}},
+		fixed:    headroom != 0,
+		percent:  goPercent,
+		samples: []metrics.Sample{
+			{Name: "/gc/heap/live:bytes"},
+			{Name: "/gc/heap/allocs:bytes"},
+		},
+	}
+	if !t.fixed {
+		t.headroom = MinHeadroom
 	}
 	t.update()
 	t.arm()
@@ -97,7 +135,7 @@ func (t *Tuner) Stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stopped = true
-	debug.SetGCPercent(basePercent)
+	debug.SetGCPercent(goPercent)
 }
 
 // Percent returns the GOGC the tuner set last.
@@ -105,6 +143,13 @@ func (t *Tuner) Percent() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.percent
+}
+
+// Headroom returns the headroom in force.
+func (t *Tuner) Headroom() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.headroom
 }
 
 // sentinel is the object whose cleanup marks a collection; its pointer
@@ -122,8 +167,9 @@ func (t *Tuner) arm() {
 	}, t)
 }
 
-// update sets GOGC from the live heap of the last collection; false once
-// stopped.
+// update sets GOGC from the live heap of the last collection, after
+// sizing the headroom to the garbage since the previous update; false
+// once stopped.
 func (t *Tuner) update() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -131,11 +177,14 @@ func (t *Tuner) update() bool {
 		return false
 	}
 	metrics.Read(t.samples)
-	live := uint64(0)
+	var live, allocs uint64
 	if s := t.samples[0]; s.Value.Kind() == metrics.KindUint64 {
 		live = s.Value.Uint64()
 	}
-	p := percentFor(live, t.headroom)
+	if s := t.samples[1]; s.Value.Kind() == metrics.KindUint64 {
+		allocs = s.Value.Uint64()
+	}
+	p := t.observe(live, allocs, time.Now())
 	if p != t.percent {
 		debug.SetGCPercent(p)
 		t.percent = p
@@ -143,19 +192,49 @@ func (t *Tuner) update() bool {
 	return true
 }
 
+// observe sizes the headroom to the bytes allocated since the last
+// observation (allocs counts them all, now is the time) and returns the
+// GOGC for the live heap. The first observation only records. Called
+// with t.mu held.
+func (t *Tuner) observe(live, allocs uint64, now time.Time) int {
+	if !t.fixed && !t.at.IsZero() && allocs >= t.allocs {
+		// At most doubled at a time: a burst (loading the
+		// configuration, say) would otherwise set a headroom so large
+		// that the next collection, which sizes it again, never comes.
+		t.headroom = min(headroomFor(allocs-t.allocs, now.Sub(t.at)), 2*t.headroom)
+	}
+	t.allocs, t.at = allocs, now
+	return percentFor(live, t.headroom)
+}
+
+// headroomFor returns the headroom that would have spaced collections by
+// Interval when allocated bytes took elapsed, within MinHeadroom and
+// MaxHeadroom.
+func headroomFor(allocated uint64, elapsed time.Duration) uint64 {
+	if elapsed <= 0 {
+		return MaxHeadroom
+	}
+	h := float64(allocated) * float64(Interval) / float64(elapsed)
+	return uint64(min(max(h, MinHeadroom), MaxHeadroom))
+}
+
 // runtimeHeapMinimum is the runtime's smallest heap goal at GOGC=100; it
 // scales with GOGC (a goal is never under 4 MiB x GOGC/100).
 const runtimeHeapMinimum = 4 << 20
 
-// percentFor is the GOGC that makes the heap goal the larger of twice the
-// live heap and live+headroom. The runtime's goal is the larger of
-// live x (1+GOGC/100) and its minimum, which grows with GOGC: past the
-// point where that minimum is live+headroom, a larger GOGC would only
-// raise it.
+// percentFor is the GOGC that makes the heap goal the larger of one and a
+// half times the live heap (twice a live heap larger than SmallHeap) and
+// live+headroom. The runtime's goal is the
+// larger of live x (1+GOGC/100) and its minimum, which grows with GOGC:
+// past the point where that minimum is live+headroom, a larger GOGC would
+// only raise it.
 func percentFor(live, headroom uint64) int {
 	if live == 0 {
 		live = 1 << 20 // before the first collection: as for 1 MiB
 	}
 	p := min(headroom*100/live, (live+headroom)*100/runtimeHeapMinimum)
-	return int(max(p, basePercent))
+	if live > SmallHeap {
+		return int(max(p, goPercent))
+	}
+	return int(max(p, minPercent))
 }

@@ -4,7 +4,6 @@
 package httpsyntax
 
 import (
-	"net/http"
 	"strings"
 )
 
@@ -97,17 +96,18 @@ func TrailerAllowed(key string) bool {
 	return true
 }
 
-// AcceptsTrailers reports whether the client of r can receive the trailer
-// fields of a chunked answer: an HTTP/2 client always; an HTTP/1.1 client
-// when its TE header lists "trailers" (RFC 9110 section 10.1.4); an
+// AcceptsTrailers reports whether the client of a request of HTTP version
+// major.minor, with te the values of its TE fields, can receive the
+// trailer fields of a chunked answer: an HTTP/2 client always; an
+// HTTP/1.1 client when te lists "trailers" (RFC 9110 section 10.1.4); an
 // HTTP/1.0 client never. TE is hop-by-hop: it is read here, on the
 // inbound request, and never passed on as the client wrote it.
-func AcceptsTrailers(r *http.Request) bool {
+func AcceptsTrailers(major, minor int, te []string) bool {
 	switch {
-	case r.ProtoMajor >= 2:
+	case major >= 2:
 		return true
-	case r.ProtoMajor == 1 && r.ProtoMinor >= 1:
-		return HasToken(r.Header["Te"], "trailers")
+	case major == 1 && minor >= 1:
+		return HasToken(te, "trailers")
 	}
 	return false
 }

@@ -156,7 +156,7 @@ func Write(st *stage.State) *httptest.ResponseRecorder {
 	defer resp.Body.Close()
 	resp.Header.CopyTo(w.Header())
 	if aw, ok := resp.Body.(stage.AnswerWriter); ok {
-		aw.WriteAnswer(w, st.In, resp)
+		aw.WriteAnswer(w, st.Request(), resp)
 		return w
 	}
 	w.WriteHeader(resp.StatusCode)
