@@ -175,6 +175,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
 		ClientAddr:    st.Client,
+		Start:         st.Start,
 	}
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.

@@ -44,7 +44,10 @@
 //     body counts in neither, so uploads are never cut. A timeout is 504.
 //     The deadlines are checked every 10 ms by one goroutine per pool
 //     (running only while calls wait), not by a timer per call: a timeout
-//     fires at most 10 ms late (plus scheduling delays), never early.
+//     fires at most 10 ms late (plus scheduling delays), never early. A
+//     call counts from the request's Start when it has one (the moment
+//     the server began to serve the request, some microseconds before
+//     the call: the clock is not read again), else from the call.
 //     A request still being written when its call is due (a backend that
 //     reads nothing) has its connection given up then; the connection's
 //     write deadline, which is moved about once a second rather than on
