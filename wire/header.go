@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strings"
 )
 
 // Field is one header field: its name, in canonical form
@@ -88,6 +89,24 @@ func (h *Header) AppendValues(dst []string, name string) []string {
 		}
 	}
 	return dst
+}
+
+// AddVary records that the answer h heads depends on the request field
+// name (RFC 9110 section 12.5.5): it appends "Vary: name" unless a Vary
+// field lists name already (in any letter case) or is "*".
+func (h *Header) AddVary(name string) {
+	for _, f := range h.fields {
+		if !EqualName(f.Name, "Vary") {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, ",") {
+			v = strings.TrimSpace(v)
+			if v == "*" || strings.EqualFold(v, name) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", name)
 }
 
 // Add appends a field.
