@@ -120,10 +120,11 @@ func TestRespondTrailers(t *testing.T) {
 			}
 			resp.Body = &trailerBody{r: strings.NewReader("hello"), resp: resp,
 				set: http.Header{"X-A": {"1"}, "X-B": {"2"}, "Set-Cookie": {"evil=1"}}}
-			st := &stage.State{In: r}
+			in := wire.FromHTTPRequest(r)
+			st := &stage.State{In: in}
 			st.SetAnswer(resp, xmlconf.Pos{})
 			w := httptest.NewRecorder()
-			respond(w, r, st, nil, false, 0)
+			respond(w, in, st, nil, false, 0)
 			res := w.Result()
 			body, _ := io.ReadAll(res.Body)
 			if tt.method == "GET" && string(body) != "hello" {
@@ -168,8 +169,10 @@ func TestInitStatePeer(t *testing.T) {
 		for _, peer := range []netip.AddrPort{tt.peer, {}} {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.remote
+			in := wire.FromHTTPRequest(r)
+			in.Peer = peer
 			var st stage.State
-			if err := initState(&st, r, nil, peer); err != nil {
+			if err := initState(&st, in, nil); err != nil {
 				t.Fatal(err)
 			}
 			if st.Peer.String() != tt.want || st.PeerText != tt.wantText {

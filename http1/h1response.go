@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +19,7 @@ import (
 // h1Response is the http.ResponseWriter of one request.
 type h1Response struct {
 	c           *h1Conn
-	req         *http.Request
+	req         *wire.Inbound
 	hdr         http.Header
 	wroteHeader bool
 	headSent    bool
@@ -86,29 +85,10 @@ func (w *h1Response) EndFields() bool {
 	return true
 }
 
-// PeerAddr returns the client's address and port, when the connection
-// is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
-// the only source).
-func (w *h1Response) PeerAddr() netip.AddrPort { return w.c.peer }
-
-// RequestFields returns the fields of the request being answered in the
-// order the client sent them (Host excepted, as in its Header map), when
-// the server kept them (it does for the heads most clients send); nil
-// otherwise. They are valid until the handler returns.
-func (w *h1Response) RequestFields() *wire.Header {
-	if sc := w.c.scratch; sc != nil && sc.ordered && &sc.resp == w {
-		return &sc.fields
-	}
-	return nil
-}
-
 // requestValues appends the values of the request's fields named name, a
 // name in canonical form, to dst and returns the result.
 func (w *h1Response) requestValues(dst []string, name string) []string {
-	if f := w.RequestFields(); f != nil {
-		return f.AppendValues(dst, name)
-	}
-	return append(dst, w.req.Header[name]...)
+	return w.req.Fields().AppendValues(dst, name)
 }
 
 // headFields returns the fields of the head to write: those given by

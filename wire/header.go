@@ -1,5 +1,6 @@
-// Package wire is ocsiproxy's own form of the HTTP/1 messages it sends to
-// backends and receives from them: a [Header] is a list of fields in the
+// Package wire is ocsiproxy's own form of the HTTP messages it receives
+// from clients and exchanges with backends: an [Inbound] is a client's
+// request as the server read it; a [Header] is a list of fields in the
 // order they are sent, looked up by name without a map; a [Request] is a
 // backend request whose head [Request.AppendHead] writes; a [Response] is
 // a backend answer. They replace net/http's Request, Response and Header
