@@ -239,7 +239,7 @@ func (l *Logs) access(st *stage.State, status int, n int64, d time.Duration) {
 		b = append(b, '-')
 	}
 	b = append(b, " ms="...)
-	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+	b = appendMillis(b, d)
 	b = append(b, '\n')
 	if l.sys != nil {
 		l.sys.send(syslog.LOG_INFO, b)
@@ -295,6 +295,17 @@ func appendLogTime(b []byte, now time.Time) []byte {
 	b = append(b, logClock.text...)
 	logClock.Unlock()
 	return b
+}
+
+// appendMillis appends d in milliseconds with three decimals ("1.234"),
+// as strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+// would, with integer arithmetic rather than float formatting. A negative
+// d is written as 0.000.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := max(d.Microseconds(), 0)
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
 func orDash(s string) string {
