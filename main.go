@@ -13,8 +13,12 @@ import (
 	"os"
 
 	"github.com/ocsiproxy/ocsiproxy/cli"
+	"github.com/ocsiproxy/ocsiproxy/internal/schedtune"
 )
 
 func main() {
+	// First of all: it may start the program again, with the runtime's
+	// monitor thread kept out of its deep sleep (internal/schedtune).
+	schedtune.Apply()
 	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
