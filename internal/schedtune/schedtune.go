@@ -10,12 +10,13 @@
 // the backend runs on the same core, so sysmon goes through that cycle
 // hundreds of times a second: each wake-up and each 20 us sleep is a
 // context switch on a core the proxy needs. Measured on the suite's rig
-// (bench/, PIN=split), at 64 connections: 0.12 of those sleeps and 0.30
-// context switches per request, against none and 0.09 without the deep
-// sleep; CPU per request lower in 11 of 12 interleaved rounds (by 2-34%,
-// the most when the host was busy; one round 11% higher). At one
-// connection: 1.9 sleeps and 1.7 futex calls per request, against 0.05
-// and none; CPU per request lower in 9 of 9 rounds (by 7-35%).
+// (bench/, PIN=split), at 64 connections: 0.12 of those sleeps per
+// request against none without the deep sleep, and 0.25 context
+// switches of the process per request against 0.13 (nginx's 0.14); CPU
+// per request lower in 11 of 12 interleaved rounds (by 2-34%, the most
+// when the host was busy; one round 11% higher). At one connection: 1.9
+// sleeps and 1.7 futex calls per request, against 0.05 and none; CPU per
+// request lower in 9 of 9 rounds (by 7-35%).
 //
 // The runtime keeps sysmon awake only while a scheduler trace is on
 // (GODEBUG=schedtrace=X), and reads GODEBUG's schedtrace only at start.
