@@ -17,8 +17,12 @@ import (
 )
 
 func main() {
-	// First of all: it may start the program again, with the runtime's
-	// monitor thread kept out of its deep sleep (internal/schedtune).
-	schedtune.Apply()
+	if cli.Serves(os.Args[1:]) {
+		// First of all: the server starts again, with the runtime's
+		// monitor thread kept out of its deep sleep (internal/schedtune).
+		// The commands that only print (--dry-run, --version) are left
+		// as they are: the setting could add a line to their output.
+		schedtune.Apply()
+	}
 	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

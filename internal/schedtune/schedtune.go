@@ -21,6 +21,7 @@
 // The runtime keeps sysmon awake only while a scheduler trace is on
 // (GODEBUG=schedtrace=X), and reads GODEBUG's schedtrace only at start.
 // [Apply] therefore starts the program again, in the same process (exec),
+// when main is about to serve (not for the commands that only print),
 // with schedtrace set to its largest period, 2^31-1 ms (24.8 days): the
 // trace line that comes with it is due once the clock it is read from
 // (CLOCK_MONOTONIC: the time since the host booted) passes that period,
@@ -28,8 +29,8 @@
 // written to standard error at start, and then every 24.8 days. An idle
 // process then wakes every 10 ms rather than sleeping until its next
 // timer (on the rig: 98 context switches a second and 0.2% of a core,
-// against none). GODEBUG=schedtrace=0 in the environment keeps Go's default
-// (Apply leaves any schedtrace setting as it is).
+// against none). GODEBUG=schedtrace=0 in the environment keeps Go's
+// default (Apply leaves any schedtrace setting as it is).
 package schedtune
 
 import (
