@@ -207,7 +207,7 @@ func releaseExchange(st *stage.State, released bool) {
 	}
 }
 
-// states holds the stage states of requests that are over: ServeHTTP
+// states holds the stage states of requests that are over: ServeInbound
 // takes one per request and gives it back, cleared, once the observers
 // have been told the request is done (nothing keeps a state longer).
 var states = sync.Pool{New: func() any { return new(stage.State) }}
