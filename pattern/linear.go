@@ -2,6 +2,7 @@ package pattern
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -14,12 +15,12 @@ import (
 // syntax means the same to both engines is also compiled with Go's
 // regexp, which decides for ASCII subjects without control characters
 // (every normalised path and query, every valid Host, and the header
-// values net/http accepts): MatchString uses it alone, MatchGroups runs
-// regexp2 only on a subject it matches, for the groups (the engines may
-// choose groups differently where a repeated part can match the empty
-// string). Patterns that need backtracking (back-references,
-// lookarounds, atomic groups, possessive quantifiers) or syntax the
-// engines read differently stay with regexp2 and its timeout.
+// values net/http accepts): MatchString uses it alone. MatchGroups uses
+// it alone too when the engines choose the same groups (groupsAlike),
+// and otherwise runs regexp2 only on a subject it matches, for the
+// groups. Patterns that need backtracking (back-references, lookarounds,
+// atomic groups, possessive quantifiers) or syntax the engines read
+// differently stay with regexp2 and its timeout.
 
 // linearSyntax reports whether expr uses only syntax that Go's regexp
 // and regexp2 (RE2 option) read the same way; regexp.Compile must accept
@@ -57,26 +58,82 @@ func linearSyntax(expr string) bool {
 }
 
 // compileLinear returns the linear-time form of the anchored pattern
-// expr with ngroups capturing groups, nil when there is none.
-func compileLinear(expr string, ngroups int) *regexp.Regexp {
+// expr with ngroups capturing groups, nil when there is none, and whether
+// it also gives the groups regexp2 would (groupsAlike).
+func compileLinear(expr string, ngroups int) (re *regexp.Regexp, groups bool) {
 	if !linearSyntax(expr) {
-		return nil
+		return nil, false
 	}
-	if _, err := regexp.Compile(expr); err != nil {
-		return nil // alone first: a ")" must not close the anchoring group
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, false // alone first: a ")" must not close the anchoring group
 	}
-	re, err := regexp.Compile(`^(?:` + expr + `)$`)
+	re, err = regexp.Compile(`^(?:` + expr + `)$`)
 	if err != nil || re.NumSubexp() != ngroups {
-		return nil
+		return nil, false
 	}
 	seen := map[string]bool{}
 	for _, name := range re.SubexpNames() {
 		if name != "" && seen[name] {
-			return nil // regexp2 makes one group of same-named ones
+			return nil, false // regexp2 makes one group of same-named ones
 		}
 		seen[name] = true
 	}
-	return re
+	return re, groupsAlike(tree)
+}
+
+// groupsAlike reports whether Go's regexp chooses the groups of a match
+// of re as regexp2 does. Both prefer what a backtracking engine tries
+// first (leftmost-first), but they part where a repeated part can match
+// the empty string: "(a?)+" on "a" gives group 1 "a" in Go's regexp and
+// "" in regexp2, which stops a loop after an empty turn. A pattern
+// without such a repetition ("(.*)", "([^/]+)/(v1|v2)/(.*)") is read
+// alike; TestLinearAsRegexp2 compares the two on random patterns.
+func groupsAlike(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
+		if matchesEmpty(re.Sub[0]) {
+			return false
+		}
+	}
+	for _, sub := range re.Sub {
+		if !groupsAlike(sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesEmpty reports whether re can match the empty string (at some
+// position: assertions count as empty).
+func matchesEmpty(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) == 0
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL, syntax.OpNoMatch:
+		return false
+	case syntax.OpStar, syntax.OpQuest:
+		return true
+	case syntax.OpRepeat:
+		return re.Min == 0 || matchesEmpty(re.Sub[0])
+	case syntax.OpPlus, syntax.OpCapture:
+		return matchesEmpty(re.Sub[0])
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if !matchesEmpty(sub) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if matchesEmpty(sub) {
+				return true
+			}
+		}
+		return false
+	}
+	return true // the empty match, line and text boundaries, \b and \B
 }
 
 // linearSubject reports whether s is printable ASCII (tabs allowed): the

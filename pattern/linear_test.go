@@ -75,7 +75,7 @@ func TestLinearAsRegexp2(t *testing.T) {
 		return b.String()
 	}
 	alphabet := []string{"a", "b", "A", "/", "1", ".", "-", "c"}
-	compared, linear := 0, 0
+	compared, linear, alike := 0, 0, 0
 	for range 4000 {
 		expr := gen(0)
 		if rng.IntN(8) == 0 {
@@ -86,6 +86,9 @@ func TestLinearAsRegexp2(t *testing.T) {
 			continue
 		}
 		linear++
+		if re.linearGroups {
+			alike++
+		}
 		for range 30 {
 			var sb strings.Builder
 			for n := rng.IntN(8); n > 0; n-- {
@@ -115,8 +118,69 @@ func TestLinearAsRegexp2(t *testing.T) {
 			compared++
 		}
 	}
-	t.Logf("%d linear patterns, %d subjects compared", linear, compared)
-	if linear < 500 {
-		t.Errorf("only %d random patterns were linear", linear)
+	t.Logf("%d linear patterns (%d grouped by Go's regexp), %d subjects compared", linear, alike, compared)
+	if linear < 500 || alike < 300 {
+		t.Errorf("only %d random patterns were linear, %d grouped by Go's regexp", linear, alike)
 	}
+}
+
+func TestGroupsAlike(t *testing.T) {
+	for _, c := range []struct {
+		expr  string
+		alike bool
+	}{
+		{`(.*)\.html`, true},
+		{`svc1/(v1|v2)/(.*)`, true},
+		{`([^/]+)/(\d+)\.html`, true},
+		{`(/.*)?`, true},
+		{`(a+)+b`, true},
+		{`(?:ab)*(c*?)`, true},
+		{`a{2,3}(b{0,2}c)`, true},
+		{`(a?)+`, false},
+		{`(a*)*`, false},
+		{`(a|)+`, false},
+		{`(a*)?`, false},
+		{`(?:\b)*(a)`, false},
+		{`((?:x|y*)){2}`, false},
+		{`(?:a?b?){1,3}(c)`, false},
+	} {
+		re, err := Compile(c.expr, true, time.Second)
+		if err != nil || re.linear == nil {
+			t.Fatalf("Compile(%q): %v, linear %v", c.expr, err, re != nil && re.linear != nil)
+		}
+		if re.linearGroups != c.alike {
+			t.Errorf("%q: groups by Go's regexp %v, want %v", c.expr, re.linearGroups, c.alike)
+		}
+	}
+}
+
+// FuzzLinearGroups checks that a pattern decided in linear time matches
+// and groups a subject as regexp2 does.
+func FuzzLinearGroups(f *testing.F) {
+	for _, c := range [][2]string{
+		{`svc1/(v1|v2)/(.*)`, "svc1/v2/a/b"},
+		{`([^/]+)/(\d+)\.html`, "news/42.html"},
+		{`(a|ab)(c|bcd)(d*)`, "abcd"},
+		{`(a?)+`, "a"},
+		{`(?i)(?P<x>a+?)(a*)`, "AaA"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, expr, s string) {
+		if len(expr) > 64 || len(s) > 64 || !linearSubject(s) {
+			return
+		}
+		re, err := Compile(expr, true, 50*time.Millisecond)
+		if err != nil || re.linear == nil {
+			return
+		}
+		want, wok, werr := regexp2Groups(re, s)
+		if werr != nil {
+			return // regexp2 backtracked past its limit
+		}
+		got, ok, err := re.MatchGroups(s, nil)
+		if err != nil || ok != wok || ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q on %q: linear (groups %v) %v %q %v, regexp2 %v %q", expr, s, re.linearGroups, ok, got, err, wok, want)
+		}
+	})
 }

@@ -52,6 +52,9 @@ type Regexp struct {
 	// linear, when set, decides for printable ASCII subjects in linear
 	// time (Go's regexp, see linear.go).
 	linear *regexp.Regexp
+	// linearGroups is whether linear also gives the groups regexp2
+	// would (see groupsAlike).
+	linearGroups bool
 	// needle is what every match of an unanchored pattern starts with
 	// (LiteralPrefix): ReplaceAll leaves a string without it alone.
 	needle string
@@ -96,7 +99,7 @@ func Compile(expr string, anchored bool, timeout time.Duration) (*Regexp, error)
 		}
 		r.prefix = literalPrefix(expr)
 		if r.simple == nil {
-			r.linear = compileLinear(expr, len(groups)-1)
+			r.linear, r.linearGroups = compileLinear(expr, len(groups)-1)
 		}
 	} else {
 		r.needle = literalPrefix(expr)
@@ -237,13 +240,33 @@ func (r *Regexp) MatchGroups(s string, dst []string) (groups []string, ok bool, 
 		return dst, true, nil
 	}
 	if r.linear != nil && linearSubject(s) {
-		// Decided in linear time; regexp2 runs only on a match, for the
-		// groups.
-		if !strings.HasPrefix(s, r.prefix) || !r.linear.MatchString(s) {
+		// Decided in linear time; the groups too when the engines
+		// choose them alike, else regexp2 runs on a match, for them.
+		if !strings.HasPrefix(s, r.prefix) {
 			return dst, false, nil
 		}
 		if len(r.groups) == 1 {
+			if !r.linear.MatchString(s) {
+				return dst, false, nil
+			}
 			return append(dst, s), true, nil
+		}
+		if r.linearGroups {
+			loc := r.linear.FindStringSubmatchIndex(s)
+			if loc == nil {
+				return dst, false, nil
+			}
+			for i := 0; i < len(loc); i += 2 {
+				v := ""
+				if loc[i] >= 0 {
+					v = s[loc[i]:loc[i+1]]
+				}
+				dst = append(dst, v)
+			}
+			return dst, true, nil
+		}
+		if !r.linear.MatchString(s) {
+			return dst, false, nil
 		}
 	}
 	m, err := r.Match(s)
