@@ -184,3 +184,55 @@ func FuzzLinearGroups(f *testing.F) {
 		}
 	})
 }
+
+// TestBacktrackerOnFirstNeed checks that a pattern Go's regexp matches
+// and groups keeps no regexp2 form until a subject needs one, and that
+// the one compiled then, by concurrent matches, matches as the eager one.
+func TestBacktrackerOnFirstNeed(t *testing.T) {
+	for _, c := range []struct {
+		expr string
+		lazy bool
+	}{
+		{`svc1/(v1|v2)/(.*)`, true},
+		{`app/(.*)`, true},     // simple
+		{`(a?)+(b)`, false},    // groups chosen differently
+		{`(a)\1`, false},       // back-reference
+		{`x/(?=y)(.*)`, false}, // lookahead
+	} {
+		re, err := Compile(c.expr, true, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := re.re.Load() == nil; got != c.lazy {
+			t.Errorf("%q: regexp2 form left for later %v, want %v", c.expr, got, c.lazy)
+		}
+	}
+	re, err := Compile(`svc1/(v1|v2)/(.*)`, true, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if groups, ok, err := re.MatchGroups("svc1/v2/item", nil); !ok || err != nil || !reflect.DeepEqual(groups, []string{"svc1/v2/item", "v2", "item"}) {
+		t.Fatalf("ASCII subject: %q %v %v", groups, ok, err)
+	}
+	if re.re.Load() != nil {
+		t.Fatal("an ASCII subject compiled the regexp2 form")
+	}
+	done := make(chan []string)
+	for range 4 {
+		go func() {
+			groups, ok, err := re.MatchGroups("svc1/v1/café\x01", nil)
+			if !ok || err != nil {
+				groups = nil
+			}
+			done <- groups
+		}()
+	}
+	for range 4 {
+		if groups := <-done; !reflect.DeepEqual(groups, []string{"svc1/v1/café\x01", "v1", "café\x01"}) {
+			t.Errorf("non-ASCII subject: %q", groups)
+		}
+	}
+	if re.re.Load() == nil || re.re.Load().MatchTimeout != time.Second {
+		t.Errorf("regexp2 form after a non-ASCII subject: %v", re.re.Load())
+	}
+}
