@@ -51,7 +51,7 @@ func regexp2Groups(r *Regexp, s string) ([]string, bool, error) {
 // linear engine decides and groups exactly as regexp2 does.
 func TestLinearAsRegexp2(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	atoms := []string{"a", "b", "/", `\.`, ".", `\d`, `\w`, "[ab]", "[^a]", "[a-c/]", "1", "-", `\/`, "A"}
+	atoms := []string{"a", "b", "/", `\.`, ".", `\d`, `\w`, "[ab]", "[^a]", "[a-c/]", "1", "-", `\/`, "A", `\b`, `\B`, "^", "$", `\s`, `\W`, "_"}
 	quants := []string{"", "", "", "*", "+", "?", "{1,2}", "{2}", "*?", "+?", "??"}
 	var gen func(depth int) string
 	gen = func(depth int) string {
@@ -74,7 +74,7 @@ func TestLinearAsRegexp2(t *testing.T) {
 		}
 		return b.String()
 	}
-	alphabet := []string{"a", "b", "A", "/", "1", ".", "-", "c"}
+	alphabet := []string{"a", "b", "A", "/", "1", ".", "-", "c", " ", "_"}
 	compared, linear, alike := 0, 0, 0
 	for range 4000 {
 		expr := gen(0)
