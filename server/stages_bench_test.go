@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -101,6 +102,7 @@ var stubHeader = []wire.Field{
 func (t *stubTransport) Send(r *wire.Request) (*wire.Response, error) {
 	t.n++
 	t.last = r.Target
+	r.Settle() // as the pool does: the request's memory serves the next one
 	t.resp.Header = wire.MakeHeader(t.fields[:])
 	for _, f := range stubHeader {
 		t.resp.Header.AddCanonical(f.Name, f.Value)
@@ -201,10 +203,17 @@ func BenchmarkStagesRules(b *testing.B) {
 func TestIndexedRulesAllocs(t *testing.T) {
 	allocs := func(n int) float64 {
 		h, req, w, _ := rulesHandler(t, n)
-		return testing.AllocsPerRun(200, func() {
-			clear(w.h)
-			h.ServeHTTP(w, req)
-		})
+		// The fewest of several counts: AllocsPerRun also counts what
+		// other goroutines of the test binary allocate meanwhile.
+		least := math.Inf(1)
+		for range 5 {
+			a := testing.AllocsPerRun(200, func() {
+				clear(w.h)
+				h.ServeHTTP(w, req)
+			})
+			least = min(least, a)
+		}
+		return least
 	}
 	one, indexed := allocs(10), allocs(200)
 	if indexed > one {
