@@ -44,6 +44,8 @@ func linearSyntax(expr string) bool {
 			case d >= '0' && d <= '9', d >= 'a' && d <= 'z', d >= 'A' && d <= 'Z':
 				return false // references, \Q..\E, \G, \Z, \k, \u, ...
 			}
+		case c == '{' && leadingZeroCount(expr[i+1:]):
+			return false // "{01}" repeats once in regexp2, is literal in Go's
 		case c == '(' && i+1 < len(expr) && expr[i+1] == '?':
 			rest := expr[i+2:]
 			switch {
@@ -55,6 +57,27 @@ func linearSyntax(expr string) bool {
 		}
 	}
 	return true
+}
+
+// leadingZeroCount reports whether s, what follows a "{", starts with
+// the counts of a repetition ("1", "1,", "1,2") one of which is written
+// with a leading zero.
+func leadingZeroCount(s string) bool {
+	start := true // at the start of a count
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ',':
+			start = true
+		case c >= '0' && c <= '9':
+			if start && c == '0' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+				return true
+			}
+			start = false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // compileLinear returns the linear-time form of the anchored pattern

@@ -14,7 +14,7 @@ func TestLinearSyntax(t *testing.T) {
 			t.Errorf("linearSyntax(%q) = false, want true", expr)
 		}
 	}
-	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`} {
+	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`, `0{01}`, `a{1,02}`, `a{00}`} {
 		if linearSyntax(expr) {
 			t.Errorf("linearSyntax(%q) = true, want false", expr)
 		}
