@@ -29,6 +29,9 @@ func linearSyntax(expr string) bool {
 	if strings.Contains(expr, "[:") || strings.Contains(expr, "-[") || strings.Contains(expr, "{,") {
 		return false // POSIX classes, .NET class subtraction, "{,n}"
 	}
+	if strings.Contains(expr, "(?i") && strings.Contains(expr, `\W`) {
+		return false // regexp2's "(?i)[\W]" matches "i" and "I", Go's does not
+	}
 	for i := 0; i < len(expr); i++ {
 		switch c := expr[i]; {
 		case c >= 0x80:
@@ -40,15 +43,21 @@ func linearSyntax(expr string) bool {
 			i++
 			d := expr[i]
 			switch {
+			case d == 'x' && i+1 < len(expr) && expr[i+1] == '{':
+				return false // "\x{17F}": a non-ASCII letter may fold to ASCII differently
 			case strings.IndexByte("dDwWsSbBtnrfvxpPAz", d) >= 0:
 			case d >= '0' && d <= '9', d >= 'a' && d <= 'z', d >= 'A' && d <= 'Z':
 				return false // references, \Q..\E, \G, \Z, \k, \u, ...
+			case d == '<' || d == '\'':
+				return false // "\<name>", "\'name'": references in regexp2, text in Go's
 			}
 		case c == '{' && leadingZeroCount(expr[i+1:]):
 			return false // "{01}" repeats once in regexp2, is literal in Go's
 		case c == '(' && i+1 < len(expr) && expr[i+1] == '?':
 			rest := expr[i+2:]
 			switch {
+			case strings.HasPrefix(rest, "P<") && numericName(rest[2:]), strings.HasPrefix(rest, "<") && numericName(rest[1:]):
+				return false // "(?P<1>a)": regexp2 makes it group 1, Go's regexp the next one
 			case strings.HasPrefix(rest, ":"), strings.HasPrefix(rest, "P<"), strings.HasPrefix(rest, "i)"), strings.HasPrefix(rest, "i:"):
 			case strings.HasPrefix(rest, "<") && !strings.HasPrefix(rest, "<=") && !strings.HasPrefix(rest, "<!"):
 			default:
@@ -58,6 +67,10 @@ func linearSyntax(expr string) bool {
 	}
 	return true
 }
+
+// numericName reports whether the group name that s starts with starts
+// with a digit.
+func numericName(s string) bool { return s != "" && s[0] >= '0' && s[0] <= '9' }
 
 // leadingZeroCount reports whether s, what follows a "{", starts with
 // the counts of a repetition ("1", "1,", "1,2") one of which is written
@@ -109,13 +122,19 @@ func compileLinear(expr string, ngroups int) (re *regexp.Regexp, groups bool) {
 // of re as regexp2 does. Both prefer what a backtracking engine tries
 // first (leftmost-first), but they part where a repeated part can match
 // the empty string: "(a?)+" on "a" gives group 1 "a" in Go's regexp and
-// "" in regexp2, which stops a loop after an empty turn. A pattern
-// without such a repetition ("(.*)", "([^/]+)/(v1|v2)/(.*)") is read
-// alike; TestLinearAsRegexp2 compares the two on random patterns.
+// "" in regexp2, which stops a loop after an empty turn; and where a
+// group is inside a loop inside another. A pattern without such
+// repetitions ("(.*)", "([^/]+)/(v1|v2)/(.*)", "((?:[^/]+/)*)(.*)") is
+// read alike; TestLinearAsRegexp2 and FuzzLinearGroups compare the two.
 func groupsAlike(re *syntax.Regexp) bool {
 	switch re.Op {
 	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
 		if matchesEmpty(re.Sub[0]) {
+			return false
+		}
+		if has(re.Sub[0], syntax.OpCapture) && hasRepeat(re.Sub[0]) {
+			// "(?:(a|b+)+){2}": regexp2 backtracks nested loops in an
+			// order of its own (Go's regexp chooses as Perl does).
 			return false
 		}
 	}
@@ -125,6 +144,24 @@ func groupsAlike(re *syntax.Regexp) bool {
 		}
 	}
 	return true
+}
+
+// has reports whether re or a part of it is an op.
+func has(re *syntax.Regexp, op syntax.Op) bool {
+	if re.Op == op {
+		return true
+	}
+	for _, sub := range re.Sub {
+		if has(sub, op) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRepeat reports whether re or a part of it is a repetition.
+func hasRepeat(re *syntax.Regexp) bool {
+	return has(re, syntax.OpStar) || has(re, syntax.OpPlus) || has(re, syntax.OpQuest) || has(re, syntax.OpRepeat)
 }
 
 // matchesEmpty reports whether re can match the empty string (at some

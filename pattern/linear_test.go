@@ -14,7 +14,7 @@ func TestLinearSyntax(t *testing.T) {
 			t.Errorf("linearSyntax(%q) = false, want true", expr)
 		}
 	}
-	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`, `0{01}`, `a{1,02}`, `a{00}`} {
+	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`, `0{01}`, `a{1,02}`, `a{00}`, `(?P<1>a)(b)`, `(a)(?<2>b)`, `(a)\<1>`, `(a)\'1'`, `(?i)(\x{17F})`, `(?i)([^\W_]+)\.html`} {
 		if linearSyntax(expr) {
 			t.Errorf("linearSyntax(%q) = true, want false", expr)
 		}
@@ -132,8 +132,12 @@ func TestGroupsAlike(t *testing.T) {
 		{`(.*)\.html`, true},
 		{`svc1/(v1|v2)/(.*)`, true},
 		{`([^/]+)/(\d+)\.html`, true},
-		{`(/.*)?`, true},
-		{`(a+)+b`, true},
+		{`((?:[^/]+/)*)(.*)`, true},
+		{`(?:ab)+/([^/]*)`, true},
+		{`(/.*)?`, false},
+		{`(a+)+b`, false},
+		{`(?:(a|B+)+){2}`, false},
+		{`(?:([^/]+/?)+){2}`, false},
 		{`(?:ab)*(c*?)`, true},
 		{`a{2,3}(b{0,2}c)`, true},
 		{`(a?)+`, false},
@@ -163,6 +167,12 @@ func FuzzLinearGroups(f *testing.F) {
 		{`(a|ab)(c|bcd)(d*)`, "abcd"},
 		{`(a?)+`, "a"},
 		{`(?i)(?P<x>a+?)(a*)`, "AaA"},
+		{`(?i)([^\W_]+)\.html`, "index.html"},
+		{`(?P<1>a)(b)`, "ab"},
+		{`(a)\'1'`, "a'1'"},
+		{`(?:([^/]+/?)+){2}`, "aaa/aa"},
+		{`p/(?:(a|B+)+){2}`, "p/aBB"},
+		{`00{00}`, "0"},
 	} {
 		f.Add(c[0], c[1])
 	}
