@@ -32,13 +32,29 @@ func linearSyntax(expr string) bool {
 	if strings.Contains(expr, "(?i") && strings.Contains(expr, `\W`) {
 		return false // regexp2's "(?i)[\W]" matches "i" and "I", Go's does not
 	}
+	inClass := false // between the brackets of a character class
+	first := 0       // where the class's characters start
 	for i := 0; i < len(expr); i++ {
 		switch c := expr[i]; {
 		case c >= 0x80:
 			return false
+		case c == '[' && !inClass:
+			inClass = true
+			if i+1 < len(expr) && expr[i+1] == '^' {
+				i++
+			}
+			first = i + 1
+			if i+1 < len(expr) && expr[i+1] == ']' {
+				i++ // a "]" first in a class is the character
+			}
+		case c == ']' && inClass:
+			inClass = false
 		case c == '\\':
 			if i+1 == len(expr) {
 				return false
+			}
+			if inClass && rangeEnd(expr, i, first) {
+				return false // "[ -\-]": a range to or from an escape is read apart
 			}
 			i++
 			d := expr[i]
@@ -68,6 +84,17 @@ func linearSyntax(expr string) bool {
 		}
 	}
 	return true
+}
+
+// rangeEnd reports whether the escape at i, in a character class whose
+// characters start at first, ends or starts a range: a "-" before it
+// that is not the class's first character, or one after it that is not
+// its last ("[\w-]" and "[-\w]" have no range).
+func rangeEnd(expr string, i, first int) bool {
+	if i-1 > first && expr[i-1] == '-' {
+		return true
+	}
+	return i+3 < len(expr) && expr[i+2] == '-' && expr[i+3] != ']'
 }
 
 // numericName reports whether the group name that s starts with starts

@@ -9,12 +9,12 @@ import (
 )
 
 func TestLinearSyntax(t *testing.T) {
-	for _, expr := range []string{`(a+)+b`, `(.*)/(\d+)`, `(?P<x>a|b)c`, `(?<y>a)`, `(?i)abc`, `(?i:a)b`, `[a-z]\.html`, `a{2,3}`, `\x41\s\w\b`, `a$`, `^a`, `a*?b+?c??`} {
+	for _, expr := range []string{`(a+)+b`, `(.*)/(\d+)`, `(?P<x>a|b)c`, `(?<y>a)`, `(?i)abc`, `(?i:a)b`, `[a-z]\.html`, `a{2,3}`, `\x41\s\w\b`, `[\w-]+`, `[-\w.]+`, `[^\w-]`, `[a-z\d]`, `a$`, `^a`, `a*?b+?c??`} {
 		if !linearSyntax(expr) {
 			t.Errorf("linearSyntax(%q) = false, want true", expr)
 		}
 	}
-	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`, `0{01}`, `a{1,02}`, `a{00}`, `(?P<1>a)(b)`, `(a)(?<2>b)`, `(a)\<1>`, `(a)\'1'`, `(?i)(\x{17F})`, `(?i)([^\W_]+)\.html`, `\PP|\PC`, `\pL`} {
+	for _, expr := range []string{`(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?<!a)b`, `(?>a)`, `(?#c)a`, `(?s)a`, `(?m)a$`, `\Qa\E`, `\Z`, `\G`, `[[:alpha:]]`, `[a-z-[aeiou]]`, `a{,2}`, `\k<x>`, `é`, `\u0041`, `a\`, `0{01}`, `a{1,02}`, `a{00}`, `(?P<1>a)(b)`, `(a)(?<2>b)`, `(a)\<1>`, `(a)\'1'`, `(?i)(\x{17F})`, `(?i)([^\W_]+)\.html`, `\PP|\PC`, `\pL`, `[ -\-]`, `[\--0]`, `[a-\d]`} {
 		if linearSyntax(expr) {
 			t.Errorf("linearSyntax(%q) = true, want false", expr)
 		}
