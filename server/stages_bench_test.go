@@ -45,17 +45,7 @@ func BenchmarkStages(b *testing.B) {
 		{"fullurl", "shop.example.org", "/cart/items?id=7", "203.0.113.7:40000", nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tr := &stubTransport{}
-			tree, err := engine.Compile(cfg, &stage.Env{Transport: tr}, engine.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer logs.Close()
-			h := engine.NewHandler(tree, cfg, logs, admin.NewMetrics())
+			h, tr := stubHandler(b, cfg)
 			hdr := http.Header{"User-Agent": {"bench/1.0"}, "Accept": {"*/*"}, "Referer": {"https://www.example.com/"}}
 			for k, v := range bc.hdr {
 				hdr[k] = v
@@ -140,6 +130,22 @@ func (w *stubWriter) Header() http.Header         { return w.h }
 func (w *stubWriter) WriteHeader(status int)      { w.status = status }
 func (w *stubWriter) Write(p []byte) (int, error) { return len(p), nil }
 
+// stubHandler returns the handler of cfg, with the access log and the
+// metrics on, in front of a stub backend.
+func stubHandler(tb testing.TB, cfg *xmlconf.Config) (*engine.Handler, *stubTransport) {
+	tr := &stubTransport{}
+	tree, err := engine.Compile(cfg, &stage.Env{Transport: tr}, engine.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { logs.Close() })
+	return engine.NewHandler(tree, cfg, logs, admin.NewMetrics()), tr
+}
+
 // rulesHandler returns the handler of a configuration of n rules
 // "svcI/(v1|v2)/(.*)" (the bench suite's rules scenario; from
 // rules.MinIndexed on, they are indexed), the request that matches the
@@ -155,17 +161,7 @@ func rulesHandler(tb testing.TB, n int) (*engine.Handler, *http.Request, *stubWr
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tr := &stubTransport{}
-	tree, err := engine.Compile(cfg, &stage.Env{Transport: tr}, engine.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	logs, err := accesslog.OpenLogs("", accesslog.Normal, io.Discard, io.Discard)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { logs.Close() })
-	h := engine.NewHandler(tree, cfg, logs, admin.NewMetrics())
+	h, tr := stubHandler(tb, cfg)
 	target := fmt.Sprintf("/svc%d/v1/item?id=7", n-1)
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://www.example.com"+target, nil)
