@@ -246,3 +246,29 @@ func TestBacktrackerOnFirstNeed(t *testing.T) {
 		t.Errorf("regexp2 form after a non-ASCII subject: %v", re.re.Load())
 	}
 }
+
+// BenchmarkMatchGroups measures a rule's match with its groups by Go's
+// regexp and by regexp2 alone.
+func BenchmarkMatchGroups(b *testing.B) {
+	re, err := Compile(`svc1/(v1|v2)/(.*)`, true, 0)
+	if err != nil || !re.linearGroups {
+		b.Fatalf("Compile: %v, grouped by Go's regexp %v", err, re != nil && re.linearGroups)
+	}
+	slow := &Regexp{compiled: re.compiled, source: re.source, timeout: re.timeout, groups: re.groups, prefix: re.prefix}
+	for _, c := range []struct {
+		name string
+		re   *Regexp
+	}{{"go", re}, {"regexp2", slow}} {
+		b.Run(c.name, func(b *testing.B) {
+			var dst []string
+			b.ReportAllocs()
+			for b.Loop() {
+				var ok bool
+				dst, ok, _ = c.re.MatchGroups("svc1/v2/item/42", dst[:0])
+				if !ok || dst[2] != "item/42" {
+					b.Fatalf("groups %q", dst)
+				}
+			}
+		})
+	}
+}
