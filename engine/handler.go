@@ -184,6 +184,9 @@ func (h *Handler) ServeInbound(w http.ResponseWriter, r *wire.Inbound) {
 		if idle != nil {
 			idle.finish()
 		}
+		if e, ok := w.(answerEnder); ok {
+			e.EndAnswer()
+		}
 	}
 	d := time.Since(start)
 	for _, o := range h.observers {
@@ -481,6 +484,14 @@ func announceTrailers(h *wire.Header, trailer http.Header) []string {
 func acceptsTrailers(r *wire.Inbound, st *stage.State) bool {
 	var te [2]string
 	return httpsyntax.AcceptsTrailers(r.Major, r.Minor, st.Fields().AppendValues(te[:0], "Te"))
+}
+
+// answerEnder is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): EndAnswer ends the answer and sends it, so that the
+// observers (the access log, the metrics) run after the client has it,
+// as nginx logs a request after its response.
+type answerEnder interface {
+	EndAnswer()
 }
 
 // fieldsSetter is implemented by the plain-HTTP server's ResponseWriter

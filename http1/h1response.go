@@ -28,7 +28,9 @@ type h1Response struct {
 	chunked     bool
 	noBody      bool // HEAD, 1xx, 204, 304: body writes are dropped
 	closeAfter  bool
-	failed      bool  // a write failed: the connection is done
+	failed      bool // a write failed: the connection is done
+	finished    bool // finish ran; keep is its result
+	keep        bool
 	cl          int64 // the declared Content-Length, -1 when none
 	written     int64
 	// trailersOK is whether the client accepts trailer fields (HTTP/1.1
@@ -442,8 +444,12 @@ func (w *h1Response) ResetResponse() bool {
 }
 
 // finish ends the answer and reports whether the connection can carry
-// another request.
+// another request. Later calls report the same.
 func (w *h1Response) finish() bool {
+	if w.finished {
+		return w.keep
+	}
+	w.finished = true
 	if !w.wroteHeader {
 		if _, ok := w.hdr["Content-Length"]; !ok {
 			w.hdr["Content-Length"] = zeroLength
@@ -459,7 +465,30 @@ func (w *h1Response) finish() bool {
 		}
 		bw.WriteString("\r\n")
 	}
-	return !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+	w.keep = !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+	return w.keep
+}
+
+// EndAnswer ends the answer, as the server does once the handler has
+// returned, and sends it at once: the client has it before the handler's
+// last work (the access log line, the metrics) rather than after. When
+// the bytes of a pipelined request are already here, the answer waits to
+// go out with the next one's, as it would have. The handler writes
+// nothing after EndAnswer. A failed write is the server's to see, at its
+// own flush.
+func (w *h1Response) EndAnswer() {
+	if w.hijacked || w.finished {
+		return
+	}
+	c := w.c
+	// The watch reads the connection while the handler runs: once it has
+	// stopped, the buffer tells whether a pipelined request is here. The
+	// request needs no watch now that its answer is whole.
+	c.stopWatch()
+	if w.finish() && c.br != nil && c.br.Buffered() > 0 {
+		return
+	}
+	c.bw.Flush()
 }
 
 // writeTrailers writes the trailer section of a chunked answer: the
