@@ -52,7 +52,9 @@ type Observer interface {
 	// outcome once it is decided, before the answer is written (err is
 	// the error behind an error answer), or nil.
 	Begin(st *stage.State) (decided func(err error))
-	// Done is called once the request is over: the status as logged
+	// Done is called once the request is over, after its answer was
+	// handed to the client when the writer can say so (answerEnder: the
+	// plain-HTTP server's): the status as logged
 	// (forward.StatusClientClosed when the client went away,
 	// forward.StatusServerClosed when the server cut it), the body
 	// bytes sent, the time taken and the error behind an error status.
