@@ -40,3 +40,32 @@ func TestOneRequest(t *testing.T) {
 		t.Errorf("report:\n%s", out.String())
 	}
 }
+
+// FuzzParse feeds random traces to parse and requests: no panic, the
+// events in time order, and every request's steps in time order.
+func FuzzParse(f *testing.F) {
+	seed, err := os.ReadFile("testdata/one-request.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(seed))
+	f.Add("wrk 1 [001] 1.000001: raw_syscalls:sys_enter: NR 1 (5, 0, 0)\n")
+	f.Fuzz(func(t *testing.T, trace string) {
+		evs, err := parse(strings.NewReader(trace))
+		if err != nil {
+			return // a line longer than the scanner takes
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].t < evs[i-1].t {
+				t.Fatalf("event %d at %v before event %d at %v", i, evs[i].t, i-1, evs[i-1].t)
+			}
+		}
+		for _, r := range requests(evs, "wrk", "ocsiproxy", "backend") {
+			for i := 1; i < len(r); i++ {
+				if r[i] < r[i-1] {
+					t.Fatalf("request steps out of order: %v", r)
+				}
+			}
+		}
+	})
+}
