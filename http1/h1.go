@@ -928,6 +928,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	var body *h1Body
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &h1Body{rc: req.Body, w: w}
+		w.body = body
 		req.Body = body
 		if req.HTTP != nil {
 			req.HTTP.Body = body
@@ -1135,6 +1136,18 @@ func (b *h1Body) Read(p []byte) (int, error) {
 // Close is a no-op for the handler: what it leaves unread is dealt with
 // once it has returned (drain).
 func (b *h1Body) Close() error { return nil }
+
+// over reports whether the body was read to its end, after which no read
+// of it touches the connection. A nil body (a request without one) is
+// over.
+func (b *h1Body) over() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err == io.EOF
+}
 
 // close makes the body unreadable.
 func (b *h1Body) close() {

@@ -31,7 +31,8 @@ type h1Response struct {
 	failed      bool // a write failed: the connection is done
 	finished    bool // finish ran; keep is its result
 	keep        bool
-	cl          int64 // the declared Content-Length, -1 when none
+	body        *h1Body // the request's body, nil when it has none
+	cl          int64   // the declared Content-Length, -1 when none
 	written     int64
 	// trailersOK is whether the client accepts trailer fields (HTTP/1.1
 	// with "TE: trailers"), noted when the request was read.
@@ -475,9 +476,13 @@ func (w *h1Response) finish() bool {
 // the bytes of a pipelined request are already here, the answer waits to
 // go out with the next one's, as it would have. The handler writes
 // nothing after EndAnswer. A failed write is the server's to see, at its
-// own flush.
+// own flush. An answer given before the request's body was read to its
+// end (an early answer: the backend's body writer may still be reading
+// it) is left to the server, which sends it once the handler has
+// returned and the body is closed: until then the connection's reader is
+// the body's.
 func (w *h1Response) EndAnswer() {
-	if w.hijacked || w.finished {
+	if w.hijacked || w.finished || !w.body.over() {
 		return
 	}
 	c := w.c
