@@ -13,8 +13,16 @@ import (
 	"os"
 
 	"github.com/ocsiproxy/ocsiproxy/cli"
+	"github.com/ocsiproxy/ocsiproxy/internal/schedtune"
 )
 
 func main() {
+	if cli.Serves(os.Args[1:]) {
+		// First of all: the server starts again, with the runtime's
+		// monitor thread kept out of its deep sleep (internal/schedtune).
+		// The commands that only print (--dry-run, --version) are left
+		// as they are: the setting could add a line to their output.
+		schedtune.Apply()
+	}
 	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -126,7 +126,7 @@ func hdr(lines ...string) func(*stage.State) {
 	return func(st *stage.State) {
 		for _, l := range lines {
 			name, value, _ := strings.Cut(l, ":")
-			st.In.Header.Add(name, strings.TrimSpace(value))
+			st.In.HTTP.Header.Add(name, strings.TrimSpace(value))
 		}
 	}
 }

@@ -162,7 +162,7 @@ func newState(headers ...string) *stage.State {
 	}
 	peer := netip.MustParseAddr("192.0.2.7")
 	return &stage.State{
-		In:        req,
+		In:        wire.FromHTTPRequest(req),
 		Env:       &stage.Env{},
 		Method:    "GET",
 		Proto:     "HTTP/1.1",

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log"
 	"log/syslog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // Verbosity levels, as set by -s, -v, -vv (--veryverbose) and -vvv
@@ -205,31 +205,33 @@ func (l *Logs) Debugf(level int, format string, args ...any) {
 //
 // The request line, referer and agent are quoted as Go quotes strings, so
 // that no client can forge a line.
-func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d time.Duration) {
+func (l *Logs) access(st *stage.State, status int, n int64, d time.Duration) {
+	r := st.In
 	bp := lineBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, peerOf(r)...)
 	b = append(b, " - - ["...)
 	var end time.Time
-	if st != nil && !st.Start.IsZero() {
+	if !st.Start.IsZero() {
 		end = st.Start.Add(d) // the clock is not read again
 	} else {
 		end = time.Now()
 	}
 	b = appendLogTime(b, end)
 	b = append(b, "] "...)
-	b = appendQuoted(b, r.Method, " ", r.RequestURI, " ", r.Proto)
+	b = appendQuoted(b, r.Method, " ", r.Target, " ", r.Proto)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, ' ')
-	referer, agent := requestValue(r, st, "Referer"), requestValue(r, st, "User-Agent")
+	fields := st.Fields()
+	referer, agent := fields.Get("Referer"), fields.Get("User-Agent")
 	b = appendQuoted(b, orDash(referer))
 	b = append(b, ' ')
 	b = appendQuoted(b, orDash(agent))
 	b = append(b, " rule="...)
-	if st != nil && st.AnswerPos.File != "" {
+	if st.AnswerPos.File != "" {
 		b = append(b, st.AnswerPos.File...)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(st.AnswerPos.Line), 10)
@@ -237,7 +239,7 @@ func (l *Logs) access(r *http.Request, st *stage.State, status int, n int64, d t
 		b = append(b, '-')
 	}
 	b = append(b, " ms="...)
-	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+	b = appendMillis(b, d)
 	b = append(b, '\n')
 	if l.sys != nil {
 		l.sys.send(syslog.LOG_INFO, b)
@@ -293,6 +295,17 @@ func appendLogTime(b []byte, now time.Time) []byte {
 	b = append(b, logClock.text...)
 	logClock.Unlock()
 	return b
+}
+
+// appendMillis appends d in milliseconds with three decimals ("1.234"),
+// as strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+// would, with integer arithmetic rather than float formatting. A negative
+// d is written as 0.000.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := max(d.Microseconds(), 0)
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
 func orDash(s string) string {
@@ -414,31 +427,11 @@ func (b *batchWriter) close() {
 }
 
 // peerOf returns the address part of r.RemoteAddr.
-func peerOf(r *http.Request) string {
+func peerOf(r *wire.Inbound) string {
 	a := r.RemoteAddr
 	if i := strings.LastIndexByte(a, ':'); i > 0 {
 		a = a[:i]
 	}
 	a = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 	return strings.TrimPrefix(a, "::ffff:")
-}
-
-// firstValue returns the first value of the field of canonical name key
-// in h, as h.Get(key) does, without working out the canonical form again
-// (which costs more than the lookup).
-func firstValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-// requestValue returns the value of r's first field named key, a name in
-// canonical form: from st's fields when there is a state (r's Header is
-// empty when the server kept the fields in order), else from r.Header.
-func requestValue(r *http.Request, st *stage.State, key string) string {
-	if st != nil {
-		return st.Fields().Get(key)
-	}
-	return firstValue(r.Header, key)
 }

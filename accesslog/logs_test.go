@@ -146,3 +146,22 @@ func TestBatchWriterGathers(t *testing.T) {
 		t.Errorf("%d lines took %d writes, want at most 4", writers, writes)
 	}
 }
+
+// TestAppendMillis: the duration is written as the float formatting it
+// replaces writes it.
+func TestAppendMillis(t *testing.T) {
+	ds := []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond, 1001 * time.Microsecond,
+		1234567 * time.Microsecond, 10 * time.Second, 90 * time.Minute, 1500 * time.Nanosecond}
+	for i := int64(1); i < 1<<45; i = i*3 + 7 {
+		ds = append(ds, time.Duration(i)*time.Microsecond+time.Duration(i%1000))
+	}
+	for _, d := range ds {
+		want := strconv.AppendFloat(nil, float64(d.Microseconds())/1000, 'f', 3, 64)
+		if got := appendMillis([]byte("x"), d); string(got) != "x"+string(want) {
+			t.Errorf("appendMillis(%v) = %q, want %q", d, got[1:], want)
+		}
+	}
+	if got := appendMillis(nil, -time.Second); string(got) != "0.000" {
+		t.Errorf("appendMillis(-1s) = %q, want 0.000", got)
+	}
+}

@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +22,14 @@ import (
 //	debug: #3 127.0.0.1 "GET /app/x": host "*" site /app/ rule f.conf:9: proxy GET http://b:8080/x Host: b:8080
 //
 // The caller checks the level first.
-func (l *Logs) decision(id uint64, r *http.Request, st *stage.State, err error) {
+func (l *Logs) decision(id uint64, r *wire.Inbound, st *stage.State, err error) {
 	var b strings.Builder
 	b.WriteByte('#')
 	b.WriteString(strconv.FormatUint(id, 10))
 	b.WriteByte(' ')
 	b.WriteString(peerOf(r))
 	b.WriteByte(' ')
-	b.WriteString(strconv.Quote(r.Method + " " + r.RequestURI))
+	b.WriteString(strconv.Quote(r.Method + " " + r.Target))
 	if st != nil && st.HostFilter != "" {
 		b.WriteByte(':')
 		fmt.Fprintf(&b, " host %q", st.HostFilter)
@@ -101,13 +100,14 @@ func (l *Logs) Begin(st *stage.State) func(error) {
 // cause: in errors.log for a 5xx, in warnings.log for a client's mistake
 // (400, 413...), nothing for a client that went away (the handler's
 // [Observer]).
-func (l *Logs) Done(r *http.Request, st *stage.State, status int, n int64, d time.Duration, err error) {
-	l.access(r, st, status, n, d)
+func (l *Logs) Done(st *stage.State, status int, n int64, d time.Duration, err error) {
+	l.access(st, status, n, d)
+	r := st.In
 	switch {
 	case err == nil || status == forward.StatusClientClosed:
 	case status >= 500:
-		l.Errorf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+		l.Errorf("%s %s %q: %d: %v", peerOf(r), r.Method, r.Target, status, err)
 	default:
-		l.Warnf("%s %s %q: %d: %v", peerOf(r), r.Method, r.RequestURI, status, err)
+		l.Warnf("%s %s %q: %d: %v", peerOf(r), r.Method, r.Target, status, err)
 	}
 }

@@ -443,7 +443,7 @@ func (m *Metrics) Begin(*stage.State) func(error) { return nil }
 
 // Done counts a request by host, answering rule and status, with its
 // duration (the request handler's observer).
-func (m *Metrics) Done(_ *http.Request, st *stage.State, status int, _ int64, d time.Duration, _ error) {
+func (m *Metrics) Done(st *stage.State, status int, _ int64, d time.Duration, _ error) {
 	var host string
 	var rule xmlconf.Pos
 	if st != nil {

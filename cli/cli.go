@@ -89,6 +89,19 @@ func flags(o *options, stderr io.Writer) *pflag.FlagSet {
 	return fs
 }
 
+// Serves reports whether the command line args (without the program
+// name) starts the server: false for --version, --help, --dry-run,
+// --compare and a command line that does not parse, which only print.
+func Serves(args []string) bool {
+	var o options
+	fs := flags(&o, io.Discard)
+	fs.Usage = func() {}
+	if fs.Parse(args) != nil {
+		return false
+	}
+	return !o.version && !o.dryRun && o.compare == ""
+}
+
 // Run runs the command line args and returns the exit status: 0 on
 // success, 1 when the configuration is wrong or the server fails, 2 for a
 // bad command line.

@@ -162,3 +162,28 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServes: only a command line that starts the server is told so (main
+// then keeps the runtime's monitor thread awake); the ones that only print
+// are not.
+func TestServes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"-c", "x.conf", "-v"}, true},
+		{[]string{"-d", "-p", "pid"}, true},
+		{[]string{"--reverse-proxy", "http://127.0.0.1:8081", "--port", "8080"}, true},
+		{[]string{"--dry-run", "http://h/"}, false},
+		{[]string{"-t"}, false},
+		{[]string{"--version"}, false},
+		{[]string{"--help"}, false},
+		{[]string{"--compare", "old.conf"}, false},
+		{[]string{"--no-such-flag"}, false},
+	} {
+		if got := Serves(tt.args); got != tt.want {
+			t.Errorf("Serves(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}

@@ -188,7 +188,7 @@ func (d *Runner) PoolLines() []string { return d.pool }
 // request is answered.
 type dryObserver struct{ d *Runner }
 
-func (dryObserver) Done(*http.Request, *stage.State, int, int64, time.Duration, error) {}
+func (dryObserver) Done(*stage.State, int, int64, time.Duration, error) {}
 
 func (o dryObserver) Begin(st *stage.State) func(error) {
 	d := o.d

@@ -2,9 +2,10 @@
 // site instructions of a loaded configuration into an immutable tree of
 // stages (compile.go), chooses the host and walks the tree for each
 // request (engine.go, hostfilter.go), and turns the outcome into the
-// answer (handler.go: the http.Handler every server of ocsiproxy serves,
-// which tells its Observers, the logs and metrics, about each request).
-// It knows nothing of listeners or of the wire.
+// answer (handler.go: the Handler every server of ocsiproxy serves, which
+// takes the HTTP/1 server's requests as wire.Inbound values and net/http's
+// as http.Request, and tells its Observers, the logs and metrics, about
+// each request). It knows nothing of listeners or of the wire's syntax.
 package engine
 
 import (

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,11 +52,14 @@ type Observer interface {
 	// outcome once it is decided, before the answer is written (err is
 	// the error behind an error answer), or nil.
 	Begin(st *stage.State) (decided func(err error))
-	// Done is called once the request is over: the status as logged
+	// Done is called once the request is over, after its answer was
+	// handed to the client when the writer can say so (answerEnder: the
+	// plain-HTTP server's): the status as logged
 	// (forward.StatusClientClosed when the client went away,
 	// forward.StatusServerClosed when the server cut it), the body
 	// bytes sent, the time taken and the error behind an error status.
-	Done(r *http.Request, st *stage.State, status int, n int64, d time.Duration, err error)
+	// The request as received is st.In.
+	Done(st *stage.State, status int, n int64, d time.Duration, err error)
 }
 
 // NewHandler returns a handler serving t with the limits of cfg, telling
@@ -84,21 +88,24 @@ func (h *Handler) Swap(t *Tree) { h.tree.Store(t) }
 // Tree returns the tree new requests use.
 func (h *Handler) Tree() *Tree { return h.tree.Load() }
 
-// ServeHTTP runs the configuration on r and writes the answer.
+// ServeHTTP runs the configuration on r, a request net/http parsed
+// (HTTP/2, tests), converted once into a wire.Inbound, and writes the
+// answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.ServeInbound(w, wire.FromHTTPRequest(r))
+}
+
+// ServeInbound runs the configuration on r and writes the answer. The
+// HTTP/1 server calls it with the requests it parsed itself (no
+// http.Request is made for them); r's Body is wrapped while the stages
+// run and restored before it returns.
+func (h *Handler) ServeInbound(w http.ResponseWriter, r *wire.Inbound) {
 	start := time.Now()
 	t := h.tree.Load()
 	st := states.Get().(*stage.State)
 	defer putState(st)
-	var peer netip.AddrPort
-	if pa, ok := w.(peerAddresser); ok {
-		peer = pa.PeerAddr()
-	}
-	err := initState(st, r, t.env, peer)
+	err := initState(st, r, t.env)
 	st.Start = start
-	if rf, ok := w.(requestFielder); ok {
-		st.InFields = rf.RequestFields()
-	}
 	// observed is told the outcome once the request is decided.
 	var observed func(error)
 	for _, o := range h.observers {
@@ -179,10 +186,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if idle != nil {
 			idle.finish()
 		}
+		if e, ok := w.(answerEnder); ok {
+			e.EndAnswer()
+		}
 	}
 	d := time.Since(start)
 	for _, o := range h.observers {
-		o.Done(r, st, status, n, d, err)
+		o.Done(st, status, n, d, err)
 	}
 	releaseExchange(st, released)
 }
@@ -202,7 +212,7 @@ func releaseExchange(st *stage.State, released bool) {
 	}
 }
 
-// states holds the stage states of requests that are over: ServeHTTP
+// states holds the stage states of requests that are over: ServeInbound
 // takes one per request and gives it back, cleared, once the observers
 // have been told the request is done (nothing keeps a state longer).
 var states = sync.Pool{New: func() any { return new(stage.State) }}
@@ -218,33 +228,25 @@ func putState(st *stage.State) {
 // cannot be served at all.
 func NewState(r *http.Request, env *stage.Env) (*stage.State, error) {
 	st := new(stage.State)
-	err := initState(st, r, env, netip.AddrPort{})
+	err := initState(st, wire.FromHTTPRequest(r), env)
 	return st, err
 }
 
-// initState sets the zero state st to the state of r, as NewState. peer,
-// when valid, is the client's address as the connection gave it;
-// otherwise r.RemoteAddr is parsed.
-func initState(st *stage.State, r *http.Request, env *stage.Env, peer netip.AddrPort) error {
+// initState sets the zero state st to the state of r, as NewState. The
+// client's address is r.Peer when valid, else r.RemoteAddr parsed.
+func initState(st *stage.State, r *wire.Inbound, env *stage.Env) error {
 	*st = stage.State{
-		In:     r,
-		Env:    env,
-		Method: r.Method,
-		Proto:  r.Proto,
-		Host:   r.Host,
-		Status: http.StatusNotFound,
-		Secure: r.TLS != nil,
+		In:        r,
+		Env:       env,
+		Method:    r.Method,
+		Proto:     r.Proto,
+		Host:      r.Host,
+		LocalPort: r.LocalPort,
+		Status:    http.StatusNotFound,
+		Secure:    r.TLS != nil,
 	}
 	st.HostName, _ = splitHost(r.Host)
-	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
-	case *net.TCPAddr:
-		st.LocalPort = a.Port
-	case net.Addr:
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-			st.LocalPort = int(ap.Port())
-		}
-	}
-	ap, err := peer, error(nil)
+	ap, err := r.Peer, error(nil)
 	if !ap.IsValid() {
 		ap, err = netip.ParseAddrPort(r.RemoteAddr)
 	}
@@ -257,34 +259,32 @@ func initState(st *stage.State, r *http.Request, env *stage.Env, peer netip.Addr
 		}
 	}
 	st.Client = st.Peer
-	if r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Host == "" {
+	if r.Major == 1 && r.Minor >= 1 && r.Host == "" {
 		return stage.Errorf(http.StatusBadRequest, "HTTP/1.1 request without Host")
 	}
 	if r.Host != "" && !validHost(r.Host) {
 		// RFC 9112 section 3.2: an invalid Host is 400.
 		return stage.Errorf(http.StatusBadRequest, "invalid Host %q", r.Host)
 	}
-	if strings.IndexByte(r.RequestURI, '#') >= 0 {
+	if strings.IndexByte(r.Target, '#') >= 0 {
 		// RFC 9112 section 3.2: a request target has no fragment.
 		return stage.Errorf(http.StatusBadRequest, "fragment in request target")
 	}
 	var rawPath string
-	switch {
-	case strings.HasPrefix(r.RequestURI, "/"):
-		rawPath = r.RequestURI
+	if strings.HasPrefix(r.Target, "/") {
+		rawPath = r.Target
 		if i := strings.IndexByte(rawPath, '?'); i >= 0 {
 			rawPath, st.RawQuery, st.HasQuery = rawPath[:i], rawPath[i+1:], true
 		}
-	case r.URL != nil && r.URL.IsAbs() && r.Method != http.MethodConnect && r.URL.Host != "" && r.URL.Opaque == "" &&
-		(strings.EqualFold(r.URL.Scheme, "http") || strings.EqualFold(r.URL.Scheme, "https")):
-		// The absolute form (RFC 9112 section 3.2.2); "h:80" is not one.
-		rawPath = r.URL.EscapedPath()
+	} else if u := absoluteTarget(r); u != nil {
+		// The absolute form (RFC 9112 section 3.2.2).
+		rawPath = u.EscapedPath()
 		if rawPath == "" {
 			rawPath = "/"
 		}
-		st.RawQuery, st.HasQuery = r.URL.RawQuery, r.URL.RawQuery != "" || r.URL.ForceQuery
-	default:
-		return stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.RequestURI)
+		st.RawQuery, st.HasQuery = u.RawQuery, u.RawQuery != "" || u.ForceQuery
+	} else {
+		return stage.Errorf(http.StatusBadRequest, "unsupported request target %q", r.Target)
 	}
 	p, err := urlpath.Normalize(rawPath)
 	if err == nil && urlpath.Ambiguous(p) {
@@ -298,6 +298,21 @@ func initState(st *stage.State, r *http.Request, env *stage.Env, peer netip.Addr
 	st.RawQuery = rules.EscapeTarget(st.RawQuery)
 	st.SubPath = strings.TrimPrefix(p, "/")
 	return nil
+}
+
+// absoluteTarget returns r's target parsed when it is in the absolute
+// form of an http or https URI with a host (RFC 9112 section 3.2.2:
+// "h:80", the authority form of CONNECT, is not one), else nil.
+func absoluteTarget(r *wire.Inbound) *url.URL {
+	if r.Method == http.MethodConnect {
+		return nil
+	}
+	u, err := url.ParseRequestURI(r.Target)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" ||
+		!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https") {
+		return nil
+	}
+	return u
 }
 
 // validHost reports whether h is uri-host [":" port] (RFC 3986 section
@@ -356,7 +371,7 @@ func isHexDigit(c byte) bool {
 // whole: see releaseExchange).
 // sendTimeout bounds each write of an HTTP/2 answer's body (see
 // copyBody); 0: no bound.
-func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error, bool) {
+func respond(w http.ResponseWriter, r *wire.Inbound, st *stage.State, err error, debug bool, sendTimeout time.Duration) (int, int64, error, bool) {
 	if err != nil {
 		st.DropAnswer()
 		status, n := writeError(w, r, err, debug)
@@ -398,7 +413,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	}
 	// An HTTP/1.1 body with a length cannot carry trailers: with trailers
 	// announced, it is sent chunked.
-	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.ProtoMajor != 1) {
+	if resp.ContentLength >= 0 && bodyAllowed(resp.StatusCode) && (len(announced) == 0 || r.Major != 1) {
 		setContentLength(h, resp.ContentLength)
 	} else {
 		h.Del("Content-Length")
@@ -413,7 +428,7 @@ func respond(w http.ResponseWriter, r *http.Request, st *stage.State, err error,
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
 		return resp.StatusCode, 0, nil, !listed || fs.EndFields()
 	}
-	if r.ProtoMajor != 2 {
+	if r.Major != 2 {
 		sendTimeout = 0 // HTTP/1.x: the connection bounds its writes
 	}
 	n, copyErr := copyBody(w, resp.Body, resp.ContentLength < 0, sendTimeout)
@@ -466,20 +481,19 @@ func announceTrailers(h *wire.Header, trailer http.Header) []string {
 	return names
 }
 
-// peerAddresser is implemented by the plain-HTTP server's ResponseWriter
-// (h1Response): it gives the client's address as read from the
-// connection, so that no request parses its RemoteAddr.
-type peerAddresser interface{ PeerAddr() netip.AddrPort }
-
-// requestFielder is implemented by the plain-HTTP server's ResponseWriter
-// (h1Response): it gives the request's fields in the order received.
-type requestFielder interface{ RequestFields() *wire.Header }
-
 // acceptsTrailers reports whether the client of r, whose state is st, can
 // receive an answer's trailer fields (httpsyntax.AcceptsTrailers).
-func acceptsTrailers(r *http.Request, st *stage.State) bool {
+func acceptsTrailers(r *wire.Inbound, st *stage.State) bool {
 	var te [2]string
-	return httpsyntax.AcceptsTrailers(r.ProtoMajor, r.ProtoMinor, st.Fields().AppendValues(te[:0], "Te"))
+	return httpsyntax.AcceptsTrailers(r.Major, r.Minor, st.Fields().AppendValues(te[:0], "Te"))
+}
+
+// answerEnder is implemented by the plain-HTTP server's ResponseWriter
+// (h1Response): EndAnswer ends the answer and sends it, so that the
+// observers (the access log, the metrics) run after the client has it,
+// as nginx logs a request after its response.
+type answerEnder interface {
+	EndAnswer()
 }
 
 // fieldsSetter is implemented by the plain-HTTP server's ResponseWriter
@@ -655,7 +669,7 @@ var errCut = errors.New("server: connection closed while answering: shutting dow
 
 // writeError answers with the status of err. The cause is shown in the
 // page only in debug mode (<debugmode/>); it always goes to the error log.
-func writeError(w http.ResponseWriter, r *http.Request, err error, debug bool) (int, int64) {
+func writeError(w http.ResponseWriter, r *wire.Inbound, err error, debug bool) (int, int64) {
 	status := stage.StatusOf(err)
 	if status == forward.StatusClientClosed || errors.Is(context.Cause(r.Context()), http.ErrServerClosed) {
 		// Nobody to send it to: the client left, or the server cut the

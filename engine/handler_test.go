@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/wire"
@@ -120,10 +121,11 @@ func TestRespondTrailers(t *testing.T) {
 			}
 			resp.Body = &trailerBody{r: strings.NewReader("hello"), resp: resp,
 				set: http.Header{"X-A": {"1"}, "X-B": {"2"}, "Set-Cookie": {"evil=1"}}}
-			st := &stage.State{In: r}
+			in := wire.FromHTTPRequest(r)
+			st := &stage.State{In: in}
 			st.SetAnswer(resp, xmlconf.Pos{})
 			w := httptest.NewRecorder()
-			respond(w, r, st, nil, false, 0)
+			respond(w, in, st, nil, false, 0)
 			res := w.Result()
 			body, _ := io.ReadAll(res.Body)
 			if tt.method == "GET" && string(body) != "hello" {
@@ -168,13 +170,64 @@ func TestInitStatePeer(t *testing.T) {
 		for _, peer := range []netip.AddrPort{tt.peer, {}} {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.remote
+			in := wire.FromHTTPRequest(r)
+			in.Peer = peer
 			var st stage.State
-			if err := initState(&st, r, nil, peer); err != nil {
+			if err := initState(&st, in, nil); err != nil {
 				t.Fatal(err)
 			}
 			if st.Peer.String() != tt.want || st.PeerText != tt.wantText {
 				t.Errorf("%s (peer %v): Peer %v PeerText %q, want %s %q", tt.remote, peer, st.Peer, st.PeerText, tt.want, tt.wantText)
 			}
+		}
+	}
+}
+
+// endRecorder is a ResponseWriter that notes when EndAnswer is called, as
+// the plain-HTTP server's does, in events.
+type endRecorder struct {
+	*httptest.ResponseRecorder
+	events *[]string
+}
+
+func (w endRecorder) EndAnswer() { *w.events = append(*w.events, "answer ended") }
+
+// doneRecorder is an observer that notes each request's end in events.
+type doneRecorder struct{ events *[]string }
+
+func (doneRecorder) Begin(*stage.State) func(error) { return nil }
+func (o doneRecorder) Done(_ *stage.State, status int, _ int64, _ time.Duration, _ error) {
+	*o.events = append(*o.events, "done "+strconv.Itoa(status))
+}
+
+// TestAnswerEndedBeforeObservers checks that the writer is told the answer
+// is whole (and sends it) before the observers learn the request is over:
+// the access line and the metrics do not delay the answer.
+func TestAnswerEndedBeforeObservers(t *testing.T) {
+	cfg, err := xmlconf.Parse("end.conf", []byte(`<ocsigen><server><port>8080</port>
+<extension findlib-package="ocsigenserver.ext.redirectmod"/>
+<host hostfilter="*"><redirect suburl="old" dest="/new"/></host></server></ocsigen>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Compile(cfg, &stage.Env{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	h := NewHandler(tree, cfg, doneRecorder{&events})
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"/old", []string{"answer ended", "done 301"}},
+		{"/missing", []string{"answer ended", "done 404"}},
+	} {
+		events = nil
+		w := endRecorder{httptest.NewRecorder(), &events}
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://h"+tt.path, nil))
+		if !slices.Equal(events, tt.want) {
+			t.Errorf("GET %s: %q, want %q", tt.path, events, tt.want)
 		}
 	}
 }

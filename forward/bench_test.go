@@ -22,7 +22,7 @@ func BenchmarkNewRequest(b *testing.B) {
 			"Connection":      {"keep-alive"},
 			"Cookie":          {"session=abc"},
 		}}
-	st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
+	st := &stage.State{In: wire.FromHTTPRequest(in), Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
 	t := &Target{Scheme: "http", Host: "10.1.0.7:8080", Path: "/index.html", RawQuery: "x=1", HasQuery: true}
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/stage"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -31,7 +32,7 @@ func newState(h http.Header, peer string, accepted []string, secure bool) *stage
 	}
 	p := netip.MustParseAddr(peer)
 	r.RemoteAddr = netip.AddrPortFrom(p, 40000).String()
-	st := &stage.State{In: r, Method: "GET", Host: "www.example.com", Peer: p, Client: p, Forwarded: accepted, Secure: secure}
+	st := &stage.State{In: wire.FromHTTPRequest(r), Method: "GET", Host: "www.example.com", Peer: p, Client: p, Forwarded: accepted, Secure: secure}
 	if len(accepted) > 0 {
 		st.Client = netip.MustParseAddr(accepted[0])
 	}
@@ -47,7 +48,7 @@ func TestClientAddressHeadersUntrusted(t *testing.T) {
 				r := httptest.NewRequest("GET", "/x", nil)
 				r.Header = http.Header{spelling: {"192.0.2.9"}, "Accept": {"*/*"}}
 				r.RemoteAddr = "198.51.100.4:40000"
-				st := &stage.State{In: r, Method: "GET", Host: "www.example.com", Peer: netip.MustParseAddr("198.51.100.4")}
+				st := &stage.State{In: wire.FromHTTPRequest(r), Method: "GET", Host: "www.example.com", Peer: netip.MustParseAddr("198.51.100.4")}
 				st.Client = st.Peer
 				h := outHeader(st, false)
 				for k, vv := range h {
@@ -155,8 +156,8 @@ func TestClientAddressHeaders(t *testing.T) {
 			h := outHeader(st, tt.own)
 			got := ForwardingHeaders(h)
 			for _, k := range tt.wantOther {
-				if !reflect.DeepEqual(h[k], st.In.Header[k]) {
-					t.Errorf("%s = %q, want the trusted proxy's %q", k, h[k], st.In.Header[k])
+				if !reflect.DeepEqual(h[k], st.In.HTTP.Header[k]) {
+					t.Errorf("%s = %q, want the trusted proxy's %q", k, h[k], st.In.HTTP.Header[k])
 				}
 				delete(got, k)
 			}
@@ -300,7 +301,7 @@ func FuzzOutHeader(f *testing.F) {
 			accepted = []string{"203.0.113.5"}
 		}
 		st := newState(nil, peer, accepted, false)
-		st.In.Header = in
+		st.In.HTTP.Header = in
 		h := outHeader(st, own)
 		for k, vv := range h {
 			c, p, ok := forwardingField(k)

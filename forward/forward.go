@@ -175,6 +175,7 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 		ContentLength: in.ContentLength,
 		Body:          in.Body,
 		ClientAddr:    st.Client,
+		Start:         st.Start,
 	}
 	// A known empty body is sent without framing; an unknown length
 	// (chunked from the client) is sent chunked.
@@ -187,12 +188,12 @@ func NewRequest(ctx context.Context, st *stage.State, t *Target, host string, op
 	h = appendOutHeader(h, st, opts.Forwarded || (st.Env != nil && st.Env.Forwarded))
 	fields := st.Fields()
 	var teBuf [2]string
-	if httpsyntax.AcceptsTrailers(in.ProtoMajor, in.ProtoMinor, fields.AppendValues(teBuf[:0], "Te")) {
+	if httpsyntax.AcceptsTrailers(in.Major, in.Minor, fields.AppendValues(teBuf[:0], "Te")) {
 		// The trailers of the answer reach the client: the backend may
 		// send them (gRPC servers require this).
 		h.AddCanonical("Te", "trailers")
 	}
-	if upgrade := UpgradeProtocol(in.ProtoMajor, in.ProtoMinor, fields); upgrade != "" {
+	if upgrade := UpgradeProtocol(in.Major, in.Minor, fields); upgrade != "" {
 		h.AddCanonical("Connection", "Upgrade")
 		h.AddCanonical("Upgrade", upgrade)
 	}

@@ -35,7 +35,7 @@ func TestNewRequestHeaders(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := httptest.NewRequest("GET", "/x", nil)
 			in.Header = tt.in
-			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7"), Forwarded: tt.forwarded, Secure: tt.secure}
+			st := &stage.State{In: wire.FromHTTPRequest(in), Method: "GET", Peer: netip.MustParseAddr("192.0.2.7"), Forwarded: tt.forwarded, Secure: tt.secure}
 			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b:8080", Path: "/y", RawQuery: "q=1", HasQuery: true}, "b:8080", Options{})
 			if got := out.Header.Get("X-Forwarded-For"); got != tt.wantXFF {
 				t.Errorf("X-Forwarded-For = %q, want %q", got, tt.wantXFF)
@@ -86,7 +86,7 @@ func TestOutHeaderAsClone(t *testing.T) {
 			for _, fwd := range [][]string{nil, {"198.51.100.1", "203.0.113.5"}} {
 				r := httptest.NewRequest("GET", "/x", nil)
 				r.Header, r.RemoteAddr = in, p.remote
-				st := &stage.State{In: r, Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
+				st := &stage.State{In: wire.FromHTTPRequest(r), Peer: netip.MustParseAddr(p.peer), Forwarded: fwd, Secure: i%2 == 1}
 				want := in.Clone()
 				withoutHops(want)
 				for k, vv := range want {
@@ -172,7 +172,7 @@ func TestTrailersAccepted(t *testing.T) {
 			if got := httpsyntax.AcceptsTrailers(in.ProtoMajor, in.ProtoMinor, in.Header["Te"]); got != tt.want {
 				t.Errorf("AcceptsTrailers = %v, want %v", got, tt.want)
 			}
-			st := &stage.State{In: in, Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
+			st := &stage.State{In: wire.FromHTTPRequest(in), Method: "GET", Peer: netip.MustParseAddr("192.0.2.7")}
 			out := NewRequest(context.Background(), st, &Target{Scheme: "http", Host: "b", Path: "/"}, "b", Options{})
 			var want []string
 			if tt.want {

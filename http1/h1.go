@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
 // The HTTP/1.x server of plain and HTTPS ports.
@@ -86,10 +87,25 @@ type Options struct {
 	MaxHeaderBytes int
 }
 
+// InboundHandler is a handler that takes requests as wire.Inbound values
+// (engine.Handler): the server hands it the requests it parsed without
+// making an http.Request for them.
+type InboundHandler interface {
+	// ServeInbound answers r. r and its fields are the server's memory,
+	// reused once it returns.
+	ServeInbound(w http.ResponseWriter, r *wire.Inbound)
+}
+
 // NewServer returns an HTTP/1.x server of h whose connections are
-// bounded by o until setOptions changes it.
+// bounded by o until setOptions changes it. When h is an InboundHandler,
+// its ServeInbound is called; otherwise its ServeHTTP, with an
+// http.Request made from the request (wire.Inbound.Request).
 func NewServer(h http.Handler, o Options, errorLog *log.Logger) *Server {
-	s := &Server{handler: h, errorLog: errorLog, conns: make(map[*h1Conn]struct{})}
+	ih, ok := h.(InboundHandler)
+	if !ok {
+		ih = httpHandler{h}
+	}
+	s := &Server{handler: ih, errorLog: errorLog, conns: make(map[*h1Conn]struct{})}
 	s.SetOptions(o)
 	return s
 }
@@ -100,9 +116,16 @@ func (s *Server) Options() Options { return *s.opts.Load() }
 // SetOptions sets the bounds of the connections accepted from now on.
 func (s *Server) SetOptions(o Options) { s.opts.Store(&o) }
 
+// httpHandler serves an http.Handler's requests as an InboundHandler.
+type httpHandler struct{ h http.Handler }
+
+func (h httpHandler) ServeInbound(w http.ResponseWriter, r *wire.Inbound) {
+	h.h.ServeHTTP(w, r.Request())
+}
+
 // Server serves HTTP/1.x on plain-TCP listeners.
 type Server struct {
-	handler http.Handler
+	handler InboundHandler
 	// opts are the bounds of the connections accepted from now on; a
 	// connection keeps those it was accepted with (Options).
 	opts     atomic.Pointer[Options]
@@ -199,6 +222,7 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.peer = ta.AddrPort()
 	}
+	c.localPort = wire.PortOf(nc.LocalAddr())
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
@@ -409,13 +433,12 @@ type h1Conn struct {
 	cancel context.CancelCauseFunc
 	remote string
 	// peer is the remote address, when the connection is TCP (read once,
-	// rather than parsed from remote by each request).
-	peer  netip.AddrPort
-	state atomic.Int32
-	hdr   http.Header // the response header map, cleared per request
-	// base is an empty request with the connection's context, copied
-	// into each request parsePlainHead reads.
-	base *http.Request
+	// rather than parsed from remote by each request); localPort the
+	// port it arrived on.
+	peer      netip.AddrPort
+	localPort int
+	state     atomic.Int32
+	hdr       http.Header // the response header map, cleared per request
 	// scratch is the memory of the requests and answers, reused from
 	// one request to the next.
 	scratch *reqScratch
@@ -839,31 +862,36 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 		peek, _ := c.br.Peek(4)
 		c.br.Discard(leadingCRLF(peek))
 	}
-	if c.base == nil {
-		c.base = (&http.Request{}).WithContext(c.ctx)
-	}
 	if c.scratch == nil {
 		c.scratch = scratches.Get().(*reqScratch)
 	}
-	req, plain := parsePlainHead(c.br, c.base, c.scratch)
+	req, plain := parsePlainHead(c.br, c.scratch)
 	if !plain {
-		var err error
-		if req, err = http.ReadRequest(c.br); err != nil {
+		hr, err := http.ReadRequest(c.br)
+		if err != nil {
 			c.refuse(err)
 			return false, false
 		}
-		req = req.WithContext(c.ctx)
+		hr.RemoteAddr = c.remote
+		hr.TLS = c.tls
+		req = &c.scratch.in
+		*req = *wire.FromHTTPRequest(hr.WithContext(c.ctx))
 	}
+	req.RemoteAddr = c.remote
+	req.Peer = c.peer
+	req.LocalPort = c.localPort
+	req.TLS = c.tls
+	req.SetContext(c.ctx)
 	c.in.limited = false
 	c.lastPOST = req.Method == http.MethodPost
 	c.verdict = c.in.f.next()
-	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
+	if req.Major != 1 && !(req.Major == 2 && req.Minor == 0 && req.Method == "PRI" && req.Target == "*") {
 		c.writeRefusal(http.StatusHTTPVersionNotSupported, "unsupported protocol version")
 		return false, false
 	}
 	// parsePlainHead takes only token names.
 	if !plain {
-		for k := range req.Header {
+		for k := range req.HTTP.Header {
 			if !httpsyntax.IsToken(k) {
 				// RFC 9110 section 5.1 (http.ReadRequest keeps "X-Bad " and
 				// "X Bad"; net/http's server refuses them).
@@ -872,22 +900,20 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 			}
 		}
 	}
-	req.RemoteAddr = c.remote
-	req.TLS = c.tls
 
 	// TE is hop-by-hop: whether the client takes trailers is noted here,
 	// from the request as the client sent it.
 	w := &c.scratch.resp
 	*w = h1Response{c: c, req: req, cl: -1}
 	var valBuf [2]string
-	w.trailersOK = httpsyntax.AcceptsTrailers(req.ProtoMajor, req.ProtoMinor, w.requestValues(valBuf[:0], "Te"))
+	w.trailersOK = httpsyntax.AcceptsTrailers(req.Major, req.Minor, req.Fields().AppendValues(valBuf[:0], "Te"))
 	if c.hdr == nil {
 		c.hdr = make(http.Header, 8)
 	}
 	w.hdr = c.hdr
 	defer clear(c.hdr)
 
-	if expect := w.requestValues(valBuf[:0], "Expect"); len(expect) > 0 {
+	if expect := req.Fields().AppendValues(valBuf[:0], "Expect"); len(expect) > 0 {
 		if len(expect) == 1 && strings.EqualFold(strings.TrimSpace(expect[0]), "100-continue") {
 			w.canContinue = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
 		} else {
@@ -902,7 +928,11 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 	var body *h1Body
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &h1Body{rc: req.Body, w: w}
+		w.body = body
 		req.Body = body
+		if req.HTTP != nil {
+			req.HTTP.Body = body
+		}
 		// Neither the head nor the idle deadline bounds the body
 		// (<timeout> does, per read, in the handler).
 		c.setReadDeadline(time.Time{})
@@ -931,7 +961,7 @@ func (c *h1Conn) serveOne() (keep, hijacked bool) {
 }
 
 // runHandler calls the handler; false when it panicked.
-func (c *h1Conn) runHandler(w *h1Response, req *http.Request) (ok bool) {
+func (c *h1Conn) runHandler(w *h1Response, req *wire.Inbound) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			ok = false
@@ -942,7 +972,7 @@ func (c *h1Conn) runHandler(w *h1Response, req *http.Request) (ok bool) {
 			}
 		}
 	}()
-	c.s.handler.ServeHTTP(w, req)
+	c.s.handler.ServeInbound(w, req)
 	return true
 }
 
@@ -1106,6 +1136,18 @@ func (b *h1Body) Read(p []byte) (int, error) {
 // Close is a no-op for the handler: what it leaves unread is dealt with
 // once it has returned (drain).
 func (b *h1Body) Close() error { return nil }
+
+// over reports whether the body was read to its end, after which no read
+// of it touches the connection. A nil body (a request without one) is
+// over.
+func (b *h1Body) over() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err == io.EOF
+}
 
 // close makes the body unreadable.
 func (b *h1Body) close() {

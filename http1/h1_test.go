@@ -314,6 +314,89 @@ func TestH1WatchKeepsPipelinedRequest(t *testing.T) {
 	}
 }
 
+// TestH1EndAnswer checks that EndAnswer sends the answer at once, before
+// the handler returns (the engine then writes the access line), and that
+// an answer whose connection already holds the next, pipelined, request
+// waits to go out with that request's answer.
+func TestH1EndAnswer(t *testing.T) {
+	proceed := make(chan struct{}) // the test lets the handler return
+	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		echo(w, r)
+		if r.URL.Path == "/first" {
+			w.(interface{ EndAnswer() }).EndAnswer()
+			select {
+			case <-proceed:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}))
+	c := dialH1(t, addr)
+	br := bufio.NewReader(c)
+	read := func(want string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading the answer %q: %v", want, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != want {
+			t.Errorf("body %q, want %q", b, want)
+		}
+	}
+	// Alone: the answer comes while the handler waits.
+	io.WriteString(c, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	read("GET /first ")
+	proceed <- struct{}{}
+
+	// Pipelined: no answer while the handler of the first waits.
+	io.WriteString(c, "GET /first HTTP/1.1\r\nHost: h\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := br.Peek(1); err == nil {
+		t.Errorf("an answer to pipelined requests was sent before the handler returned")
+	}
+	proceed <- struct{}{}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	read("GET /first ")
+	read("GET /second ")
+}
+
+// TestH1EndAnswerBodyInFlight checks that EndAnswer leaves an early answer,
+// given while the request's body is still being read (as the pool's body
+// writer reads it), to the server: it goes out once the handler has
+// returned, and EndAnswer does not touch the connection's reader meanwhile
+// (the race detector watches that).
+func TestH1EndAnswerBodyInFlight(t *testing.T) {
+	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read := make(chan struct{})
+		go func() {
+			io.Copy(io.Discard, r.Body)
+			close(read)
+		}()
+		io.WriteString(w, "early")
+		w.(interface{ EndAnswer() }).EndAnswer()
+		select {
+		case <-read:
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	c := dialH1(t, addr)
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := br.Peek(1); err == nil {
+		t.Errorf("the answer was sent while the body was being read")
+	}
+	io.WriteString(c, "0\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != "early" {
+		t.Errorf("body %q, want %q", b, "early")
+	}
+}
+
 // TestH1Panic checks that a handler's panic closes its connection only.
 func TestH1Panic(t *testing.T) {
 	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -28,8 +28,8 @@ import (
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// parsePlainHead parses the request head at the start of br's buffer,
-// with base's context, when the head is there whole and plain:
+// parsePlainHead parses the request head at the start of br's buffer
+// into sc.in, when the head is there whole and plain:
 //
 //   - the request line is "token /target HTTP/1.0" or HTTP/1.1, the
 //     target printable ASCII (origin form);
@@ -41,12 +41,11 @@ var crlfcrlf = []byte("\r\n\r\n")
 // Otherwise it consumes nothing and returns false.
 //
 // The request's fields, in the order received (Host excepted), are
-// sc.fields (read through h1Response.RequestFields); its Header map is
-// empty. The request, its URL and its fields live in sc, reused from one
+// sc.fields. The request and its fields live in sc, reused from one
 // request of the connection to the next: the request must not be used
-// once its handler has returned.
-func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http.Request, bool) {
-	sc.ordered = false
+// once its handler has returned. The caller sets the connection's
+// values (addresses, TLS, context).
+func parsePlainHead(br *bufio.Reader, sc *reqScratch) (*wire.Inbound, bool) {
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, crlfcrlf)
 	if end < 0 {
@@ -83,23 +82,12 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 			}
 		}
 	}
-	u := &sc.u
-	*u = url.URL{}
-	if plain {
-		// What url.ParseRequestURI gives for such a target.
-		u.Path = target
-		if query >= 0 {
-			u.Path = target[:query]
-			if u.RawQuery = target[query+1:]; u.RawQuery == "" {
-				u.ForceQuery = true
-			}
-		}
-	} else {
-		parsed, err := url.ParseRequestURI(target)
-		if err != nil {
+	if !plain {
+		// What url.ParseRequestURI refuses, http.ReadRequest does too:
+		// its refusal is net/http's.
+		if _, err := url.ParseRequestURI(target); err != nil {
 			return nil, false
 		}
-		u = parsed
 	}
 
 	fields := head[eol+2:]
@@ -161,15 +149,18 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 		}
 	}
 
-	req := &sc.req
-	*req = *base // the context
-	req.Method = method
-	req.URL = u
-	req.Proto = proto
-	req.ProtoMajor, req.ProtoMinor = 1, minor
-	req.Header = sc.header()
-	req.RequestURI = target
-	req.Host = host
+	req := &sc.in
+	*req = wire.Inbound{
+		Method:        method,
+		Target:        target,
+		Proto:         proto,
+		Major:         1,
+		Minor:         minor,
+		Host:          host,
+		ContentLength: length,
+		Body:          http.NoBody,
+	}
+	req.SetFields(&sc.fields)
 	// RFC 9112 section 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
 	// only with "keep-alive" (the values are ASCII: no Unicode folding).
 	var connBuf [2]string
@@ -178,47 +169,27 @@ func parsePlainHead(br *bufio.Reader, base *http.Request, sc *reqScratch) (*http
 		conn = sc.fields.AppendValues(connBuf[:0], "Connection")
 	}
 	req.Close = httpsyntax.HasToken(conn, "close") || minor == 0 && !httpsyntax.HasToken(conn, "keep-alive")
-	req.ContentLength = length
 	if length > 0 {
 		req.Body = &lengthBody{r: br, n: length}
-	} else {
-		req.Body = http.NoBody
 	}
 	br.Discard(end + 4)
-	sc.ordered = true
 	return req, true
 }
 
-// reqScratch is the memory of a connection's plain requests: the
-// request, its URL, its empty header map, its fields and the response
-// writer, reused by each request once the previous one is over (a
-// request's handler has returned before the next is read).
+// reqScratch is the memory of a connection's requests: the request, its
+// fields and the response writer, reused by each request once the
+// previous one is over (a request's handler has returned before the next
+// is read).
 type reqScratch struct {
-	req  http.Request
-	u    url.URL
-	hdr  http.Header
+	in   wire.Inbound
 	resp h1Response
 	// fields are the request's fields (Host excepted) in the order
-	// received, in fieldBuf; ordered says they are the present
-	// request's (parsePlainHead read it).
+	// received, in fieldBuf, when parsePlainHead read the request.
 	fields   wire.Header
 	fieldBuf [24]wire.Field
-	ordered  bool
 	// strs makes the head's string: the heads of many requests share
 	// one allocation.
 	strs wire.Strings
-}
-
-// header returns the request's empty header map: the fields are in
-// sc.fields. Nothing fills it (stages never modify the inbound request);
-// it is emptied should anything have.
-func (sc *reqScratch) header() http.Header {
-	if sc.hdr == nil {
-		sc.hdr = make(http.Header)
-	} else if len(sc.hdr) > 0 {
-		clear(sc.hdr)
-	}
-	return sc.hdr
 }
 
 // plainPathByte marks the bytes of a request path that url.ParseRequestURI

@@ -2,17 +2,18 @@ package http1
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
-)
 
-type ctxKey struct{}
+	"github.com/ocsiproxy/ocsiproxy/wire"
+)
 
 // sharedScratch is the request memory plainHeadAgrees reuses.
 var sharedScratch struct {
@@ -22,45 +23,35 @@ var sharedScratch struct {
 
 // plainHeadAgrees parses stream with parsePlainHead and, when it takes
 // the head, checks that http.ReadRequest reads the same request from the
-// same bytes: same fields, same body and body error, same bytes left.
+// same bytes: same request line, fields, framing, body and body error,
+// same bytes left; the URL that net/http code is given (Request) is
+// ReadRequest's.
 func plainHeadAgrees(t *testing.T, stream string) (taken bool) {
 	t.Helper()
 	br := bufio.NewReaderSize(strings.NewReader(stream), 4096)
 	br.Peek(min(len(stream), 4096))
 	buffered := br.Buffered()
-	ctx := context.WithValue(context.Background(), ctxKey{}, "conn")
-	base := (&http.Request{}).WithContext(ctx)
 	// One scratch for every stream: what a request leaves in it must not
 	// show in the next.
 	sharedScratch.Lock()
 	defer sharedScratch.Unlock()
-	got, ok := parsePlainHead(br, base, &sharedScratch.sc)
+	got, ok := parsePlainHead(br, &sharedScratch.sc)
 	if !ok {
 		if br.Buffered() != buffered {
 			t.Fatalf("declined head consumed %d bytes", buffered-br.Buffered())
 		}
-		if sharedScratch.sc.ordered {
-			t.Fatalf("declined head left its fields as the request's: %q", stream)
-		}
 		return false
 	}
-	// The fields in order are the request's: its map stays empty. They
-	// are compared with ReadRequest's map below, each name's values in
-	// the order of the head.
-	if !sharedScratch.sc.ordered {
+	// The fields in order, in the scratch, are the request's; they are
+	// compared with ReadRequest's map below, each name's values in the
+	// order of the head.
+	if got.Fields() != &sharedScratch.sc.fields || got.HTTP != nil {
 		t.Fatalf("taken head without its fields in order: %q", stream)
 	}
-	if len(got.Header) != 0 {
-		t.Errorf("stream %q: header map filled: %q", stream, got.Header)
-	}
-	got.Header = sharedScratch.sc.fields.HTTP()
 	wbr := bufio.NewReaderSize(strings.NewReader(stream), 4096)
 	want, err := http.ReadRequest(wbr)
 	if err != nil {
 		t.Fatalf("parsePlainHead took a head http.ReadRequest refuses (%v): %q", err, stream)
-	}
-	if got.Context() != ctx {
-		t.Errorf("request without the connection's context")
 	}
 	type fields struct {
 		Method, Proto, Host, RequestURI string
@@ -70,15 +61,15 @@ func plainHeadAgrees(t *testing.T, stream string) (taken bool) {
 		TransferEncoding                []string
 		Header, Trailer                 http.Header
 	}
-	pick := func(r *http.Request) fields {
-		return fields{r.Method, r.Proto, r.Host, r.RequestURI, r.ProtoMajor, r.ProtoMinor,
-			r.ContentLength, r.Close, r.TransferEncoding, r.Header, r.Trailer}
-	}
-	if g, w := pick(got), pick(want); !reflect.DeepEqual(g, w) {
+	g := fields{got.Method, got.Proto, got.Host, got.Target, got.Major, got.Minor,
+		got.ContentLength, got.Close, nil, got.Fields().HTTP(), nil}
+	w := fields{want.Method, want.Proto, want.Host, want.RequestURI, want.ProtoMajor, want.ProtoMinor,
+		want.ContentLength, want.Close, want.TransferEncoding, want.Header, want.Trailer}
+	if !reflect.DeepEqual(g, w) {
 		t.Errorf("stream %q:\nparsePlainHead %+v\nReadRequest    %+v", stream, g, w)
 	}
-	if !reflect.DeepEqual(got.URL, want.URL) {
-		t.Errorf("stream %q: URL %#v, ReadRequest %#v", stream, got.URL, want.URL)
+	if u := got.Request().URL; !reflect.DeepEqual(u, want.URL) {
+		t.Errorf("stream %q: URL %#v, ReadRequest %#v", stream, u, want.URL)
 	}
 	gotBody, gotErr := io.ReadAll(got.Body)
 	wantBody, wantErr := io.ReadAll(want.Body)
@@ -154,4 +145,73 @@ func FuzzPlainHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream string) {
 		plainHeadAgrees(t, stream)
 	})
+}
+
+// inboundFunc is an InboundHandler made of a function.
+type inboundFunc func(w http.ResponseWriter, r *wire.Inbound)
+
+func (f inboundFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f(w, wire.FromHTTPRequest(r))
+}
+
+func (f inboundFunc) ServeInbound(w http.ResponseWriter, r *wire.Inbound) { f(w, r) }
+
+// TestServeInbound: an InboundHandler is given the request as a
+// wire.Inbound with the connection's addresses, port and context: with no
+// http.Request behind it when the head was plain, with the one
+// http.ReadRequest made (and the same body) otherwise. Both read the
+// fields and the body.
+func TestServeInbound(t *testing.T) {
+	type seen struct {
+		plain                bool
+		method, target, host string
+		fields, body         string
+		peerOK, ctxLive      bool
+		port                 int
+	}
+	got := make(chan seen, 1)
+	_, addr := startH1(t, inboundFunc(func(w http.ResponseWriter, r *wire.Inbound) {
+		b, _ := io.ReadAll(r.Body)
+		var f []string
+		for _, fl := range r.Fields().Fields() {
+			f = append(f, fl.Name+"="+fl.Value)
+		}
+		sameBody := r.HTTP == nil || r.HTTP.Body == r.Body
+		got <- seen{r.HTTP == nil, r.Method, r.Target, r.Host, strings.Join(f, ","), string(b),
+			r.Peer.IsValid() && r.Peer.String() == r.RemoteAddr && sameBody,
+			r.Context().Err() == nil, r.LocalPort}
+		io.WriteString(w, "ok")
+	}))
+	port := portOf(t, addr)
+	for _, tt := range []struct {
+		req  string
+		want seen
+	}{
+		{"POST /a?b HTTP/1.1\r\nHost: h\r\nX-B: 2\r\nX-A: 1\r\nContent-Length: 3\r\n\r\nabc",
+			seen{true, "POST", "/a?b", "h", "X-B=2,X-A=1,Content-Length=3", "abc", true, true, port}},
+		{"POST /a?b HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\nContent-Length: 3\r\n\r\nabc",
+			// net/http adds Cache-Control for Pragma: no-cache.
+			seen{false, "POST", "/a?b", "h", "Cache-Control=no-cache,Content-Length=3,Pragma=no-cache", "abc", true, true, port}},
+	} {
+		resps, bodies, _ := exchange(t, addr, tt.req, 1)
+		if len(resps) != 1 || bodies[0] != "ok" {
+			t.Fatalf("%q: %d answers %q", tt.req, len(resps), bodies)
+		}
+		if g := <-got; g != tt.want {
+			t.Errorf("%q:\n got %+v\nwant %+v", tt.req, g, tt.want)
+		}
+	}
+}
+
+// portOf returns the port of addr, "host:port".
+func portOf(t *testing.T, addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

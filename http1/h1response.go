@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +19,7 @@ import (
 // h1Response is the http.ResponseWriter of one request.
 type h1Response struct {
 	c           *h1Conn
-	req         *http.Request
+	req         *wire.Inbound
 	hdr         http.Header
 	wroteHeader bool
 	headSent    bool
@@ -29,8 +28,11 @@ type h1Response struct {
 	chunked     bool
 	noBody      bool // HEAD, 1xx, 204, 304: body writes are dropped
 	closeAfter  bool
-	failed      bool  // a write failed: the connection is done
-	cl          int64 // the declared Content-Length, -1 when none
+	failed      bool // a write failed: the connection is done
+	finished    bool // finish ran; keep is its result
+	keep        bool
+	body        *h1Body // the request's body, nil when it has none
+	cl          int64   // the declared Content-Length, -1 when none
 	written     int64
 	// trailersOK is whether the client accepts trailer fields (HTTP/1.1
 	// with "TE: trailers"), noted when the request was read.
@@ -86,29 +88,10 @@ func (w *h1Response) EndFields() bool {
 	return true
 }
 
-// PeerAddr returns the client's address and port, when the connection
-// is TCP; the zero AddrPort otherwise (the request's RemoteAddr is then
-// the only source).
-func (w *h1Response) PeerAddr() netip.AddrPort { return w.c.peer }
-
-// RequestFields returns the fields of the request being answered in the
-// order the client sent them (Host excepted, as in its Header map), when
-// the server kept them (it does for the heads most clients send); nil
-// otherwise. They are valid until the handler returns.
-func (w *h1Response) RequestFields() *wire.Header {
-	if sc := w.c.scratch; sc != nil && sc.ordered && &sc.resp == w {
-		return &sc.fields
-	}
-	return nil
-}
-
 // requestValues appends the values of the request's fields named name, a
 // name in canonical form, to dst and returns the result.
 func (w *h1Response) requestValues(dst []string, name string) []string {
-	if f := w.RequestFields(); f != nil {
-		return f.AppendValues(dst, name)
-	}
-	return append(dst, w.req.Header[name]...)
+	return w.req.Fields().AppendValues(dst, name)
 }
 
 // headFields returns the fields of the head to write: those given by
@@ -462,8 +445,12 @@ func (w *h1Response) ResetResponse() bool {
 }
 
 // finish ends the answer and reports whether the connection can carry
-// another request.
+// another request. Later calls report the same.
 func (w *h1Response) finish() bool {
+	if w.finished {
+		return w.keep
+	}
+	w.finished = true
 	if !w.wroteHeader {
 		if _, ok := w.hdr["Content-Length"]; !ok {
 			w.hdr["Content-Length"] = zeroLength
@@ -479,7 +466,34 @@ func (w *h1Response) finish() bool {
 		}
 		bw.WriteString("\r\n")
 	}
-	return !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+	w.keep = !w.closeAfter && !w.failed && (w.cl < 0 || w.noBody || w.written == w.cl)
+	return w.keep
+}
+
+// EndAnswer ends the answer, as the server does once the handler has
+// returned, and sends it at once: the client has it before the handler's
+// last work (the access log line, the metrics) rather than after. When
+// the bytes of a pipelined request are already here, the answer waits to
+// go out with the next one's, as it would have. The handler writes
+// nothing after EndAnswer. A failed write is the server's to see, at its
+// own flush. An answer given before the request's body was read to its
+// end (an early answer: the backend's body writer may still be reading
+// it) is left to the server, which sends it once the handler has
+// returned and the body is closed: until then the connection's reader is
+// the body's.
+func (w *h1Response) EndAnswer() {
+	if w.hijacked || w.finished || !w.body.over() {
+		return
+	}
+	c := w.c
+	// The watch reads the connection while the handler runs: once it has
+	// stopped, the buffer tells whether a pipelined request is here. The
+	// request needs no watch now that its answer is whole.
+	c.stopWatch()
+	if w.finish() && c.br != nil && c.br.Buffered() > 0 {
+		return
+	}
+	c.bw.Flush()
 }
 
 // writeTrailers writes the trailer section of a chunked answer: the

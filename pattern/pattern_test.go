@@ -267,7 +267,7 @@ func TestReplaceAllNeedle(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, in := range inputs {
-			want, err := re.re.ReplaceFunc(in, func(m regexp2.Match) string { return tpl.Expand(&m) }, -1, -1)
+			want, err := re.backtracker().ReplaceFunc(in, func(m regexp2.Match) string { return tpl.Expand(&m) }, -1, -1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -178,13 +178,18 @@ func (e *timeoutError) Unwrap() error   { return context.DeadlineExceeded }
 func (k *call) run() (*wire.Response, error) {
 	u := k.u
 	s := &u.set
-	// The clock is read once here; until the call first waits (waited),
-	// start is still the present moment, give or take the enqueueing
-	// under u.mu, so a connection handed over at once gets its head
-	// deadline from it without a second read. That head deadline is
-	// then at most that enqueueing earlier than the moment the request
-	// is sent: never later, so RequestTimeout is not weakened.
-	start := time.Now()
+	// The clock is read at most once here, and not at all when the
+	// request says when the server began to serve it (the stages' few
+	// microseconds before this call); until the call first waits
+	// (waited), start stands for the present moment, give or take that
+	// and the enqueueing under u.mu, so a connection handed over at once
+	// gets its head deadline from it without a second read. The
+	// deadlines are then at most that much earlier than from the moment
+	// the request is sent: never later, so no timeout is weakened.
+	start := k.req.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	waited := false
 	var callDeadline, headDeadline time.Time
 	if s.CallTimeout > 0 {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -377,6 +378,14 @@ func (c *conn) retire() {
 // that may pipeline).
 func (c *conn) readLoop() {
 	for c.readNext() {
+		if c.br.Buffered() == 0 {
+			// The caller, runnable now, writes its answer to the client
+			// before this goroutine reads the connection again: that read
+			// finds nothing while no request is in flight, and the wait
+			// after it would otherwise come first. At one connection, a
+			// system call and a park less before each answer goes out.
+			runtime.Gosched()
+		}
 	}
 }
 

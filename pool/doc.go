@@ -54,7 +54,10 @@
 //     (running only while calls wait), not by a timer per call: a timeout
 //     fires at most 10 ms late (plus scheduling delays), never early (a
 //     caller reading its own response has its read cut by a read deadline
-//     in the past).
+//     in the past). A call counts from the request's Start when it has
+//     one (the moment the server began to serve the request, some
+//     microseconds before the call: the clock is not read again), else
+//     from the call.
 //     A request still being written when its call is due (a backend that
 //     reads nothing) has its connection given up then; the connection's
 //     write deadline, which is moved about once a second rather than on

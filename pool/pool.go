@@ -50,6 +50,10 @@ type Pool struct {
 	hcStopped bool
 	hcWG      sync.WaitGroup
 
+	// upgraders are the transports of the Upgraders given out (under
+	// mu), whose idle connections Close closes.
+	upgraders []*http.Transport
+
 	// logf, when set (SetEventLog), receives the connection events.
 	logf func(format string, args ...any)
 
@@ -240,7 +244,9 @@ func (p *Pool) RoundTrip(hr *http.Request) (*http.Response, error) {
 func (p *Pool) CloseIdleConnections() { p.reap(time.Time{}, true) }
 
 // Close closes every connection, fails the calls in progress and stops
-// the active health checks. The pool is unusable afterwards.
+// the active health checks. The pool is unusable afterwards. The idle
+// connections of its Upgraders (those of upgrade requests answered
+// without a switch) are closed too; their tunnels are not cut.
 func (p *Pool) Close() error {
 	if p.closed.Swap(true) {
 		return nil
@@ -249,6 +255,12 @@ func (p *Pool) Close() error {
 	p.StopBackground()
 	for _, u := range p.upstreams() {
 		u.failAll(errPoolClosed)
+	}
+	p.mu.RLock()
+	ups := p.upgraders
+	p.mu.RUnlock()
+	for _, t := range ups {
+		t.CloseIdleConnections()
 	}
 	return nil
 }

@@ -92,6 +92,34 @@ func TestTimeoutBounds(t *testing.T) {
 	}
 }
 
+// TestDeadlinesFromStart: a request that says when the server began to
+// serve it (wire.Request.Start) has its call_timeout counted from then,
+// not from when the pool reads the clock.
+func TestDeadlinesFromStart(t *testing.T) {
+	release := newSignal()
+	b := newHoldingBackend(t, release, nil)
+	defer release.fire()
+	const timeout, before = 2 * time.Second, 1800 * time.Millisecond
+	p := testPool(t, func(s *Settings) { s.CallTimeout = timeout })
+	hr, _ := http.NewRequest("GET", b.url("/never"), nil)
+	req := wireRequest(t, hr)
+	begun := time.Now()
+	req.Start = begun.Add(-before)
+	_, err := p.Send(req)
+	took := time.Since(begun)
+	var te *timeoutError
+	if !errors.As(err, &te) || !strings.HasSuffix(te.msg, "within call_timeout") {
+		t.Fatalf("%v, want a call_timeout error", err)
+	}
+	if took < timeout-before {
+		t.Errorf("timed out %v after the call, before its deadline (%v after it)", took, timeout-before)
+	}
+	// Counted from the call instead, it could not end before timeout.
+	if took >= timeout {
+		t.Errorf("timed out %v after the call: call_timeout counted from the call, not from Start", took)
+	}
+}
+
 // TestSweeperStops: the sweeper runs only while calls wait with a
 // deadline: it stops once the calls are answered, after a timeout, after
 // a cancellation, and when the pool is closed with a call waiting; calls

@@ -24,11 +24,16 @@ import (
 // (connect_timeout, TLS) and is not one of its pool's: a tunnel keeps
 // it. The server counts the request in flight until the tunnel (the
 // response body) is closed; a failure counts for its passive health.
+// Its idle connections are closed with the pool (Close).
 func (p *Pool) Upgrader(timeout time.Duration) http.RoundTripper {
 	gt := NewUpgradeTransport(timeout)
 	gt.DialContext = p.upgradeDial
 	gt.DialTLSContext = p.upgradeDial
-	return &upgrader{p: p, hosts: NewUpgradeTransport(timeout), groups: gt}
+	u := &upgrader{p: p, hosts: NewUpgradeTransport(timeout), groups: gt}
+	p.mu.Lock()
+	p.upgraders = append(p.upgraders, u.hosts, u.groups)
+	p.mu.Unlock()
+	return u
 }
 
 // upgrader is the RoundTripper of Upgrader: hosts carries the upgrades to

@@ -6,10 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -209,4 +212,48 @@ func TestGroupUpgradeTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseClosesUpgradeIdle: an upgrade request answered without a
+// switch leaves its connection idle in the Upgrader's transport; closing
+// the pool (a reload replaces it) closes that connection.
+func TestCloseClosesUpgradeIdle(t *testing.T) {
+	var opened, closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "no switch here")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	p := testPool(t, nil)
+	rt := p.Upgrader(0)
+	for range 2 {
+		req, _ := http.NewRequest("GET", srv.URL+"/ws", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+	}
+	if n := opened.Load(); n != 1 {
+		t.Fatalf("%d connections opened, want 1 (kept idle between the requests)", n)
+	}
+	if n := closed.Load(); n != 0 {
+		t.Fatalf("%d connections closed before the pool, want 0", n)
+	}
+	p.Close()
+	waitFor(t, "the idle upgrade connection closed", func() bool { return closed.Load() == 1 })
 }

@@ -114,8 +114,11 @@ func (x *Index) Run(ctx context.Context, st *stage.State) (stage.Result, error) 
 			// the one rule that changes the subjects and lets the run go
 			// on.
 			cand = x.sub.candidates(append(buf[:0], x.always...), st.SubURL())
-			if u, ok := st.FullURL(); ok {
-				cand = x.full.candidates(cand, u)
+			if len(x.full.lengths) > 0 {
+				// Made only for fullurl rules: it costs an allocation.
+				if u, ok := st.FullURL(); ok {
+					cand = x.full.candidates(cand, u)
+				}
 			}
 			slices.Sort(cand)
 			k, fresh = 0, false

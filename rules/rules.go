@@ -16,8 +16,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dlclark/regexp2"
-
 	"github.com/ocsiproxy/ocsiproxy/forward"
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 	"github.com/ocsiproxy/ocsiproxy/stage"
@@ -197,9 +195,12 @@ func CompileRevProxy(c stage.Compiler, e *xmlconf.Element) stage.Stage {
 // that the destination has the shape of a URL.
 func sample(t *pattern.Template, m *matcher) string {
 	n := m.re.NumGroups()
-	re := regexp2.MustCompile(strings.Repeat("(x)", n), regexp2.RE2)
-	mt, _ := re.FindStringMatch(strings.Repeat("x", n))
-	return t.Expand(mt)
+	groups := make([]string, n+1)
+	groups[0] = strings.Repeat("x", n)
+	for i := 1; i <= n; i++ {
+		groups[i] = "x"
+	}
+	return t.ExpandGroups(groups)
 }
 
 // NoPipeline reports whether nopipeline="nopipeline" asks for a fresh

@@ -167,6 +167,11 @@ func TestCombinedConfig(t *testing.T) {
 					t.Errorf("API backend got %s %v", last.URL.RequestURI(), last.Header)
 				}
 			}},
+		// Pragma makes the HTTP/1 port leave the head to net/http's parser:
+		// the stages then read the fields converted from its map.
+		{name: "API with CORS, compressed, head parsed by net/http", target: "/api/v1/items?limit=5", headers: map[string]string{"Origin": "https://web.example", "Accept-Encoding": "gzip", "Pragma": "no-cache"}, status: 200, body: items, want: map[string]string{
+			"Access-Control-Allow-Origin": "https://web.example", "Content-Encoding": "gzip", "Vary": "Origin, Accept-Encoding"}},
+		{name: "static conditional, head parsed by net/http", target: "/css/site.css", headers: map[string]string{"If-Modified-Since": lastMod, "Pragma": "no-cache"}, status: 304},
 		{name: "API legacy route", target: "/api/v0/users", status: 200, check: func(t *testing.T) {
 			r := api.requests()
 			if got := r[len(r)-1].URL.RequestURI(); got != "/legacy/users" {

@@ -808,6 +808,21 @@ func oneShotBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader, req *
 
 // adminFetch returns a function that makes a request to the admin
 // listener at addr and returns the status and body.
+// waitUntil calls cond until it reports true, for at most 10 seconds. The
+// access line and the metrics of a request are written after its answer
+// is sent (engine's answerEnder), so a test that reads them right after
+// its response waits for them.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func adminFetch(t *testing.T, addr string) func(method, path string) (int, string) {
 	return func(method, path string) (int, string) {
 		t.Helper()

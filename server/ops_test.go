@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -470,16 +471,29 @@ func TestAdminListener(t *testing.T) {
 	}
 	get(t, r.addr(0), "/x", "www.example")
 	get(t, r.addr(0), "/x", "other.org")
-	code, metrics := fetch("GET", "/metrics")
 	ruleLine := strings.Count("<ocsigen><server>\n"+extensionLines+"\n<port>\n<extension>\n", "\n") + 1
-	for _, want := range []string{
+	wants := []string{
 		fmt.Sprintf(`ocsiproxy_requests_total{host="*.example",rule="%s:%d",status="200"} 1`, r.file, ruleLine),
 		`ocsiproxy_requests_total{host="-",rule="-",status="404"} 1`,
 		`ocsiproxy_request_duration_seconds_count{host="*.example"} 1`,
 		fmt.Sprintf(`ocsiproxy_pool_requests_total{upstream="%s"} 1`, b.URL),
 		fmt.Sprintf(`ocsiproxy_pool_connections_open{upstream="%s"} 1`, b.URL),
 		`go_goroutines`,
-	} {
+	}
+	// A request is counted once its answer is sent: the two are in
+	// /metrics soon after, not necessarily at once.
+	var code int
+	var metrics string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, metrics = fetch("GET", "/metrics")
+		missing := slices.IndexFunc(wants, func(w string) bool { return !strings.Contains(metrics, w) })
+		if code != 200 || missing < 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	for _, want := range wants {
 		if code != 200 || !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

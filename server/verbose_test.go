@@ -151,6 +151,10 @@ func TestVerbosityLevels(t *testing.T) {
 					t.Errorf("a line matches %q in warnings.log:\n%s", p, data)
 				}
 			}
+			waitUntil(t, "three lines in access.log", func() bool {
+				data, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+				return strings.Count(string(data), "\n") >= 3
+			})
 			r.srv.Logs.Close() // the access lines are written out
 			access, err := os.ReadFile(filepath.Join(dir, "access.log"))
 			if err != nil {

@@ -147,13 +147,9 @@ type Env struct {
 // limit and timeout, before they run); they change the fields of State
 // instead.
 type State struct {
-	// In is the request as the server received it.
-	In *http.Request
-	// InFields are In's header fields (Host excepted) in the order the
-	// client sent them, when the server kept that order (HTTP/1: In.Header
-	// is then empty); nil otherwise, until Fields converts In.Header.
-	// Stages read the request's fields through Fields.
-	InFields *wire.Header
+	// In is the request as the server received it. Stages read its
+	// header fields through Fields.
+	In *wire.Inbound
 	// Env is the server's run-time environment.
 	Env *Env
 
@@ -285,32 +281,23 @@ func (st *State) DropAnswer() {
 	st.AnswerRequest = nil
 }
 
-// Fields returns the request's header fields (Host excepted): InFields,
-// or, when the server kept no order (HTTP/2, or an HTTP/1 head its parser
-// left to net/http), In.Header's fields in the order of their names,
-// converted once. It is never nil.
+// Fields returns the request's header fields (Host excepted), In's: in
+// the order the client sent them over HTTP/1, else in the order of their
+// names (wire.Inbound.Fields). It is never nil.
 func (st *State) Fields() *wire.Header {
-	if st.InFields == nil {
-		f := new(wire.Header)
-		if st.In != nil {
-			*f = wire.FromHTTP(st.In.Header)
-		}
-		st.InFields = f
+	if st.In == nil {
+		st.In = new(wire.Inbound)
 	}
-	return st.InFields
+	return st.In.Fields()
 }
 
 // Request returns the inbound request as net/http code expects it, for
-// handing it to net/http (http.ServeContent): In itself when its Header
-// has the fields, else a copy of In whose Header is made from InFields.
-// In is not modified.
+// handing it to net/http (http.ServeContent): see wire.Inbound.Request.
 func (st *State) Request() *http.Request {
-	if st.InFields == nil || st.InFields.Len() == 0 || len(st.In.Header) > 0 {
-		return st.In
+	if st.In == nil {
+		st.In = new(wire.Inbound)
 	}
-	r := *st.In
-	r.Header = st.InFields.HTTP()
-	return &r
+	return st.In.Request()
 }
 
 // SubURL returns the string a suburl regexp matches: the site-relative
@@ -322,7 +309,7 @@ func (st *State) SubURL() string {
 	if st.In != nil {
 		// Usually the request target ends with that very text: take it
 		// from there rather than build it.
-		if u, ok := joinedSuffix(st.In.RequestURI, st.SubPath, "?", st.RawQuery); ok {
+		if u, ok := joinedSuffix(st.In.Target, st.SubPath, "?", st.RawQuery); ok {
 			return u
 		}
 	}

@@ -1,5 +1,6 @@
-// Package wire is ocsiproxy's own form of the HTTP/1 messages it sends to
-// backends and receives from them: a [Header] is a list of fields in the
+// Package wire is ocsiproxy's own form of the HTTP messages it receives
+// from clients and exchanges with backends: an [Inbound] is a client's
+// request as the server read it; a [Header] is a list of fields in the
 // order they are sent, looked up by name without a map; a [Request] is a
 // backend request whose head [Request.AppendHead] writes; a [Response] is
 // a backend answer. They replace net/http's Request, Response and Header
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strings"
 )
 
 // Field is one header field: its name, in canonical form
@@ -88,6 +90,24 @@ func (h *Header) AppendValues(dst []string, name string) []string {
 		}
 	}
 	return dst
+}
+
+// AddVary records that the answer h heads depends on the request field
+// name (RFC 9110 section 12.5.5): it appends "Vary: name" unless a Vary
+// field lists name already (in any letter case) or is "*".
+func (h *Header) AddVary(name string) {
+	for _, f := range h.fields {
+		if !EqualName(f.Name, "Vary") {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, ",") {
+			v = strings.TrimSpace(v)
+			if v == "*" || strings.EqualFold(v, name) {
+				return
+			}
+		}
+	}
+	h.Add("Vary", name)
 }
 
 // Add appends a field.

@@ -693,3 +693,35 @@ func compareHeaders(t *testing.T, log []string, h *wire.Header, hh http.Header, 
 		t.Fatalf("after %v: HTTP() = %q, http.Header %q", log, got, hh)
 	}
 }
+
+func TestAddVary(t *testing.T) {
+	tests := []struct {
+		name string
+		vary []string // the Vary fields before
+		want []string // after AddVary("Origin")
+	}{
+		{"none", nil, []string{"Origin"}},
+		{"listed", []string{"Accept-Encoding, Origin"}, []string{"Accept-Encoding, Origin"}},
+		{"listed in another case", []string{"origin"}, []string{"origin"}},
+		{"star", []string{"*"}, []string{"*"}},
+		{"in a second field", []string{"Accept", " Origin "}, []string{"Accept", " Origin "}},
+		{"others", []string{"Accept-Encoding"}, []string{"Accept-Encoding", "Origin"}},
+		{"a longer name", []string{"Origin-Agent-Cluster"}, []string{"Origin-Agent-Cluster", "Origin"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h wire.Header
+			h.Add("Content-Type", "text/plain")
+			for _, v := range tt.vary {
+				h.Add("Vary", v)
+			}
+			h.AddVary("Origin")
+			if got := h.Values("Vary"); !slices.Equal(got, tt.want) {
+				t.Errorf("Vary %q, want %q", got, tt.want)
+			}
+			if got := h.Get("Content-Type"); got != "text/plain" {
+				t.Errorf("Content-Type %q", got)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 )
@@ -41,6 +42,11 @@ type Request struct {
 	// ClientAddr is the client's address, for the upstream groups that
 	// balance by it (ip_hash); the zero Addr when unknown.
 	ClientAddr netip.Addr
+	// Start is when the server began to serve the inbound request, a
+	// moment before the call starts: a Sender may take it for the
+	// present rather than read the clock again (its deadlines then run
+	// out that moment early, never late). The zero Time means unknown.
+	Start time.Time
 
 	ctx context.Context
 

@@ -169,12 +169,12 @@ func (s *CORS) Run(ctx context.Context, st *stage.State) (stage.Result, error) {
 			ContentLength: 0,
 		}
 		set(&resp.Header, h)
-		addVary(&resp.Header)
+		resp.Header.AddVary(HeaderOrigin)
 		st.Tracef(s.pos, "cors: preflight from %q -> answer 200", origin)
 		st.SetAnswer(resp, s.pos)
 		return stage.Next, nil
 	}
-	addVary(&st.Answer.Header)
+	st.Answer.Header.AddVary(HeaderOrigin)
 	if origin == "" {
 		return stage.Next, nil
 	}
@@ -200,21 +200,4 @@ func set(h *wire.Header, kv [][2]string) {
 	for _, p := range kv {
 		h.Set(p[0], p[1])
 	}
-}
-
-// addVary adds Origin to the Vary header unless it is listed there
-// already or Vary is "*".
-func addVary(h *wire.Header) {
-	for _, f := range h.Fields() {
-		if !wire.EqualName(f.Name, HeaderVary) {
-			continue
-		}
-		for _, v := range strings.Split(f.Value, ",") {
-			v = strings.TrimSpace(v)
-			if v == "*" || strings.EqualFold(v, HeaderOrigin) {
-				return
-			}
-		}
-	}
-	h.Add(HeaderVary, HeaderOrigin)
 }

@@ -38,7 +38,6 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 
 	"github.com/ocsiproxy/ocsiproxy/stage"
-	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -250,7 +249,7 @@ func (d *Deflate) Run(ctx context.Context, st *stage.State) (stage.Result, error
 		st.Tracef(d.pos, "deflate: not compressed: %s", why)
 		return stage.Next, nil
 	}
-	addVary(h)
+	h.AddVary(HeaderAcceptEncoding)
 	if coding == identity {
 		st.Tracef(d.pos, "deflate: compressible, but the client asks for identity")
 		return stage.Next, nil
@@ -279,21 +278,4 @@ func isWriter(b any) bool {
 
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
-}
-
-// addVary adds Accept-Encoding to Vary unless listed there or Vary is
-// "*".
-func addVary(h *wire.Header) {
-	for _, f := range h.Fields() {
-		if !wire.EqualName(f.Name, HeaderVary) {
-			continue
-		}
-		for _, v := range strings.Split(f.Value, ",") {
-			v = strings.TrimSpace(v)
-			if v == "*" || strings.EqualFold(v, HeaderAcceptEncoding) {
-				return
-			}
-		}
-	}
-	h.Add(HeaderVary, HeaderAcceptEncoding)
 }

@@ -229,17 +229,17 @@ func (s *Static) Run(ctx context.Context, st *stage.State) (stage.Result, error)
 			filename = "/" + sub
 		}
 	} else {
-		m, err := s.re.Match(sub)
+		groups, ok, err := s.re.MatchGroups(sub, nil)
 		if err != nil {
 			return stage.Next, stage.Errorf(http.StatusInternalServerError, "static at %s: %v", s.pos, err)
 		}
-		if m == nil {
+		if !ok {
 			st.Tracef(s.pos, "%s: no match on %q", s.describe(), sub)
 			return stage.Next, nil
 		}
-		filename, err = s.dest.expand(m, s.home)
+		filename, err = s.dest.expand(groups, s.home)
 		if err == nil && s.root != nil {
-			root, err = s.root.expand(m, s.home)
+			root, err = s.root.expand(groups, s.home)
 		}
 		if errors.Is(err, errNoUser) {
 			st.Tracef(s.pos, "%s: %v (next)", s.describe(), err)

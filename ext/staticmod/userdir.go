@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/dlclark/regexp2"
-
 	"github.com/ocsiproxy/ocsiproxy/pattern"
 )
 
@@ -85,17 +83,18 @@ func parseUserTemplate(s string, re *pattern.Regexp) (*userTemplate, error) {
 // (Ocsigen_extensions.NoSuchUser).
 var errNoUser = errors.New("no such user")
 
-// expand instantiates the template with m's groups. For $u(NAME), NAME is
+// expand instantiates the template with the groups of a match, as
+// [pattern.Regexp.MatchGroups] gives them. For $u(NAME), NAME is
 // replaced by the home directory lookup gives for it. The error wraps
 // errNoUser when NAME is not a user name, the user is unknown, or the home
 // directory is not an absolute path free of "." and ".." segments (so
 // that no expansion leaves the home directory by a trick of the user
 // database); any other error is the lookup's own.
-func (u *userTemplate) expand(m *regexp2.Match, lookup HomeLookup) (string, error) {
+func (u *userTemplate) expand(groups []string, lookup HomeLookup) (string, error) {
 	if u.user == nil {
-		return u.before.Expand(m), nil
+		return u.before.ExpandGroups(groups), nil
 	}
-	name := u.user.Expand(m)
+	name := u.user.ExpandGroups(groups)
 	if !validUserName(name) {
 		return "", fmt.Errorf("%q is not a user name: %w", name, errNoUser)
 	}
@@ -112,7 +111,7 @@ func (u *userTemplate) expand(m *regexp2.Match, lookup HomeLookup) (string, erro
 	if home != "/" {
 		home = strings.TrimRight(home, "/")
 	}
-	return u.before.Expand(m) + home + u.after.Expand(m), nil
+	return u.before.ExpandGroups(groups) + home + u.after.ExpandGroups(groups), nil
 }
 
 // validUserName reports whether name can be looked up as a user: not

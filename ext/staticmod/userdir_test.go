@@ -185,11 +185,11 @@ func TestSystemHome(t *testing.T) {
 		{"~ocsiproxy-no-such-user-7f3a/x.html", "", true},
 	}
 	for _, tt := range tests {
-		m, err := re.Match(tt.path)
-		if err != nil || m == nil {
+		groups, ok, err := re.MatchGroups(tt.path, nil)
+		if err != nil || !ok {
 			t.Fatalf("%s: no match (%v)", tt.path, err)
 		}
-		got, err := u.expand(m, systemHome)
+		got, err := u.expand(groups, systemHome)
 		if tt.noUser {
 			if !errors.Is(err, errNoUser) {
 				t.Errorf("%s: got %q, %v; want errNoUser", tt.path, got, err)

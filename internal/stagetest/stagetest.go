@@ -90,7 +90,7 @@ func State(t testing.TB, method, target, host, site string, headers ...string) *
 		r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
 	st := &stage.State{
-		In:     r,
+		In:     wire.FromHTTPRequest(r),
 		Env:    &stage.Env{},
 		Method: method,
 		Proto:  r.Proto,

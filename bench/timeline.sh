@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench/timeline.sh - where an answer's time goes at one connection (the
+# suite's lat1): each target in turn in front of bench/backend, pinned as
+# PIN=split pins them (proxy and backend on CPU 0, wrk on CPU 1), loaded by
+# wrk with one connection; perf records the scheduler's and the system
+# calls' tracepoints of both CPUs for TRACE seconds, and bench/timeline
+# prints, per segment of a request (the proxy's read of the request, its
+# work, the backend, its read of the answer, its work, its write), the
+# median, mean and 90th percentile. Tracing adds about a microsecond per
+# system call: compare targets traced alike.
+#
+#   bench/timeline.sh                      # ocsiproxy and nginx
+#   TARGETS=ocsiproxy TRACE=1 bench/timeline.sh
+#
+# Needs perf, wrk and taskset (nginx for that target), and the right to
+# trace the whole machine (root, or kernel.perf_event_paranoid at -1).
+# Ports PORT_BASE (18500) to PORT_BASE+2, on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for c in perf wrk taskset; do
+  command -v "$c" >/dev/null || { echo "timeline.sh: $c is not installed" >&2; exit 1; }
+done
+TARGETS=${TARGETS:-ocsiproxy nginx}
+TRACE=${TRACE:-0.3}
+PORT_BASE=${PORT_BASE:-18500}
+BIN=bench/.bin
+mkdir -p "$BIN"
+go build -o "$BIN/ocsiproxy" .
+go build -o "$BIN/backend" ./bench/backend
+go build -o "$BIN/timeline" ./bench/timeline
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+backend=127.0.0.1:$PORT_BASE
+taskset -c 0 "$BIN/backend" -listen "$backend" >"$tmp/backend.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+
+cat >"$tmp/ocsiproxy.conf" <<EOF
+<ocsigen><server><port>127.0.0.1:$((PORT_BASE + 1))</port><logdir>$tmp</logdir>
+<extension findlib-package="ocsigenserver.ext.revproxy"/>
+<host hostfilter="*"><revproxy suburl="(.*)" dest="http://$backend/\1"/></host></server></ocsigen>
+EOF
+mkdir -p "$tmp/nginx/logs"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1; daemon off; master_process on; pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log $tmp/nginx/logs/access.log combined;
+  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx;
+  fastcgi_temp_path $tmp/nginx; uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
+  upstream backend { server $backend; keepalive 16; }
+  server {
+    listen 127.0.0.1:$((PORT_BASE + 2));
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto \$scheme;
+    location / { proxy_pass http://backend; }
+  }
+}
+EOF
+
+for target in $TARGETS; do
+  case $target in
+    ocsiproxy)
+      taskset -c 0 "$BIN/ocsiproxy" -c "$tmp/ocsiproxy.conf" >"$tmp/ocsiproxy.out" 2>&1 &
+      p=$!; port=$((PORT_BASE + 1)); comm=ocsiproxy;;
+    nginx)
+      command -v nginx >/dev/null || { echo "timeline.sh: nginx is not installed; skipped" >&2; continue; }
+      taskset -c 0 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.out" 2>&1 &
+      p=$!; port=$((PORT_BASE + 2)); comm=nginx;;
+    *) echo "timeline.sh: unknown target $target (ocsiproxy, nginx)" >&2; exit 2;;
+  esac
+  pids+=($p)
+  sleep 0.7
+  url=http://127.0.0.1:$port/
+  taskset -c 1 wrk -t1 -c1 -d1s "$url" >/dev/null
+  taskset -c 1 wrk -t1 -c1 -d"$(awk -v t="$TRACE" 'BEGIN{print int(t + 3)}')"s "$url" >"$tmp/wrk.out" &
+  w=$!
+  sleep 1.5
+  perf record -q -a -e sched:sched_switch,sched:sched_wakeup,raw_syscalls:sys_enter,raw_syscalls:sys_exit \
+    -o "$tmp/perf.data" -- sleep "$TRACE" 2>/dev/null
+  wait "$w"
+  kill "$p"
+  wait "$p" 2>/dev/null || true
+  perf script -i "$tmp/perf.data" 2>/dev/null | "$BIN/timeline" -proxy "$comm" -name "$target"
+done
