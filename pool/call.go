@@ -512,8 +512,23 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 		}
 	}
 	u.mu.Unlock()
-	c.setWriteDeadline(deadline)
-	writeHead(c.bw, k.req)
+	c.setWriteDeadline(deadline) // for a head written in part
+	if c.rawSend {
+		c.out = k.req.AppendHead(c.out[:0])
+		if len(c.out) <= writeBufferSize {
+			// Written by readFor, from within its wait for the answer.
+			c.writers.Add(-1)
+			k.writing.Store(false)
+			c.wmu.Unlock()
+			return true
+		}
+		// A long head is written here, where the sweeper cuts a write
+		// that blocks.
+		c.bw.Write(c.out)
+		c.out = nil
+	} else {
+		writeHead(c.bw, k.req)
+	}
 	err := c.endWrite()
 	k.writing.Store(false)
 	c.wmu.Unlock()

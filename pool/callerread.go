@@ -92,7 +92,17 @@ func (c *conn) endRead() {
 // ended with an error); or cut when the sweeper cut the read (k is due,
 // or its context done), for k to give up (see run).
 func (c *conn) readFor(k *call) (resp *wire.Response, cut bool) {
-	if _, err := c.br.Peek(1); err != nil {
+	var err error
+	if len(c.out) > 0 {
+		var werr error
+		if werr, err = c.sendAndWait(k); werr != nil {
+			c.failWrite(werr)
+			return nil, false
+		}
+	} else {
+		_, err = c.br.Peek(1)
+	}
+	if err != nil {
 		// Nothing of the response: on a reused connection, the backend
 		// may have closed it while it was idle.
 		return nil, c.readFailed(k, &readFailure{err: err, kind: failEarlyClose}, true)

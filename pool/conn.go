@@ -95,6 +95,12 @@ type conn struct {
 	// before a request that must not be sent twice (see idleGone); nil
 	// when the connection does not give one.
 	rc syscall.RawConn
+	// rawSend is set on a plain TCP connection whose calls read their own
+	// answers (callerReads, rc set): a request without a body is not
+	// written by send but left in out, for readFor to write from within
+	// its wait for the answer (see conn.sendAndWait).
+	rawSend bool
+	out     []byte
 	// strs makes the strings of the answers' heads (of the one goroutine
 	// reading an answer at a time): many answers share one allocation.
 	strs wire.Strings
@@ -128,7 +134,7 @@ type conn struct {
 
 func newConn(u *upstream, raw, nc net.Conn) *conn {
 	c := &conn{u: u, raw: raw, nc: nc, bodyCh: make(chan bodyEvent, 1)}
-	c.lc = &limitedConn{Conn: nc}
+	c.lc = &limitedConn{Conn: nc, fd: -1}
 	c.br = bufio.NewReaderSize(c.lc, readBufferSize)
 	c.bw = bufio.NewWriterSize(nc, writeBufferSize)
 	c.tp.R = c.br
@@ -138,6 +144,7 @@ func newConn(u *upstream, raw, nc net.Conn) *conn {
 		if sc, ok := raw.(syscall.Conn); ok {
 			c.rc, _ = sc.SyscallConn()
 		}
+		c.rawSend = rawSendable && c.rc != nil && nc == raw
 	}
 	return c
 }
@@ -151,6 +158,10 @@ type limitedConn struct {
 	// failed records a read error (EOF included): a head cut short by
 	// it is an early close, not a malformed one.
 	failed bool
+	// fd, when not -1, is the socket to read by a system call of its own
+	// (within syscall.RawConn.Read: see conn.sendAndWait); nothing to read
+	// is then syscall.EAGAIN.
+	fd int
 }
 
 func (l *limitedConn) Read(p []byte) (int, error) {
@@ -162,7 +173,16 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 			p = p[:l.n]
 		}
 	}
-	n, err := l.Conn.Read(p)
+	var n int
+	var err error
+	if l.fd >= 0 {
+		n, err = l.readRaw(p)
+	} else {
+		n, err = l.Conn.Read(p)
+	}
+	if err == syscall.EAGAIN {
+		return 0, err
+	}
 	if l.on {
 		l.n -= int64(n)
 	}
