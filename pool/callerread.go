@@ -16,9 +16,16 @@ import (
 // 413, say) is read at once. A streamed body gives the connection back
 // when it ends (streamBody.end; a drain runs in a goroutine of its own,
 // as the reader goroutine would do it). Nothing is added per request: no
-// goroutine, hand-off of the response, timer or read deadline (a request
-// that is not idempotent costs one system call, see below).
+// goroutine, hand-off of the response, timer or read deadline.
 //
+//   - System calls: a request on a connection that answered before costs
+//     a look at the socket (idleGone, below), the write and the read of
+//     the answer: three, as with a reader goroutine (the write, the read,
+//     and the read after it that finds nothing). On a plain TCP
+//     connection (rawSend) a head of at most writeBufferSize bytes is
+//     written from within syscall.RawConn.Read (sendAndWait): the socket's
+//     readiness is reset first, so the wait for the answer starts without
+//     a read that would find nothing.
 //   - Timeouts and cancellation: the call is watched by the sweeper while
 //     it reads (for the far future when it has no deadline, or while its
 //     body is being sent: the clocks stop then, and the body writer
@@ -29,17 +36,23 @@ import (
 //     its connection with it. A cancellation is thus seen within a sweep
 //     tick (context.AfterFunc would cost allocations on every request).
 //   - Idle connections: no goroutine waits on them to see the backend
-//     close them (or send bytes nobody asked for): the janitor looks at
-//     each one every janitorTick (Pool.reap, pruneIdle). An idempotent
-//     request whose reused connection turns out closed before any byte of
-//     its response is sent again like any early close (call.retryable),
-//     and the other idle connections of the upstream are then looked at
-//     (idleGone) and those the backend closed are dropped, so that the
-//     retry does not meet another one. A request that is not idempotent
-//     is never sent on a connection without that look first: a
-//     connection closed, reset or holding unread bytes is given up and
-//     the request waits for another one, so that it is never sent on a
-//     connection the backend had closed, and never sent twice.
+//     close them (or send bytes nobody asked for). Before a request on a
+//     connection that answered before (or any request that is not
+//     idempotent), the call looks at its socket without blocking
+//     (call.goneFor, conn.idleGone): a connection closed or reset is
+//     given up, one holding bytes nobody asked for is poisoned, and the
+//     request goes on another connection. So such bytes are never read
+//     as an answer, and a request is never sent where the backend had
+//     closed before. The backend may still close in the microseconds
+//     between that look and the request (as with a reader goroutine): an
+//     idempotent request whose connection is then closed before any byte
+//     of its response is sent again like any early close
+//     (call.retryable), and the other idle connections of the upstream
+//     are looked at (pruneIdle) and those the backend closed are dropped,
+//     so that the retry does not meet another one. The janitor also looks
+//     at each idle connection every janitorTick (Pool.reap), so that a
+//     socket the backend closed does not wait in CLOSE_WAIT until
+//     idle_timeout.
 //   - idle_timeout is the janitor's, as before.
 
 // deliver ends k with resp, which its connection handed over: by an

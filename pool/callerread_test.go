@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -684,4 +686,81 @@ func roundTripReq(p *Pool, req *http.Request) result {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return result{status: resp.StatusCode, body: string(b), err: err}
+}
+
+// TestRawSend: on a plain TCP connection whose calls read their own
+// answers, a head of at most writeBufferSize bytes is written from within
+// the wait for its answer (rawSend), a longer one by send; on a connection
+// that is not a bare *net.TCPConn, by send always. Answers go to their
+// requests either way, on one connection, and a backend that closes the
+// connection after reading a request has it sent again.
+func TestRawSend(t *testing.T) {
+	long := strings.Repeat("x", writeBufferSize+1000)
+	for _, tt := range []struct {
+		name    string
+		wrap    bool
+		wantRaw bool
+	}{
+		{"plain TCP", false, true},
+		{"wrapped", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				for {
+					req, _, err := c.request()
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/close" && c.n == 1 {
+						c.Close() // read, not answered: sent again
+						return
+					}
+					c.write(ok(req.URL.Path + " " + strconv.Itoa(len(req.Header.Get("X-Long")))))
+				}
+			})
+			p := testPool(t, nil)
+			if tt.wrap {
+				d := &net.Dialer{}
+				p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := d.DialContext(ctx, network, addr)
+					if err != nil {
+						return nil, err
+					}
+					return struct{ net.Conn }{c}, nil
+				}
+			}
+			for i, step := range []struct {
+				path, header string
+			}{
+				{"/a", ""}, {"/b", long}, {"/c", ""}, {"/d", "short"}, {"/close", ""}, {"/e", ""},
+			} {
+				req := mustRequest(t, b.url(step.path))
+				if step.header != "" {
+					req.Header.Set("X-Long", step.header)
+				}
+				resp, err := p.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("step %d (%s): %v", i, step.path, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := step.path + " " + strconv.Itoa(len(step.header)); err != nil || string(body) != want {
+					t.Fatalf("step %d: body %q (%v), want %q", i, body, err, want)
+				}
+				if i == 0 {
+					u, _ := p.upstreamFor(wireRequest(t, req))
+					u.mu.Lock()
+					raw := len(u.conns) == 1 && u.conns[0].rawSend
+					u.mu.Unlock()
+					if raw != tt.wantRaw {
+						t.Errorf("rawSend %v, want %v", raw, tt.wantRaw)
+					}
+				}
+			}
+			st := stats(t, p)
+			if st.Dials != 2 || st.Retries != 1 {
+				t.Errorf("%d dials, %d retries; want 2 and 1 (one connection until /close, sent again on a second)", st.Dials, st.Retries)
+			}
+		})
+	}
 }

@@ -152,8 +152,8 @@
 //     Content-Length, differing or malformed Content-Lengths, a transfer
 //     coding other than chunked (or any in HTTP/1.0), a malformed chunk or
 //     trailer, bytes from the backend when no request is outstanding (seen
-//     at once with pipelining; without it, when they came with the answer
-//     before, or before a request that is not idempotent: see below), an
+//     at once with pipelining; without it, when they come with the answer
+//     before, or at the look before the next request: see below), an
 //     unexpected 101. The connection is closed; the request the bad
 //     response belongs to gets a [*FramingError] (502); every request
 //     written behind it and not answered is sent again once, on another
@@ -195,27 +195,30 @@
 // by a read deadline in the past: a 504 or the context's error, and the
 // connection closed, as with pipelining; nothing is set per request.
 //
-// Nobody reads an idle connection, so its closing by the backend (its
-// keep-alive timeout) is seen by the goroutine that closes connections
-// idle for idle_timeout, which also looks at each idle connection's
-// socket, without blocking, every second; or when it is used again before
-// that. A request that is idempotent (GET, HEAD, OPTIONS, TRACE, PUT,
-// DELETE) whose connection was closed or reset before any byte of its
-// answer is sent again once on another connection (the retry rule
-// above), and the other idle connections of the upstream are then looked
-// at and dropped when closed, so that the retry does not meet another
-// one. A request that is not
-// idempotent is sent on an idle connection only after a look at its
-// socket that does not block (a recv with MSG_PEEK and MSG_DONTWAIT): a
-// connection the backend closed, reset or sent bytes on is given up and
-// the request goes on another one; so it is never sent where the backend
-// had already closed, and, as always, never twice. idle_timeout closes
-// idle connections as before. Bytes a backend sends on an idle connection
-// nobody asked for are refused when they come with the answer before
-// them, before a request that is not idempotent, or before the next look
-// at the idle connections; otherwise (a request reusing the connection
-// within that second) they are read as the next GET's answer (a
-// misbehaving backend: see Measurements).
+// Nobody reads an idle connection. Before a request on a connection that
+// answered before (and before any request that is not idempotent), the
+// caller looks at its socket without blocking (a recv with MSG_PEEK and
+// MSG_DONTWAIT): a connection the backend closed or reset is given up, one
+// holding bytes nobody asked for is poisoned, and the request goes on
+// another connection. So those bytes are never read as an answer, and a
+// request is never sent where the backend had already closed. Should the
+// backend close in the microseconds between that look and the request, an
+// idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) closed on
+// before any byte of its answer is sent again once on another connection
+// (the retry rule above), and the other idle connections of the upstream
+// are looked at and dropped when closed; a request that is not idempotent
+// gets a 502, never sent twice. The goroutine that closes connections idle
+// for idle_timeout also looks at each idle one every second, so that a
+// connection the backend closed does not linger.
+//
+// On a plain TCP connection, a head of at most 4 KiB is written from
+// within the wait for its answer (syscall.RawConn.Read, after the socket's
+// readiness is reset): the wait starts without a read that would find
+// nothing. So a request costs the look, the write and the read of the
+// answer: the three system calls of a reader goroutine (the write, the
+// read, and the next read, which finds nothing), without the goroutine,
+// the hand-off of the answer, or a goroutine and its stack per idle
+// connection.
 //
 // # Head-of-line blocking
 //
@@ -298,13 +301,8 @@
 // Content-Length longer than what it sends and keeps the connection, makes
 // a response (or its bytes) go to the next request in line, which no
 // framing check can see (without pipelining, such a response is refused
-// when it arrives with the previous answer or before a request that is
-// not idempotent or before the next look at the idle connections, once a
-// second (one arriving alone on an idle connection reused within that
-// second is read as the next idempotent request's answer: only a look at
-// the socket before every request, a system call each, would refuse it;
-// see "Connections that do not pipeline"), and an overstated
-// Content-Length gives a 504).
+// when it arrives with the previous answer or before the next request, and
+// an overstated Content-Length gives a 504).
 // Through the whole proxy (bench/pipeline.sh, 2026-12-05: ocsiproxy in
 // front of bench/backend, workers="8", 64 client connections, GET
 // /sleep/1, proxy and backend sharing one core, 2 rounds), depth 8 against
