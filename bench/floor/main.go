@@ -13,7 +13,8 @@
 // Flags add, one by one, the structural costs ocsiproxy pays:
 //
 //	-reader     the backend's answers are read by a goroutine of their
-//	            own and handed over on a channel (the pool's readLoop)
+//	            own and handed over on a channel (the pool's readLoop, on
+//	            connections that pipeline)
 //	-handoff    the next request is waited for on a new goroutine that
 //	            hands the connection to a worker (the h1 server)
 //	-deadlines  a read or write deadline is set before each socket call
