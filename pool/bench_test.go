@@ -32,7 +32,7 @@ const benchBody = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 
 var benchResponse = []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(benchBody), benchBody))
 
-func newBenchBackend(b *testing.B, latency time.Duration, concurrent bool) *benchBackend {
+func newBenchBackend(b testing.TB, latency time.Duration, concurrent bool) *benchBackend {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -218,7 +218,7 @@ func (c *conn) idleGone() (failKind, error) {
 	if c.br.Buffered() > 0 {
 		return failFraming, errUnsolicited
 	}
-	switch peekSocket(c.rc) {
+	switch c.peekSocket() {
 	case sockClosed:
 		return failAbort, errIdleGone
 	case sockBytes:

@@ -101,6 +101,15 @@ type conn struct {
 	// its wait for the answer (see conn.sendAndWait).
 	rawSend bool
 	out     []byte
+	// The state of a look at the socket (peekSocket) and of a write
+	// from within the wait (sendAndWait), kept here with the functions
+	// syscall.RawConn calls, so that neither allocates.
+	peekFn        func(fd uintptr)
+	peeked        sockState
+	sendFn        func(fd uintptr) bool
+	sendOut, rest []byte
+	wrote         bool
+	werr, rerr    error
 	// strs makes the strings of the answers' heads (of the one goroutine
 	// reading an answer at a time): many answers share one allocation.
 	strs wire.Strings
@@ -145,6 +154,12 @@ func newConn(u *upstream, raw, nc net.Conn) *conn {
 			c.rc, _ = sc.SyscallConn()
 		}
 		c.rawSend = rawSendable && c.rc != nil && nc == raw
+		if c.rc != nil {
+			c.peekFn = c.peekStep
+		}
+		if c.rawSend {
+			c.sendFn = c.sendStep
+		}
 	}
 	return c
 }

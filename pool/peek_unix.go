@@ -4,30 +4,33 @@ package pool
 
 import "syscall"
 
-// peekSocket looks at the socket rc without blocking and without taking
+// peekSocket looks at c's socket without blocking and without taking
 // anything from it (recv with MSG_PEEK and MSG_DONTWAIT). Without a socket
-// (rc nil) it says sockIdle.
-func peekSocket(rc syscall.RawConn) sockState {
-	if rc == nil {
+// (c.rc nil) it says sockIdle.
+func (c *conn) peekSocket() sockState {
+	if c.rc == nil {
 		return sockIdle
 	}
-	st := sockIdle
-	err := rc.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		for err == syscall.EINTR {
-			n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		}
-		switch {
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-		case err != nil || n == 0:
-			st = sockClosed
-		default:
-			st = sockBytes
-		}
-	})
-	if err != nil {
+	c.peeked = sockIdle
+	if err := c.rc.Control(c.peekFn); err != nil {
 		return sockClosed
 	}
-	return st
+	return c.peeked
+}
+
+// peekStep is the syscall.RawConn.Control function of peekSocket (as
+// c.peekFn, made once per connection: a look allocates nothing).
+func (c *conn) peekStep(fd uintptr) {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	for err == syscall.EINTR {
+		n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+	case err != nil || n == 0:
+		c.peeked = sockClosed
+	default:
+		c.peeked = sockBytes
+	}
 }

@@ -1,5 +1,10 @@
 //go:build race
 
-package pool_test
+package pool
 
-const raceEnabled = true
+// raceEnabled says that the tests run under the race detector;
+// RaceEnabled gives it to the package's external tests.
+const (
+	raceEnabled = true
+	RaceEnabled = raceEnabled
+)

@@ -13,5 +13,8 @@ var errNoRawSend = errors.New("pool: no raw socket calls on this system")
 // sendAndWait is never called here (rawSend is never set).
 func (c *conn) sendAndWait(k *call) (werr, rerr error) { return errNoRawSend, nil }
 
+// sendStep is never called here.
+func (c *conn) sendStep(fd uintptr) bool { return true }
+
 // readRaw is never called here (fd stays -1).
 func (l *limitedConn) readRaw(p []byte) (int, error) { return 0, errNoRawSend }

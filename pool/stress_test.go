@@ -16,6 +16,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/engine"
+	"github.com/ocsiproxy/ocsiproxy/pool"
 	"github.com/ocsiproxy/ocsiproxy/server"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -171,7 +172,7 @@ func stress(t *testing.T, depth int) {
 	switch {
 	case testing.Short():
 		clients, perClient = 16, 200
-	case raceEnabled:
+	case pool.RaceEnabled:
 		clients, perClient = 24, 250
 	}
 	b := newStressBackend(t)
