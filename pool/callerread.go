@@ -149,16 +149,8 @@ func (c *conn) readFailed(k *call, f *readFailure, nothing bool) bool {
 		u.mu.Unlock()
 		return true
 	}
-	stale := nothing && c.served > 0
-	failed := c.failLocked(f.err, f.kind, f.cp)
-	var gone []*conn
-	if failed && stale {
-		gone = u.pruneIdle()
-	}
+	gone := c.failPruning(f.err, f.kind, f.cp, nothing && c.served > 0)
 	u.mu.Unlock()
-	if failed {
-		c.closeNet()
-	}
 	for _, g := range gone {
 		g.closeNet()
 	}
@@ -171,19 +163,26 @@ func (c *conn) readFailed(k *call, f *readFailure, nothing bool) bool {
 func (c *conn) failWrite(err error) {
 	u := c.u
 	u.mu.Lock()
-	stale := c.callerReads && c.served > 0
-	failed := c.failLocked(err, failWrite, nil)
-	var gone []*conn
-	if failed && stale {
-		gone = u.pruneIdle()
-	}
+	gone := c.failPruning(err, failWrite, nil, c.callerReads && c.served > 0)
 	u.mu.Unlock()
-	if failed {
-		c.closeNet()
-	}
 	for _, g := range gone {
 		g.closeNet()
 	}
+}
+
+// failPruning gives c up (failLocked) and, when stale (a connection used
+// before that turned out closed), the upstream's other idle connections
+// the backend closed (pruneIdle). It returns those it gave up, c first,
+// for the caller to close after unlocking. Called with u.mu held.
+func (c *conn) failPruning(err error, kind failKind, cp *culprit, stale bool) []*conn {
+	if !c.failLocked(err, kind, cp) {
+		return nil
+	}
+	gone := []*conn{c}
+	if stale {
+		gone = append(gone, c.u.pruneIdle()...)
+	}
+	return gone
 }
 
 // errIdleGone is why an idle connection is given up when the backend

@@ -678,17 +678,6 @@ func slowBody(d time.Duration) func(w *io.PipeWriter, stop signal) {
 	}
 }
 
-// roundTripReq is roundTrip for a request already made.
-func roundTripReq(p *Pool, req *http.Request) result {
-	resp, err := p.RoundTrip(req)
-	if err != nil {
-		return result{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, body: string(b), err: err}
-}
-
 // TestRawSend: on a plain TCP connection whose calls read their own
 // answers, a head of at most writeBufferSize bytes is written from within
 // the wait for its answer (rawSend), a longer one by send; on a connection
@@ -739,14 +728,8 @@ func TestRawSend(t *testing.T) {
 				if step.header != "" {
 					req.Header.Set("X-Long", step.header)
 				}
-				resp, err := p.RoundTrip(req)
-				if err != nil {
-					t.Fatalf("step %d (%s): %v", i, step.path, err)
-				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if want := step.path + " " + strconv.Itoa(len(step.header)); err != nil || string(body) != want {
-					t.Fatalf("step %d: body %q (%v), want %q", i, body, err, want)
+				if r, want := roundTripReq(p, req), step.path+" "+strconv.Itoa(len(step.header)); r.err != nil || r.body != want {
+					t.Fatalf("step %d: %v, want %q", i, r, want)
 				}
 				if i == 0 {
 					u, _ := p.upstreamFor(wireRequest(t, req))

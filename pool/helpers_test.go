@@ -149,6 +149,11 @@ func roundTripCtx(ctx context.Context, p *Pool, method, url string, body io.Read
 	if err != nil {
 		return result{err: err}
 	}
+	return roundTripReq(p, req)
+}
+
+// roundTripReq sends req and reads its answer whole.
+func roundTripReq(p *Pool, req *http.Request) result {
 	resp, err := p.RoundTrip(req)
 	if err != nil {
 		return result{err: err}
