@@ -191,12 +191,11 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 	var n int
 	var err error
 	if l.fd >= 0 {
-		n, err = l.readRaw(p)
+		if n, err = l.readRaw(p); err == syscall.EAGAIN {
+			return 0, err // nothing yet: not a failure
+		}
 	} else {
 		n, err = l.Conn.Read(p)
-	}
-	if err == syscall.EAGAIN {
-		return 0, err
 	}
 	if l.on {
 		l.n -= int64(n)
