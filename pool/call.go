@@ -475,7 +475,7 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 	c.wmu.Lock()
 	u.mu.Lock()
 	c.reserved--
-	gone := c.goneFor(k)
+	gone := c.goneFor(k, c.rawSend)
 	if gone || c.broken || c.closing || c.streaming {
 		// It turned unusable between assignment and write: nothing
 		// was sent.
@@ -514,21 +514,14 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 	u.mu.Unlock()
 	c.setWriteDeadline(deadline) // for a head written in part
 	if c.rawSend {
+		// Written by readFor, from within its wait for the answer.
 		c.out = k.req.AppendHead(c.out[:0])
-		if len(c.out) <= writeBufferSize {
-			// Written by readFor, from within its wait for the answer.
-			c.writers.Add(-1)
-			k.writing.Store(false)
-			c.wmu.Unlock()
-			return true
-		}
-		// A long head is written here, where the sweeper cuts a write
-		// that blocks.
-		c.bw.Write(c.out)
-		c.out = nil
-	} else {
-		writeHead(c.bw, k.req)
+		c.writers.Add(-1)
+		k.writing.Store(false)
+		c.wmu.Unlock()
+		return true
 	}
+	writeHead(c.bw, k.req)
 	err := c.endWrite()
 	k.writing.Store(false)
 	c.wmu.Unlock()
@@ -545,9 +538,18 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 // up (and reported gone, for the caller to close it after unlocking).
 // So bytes nobody asked for are never read as k's answer, and k, when it
 // must not be sent twice, is never sent where it could not be answered.
-// Called with u.mu held.
-func (c *conn) goneFor(k *call) bool {
+// With late set (k is to be written by sendAndWait), the look at the
+// socket is left to sendStep, which makes it after the poller has reset
+// the socket's readiness, so that a close is seen whenever it comes
+// (lookFirst); only bytes already buffered are looked at here. Called
+// with u.mu held.
+func (c *conn) goneFor(k *call, late bool) bool {
+	c.lookFirst = false
 	if !c.callerReads || c.served == 0 && k.idempotent || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
+		return false
+	}
+	if late && c.br.Buffered() == 0 {
+		c.lookFirst = true
 		return false
 	}
 	kind, err := c.idleGone()
@@ -563,7 +565,7 @@ func (k *call) sendBody(c *conn) bool {
 	c.wmu.Lock()
 	u.mu.Lock()
 	c.reserved--
-	gone := c.goneFor(k)
+	gone := c.goneFor(k, false)
 	if gone || c.broken || c.closing || len(c.pending) > 0 {
 		if c.excl == k {
 			c.excl = nil

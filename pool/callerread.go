@@ -22,10 +22,11 @@ import (
 //     a look at the socket (idleGone, below), the write and the read of
 //     the answer: three, as with a reader goroutine (the write, the read,
 //     and the read after it that finds nothing). On a plain TCP
-//     connection (rawSend) a head of at most writeBufferSize bytes is
-//     written from within syscall.RawConn.Read (sendAndWait): the socket's
-//     readiness is reset first, so the wait for the answer starts without
-//     a read that would find nothing.
+//     connection (rawSend) the look and the write are made from within
+//     syscall.RawConn.Read (sendAndWait): the socket's readiness is reset
+//     first, so the wait for the answer starts without a read that would
+//     find nothing, and a close that comes after the look ends the wait
+//     at once.
 //   - Timeouts and cancellation: the call is watched by the sweeper while
 //     it reads (for the far future when it has no deadline, or while its
 //     body is being sent: the clocks stop then, and the body writer
@@ -39,10 +40,11 @@ import (
 //     close them (or send bytes nobody asked for). Before a request on a
 //     connection that answered before (or any request that is not
 //     idempotent), the call looks at its socket without blocking
-//     (call.goneFor, conn.idleGone): a connection closed or reset is
-//     given up, one holding bytes nobody asked for is poisoned, and the
-//     request goes on another connection. So such bytes are never read
-//     as an answer, and a request is never sent where the backend had
+//     (call.goneFor, conn.idleGone; on a plain TCP connection, sendStep,
+//     after the poller's reset, and conn.unsent): a connection closed or
+//     reset is given up, one holding bytes nobody asked for is poisoned,
+//     and the request goes on another connection. So such bytes are never
+//     read as an answer, and a request is never sent where the backend had
 //     closed before. The backend may still close in the microseconds
 //     between that look and the request (as with a reader goroutine): an
 //     idempotent request whose connection is then closed before any byte
@@ -108,7 +110,12 @@ func (c *conn) readFor(k *call) (resp *wire.Response, cut bool) {
 	var err error
 	if len(c.out) > 0 {
 		var werr error
-		if werr, err = c.sendAndWait(k); werr != nil {
+		var seen sockState
+		werr, err, seen = c.sendAndWait(k)
+		switch {
+		case seen != sockIdle:
+			return nil, c.unsent(k, seen)
+		case werr != nil:
 			c.failWrite(werr)
 			return nil, false
 		}
@@ -153,6 +160,49 @@ func (c *conn) readFailed(k *call, f *readFailure, nothing bool) bool {
 	u.mu.Unlock()
 	for _, g := range gone {
 		g.closeNet()
+	}
+	return false
+}
+
+// unsent gives c up when the look at its socket just before k was to be
+// written on it (sendAndWait) saw that it cannot take a request: the
+// backend closed or reset it, or sent bytes nobody asked for. Nothing of
+// k was sent, so k goes back to the front of the queue, whatever its
+// method, as when send's look sees it (goneFor). It reports true, as
+// readFailed, when the sweeper had cut k's wait (k is due or its context
+// done): k then gives up. A call that met maxRequeues such connections
+// in a row (a backend that closes every connection at once, say) ends
+// with errConnClosed.
+func (c *conn) unsent(k *call, seen sockState) bool {
+	u := c.u
+	u.mu.Lock()
+	if c.cut && c.reader == k && k.state == stSent {
+		u.mu.Unlock()
+		return true
+	}
+	if c.reader == k && k.state == stSent && !c.broken {
+		clear(c.pending)
+		c.pending = c.pending[:0]
+		c.endRead()
+		if k.requeues < maxRequeues && k.ctx.Err() == nil {
+			k.requeues++
+			u.st.requeued++
+			if k.watchAt.Equal(farFuture) {
+				u.unwatch(k) // watched while queued only for a deadline
+			}
+			u.requeueFront(k)
+		} else {
+			k.finish(nil, errConnClosed)
+		}
+	}
+	kind, err := failAbort, errIdleGone
+	if seen == sockBytes {
+		kind, err = failFraming, errUnsolicited
+	}
+	failed := c.failLocked(err, kind, nil)
+	u.mu.Unlock()
+	if failed {
+		c.closeNet()
 	}
 	return false
 }

@@ -103,11 +103,13 @@ type conn struct {
 	out     []byte
 	// The state of a look at the socket (peekSocket) and of a write
 	// from within the wait (sendAndWait), kept here with the functions
-	// syscall.RawConn calls, so that neither allocates.
+	// syscall.RawConn calls, so that neither allocates. lookFirst has
+	// sendStep look at the socket before it writes (see goneFor).
 	peekFn        func(fd uintptr)
 	peeked        sockState
 	sendFn        func(fd uintptr) bool
 	sendOut, rest []byte
+	lookFirst     bool
 	wrote         bool
 	werr, rerr    error
 	// strs makes the strings of the answers' heads (of the one goroutine

@@ -211,12 +211,16 @@
 // for idle_timeout also looks at each idle one every second, so that a
 // connection the backend closed does not linger.
 //
-// On a plain TCP connection, a head of at most 4 KiB is written from
-// within the wait for its answer (syscall.RawConn.Read, after the socket's
-// readiness is reset): the wait starts without a read that would find
-// nothing. So a request costs the look, the write and the read of the
-// answer: the three system calls of a reader goroutine (the write, the
-// read, and the next read, which finds nothing), without the goroutine,
+// On a plain TCP connection, the look and the write of the head are made
+// from within the wait for the answer (syscall.RawConn.Read, after the
+// socket's readiness is reset): the wait starts without a read that would
+// find nothing, and a close that comes after the look ends the wait at
+// once. (Made before the reset, the look would leave a window: a close in
+// between loses its readiness to the reset, and a request written on a
+// connection the backend shut down for writing, but still reads, would wait
+// for request_timeout.) So a request costs the look, the write and the read
+// of the answer: the three system calls of a reader goroutine (the write,
+// the read, and the next read, which finds nothing), without the goroutine,
 // the hand-off of the answer, or a goroutine and its stack per idle
 // connection.
 //

@@ -11,7 +11,9 @@ const rawSendable = false
 var errNoRawSend = errors.New("pool: no raw socket calls on this system")
 
 // sendAndWait is never called here (rawSend is never set).
-func (c *conn) sendAndWait(k *call) (werr, rerr error) { return errNoRawSend, nil }
+func (c *conn) sendAndWait(k *call) (werr, rerr error, seen sockState) {
+	return errNoRawSend, nil, sockIdle
+}
 
 // sendStep is never called here.
 func (c *conn) sendStep(fd uintptr) bool { return true }

@@ -13,57 +13,78 @@ import (
 // within syscall.RawConn.Read (conn.rawSend).
 const rawSendable = true
 
+// testHookSend, set by tests, is called by sendAndWait before the
+// poller resets the socket's readiness (afterLook false), and by sendStep
+// between its look at the socket and its write (afterLook true).
+var testHookSend func(c *conn, afterLook bool)
+
 // sendAndWait writes the request head in c.out (rawSend) and waits for the
 // first bytes of its answer. The head is written from within
 // syscall.RawConn.Read (sendStep), once the socket's readiness has been
 // reset: the answer cannot come before its request, so the wait starts at
 // once, without the read that would find nothing (and its system call).
-// It returns the write's error, or the read's (for readFor). The head is
-// at most writeBufferSize long (send writes a longer one itself); written
-// in part (a full socket buffer), it is finished by a blocking write.
+// It returns the write's error, or the read's (for readFor); or, with
+// nothing written, what the look at the socket before the write saw when
+// it found the connection unusable (c.lookFirst: closed, or holding bytes
+// nobody asked for). Written in part (a full socket buffer: not expected,
+// the backend read the previous request), the head is finished by a
+// blocking write, which the write deadline bounds and the sweeper cuts.
 //
-// Readiness noted before the reset is lost: should the backend close the
-// connection between the look at its socket before the request
-// (call.goneFor) and the reset, some microseconds, the close is seen when
-// the write makes the backend's system reset the connection, or, for a
-// backend that only shut its side down and reads on, at the request's
-// timeout (a 504).
-func (c *conn) sendAndWait(k *call) (werr, rerr error) {
-	c.sendOut, c.wrote, c.rest, c.werr, c.rerr = c.out, false, nil, nil, nil
-	c.out = c.out[:0]
+// The look comes after the reset, so no readiness is lost: a close that
+// came before it is seen by it, and one that comes after it ends the
+// wait at once.
+func (c *conn) sendAndWait(k *call) (werr, rerr error, seen sockState) {
+	c.sendOut, c.wrote, c.rest, c.werr, c.rerr, c.peeked = c.out, false, nil, nil, nil, sockIdle
+	if cap(c.out) > writeBufferSize {
+		c.out = nil // a long head: its memory is not kept
+	} else {
+		c.out = c.out[:0]
+	}
+	if testHookSend != nil {
+		testHookSend(c, false)
+	}
 	err := c.rc.Read(c.sendFn)
 	werr, rerr, wrote, rest := c.werr, c.rerr, c.wrote, c.rest
-	c.sendOut, c.rest, c.werr, c.rerr = nil, nil, nil, nil
+	c.sendOut, c.rest, c.werr, c.rerr, c.lookFirst = nil, nil, nil, nil, false
 	switch {
 	case werr != nil:
-		return werr, nil
+		return werr, nil, sockIdle
+	case !wrote && c.peeked != sockIdle:
+		return nil, nil, c.peeked
 	case !wrote:
 		// The wait ended before it began (the sweeper's cut, or the
 		// connection closed): the request was not sent.
-		return nil, err
+		return nil, err, sockIdle
 	case rest != nil:
-		// Not expected: the head fits in the write buffer, and the
-		// backend read the connection's previous request. The write
-		// deadline bounds this write.
 		k.writing.Store(true)
 		_, err := c.nc.Write(rest)
 		k.writing.Store(false)
 		if err != nil {
-			return err, nil
+			return err, nil, sockIdle
 		}
 		_, rerr = c.br.Peek(1)
-		return nil, rerr
+		return nil, rerr, sockIdle
 	case rerr != nil:
-		return nil, rerr
+		return nil, rerr, sockIdle
 	}
-	return nil, err
+	return nil, err, sockIdle
 }
 
 // sendStep is the syscall.RawConn.Read function of sendAndWait (as
 // c.sendFn, made once per connection: a request allocates nothing). Its
-// first call writes c.sendOut and asks to wait; the next ones read.
+// first call looks at the socket when c.lookFirst says to (and stops there
+// when the connection cannot take the request), writes c.sendOut and asks
+// to wait; the next ones read.
 func (c *conn) sendStep(fd uintptr) bool {
 	if !c.wrote {
+		if c.lookFirst {
+			if c.peekStep(fd); c.peeked != sockIdle {
+				return true
+			}
+		}
+		if testHookSend != nil {
+			testHookSend(c, true)
+		}
 		c.wrote = true
 		out := c.sendOut
 		n, err := syscall.Write(int(fd), out)

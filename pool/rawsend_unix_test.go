@@ -1,0 +1,161 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package pool
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestHalfCloseAroundTheLook: the backend shuts its side of an idle
+// connection down, and reads on, at the two moments the look at the
+// socket before a request could miss it: just before Go's poller resets
+// the socket's readiness (a close seen by nothing but the look, which
+// must therefore come after the reset), and just after the look, before
+// the write (seen by the wait, which the close's readiness ends at once).
+// Neither waits for request_timeout. Before the look, the request is not
+// written: it goes on another connection, whatever its method. After
+// it, the request was written: a GET is sent again, a POST is lost (and
+// sent once).
+func TestHalfCloseAroundTheLook(t *testing.T) {
+	tests := []struct {
+		name      string
+		afterLook bool
+		method    string
+		wantErr   bool
+		onFirst   int    // requests the first connection received
+		retries   uint64 // the stats' Retries
+	}{
+		{"before the reset, GET", false, "GET", false, 1, 0},
+		{"before the reset, POST", false, "POST", false, 1, 0},
+		{"after the look, GET", true, "GET", false, 2, 1},
+		{"after the look, POST", true, "POST", true, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			received := map[int32]int{}
+			b := newRawBackend(t, func(c *rawConn) {
+				for {
+					req, _, err := c.request()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					received[c.n]++
+					n := received[c.n]
+					mu.Unlock()
+					if c.n == 1 && n > 1 {
+						continue // shut down for writing: it only reads
+					}
+					c.write(ok(req.URL.Path))
+				}
+			})
+			p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
+			if r := roundTrip(p, "GET", b.url("/a"), nil); r.err != nil || r.body != "/a" {
+				t.Fatalf("/a: %v", r)
+			}
+			hooked := 0
+			testHookSend = func(c *conn, afterLook bool) {
+				if afterLook != tt.afterLook || hooked > 0 {
+					return
+				}
+				hooked++
+				b.mu.Lock()
+				first := b.conns[0].(*net.TCPConn)
+				b.mu.Unlock()
+				if err := first.CloseWrite(); err != nil {
+					t.Errorf("CloseWrite: %v", err)
+				}
+				for i := 0; c.peekSocket() != sockClosed; i++ {
+					if i == 1000 {
+						t.Errorf("the backend's close did not arrive")
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				// Time for the poller to note the close's readiness,
+				// which the reset then clears.
+				time.Sleep(20 * time.Millisecond)
+			}
+			defer func() { testHookSend = nil }()
+			r := roundTrip(p, tt.method, b.url("/b"), nil)
+			testHookSend = nil
+			if hooked != 1 {
+				t.Fatalf("hook called %d times, want 1", hooked)
+			}
+			switch {
+			case tt.wantErr && (r.err == nil || isTimeout(r.err)):
+				t.Errorf("%s /b: %v, want a lost request (not a timeout)", tt.method, r)
+			case !tt.wantErr && (r.err != nil || r.body != "/b"):
+				t.Errorf("%s /b: %v, want /b", tt.method, r)
+			}
+			counts := func() (onFirst, total int) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, n := range received {
+					total += n
+				}
+				return received[1], total
+			}
+			wantTotal := 2 // /a, and /b once
+			if tt.afterLook && !tt.wantErr {
+				wantTotal = 3 // /b on both connections
+			}
+			// The backend may count a request it was sent after its
+			// answer (or the error) came back.
+			waitFor(t, "the backend's count", func() bool { _, total := counts(); return total >= wantTotal })
+			time.Sleep(10 * time.Millisecond) // anything more lands
+			onFirst, total := counts()
+			if onFirst != tt.onFirst || total != wantTotal {
+				t.Errorf("the first connection received %d requests, %d in all; want %d and %d", onFirst, total, tt.onFirst, wantTotal)
+			}
+			if st := stats(t, p); st.Retries != tt.retries {
+				t.Errorf("retries %d, want %d", st.Retries, tt.retries)
+			}
+		})
+	}
+}
+
+// TestClosedAtOnceBounded: a backend that shuts every connection down as
+// soon as it accepts it. A POST is looked at before each write (a fresh
+// connection, but not idempotent): not written, sent on a new connection,
+// and given up after maxRequeues such connections, with an error.
+func TestClosedAtOnceBounded(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	b := newRawBackend(t, func(c *rawConn) {
+		c.Conn.(*net.TCPConn).CloseWrite()
+		for {
+			if _, _, err := c.request(); err != nil {
+				return
+			}
+			mu.Lock()
+			requests++
+			mu.Unlock()
+		}
+	})
+	p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
+	testHookSend = func(c *conn, afterLook bool) {
+		for i := 0; !afterLook && c.peekSocket() != sockClosed; i++ {
+			if i == 1000 {
+				t.Errorf("the backend's close did not arrive")
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	defer func() { testHookSend = nil }()
+	r := roundTrip(p, "POST", b.url("/p"), nil)
+	if r.err == nil || isTimeout(r.err) {
+		t.Errorf("POST: %v, want an error (not a timeout)", r)
+	}
+	mu.Lock()
+	n := requests
+	mu.Unlock()
+	if n != 0 || b.accepted.Load() != maxRequeues+1 {
+		t.Errorf("%d requests received on %d connections; want 0 on %d", n, b.accepted.Load(), maxRequeues+1)
+	}
+}
