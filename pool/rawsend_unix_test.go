@@ -69,13 +69,7 @@ func TestHalfCloseAroundTheLook(t *testing.T) {
 				if err := first.CloseWrite(); err != nil {
 					t.Errorf("CloseWrite: %v", err)
 				}
-				for i := 0; c.peekSocket() != sockClosed; i++ {
-					if i == 1000 {
-						t.Errorf("the backend's close did not arrive")
-						break
-					}
-					time.Sleep(time.Millisecond)
-				}
+				seeClose(t, c)
 				// Time for the poller to note the close's readiness,
 				// which the reset then clears.
 				time.Sleep(20 * time.Millisecond)
@@ -139,12 +133,8 @@ func TestClosedAtOnceBounded(t *testing.T) {
 	})
 	p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
 	testHookSend = func(c *conn, afterLook bool) {
-		for i := 0; !afterLook && c.peekSocket() != sockClosed; i++ {
-			if i == 1000 {
-				t.Errorf("the backend's close did not arrive")
-				break
-			}
-			time.Sleep(time.Millisecond)
+		if !afterLook {
+			seeClose(t, c)
 		}
 	}
 	defer func() { testHookSend = nil }()
@@ -157,5 +147,17 @@ func TestClosedAtOnceBounded(t *testing.T) {
 	mu.Unlock()
 	if n != 0 || b.accepted.Load() != maxRequeues+1 {
 		t.Errorf("%d requests received on %d connections; want 0 on %d", n, b.accepted.Load(), maxRequeues+1)
+	}
+}
+
+// seeClose waits, up to a second, until c's socket shows the backend's
+// close.
+func seeClose(t *testing.T, c *conn) {
+	for i := 0; c.peekSocket() != sockClosed; i++ {
+		if i == 1000 {
+			t.Errorf("the backend's close did not arrive")
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
