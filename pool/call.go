@@ -540,16 +540,21 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 // must not be sent twice, is never sent where it could not be answered.
 // With late set (k is to be written by sendAndWait), the look at the
 // socket is left to sendStep, which makes it after the poller has reset
-// the socket's readiness, so that a close is seen whenever it comes
-// (lookFirst); only bytes already buffered are looked at here. Called
-// with u.mu held.
+// the socket's readiness (lookFirst), and it is made before every
+// request, on a fresh connection too: that wait starts without a read,
+// so the look is what sees a close that came before the reset (a backend
+// that shut a connection down for writing as it accepted it, say); only
+// bytes already buffered are looked at here. Called with u.mu held.
 func (c *conn) goneFor(k *call, late bool) bool {
 	c.lookFirst = false
-	if !c.callerReads || c.served == 0 && k.idempotent || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
+	if !c.callerReads || c.broken || c.closing || c.streaming || len(c.pending) > 0 {
 		return false
 	}
 	if late && c.br.Buffered() == 0 {
 		c.lookFirst = true
+		return false
+	}
+	if c.served == 0 && k.idempotent {
 		return false
 	}
 	kind, err := c.idleGone()

@@ -39,9 +39,10 @@ import (
 //   - Idle connections: no goroutine waits on them to see the backend
 //     close them (or send bytes nobody asked for). Before a request on a
 //     connection that answered before (or any request that is not
-//     idempotent), the call looks at its socket without blocking
-//     (call.goneFor, conn.idleGone; on a plain TCP connection, sendStep,
-//     after the poller's reset, and conn.unsent): a connection closed or
+//     idempotent; on a plain TCP connection, before every request), the
+//     call looks at its socket without blocking (call.goneFor,
+//     conn.idleGone; on a plain TCP connection, sendStep, after the
+//     poller's reset, and conn.unsent): a connection closed or
 //     reset is given up, one holding bytes nobody asked for is poisoned,
 //     and the request goes on another connection. So such bytes are never
 //     read as an answer, and a request is never sent where the backend had

@@ -196,33 +196,36 @@
 // connection closed, as with pipelining; nothing is set per request.
 //
 // Nobody reads an idle connection. Before a request on a connection that
-// answered before (and before any request that is not idempotent), the
-// caller looks at its socket without blocking (a recv with MSG_PEEK and
-// MSG_DONTWAIT): a connection the backend closed or reset is given up, one
-// holding bytes nobody asked for is poisoned, and the request goes on
-// another connection. So those bytes are never read as an answer, and a
-// request is never sent where the backend had already closed. Should the
-// backend close in the microseconds between that look and the request, an
-// idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) closed on
-// before any byte of its answer is sent again once on another connection
-// (the retry rule above), and the other idle connections of the upstream
-// are looked at and dropped when closed; a request that is not idempotent
-// gets a 502, never sent twice. The goroutine that closes connections idle
-// for idle_timeout also looks at each idle one every second, so that a
-// connection the backend closed does not linger.
+// answered before (and before any request that is not idempotent; on a
+// plain TCP connection, before every request: below), the caller looks at
+// its socket without blocking (a recv with MSG_PEEK and MSG_DONTWAIT): a
+// connection the backend closed or reset is given up, one holding bytes
+// nobody asked for is poisoned, and the request goes on another connection.
+// So those bytes are never read as an answer, and a request is never sent
+// where the backend had already closed. Should the backend close in the
+// microseconds between that look and the request, an idempotent request
+// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) closed on before any byte of its
+// answer is sent again once on another connection (the retry rule above),
+// and the other idle connections of the upstream are looked at and dropped
+// when closed; a request that is not idempotent gets a 502, never sent
+// twice. The goroutine that closes connections idle for idle_timeout also
+// looks at each idle one every second, so that a connection the backend
+// closed does not linger.
 //
 // On a plain TCP connection, the look and the write of the head are made
 // from within the wait for the answer (syscall.RawConn.Read, after the
 // socket's readiness is reset): the wait starts without a read that would
 // find nothing, and a close that comes after the look ends the wait at
-// once. (Made before the reset, the look would leave a window: a close in
-// between loses its readiness to the reset, and a request written on a
-// connection the backend shut down for writing, but still reads, would wait
-// for request_timeout.) So a request costs the look, the write and the read
-// of the answer: the three system calls of a reader goroutine (the write,
-// the read, and the next read, which finds nothing), without the goroutine,
-// the hand-off of the answer, or a goroutine and its stack per idle
-// connection.
+// once. The look is made before the first request on a fresh connection
+// too: a backend may shut a connection down as it accepts it, and only the
+// look sees a close that came before the reset. (Made before the reset, the
+// look would leave a window: a close in between loses its readiness to the
+// reset, and a request written on a connection the backend shut down for
+// writing, but still reads, would wait for request_timeout.) So a request
+// costs the look, the write and the read of the answer: the three system
+// calls of a reader goroutine (the write, the read, and the next read,
+// which finds nothing), without the goroutine, the hand-off of the answer,
+// or a goroutine and its stack per idle connection.
 //
 // # Head-of-line blocking
 //

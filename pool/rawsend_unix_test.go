@@ -161,3 +161,48 @@ func seeClose(t *testing.T, c *conn) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFreshHalfClosed: the backend shuts a connection down for writing as
+// it accepts it, and reads on. The first request on it, a GET (which
+// would be sent again after a failure), is not written there either: the
+// look before the write sees the close, which came before the poller's
+// reset, and the GET goes on a second connection instead of waiting for
+// request_timeout.
+func TestFreshHalfClosed(t *testing.T) {
+	var mu sync.Mutex
+	onFirst := 0
+	b := newRawBackend(t, func(c *rawConn) {
+		if c.n == 1 {
+			c.Conn.(*net.TCPConn).CloseWrite()
+			for {
+				if _, _, err := c.request(); err != nil {
+					return
+				}
+				mu.Lock()
+				onFirst++
+				mu.Unlock()
+			}
+		}
+		echoServe(c)
+	})
+	p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
+	hooked := 0
+	testHookSend = func(c *conn, afterLook bool) {
+		if !afterLook && hooked == 0 {
+			hooked++
+			seeClose(t, c)
+			time.Sleep(20 * time.Millisecond) // the poller notes the close; the reset clears it
+		}
+	}
+	defer func() { testHookSend = nil }()
+	if r := roundTrip(p, "GET", b.url("/a"), nil); r.err != nil || r.body != "/a" {
+		t.Errorf("GET /a: %v, want /a", r)
+	}
+	time.Sleep(10 * time.Millisecond) // a request written on the first connection lands
+	mu.Lock()
+	n := onFirst
+	mu.Unlock()
+	if n != 0 || b.accepted.Load() != 2 {
+		t.Errorf("%d requests on the first connection, %d connections; want 0 and 2", n, b.accepted.Load())
+	}
+}
