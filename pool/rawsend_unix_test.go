@@ -5,6 +5,7 @@ package pool
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -118,19 +119,8 @@ func TestHalfCloseAroundTheLook(t *testing.T) {
 // connection, but not idempotent): not written, sent on a new connection,
 // and given up after maxRequeues such connections, with an error.
 func TestClosedAtOnceBounded(t *testing.T) {
-	var mu sync.Mutex
-	requests := 0
-	b := newRawBackend(t, func(c *rawConn) {
-		c.Conn.(*net.TCPConn).CloseWrite()
-		for {
-			if _, _, err := c.request(); err != nil {
-				return
-			}
-			mu.Lock()
-			requests++
-			mu.Unlock()
-		}
-	})
+	var requests atomic.Int32
+	b := newRawBackend(t, func(c *rawConn) { halfClosed(c, &requests) })
 	p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
 	testHookSend = func(c *conn, afterLook bool) {
 		if !afterLook {
@@ -142,10 +132,7 @@ func TestClosedAtOnceBounded(t *testing.T) {
 	if r.err == nil || isTimeout(r.err) {
 		t.Errorf("POST: %v, want an error (not a timeout)", r)
 	}
-	mu.Lock()
-	n := requests
-	mu.Unlock()
-	if n != 0 || b.accepted.Load() != maxRequeues+1 {
+	if n := requests.Load(); n != 0 || b.accepted.Load() != maxRequeues+1 {
 		t.Errorf("%d requests received on %d connections; want 0 on %d", n, b.accepted.Load(), maxRequeues+1)
 	}
 }
@@ -169,19 +156,11 @@ func seeClose(t *testing.T, c *conn) {
 // reset, and the GET goes on a second connection instead of waiting for
 // request_timeout.
 func TestFreshHalfClosed(t *testing.T) {
-	var mu sync.Mutex
-	onFirst := 0
+	var onFirst atomic.Int32
 	b := newRawBackend(t, func(c *rawConn) {
 		if c.n == 1 {
-			c.Conn.(*net.TCPConn).CloseWrite()
-			for {
-				if _, _, err := c.request(); err != nil {
-					return
-				}
-				mu.Lock()
-				onFirst++
-				mu.Unlock()
-			}
+			halfClosed(c, &onFirst)
+			return
 		}
 		echoServe(c)
 	})
@@ -199,10 +178,20 @@ func TestFreshHalfClosed(t *testing.T) {
 		t.Errorf("GET /a: %v, want /a", r)
 	}
 	time.Sleep(10 * time.Millisecond) // a request written on the first connection lands
-	mu.Lock()
-	n := onFirst
-	mu.Unlock()
-	if n != 0 || b.accepted.Load() != 2 {
+	if n := onFirst.Load(); n != 0 || b.accepted.Load() != 2 {
 		t.Errorf("%d requests on the first connection, %d connections; want 0 and 2", n, b.accepted.Load())
+	}
+}
+
+// halfClosed serves c as a backend that shut the connection down for
+// writing as it accepted it: it counts the requests it reads in n, and
+// answers none.
+func halfClosed(c *rawConn, n *atomic.Int32) {
+	c.Conn.(*net.TCPConn).CloseWrite()
+	for {
+		if _, _, err := c.request(); err != nil {
+			return
+		}
+		n.Add(1)
 	}
 }
