@@ -7,18 +7,14 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/testwait"
 )
 
 // waitUntil polls cond until it holds, failing after ten seconds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: gave up", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, what, 10*time.Second, cond)
 }
 
 // TestCoarseClockKept: the sweeper a request starts keeps the coarse

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/testwait"
 	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
@@ -185,13 +186,7 @@ func wait(t *testing.T, ch <-chan result) result {
 // hang, not hang).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(hang)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: gave up after %v", what, hang)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, what, hang, cond)
 }
 
 // stats returns the only upstream's stats.

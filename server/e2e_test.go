@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocsiproxy/ocsiproxy/accesslog"
 	"github.com/ocsiproxy/ocsiproxy/engine"
+	"github.com/ocsiproxy/ocsiproxy/internal/testwait"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -814,13 +815,7 @@ func oneShotBackend(t *testing.T, serve func(c net.Conn, br *bufio.Reader, req *
 // its response waits for them.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10 s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.Until(t, what, 10*time.Second, cond)
 }
 
 func adminFetch(t *testing.T, addr string) func(method, path string) (int, string) {
