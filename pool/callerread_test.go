@@ -56,20 +56,17 @@ func TestCallerReadsSameResponses(t *testing.T) {
 	}
 	run := func(t *testing.T, depth int, method, answer string, closes bool) outcome {
 		b := newRawBackend(t, func(c *rawConn) {
-			for {
-				req, _, err := c.request()
-				if err != nil {
-					return
-				}
+			c.each(func(req *http.Request) bool {
 				if req.URL.Path != "/first" || c.n > 1 {
 					c.write(ok(req.URL.Path))
-					continue
+					return true
 				}
 				c.write(answer)
 				if closes {
-					return
+					return false
 				}
-			}
+				return true
+			})
 		})
 		p := testPool(t, func(s *Settings) { s.Workers, s.PipelineDepth = 1, depth })
 		first := describe(p, method, b.url("/first"))
@@ -408,11 +405,7 @@ func TestCallerStreamedBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newRawBackend(t, func(c *rawConn) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					switch {
 					case req.URL.Path != "/big":
 						c.write(ok(req.URL.Path))
@@ -421,7 +414,8 @@ func TestCallerStreamedBody(t *testing.T) {
 					default:
 						c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(tt.body), tt.body))
 					}
-				}
+					return true
+				})
 			})
 			p := testPool(t, func(s *Settings) { s.Workers = 1 })
 			req, _ := http.NewRequest("GET", b.url("/big"), nil)
@@ -696,17 +690,14 @@ func TestRawSend(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newRawBackend(t, func(c *rawConn) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					if req.URL.Path == "/close" && c.n == 1 {
 						c.Close() // read, not answered: sent again
-						return
+						return false
 					}
 					c.write(ok(req.URL.Path + " " + strconv.Itoa(len(req.Header.Get("X-Long")))))
-				}
+					return true
+				})
 			})
 			p := testPool(t, nil)
 			if tt.wrap {

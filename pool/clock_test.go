@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
@@ -87,14 +88,11 @@ func TestIdleSinceTolerance(t *testing.T) {
 func TestIdleSinceAfterSlowCall(t *testing.T) {
 	slow := janitorTick + janitorTick/4
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			time.Sleep(slow)
 			c.write(ok(req.URL.Path))
-		}
+			return true
+		})
 	})
 	p := testPool(t, func(s *Settings) { noDeadlines(s); s.IdleTimeout = slow })
 	start := time.Now()

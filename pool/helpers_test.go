@@ -94,6 +94,17 @@ func (c *rawConn) request() (*http.Request, string, error) {
 	return req, string(body), err
 }
 
+// each serves the requests of c in turn (their bodies read), until the
+// connection ends or serve returns false.
+func (c *rawConn) each(serve func(req *http.Request) bool) {
+	for {
+		req, _, err := c.request()
+		if err != nil || !serve(req) {
+			return
+		}
+	}
+}
+
 func (c *rawConn) write(s string) {
 	io.WriteString(c.Conn, s)
 }
@@ -106,13 +117,10 @@ func ok(body string) string {
 // echoServe answers every request with its path, until the connection
 // ends.
 func echoServe(c *rawConn) {
-	for {
-		req, _, err := c.request()
-		if err != nil {
-			return
-		}
+	c.each(func(req *http.Request) bool {
 		c.write(ok(req.URL.Path))
-	}
+		return true
+	})
 }
 
 // testPool returns a pool with the default settings changed by set.
@@ -236,18 +244,14 @@ func paths(reqs []*http.Request) string {
 // seen, when not nil, is told each request's path.
 func newHoldingBackend(t *testing.T, release signal, seen func(path string)) *rawBackend {
 	return newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			if seen != nil {
 				seen(req.URL.Path)
 			}
 			switch req.URL.Path {
 			case "/never":
 				io.Copy(io.Discard, c.br)
-				return
+				return false
 			case "/hold":
 				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nhold\r\n")
 				release.wait(t)
@@ -255,7 +259,8 @@ func newHoldingBackend(t *testing.T, release signal, seen func(path string)) *ra
 			default:
 				c.write(ok(req.URL.Path))
 			}
-		}
+			return true
+		})
 	})
 }
 

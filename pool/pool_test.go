@@ -96,16 +96,13 @@ func TestProbation(t *testing.T) {
 func TestHTTP10NeverTrusted(t *testing.T) {
 	var p *Pool
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			if req.URL.Path == "/hold" {
 				waitFor(t, "one queued call", func() bool { return stats(t, p).Waiting == 1 })
 			}
 			c.write("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")
-		}
+			return true
+		})
 	})
 	p = testPool(t, func(s *Settings) { s.Workers, s.PipelineDepth = 1, 4 })
 	roundTrip(p, "GET", b.url("/warm"), nil)
@@ -525,11 +522,7 @@ func TestCancelQueued(t *testing.T) {
 	var got []string
 	release := newSignal()
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			mu.Lock()
 			got = append(got, req.URL.Path)
 			mu.Unlock()
@@ -537,7 +530,8 @@ func TestCancelQueued(t *testing.T) {
 				release.wait(t)
 			}
 			c.write(ok(req.URL.Path))
-		}
+			return true
+		})
 	})
 	p := testPool(t, func(s *Settings) { s.Workers = 1 })
 	hold := goRoundTrip(p, "GET", b.url("/hold"), nil)
@@ -619,17 +613,14 @@ func TestAbandonedBody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newRawBackend(t, func(c *rawConn) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					if req.URL.Path == "/big" {
 						c.write(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", tc.size, strings.Repeat("x", tc.size)))
-						continue
+						return true
 					}
 					c.write(ok(req.URL.Path))
-				}
+					return true
+				})
 			})
 			p := testPool(t, func(s *Settings) { s.Workers, s.HOLTimeout = 1, Never })
 			req, _ := http.NewRequest("GET", b.url("/big"), nil)
@@ -739,16 +730,13 @@ func TestNoPipelineFreshConnections(t *testing.T) {
 	var mu sync.Mutex
 	var closes []bool
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			mu.Lock()
 			closes = append(closes, req.Close)
 			mu.Unlock()
 			c.write(ok(req.URL.Path))
-		}
+			return true
+		})
 	})
 	p := testPool(t, func(s *Settings) { s.Workers = 1 })
 	roundTrip(p, "GET", b.url("/pooled"), nil) // an idle pooled connection holds the only slot

@@ -4,6 +4,7 @@ package pool
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,20 +40,17 @@ func TestHalfCloseAroundTheLook(t *testing.T) {
 			var mu sync.Mutex
 			received := map[int32]int{}
 			b := newRawBackend(t, func(c *rawConn) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					mu.Lock()
 					received[c.n]++
 					n := received[c.n]
 					mu.Unlock()
 					if c.n == 1 && n > 1 {
-						continue // shut down for writing: it only reads
+						return true // shut down for writing: it only reads
 					}
 					c.write(ok(req.URL.Path))
-				}
+					return true
+				})
 			})
 			p := testPool(t, func(s *Settings) { s.RequestTimeout = 2 * time.Second })
 			if r := roundTrip(p, "GET", b.url("/a"), nil); r.err != nil || r.body != "/a" {

@@ -48,14 +48,11 @@ func TestReaderWaits(t *testing.T) {
 		{
 			name: "late answers",
 			serve: func(c *rawConn, s steps) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					time.Sleep(20 * time.Millisecond)
 					c.write(ok(req.URL.Path))
-				}
+					return true
+				})
 			},
 			check: func(t *testing.T, p *Pool, b *rawBackend, s steps) {
 				for _, path := range []string{"/a", "/b", "/c"} {

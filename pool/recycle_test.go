@@ -163,12 +163,9 @@ func TestHeadsOverReadBuffer(t *testing.T) {
 // every request of the connection, until it ends.
 func answerEach(answer func(req *http.Request) string) func(c *rawConn) {
 	return func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			c.write(answer(req))
-		}
+			return true
+		})
 	}
 }

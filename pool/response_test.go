@@ -386,17 +386,14 @@ func TestBytesAfterAnswerNotReused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newRawBackend(t, func(c *rawConn) {
-				for {
-					req, _, err := c.request()
-					if err != nil {
-						return
-					}
+				c.each(func(req *http.Request) bool {
 					if req.URL.Path == "/first" {
 						c.write(tt.answer) // one write: the bytes arrive with the head
 					} else {
 						c.write(ok("next"))
 					}
-				}
+					return true
+				})
 			})
 			// One connection, and requests queued for it: the next one is
 			// handed the connection as soon as the answer is complete.

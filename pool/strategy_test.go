@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -9,16 +10,13 @@ import (
 // connServe answers every request with the number of its connection.
 func connServe(release signal) func(c *rawConn) {
 	return func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			if req.URL.Path == "/hold" {
 				release.wait(nil)
 			}
 			c.write(ok(fmt.Sprint(c.n)))
-		}
+			return true
+		})
 	}
 }
 
@@ -57,16 +55,13 @@ func TestStrategies(t *testing.T) {
 	t.Run("available_worker never pipelines", func(t *testing.T) {
 		var p *Pool
 		b := newRawBackend(t, func(c *rawConn) {
-			for {
-				req, _, err := c.request()
-				if err != nil {
-					return
-				}
+			c.each(func(req *http.Request) bool {
 				if req.URL.Path == "/hold" {
 					waitFor(t, "one queued call", func() bool { return stats(t, p).Waiting == 1 })
 				}
 				c.write(ok(req.URL.Path))
-			}
+				return true
+			})
 		})
 		p = testPool(t, func(s *Settings) { s.Workers, s.PipelineDepth, s.Probation, s.Strategy = 1, 8, 0, AvailableWorker })
 		h := goRoundTrip(p, "GET", b.url("/hold"), nil)

@@ -126,17 +126,14 @@ func TestDeadlinesFromStart(t *testing.T) {
 // answered leave nothing watched.
 func TestSweeperStops(t *testing.T) {
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			if req.URL.Path == "/never" {
 				io.Copy(io.Discard, c.br)
-				return
+				return false
 			}
 			c.write(ok(req.URL.Path))
-		}
+			return true
+		})
 	})
 	stopped := func(t *testing.T, p *Pool) {
 		t.Helper()

@@ -211,11 +211,7 @@ func TestBodies(t *testing.T) {
 // response is read from the right place.
 func TestNoBodyResponses(t *testing.T) {
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			switch req.URL.Path {
 			case "/head":
 				c.write("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
@@ -228,7 +224,8 @@ func TestNoBodyResponses(t *testing.T) {
 			default:
 				c.write(ok(req.URL.Path))
 			}
-		}
+			return true
+		})
 	})
 	p := testPool(t, func(s *Settings) { s.Workers = 1 })
 	for _, tt := range []struct{ method, path, want string }{
@@ -259,11 +256,7 @@ func TestNoBodyResponses(t *testing.T) {
 func TestChunkedResponses(t *testing.T) {
 	release := newSignal()
 	b := newRawBackend(t, func(c *rawConn) {
-		for {
-			req, _, err := c.request()
-			if err != nil {
-				return
-			}
+		c.each(func(req *http.Request) bool {
 			switch req.URL.Path {
 			case "/whole":
 				c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
@@ -274,7 +267,8 @@ func TestChunkedResponses(t *testing.T) {
 				release.wait(t)
 				c.write("6\r\nsecond\r\n0\r\n\r\n")
 			}
-		}
+			return true
+		})
 	})
 	p := testPool(t, func(s *Settings) { s.Workers = 1 })
 	for _, tt := range []struct{ path, want string }{{"/whole", "abcde"}, {"/trailer", "ok"}} {
