@@ -315,27 +315,48 @@ func orDash(s string) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
-// batchWriter is the access log's writer. Lines are appended to a buffer
-// that a goroutine of its own writes out: under load one write (one
-// system call) carries the lines of many requests, and no request waits
-// for the disk. Woken by a line, that goroutine first yields to the
-// goroutines ready to run (the other requests of the scheduler's turn),
-// so that their lines join the write: without the yield it ran next and
-// wrote about one line per request (0.78 writes per request in the small
-// benchmark, about none with it, and 9% less CPU per request). When
-// the server is idle a line goes out within microseconds. Past 1 MiB
-// waiting (a stalled disk), writers wait for the buffer to be written.
+// batchWriter is the access log's writer. It has two ways of writing a
+// line, and chooses by what the last batch held.
+//
+// Batched: lines are appended to a buffer that a goroutine of its own
+// writes out. Under load one write (one system call) carries the lines of
+// many requests, and no request waits for the disk. Woken by a line, that
+// goroutine first yields to the goroutines ready to run (the other
+// requests of the scheduler's turn), so that their lines join the write:
+// without the yield it ran next and wrote about one line per request
+// (0.78 writes per request in the small benchmark, about none with it,
+// and 9% less CPU per request).
+//
+// Direct: when the goroutine's last write carried a single line (one
+// request at a time), waking it gathers nothing and costs two trips
+// through the scheduler per request. A line is then written by the
+// goroutine that made it, as it comes, as nginx writes its log, provided
+// nothing is buffered and no write is in progress. Every probeEvery-th
+// line goes the batched way again, so that a load that has grown is seen
+// within that many lines: that batch holds the lines of the turn, and
+// writing goes back to batches.
+//
+// Either way a line goes out within microseconds when the server is idle,
+// and lines leave in the order they were written. Past 1 MiB waiting (a
+// stalled disk), writers wait for the buffer to be written.
 type batchWriter struct {
-	mu     sync.Mutex // guards buf, out and closed
-	buf    []byte
-	out    io.Writer
-	closed bool
-	kick   chan struct{} // a write is pending
-	done   chan struct{} // the goroutine has ended
+	mu      sync.Mutex // guards buf, lines, out, closed, direct and directs
+	buf     []byte
+	lines   int // writes in buf
+	out     io.Writer
+	closed  bool
+	direct  bool          // the goroutine's last write carried one line
+	directs int           // lines written directly since then
+	kick    chan struct{} // a write is pending
+	done    chan struct{} // the goroutine has ended
 
 	wmu   sync.Mutex // held while writing to out
 	spare []byte     // the buffer not in use, under wmu
 }
+
+// probeEvery is how many lines in a row are written directly before one
+// goes the batched way, to see whether the load has grown.
+const probeEvery = 16
 
 func newBatchWriter(out io.Writer) *batchWriter {
 	b := &batchWriter{out: out, kick: make(chan struct{}, 1), done: make(chan struct{})}
@@ -343,7 +364,8 @@ func newBatchWriter(out io.Writer) *batchWriter {
 	return b
 }
 
-// Write appends p, one or more whole lines, to the buffer.
+// Write writes p, one or more whole lines: directly, or appended to the
+// buffer.
 func (b *batchWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	if b.closed {
@@ -354,7 +376,19 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 		defer b.wmu.Unlock()
 		return out.Write(p)
 	}
+	if b.direct && len(b.buf) == 0 && b.directs < probeEvery && b.wmu.TryLock() {
+		// Nothing is waiting or being written, and lines come one at a
+		// time: write it here. Lines written after the unlock below are
+		// buffered, or wait for wmu, so they follow this one.
+		b.directs++
+		out := b.out
+		b.mu.Unlock()
+		out.Write(p)
+		b.wmu.Unlock()
+		return len(p), nil
+	}
 	b.buf = append(b.buf, p...)
+	b.lines++
 	full := len(b.buf) > 1<<20
 	if !full {
 		// Under mu, so that close cannot close kick meanwhile.
@@ -374,17 +408,22 @@ func (b *batchWriter) loop() {
 	defer close(b.done)
 	for range b.kick {
 		runtime.Gosched() // let the lines of ready goroutines join
-		b.flush()
+		lines := b.flush()
+		if lines > 0 {
+			b.mu.Lock()
+			b.direct, b.directs = lines == 1, 0
+			b.mu.Unlock()
+		}
 	}
 }
 
-// flush writes out what is buffered.
-func (b *batchWriter) flush() {
+// flush writes out what is buffered and returns how many writes it held.
+func (b *batchWriter) flush() int {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.mu.Lock()
-	buf, out := b.buf, b.out
-	b.buf = b.spare[:0]
+	buf, out, lines := b.buf, b.out, b.lines
+	b.buf, b.lines = b.spare[:0], 0
 	b.mu.Unlock()
 	if len(buf) > 0 {
 		out.Write(buf)
@@ -393,6 +432,7 @@ func (b *batchWriter) flush() {
 		buf = nil // do not keep a burst's buffer for ever
 	}
 	b.spare = buf
+	return lines
 }
 
 // setOutput writes out what is buffered to the old output, then switches
@@ -402,7 +442,7 @@ func (b *batchWriter) setOutput(out io.Writer) {
 	defer b.wmu.Unlock()
 	b.mu.Lock()
 	buf, old := b.buf, b.out
-	b.buf = b.spare[:0]
+	b.buf, b.lines = b.spare[:0], 0
 	b.spare = nil
 	b.out = out
 	b.mu.Unlock()

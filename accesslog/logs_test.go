@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/testwait"
 )
 
 // TestBatchWriter checks that the access log's writer loses and reorders
@@ -144,6 +146,78 @@ func TestBatchWriterGathers(t *testing.T) {
 	// preemption or a collection may split the batch once or twice.
 	if writes > 4 {
 		t.Errorf("%d lines took %d writes, want at most 4", writers, writes)
+	}
+}
+
+// TestBatchWriterDirect checks the writer's direct way. Once a write of
+// its goroutine has carried a single line, lines that come one at a time
+// are written before Write returns, except one in probeEvery+1 (the
+// probe), which goes to the goroutine. And when lines come together again
+// (requests answered in one turn of the scheduler), the probe's batch
+// gathers them and writing goes back to batches.
+func TestBatchWriterDirect(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	out := &countingWriter{}
+	w := newBatchWriter(out)
+	defer w.close()
+	isDirect := func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.direct
+	}
+
+	// One line at a time, each waited for: the first line is batched
+	// (a new writer batches), then probeEvery direct lines and a probe,
+	// three times over.
+	const n = 3 * (probeEvery + 1)
+	direct := 0
+	for i := range n {
+		fmt.Fprintf(w, "line %d\n", i)
+		if _, lines := out.counts(); lines == i+1 {
+			direct++
+		}
+		testwait.Until(t, fmt.Sprintf("line %d written", i), 5*time.Second, func() bool {
+			_, lines := out.counts()
+			return lines == i+1 && isDirect()
+		})
+	}
+	if want := n - 3; direct != want {
+		t.Errorf("%d of %d lines written before Write returned, want %d", direct, n, want)
+	}
+	if writes, lines := out.counts(); writes != n || lines != n {
+		t.Errorf("%d lines in %d writes, want %d in %d", lines, writes, n, n)
+	}
+
+	// Lines that come together: the direct lines left before the probe,
+	// then batches. A second turn of the same size is batched from the
+	// start.
+	const writers = 32
+	for turn, most := range []int{probeEvery + 4, 4} {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				fmt.Fprintf(w, "turn %d line %d\n", turn, i)
+			}()
+		}
+		time.Sleep(10 * time.Millisecond) // every writer waits on start
+		writes0, lines0 := out.counts()
+		close(start)
+		wg.Wait()
+		testwait.Until(t, "the turn's lines written", 5*time.Second, func() bool {
+			_, lines := out.counts()
+			return lines == lines0+writers
+		})
+		writes, _ := out.counts()
+		if writes-writes0 > most {
+			t.Errorf("turn %d: %d lines took %d writes, want at most %d", turn, writers, writes-writes0, most)
+		}
+	}
+	if isDirect() {
+		t.Error("still writing directly after turns of many lines")
 	}
 }
 
