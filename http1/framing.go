@@ -49,6 +49,12 @@ type framing struct {
 	teChunk bool   // the last Transfer-Encoding value is "chunked"
 	lastKey headerKey
 	folded  bool
+	post    bool // the request line's method is POST
+
+	// crlf is how many of the bytes before the next request line may
+	// still be CR or LF that the server discards, as net/http does after
+	// a POST (RFC 9112 section 2.2): up to four, while they last.
+	crlf int
 
 	// verdicts[head:] are the verdicts not yet asked for.
 	verdicts []error
@@ -96,6 +102,15 @@ func (f *framing) feed(p []byte) {
 				}
 			}
 		default:
+			if f.crlf > 0 && f.state == fsHead && !f.inHead && len(f.line) == 0 {
+				for f.crlf > 0 && len(p) > 0 && (p[0] == '\r' || p[0] == '\n') {
+					p, f.crlf = p[1:], f.crlf-1
+				}
+				if len(p) == 0 {
+					return
+				}
+				f.crlf = 0 // the request line begins
+			}
 			i := bytes.IndexByte(p, '\n')
 			if i < 0 {
 				f.line = append(f.line, p...)
@@ -163,6 +178,7 @@ func (f *framing) headLine(line []byte) {
 		}
 		f.inHead = true
 		f.http10 = string(line[bytes.LastIndexByte(line, ' ')+1:]) == "HTTP/1.0"
+		f.post = bytes.HasPrefix(line, []byte("POST "))
 		f.cl, f.te, f.hosts, f.lastKey, f.folded = 0, 0, 0, keyOther, false
 		return
 	}
@@ -208,6 +224,9 @@ func (f *framing) headLine(line []byte) {
 		f.verdicts, f.head = f.verdicts[:0], 0
 	}
 	f.verdicts = append(f.verdicts, verdict)
+	if f.post {
+		f.crlf = 4
+	}
 	switch {
 	case verdict != nil:
 		f.state = fsStopped // the handler closes the connection

@@ -609,3 +609,50 @@ func TestH1WriteTimeout(t *testing.T) {
 		t.Fatal("the handler's write still blocked 5 s after the client stopped reading")
 	}
 }
+
+// TestH1VerdictAfterPOSTCRLF checks that the CR and LF a server passes
+// over after a POST do not shift the framing verdicts: a request carrying
+// both Content-Length and Transfer-Encoding after "\r\r\n\n" is refused.
+// The tracker once read those four bytes as a head of its own, and the
+// smuggled request got that head's verdict (none). Each part of the
+// stream comes in a read of its own, on a connection that has answered
+// two requests, as a keep-alive client sends them; and all at once.
+func TestH1VerdictAfterPOSTCRLF(t *testing.T) {
+	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := w.(interface{ FramingError() error }).FramingError(); err != nil {
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		echo(w, r)
+	}))
+	parts := []string{
+		"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+		"\r\r\n\nGET /s HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	}
+	want := []int{200, 200, 400}
+	t.Run("apart", func(t *testing.T) {
+		c := dialH1(t, addr)
+		br := bufio.NewReader(c)
+		for i, p := range parts {
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, &http.Request{Method: methodOf(p, 0)})
+			if err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != want[i] {
+				t.Fatalf("answer %d: %d, want %d", i, resp.StatusCode, want[i])
+			}
+		}
+	})
+	t.Run("together", func(t *testing.T) {
+		resps, _, _ := exchange(t, addr, strings.Join(parts, ""), 3)
+		if got := statusesOf(resps); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("answers %v, want %v", got, want)
+		}
+	})
+}
