@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -160,6 +161,89 @@ func FuzzFramingNetHTTP(f *testing.F) {
 		// would get another's.
 		if clean && len(tr.verdicts) > n {
 			t.Fatalf("net/http reads %d requests, tracker has verdicts for %d (%v)", n, len(tr.verdicts), tr.verdicts)
+		}
+	})
+}
+
+// framingView is what of a tracker decides what it does with the bytes
+// to come: the fields of the head being read count only while one is,
+// and the noted Content-Length and Transfer-Encoding only once seen in it.
+type framingView struct {
+	state           framingState
+	remaining       int64
+	inHead          bool
+	http10          bool
+	cl, te, hosts   int
+	clValue         string
+	clSame, teChunk bool
+	lastKey         headerKey
+	folded, post    bool
+	crlf            int
+	line, verdicts  string
+}
+
+func viewOf(f *framing) framingView {
+	v := framingView{state: f.state, remaining: f.remaining, inHead: f.inHead, crlf: f.crlf,
+		line: string(f.line), verdicts: fmt.Sprint(f.verdicts[f.head:])}
+	if f.inHead {
+		v.http10, v.cl, v.te, v.hosts = f.http10, f.cl, f.te, f.hosts
+		v.lastKey, v.folded, v.post = f.lastKey, f.folded, f.post
+		if f.cl > 0 { // else left from an earlier head
+			v.clValue, v.clSame = string(f.clValue), f.clSame
+		}
+		if f.te > 0 {
+			v.teChunk = f.teChunk
+		}
+	}
+	return v
+}
+
+// FuzzSkipHead checks serveOne's shortcut against the tracker reading
+// everything: the bytes of a raw read (stream, after a POST or not), with
+// the head parsePlainHead takes skipped (skipHead) and the rest fed,
+// leave the tracker as feeding them all does.
+func FuzzSkipHead(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+		"\r\r\n\nGET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"\r\nPOST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nok\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\nGET /3 HTTP/1.1\r\nContent-Le",
+		"GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, afterPOST bool) {
+		unfed := min(len(stream), 4096)
+		if unfed == 0 || afterPOST && unfed < 4 {
+			return // serveOne feeds these whole
+		}
+		var whole, skipped framing
+		for _, tr := range []*framing{&whole, &skipped} {
+			tr.max = 4096 + 4096
+			if afterPOST {
+				tr.feed([]byte("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"))
+			}
+			tr.head = len(tr.verdicts)
+		}
+		whole.feed(stream[:unfed])
+
+		br := bufio.NewReaderSize(bytes.NewReader(stream), 4096)
+		br.Peek(unfed)
+		if afterPOST {
+			peek, _ := br.Peek(4)
+			n := leadingCRLF(peek)
+			skipped.feed(peek[:n])
+			br.Discard(n)
+		}
+		req, plain := parsePlainHead(br, new(reqScratch))
+		if plain {
+			skipped.skipHead(req.ContentLength, req.Method == http.MethodPost)
+		}
+		rest, _ := br.Peek(br.Buffered())
+		skipped.feed(rest)
+		if w, s := viewOf(&whole), viewOf(&skipped); w != s {
+			t.Fatalf("plain head %v: fed whole %+v, skipped %+v", plain, w, s)
 		}
 	})
 }

@@ -799,11 +799,6 @@ func (c *h1Conn) serve() {
 // when the connection is to wait for the next request, its buffers
 // given back, and false when it is closed or hijacked.
 func (c *h1Conn) serveHere() bool {
-	if n := c.in.unfed; n > 0 {
-		p, _ := c.br.Peek(n)
-		c.in.f.feed(p)
-		c.in.unfed = 0
-	}
 	if c.bw == nil {
 		c.bw = h1Writers.Get().(*sendBuf)
 		c.bw.Reset(&c.out)
@@ -856,16 +851,43 @@ func (c *h1Conn) closeWrite() {
 // serveOne reads one request and answers it. keep reports whether the
 // connection can carry another request.
 func (c *h1Conn) serveOne() (keep, hijacked bool) {
+	// The bytes of a raw read (the whole buffer) wait for the framing
+	// tracker. When it waits for a head with nothing pending, and the
+	// head parsePlainHead takes is among them, the tracker skips that
+	// head rather than reading it again (skipHead says why that is
+	// sound) and follows the rest; otherwise it follows them all first.
+	// After a POST, skipping needs the four bytes peeked below in the
+	// buffer: a read there would feed the tracker bytes that come after
+	// those not yet fed.
+	unfed := c.in.unfed
+	c.in.unfed = 0
+	skip := unfed > 0 && unfed <= c.in.f.max && (!c.lastPOST || unfed >= 4) && c.in.f.atRest()
+	if unfed > 0 && !skip {
+		p, _ := c.br.Peek(unfed)
+		c.in.f.feed(p)
+	}
 	if c.lastPOST {
 		// RFC 9112 section 2.2: an empty line before a request line
 		// (old clients add CRLF after a POST body) is ignored.
 		peek, _ := c.br.Peek(4)
-		c.br.Discard(leadingCRLF(peek))
+		n := leadingCRLF(peek)
+		if skip {
+			c.in.f.feed(peek[:n]) // passed over by the tracker too
+		}
+		c.br.Discard(n)
 	}
 	if c.scratch == nil {
 		c.scratch = scratches.Get().(*reqScratch)
 	}
 	req, plain := parsePlainHead(c.br, c.scratch)
+	if skip {
+		if plain {
+			c.in.f.skipHead(req.ContentLength, req.Method == http.MethodPost)
+		}
+		// What follows a plain head; else the whole head and what follows.
+		p, _ := c.br.Peek(c.br.Buffered())
+		c.in.f.feed(p)
+	}
 	if !plain {
 		hr, err := http.ReadRequest(c.br)
 		if err != nil {
