@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ocsiproxy/ocsiproxy/forward"
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/stage"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -199,7 +200,7 @@ func entriesFromRight(lines []string) iter.Seq[string] {
 			l := lines[i]
 			for {
 				j := strings.LastIndexByte(l, ',')
-				if e := strings.Trim(l[j+1:], " \t"); e != "" && !yield(e) {
+				if e := httpsyntax.TrimOWS(l[j+1:]); e != "" && !yield(e) {
 					return
 				}
 				if j < 0 {
@@ -271,7 +272,7 @@ func (s *forwardProtoStage) Run(_ context.Context, st *stage.State) (stage.Resul
 		}
 		return stage.Next, nil
 	}
-	switch v := strings.Trim(lines[0], " \t"); {
+	switch v := httpsyntax.TrimOWS(lines[0]); {
 	case strings.EqualFold(v, "https"):
 		st.Secure = true
 		if st.Trace != nil {

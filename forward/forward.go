@@ -113,8 +113,6 @@ func foldEqual(s, t string, underscoreIsDash bool) bool {
 	return true
 }
 
-func textTrim(s string) string { return strings.Trim(s, " \t") }
-
 // Target is where a request is proxied: scheme ("http" or "https"),
 // host[:port], and the request target (path and query) sent on the
 // request line.
@@ -236,7 +234,7 @@ func appendOutHeader(h wire.Header, st *stage.State, ownForwarded bool) wire.Hea
 			continue
 		}
 		for name := range strings.SplitSeq(f.Value, ",") {
-			if name = textTrim(name); name != "" {
+			if name = httpsyntax.TrimOWS(name); name != "" {
 				named = append(named, canonicalName(name))
 			}
 		}
@@ -341,7 +339,7 @@ func UpgradeProtocol(major, minor int, h *wire.Header) string {
 	if major != 1 || minor < 1 || !httpsyntax.HasToken(h.AppendValues(connBuf[:0], "Connection"), "upgrade") {
 		return ""
 	}
-	up := textTrim(h.Get("Upgrade"))
+	up := httpsyntax.TrimOWS(h.Get("Upgrade"))
 	if up == "" || strings.EqualFold(up, "h2c") || strings.Contains(strings.ToLower(up), "h2c") {
 		return ""
 	}
@@ -444,7 +442,7 @@ func removeHopByHop(h *wire.Header) {
 func listed(values []string, name string) bool {
 	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
-			if wire.EqualName(textTrim(t), name) {
+			if wire.EqualName(httpsyntax.TrimOWS(t), name) {
 				return true
 			}
 		}

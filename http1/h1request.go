@@ -114,7 +114,7 @@ func parsePlainHead(br *bufio.Reader, sc *reqScratch) (*wire.Inbound, bool) {
 				return nil, false
 			}
 		}
-		value = strings.Trim(value, " \t")
+		value = httpsyntax.TrimOWS(value)
 		key := name
 		if !isCanonicalKey(name) {
 			key = textproto.CanonicalMIMEHeaderKey(name)

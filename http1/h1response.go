@@ -531,7 +531,7 @@ func trailerNames(lines []string) []string {
 	var names []string
 	for _, line := range lines {
 		for name := range strings.SplitSeq(line, ",") {
-			if name = strings.Trim(name, " \t"); name != "" {
+			if name = httpsyntax.TrimOWS(name); name != "" {
 				if k := http.CanonicalHeaderKey(name); !slices.Contains(names, k) {
 					names = append(names, k)
 				}

@@ -213,14 +213,16 @@ func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 		return 0
 	}
 	block := p[:end+2] // every line with its CRLF
+	// A field's name and value are offsets in block (a small array to
+	// clear: it is cleared on every call).
 	type field struct {
-		key              string // interned, or "": its canonical form goes in the string
-		name, val        []byte
-		keyOff, valStart int // in the string
+		key                              string // interned, or "": its canonical form goes in the string
+		nameOff, nameEnd, valOff, valEnd int32
 	}
 	var fields [maxPlainLines]field
 	n, size := 0, 0
-	for rest := block; len(rest) > 0; n++ {
+	for off := 0; off < len(block); n++ {
+		rest := block[off:]
 		i := bytes.IndexByte(rest, '\n') // found: the block ends with CRLF
 		if n == maxPlainLines || i < 1 || rest[i-1] != '\r' {
 			return 0
@@ -230,20 +232,22 @@ func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 			return 0
 		}
 		f := &fields[n]
-		f.name, f.val = name, val
+		f.nameOff = int32(off)
+		f.nameEnd = f.nameOff + int32(len(name))
+		f.valOff = int32(off + (cap(rest) - cap(val))) // val is a slice of rest
+		f.valEnd = f.valOff + int32(len(val))
 		if f.key = commonKey(name); f.key == "" {
 			size += len(name)
 		}
 		size += len(val)
-		rest = rest[i+1:]
+		off += i + 1
 	}
 	sb := strs.Room(size)
 	for i := range fields[:n] {
 		f := &fields[i]
-		f.keyOff = len(sb)
 		if f.key == "" {
 			upper := true
-			for _, c := range f.name {
+			for _, c := range block[f.nameOff:f.nameEnd] {
 				if upper && 'a' <= c && c <= 'z' {
 					c -= 'a' - 'A'
 				} else if !upper && 'A' <= c && c <= 'Z' {
@@ -253,17 +257,20 @@ func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 				upper = c == '-'
 			}
 		}
-		f.valStart = len(sb)
-		sb = append(sb, f.val...)
+		sb = append(sb, block[f.valOff:f.valEnd]...)
 	}
 	all := strs.Done(sb)
+	at := 0
 	for i := range fields[:n] {
 		f := &fields[i]
 		key := f.key
 		if key == "" {
-			key = all[f.keyOff:f.valStart]
+			key = all[at : at+int(f.nameEnd-f.nameOff)]
+			at += len(key)
 		}
-		hdr.AddCanonical(key, all[f.valStart:f.valStart+len(f.val)])
+		vlen := int(f.valEnd - f.valOff)
+		hdr.AddCanonical(key, all[at:at+vlen])
+		at += vlen
 	}
 	return end + 4
 }
@@ -288,24 +295,41 @@ func plainLine(line []byte) (name, val []byte, ok bool) {
 			return nil, nil, false
 		}
 	}
-	return name, bytes.Trim(val, " \t"), true
+	return name, httpsyntax.TrimOWS(val), true
+}
+
+// isCanonical reports whether the token k is in canonical form: each
+// letter upper-case at the start and after a hyphen, lower-case elsewhere
+// (the form backends send, so commonKey rarely copies).
+func isCanonical(k []byte) bool {
+	upper := true
+	for _, c := range k {
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
 }
 
 // commonKey returns the canonical form of the field name k (token
 // characters, 64 at most) when it is one of the usual response fields,
 // and "" otherwise.
 func commonKey(k []byte) string {
-	var b [64]byte
-	a := b[:len(k)]
-	upper := true
-	for i, c := range k {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	a := k
+	if !isCanonical(k) {
+		var b [64]byte
+		a = b[:len(k)]
+		upper := true
+		for i, c := range k {
+			if upper && 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			} else if !upper && 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			a[i] = c
+			upper = c == '-'
 		}
-		a[i] = c
-		upper = c == '-'
 	}
 	switch string(a) {
 	case "Accept-Ranges":
@@ -619,7 +643,7 @@ func declaredTrailer(lines []string) http.Header {
 	var t http.Header
 	for _, line := range lines {
 		for name := range strings.SplitSeq(line, ",") {
-			name = strings.Trim(name, " \t")
+			name = httpsyntax.TrimOWS(name)
 			if !httpsyntax.IsToken(name) {
 				continue
 			}
@@ -716,7 +740,7 @@ func (r *chunkedReader) readTrailer() error {
 		if fields == nil {
 			fields = make(http.Header)
 		}
-		fields[key] = append(fields[key], string(bytes.Trim(value, " \t")))
+		fields[key] = append(fields[key], string(httpsyntax.TrimOWS(value)))
 	}
 }
 

@@ -21,6 +21,21 @@ func IsToken(s string) bool {
 	return true
 }
 
+// TrimOWS returns s without its leading and trailing spaces and tabs
+// (optional whitespace, RFC 9110 section 5.6.3), as strings.Trim(s,
+// " \t") and bytes.Trim do, without building a set of the two bytes on
+// every call.
+func TrimOWS[T string | []byte](s T) T {
+	i, j := 0, len(s)
+	for i < j && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	for j > i && (s[j-1] == ' ' || s[j-1] == '\t') {
+		j--
+	}
+	return s[i:j]
+}
+
 // IsTokenByte reports whether c may appear in a token.
 func IsTokenByte(c byte) bool { return tokenChar[c] }
 
@@ -48,7 +63,7 @@ func HasToken(values []string, token string) bool {
 		for v != "" {
 			var t string
 			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.Trim(t, " \t"), token) {
+			if strings.EqualFold(TrimOWS(t), token) {
 				return true
 			}
 		}

@@ -1,6 +1,10 @@
 package httpsyntax
 
-import "testing"
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
 
 func TestIsToken(t *testing.T) {
 	for _, tt := range []struct {
@@ -68,4 +72,20 @@ func TestTrailerAllowed(t *testing.T) {
 			t.Errorf("TrailerAllowed(%q) = %v, want %v", tt.key, got, tt.want)
 		}
 	}
+}
+
+// FuzzTrimOWS checks TrimOWS against the library trims it replaces, on
+// strings and on byte slices.
+func FuzzTrimOWS(f *testing.F) {
+	for _, s := range []string{"", " ", "\t", " \t a b \t ", "a", "\ta\t", " \r\n x\v", "é \t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := TrimOWS(s), strings.Trim(s, " \t"); got != want {
+			t.Fatalf("TrimOWS(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := TrimOWS([]byte(s)), bytes.Trim([]byte(s), " \t"); !bytes.Equal(got, want) {
+			t.Fatalf("TrimOWS([]byte(%q)) = %q, want %q", s, got, want)
+		}
+	})
 }
