@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,10 @@ type Metrics struct {
 	// request costs no label hashing. Their number is bounded as the
 	// series' own is: hosts x rules x statuses.
 	mu   sync.RWMutex
-	seen map[obsKey]observers
+	seen map[obsKey]*series
+	// last is the series counted in last: a run of requests of one kind
+	// (the usual case) costs no map lookup.
+	last atomic.Pointer[series]
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -118,29 +122,48 @@ func (m *Metrics) Register(c prometheus.Collector) error { return m.registry.Reg
 // observe counts one request in the series of its host, rule and status.
 func (m *Metrics) observe(host string, rule xmlconf.Pos, status int, d time.Duration) {
 	k := obsKey{host, rule, status}
-	m.mu.RLock()
-	o, ok := m.seen[k]
-	m.mu.RUnlock()
-	if !ok {
-		// The first request of its kind: look the series up by their
-		// labels once.
-		label, ruleLabel := host, "-"
-		if label == "" {
-			label = "-"
+	s := m.last.Load()
+	if s == nil || s.key != k {
+		m.mu.RLock()
+		s = m.seen[k]
+		m.mu.RUnlock()
+		if s == nil {
+			s = m.newSeries(k)
 		}
-		if rule.File != "" {
-			ruleLabel = rule.Short()
-		}
-		o = observers{m.requests.WithLabelValues(label, ruleLabel, statusLabel(status)), m.duration.WithLabelValues(label)}
-		m.mu.Lock()
-		if m.seen == nil {
-			m.seen = make(map[obsKey]observers)
-		}
-		m.seen[k] = o
-		m.mu.Unlock()
+		m.last.Store(s)
 	}
-	o.requests.Inc()
-	o.duration.Observe(d.Seconds())
+	s.requests.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+// newSeries looks up the series of k by their labels, once: the first
+// request of its kind.
+func (m *Metrics) newSeries(k obsKey) *series {
+	label, ruleLabel := k.host, "-"
+	if label == "" {
+		label = "-"
+	}
+	if k.rule.File != "" {
+		ruleLabel = k.rule.Short()
+	}
+	s := &series{key: k, observers: observers{m.requests.WithLabelValues(label, ruleLabel, statusLabel(k.status)), m.duration.WithLabelValues(label)}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.seen[k]; old != nil {
+		return old // made meanwhile by another request
+	}
+	if m.seen == nil {
+		m.seen = make(map[obsKey]*series)
+	}
+	m.seen[k] = s
+	return s
+}
+
+// series is what the requests of one kind count in: the kind's key and
+// the Prometheus series of its labels.
+type series struct {
+	key obsKey
+	observers
 }
 
 // obsKey identifies the series a request counts in.
@@ -150,7 +173,8 @@ type obsKey struct {
 	status int
 }
 
-// observers are the series of one obsKey.
+// observers are the Prometheus series a request counts in: one for the
+// count, one for the duration.
 type observers struct {
 	requests prometheus.Counter
 	duration prometheus.Observer

@@ -17,6 +17,10 @@ func TestMetricsSeries(t *testing.T) {
 		m.observe("*.example", rule, 200, time.Millisecond)
 	}
 	m.observe("", xmlconf.Pos{}, 404, time.Millisecond)
+	// Kinds in turn: the last series met is not the one to count in.
+	for _, status := range []int{200, 404, 404, 200, 503} {
+		m.observe("*.example", rule, status, time.Millisecond)
+	}
 	fams, err := m.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -38,9 +42,11 @@ func TestMetricsSeries(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]float64{
-		"ocsiproxy_requests_total{*.example,a.conf:7,200}": 3,
+		"ocsiproxy_requests_total{*.example,a.conf:7,200}": 5,
+		"ocsiproxy_requests_total{*.example,a.conf:7,404}": 2,
+		"ocsiproxy_requests_total{*.example,a.conf:7,503}": 1,
 		"ocsiproxy_requests_total{-,-,404}":                1,
-		"ocsiproxy_request_duration_seconds{*.example}":    3,
+		"ocsiproxy_request_duration_seconds{*.example}":    8,
 		"ocsiproxy_request_duration_seconds{-}":            1,
 	} {
 		if got[key] != want {

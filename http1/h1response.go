@@ -198,9 +198,29 @@ func (w *h1Response) emitHead() {
 	case req.Method == http.MethodHead:
 		w.noBody = true
 	}
-	// The values looked at are gathered in arrays of this frame.
-	var valBuf [2]string
-	if v := h.AppendValues(valBuf[:0], "Content-Length"); len(v) == 1 {
+	// The fields looked at are found in one pass, their values gathered
+	// in arrays of this frame.
+	var clBuf, connBuf, trBuf, valBuf [2]string
+	cls, conns, trs, hasDate := clBuf[:0], connBuf[:0], trBuf[:0], false
+	for _, f := range h.Fields() {
+		switch len(f.Name) { // the names compared are of four lengths
+		case len("Content-Length"):
+			if wire.EqualName(f.Name, "Content-Length") {
+				cls = append(cls, f.Value)
+			}
+		case len("Connection"):
+			if wire.EqualName(f.Name, "Connection") {
+				conns = append(conns, f.Value)
+			}
+		case len("Trailer"):
+			if wire.EqualName(f.Name, "Trailer") {
+				trs = append(trs, f.Value)
+			}
+		case len("Date"):
+			hasDate = hasDate || wire.EqualName(f.Name, "Date")
+		}
+	}
+	if v := cls; len(v) == 1 {
 		if n, ok := httpsyntax.ParseContentLength(v[0]); ok {
 			w.cl = n
 		} else {
@@ -209,7 +229,7 @@ func (w *h1Response) emitHead() {
 	} else if len(v) > 1 {
 		h.Del("Content-Length")
 	}
-	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || httpsyntax.HasToken(h.AppendValues(valBuf[:0], "Connection"), "close")
+	w.closeAfter = w.closeAfter || req.Close || w.c.s.closing.Load() || httpsyntax.HasToken(conns, "close")
 	http10 := !req.ProtoAtLeast(1, 1)
 	keepAlive10 := false
 	if http10 {
@@ -227,7 +247,7 @@ func (w *h1Response) emitHead() {
 		}
 	}
 	var trailer []string // the announced trailers, never head fields
-	if tr := h.AppendValues(valBuf[:0], "Trailer"); len(tr) > 0 {
+	if tr := trs; len(tr) > 0 {
 		trailer = trailerNames(tr)
 		if w.chunked && w.trailersOK {
 			w.trailer = trailer
@@ -237,7 +257,7 @@ func (w *h1Response) emitHead() {
 	}
 	writeStatusLine(bw, code)
 	writeFields(bw, h, trailer)
-	if !h.Has("Date") {
+	if !hasDate {
 		bw.WriteString("Date: ")
 		bw.WriteString(httpDate(w.c.s.dateNow()))
 		bw.WriteString("\r\n")
