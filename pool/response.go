@@ -474,10 +474,26 @@ func statusText(status []byte) string {
 func frame(h *head, method string) error {
 	resp := h.resp
 	hdr := &resp.Header
-	// The values are gathered in arrays of this frame: none is kept.
+	// The fields looked at are found in one pass, their values gathered
+	// in arrays of this frame: none is kept.
 	var teBuf, clBuf, connBuf [2]string
-	te := hdr.AppendValues(teBuf[:0], "Transfer-Encoding")
-	cl := hdr.AppendValues(clBuf[:0], "Content-Length")
+	te, cl, conn := teBuf[:0], clBuf[:0], connBuf[:0]
+	for _, f := range hdr.Fields() {
+		switch len(f.Name) { // the names compared are of three lengths
+		case len("Transfer-Encoding"):
+			if wire.EqualName(f.Name, "Transfer-Encoding") {
+				te = append(te, f.Value)
+			}
+		case len("Content-Length"):
+			if wire.EqualName(f.Name, "Content-Length") {
+				cl = append(cl, f.Value)
+			}
+		case len("Connection"):
+			if wire.EqualName(f.Name, "Connection") {
+				conn = append(conn, f.Value)
+			}
+		}
+	}
 	hasTE, hasCL := len(te) > 0, len(cl) > 0
 	if hasTE && hasCL {
 		return framingErrorf("both Transfer-Encoding and Content-Length")
@@ -497,7 +513,6 @@ func frame(h *head, method string) error {
 			return framingErrorf("unsupported Transfer-Encoding %q", clip(strings.Join(te, ", ")))
 		}
 	}
-	conn := hdr.AppendValues(connBuf[:0], "Connection")
 	closeTok := httpsyntax.HasToken(conn, "close")
 	if resp.ProtoMinor == 1 {
 		h.keepAlive = !closeTok
