@@ -17,7 +17,10 @@ import (
 // byte it reads to a tracker that follows the framing of each request
 // exactly as a strict HTTP/1.1 parser does and records one verdict per
 // request head; the handler refuses a flagged request with 400 and closes
-// the connection.
+// the connection. It passes over what the server passes over: the CR and
+// LF after a POST. A head that the server's own parser (parsePlainHead)
+// takes whole from a read is sound by that parser's rules; the tracker
+// then skips it instead of reading it a second time (skipHead).
 var (
 	errCLAndTE  = errors.New("both Content-Length and Transfer-Encoding")
 	errTE10     = errors.New("Transfer-Encoding in an HTTP/1.0 request")

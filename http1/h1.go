@@ -539,7 +539,7 @@ func (r *connReader) Read(p []byte) (int, error) {
 		if r.raw {
 			// Read on the small stack of an idle connection's goroutine:
 			// the tracker, whose calls would grow that stack (a copy per
-			// request), follows these bytes on the worker (serve).
+			// request), follows these bytes on the worker (serveOne).
 			r.unfed = n
 		} else {
 			r.f.feed(p[:n])
