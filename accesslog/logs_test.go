@@ -149,50 +149,56 @@ func TestBatchWriterGathers(t *testing.T) {
 	}
 }
 
-// TestBatchWriterDirect checks the writer's direct way. Once a write of
-// its goroutine has carried a single line, lines that come one at a time
-// are written before Write returns, except one in probeEvery+1 (the
-// probe), which goes to the goroutine. And when lines come together again
-// (requests answered in one turn of the scheduler), the probe's batch
-// gathers them and writing goes back to batches.
+// TestBatchWriterDirect checks the writer's direct way. Once directAfter
+// writes of its goroutine in a row have carried a single line, lines that
+// come one at a time are written before Write returns, except one in
+// probeEvery+1 (the probe), which goes to the goroutine. And when lines
+// come together again (requests answered in one turn of the scheduler),
+// the probe's batch gathers them and writing goes back to batches.
 func TestBatchWriterDirect(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	out := &countingWriter{}
 	w := newBatchWriter(out)
 	defer w.close()
-	isDirect := func() bool {
+	state := func() (direct bool, batches int) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return w.direct
+		return w.singles >= directAfter, w.batches
 	}
 
-	// One line at a time, each waited for: the first line is batched
-	// (a new writer batches), then probeEvery direct lines and a probe,
-	// three times over.
-	const n = 3 * (probeEvery + 1)
-	direct := 0
+	// One line at a time, each waited for (and, when batched, the
+	// goroutine's account of its write): a new writer batches its first
+	// directAfter lines, then writes probeEvery directly and batches a
+	// probe, over and over.
+	const n = directAfter + 3*(probeEvery+1)
+	direct, batched := 0, 0
 	for i := range n {
 		fmt.Fprintf(w, "line %d\n", i)
 		if _, lines := out.counts(); lines == i+1 {
 			direct++
+		} else {
+			batched++
 		}
 		testwait.Until(t, fmt.Sprintf("line %d written", i), 5*time.Second, func() bool {
 			_, lines := out.counts()
-			return lines == i+1 && isDirect()
+			_, batches := state()
+			return lines == i+1 && batches == batched
 		})
 	}
-	if want := n - 3; direct != want {
+	if want := n - directAfter - 3; direct != want {
 		t.Errorf("%d of %d lines written before Write returned, want %d", direct, n, want)
 	}
 	if writes, lines := out.counts(); writes != n || lines != n {
 		t.Errorf("%d lines in %d writes, want %d in %d", lines, writes, n, n)
 	}
 
-	// Lines that come together: the direct lines left before the probe,
-	// then batches. A second turn of the same size is batched from the
-	// start.
-	const writers = 32
-	for turn, most := range []int{probeEvery + 4, 4} {
+	// Lines that come together: the direct lines left before a probe,
+	// then batches. A probe finds itself alone now and then even so (the
+	// scheduler ran the writer's goroutine before the others): three
+	// probes are allowed for. A second turn of the same size is batched
+	// from the start.
+	const writers = 96
+	for turn, most := range []int{3*(probeEvery+1) + 4, 4} {
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range writers {
@@ -216,7 +222,7 @@ func TestBatchWriterDirect(t *testing.T) {
 			t.Errorf("turn %d: %d lines took %d writes, want at most %d", turn, writers, writes-writes0, most)
 		}
 	}
-	if isDirect() {
+	if direct, _ := state(); direct {
 		t.Error("still writing directly after turns of many lines")
 	}
 }
