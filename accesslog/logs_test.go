@@ -110,6 +110,25 @@ func (w *countingWriter) counts() (writes, lines int) {
 	return w.writes, w.lines
 }
 
+// writeTogether has n goroutines write a line each to w ("prefix i"), all
+// let go at once once every one waits (requests answered in one turn of
+// the scheduler), and returns when they have written.
+func writeTogether(w *batchWriter, n int, prefix string) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fmt.Fprintf(w, "%s %d\n", prefix, i)
+		}()
+	}
+	time.Sleep(10 * time.Millisecond) // every writer waits on start
+	close(start)
+	wg.Wait()
+}
+
 // TestBatchWriterGathers checks that lines written by goroutines that are
 // ready to run at the same time (requests answered in one turn of the
 // scheduler) leave in one or two writes, not one write each: the writer's
@@ -120,19 +139,7 @@ func TestBatchWriterGathers(t *testing.T) {
 	out := &countingWriter{}
 	w := newBatchWriter(out)
 	defer w.close()
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			fmt.Fprintf(w, "line %d\n", i)
-		}()
-	}
-	time.Sleep(10 * time.Millisecond) // every writer waits on start
-	close(start)
-	wg.Wait()
+	writeTogether(w, writers, "line")
 	deadline := time.Now().Add(5 * time.Second)
 	writes, lines := out.counts()
 	for lines < writers && time.Now().Before(deadline) {
@@ -199,20 +206,8 @@ func TestBatchWriterDirect(t *testing.T) {
 	// from the start.
 	const writers = 96
 	for turn, most := range []int{3*(probeEvery+1) + 4, 4} {
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				fmt.Fprintf(w, "turn %d line %d\n", turn, i)
-			}()
-		}
-		time.Sleep(10 * time.Millisecond) // every writer waits on start
 		writes0, lines0 := out.counts()
-		close(start)
-		wg.Wait()
+		writeTogether(w, writers, fmt.Sprintf("turn %d line", turn))
 		testwait.Until(t, "the turn's lines written", 5*time.Second, func() bool {
 			_, lines := out.counts()
 			return lines == lines0+writers
