@@ -39,6 +39,33 @@ func ambiguous(name, rfc, head, body string) tcase {
 	}}
 }
 
+// afterPOST is ambiguous's case sent after a whole POST and "\r\r\n\n":
+// after a POST, servers pass over up to four CR or LF before the next
+// request line (RFC 9112 section 2.2, net/http); a framing check that
+// reads them as a request of their own gives the hostile request their
+// verdict. The POST is answered as itself; then as in ambiguous.
+func afterPOST(name, rfc, head, body string) tcase {
+	return tcase{name: name, rfc: rfc, run: func(c *ctx) {
+		first := "POST /first HTTP/1.1\r\nHost: h\r\nX-Token: {tok}\r\nContent-Length: 5\r\n\r\nhello\r\r\n\n"
+		e := c.ex(first+head+body+smuggled+follow, "POST", "POST", "GET")
+		second := 0 // the hostile request's answer; 0: none
+		if len(e.Resps) > 1 {
+			second = e.Resps[1].Status
+		}
+		switch {
+		case second == 0 || second >= 400:
+			if len(e.Resps) > 2 && e.Resps[2].Header.Get("X-Echo-Token") != "" {
+				c.fail("after refusing, the proxy went on reading the connection: %s", e)
+			}
+		default:
+			if len(e.Resps) > 2 || len(e.Extra) > 0 {
+				c.fail("answered %s, then kept the connection for more: %s (the connection must close)", e.Resps[1], e)
+			}
+		}
+		c.backendAtMost(2)
+	}}
+}
+
 // refuse is a case whose request must be refused (4xx/5xx or close), and
 // must not reach the backend.
 func refuse(name, rfc, raw string, method string) tcase {
@@ -108,6 +135,7 @@ func init() {
 	register("smuggling",
 		ambiguous("CL.TE", r6, post(clAll+te("chunked")), chunk0),
 		ambiguous("TE.CL", r6, post(te("chunked")+clAll), chunk0),
+		afterPOST("CL.TE after a POST and CR LF", "RFC 9112 2.2: CR and LF passed over after a POST; then 6.3(3)", post(clAll+te("chunked")), chunk0),
 		ambiguous("CL.TE short CL", r6, post("Content-Length: 4\r\n"+te("chunked")), chunk0),
 		ambiguous("TE value with leading OWS", r6, post(clAll+"Transfer-Encoding:   chunked\r\n"), chunk0),
 		ambiguous("TE value with tab", r6, post(clAll+"Transfer-Encoding:\tchunked\r\n"), chunk0),
