@@ -223,13 +223,7 @@ func (f *framing) headLine(line []byte) {
 	case f.hosts > 1:
 		verdict = errHosts
 	}
-	if f.head == len(f.verdicts) {
-		f.verdicts, f.head = f.verdicts[:0], 0
-	}
-	f.verdicts = append(f.verdicts, verdict)
-	if f.post {
-		f.crlf = 4
-	}
+	f.headEnded(verdict, f.post)
 	switch {
 	case verdict != nil:
 		f.state = fsStopped // the handler closes the connection
@@ -330,6 +324,20 @@ func parseInt(b []byte, base uint64) (int64, bool) {
 	return int64(un), true
 }
 
+// headEnded records the verdict on a head that has ended, and, after a
+// POST, that up to four CR or LF before the next request line are passed
+// over.
+func (f *framing) headEnded(verdict error, post bool) {
+	if f.head == len(f.verdicts) {
+		f.verdicts, f.head = f.verdicts[:0], 0
+	}
+	f.verdicts = append(f.verdicts, verdict)
+	f.crlf = 0
+	if post {
+		f.crlf = 4
+	}
+}
+
 // atRest reports whether the tracker waits for a request head and has
 // seen nothing of one: no line begun, no verdict pending.
 func (f *framing) atRest() bool {
@@ -345,14 +353,7 @@ func (f *framing) atRest() bool {
 // and after them, for a POST, up to four CR or LF to pass over.
 // FuzzSkipHead checks it against feeding.
 func (f *framing) skipHead(length int64, post bool) {
-	if f.head == len(f.verdicts) {
-		f.verdicts, f.head = f.verdicts[:0], 0
-	}
-	f.verdicts = append(f.verdicts, nil)
-	f.crlf = 0
-	if post {
-		f.crlf = 4
-	}
+	f.headEnded(nil, post)
 	if length > 0 {
 		f.state, f.remaining = fsBody, length
 	}
