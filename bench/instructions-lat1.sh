@@ -10,6 +10,8 @@
 #
 #   bench/instructions-lat1.sh                 # ocsiproxy and nginx
 #   TARGETS=ocsiproxy DURATION=10 bench/instructions-lat1.sh
+#   KEEP=/tmp/lat1 bench/instructions-lat1.sh  # keep the dumps there, for
+#                                              # callgrind_annotate
 #
 # Needs valgrind, wrk and (for nginx) nginx; uses ports PORT_BASE to
 # PORT_BASE+2 (18700).
@@ -57,8 +59,9 @@ for t in $TARGETS; do
 EOF
     # One P, no asynchronous preemption (callgrind follows neither), and
     # schedtrace set so that the program does not start itself again
-    # (internal/schedtune) out of valgrind's sight.
-    GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,schedtrace=2147483647 taskset -c 0 \
+    # (internal/schedtune) out of valgrind's sight; RDTSCP off: valgrind does
+    # not know it (SIGILL in the runtime's cputicks).
+    GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,schedtrace=2147483647,cpu.rdtscp=off taskset -c 0 \
       valgrind --tool=callgrind --callgrind-out-file="$out" "$tmp/ocsiproxy" -c "$tmp/ocsi/ocsiproxy.conf" \
       >"$tmp/$t.log" 2>&1 &
     ;;
@@ -105,5 +108,10 @@ EOF
   dump=$(ls -t "$out".* 2>/dev/null | head -1)
   [ -n "$dump" ] || { echo "instructions-lat1.sh: no dump from $t (see $tmp/$t.log)" >&2; exit 1; }
   total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    cp "$dump" "$KEEP/callgrind.$t"
+    echo "$n" >"$KEEP/requests.$t"
+  fi
   echo "$t: $((total / n)) instructions per request ($n requests in ${DURATION}s under callgrind, one connection)"
 done

@@ -245,7 +245,7 @@ func initState(st *stage.State, r *wire.Inbound, env *stage.Env) error {
 		Status:    http.StatusNotFound,
 		Secure:    r.TLS != nil,
 	}
-	st.HostName, _ = splitHost(r.Host)
+	st.HostName = hostName(r.Host)
 	ap, err := r.Peer, error(nil)
 	if !ap.IsValid() {
 		ap, err = netip.ParseAddrPort(r.RemoteAddr)

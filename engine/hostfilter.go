@@ -105,17 +105,52 @@ func globWalk(pattern, name string) bool {
 	return true
 }
 
-// splitHost splits a Host header value into a lower-case name (IPv6
-// without brackets) and port (0 when absent).
-func splitHost(h string) (name string, port int) {
-	if h == "" {
-		return "", 0
+// hostName returns the name in a Host header value, lower-case, without
+// its port (IPv6 without brackets).
+func hostName(h string) string {
+	// The usual Host, ASCII without brackets, without net.SplitHostPort
+	// and strings.ToLower: a pass of table look-ups, then vector searches
+	// for the colons.
+	var class byte
+	for i := 0; i < len(h); i++ {
+		class |= hostByteClass[h[i]]
 	}
+	if class&hostByteOther != 0 {
+		return hostNameFull(h)
+	}
+	if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i]
+	} // else no port, or more than one colon: SplitHostPort refuses it
+	if class&hostByteUpper != 0 {
+		h = strings.ToLower(h)
+	}
+	return h
+}
+
+// The classes of hostByteClass.
+const (
+	hostByteUpper = 1 << iota // an ASCII upper-case letter
+	hostByteOther             // a bracket or a byte above 0x7f: hostNameFull
+)
+
+// hostByteClass gives each byte's class for hostName.
+var hostByteClass = func() (t [256]byte) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = hostByteUpper
+	}
+	t['['], t[']'] = hostByteOther, hostByteOther
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = hostByteOther
+	}
+	return t
+}()
+
+// hostNameFull is hostName for any Host: IPv6 in brackets, non-ASCII.
+func hostNameFull(h string) string {
 	if strings.IndexByte(h, ':') >= 0 { // else no port: SplitHostPort would fail
-		if host, p, err := net.SplitHostPort(h); err == nil {
-			n, _ := strconv.Atoi(p)
-			return strings.ToLower(host), n
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			return strings.ToLower(host)
 		}
 	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")), 0
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
 }

@@ -46,3 +46,36 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
+
+func TestHostName(t *testing.T) {
+	tests := []struct{ host, name string }{
+		{"", ""},
+		{"example.com", "example.com"},
+		{"Example.COM:8080", "example.com"},
+		{"127.0.0.1:18701", "127.0.0.1"},
+		{"[::1]:80", "::1"},
+		{"[::1]", "::1"},
+		{"a:b:c", "a:b:c"}, // too many colons: no port
+		{"host:", "host"},
+		{"host:x", "host"},
+		{"ÉTÉ.example:1", "été.example"},
+	}
+	for _, tt := range tests {
+		if name := hostName(tt.host); name != tt.name {
+			t.Errorf("hostName(%q) = %q, want %q", tt.host, name, tt.name)
+		}
+	}
+}
+
+// FuzzHostName checks hostName's look-ups against hostNameFull, the
+// split by net.SplitHostPort and strings.ToLower.
+func FuzzHostName(f *testing.F) {
+	for _, h := range []string{"", "a", "A:1", "[::1]:2", "a:b:c", "x]:1", "Ä:3", ":", "a:99999999999999999999"} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if name, want := hostName(h), hostNameFull(h); name != want {
+			t.Fatalf("hostName(%q) = %q; hostNameFull: %q", h, name, want)
+		}
+	})
+}

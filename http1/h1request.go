@@ -109,10 +109,8 @@ func parsePlainHead(br *bufio.Reader, sc *reqScratch) (*wire.Inbound, bool) {
 			return nil, false
 		}
 		value := line[colon+1:]
-		for i := 0; i < len(value); i++ {
-			if c := value[i]; (c < ' ' && c != '\t') || c >= 0x7f {
-				return nil, false
-			}
+		if !httpsyntax.ASCIIFieldValue(value) {
+			return nil, false
 		}
 		value = httpsyntax.TrimOWS(value)
 		key := name

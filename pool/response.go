@@ -232,11 +232,14 @@ func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 			return 0
 		}
 		f := &fields[n]
+		if f.key, ok = commonKey(name); !ok {
+			return 0
+		}
 		f.nameOff = int32(off)
 		f.nameEnd = f.nameOff + int32(len(name))
 		f.valOff = int32(off + (cap(rest) - cap(val))) // val is a slice of rest
 		f.valEnd = f.valOff + int32(len(val))
-		if f.key = commonKey(name); f.key == "" {
+		if f.key == "" {
 			size += len(name)
 		}
 		size += len(val)
@@ -275,25 +278,19 @@ func parseHeader(p []byte, hdr *wire.Header, strs *wire.Strings) int {
 	return end + 4
 }
 
-// plainLine splits line (without its CRLF) into its field name and its
-// value without leading and trailing blanks, and reports whether it is a
-// plain field line: see parseHeader.
+// plainLine splits line (without its CRLF) into its field name (not
+// checked: see commonKey) and its value without leading and trailing
+// blanks, and reports whether it is a plain field line as far as its
+// value goes: see parseHeader.
 func plainLine(line []byte) (name, val []byte, ok bool) {
 	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 || colon > 64 {
 		return nil, nil, false
 	}
 	name = line[:colon]
-	for _, c := range name {
-		if !httpsyntax.IsTokenByte(c) {
-			return nil, nil, false
-		}
-	}
 	val = line[colon+1:]
-	for _, c := range val {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return nil, nil, false
-		}
+	if !httpsyntax.ValidFieldValue(val) {
+		return nil, nil, false
 	}
 	return name, httpsyntax.TrimOWS(val), true
 }
@@ -312,25 +309,41 @@ func isCanonical(k []byte) bool {
 	return true
 }
 
-// commonKey returns the canonical form of the field name k (token
-// characters, 64 at most) when it is one of the usual response fields,
-// and "" otherwise.
-func commonKey(k []byte) string {
-	a := k
-	if !isCanonical(k) {
-		var b [64]byte
-		a = b[:len(k)]
-		upper := true
-		for i, c := range k {
-			if upper && 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			} else if !upper && 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			a[i] = c
-			upper = c == '-'
+// commonKey checks the field name k (64 bytes at most) and returns its
+// canonical form when it is one of the usual response fields, or "" when
+// it is another; ok is false when k is not a token. A usual field sent in
+// canonical form, as most backends send them, is found without a look at
+// its bytes one by one.
+func commonKey(k []byte) (key string, ok bool) {
+	if key = knownKey(k); key != "" {
+		return key, true // a token
+	}
+	for _, c := range k {
+		if !httpsyntax.IsTokenByte(c) {
+			return "", false
 		}
 	}
+	if isCanonical(k) {
+		return "", true
+	}
+	var b [64]byte
+	a := b[:len(k)]
+	upper := true
+	for i, c := range k {
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		a[i] = c
+		upper = c == '-'
+	}
+	return knownKey(a), true
+}
+
+// knownKey returns k when it is the canonical name of one of the usual
+// response fields, as an interned string, and "" otherwise.
+func knownKey(a []byte) string {
 	switch string(a) {
 	case "Accept-Ranges":
 		return "Accept-Ranges"
@@ -742,7 +755,7 @@ func (r *chunkedReader) readTrailer() error {
 			return framingErrorf("trailer section over %d bytes", maxTrailerBytes)
 		}
 		name, value, ok := bytes.Cut(line[:len(line)-2], []byte(":"))
-		if !ok || !httpsyntax.IsToken(string(name)) || !validFieldValue(value) {
+		if !ok || !httpsyntax.IsToken(string(name)) || !httpsyntax.ValidFieldValue(value) {
 			return framingErrorf("malformed trailer line %q", clip(string(line)))
 		}
 		if r.resp == nil {
@@ -761,17 +774,6 @@ func (r *chunkedReader) readTrailer() error {
 
 // maxTrailerBytes bounds the trailer section of a chunked body.
 const maxTrailerBytes = 16 << 10
-
-// validFieldValue reports whether v holds only the bytes RFC 9110 allows
-// in a field value: visible characters, obs-text, space and tab.
-func validFieldValue(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
 
 // responseToHTTP returns resp as an *http.Response answering req, for
 // [Pool.RoundTrip]: its fields in a new map, and trailers that arrive

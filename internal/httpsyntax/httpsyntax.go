@@ -36,6 +36,52 @@ func TrimOWS[T string | []byte](s T) T {
 	return s[i:j]
 }
 
+// ValidFieldValue reports whether v holds only the bytes RFC 9110 section
+// 5.5 allows in a field value: visible characters, obs-text (0x80 and
+// above), spaces and tabs.
+func ValidFieldValue[T string | []byte](v T) bool { return fieldValue(v, 0) }
+
+// ASCIIFieldValue reports whether v holds only visible ASCII characters,
+// spaces and tabs: a valid field value without obs-text.
+func ASCIIFieldValue[T string | []byte](v T) bool { return fieldValue(v, hi8) }
+
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// fieldValue checks v eight bytes at a time (one load, a few arithmetic
+// operations): a word with no byte below 0x20, none equal to 0x7f and, of
+// the bits in refuse, none set is valid as it is; any other word is
+// checked byte by byte, which decides (a tab is valid). The tests are
+// those of "Bit Twiddling Hacks" (hasless, haszero): they may flag a
+// valid word, never miss an invalid one.
+func fieldValue[T string | []byte](v T, refuse uint64) bool {
+	for ; len(v) >= 8; v = v[8:] {
+		w := v[:8] // one bounds check for the eight loads, made one
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		ctl := (x - 0x20*lo8) &^ x & hi8 // a byte below 0x20
+		y := x ^ 0x7f*lo8
+		del := (y - lo8) &^ y & hi8 // a byte 0x7f
+		if ctl|del|x&refuse != 0 && !fieldBytes(w, refuse != 0) {
+			return false
+		}
+	}
+	return fieldBytes(v, refuse != 0)
+}
+
+// fieldBytes checks v byte by byte, for fieldValue.
+func fieldBytes[T string | []byte](v T, asciiOnly bool) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < ' ' && c != '\t' || c == 0x7f || asciiOnly && c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // IsTokenByte reports whether c may appear in a token.
 func IsTokenByte(c byte) bool { return tokenChar[c] }
 
@@ -75,6 +121,9 @@ func HasToken(values []string, token string) bool {
 // by a space (as net/http writes values), so that a value can never end
 // its field line or the head early.
 func AppendFieldValue(b []byte, v string) []byte {
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		return append(b, v...) // the usual value: two vector searches
+	}
 	i := len(b)
 	b = append(b, v...)
 	for ; i < len(b); i++ {

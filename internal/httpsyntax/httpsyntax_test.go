@@ -89,3 +89,78 @@ func FuzzTrimOWS(f *testing.F) {
 		}
 	})
 }
+
+func TestFieldValue(t *testing.T) {
+	tests := []struct {
+		v            string
+		valid, ascii bool
+	}{
+		{"", true, true},
+		{"text/plain; charset=utf-8", true, true},
+		{"a\tb", true, true},
+		{"0123456\t89abcdef", true, true}, // a tab in a word flagged for the slow path
+		{"é", true, false},                // obs-text
+		{"0123456789abcdé", true, false},
+		{"\x00", false, false},
+		{"0123456789abcde\x7f", false, false},
+		{"0123456789\r\nEvil", false, false},
+		{"01234567\x1f", false, false}, // in the tail after the words
+		{"\x1f01234567", false, false},
+		{"\x80\x20\x20\x20\x20\x20\x20\x20", true, false},
+		{" ~~~~~~~ ~~~~~~~", true, true},
+	}
+	for _, tt := range tests {
+		if got := ValidFieldValue(tt.v); got != tt.valid {
+			t.Errorf("ValidFieldValue(%q) = %v, want %v", tt.v, got, tt.valid)
+		}
+		if got := ValidFieldValue([]byte(tt.v)); got != tt.valid {
+			t.Errorf("ValidFieldValue([]byte(%q)) = %v, want %v", tt.v, got, tt.valid)
+		}
+		if got := ASCIIFieldValue(tt.v); got != tt.ascii {
+			t.Errorf("ASCIIFieldValue(%q) = %v, want %v", tt.v, got, tt.ascii)
+		}
+	}
+}
+
+// FuzzFieldValue checks the word-at-a-time checks against their
+// definition, one byte at a time.
+func FuzzFieldValue(f *testing.F) {
+	for _, s := range []string{"", "abc", "a\tb\x7fc", "0123456789abcdef\x00", "\x80\x80\x80\x80\x80\x80\x80\x80\x1f", "\x20\x20\x20\x20\x20\x20\x20\x20\x19"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		valid, ascii := true, true
+		for _, c := range []byte(s) {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				valid = false
+			}
+			if c >= 0x80 {
+				ascii = false
+			}
+		}
+		ascii = ascii && valid
+		if got := ValidFieldValue(s); got != valid {
+			t.Fatalf("ValidFieldValue(%q) = %v, want %v", s, got, valid)
+		}
+		if got := ValidFieldValue([]byte(s)); got != valid {
+			t.Fatalf("ValidFieldValue([]byte(%q)) = %v, want %v", s, got, valid)
+		}
+		if got := ASCIIFieldValue(s); got != ascii {
+			t.Fatalf("ASCIIFieldValue(%q) = %v, want %v", s, got, ascii)
+		}
+		b := []byte("X: ")
+		want := append(bytes.Clone(b), strings.NewReplacer("\r", " ", "\n", " ").Replace(s)...)
+		if got := AppendFieldValue(b, s); !bytes.Equal(got, want) {
+			t.Fatalf("AppendFieldValue(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+func BenchmarkFieldValue(b *testing.B) {
+	v := "text/html; charset=utf-8, more text of a usual length"
+	for b.Loop() {
+		if !ValidFieldValue(v) {
+			b.Fatal("refused")
+		}
+	}
+}
