@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
 	"github.com/ocsiproxy/ocsiproxy/wire"
 )
 
@@ -453,9 +454,8 @@ type h1Conn struct {
 	// value made per request is an allocation.
 	waitFn func()
 	peekFn func(fd uintptr) bool
-	// readableFn is c.readable (TLS connections), peekByte its buffer.
+	// readableFn is c.readable (TLS connections).
 	readableFn func(fd uintptr) bool
-	peekByte   [1]byte
 	// peekErr is the outcome of peekRaw.
 	peekErr error
 	// hotAt is the sweep tick at which a hot wait (waitHot) is cut, 0
@@ -517,15 +517,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 	var n int
 	var err error
 	if r.raw {
-		for {
-			n, err = syscall.Read(r.fd, p)
-			if err != syscall.EINTR {
-				break
-			}
-		}
+		n, err = nbio.Read(r.fd, p)
 		switch {
 		case err != nil:
-			n = 0
 		case n == 0:
 			err = io.EOF
 		}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
 )
 
 // HTTP/1.x over TLS. An HTTPS port hands its connections to ServeTLS,
@@ -130,12 +132,8 @@ func (c *h1Conn) parkTLS() {
 // readable is the RawConn.Read callback of parkTLS: it reports whether
 // the socket has bytes or an end to read, reading nothing (MSG_PEEK).
 func (c *h1Conn) readable(fd uintptr) bool {
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), c.peekByte[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err != syscall.EINTR {
-			return err != syscall.EAGAIN
-		}
-	}
+	_, err := nbio.Peek(int(fd))
+	return err != syscall.EAGAIN
 }
 
 // rawConnOf returns the socket beneath nc, a *tls.Conn or a plain

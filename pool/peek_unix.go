@@ -2,7 +2,11 @@
 
 package pool
 
-import "syscall"
+import (
+	"syscall"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
+)
 
 // peekSocket looks at c's socket without blocking and without taking
 // anything from it (recv with MSG_PEEK and MSG_DONTWAIT). Without a socket
@@ -21,11 +25,7 @@ func (c *conn) peekSocket() sockState {
 // peekStep is the syscall.RawConn.Control function of peekSocket (as
 // c.peekFn, made once per connection: a look allocates nothing).
 func (c *conn) peekStep(fd uintptr) {
-	var b [1]byte
-	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	for err == syscall.EINTR {
-		n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	}
+	n, err := nbio.Peek(int(fd))
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
 	case err != nil || n == 0:

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
 )
 
 // rawSendable says that this system lets a request be written from
@@ -87,10 +89,7 @@ func (c *conn) sendStep(fd uintptr) bool {
 		}
 		c.wrote = true
 		out := c.sendOut
-		n, err := syscall.Write(int(fd), out)
-		for err == syscall.EINTR {
-			n, err = syscall.Write(int(fd), out)
-		}
+		n, err := nbio.Write(int(fd), out)
 		switch {
 		case err == syscall.EAGAIN:
 			c.rest = out
@@ -116,10 +115,7 @@ func (c *conn) sendStep(fd uintptr) bool {
 
 // readRaw reads the socket l.fd once.
 func (l *limitedConn) readRaw(p []byte) (int, error) {
-	n, err := syscall.Read(l.fd, p)
-	for err == syscall.EINTR {
-		n, err = syscall.Read(l.fd, p)
-	}
+	n, err := nbio.Read(l.fd, p)
 	switch {
 	case err == syscall.EAGAIN:
 		return 0, err

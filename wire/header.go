@@ -252,6 +252,9 @@ func EqualName(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	if a == b {
+		return true // names in the same (canonical) form: one vector compare
+	}
 	for i := 0; i < len(a); i++ {
 		x, y := a[i], b[i]
 		if x == y {
