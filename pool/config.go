@@ -14,6 +14,7 @@ import (
 
 	"github.com/youmark/pkcs8"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
 
@@ -384,7 +385,7 @@ func parsePathPrefix(p string) (string, error) {
 	if !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("want a path beginning with \"/\"")
 	}
-	if strings.ContainsAny(p, "?#") || hasSpaceOrCRLF(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if strings.ContainsAny(p, "?#") || httpsyntax.HasSpaceOrCRLF(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", fmt.Errorf("want a path without query, fragment, spaces or control characters")
 	}
 	if _, err := url.PathUnescape(p); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
 	"github.com/ocsiproxy/ocsiproxy/wire"
 	"github.com/ocsiproxy/ocsiproxy/xmlconf"
 )
@@ -518,13 +519,13 @@ func parseHealth(e *xmlconf.Element, errs *xmlconf.ErrorList) *Health {
 		bad := func(want string) { errs.Add(e.Pos, "<health>: %s=%q: want %s", a.Name, a.Value, want); ok = false }
 		switch a.Name {
 		case "path":
-			if !strings.HasPrefix(a.Value, "/") || hasSpaceOrCRLF(a.Value) || strings.ContainsAny(a.Value, "#") {
+			if !strings.HasPrefix(a.Value, "/") || httpsyntax.HasSpaceOrCRLF(a.Value) || strings.ContainsAny(a.Value, "#") {
 				bad(`a request target beginning with "/"`)
 				continue
 			}
 			h.Path = a.Value
 		case "host":
-			if a.Value == "" || hasSpaceOrCRLF(a.Value) || strings.ContainsAny(a.Value, "/?#@") {
+			if a.Value == "" || httpsyntax.HasSpaceOrCRLF(a.Value) || strings.ContainsAny(a.Value, "/?#@") {
 				bad("a host[:port]")
 				continue
 			}

@@ -29,10 +29,10 @@ func checkRequest(req *wire.Request) error {
 	if !httpsyntax.IsToken(req.Method) {
 		return fmt.Errorf("%w: method %q", errInvalidHeader, req.Method)
 	}
-	if req.Host == "" || hasSpaceOrCRLF(req.Host) {
+	if req.Host == "" || httpsyntax.HasSpaceOrCRLF(req.Host) {
 		return fmt.Errorf("%w: Host %q", errInvalidHeader, req.Host)
 	}
-	if req.Target == "" || hasSpaceOrCRLF(req.Target) {
+	if req.Target == "" || httpsyntax.HasSpaceOrCRLF(req.Target) {
 		return fmt.Errorf("%w: target %q", errInvalidHeader, req.Target)
 	}
 	for _, f := range req.Header.Fields() {
@@ -41,18 +41,6 @@ func checkRequest(req *wire.Request) error {
 		}
 	}
 	return nil
-}
-
-// hasSpaceOrCRLF reports whether s holds a space, tab, CR or LF (a loop:
-// strings.ContainsAny builds a set on every call).
-func hasSpaceOrCRLF(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', '\r', '\n':
-			return true
-		}
-	}
-	return false
 }
 
 // requestFromHTTP returns hr as the pool sends it, for [Pool.RoundTrip]

@@ -21,6 +21,47 @@ func IsToken(s string) bool {
 	return true
 }
 
+// load8 returns the eight bytes of w (len(w) == 8) as a little-endian
+// word: the compiler makes it one load.
+func load8[T string | []byte](w T) uint64 {
+	_ = w[7]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// HasSpaceOrCRLF reports whether s holds a space, tab, CR or LF: the
+// bytes that would end a request line's parts or a field line early.
+func HasSpaceOrCRLF(s string) bool {
+	if len(s) < 8 {
+		return spaceOrCRLF(s)
+	}
+	for {
+		w := s[:8] // the last word overlaps the one before
+		if x := load8(w); (x-0x21*lo8)&^x&hi8 != 0 && spaceOrCRLF(w) { // a byte below 0x21 first
+			return true
+		}
+		if len(s) == 8 {
+			return false
+		}
+		if len(s) < 16 {
+			s = s[len(s)-8:]
+		} else {
+			s = s[8:]
+		}
+	}
+}
+
+// spaceOrCRLF is HasSpaceOrCRLF one byte at a time.
+func spaceOrCRLF(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\r', '\n':
+			return true
+		}
+	}
+	return false
+}
+
 // TrimOWS returns s without its leading and trailing spaces and tabs
 // (optional whitespace, RFC 9110 section 5.6.3), as strings.Trim(s,
 // " \t") and bytes.Trim do, without building a set of the two bytes on
@@ -58,9 +99,8 @@ const (
 // valid word, never miss an invalid one.
 func fieldValue[T string | []byte](v T, refuse uint64) bool {
 	for ; len(v) >= 8; v = v[8:] {
-		w := v[:8] // one bounds check for the eight loads, made one
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		w := v[:8]
+		x := load8(w)
 		ctl := (x - 0x20*lo8) &^ x & hi8 // a byte below 0x20
 		y := x ^ 0x7f*lo8
 		del := (y - lo8) &^ y & hi8 // a byte 0x7f

@@ -164,3 +164,53 @@ func BenchmarkFieldValue(b *testing.B) {
 		}
 	}
 }
+
+// FuzzWordChecks checks IsToken, and HasSpaceOrCRLF, which looks at
+// eight bytes at a time, against their definitions one byte at a time.
+func FuzzWordChecks(f *testing.F) {
+	for _, s := range []string{"", "Content-Type", "X-Forwarded-For", "x_y.z~", "GET", "Content-Type:", "ab cdefgh", "abcdefgh\x00", "abcdefg@", "ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789", "\x80abcdefg", "/p?q=1\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		token := s != ""
+		space := false
+		for _, c := range []byte(s) {
+			if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) && !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+				token = false
+			}
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				space = true
+			}
+		}
+		if got := IsToken(s); got != token {
+			t.Fatalf("IsToken(%q) = %v, want %v", s, got, token)
+		}
+		if got := HasSpaceOrCRLF(s); got != space {
+			t.Fatalf("HasSpaceOrCRLF(%q) = %v, want %v", s, got, space)
+		}
+	})
+}
+
+func BenchmarkIsToken(b *testing.B) {
+	for b.Loop() {
+		if !IsToken("X-Forwarded-For") || !IsToken("Content-Type") {
+			b.Fatal("refused")
+		}
+	}
+}
+
+func BenchmarkHasSpaceOrCRLF(b *testing.B) {
+	for b.Loop() {
+		if HasSpaceOrCRLF("127.0.0.1:18600") || HasSpaceOrCRLF("/some/path/of/a/site?q=1") {
+			b.Fatal("found")
+		}
+	}
+}
+
+func BenchmarkSpaceOrCRLF(b *testing.B) {
+	for b.Loop() {
+		if spaceOrCRLF("127.0.0.1:18600") || spaceOrCRLF("/some/path/of/a/site?q=1") {
+			b.Fatal("found")
+		}
+	}
+}
