@@ -454,6 +454,10 @@ type h1Conn struct {
 	// value made per request is an allocation.
 	waitFn func()
 	peekFn func(fd uintptr) bool
+	// hot is set while the connection waits hot (waitHot): it keeps its
+	// buffers then, which saves taking them from their pools and giving
+	// them back for each request.
+	hot bool
 	// readableFn is c.readable (TLS connections).
 	readableFn func(fd uintptr) bool
 	// peekErr is the outcome of peekRaw.
@@ -648,7 +652,9 @@ func (c *h1Conn) peekRaw(fd uintptr) bool {
 	_, c.peekErr = c.br.Peek(1)
 	if errors.Is(c.peekErr, syscall.EAGAIN) {
 		c.peekErr = nil // what ends the wait is told by RawConn.Read
-		c.releaseReader()
+		if !c.hot {
+			c.releaseReader() // an idle connection holds no buffer
+		}
 		return false // nothing yet: wait for the socket
 	}
 	return true
@@ -779,6 +785,8 @@ func (c *h1Conn) close() {
 func (c *h1Conn) serve() {
 	for c.serveHere() {
 		if !c.waitHot() {
+			c.releaseReader()
+			c.releaseWriter()
 			c.releaseScratch()
 			go c.waitFn()
 			return
@@ -790,8 +798,9 @@ func (c *h1Conn) serve() {
 }
 
 // serveHere serves the requests whose bytes are here. It reports true
-// when the connection is to wait for the next request, its buffers
-// given back, and false when it is closed or hijacked.
+// when the connection is to wait for the next request (its buffers kept
+// for a hot wait: the caller gives them back before any other), and
+// false when it is closed or hijacked.
 func (c *h1Conn) serveHere() bool {
 	if c.bw == nil {
 		c.bw = h1Writers.Get().(*sendBuf)
@@ -819,8 +828,6 @@ func (c *h1Conn) serveHere() bool {
 			c.close()
 			return false
 		}
-		c.releaseReader()
-		c.releaseWriter()
 		c.boundIdle()
 		return true
 	}

@@ -34,7 +34,8 @@ const maxHot = 256
 const hotWaitMinIdle = time.Second
 
 // waitHot waits on the calling goroutine for the next request of c, an
-// idle connection whose buffers are given back. It reports false when c
+// idle connection, which keeps its buffers meanwhile (the caller gives
+// them back when it waits the usual way). It reports false when c
 // is not to wait hot (a TLS connection, one that sent a single request,
 // too many hot already, the server ending) or the sweeper cut the wait
 // before a byte came: the caller then has it wait the usual way.
@@ -72,10 +73,10 @@ func (c *h1Conn) waitHot() bool {
 		// request 3.87 -> 2.89 in the small benchmark).
 		runtime.Gosched()
 	}
-	c.in.raw = true
+	c.in.raw, c.hot = true, true
 	c.peekErr = nil
 	err := c.rc.Read(c.peekFn)
-	c.in.raw = false
+	c.in.raw, c.hot = false, false
 	c.wmu.Lock()
 	cut := !c.hotAt.CompareAndSwap(at, 0)
 	c.wmu.Unlock()
@@ -88,7 +89,7 @@ func (c *h1Conn) waitHot() bool {
 		// The sweeper's deadline is in force; the next setReadDeadline
 		// replaces it.
 		c.rdl = aLongTimeAgo
-		if c.br == nil && errors.Is(perr, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
+		if (c.br == nil || c.br.Buffered() == 0) && errors.Is(perr, os.ErrDeadlineExceeded) && c.state.Load() == stateIdle {
 			c.boundIdle()
 			return false
 		}
