@@ -36,8 +36,10 @@ func HasSpaceOrCRLF(s string) bool {
 		return spaceOrCRLF(s)
 	}
 	for {
-		w := s[:8] // the last word overlaps the one before
-		if x := load8(w); (x-0x21*lo8)&^x&hi8 != 0 && spaceOrCRLF(w) { // a byte below 0x21 first
+		// A word with a byte below 0x21 is looked at byte by byte; the
+		// last word overlaps the one before.
+		w := s[:8]
+		if x := load8(w); (x-0x21*lo8)&^x&hi8 != 0 && spaceOrCRLF(w) {
 			return true
 		}
 		if len(s) == 8 {
