@@ -4,13 +4,13 @@
 // non-blocking mode).
 //
 // On Linux the calls go through syscall.RawSyscall: the scheduler is not
-// told of them (no entersyscall and exitsyscall, about 150 instructions a
-// call, a fifth of the runtime's share of a proxied request), which is
-// sound only because a call on a non-blocking socket returns at once,
-// with EAGAIN when it would block. Never use them on a descriptor that
-// may block (a file, a socket in blocking mode): the goroutine's P would
-// be held for as long as the call takes. Elsewhere they are the syscall
-// package's calls.
+// told of them (no entersyscall and exitsyscall: about 150 instructions a
+// call, and the plain path makes four such calls per proxied request),
+// which is sound only because a call on a non-blocking socket returns
+// at once, with EAGAIN when it would block. Never use them on a
+// descriptor that may block (a file, a socket in blocking mode): the
+// goroutine's P would be held for as long as the call takes. Elsewhere
+// they are the syscall package's calls.
 //
 // Each call is repeated when interrupted by a signal (EINTR); the error
 // is a syscall.Errno (no allocation: errno values are small), nil on
