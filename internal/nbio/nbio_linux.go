@@ -6,23 +6,16 @@ import (
 )
 
 // Read reads from the non-blocking socket fd into p, as syscall.Read.
-func Read(fd int, p []byte) (int, error) {
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-		if e == 0 {
-			return int(n), nil
-		}
-		if e != syscall.EINTR {
-			return 0, e
-		}
-	}
-}
+func Read(fd int, p []byte) (int, error) { return rw(syscall.SYS_READ, fd, p) }
 
 // Write writes p to the non-blocking socket fd, as syscall.Write: it may
 // write only part of p (a full socket buffer), or nothing (EAGAIN).
-func Write(fd int, p []byte) (int, error) {
+func Write(fd int, p []byte) (int, error) { return rw(syscall.SYS_WRITE, fd, p) }
+
+// rw makes the read or write system call trap on fd and p.
+func rw(trap uintptr, fd int, p []byte) (int, error) {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 		if e == 0 {
 			return int(n), nil
 		}

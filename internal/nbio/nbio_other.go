@@ -5,23 +5,16 @@ package nbio
 import "syscall"
 
 // Read reads from the non-blocking socket fd into p, as syscall.Read.
-func Read(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(fd, p)
-		if err != syscall.EINTR {
-			if err != nil {
-				n = 0
-			}
-			return n, err
-		}
-	}
-}
+func Read(fd int, p []byte) (int, error) { return rw(syscall.Read, fd, p) }
 
 // Write writes p to the non-blocking socket fd, as syscall.Write: it may
 // write only part of p (a full socket buffer), or nothing (EAGAIN).
-func Write(fd int, p []byte) (int, error) {
+func Write(fd int, p []byte) (int, error) { return rw(syscall.Write, fd, p) }
+
+// rw calls op (syscall.Read or syscall.Write) on fd and p.
+func rw(op func(int, []byte) (int, error), fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Write(fd, p)
+		n, err := op(fd, p)
 		if err != syscall.EINTR {
 			if err != nil {
 				n = 0
