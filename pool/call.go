@@ -515,9 +515,13 @@ func (k *call) send(c *conn, deadline time.Time) bool {
 	c.setWriteDeadline(deadline) // for a head written in part
 	if c.rawSend {
 		// Written by readFor, from within its wait for the answer.
+		// k.writing stays set until the head is written whole
+		// (sendStep, or sendAndWait for a head written in part): the
+		// sweeper, finding k due while it is set, gives the connection
+		// up, which ends a write that blocks; finding it clear, it
+		// cuts only the read.
 		c.out = k.req.AppendHead(c.out[:0])
 		c.writers.Add(-1)
-		k.writing.Store(false)
 		c.wmu.Unlock()
 		return true
 	}

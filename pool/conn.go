@@ -112,6 +112,7 @@ type conn struct {
 	lookFirst     bool
 	wrote         bool
 	werr, rerr    error
+	sending       *call // the call whose head sendStep writes
 	// strs makes the strings of the answers' heads (of the one goroutine
 	// reading an answer at a time): many answers share one allocation.
 	strs wire.Strings

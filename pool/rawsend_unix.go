@@ -45,9 +45,13 @@ func (c *conn) sendAndWait(k *call) (werr, rerr error, seen sockState) {
 	if testHookSend != nil {
 		testHookSend(c, false)
 	}
+	c.sending = k
 	err := c.rc.Read(c.sendFn)
 	werr, rerr, wrote, rest := c.werr, c.rerr, c.wrote, c.rest
-	c.sendOut, c.rest, c.werr, c.rerr, c.lookFirst = nil, nil, nil, nil, false
+	c.sendOut, c.rest, c.werr, c.rerr, c.lookFirst, c.sending = nil, nil, nil, nil, false, nil
+	if rest == nil {
+		k.writing.Store(false) // written whole (sendStep cleared it already), or not at all
+	}
 	switch {
 	case werr != nil:
 		return werr, nil, sockIdle
@@ -58,8 +62,7 @@ func (c *conn) sendAndWait(k *call) (werr, rerr error, seen sockState) {
 		// connection closed): the request was not sent.
 		return nil, err, sockIdle
 	case rest != nil:
-		k.writing.Store(true)
-		_, err := c.nc.Write(rest)
+		_, err := c.nc.Write(rest) // k.writing is still set (see call.send)
 		k.writing.Store(false)
 		if err != nil {
 			return err, nil, sockIdle
@@ -101,7 +104,8 @@ func (c *conn) sendStep(fd uintptr) bool {
 			c.rest = out[n:]
 			return true
 		}
-		return false // nothing can have been answered yet: wait
+		c.sending.writing.Store(false) // written: a due call's read is what is cut
+		return false                   // nothing can have been answered yet: wait
 	}
 	c.lc.fd = int(fd)
 	_, c.rerr = c.br.Peek(1)

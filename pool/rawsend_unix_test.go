@@ -3,8 +3,11 @@
 package pool
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -191,5 +194,56 @@ func halfClosed(c *rawConn, n *atomic.Int32) {
 			return
 		}
 		n.Add(1)
+	}
+}
+
+// TestDueBeforeRawWrite: a call that falls due after its head is built
+// but before sendStep writes it (the hook holds the write past the
+// deadline), to a backend that reads nothing, with a head too big for
+// the socket buffers. The sweeper must give the connection up, which
+// ends the write that blocks; cutting only the read (as for a call whose
+// head was written) left that write blocked until the write's own slack,
+// which the test sets to an hour.
+func TestDueBeforeRawWrite(t *testing.T) {
+	done := newSignal()
+	defer done.fire()
+	b := newRawBackend(t, func(c *rawConn) {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+		done.wait(nil) // reads nothing
+	})
+	p := testPool(t, func(s *Settings) { s.CallTimeout = 200 * time.Millisecond })
+	d := &net.Dialer{}
+	p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(4 << 10)
+		}
+		return c, err
+	}
+	req := mustRequest(t, b.url("/big"))
+	u, _ := p.upstreamFor(wireRequest(t, req))
+	u.wslack = hang
+	req.Header.Set("X-Big", strings.Repeat("x", 4<<20))
+	var held atomic.Bool
+	testHookSend = func(c *conn, afterLook bool) {
+		if afterLook && !held.Swap(true) {
+			time.Sleep(200*time.Millisecond + 3*sweepTick) // due, and swept
+		}
+	}
+	defer func() { testHookSend = nil }()
+	start := time.Now()
+	_, err := p.RoundTrip(req)
+	took := time.Since(start)
+	var te *timeoutError
+	if !errors.As(err, &te) || !strings.HasSuffix(te.msg, "within call_timeout") {
+		t.Fatalf("%v, want a call_timeout error", err)
+	}
+	if !held.Load() {
+		t.Fatal("the hook was not called: the head was not written from within the wait")
+	}
+	if took > 200*time.Millisecond+3*sweepTick+sweepTick+lateSlack {
+		t.Errorf("timed out after %v, want at most %v", took, 200*time.Millisecond+4*sweepTick+lateSlack)
 	}
 }
