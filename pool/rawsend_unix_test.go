@@ -3,7 +3,6 @@
 package pool
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -203,25 +202,11 @@ func halfClosed(c *rawConn, n *atomic.Int32) {
 // the socket buffers. The sweeper must give the connection up, which
 // ends the write that blocks; cutting only the read (as for a call whose
 // head was written) left that write blocked until the write's own slack,
-// which the test sets to an hour.
+// which the test sets to hang (20 s).
 func TestDueBeforeRawWrite(t *testing.T) {
-	done := newSignal()
-	defer done.fire()
-	b := newRawBackend(t, func(c *rawConn) {
-		if tc, ok := c.Conn.(*net.TCPConn); ok {
-			tc.SetReadBuffer(4 << 10)
-		}
-		done.wait(nil) // reads nothing
-	})
+	b := deafBackend(t)
 	p := testPool(t, func(s *Settings) { s.CallTimeout = 200 * time.Millisecond })
-	d := &net.Dialer{}
-	p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(4 << 10)
-		}
-		return c, err
-	}
+	smallSendBuffers(p)
 	req := mustRequest(t, b.url("/big"))
 	u, _ := p.upstreamFor(wireRequest(t, req))
 	u.wslack = hang

@@ -229,14 +229,7 @@ func mustRequest(t *testing.T, url string) *http.Request {
 // out on time, by the sweeper, although the connection's write deadline
 // is much later; its connection is given up.
 func TestBlockedWriteTimesOut(t *testing.T) {
-	done := newSignal()
-	defer done.fire()
-	b := newRawBackend(t, func(c *rawConn) {
-		if tc, ok := c.Conn.(*net.TCPConn); ok {
-			tc.SetReadBuffer(4 << 10)
-		}
-		done.wait(nil) // reads nothing
-	})
+	b := deafBackend(t)
 	for _, tt := range []struct {
 		name  string
 		set   func(s *Settings)
@@ -247,14 +240,7 @@ func TestBlockedWriteTimesOut(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testPool(t, tt.set)
-			d := &net.Dialer{}
-			p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := d.DialContext(ctx, network, addr)
-				if tc, ok := c.(*net.TCPConn); ok {
-					tc.SetWriteBuffer(4 << 10)
-				}
-				return c, err
-			}
+			smallSendBuffers(p)
 			req := mustRequest(t, b.url("/big"))
 			u, _ := p.upstreamFor(wireRequest(t, req))
 			u.wslack = hang // only the sweeper can end the write in time
@@ -274,6 +260,33 @@ func TestBlockedWriteTimesOut(t *testing.T) {
 				t.Errorf("timeouts %d, abandoned %d, want 1 and 1", st.Timeouts, st.Abandoned)
 			}
 		})
+	}
+}
+
+// deafBackend returns a backend that accepts connections, with a small
+// receive buffer, and reads nothing from them until the test ends: a
+// long enough request head blocks its write.
+func deafBackend(t *testing.T) *rawBackend {
+	done := newSignal()
+	b := newRawBackend(t, func(c *rawConn) {
+		if tc, ok := c.Conn.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+		done.wait(nil) // reads nothing
+	})
+	t.Cleanup(done.fire) // before the backend's own clean-up (last in, first run)
+	return b
+}
+
+// smallSendBuffers has p dial connections with a small send buffer.
+func smallSendBuffers(p *Pool) {
+	d := &net.Dialer{}
+	p.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(4 << 10)
+		}
+		return c, err
 	}
 }
 
