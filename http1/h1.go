@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -234,6 +235,9 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 		st := tc.ConnectionState()
 		c.tls = &st
 		c.readableFn = c.readable
+	} else if c.rc != nil && plainTCP(nc) {
+		c.out.raw = true
+		c.out.stepFn = c.out.writeStep
 	}
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
@@ -550,14 +554,83 @@ func (r *connReader) Read(p []byte) (int, error) {
 // net.Conn, with a write deadline o.WriteTimeout ahead, moved at most every
 // quarter of WriteTimeout (a deadline costs a timer update) and never
 // once the connection is hijacked (a tunnel has no such bound).
+//
+// On a plain TCP connection (raw), Write writes to the socket itself
+// from within syscall.RawConn.Write (writeStep, with nbio): the same
+// locking, deadline and wait as net.Conn.Write, without the runtime's
+// system-call bookkeeping around each write.
 type connWriter struct {
 	c        *h1Conn
 	deadline time.Time // the write deadline set, zero when none
+	raw      bool      // c.nc is a plain TCP connection, written through c.rc
+	// rest is what writeStep has left to write, werr its write's error;
+	// stepFn is w.writeStep, made once (a method value made per write
+	// is an allocation).
+	rest   []byte
+	werr   error
+	stepFn func(fd uintptr) bool
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
 	w.bound()
-	return w.c.nc.Write(p)
+	c := w.c
+	if !w.raw || c.hijacked {
+		return c.nc.Write(p)
+	}
+	w.rest, w.werr = p, nil
+	err := c.rc.Write(w.stepFn)
+	n := len(p) - len(w.rest)
+	if w.werr != nil {
+		err = w.werr
+	}
+	w.rest, w.werr = nil, nil
+	if err != nil {
+		return n, writeError(c.nc, err)
+	}
+	return n, nil
+}
+
+// writeStep is the syscall.RawConn.Write function of connWriter.Write:
+// it writes w.rest until it is all written (true), the socket's buffer
+// is full (false: wait until it can take more), or a write fails (true,
+// with w.werr set).
+func (w *connWriter) writeStep(fd uintptr) bool {
+	for len(w.rest) > 0 {
+		n, err := nbio.Write(int(fd), w.rest)
+		switch {
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			w.werr = os.NewSyscallError("write", err)
+			return true
+		}
+		w.rest = w.rest[n:]
+	}
+	return true
+}
+
+// plainTCP reports whether writing to nc is writing to its TCP socket
+// and nothing more: nc is a *net.TCPConn, or a wrapper that says so (the
+// server's, which counts connection slots, adds nothing to Write).
+func plainTCP(nc net.Conn) bool {
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		return true
+	case interface{ PlainTCP() bool }:
+		return c.PlainTCP()
+	}
+	return false
+}
+
+// writeError returns err, the error of a raw write to nc, as nc.Write
+// would have returned it: a *net.OpError of Op "write" (the syscall
+// package's RawConn says "raw-write").
+func writeError(nc net.Conn, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return &net.OpError{Op: "write", Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: err}
 }
 
 // WriteBuffers is Write for several buffers (sendBuf.Write): one writev

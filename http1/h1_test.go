@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,30 +585,101 @@ func FuzzH1Conn(f *testing.F) {
 
 // TestH1WriteTimeout checks that a client that stops reading is cut off
 // after the write timeout: the handler's write fails instead of blocking
-// for ever.
+// for ever. A chunked answer is written by writev (each chunk's size,
+// buffered, then the chunk); one of known length by raw writes
+// (TestH1RawWrite). Either way the error is net.Conn's.
 func TestH1WriteTimeout(t *testing.T) {
-	done := make(chan error, 1)
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		chunk := make([]byte, 32<<10)
-		for i := 0; i < 2048; i++ { // 64 MiB, far over the socket buffers
-			if _, err := w.Write(chunk); err != nil {
-				done <- err
+	for _, tc := range []struct {
+		name   string
+		length bool
+		op     string
+	}{
+		{"chunked", false, "writev"},
+		{"length", true, "write"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				chunk := make([]byte, 32<<10)
+				if tc.length {
+					w.Header().Set("Content-Length", strconv.Itoa(2048*len(chunk)))
+				}
+				for i := 0; i < 2048; i++ { // 64 MiB, far over the socket buffers
+					if _, err := w.Write(chunk); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}), func(o *Options) { o.WriteTimeout = 200 * time.Millisecond })
+			c := dialH1(t, addr)
+			io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+			// The client reads nothing.
+			select {
+			case err := <-done:
+				var ne net.Error
+				if !errors.As(err, &ne) || !ne.Timeout() {
+					t.Errorf("handler's write ended with %v, want a timeout", err)
+				}
+				var oe *net.OpError
+				if !errors.As(err, &oe) || oe.Op != tc.op || oe.Net != "tcp" || oe.Addr == nil {
+					t.Errorf("handler's write ended with %#v, want a *net.OpError of Op %q", err, tc.op)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler's write still blocked 5 s after the client stopped reading")
+			}
+		})
+	}
+}
+
+// TestH1RawWrite checks that a plain TCP connection's answers are
+// written to the socket itself (connWriter.raw) and arrive whole when the
+// socket's buffer fills: the client reads nothing for a while, so writes
+// stop at EAGAIN and wait for room, several times.
+func TestH1RawWrite(t *testing.T) {
+	const chunk, chunks = 32 << 10, 64 // 2 MiB, far over the socket buffers
+	body := make([]byte, chunk)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	s, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(chunk*chunks))
+		for range chunks {
+			if _, err := w.Write(body); err != nil {
+				t.Errorf("handler's write: %v", err)
 				return
 			}
 		}
-		done <- nil
-	}), func(o *Options) { o.WriteTimeout = 200 * time.Millisecond })
+	}))
 	c := dialH1(t, addr)
 	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
-	// The client reads nothing.
-	select {
-	case err := <-done:
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			t.Errorf("handler's write ended with %v, want a timeout", err)
+	time.Sleep(100 * time.Millisecond) // the server fills the socket's buffer
+	s.mu.Lock()
+	raw := 0
+	for hc := range s.conns {
+		if hc.out.raw {
+			raw++
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler's write still blocked 5 s after the client stopped reading")
+	}
+	s.mu.Unlock()
+	if raw != 1 {
+		t.Errorf("%d connections write raw, want the one", raw)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("body: %v after %d bytes", err, len(got))
+	}
+	if len(got) != chunk*chunks {
+		t.Fatalf("body of %d bytes, want %d", len(got), chunk*chunks)
+	}
+	for i := 0; i < len(got); i += chunk {
+		if !bytes.Equal(got[i:i+chunk], body) {
+			t.Fatalf("body differs in bytes %d to %d", i, i+chunk)
+		}
 	}
 }
 

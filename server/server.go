@@ -361,6 +361,14 @@ func (c *slotConn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// PlainTCP tells the HTTP/1 server that writing to c is writing to its
+// TCP socket (c adds nothing to Write), so that it may write to the
+// socket itself.
+func (c *slotConn) PlainTCP() bool {
+	_, ok := c.Conn.(*net.TCPConn)
+	return ok
+}
+
 // CloseWrite half-closes the connection when it can, so that the last
 // answer on it is not lost to a reset (h1Conn.closeWrite).
 func (c *slotConn) CloseWrite() error {
