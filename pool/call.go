@@ -45,6 +45,10 @@ type call struct {
 	// closed after the exchange.
 	fresh      bool
 	idempotent bool
+	// reserving: a connection may be kept free for this call
+	// (reservedFor, set by reserveFor); when false none is, and
+	// unreserve has nothing to look for.
+	reserving bool
 
 	// Guarded by u.mu.
 	state    callState
@@ -122,7 +126,7 @@ func (k *call) release(resp *wire.Response) {
 	k.req.Settle() // nothing in the pool refers to it any more
 	k.req, k.ctx, k.u, k.conn = nil, nil, nil, nil
 	k.kind, k.pipelinable, k.fresh, k.idempotent = wire.BodyNone, false, false, false
-	k.state, k.retries, k.requeues, k.dialing = stQueued, 0, 0, false
+	k.state, k.retries, k.requeues, k.dialing, k.reserving = stQueued, 0, 0, false, false
 	k.watchAt, k.watchIdx = time.Time{}, 0
 	k.writerActive, k.returned = false, false
 	k.wrote = nil

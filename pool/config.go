@@ -25,15 +25,19 @@ type Strategy uint8
 const (
 	// BestWorker sends to the connection with the fewest requests in
 	// flight, opening a new one while fewer than Workers are open and
-	// every open one is busy. It is the default.
+	// every open one is busy. Among idle connections it prefers the one
+	// that went idle last (nginx's keepalive cache does the same), so
+	// that connections left over from a burst stay idle and reach
+	// idle_timeout. It is the default.
 	BestWorker Strategy = iota
 	// RandomWorker sends to a connection chosen at random among those
 	// that can take the request, unopened slots included.
 	RandomWorker
 	// NextWorker goes round the Workers slots in turn.
 	NextWorker
-	// AvailableWorker sends to the first idle connection and waits when
-	// none is idle: it never pipelines.
+	// AvailableWorker sends to an idle connection (preferring the one
+	// that went idle last) and waits when none is idle: it never
+	// pipelines.
 	AvailableWorker
 	// NextAvailableWorker sends to the next idle connection in turn and
 	// fails at once (502) when none is idle and no more may be opened:

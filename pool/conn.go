@@ -130,6 +130,7 @@ type conn struct {
 	writingBody    bool    // a request body is being sent
 	owner          *call   // a nopipeline call this connection was opened for
 	reservedFor    *call   // kept free of new calls for this one
+	inIdle         bool    // in u.idle
 	idleSince      time.Time
 	// reader is the call reading its response in its own goroutine
 	// (callerReads), which the sweeper cuts, when it is due or its
@@ -610,6 +611,7 @@ func (c *conn) complete(k *call, resp *wire.Response, body io.ReadCloser, keep, 
 	}
 	if len(c.pending)+c.reserved == 0 {
 		c.idleSince = u.idleNow()
+		u.pushIdle(c)
 	}
 	u.dispatch()
 	u.mu.Unlock()
@@ -726,6 +728,7 @@ func (c *conn) endStream(sb *streamBody, ev bodyEvent) bool {
 	}
 	if len(c.pending)+c.reserved == 0 {
 		c.idleSince = u.idleNow()
+		u.pushIdle(c)
 	}
 	u.dispatch()
 	u.mu.Unlock()

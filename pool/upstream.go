@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -57,6 +58,13 @@ type upstream struct {
 	// lastCall is the latest start of a call (call.run), one of the
 	// times a connection that goes idle records (clock.go).
 	lastCall time.Time
+	// idle holds connections that went idle, the latest last: a hint
+	// that spares BestWorker and AvailableWorker a look at every
+	// connection per call (popIdle). It may hold connections busy
+	// again, or kept for another call (popIdle drops them), but never one
+	// that left conns (removeConn takes it off); an idle connection not
+	// in it is still found by the look at every connection.
+	idle []*conn
 }
 
 // enqueue adds a new call, or fails it at once when the pool is closed.
@@ -94,6 +102,10 @@ func (u *upstream) removeWaiter(k *call) {
 
 // unreserve clears the reservations made for k.
 func (u *upstream) unreserve(k *call) {
+	if !k.reserving {
+		return // the usual case: no look at every connection
+	}
+	k.reserving = false
 	for _, c := range u.conns {
 		if c.reservedFor == k {
 			c.reservedFor = nil
@@ -102,6 +114,12 @@ func (u *upstream) unreserve(k *call) {
 }
 
 func (u *upstream) removeConn(c *conn) {
+	if c.inIdle {
+		c.inIdle = false
+		if i := slices.Index(u.idle, c); i >= 0 {
+			u.idle = slices.Delete(u.idle, i, i+1)
+		}
+	}
 	for i, x := range u.conns {
 		if x == c {
 			if c.countedClosing {
@@ -165,6 +183,32 @@ func (u *upstream) load(c *conn, k *call, canPipe bool) (int, bool) {
 	return n, true
 }
 
+// pushIdle puts c, which has just gone idle, on top of the idle stack
+// (u.idle). Called with u.mu held.
+func (u *upstream) pushIdle(c *conn) {
+	if !c.inIdle {
+		c.inIdle = true
+		u.idle = append(u.idle, c)
+	}
+}
+
+// popIdle takes off the idle stack the latest connection that can take
+// k with nothing else in flight, and drops those above it that cannot
+// (busy again, or kept for another call); nil when none is left. Called
+// with u.mu held.
+func (u *upstream) popIdle(k *call) *conn {
+	for n := len(u.idle); n > 0; n = len(u.idle) {
+		c := u.idle[n-1]
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
+		c.inIdle = false
+		if m, ok := u.load(c, k, false); ok && m == 0 {
+			return c
+		}
+	}
+	return nil
+}
+
 // pick chooses by the strategy where k goes: an open connection, or a
 // new one (dial), or nowhere yet (wait). shed reports that k must fail at
 // once (next_available_worker with nothing idle).
@@ -176,6 +220,9 @@ func (u *upstream) pick(k *call, free int, distrusted bool) (c *conn, dial, shed
 	canPipe := k.pipelinable && s.PipelineDepth > 1 && !distrusted
 	switch s.Strategy {
 	case BestWorker:
+		if c := u.popIdle(k); c != nil {
+			return c, false, false
+		}
 		var best *conn
 		bestN := math.MaxInt
 		for _, c := range u.conns {
@@ -216,6 +263,9 @@ func (u *upstream) pick(k *call, free int, distrusted bool) (c *conn, dial, shed
 			}
 		}
 	case AvailableWorker:
+		if c := u.popIdle(k); c != nil {
+			return c, false, false
+		}
 		for _, c := range u.conns {
 			if n, ok := u.load(c, k, false); ok && n == 0 {
 				return c, false, false
@@ -375,6 +425,7 @@ func (u *upstream) reserveFor(k *call) {
 	}
 	if best != nil {
 		best.reservedFor = k
+		k.reserving = true
 	}
 }
 
