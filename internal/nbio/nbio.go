@@ -5,7 +5,8 @@
 //
 // On Linux the calls go through syscall.RawSyscall: the scheduler is not
 // told of them (no entersyscall and exitsyscall: about 150 instructions a
-// call, and the plain path makes four such calls per proxied request),
+// call, and the plain path makes five such calls per proxied request:
+// the client's read and answer, the backend's look, request and read),
 // which is sound only because a call on a non-blocking socket returns
 // at once, with EAGAIN when it would block. Never use them on a
 // descriptor that may block (a file, a socket in blocking mode): the
