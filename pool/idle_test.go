@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,5 +99,74 @@ func TestIdleStack(t *testing.T) {
 	}
 	if got := take(); got != "b" {
 		t.Fatalf("pick %s, want b", got)
+	}
+}
+
+// TestIdleStackAgrees drives an upstream's connections through random
+// changes of state (going idle, busy, kept for another call, closed,
+// opened) and checks after each that a best_worker pick finds an idle
+// connection exactly when one can take the call (the look at every
+// connection's answer), and that the stack holds only connections of
+// conns, each once, each marked inIdle.
+func TestIdleStackAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := &Pool{}
+	u := &upstream{p: p, set: Settings{Workers: 16, PipelineDepth: 1, Strategy: BestWorker}}
+	k, other := &call{}, &call{}
+	open := func() {
+		c := &conn{u: u}
+		u.conns = append(u.conns, c)
+		p.openConns.Add(1)
+	}
+	for range 4 {
+		open()
+	}
+	for step := range 20000 {
+		if len(u.conns) == 0 {
+			open()
+		}
+		c := u.conns[rng.IntN(len(u.conns))]
+		switch rng.IntN(7) {
+		case 0, 1: // its call answered: idle again
+			c.reserved = 0
+			u.pushIdle(c)
+		case 2: // given a call by a path that does not pick
+			c.reserved = 1
+		case 3:
+			c.reservedFor = other
+		case 4:
+			c.reservedFor = nil
+		case 5:
+			if rng.IntN(4) == 0 {
+				c.closing, c.broken = true, true
+				u.removeConn(c)
+			} else if len(u.conns) < u.set.Workers {
+				open()
+			}
+		case 6: // a pick, as dispatch makes it
+			want := false
+			for _, x := range u.conns {
+				if n, ok := u.load(x, k, false); ok && n == 0 {
+					want = true
+				}
+			}
+			got, _, _ := u.pick(k, 0, false)
+			if (got != nil) != want {
+				t.Fatalf("step %d: pick %v, want an idle connection: %v", step, got != nil, want)
+			}
+			if got != nil {
+				if n, ok := u.load(got, k, false); !ok || n != 0 {
+					t.Fatalf("step %d: picked a connection that cannot take the call (%d in flight, %v)", step, n, ok)
+				}
+				got.reserved = 1
+			}
+		}
+		seen := map[*conn]bool{}
+		for _, x := range u.idle {
+			if seen[x] || !x.inIdle || !slices.Contains(u.conns, x) {
+				t.Fatalf("step %d: stack holds a connection twice, unmarked or closed", step)
+			}
+			seen[x] = true
+		}
 	}
 }
