@@ -13,15 +13,8 @@ import (
 // the look at every connection still finds an idle one that is not on
 // it; a connection that leaves conns leaves the stack too.
 func TestIdleStack(t *testing.T) {
-	p := &Pool{}
-	u := &upstream{p: p, set: Settings{Workers: 8, PipelineDepth: 1, Strategy: BestWorker}}
-	open := func() *conn {
-		c := &conn{u: u}
-		u.conns = append(u.conns, c)
-		p.openConns.Add(1)
-		return c
-	}
-	a, b, c := open(), open(), open()
+	u := idleUpstream(8)
+	a, b, c := openIdleTest(u), openIdleTest(u), openIdleTest(u)
 	names := map[*conn]string{a: "a", b: "b", c: "c", nil: "none"}
 	k, other := &call{}, &call{}
 	// take picks a connection for k as dispatch would, and assigns it.
@@ -110,14 +103,9 @@ func TestIdleStack(t *testing.T) {
 // conns, each once, each marked inIdle.
 func TestIdleStackAgrees(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	p := &Pool{}
-	u := &upstream{p: p, set: Settings{Workers: 16, PipelineDepth: 1, Strategy: BestWorker}}
+	u := idleUpstream(16)
 	k, other := &call{}, &call{}
-	open := func() {
-		c := &conn{u: u}
-		u.conns = append(u.conns, c)
-		p.openConns.Add(1)
-	}
+	open := func() { openIdleTest(u) }
 	for range 4 {
 		open()
 	}
@@ -169,4 +157,18 @@ func TestIdleStackAgrees(t *testing.T) {
 			seen[x] = true
 		}
 	}
+}
+
+// idleUpstream returns an upstream with no connection, for the idle
+// stack's tests: best_worker, no pipelining, at most workers connections.
+func idleUpstream(workers int) *upstream {
+	return &upstream{p: &Pool{}, set: Settings{Workers: workers, PipelineDepth: 1, Strategy: BestWorker}}
+}
+
+// openIdleTest adds an idle connection (without a socket) to u.
+func openIdleTest(u *upstream) *conn {
+	c := &conn{u: u}
+	u.conns = append(u.conns, c)
+	u.p.openConns.Add(1)
+	return c
 }
