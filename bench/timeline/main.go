@@ -11,8 +11,16 @@
 //	S6 that write (loopback: the client's side of TCP runs in it)
 //	S7 the end of that write, to the client's read of the answer
 //
-// Each is given as the median, mean and 90th percentile over the requests
-// of the trace, in microseconds. Tracing adds about a microsecond to each
+// Each is given as the median, mean, 90th and 99th percentile over the
+// requests of the trace, in microseconds, with the share of requests in
+// which a timer interrupt came on the proxy's CPU (-cpu, 0) during that
+// segment. With the trace's local_timer_entry and local_timer_exit
+// tracepoints, timeline also says how many timer interrupts came on that
+// CPU a second and which tasks they woke (a sleeping thread's timer, such
+// as a Go runtime's sysmon waking from nanosleep, or none: the scheduler's
+// tick), and how many of the slowest 1% of requests (by their total) met
+// one: at one connection the tail is made of such interruptions, which
+// cost far more on a virtual machine than their handlers' own time. Tracing adds about a microsecond to each
 // system call, so compare proxies traced alike, not these figures with
 // untraced ones. The trace must hold one client connection at a time: a
 // request is a client write, then the proxy's first read of a request, its
@@ -26,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -49,19 +58,37 @@ type event struct {
 	bytes int
 }
 
+// timerIRQ is a timer interrupt on the proxy's CPU.
+type timerIRQ struct {
+	t    float64 // its start, microseconds
+	woke string  // the first task it woke; "" for none
+}
+
+// trace is what parse keeps of a trace.
+type trace struct {
+	events []event    // in time order
+	timers []timerIRQ // on the CPU asked for, in time order
+	// first and last are the times of the first and last lines read.
+	first, last float64
+}
+
 var (
 	lineRE  = regexp.MustCompile(`^\s*(.+?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s+(.*)$`)
 	enterRE = regexp.MustCompile(`^NR (\d+) \(([0-9a-f]+)`)
 	exitRE  = regexp.MustCompile(`^NR (\d+) = (-?\d+)`)
+	wokeRE  = regexp.MustCompile(`comm=(.+?) pid=`)
 )
 
-// parse reads the trace and returns its socket events in time order.
-func parse(r io.Reader) ([]event, error) {
+// parse reads the trace and returns its socket events, and the timer
+// interrupts on CPU cpu, in time order.
+func parse(r io.Reader, cpu int) (*trace, error) {
 	type pending struct {
 		nr, fd int
 	}
 	open := map[int]pending{} // by thread
+	tr := &trace{}
 	var evs []event
+	inTimer := false // within a timer interrupt on cpu
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -71,12 +98,32 @@ func parse(r io.Reader) ([]event, error) {
 		}
 		comm, name, rest := m[1], m[5], m[6]
 		tid, _ := strconv.Atoi(m[2])
+		onCPU, _ := strconv.Atoi(m[3])
 		sec, err := strconv.ParseFloat(m[4], 64)
 		if err != nil {
 			continue
 		}
 		t := sec * 1e6
+		if tr.first == 0 || t < tr.first {
+			tr.first = t
+		}
+		tr.last = max(tr.last, t)
 		switch name {
+		case "irq_vectors:local_timer_entry":
+			if onCPU == cpu {
+				tr.timers = append(tr.timers, timerIRQ{t: t})
+				inTimer = true
+			}
+		case "irq_vectors:local_timer_exit":
+			if onCPU == cpu {
+				inTimer = false
+			}
+		case "sched:sched_wakeup":
+			if n := len(tr.timers); inTimer && onCPU == cpu && tr.timers[n-1].woke == "" {
+				if w := wokeRE.FindStringSubmatch(rest); w != nil {
+					tr.timers[n-1].woke = w[1]
+				}
+			}
 		case "raw_syscalls:sys_enter":
 			e := enterRE.FindStringSubmatch(rest)
 			if e == nil {
@@ -112,7 +159,9 @@ func parse(r io.Reader) ([]event, error) {
 		}
 	}
 	slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.t, b.t) })
-	return evs, sc.Err()
+	slices.SortStableFunc(tr.timers, func(a, b timerIRQ) int { return cmp.Compare(a.t, b.t) })
+	tr.events = evs
+	return tr, sc.Err()
 }
 
 // segmentNames are the segments of a request, in order.
@@ -163,44 +212,89 @@ func requests(evs []event, client, proxy, backend string) [][8]float64 {
 	return out
 }
 
-// stats returns the median, mean and 90th percentile of v (sorted in
-// place).
-func stats(v []float64) (median, mean, p90 float64) {
+// stats returns the median, mean, 90th and 99th percentile of v (sorted
+// in place).
+func stats(v []float64) (median, mean, p90, p99 float64) {
 	slices.Sort(v)
 	sum := 0.0
 	for _, x := range v {
 		sum += x
 	}
-	return v[len(v)/2], sum / float64(len(v)), v[len(v)*9/10]
+	return v[len(v)/2], sum / float64(len(v)), v[len(v)*9/10], v[len(v)*99/100]
 }
 
-func report(w io.Writer, name string, reqs [][8]float64) {
+// timerIn reports whether a timer interrupt of timers (in time order)
+// started in [from, to).
+func timerIn(timers []timerIRQ, from, to float64) bool {
+	i, _ := slices.BinarySearchFunc(timers, from, func(x timerIRQ, t float64) int { return cmp.Compare(x.t, t) })
+	return i < len(timers) && timers[i].t < to
+}
+
+func report(w io.Writer, name string, tr *trace, reqs [][8]float64) {
 	fmt.Fprintf(w, "%s: %d requests traced whole (microseconds, tracing included)\n", name, len(reqs))
 	if len(reqs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "  %-32s %8s %8s %8s\n", "", "median", "mean", "p90")
+	fmt.Fprintf(w, "  %-32s %8s %8s %8s %8s %8s\n", "", "median", "mean", "p90", "p99", "timer")
 	seg := make([]float64, len(reqs))
 	row := func(label string, from, to int) {
+		hit := 0
 		for i, r := range reqs {
 			seg[i] = r[to] - r[from]
+			if timerIn(tr.timers, r[from], r[to]) {
+				hit++
+			}
 		}
-		med, mean, p90 := stats(seg)
-		fmt.Fprintf(w, "  %-32s %8.1f %8.1f %8.1f\n", label, med, mean, p90)
+		med, mean, p90, p99 := stats(seg)
+		fmt.Fprintf(w, "  %-32s %8.1f %8.1f %8.1f %8.1f %7.1f%%\n", label, med, mean, p90, p99, 100*float64(hit)/float64(len(reqs)))
 	}
 	for i, label := range segmentNames {
 		row(label, i, i+1)
 	}
 	row("total", 0, 7)
+	if len(tr.timers) == 0 {
+		fmt.Fprintln(w, "  no timer interrupts in the trace (local_timer_entry not recorded?)")
+		return
+	}
+	secs := (tr.last - tr.first) / 1e6
+	by := map[string]int{}
+	for _, x := range tr.timers {
+		by[cmp.Or(x.woke, "none (tick)")]++
+	}
+	woke := slices.SortedFunc(maps.Keys(by), func(a, b string) int { return cmp.Or(-cmp.Compare(by[a], by[b]), cmp.Compare(a, b)) })
+	fmt.Fprintf(w, "  timer interrupts on the proxy's CPU: %.0f a second; woke:", float64(len(tr.timers))/secs)
+	for _, k := range woke {
+		fmt.Fprintf(w, " %s %.0f/s", k, float64(by[k])/secs)
+	}
+	fmt.Fprintln(w)
+	order := make([]int, len(reqs))
+	for i := range order {
+		order[i] = i
+	}
+	total := func(i int) float64 { return reqs[i][7] - reqs[i][0] }
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(total(b), total(a)) })
+	share := func(idx []int) float64 {
+		hit := 0
+		for _, i := range idx {
+			if timerIn(tr.timers, reqs[i][0], reqs[i][7]) {
+				hit++
+			}
+		}
+		return 100 * float64(hit) / float64(len(idx))
+	}
+	slow := order[:max(1, len(order)/100)]
+	fmt.Fprintf(w, "  requests that met a timer interrupt: %.1f%% of all, %.1f%% of the slowest 1%% (%d, from %.1f us)\n",
+		share(order), share(slow), len(slow), total(slow[len(slow)-1]))
 }
 
 func main() {
 	client := flag.String("client", "wrk", "the client's command name")
 	proxy := flag.String("proxy", "ocsiproxy", "the proxy's command name (as perf prints it: 15 characters at most)")
 	backend := flag.String("backend", "backend", "the backend's command name")
+	cpu := flag.Int("cpu", 0, "the CPU the proxy and the backend run on")
 	name := flag.String("name", "", "the name printed (default: the proxy's)")
 	flag.Parse()
-	evs, err := parse(os.Stdin)
+	tr, err := parse(os.Stdin, *cpu)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "timeline:", err)
 		os.Exit(1)
@@ -209,5 +303,5 @@ func main() {
 	if label == "" {
 		label = *proxy
 	}
-	report(os.Stdout, label, requests(evs, *client, strings.TrimSpace(*proxy), *backend))
+	report(os.Stdout, label, tr, requests(tr.events, *client, strings.TrimSpace(*proxy), *backend))
 }
