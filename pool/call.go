@@ -60,6 +60,14 @@ type call struct {
 	// watchIdx its index in u.watched plus one (0: not watched).
 	watchAt  time.Time
 	watchIdx int
+	// While the call reads its own response (conn.reader): readPolls
+	// counts the sweeper's looks at its context; after ctxPushPolls of
+	// them, the context is watched by a context.AfterFunc instead, which
+	// ctxStop stops (see sweep.go). readGen numbers the call's reads, so
+	// that a late AfterFunc leaves a later read alone.
+	readPolls int
+	readGen   uint64
+	ctxStop   func() bool
 
 	// writerActive: a body writer goroutine owns req.Body; returned:
 	// run has returned. Whichever comes last closes req.Body.

@@ -36,6 +36,12 @@ import (
 //     or a done context (a 504 timeoutError, or the context's error), and
 //     its connection with it. A cancellation is thus seen within a sweep
 //     tick (context.AfterFunc would cost allocations on every request).
+//     A call still reading after ctxPushPolls ticks (a long poll, an
+//     answer that is slow to come) has its context watched by a
+//     context.AfterFunc instead, which cuts its read at once when the
+//     context is done (upstream.readerGone): the sweeper no longer looks
+//     at it on every tick, so requests held at the backend cost the
+//     sweeper nothing until one is due.
 //   - Idle connections: no goroutine waits on them to see the backend
 //     close them (or send bytes nobody asked for). Before a request on a
 //     connection that answered before (or any request that is not
@@ -81,6 +87,8 @@ var farFuture = time.Unix(1<<40, 0)
 func (c *conn) startRead(k *call, deadline time.Time) {
 	c.reader = k
 	c.u.readers++
+	k.readPolls = 0
+	k.readGen++
 	if deadline.IsZero() {
 		deadline = farFuture
 	}
@@ -92,6 +100,11 @@ func (c *conn) startRead(k *call, deadline time.Time) {
 func (c *conn) endRead() {
 	if c.reader == nil {
 		return
+	}
+	if k := c.reader; k.ctxStop != nil {
+		k.ctxStop()
+		k.ctxStop = nil
+		c.u.pushed--
 	}
 	c.reader = nil
 	c.u.readers--

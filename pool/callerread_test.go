@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -368,6 +369,151 @@ func TestCallerReadCancelled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCallerReadPushed: a call that has read its own response for
+// ctxPushPolls ticks has its context watched by a context.AfterFunc: the
+// sweeper no longer looks at that context on its ticks, and a cancel
+// then cuts the read at once, with or without a deadline. The sweeper
+// looks again at a context whose AfterFunc found the call's read over
+// (readerGone does nothing then).
+func TestCallerReadPushed(t *testing.T) {
+	for _, timeout := range []time.Duration{0, hang} {
+		t.Run(fmt.Sprintf("timeout %v", timeout), func(t *testing.T) {
+			b := newRawBackend(t, func(c *rawConn) {
+				if _, _, err := c.request(); err != nil {
+					return
+				}
+				io.Copy(io.Discard, c.br) // never answers
+			})
+			p := testPool(t, func(s *Settings) { s.CallTimeout, s.RequestTimeout = timeout, timeout })
+			inner, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ctx := &countingCtx{Context: inner}
+			ch := make(chan result, 1)
+			go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/held"), nil) }()
+			waitFor(t, "the call's context pushed", func() bool { return pushed(p) == 1 })
+			if looks := ctx.errs.Load(); looks < ctxPushPolls {
+				t.Errorf("the sweeper looked at the context %d times before pushing it, want %d at least", looks, ctxPushPolls)
+			}
+			before := ctx.errs.Load()
+			time.Sleep(5 * sweepTick)
+			if looks := ctx.errs.Load() - before; looks != 0 {
+				t.Errorf("the sweeper looked at a pushed context %d times in 5 ticks, want none", looks)
+			}
+			start := time.Now()
+			cancel()
+			r := wait(t, ch)
+			if took := time.Since(start); took > lateSlack {
+				t.Errorf("gave up %v after the cancel, want at once (at most %v)", took, lateSlack)
+			}
+			if !errors.Is(r.err, context.Canceled) {
+				t.Errorf("%v, want context.Canceled", r)
+			}
+			waitFor(t, "the connection closed", func() bool { return stats(t, p).Open == 0 })
+			if st := stats(t, p); st.Abandoned != 1 || st.Timeouts != 0 {
+				t.Errorf("abandoned %d, timeouts %d; want 1 and 0", st.Abandoned, st.Timeouts)
+			}
+			if n := watchedCalls(p); n != 0 || readers(p) != 0 || pushed(p) != 0 {
+				t.Errorf("%d calls watched, %d reading, %d pushed; want none", n, readers(p), pushed(p))
+			}
+		})
+	}
+}
+
+// TestCallerReadPushedAnswered: a call answered after its context was
+// pushed stops its AfterFunc: the response is the backend's, the
+// connection is reused, and a cancel after it changes nothing.
+func TestCallerReadPushedAnswered(t *testing.T) {
+	release := make(chan struct{})
+	b := newRawBackend(t, func(c *rawConn) {
+		for i := 0; ; i++ {
+			if _, _, err := c.request(); err != nil {
+				return
+			}
+			if i == 0 {
+				<-release
+			}
+			c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	p := testPool(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := make(chan result, 1)
+	go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/slow"), nil) }()
+	waitFor(t, "the call's context pushed", func() bool { return pushed(p) == 1 })
+	close(release)
+	if r := wait(t, ch); r.err != nil || r.status != 200 || r.body != "ok" {
+		t.Fatalf("%+v, want 200 ok", r)
+	}
+	if readers(p) != 0 || pushed(p) != 0 {
+		t.Errorf("%d reading, %d pushed; want none", readers(p), pushed(p))
+	}
+	cancel()
+	if r := roundTrip(p, "GET", b.url("/again"), nil); r.err != nil || r.status != 200 {
+		t.Fatalf("second request: %+v", r)
+	}
+	if st := stats(t, p); st.Dials != 1 || st.Abandoned != 0 {
+		t.Errorf("dials %d, abandoned %d; want 1 and 0", st.Dials, st.Abandoned)
+	}
+}
+
+// TestReaderGoneLate: the AfterFunc of a read that has ended, or of an
+// earlier read of the same call, leaves the connection alone.
+func TestReaderGoneLate(t *testing.T) {
+	u := &upstream{swept: true} // as if in the sweeper's list: no pool
+	nc, other := net.Pipe()
+	defer nc.Close()
+	defer other.Close()
+	c := &conn{u: u, nc: nc}
+	k := &call{u: u, conn: c, state: stSent, ctx: context.Background()}
+	u.mu.Lock()
+	c.startRead(k, time.Time{})
+	gen := k.readGen
+	u.pushCtx(k)
+	u.mu.Unlock()
+	for _, tc := range []struct {
+		name string
+		gen  uint64
+		set  func()
+	}{
+		{"an earlier read", gen - 1, func() {}},
+		{"the read ended", gen, func() { c.endRead() }},
+	} {
+		u.mu.Lock()
+		tc.set()
+		u.mu.Unlock()
+		u.readerGone(c, k, tc.gen)
+		if c.cut {
+			t.Errorf("%s: the connection's read was cut", tc.name)
+		}
+	}
+	if u.readers != 0 || u.pushed != 0 || k.ctxStop != nil {
+		t.Errorf("readers %d, pushed %d, ctxStop set %v; want 0, 0, false", u.readers, u.pushed, k.ctxStop != nil)
+	}
+}
+
+// countingCtx counts the calls of its Err method.
+type countingCtx struct {
+	context.Context
+	errs atomic.Int64
+}
+
+func (c *countingCtx) Err() error {
+	c.errs.Add(1)
+	return c.Context.Err()
+}
+
+// pushed counts the calls of p whose context an AfterFunc watches.
+func pushed(p *Pool) int {
+	n := 0
+	for _, u := range p.upstreams() {
+		u.mu.Lock()
+		n += u.pushed
+		u.mu.Unlock()
+	}
+	return n
 }
 
 // readers counts the calls of p reading their own responses.

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -24,6 +25,13 @@ import (
 // sweepTick is the sweeper's period: how late a call_timeout or
 // request_timeout may fire at most.
 const sweepTick = 10 * time.Millisecond
+
+// ctxPushPolls is how many ticks the sweeper looks at the context of a
+// call reading its own response before it has a context.AfterFunc watch
+// it instead (pushCtx): 100 ms. The AfterFunc costs allocations, which a
+// call that is answered sooner does not pay; past it, the call costs the
+// sweeper no look per tick.
+const ctxPushPolls = 10
 
 // errDue is the sweeper's event: the deadline a call was watched for has
 // passed. It is not an outcome.
@@ -145,9 +153,9 @@ func (u *upstream) sweep(now time.Time) {
 		u.mu.Unlock()
 		return
 	}
-	if now.Before(u.watchMin) && u.readers == 0 {
+	if now.Before(u.watchMin) && u.readers == u.pushed {
 		u.mu.Unlock()
-		return // nothing due yet (watchMin is never later than a deadline watched)
+		return // nothing due yet (watchMin is never later than a deadline watched), no context to look at
 	}
 	var next time.Time
 	var stuck []*call
@@ -159,7 +167,12 @@ func (u *upstream) sweep(now time.Time) {
 			// and would not see a due event: due, or its caller gone,
 			// its read is cut below, and the call sees why when it
 			// returns.
-			if now.Before(k.watchAt) && k.ctx.Err() == nil {
+			if now.Before(k.watchAt) && (k.ctxStop != nil || k.ctx.Err() == nil) {
+				if k.ctxStop == nil {
+					if k.readPolls++; k.readPolls >= ctxPushPolls {
+						u.pushCtx(k)
+					}
+				}
 				if next.IsZero() || k.watchAt.Before(next) {
 					next = k.watchAt
 				}
@@ -223,4 +236,35 @@ func (u *upstream) sweep(now time.Time) {
 	for _, c := range cut {
 		c.closeNet()
 	}
+}
+
+// pushCtx has a context.AfterFunc watch the context of k, a call reading
+// its own response, instead of the sweeper (see ctxPushPolls). Called
+// with u.mu held.
+func (u *upstream) pushCtx(k *call) {
+	c, gen := k.conn, k.readGen
+	k.ctxStop = context.AfterFunc(k.ctx, func() { u.readerGone(c, k, gen) })
+	u.pushed++
+}
+
+// readerGone is the AfterFunc of pushCtx: the context of k, reading its
+// response (its read number gen) on c, is done. The read is cut as the
+// sweeper would cut it; unless k is writing its body meanwhile, when the
+// sweeper looks at it again (its context is done: it is cut once the
+// body is written). Nothing is done when that read has ended (k may
+// even serve another request by now).
+func (u *upstream) readerGone(c *conn, k *call, gen uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c.reader != k || k.readGen != gen || k.ctxStop == nil {
+		return
+	}
+	k.ctxStop = nil
+	u.pushed--
+	if k.watchIdx == 0 || k.state != stSent || k.writing.Load() {
+		return
+	}
+	u.unwatch(k)
+	c.cut = true
+	c.abortRead()
 }

@@ -53,8 +53,9 @@ type upstream struct {
 	swept    bool
 	// readers counts the calls reading their response in their own
 	// goroutine (conn.reader): the sweeper looks at each of them on
-	// every tick, for a context done.
-	readers int
+	// every tick, for a context done, except the pushed ones, whose
+	// context a context.AfterFunc watches (call.ctxStop).
+	readers, pushed int
 	// lastCall is the latest start of a call (call.run), one of the
 	// times a connection that goes idle records (clock.go).
 	lastCall time.Time
