@@ -462,7 +462,7 @@ func TestCallerReadPushedAnswered(t *testing.T) {
 // TestReaderGoneLate: the AfterFunc of a read that has ended, or of an
 // earlier read of the same call, leaves the connection alone.
 func TestReaderGoneLate(t *testing.T) {
-	u := &upstream{swept: true} // as if in the sweeper's list: no pool
+	u := &upstream{swept: true, p: &Pool{}} // as if in the sweeper's list, which sleeps not
 	nc, other := net.Pipe()
 	defer nc.Close()
 	defer other.Close()

@@ -58,11 +58,17 @@ type Pool struct {
 	logf func(format string, args ...any)
 
 	// The sweeper (sweep.go): the upstreams with calls watched, whether
-	// it runs, and how many times it was started (for tests).
-	sweepMu   sync.Mutex
-	sweepUps  []*upstream
-	sweepOn   bool
-	sweepRuns int
+	// it runs, how many times it was started and how many passes it made
+	// (for tests); when it sleeps past its next tick, the time it wakes
+	// (sweepUntil, Unix nanoseconds; math.MaxInt64 while it decides), and
+	// the channel that wakes it earlier (sweepKick).
+	sweepMu     sync.Mutex
+	sweepUps    []*upstream
+	sweepOn     bool
+	sweepRuns   int
+	sweepPasses int
+	sweepUntil  atomic.Int64
+	sweepKick   chan struct{}
 
 	// The coarse clock (clock.go): epoch is read once by New; coarse is
 	// the latest tick's time, in nanoseconds since epoch.
@@ -86,7 +92,7 @@ func New(cfg Config) *Pool {
 	if cfg.Defaults.Workers == 0 {
 		cfg.Defaults = DefaultSettings(0)
 	}
-	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream), epoch: time.Now()}
+	p := &Pool{cfg: cfg, byKey: make(map[string]*upstream), epoch: time.Now(), sweepKick: make(chan struct{}, 1)}
 	p.hosts[0] = make(map[string]*upstream)
 	p.hosts[1] = make(map[string]*upstream)
 	p.ctx, p.cancel = context.WithCancel(context.Background())

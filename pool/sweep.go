@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -20,11 +21,19 @@ import (
 // by a read deadline in the past, when it is due or its context is done
 // (such a call is watched even without a deadline, for that). The
 // sweeper runs only while some call is watched: it stops at the first
-// tick that finds none, and when the pool is closed.
+// tick that finds none, and when the pool is closed. When the only calls
+// watched are due later and none needs its context looked at (each
+// reading call's context is pushed, see ctxPushPolls), the sweeper sleeps
+// until the earliest deadline instead of ticking (at most maxSweepSleep);
+// a call watched meanwhile that needs it sooner wakes it (wakeSweeper).
 
 // sweepTick is the sweeper's period: how late a call_timeout or
 // request_timeout may fire at most.
 const sweepTick = 10 * time.Millisecond
+
+// maxSweepSleep bounds the sweeper's sleep when nothing is due (a
+// variable for tests).
+var maxSweepSleep = time.Second
 
 // ctxPushPolls is how many ticks the sweeper looks at the context of a
 // call reading its own response before it has a context.AfterFunc watch
@@ -49,14 +58,33 @@ func (u *upstream) watch(k *call, at time.Time) {
 	if u.watchMin.IsZero() || at.Before(u.watchMin) {
 		u.watchMin = at
 	}
-	if k.watchIdx != 0 {
+	if k.watchIdx == 0 {
+		u.watched = append(u.watched, k)
+		k.watchIdx = len(u.watched)
+		if !u.swept {
+			u.swept = true
+			u.p.sweepAdd(u)
+		}
+	}
+	if k.conn != nil && k.conn.reader == k && k.ctxStop == nil {
+		at = time.Time{} // its context is to be looked at from the next tick
+	}
+	u.p.wakeSweeper(at)
+}
+
+// wakeSweeper wakes the sweeper if it sleeps past at (the zero time: past
+// its next tick). It costs an atomic load when the sweeper ticks. Called
+// with the lock of an upstream held, after the change that needs the
+// sweeper: the sweeper announces a sleep (sweepUntil) before it looks at
+// the upstreams, so either it sees the change or this sees the sleep.
+func (p *Pool) wakeSweeper(at time.Time) {
+	until := p.sweepUntil.Load()
+	if until == 0 || (!at.IsZero() && at.UnixNano() >= until) {
 		return
 	}
-	u.watched = append(u.watched, k)
-	k.watchIdx = len(u.watched)
-	if !u.swept {
-		u.swept = true
-		u.p.sweepAdd(u)
+	select {
+	case p.sweepKick <- struct{}{}:
+	default: // already woken
 	}
 }
 
@@ -107,42 +135,67 @@ func (p *Pool) sweepRemove(u *upstream) {
 }
 
 // sweeper tells the watched calls that are due, every sweepTick, until
-// nothing is watched or the pool is closed.
+// nothing is watched or the pool is closed; it sleeps longer when nothing
+// is due sooner (see above).
 func (p *Pool) sweeper() {
-	t := time.NewTicker(sweepTick)
+	t := time.NewTimer(sweepTick)
 	defer t.Stop()
 	var ups []*upstream
 	for {
 		select {
 		case <-p.ctx.Done():
+			p.sweepUntil.Store(0)
 			p.sweepMu.Lock()
 			p.sweepOn = false
 			p.sweepMu.Unlock()
 			return
 		case <-t.C:
+		case <-p.sweepKick:
 		}
+		// From here until the sleep is decided, a call watched wakes the
+		// sleep that follows (wakeSweeper).
+		p.sweepUntil.Store(math.MaxInt64)
 		p.sweepMu.Lock()
 		ups = append(ups[:0], p.sweepUps...)
+		p.sweepPasses++
 		p.sweepMu.Unlock()
 		now := time.Now()
 		p.tick(now)
+		next := now.Add(maxSweepSleep)
 		for _, u := range ups {
-			u.sweep(now)
+			if at := u.sweep(now); !at.IsZero() && at.Before(next) {
+				next = at
+			}
 		}
 		clear(ups)
 		p.sweepMu.Lock()
 		if len(p.sweepUps) == 0 {
 			p.sweepOn = false
 			p.sweepMu.Unlock()
+			p.sweepUntil.Store(0)
 			return
 		}
 		p.sweepMu.Unlock()
+		sleep := sweepTick
+		if d := next.Sub(now); d > sweepTick {
+			sleep = d
+			p.sweepUntil.Store(next.UnixNano())
+		} else {
+			p.sweepUntil.Store(0)
+			select {
+			case <-p.sweepKick: // sent while it decided: it ticks anyway
+			default:
+			}
+		}
+		t.Reset(sleep)
 	}
 }
 
 // sweep tells u's watched calls due by now, and leaves the sweeper's list
-// when none is left.
-func (u *upstream) sweep(now time.Time) {
+// when none is left. It returns when u next needs the sweeper: its
+// earliest deadline, the next tick (now+sweepTick) while a call's
+// context is to be looked at, or the zero time when nothing is watched.
+func (u *upstream) sweep(now time.Time) time.Time {
 	u.mu.Lock()
 	if len(u.watched) == 0 {
 		u.watchMin = time.Time{}
@@ -151,11 +204,12 @@ func (u *upstream) sweep(now time.Time) {
 			u.p.sweepRemove(u)
 		}
 		u.mu.Unlock()
-		return
+		return time.Time{}
 	}
 	if now.Before(u.watchMin) && u.readers == u.pushed {
+		at := u.watchMin
 		u.mu.Unlock()
-		return // nothing due yet (watchMin is never later than a deadline watched), no context to look at
+		return at // nothing due yet (watchMin is never later than a deadline watched), no context to look at
 	}
 	var next time.Time
 	var stuck []*call
@@ -232,10 +286,15 @@ func (u *upstream) sweep(now time.Time) {
 			u.st.timeouts++
 		}
 	}
+	at := next
+	if u.readers > u.pushed {
+		at = now.Add(sweepTick)
+	}
 	u.mu.Unlock()
 	for _, c := range cut {
 		c.closeNet()
 	}
+	return at
 }
 
 // pushCtx has a context.AfterFunc watch the context of k, a call reading
@@ -262,6 +321,7 @@ func (u *upstream) readerGone(c *conn, k *call, gen uint64) {
 	k.ctxStop = nil
 	u.pushed--
 	if k.watchIdx == 0 || k.state != stSent || k.writing.Load() {
+		u.p.wakeSweeper(time.Time{}) // its context is to be looked at again
 		return
 	}
 	u.unwatch(k)

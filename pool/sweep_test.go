@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -350,5 +351,114 @@ func TestWriteSlack(t *testing.T) {
 		if got := writeSlack(Settings{CallTimeout: tt.call, RequestTimeout: tt.req}); got != tt.want {
 			t.Errorf("writeSlack(call %v, request %v) = %v, want %v", tt.call, tt.req, got, tt.want)
 		}
+	}
+}
+
+// TestWakeSweeper: a watch wakes the sweeper only when it sleeps past the
+// time the watch needs it (the zero time: its next tick).
+func TestWakeSweeper(t *testing.T) {
+	base := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name  string
+		until int64 // p.sweepUntil
+		at    time.Time
+		woken bool
+	}{
+		{"ticking", 0, base, false},
+		{"ticking, a reader", 0, time.Time{}, false},
+		{"asleep, a deadline after it", base.UnixNano(), base.Add(time.Second), false},
+		{"asleep, a deadline at its end", base.UnixNano(), base, false},
+		{"asleep, a deadline before it", base.UnixNano(), base.Add(-time.Millisecond), true},
+		{"asleep, a reader", base.UnixNano(), time.Time{}, true},
+		{"deciding", math.MaxInt64, base.Add(time.Hour), true},
+	} {
+		p := &Pool{sweepKick: make(chan struct{}, 1)}
+		p.sweepUntil.Store(tc.until)
+		p.wakeSweeper(tc.at)
+		p.wakeSweeper(tc.at) // a second wake does not block
+		if woken := len(p.sweepKick) == 1; woken != tc.woken {
+			t.Errorf("%s: woken %v, want %v", tc.name, woken, tc.woken)
+		}
+	}
+}
+
+// TestSweeperSleeps: with every watched call's context pushed and no
+// deadline near, the sweeper sleeps instead of ticking; a call watched
+// then wakes it: one whose client goes away at once gives up within a
+// tick (and the slack of a busy machine), one with a near deadline times
+// out on time; and a pushed call's deadline ends its sleep.
+func TestSweeperSleeps(t *testing.T) {
+	defer func(d time.Duration) { maxSweepSleep = d }(maxSweepSleep)
+	maxSweepSleep = hang // no wake but a kick or a deadline
+	b := newRawBackend(t, func(c *rawConn) {
+		if _, _, err := c.request(); err != nil {
+			return
+		}
+		io.Copy(io.Discard, c.br) // never answers
+	})
+	const timeout = 4 * time.Second
+	p := testPool(t, func(s *Settings) { s.CallTimeout = timeout })
+	held := make(chan result, 2)
+	start := time.Now()
+	for range 2 {
+		go func() { held <- roundTrip(p, "GET", b.url("/held"), nil) }()
+	}
+	waitFor(t, "both calls pushed", func() bool { return pushed(p) == 2 })
+	waitFor(t, "the sweeper asleep", func() bool { return p.sweepUntil.Load() != 0 && p.sweepUntil.Load() != math.MaxInt64 })
+	passes := func() int {
+		p.sweepMu.Lock()
+		defer p.sweepMu.Unlock()
+		return p.sweepPasses
+	}
+	before := passes()
+	time.Sleep(10 * sweepTick)
+	if n := passes() - before; n != 0 {
+		t.Errorf("the sweeper made %d passes in 10 ticks with nothing to do, want none", n)
+	}
+
+	// A new call's client goes away at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan result, 1)
+	go func() { gone <- roundTripCtx(ctx, p, "GET", b.url("/gone"), nil) }()
+	waitFor(t, "the new call reading", func() bool { return readers(p) == 3 })
+	cancel()
+	began := time.Now()
+	if r := wait(t, gone); !errors.Is(r.err, context.Canceled) {
+		t.Errorf("%v, want context.Canceled", r)
+	}
+	if took := time.Since(began); took > sweepTick+lateSlack {
+		t.Errorf("gave up %v after the cancel, want at most %v", took, sweepTick+lateSlack)
+	}
+
+	// A new call whose deadline is 300 ms away, once the sweeper sleeps
+	// again.
+	waitFor(t, "the sweeper asleep", func() bool { return p.sweepUntil.Load() != 0 && p.sweepUntil.Load() != math.MaxInt64 })
+	const left = 300 * time.Millisecond
+	hr, _ := http.NewRequest("GET", b.url("/near"), nil)
+	req := wireRequest(t, hr)
+	begun := time.Now()
+	req.Start = begun.Add(left - timeout)
+	_, err := p.Send(req)
+	took := time.Since(begun)
+	var te *timeoutError
+	if !errors.As(err, &te) || !strings.HasSuffix(te.msg, "within call_timeout") {
+		t.Fatalf("%v, want a call_timeout error", err)
+	}
+	if took < left || took > left+sweepTick+lateSlack {
+		t.Errorf("timed out %v after the call, want between %v and %v", took, left, left+sweepTick+lateSlack)
+	}
+
+	// The held calls time out at their deadline, which ends the sleep.
+	for range 2 {
+		r := wait(t, held)
+		if !errors.As(r.err, &te) || !strings.HasSuffix(te.msg, "within call_timeout") {
+			t.Errorf("%v, want a call_timeout error", r)
+		}
+	}
+	if took := time.Since(start); took < timeout || took > timeout+sweepTick+lateSlack {
+		t.Errorf("the held calls timed out after %v, want between %v and %v", took, timeout, timeout+sweepTick+lateSlack)
+	}
+	if n := watchedCalls(p); n != 0 || readers(p) != 0 || pushed(p) != 0 {
+		t.Errorf("%d calls watched, %d reading, %d pushed; want none", n, readers(p), pushed(p))
 	}
 }
