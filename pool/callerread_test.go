@@ -336,88 +336,55 @@ func TestCallerReadTimesOut(t *testing.T) {
 // TestCallerReadCancelled: a call reading its own response whose client
 // goes away gives up within a sweep tick (and the slack of a busy
 // machine), with or without a deadline, and its connection is closed.
+// Also once the call has read for ctxPushPolls ticks: its context is then
+// watched by a context.AfterFunc, the sweeper no longer looks at it on
+// its ticks, and the cancel cuts the read at once.
 func TestCallerReadCancelled(t *testing.T) {
-	for _, timeout := range []time.Duration{0, hang} {
-		t.Run(fmt.Sprintf("timeout %v", timeout), func(t *testing.T) {
-			b := newRawBackend(t, func(c *rawConn) {
-				if _, _, err := c.request(); err != nil {
-					return
+	for _, pushedCtx := range []bool{false, true} {
+		for _, timeout := range []time.Duration{0, hang} {
+			t.Run(fmt.Sprintf("pushed %v, timeout %v", pushedCtx, timeout), func(t *testing.T) {
+				b := newRawBackend(t, func(c *rawConn) {
+					if _, _, err := c.request(); err != nil {
+						return
+					}
+					io.Copy(io.Discard, c.br) // never answers
+				})
+				p := testPool(t, func(s *Settings) { s.CallTimeout, s.RequestTimeout = timeout, timeout })
+				inner, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				ctx := &countingCtx{Context: inner}
+				ch := make(chan result, 1)
+				go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/never"), nil) }()
+				waitFor(t, "the call reading", func() bool { return readers(p) == 1 })
+				if pushedCtx {
+					waitFor(t, "the call's context pushed", func() bool { return pushed(p) == 1 })
+					if looks := ctx.errs.Load(); looks < ctxPushPolls {
+						t.Errorf("the sweeper looked at the context %d times before pushing it, want %d at least", looks, ctxPushPolls)
+					}
+					before := ctx.errs.Load()
+					time.Sleep(5 * sweepTick)
+					if looks := ctx.errs.Load() - before; looks != 0 {
+						t.Errorf("the sweeper looked at a pushed context %d times in 5 ticks, want none", looks)
+					}
 				}
-				io.Copy(io.Discard, c.br) // never answers
-			})
-			p := testPool(t, func(s *Settings) { s.CallTimeout, s.RequestTimeout = timeout, timeout })
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ch := make(chan result, 1)
-			go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/never"), nil) }()
-			waitFor(t, "the call reading", func() bool { return readers(p) == 1 })
-			cancel()
-			start := time.Now()
-			r := wait(t, ch)
-			if took := time.Since(start); took > sweepTick+lateSlack {
-				t.Errorf("gave up %v after the cancel, want at most %v", took, sweepTick+lateSlack)
-			}
-			if !errors.Is(r.err, context.Canceled) {
-				t.Errorf("%v, want context.Canceled", r)
-			}
-			waitFor(t, "the connection closed", func() bool { return stats(t, p).Open == 0 })
-			if st := stats(t, p); st.Abandoned != 1 || st.Timeouts != 0 {
-				t.Errorf("abandoned %d, timeouts %d; want 1 and 0", st.Abandoned, st.Timeouts)
-			}
-			if n := watchedCalls(p); n != 0 || readers(p) != 0 {
-				t.Errorf("%d calls watched, %d reading; want none", n, readers(p))
-			}
-		})
-	}
-}
-
-// TestCallerReadPushed: a call that has read its own response for
-// ctxPushPolls ticks has its context watched by a context.AfterFunc: the
-// sweeper no longer looks at that context on its ticks, and a cancel
-// then cuts the read at once, with or without a deadline. The sweeper
-// looks again at a context whose AfterFunc found the call's read over
-// (readerGone does nothing then).
-func TestCallerReadPushed(t *testing.T) {
-	for _, timeout := range []time.Duration{0, hang} {
-		t.Run(fmt.Sprintf("timeout %v", timeout), func(t *testing.T) {
-			b := newRawBackend(t, func(c *rawConn) {
-				if _, _, err := c.request(); err != nil {
-					return
+				cancel()
+				start := time.Now()
+				r := wait(t, ch)
+				if took := time.Since(start); took > sweepTick+lateSlack {
+					t.Errorf("gave up %v after the cancel, want at most %v", took, sweepTick+lateSlack)
 				}
-				io.Copy(io.Discard, c.br) // never answers
+				if !errors.Is(r.err, context.Canceled) {
+					t.Errorf("%v, want context.Canceled", r)
+				}
+				waitFor(t, "the connection closed", func() bool { return stats(t, p).Open == 0 })
+				if st := stats(t, p); st.Abandoned != 1 || st.Timeouts != 0 {
+					t.Errorf("abandoned %d, timeouts %d; want 1 and 0", st.Abandoned, st.Timeouts)
+				}
+				if n := watchedCalls(p); n != 0 || readers(p) != 0 || pushed(p) != 0 {
+					t.Errorf("%d calls watched, %d reading, %d pushed; want none", n, readers(p), pushed(p))
+				}
 			})
-			p := testPool(t, func(s *Settings) { s.CallTimeout, s.RequestTimeout = timeout, timeout })
-			inner, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ctx := &countingCtx{Context: inner}
-			ch := make(chan result, 1)
-			go func() { ch <- roundTripCtx(ctx, p, "GET", b.url("/held"), nil) }()
-			waitFor(t, "the call's context pushed", func() bool { return pushed(p) == 1 })
-			if looks := ctx.errs.Load(); looks < ctxPushPolls {
-				t.Errorf("the sweeper looked at the context %d times before pushing it, want %d at least", looks, ctxPushPolls)
-			}
-			before := ctx.errs.Load()
-			time.Sleep(5 * sweepTick)
-			if looks := ctx.errs.Load() - before; looks != 0 {
-				t.Errorf("the sweeper looked at a pushed context %d times in 5 ticks, want none", looks)
-			}
-			start := time.Now()
-			cancel()
-			r := wait(t, ch)
-			if took := time.Since(start); took > lateSlack {
-				t.Errorf("gave up %v after the cancel, want at once (at most %v)", took, lateSlack)
-			}
-			if !errors.Is(r.err, context.Canceled) {
-				t.Errorf("%v, want context.Canceled", r)
-			}
-			waitFor(t, "the connection closed", func() bool { return stats(t, p).Open == 0 })
-			if st := stats(t, p); st.Abandoned != 1 || st.Timeouts != 0 {
-				t.Errorf("abandoned %d, timeouts %d; want 1 and 0", st.Abandoned, st.Timeouts)
-			}
-			if n := watchedCalls(p); n != 0 || readers(p) != 0 || pushed(p) != 0 {
-				t.Errorf("%d calls watched, %d reading, %d pushed; want none", n, readers(p), pushed(p))
-			}
-		})
+		}
 	}
 }
 
@@ -506,22 +473,17 @@ func (c *countingCtx) Err() error {
 }
 
 // pushed counts the calls of p whose context an AfterFunc watches.
-func pushed(p *Pool) int {
-	n := 0
-	for _, u := range p.upstreams() {
-		u.mu.Lock()
-		n += u.pushed
-		u.mu.Unlock()
-	}
-	return n
-}
+func pushed(p *Pool) int { return sumUpstreams(p, func(u *upstream) int { return u.pushed }) }
 
 // readers counts the calls of p reading their own responses.
-func readers(p *Pool) int {
+func readers(p *Pool) int { return sumUpstreams(p, func(u *upstream) int { return u.readers }) }
+
+// sumUpstreams adds up count over the upstreams of p, each under its lock.
+func sumUpstreams(p *Pool, count func(u *upstream) int) int {
 	n := 0
 	for _, u := range p.upstreams() {
 		u.mu.Lock()
-		n += u.readers
+		n += count(u)
 		u.mu.Unlock()
 	}
 	return n

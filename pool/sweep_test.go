@@ -27,13 +27,7 @@ func sweeperOn(p *Pool) (bool, int) {
 
 // watchedCalls is how many calls p's upstreams have watched.
 func watchedCalls(p *Pool) int {
-	n := 0
-	for _, u := range p.upstreams() {
-		u.mu.Lock()
-		n += len(u.watched)
-		u.mu.Unlock()
-	}
-	return n
+	return sumUpstreams(p, func(u *upstream) int { return len(u.watched) })
 }
 
 // TestTimeoutBounds: a call_timeout or request_timeout fires no earlier

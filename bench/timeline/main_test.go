@@ -7,11 +7,10 @@ import (
 	"testing"
 )
 
-// TestOneRequest reads a trace of one request whole and the start of the
-// next (testdata/one-request.txt, lines of a real trace) and checks each
-// segment's length.
-func TestOneRequest(t *testing.T) {
-	f, err := os.Open("testdata/one-request.txt")
+// parseFile parses the trace in the file name, for CPU 0.
+func parseFile(t *testing.T, name string) *trace {
+	t.Helper()
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,6 +19,14 @@ func TestOneRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tr
+}
+
+// TestOneRequest reads a trace of one request whole and the start of the
+// next (testdata/one-request.txt, lines of a real trace) and checks each
+// segment's length.
+func TestOneRequest(t *testing.T) {
+	tr := parseFile(t, "testdata/one-request.txt")
 	reqs := requests(tr.events, "wrk", "ocsiproxy", "backend")
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1 (the second is not traced whole)", len(reqs))
@@ -49,15 +56,7 @@ func TestOneRequest(t *testing.T) {
 // client reads the answer, which wakes nothing (the wakeup after its exit
 // is not its).
 func TestTimerInterrupts(t *testing.T) {
-	f, err := os.Open("testdata/timer-interrupts.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr, err := parse(f, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := parseFile(t, "testdata/timer-interrupts.txt")
 	want := []timerIRQ{{t: 54213.604617e6, woke: "backend"}, {t: 54213.604702e6}}
 	if len(tr.timers) != len(want) {
 		t.Fatalf("timers %+v, want %+v", tr.timers, want)
