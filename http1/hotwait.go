@@ -15,7 +15,10 @@ import (
 // client's keep-alive connection), so its worker first waits for it
 // itself, for at most hotTicks sweep ticks (75 to 100 ms); the sweeper
 // (watchsweep.go) cuts a longer wait by a read deadline in the past, and
-// the connection then waits the usual way. Only a connection that has
+// the connection then waits the usual way. Over TLS, where the usual
+// wait costs more (a goroutine that probes what TLS holds, another that
+// parks, its stack grown again by the TLS read), the hot wait is a read
+// through TLS on the worker. Only a connection that has
 // sent a second request waits hot (one that sent a single request, then
 // went quiet, is the usual idle keep-alive connection), and at most
 // maxHot at once, so that a burst of clients that go idle does not keep
@@ -36,12 +39,12 @@ const hotWaitMinIdle = time.Second
 // waitHot waits on the calling goroutine for the next request of c, an
 // idle connection, which keeps its buffers meanwhile (the caller gives
 // them back when it waits the usual way). It reports false when c
-// is not to wait hot (a TLS connection, one that sent a single request,
-// too many hot already, the server ending) or the sweeper cut the wait
+// is not to wait hot (one that sent a single request, too many hot
+// already, the server ending) or the sweeper cut the wait
 // before a byte came: the caller then has it wait the usual way.
 // Otherwise c.hotErr is what ended the wait.
 func (c *h1Conn) waitHot() bool {
-	if c.rc == nil || c.tls != nil || c.served < 2 {
+	if c.rc == nil || c.served < 2 {
 		return false
 	}
 	if idle := c.o.IdleTimeout; idle > 0 && idle < hotWaitMinIdle {
@@ -73,10 +76,21 @@ func (c *h1Conn) waitHot() bool {
 		// request 3.87 -> 2.89 in the small benchmark).
 		runtime.Gosched()
 	}
-	c.in.raw, c.hot = true, true
+	var err error
 	c.peekErr = nil
-	err := c.rc.Read(c.peekFn)
-	c.in.raw, c.hot = false, false
+	if c.tls != nil {
+		// Through TLS, with its own read and the poller's wait: bytes
+		// TLS holds from the last read are served at once, and this
+		// goroutine's stack has grown for TLS already (the usual wait
+		// starts a new one, which grows it again).
+		c.hot = true
+		_, c.peekErr = c.br.Peek(1)
+		c.hot = false
+	} else {
+		c.in.raw, c.hot = true, true
+		err = c.rc.Read(c.peekFn)
+		c.in.raw, c.hot = false, false
+	}
 	c.wmu.Lock()
 	cut := !c.hotAt.CompareAndSwap(at, 0)
 	c.wmu.Unlock()

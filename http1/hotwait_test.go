@@ -10,7 +10,14 @@ import (
 	"time"
 )
 
-// TestHotWait checks the hot wait: right after an answer the connection
+const (
+	// hotCutBy is when the sweeper has cut a hot wait at the latest.
+	hotCutBy = (hotTicks + 1) * watchTick
+	// hotLate is the slack given to timers on a busy machine.
+	hotLate = 800 * time.Millisecond
+)
+
+// TestHotWait checks the hot wait, over plain TCP and over TLS: right after an answer the connection
 // waits on its worker (counted in workers.hot); a pause longer than the
 // hot wait hands it to a waiting goroutine (the count drops to zero) and
 // its next request is still answered; after the cut, the idle bound is
@@ -20,8 +27,8 @@ func TestHotWait(t *testing.T) {
 	const (
 		idle   = 1500 * time.Millisecond
 		header = 400 * time.Millisecond
-		cutBy  = (hotTicks + 1) * watchTick
-		late   = 800 * time.Millisecond
+		cutBy  = hotCutBy
+		late   = hotLate
 	)
 	tests := []struct {
 		name string
@@ -38,53 +45,78 @@ func TestHotWait(t *testing.T) {
 		{"partial head after the cut", []time.Duration{3 * cutBy}, "GET /y HTTP/1.1\r\nHost: h\r\n", header, header + late},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, addr := startH1(t, http.HandlerFunc(echo), func(o *Options) {
-				o.IdleTimeout, o.HeaderTimeout = idle, header
+		for _, overTLS := range []bool{false, true} {
+			name := tt.name
+			if overTLS {
+				name += " over TLS"
+			}
+			t.Run(name, func(t *testing.T) {
+				s, c := startHot(t, overTLS, func(o *Options) {
+					o.IdleTimeout, o.HeaderTimeout = idle, header
+				})
+				testHotWait(t, s, c, tt.pauses, tt.tail, tt.min, tt.max)
 			})
-			c := dialH1(t, addr)
-			br := bufio.NewReader(c)
-			answer := func(i int) {
-				t.Helper()
-				if b := getAnswered(t, c, br); b != "GET /x " {
-					t.Fatalf("answer %d: %q", i, b)
-				}
-			}
-			// Two requests: a connection waits hot from its second on.
-			answer(0)
-			answer(0)
-			for i, p := range tt.pauses {
-				if p >= cutBy {
-					waitHotCount(t, s, 1, cutBy)
-					time.Sleep(p)
-					waitHotCount(t, s, 0, late)
-				} else {
-					time.Sleep(p)
-				}
-				answer(i + 1)
-			}
-			last := time.Now()
-			if tt.tail != "" {
-				io.WriteString(c, tt.tail)
-			}
-			c.SetReadDeadline(time.Now().Add(tt.max + time.Second))
-			_, err := br.ReadByte()
-			d := time.Since(last)
-			if !errors.Is(err, io.EOF) {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					t.Fatalf("connection still open after %v", d)
-				}
-				rest, _ := br.Peek(br.Buffered())
-				t.Fatalf("read after the last answer: %v, want EOF (read %q after %v)", err, rest, d)
-			}
-			if d < tt.min || d > tt.max {
-				t.Errorf("closed %v after the last answer, want within [%v, %v]", d, tt.min, tt.max)
-			}
-			if n := s.workers.hot.Load(); n != 0 {
-				t.Errorf("%d connections counted as waiting hot after the close", n)
-			}
-		})
+		}
+	}
+}
+
+// startHot starts a server answering with echo, over TLS or not, its
+// bounds changed by opts, and returns it with a client connection.
+func startHot(t *testing.T, overTLS bool, opts ...func(*Options)) (*Server, net.Conn) {
+	t.Helper()
+	if !overTLS {
+		s, addr := startH1(t, http.HandlerFunc(echo), opts...)
+		return s, dialH1(t, addr)
+	}
+	s, addr, roots := startTLS(t, http.HandlerFunc(tlsEcho), nil, opts...)
+	c, _ := dialTLS(t, addr, roots, "http/1.1")
+	return s, c
+}
+
+// testHotWait is one case of TestHotWait on the client connection c of s:
+// two requests, then one after each of pauses, then tail, and the close
+// by the server within [min, max] of the last answer.
+func testHotWait(t *testing.T, s *Server, c net.Conn, pauses []time.Duration, tail string, min, max time.Duration) {
+	br := bufio.NewReader(c)
+	answer := func(i int) {
+		t.Helper()
+		if b := getAnswered(t, c, br); b != "GET /x " {
+			t.Fatalf("answer %d: %q", i, b)
+		}
+	}
+	// Two requests: a connection waits hot from its second on.
+	answer(0)
+	answer(0)
+	for i, p := range pauses {
+		if p >= hotCutBy {
+			waitHotCount(t, s, 1, hotCutBy)
+			time.Sleep(p)
+			waitHotCount(t, s, 0, hotLate)
+		} else {
+			time.Sleep(p)
+		}
+		answer(i + 1)
+	}
+	last := time.Now()
+	if tail != "" {
+		io.WriteString(c, tail)
+	}
+	c.SetReadDeadline(time.Now().Add(max + time.Second))
+	_, err := br.ReadByte()
+	d := time.Since(last)
+	if !errors.Is(err, io.EOF) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after %v", d)
+		}
+		rest, _ := br.Peek(br.Buffered())
+		t.Fatalf("read after the last answer: %v, want EOF (read %q after %v)", err, rest, d)
+	}
+	if d < min || d > max {
+		t.Errorf("closed %v after the last answer, want within [%v, %v]", d, min, max)
+	}
+	if n := s.workers.hot.Load(); n != 0 {
+		t.Errorf("%d connections counted as waiting hot after the close", n)
 	}
 }
 
