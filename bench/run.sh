@@ -12,6 +12,8 @@
 #   SCENARIOS="small 1k 64k lat1 idle rules groups"
 #   DURATION=10 WARMUP=2 ROUNDS=1 CONNS=64 IDLE_CONNS=10000 RULES=10000
 #   PIN=split (PROXY_CPUS=0 LOAD_CPUS=1) | none   LOGS=on|off   PORT_BASE=18300   OUT=dir
+#   TLS=on|off (on: every target serves HTTPS with a certificate made for
+#   the run, and wrk and the idle tool speak it; no floor targets then)
 #
 # The groups scenario compares ocsiproxy with one upstream and with a
 # round-robin <upstream name=...> group of three backends (two more

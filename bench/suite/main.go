@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +62,12 @@ type suite struct {
 	idleResults   []idleResult
 	deadline      time.Time
 	wrkScript     string
+
+	// tls makes every target serve HTTPS with the certificate in
+	// certFile and keyFile (both in pemFile too, as HAProxy reads them),
+	// made for the run.
+	tls                        bool
+	certFile, keyFile, pemFile string
 }
 
 func env(name, def string) string {
@@ -91,6 +98,7 @@ func main() {
 	proxyCPUs := flag.String("proxy-cpus", env("PROXY_CPUS", "0"), "CPUs of the proxy and the backend with -pin split")
 	loadCPUs := flag.String("load-cpus", env("LOAD_CPUS", "1"), "CPUs of wrk with -pin split")
 	logs := flag.String("logs", env("LOGS", "on"), "on: every proxy writes an access log line per request to a file; off: none does (ocsiproxy's goes to /dev/null)")
+	tlsMode := flag.String("tls", env("TLS", "off"), "on: every target serves HTTPS (a self-signed ECDSA P-256 certificate made for the run; HTTP/1.1, no ALPN) and the clients speak it; off: plain HTTP")
 	flag.IntVar(&s.portBase, "port-base", envInt("PORT_BASE", 18300), "backend port; the targets use the next ones")
 	flag.StringVar(&s.out, "out", env("OUT", ""), "result directory (default bench/results/DATE)")
 	flag.StringVar(&s.bin, "bin", env("BIN", "bench/.bin"), "directory of the built binaries (ocsiproxy, backend, idle)")
@@ -101,7 +109,8 @@ func main() {
 	s.duration = time.Duration(*duration) * time.Second
 	s.warmup = time.Duration(*warmup) * time.Second
 	s.logs = *logs == "on"
-	if err := s.check(*duration, *warmup, *logs, *proxyCPUs, *loadCPUs); err != nil {
+	s.tls = *tlsMode == "on"
+	if err := s.check(*duration, *warmup, *logs, *tlsMode, *proxyCPUs, *loadCPUs); err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		os.Exit(2)
 	}
@@ -142,7 +151,7 @@ func main() {
 	}
 }
 
-func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) error {
+func (s *suite) check(duration, warmup int, logs, tlsMode, proxyCPUs, loadCPUs string) error {
 	if duration < 1 || duration > 120 {
 		return errors.New("duration must be 1..120 seconds")
 	}
@@ -152,9 +161,16 @@ func (s *suite) check(duration, warmup int, logs, proxyCPUs, loadCPUs string) er
 	if logs != "on" && logs != "off" {
 		return errors.New("logs must be on or off")
 	}
+	if tlsMode != "on" && tlsMode != "off" {
+		return errors.New("tls must be on or off")
+	}
 	for _, t := range s.targets {
-		if _, floor := floorFlags(t); !floor && t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
+		_, floor := floorFlags(t)
+		if !floor && t != "ocsiproxy" && t != "nginx" && t != "haproxy" {
 			return fmt.Errorf("unknown target %q (ocsiproxy nginx haproxy, floor[+part...])", t)
+		}
+		if floor && s.tls {
+			return fmt.Errorf("target %q serves plain HTTP only: drop it or TLS=on", t)
 		}
 	}
 	for _, sc := range s.scenarios {
@@ -264,6 +280,11 @@ func (s *suite) main() error {
 	if err := os.MkdirAll(s.run, 0o755); err != nil {
 		return err
 	}
+	if s.tls {
+		if err := s.makeCert(); err != nil {
+			return err
+		}
+	}
 	s.wrkScript = filepath.Join(s.run, "result.lua")
 	if err := os.WriteFile(s.wrkScript, []byte(wrkLua), 0o644); err != nil {
 		return err
@@ -284,7 +305,7 @@ func (s *suite) main() error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", s.backendPort), "/", s.backend); err != nil {
+	if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", s.backendPort), "/", false, s.backend); err != nil {
 		return fmt.Errorf("backend: %v\n%s", err, s.backend.tail())
 	}
 
@@ -402,7 +423,7 @@ func (s *suite) wrk(addr, path string, conns int, d time.Duration) (string, time
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	return runCmd(ctx, s.loadCPUs, "wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
-		"-d", fmt.Sprintf("%ds", int(d/time.Second)), "--timeout", "5s", "-s", s.wrkScript, "http://"+addr+path)
+		"-d", fmt.Sprintf("%ds", int(d/time.Second)), "--timeout", "5s", "-s", s.wrkScript, s.scheme()+"://"+addr+path)
 }
 
 // measure warms t up, then measures one load run and records it.
@@ -537,7 +558,7 @@ func (s *suite) groupsScenario(round int) error {
 				return err
 			}
 			s.groupBackends = append(s.groupBackends, p)
-			if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", port), "/", p); err != nil {
+			if err := waitHTTP(fmt.Sprintf("127.0.0.1:%d", port), "/", false, p); err != nil {
 				return fmt.Errorf("%s: %v\n%s", name, err, p.tail())
 			}
 		}
@@ -619,6 +640,9 @@ func (s *suite) idle(targets []*target) error {
 // open.
 func (s *suite) holdIdle(t *target) (int64, error) {
 	argv := []string{filepath.Join(s.bin, "idle"), "-addr", t.addr(), "-n", strconv.Itoa(s.idleConns), "-timeout", "90s", "-hold", "60s"}
+	if s.tls {
+		argv = append(argv, "-tls")
+	}
 	if s.loadCPUs != "" {
 		argv = append([]string{"taskset", "-c", s.loadCPUs}, argv...)
 	}
@@ -667,14 +691,15 @@ func (s *suite) holdIdle(t *target) (int64, error) {
 	return groupUsage(t.proc.pgid).rss, nil
 }
 
-// waitHTTP waits until GET path on addr answers 200.
-func waitHTTP(addr, path string, p *proc) error {
+// waitHTTP waits until GET path on addr (over TLS, not verified, when
+// overTLS is set) answers 200.
+func waitHTTP(addr, path string, overTLS bool, p *proc) error {
 	var last error
 	for range 100 {
 		if p.exited() {
 			return errors.New("exited")
 		}
-		if last = get(addr, path); last == nil {
+		if last = get(addr, path, overTLS); last == nil {
 			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -682,13 +707,16 @@ func waitHTTP(addr, path string, p *proc) error {
 	return last
 }
 
-func get(addr, path string) error {
+func get(addr, path string, overTLS bool) error {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if overTLS {
+		c = tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	}
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", path)
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
@@ -707,8 +735,8 @@ func (s *suite) writeEnv() {
 		fmt.Fprintf(&b, "load average at start: %s", u)
 	}
 	fmt.Fprintf(&b, "cpus: %d, %s\n", runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(&b, "settings: targets=%q scenarios=%q rounds=%d duration=%v warmup=%v conns=%d idle-conns=%d rules=%d pin=%s proxy-cpus=%q load-cpus=%q logs=%v port-base=%d\n",
-		strings.Join(s.targets, " "), strings.Join(s.scenarios, " "), s.rounds, s.duration, s.warmup, s.conns, s.idleConns, s.rules, s.pin, s.proxyCPUs, s.loadCPUs, s.logs, s.portBase)
+	fmt.Fprintf(&b, "settings: targets=%q scenarios=%q rounds=%d duration=%v warmup=%v conns=%d idle-conns=%d rules=%d pin=%s proxy-cpus=%q load-cpus=%q logs=%v tls=%v port-base=%d\n",
+		strings.Join(s.targets, " "), strings.Join(s.scenarios, " "), s.rounds, s.duration, s.warmup, s.conns, s.idleConns, s.rules, s.pin, s.proxyCPUs, s.loadCPUs, s.logs, s.tls, s.portBase)
 	for _, v := range [][]string{{"wrk", "-v"}, {"nginx", "-v"}, {"haproxy", "-v"}, {s.ocsiproxy, "--version"}, {"go", "version"}} {
 		out, _ := exec.Command(v[0], v[1:]...).CombinedOutput()
 		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")

@@ -13,8 +13,12 @@ import (
 // summary.txt and results.tsv in the result directory.
 func (s *suite) report() error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nocsiproxy benchmark suite: %v per run after %v of warm-up, %d round(s) (medians), pin=%s, access logs %s\n",
-		s.duration, s.warmup, s.rounds, s.pin, map[bool]string{true: "on", false: "off"}[s.logs])
+	over := ""
+	if s.tls {
+		over = ", over TLS (HTTPS)"
+	}
+	fmt.Fprintf(&b, "\nocsiproxy benchmark suite: %v per run after %v of warm-up, %d round(s) (medians), pin=%s, access logs %s%s\n",
+		s.duration, s.warmup, s.rounds, s.pin, map[bool]string{true: "on", false: "off"}[s.logs], over)
 	for _, sc := range s.scenarios {
 		switch sc {
 		case "idle":

@@ -87,7 +87,7 @@ func (s *suite) launch(t *target) error {
 	if t.rules > 0 {
 		path = rulePath(t.rules)
 	}
-	if err := waitHTTP(t.addr(), path, p); err != nil {
+	if err := waitHTTP(t.addr(), path, s.tls, p); err != nil {
 		return fmt.Errorf("%s did not come up on %s: %v\n%s", t.name, t.addr(), err, p.tail())
 	}
 	return nil
@@ -128,9 +128,13 @@ func (s *suite) ocsiproxyConf(t *target, dir string) string {
 	for i := range t.rules {
 		fmt.Fprintf(&rules, "      <revproxy suburl=\"svc%d/(v1|v2)/(.*)\" dest=\"http://127.0.0.1:%d/\\2\"/>\n", i, s.backendPort)
 	}
+	port := fmt.Sprintf("<port>127.0.0.1:%d</port>", t.port)
+	if s.tls {
+		port = fmt.Sprintf("<port protocol=\"HTTPS\">127.0.0.1:%d</port>\n    <ssl><certificate>%s</certificate><privatekey>%s</privatekey></ssl>", t.port, s.certFile, s.keyFile)
+	}
 	return fmt.Sprintf(`<ocsigen>
   <server>
-    <port>127.0.0.1:%d</port>
+    %s
     <logdir>%s/log</logdir>
     <datadir>%s/data</datadir>
     <maxconnected>%d</maxconnected>
@@ -141,7 +145,7 @@ func (s *suite) ocsiproxyConf(t *target, dir string) string {
 %s    </host>
   </server>
 </ocsigen>
-`, t.port, dir, dir, s.idleConns+1000, ext, rules.String())
+`, port, dir, dir, s.idleConns+1000, ext, rules.String())
 }
 
 // nginxConf: HTTP/1.1 upstream keep-alive, X-Forwarded-For and
@@ -161,6 +165,10 @@ func (s *suite) nginxConf(t *target, dir string) string {
 		for _, port := range s.groupPorts()[:t.group] {
 			servers += fmt.Sprintf("        server 127.0.0.1:%d;\n", port)
 		}
+	}
+	listen := fmt.Sprintf("listen 127.0.0.1:%d backlog=4096;", t.port)
+	if s.tls {
+		listen = fmt.Sprintf("listen 127.0.0.1:%d ssl backlog=4096;\n        ssl_certificate %s;\n        ssl_certificate_key %s;", t.port, s.certFile, s.keyFile)
 	}
 	var locations strings.Builder
 	if t.rules == 0 {
@@ -194,7 +202,7 @@ http {
         keepalive_timeout 60s;
     }
     server {
-        listen 127.0.0.1:%d backlog=4096;
+        %s
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -206,7 +214,7 @@ http {
 %s    }
 }
 `, s.proxyNCPU, s.fdLimit, dir, dir, min(2*s.idleConns+1000, s.fdLimit), accessLog, dir, dir, dir, dir, dir,
-		servers, t.port, locations.String())
+		servers, listen, locations.String())
 }
 
 // haproxyConf: HTTP mode, keep-alive both sides, idle backend connections
@@ -219,6 +227,10 @@ func (s *suite) haproxyConf(t *target) string {
 	defLog := ""
 	if s.logs {
 		defLog = "    log global\n    option httplog\n"
+	}
+	bindTLS := ""
+	if s.tls {
+		bindTLS = " ssl crt " + s.pemFile + " alpn http/1.1"
 	}
 	// A limit on open files below what maxconn asks for is a warning,
 	// not a refusal to start (a user who is not root cannot raise it).
@@ -239,10 +251,10 @@ func (s *suite) haproxyConf(t *target) string {
     timeout server 60s
     timeout http-keep-alive 300s
 frontend fe
-    bind 127.0.0.1:%d
-    http-request set-header X-Forwarded-Proto http
+    bind 127.0.0.1:%d%s
+    http-request set-header X-Forwarded-Proto %s
     default_backend be
 backend be
     server b1 127.0.0.1:%d pool-max-conn -1
-`, s.proxyNCPU, s.idleConns+500, s.fdLimit, logs, defLog, s.idleConns+500, t.port, s.backendPort)
+`, s.proxyNCPU, s.idleConns+500, s.fdLimit, logs, defLog, s.idleConns+500, t.port, bindTLS, s.scheme(), s.backendPort)
 }
