@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -19,10 +20,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/testcert"
 )
 
 // TestSoak runs the ocsiproxy binary for ADVERSARIAL_SOAK (a duration,
-// "10m" for the issue's run) under mixed traffic: keep-alive GETs, POSTs
+// "10m" for the issue's run) under mixed traffic: keep-alive GETs (plain,
+// and over TLS with pauses around the hot wait and pipelined), POSTs
 // with bodies, 4 MiB downloads, WebSocket echoes, server-sent events,
 // slow readers, clients that vanish mid-response, pipelined bursts and
 // backend faults (garbage, resets, truncated and unrequested answers,
@@ -54,9 +58,15 @@ func TestSoak(t *testing.T) {
 	}
 	b := newBackend(t)
 	b.forget = true
-	port, admin := freePort(t), freePort(t)
-	conf := filepath.Join(dir, "soak.conf")
-	writeSoakConf(t, conf, dir, port, admin, b.addr, 0)
+	port, tlsPort, admin := freePort(t), freePort(t), freePort(t)
+	certFile, keyFile, err := testcert.Write(dir, dur+time.Hour, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := soakConf{file: filepath.Join(dir, "soak.conf"), dir: dir, port: port, tlsPort: tlsPort, admin: admin,
+		certFile: certFile, keyFile: keyFile, backend: b.addr}
+	conf := sc.file
+	sc.write(t, 0)
 	cmd := exec.Command(bin, "-c", conf)
 	logf, _ := os.Create(filepath.Join(dir, "stdout.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -78,9 +88,10 @@ func TestSoak(t *testing.T) {
 		}
 		logf.Close()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr, tlsAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
 	adminURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", admin)
 	waitListening(t, addr)
+	waitListening(t, tlsAddr)
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", admin))
 
 	base := sampleMetrics(t, adminURL)
@@ -96,20 +107,25 @@ func TestSoak(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, w := range soakWorkers {
-		for i := 0; i < w.n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
+	for _, set := range []struct {
+		workers []soakWorker
+		addr    string
+	}{{soakWorkers, addr}, {soakTLSWorkers, tlsAddr}} {
+		for _, w := range set.workers {
+			for i := 0; i < w.n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						w.run(set.addr, st)
 					}
-					w.run(addr, st)
-				}
-			}()
+				}()
+			}
 		}
 	}
 	// Reloads and samples.
@@ -124,7 +140,7 @@ loop:
 		select {
 		case <-reload.C:
 			gen++
-			writeSoakConf(t, conf, dir, port, admin, b.addr, gen)
+			sc.write(t, gen)
 			cmd.Process.Signal(syscall.SIGHUP)
 		case <-sample.C:
 			s := sampleMetrics(t, adminURL)
@@ -189,12 +205,25 @@ func waitListening(t *testing.T, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
-// writeSoakConf writes generation gen of the configuration: the same
-// routes, with the generation in an answer header.
-func writeSoakConf(t *testing.T, file, dir string, port, admin int, backend string, gen int) {
+// soakConf is where the soak's configuration goes and what it names: a
+// plain port, an HTTPS port with its certificate, the admin listener and
+// the backend.
+type soakConf struct {
+	file, dir         string
+	port, tlsPort     int
+	admin             int
+	certFile, keyFile string
+	backend           string
+}
+
+// write writes generation gen of the configuration: the same routes,
+// with the generation in an answer header.
+func (c soakConf) write(t *testing.T, gen int) {
 	t.Helper()
 	src := fmt.Sprintf(`<ocsigen><server>
 <port>127.0.0.1:%d</port>
+<port protocol="HTTPS">127.0.0.1:%d</port>
+<ssl><certificate>%s</certificate><privatekey>%s</privatekey></ssl>
 <logdir>%s</logdir>
 <timeout>2</timeout>
 <keepalivetimeout>5</keepalivetimeout>
@@ -208,11 +237,11 @@ func writeSoakConf(t *testing.T, file, dir string, port, admin int, backend stri
 <outputfilter header="X-Generation" dest="%d" replace="true"/>
 </host>
 </server></ocsigen>
-`, port, dir, admin, adminRule, backend, gen)
-	if err := os.WriteFile(file+".tmp", []byte(src), 0o644); err != nil {
+`, c.port, c.tlsPort, c.certFile, c.keyFile, c.dir, c.admin, adminRule, c.backend, gen)
+	if err := os.WriteFile(c.file+".tmp", []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(file+".tmp", file); err != nil {
+	if err := os.Rename(c.file+".tmp", c.file); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -472,5 +501,71 @@ var soakWorkers = []soakWorker{
 			return
 		}
 		st.faults.Add(1)
+	}},
+}
+
+// soakTLSWorkers run on the HTTPS port.
+var soakTLSWorkers = []soakWorker{
+	// Keep-alive GETs over TLS: after no pause, a pause within the hot
+	// wait and one past it, then two pipelined in one write.
+	{2, func(addr string, st *soakStats) {
+		pauses := []time.Duration{0, 0, 30 * time.Millisecond, 150 * time.Millisecond}
+		const pipelined = 2
+		st.requests.Add(int64(len(pauses) + pipelined))
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			st.lost.Add(int64(len(pauses) + pipelined))
+			st.errorf("TLS dial: %v", err)
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		// exchange writes n requests at once and checks their answers;
+		// false when the connection cannot go on.
+		exchange := func(n int) bool {
+			var raw string
+			var toks []string
+			for range n {
+				tk := soakToken()
+				toks = append(toks, tk)
+				raw += "GET /soak/tls HTTP/1.1\r\nHost: h\r\nX-Token: " + tk + "\r\n\r\n"
+			}
+			if _, err := io.WriteString(c, raw); err != nil {
+				st.lost.Add(int64(n))
+				st.errorf("TLS write: %v", err)
+				return false
+			}
+			for i, tk := range toks {
+				hr, err := http.ReadResponse(br, nil)
+				if err != nil {
+					st.lost.Add(int64(n - i))
+					st.errorf("TLS answer to %s: %v", tk, err)
+					return false
+				}
+				body, err := io.ReadAll(hr.Body)
+				hr.Body.Close()
+				switch got := hr.Header.Get("X-Echo-Token"); {
+				case got != tk:
+					st.misdelivered.Add(1)
+					st.errorf("TLS answer carries %q, want %q", got, tk)
+				case err != nil || hr.StatusCode != 200 || !bytes.HasPrefix(body, []byte("token=")):
+					st.lost.Add(1)
+					st.errorf("TLS answer to %s: %d %q %v", tk, hr.StatusCode, clip(string(body)), err)
+				default:
+					st.ok.Add(1)
+				}
+			}
+			return true
+		}
+		for _, p := range pauses {
+			time.Sleep(p)
+			if !exchange(1) {
+				st.lost.Add(pipelined)
+				return
+			}
+		}
+		exchange(pipelined)
 	}},
 }

@@ -98,7 +98,7 @@ func main() {
 	proxyCPUs := flag.String("proxy-cpus", env("PROXY_CPUS", "0"), "CPUs of the proxy and the backend with -pin split")
 	loadCPUs := flag.String("load-cpus", env("LOAD_CPUS", "1"), "CPUs of wrk with -pin split")
 	logs := flag.String("logs", env("LOGS", "on"), "on: every proxy writes an access log line per request to a file; off: none does (ocsiproxy's goes to /dev/null)")
-	tlsMode := flag.String("tls", env("TLS", "off"), "on: every target serves HTTPS (a self-signed ECDSA P-256 certificate made for the run; HTTP/1.1, no ALPN) and the clients speak it; off: plain HTTP")
+	tlsMode := flag.String("tls", env("TLS", "off"), "on: every target serves HTTPS (a self-signed ECDSA P-256 certificate made for the run; HTTP/1.1, no ALPN from wrk) and the clients speak it; off: plain HTTP")
 	flag.IntVar(&s.portBase, "port-base", envInt("PORT_BASE", 18300), "backend port; the targets use the next ones")
 	flag.StringVar(&s.out, "out", env("OUT", ""), "result directory (default bench/results/DATE)")
 	flag.StringVar(&s.bin, "bin", env("BIN", "bench/.bin"), "directory of the built binaries (ocsiproxy, backend, idle)")
