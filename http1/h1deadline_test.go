@@ -2,7 +2,6 @@ package http1
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -97,16 +96,7 @@ func TestH1ReadBounds(t *testing.T) {
 			if answers != tt.answer {
 				t.Fatalf("%d answers, want %d", answers, tt.answer)
 			}
-			c.SetReadDeadline(time.Now().Add(tt.max + time.Second))
-			_, err := br.ReadByte()
-			d := time.Since(last)
-			if !errors.Is(err, io.EOF) {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					t.Fatalf("connection still open after %v", d)
-				}
-				t.Fatalf("read after the last answer: %v, want EOF", err)
-			}
+			d := closedAfter(t, c, br, last, tt.max+time.Second)
 			if d < tt.min || d > tt.max {
 				t.Errorf("closed %v after the last answer, want within [%v, %v]", d, tt.min, tt.max)
 			}

@@ -101,17 +101,7 @@ func testHotWait(t *testing.T, s *Server, c net.Conn, pauses []time.Duration, ta
 	if tail != "" {
 		io.WriteString(c, tail)
 	}
-	c.SetReadDeadline(time.Now().Add(max + time.Second))
-	_, err := br.ReadByte()
-	d := time.Since(last)
-	if !errors.Is(err, io.EOF) {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("connection still open after %v", d)
-		}
-		rest, _ := br.Peek(br.Buffered())
-		t.Fatalf("read after the last answer: %v, want EOF (read %q after %v)", err, rest, d)
-	}
+	d := closedAfter(t, c, br, last, max+time.Second)
 	if d < min || d > max {
 		t.Errorf("closed %v after the last answer, want within [%v, %v]", d, min, max)
 	}
@@ -192,4 +182,23 @@ func getAnswered(t *testing.T, c net.Conn, br *bufio.Reader) string {
 		t.Fatalf("answer body: %v", err)
 	}
 	return string(b)
+}
+
+// closedAfter waits up to wait for the server to close c (br reads EOF)
+// and returns how long after last that came; it fails t when c stays
+// open or reads anything else.
+func closedAfter(t *testing.T, c net.Conn, br *bufio.Reader, last time.Time, wait time.Duration) time.Duration {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := br.ReadByte()
+	d := time.Since(last)
+	if !errors.Is(err, io.EOF) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after %v", d)
+		}
+		rest, _ := br.Peek(br.Buffered())
+		t.Fatalf("read after the last answer: %v, want EOF (read %q after %v)", err, rest, d)
+	}
+	return d
 }
