@@ -83,9 +83,7 @@ func (c *h1Conn) waitHot() bool {
 		// TLS holds from the last read are served at once, and this
 		// goroutine's stack has grown for TLS already (the usual wait
 		// starts a new one, which grows it again).
-		c.hot = true
 		_, c.peekErr = c.br.Peek(1)
-		c.hot = false
 	} else {
 		c.in.raw, c.hot = true, true
 		err = c.rc.Read(c.peekFn)

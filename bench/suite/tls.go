@@ -20,19 +20,20 @@ func (s *suite) scheme() string {
 // day, and its key under s.run (cert.pem, key.pem, and both in one file,
 // cert+key.pem, for HAProxy), and records their paths.
 func (s *suite) makeCert() error {
-	certFile, keyFile, err := testcert.Write(s.run, 24*time.Hour, "127.0.0.1", "localhost")
+	certPEM, keyPEM, err := testcert.New(24*time.Hour, "127.0.0.1", "localhost")
 	if err != nil {
 		return err
 	}
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return err
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return err
-	}
-	s.certFile, s.keyFile = certFile, keyFile
+	s.certFile = filepath.Join(s.run, "cert.pem")
+	s.keyFile = filepath.Join(s.run, "key.pem")
 	s.pemFile = filepath.Join(s.run, "cert+key.pem")
-	return os.WriteFile(s.pemFile, append(certPEM, keyPEM...), 0o600)
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{s.certFile, certPEM}, {s.keyFile, keyPEM}, {s.pemFile, append(certPEM, keyPEM...)}} {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
