@@ -32,6 +32,10 @@
 // large one (10,000 rules, 10,000 idle connections) keeps Go's doubling,
 // which halves its collections. An operator's headroom (HeadroomEnv) is
 // kept as it is.
+//
+// A Tuner also gives memory back once the server goes quiet after a
+// burst that left garbage (see trim.go): the heap is then collected once
+// and its free memory returned to the system.
 package gctune
 
 import (
@@ -101,6 +105,8 @@ type Tuner struct {
 	allocs   uint64    // bytes allocated in all, at the last update
 	at       time.Time // the time of the last update
 	samples  []metrics.Sample
+	trims    int           // memory given back (trim.go)
+	endTrim  chan struct{} // closed by Stop
 }
 
 // Start starts tuning: with the given headroom, or, when it is 0, with a
@@ -125,16 +131,21 @@ func Start(headroom uint64) *Tuner {
 	}
 	t.update()
 	t.arm()
+	t.endTrim = make(chan struct{})
+	go t.trim(TrimTick, t.endTrim)
 	return t
 }
 
-// Stop ends the tuning and restores GOGC's default.
+// Stop ends the tuning and the trimming, and restores GOGC's default.
 func (t *Tuner) Stop() {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.stopped {
+		close(t.endTrim)
+	}
 	t.stopped = true
 	debug.SetGCPercent(goPercent)
 }
