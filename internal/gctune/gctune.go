@@ -95,7 +95,8 @@ const minPercent = 50
 // between collections.
 const SmallHeap = 16 << 20
 
-// Tuner adjusts GOGC after each collection.
+// Tuner adjusts GOGC after each collection, and gives memory back when
+// the process goes quiet (trim.go).
 type Tuner struct {
 	mu       sync.Mutex
 	headroom uint64 // the headroom in force
@@ -110,7 +111,7 @@ type Tuner struct {
 }
 
 // Start starts tuning: with the given headroom, or, when it is 0, with a
-// headroom adapted to the garbage. It returns nil, and changes nothing,
+// headroom adapted to the garbage; and trimming, a look every TrimTick. It returns nil, and changes nothing,
 // when the GOGC environment variable is set: the operator's choice
 // stands.
 func Start(headroom uint64) *Tuner {
