@@ -53,9 +53,12 @@ func serve(o *options, cfg *xmlconf.Config, loadErr error, opts engine.Options, 
 		return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: %w", err))
 	}
 	// The collector's pace follows the garbage (headroom 0: adapted)
-	// or the operator's headroom; see internal/gctune (GOGC in the
+	// or the operator's headroom, and a quiet process gives its garbage
+	// back (an info line each time); see internal/gctune (GOGC in the
 	// environment turns this off).
-	defer gctune.Start(headroom).Stop()
+	tuner := gctune.Start(headroom)
+	defer tuner.Stop()
+	tuner.SetEventLog(logs.Infof)
 	if o.pidfile != "" {
 		if err := os.WriteFile(o.pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return startFailed(o, cfg, logs, stderr, fmt.Errorf("ocsiproxy: writing pid file: %w", err))

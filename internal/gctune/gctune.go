@@ -106,8 +106,9 @@ type Tuner struct {
 	allocs   uint64    // bytes allocated in all, at the last update
 	at       time.Time // the time of the last update
 	samples  []metrics.Sample
-	trims    int           // memory given back (trim.go)
-	endTrim  chan struct{} // closed by Stop
+	trims    int                              // memory given back (trim.go)
+	endTrim  chan struct{}                    // closed by Stop
+	logf     func(format string, args ...any) // reports each trim; nil: none
 }
 
 // Start starts tuning: with the given headroom, or, when it is 0, with a

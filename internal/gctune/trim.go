@@ -52,15 +52,17 @@ func newTrimmer() *trimmer {
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
 	}}
 }
 
 // heap is what one look at the heap sees, in bytes.
 type heap struct {
-	allocs  uint64 // allocated in all
-	live    uint64 // marked live by the last collection
-	objects uint64 // in objects: the live ones, and garbage not yet freed
-	free    uint64 // free and still resident
+	allocs   uint64 // allocated in all
+	live     uint64 // marked live by the last collection
+	objects  uint64 // in objects: the live ones, and garbage not yet freed
+	free     uint64 // free and still resident
+	released uint64 // given back to the system
 }
 
 // read looks at the heap.
@@ -72,7 +74,7 @@ func (tr *trimmer) read() heap {
 		}
 		return 0
 	}
-	return heap{allocs: v(0), live: v(1), objects: v(2), free: v(3)}
+	return heap{allocs: v(0), live: v(1), objects: v(2), free: v(3), released: v(4)}
 }
 
 // due reports whether to give memory back, given the heap seen now: the
@@ -82,14 +84,16 @@ func (tr *trimmer) read() heap {
 func (tr *trimmer) due(h heap) bool {
 	quiet := tr.looked && h.allocs >= tr.allocs && h.allocs-tr.allocs < QuietBytes
 	tr.allocs, tr.looked = h.allocs, true
-	if !quiet {
-		return false
-	}
-	spare := h.free
+	return quiet && spare(h) >= trimFloor(h.live)
+}
+
+// spare is the garbage and free memory the heap holds.
+func spare(h heap) uint64 {
+	s := h.free
 	if h.objects > h.live {
-		spare += h.objects - h.live
+		s += h.objects - h.live
 	}
-	return spare >= trimFloor(h.live)
+	return s
 }
 
 // trimFloor is the least garbage and free memory worth a collection when
@@ -111,15 +115,36 @@ func (t *Tuner) trim(tick time.Duration, stop <-chan struct{}) {
 			return
 		case <-tk.C:
 		}
-		if !tr.due(tr.read()) {
+		before := tr.read()
+		if !tr.due(before) {
 			continue
 		}
 		debug.FreeOSMemory()
-		tr.allocs = tr.read().allocs
+		after := tr.read()
+		tr.allocs = after.allocs
 		t.mu.Lock()
 		t.trims++
+		logf := t.logf
 		t.mu.Unlock()
+		if logf != nil && after.released >= before.released {
+			logf("gc: quiet with %.1f MiB of garbage and free memory: collected, %.1f MiB given back to the system (live heap %.1f MiB)",
+				mib(spare(before)), mib(after.released-before.released), mib(after.live))
+		}
 	}
+}
+
+// mib is n bytes in MiB.
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// SetEventLog has the tuner report each time it gives memory back, with
+// logf (nil: not reported).
+func (t *Tuner) SetEventLog(logf func(format string, args ...any)) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.logf = logf
 }
 
 // Trims returns how many times the tuner gave memory back.

@@ -1,11 +1,15 @@
 package gctune
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocsiproxy/ocsiproxy/internal/syncbuf"
 )
 
 // TestTrimmerDue: memory is given back after a quiet interval in which
@@ -79,6 +83,8 @@ func released() uint64 {
 // would not give the garbage back by itself.
 func TestTunerTrims(t *testing.T) {
 	tu := &Tuner{}
+	var events syncbuf.Buffer
+	tu.SetEventLog(func(format string, args ...any) { fmt.Fprintf(&events, format+"\n", args...) })
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	live := make([][]byte, 512)
 	for i := range live {
@@ -117,4 +123,7 @@ func TestTunerTrims(t *testing.T) {
 		t.Errorf("%d trims, want 1: a quiet heap with nothing to give back is left alone", n)
 	}
 	runtime.KeepAlive(live)
+	if got := events.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "MiB given back to the system (live heap") {
+		t.Errorf("event log %q: want one line saying what was given back", got)
+	}
 }
