@@ -112,9 +112,9 @@ type Tuner struct {
 }
 
 // Start starts tuning: with the given headroom, or, when it is 0, with a
-// headroom adapted to the garbage; and trimming, a look every TrimTick. It returns nil, and changes nothing,
-// when the GOGC environment variable is set: the operator's choice
-// stands.
+// headroom adapted to the garbage; and trimming, a look every TrimTick.
+// It returns nil, and changes nothing, when the GOGC environment variable
+// is set: the operator's choice stands.
 func Start(headroom uint64) *Tuner {
 	if _, ok := os.LookupEnv("GOGC"); ok {
 		return nil
@@ -191,19 +191,22 @@ func (t *Tuner) update() bool {
 		return false
 	}
 	metrics.Read(t.samples)
-	var live, allocs uint64
-	if s := t.samples[0]; s.Value.Kind() == metrics.KindUint64 {
-		live = s.Value.Uint64()
-	}
-	if s := t.samples[1]; s.Value.Kind() == metrics.KindUint64 {
-		allocs = s.Value.Uint64()
-	}
+	live, allocs := uint64Of(t.samples[0]), uint64Of(t.samples[1])
 	p := t.observe(live, allocs, time.Now())
 	if p != t.percent {
 		debug.SetGCPercent(p)
 		t.percent = p
 	}
 	return true
+}
+
+// uint64Of is the value of a sample of a uint64 metric, 0 when the
+// runtime does not have it.
+func uint64Of(s metrics.Sample) uint64 {
+	if s.Value.Kind() == metrics.KindUint64 {
+		return s.Value.Uint64()
+	}
+	return 0
 }
 
 // observe sizes the headroom to the bytes allocated since the last

@@ -68,12 +68,7 @@ type heap struct {
 // read looks at the heap.
 func (tr *trimmer) read() heap {
 	metrics.Read(tr.samples)
-	v := func(i int) uint64 {
-		if s := tr.samples[i]; s.Value.Kind() == metrics.KindUint64 {
-			return s.Value.Uint64()
-		}
-		return 0
-	}
+	v := func(i int) uint64 { return uint64Of(tr.samples[i]) }
 	return heap{allocs: v(0), live: v(1), objects: v(2), free: v(3), released: v(4)}
 }
 
