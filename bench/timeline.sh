@@ -7,11 +7,22 @@
 # prints, per segment of a request (the proxy's read of the request, its
 # work, the backend, its read of the answer, its work, its write), the
 # median, mean, 90th and 99th percentile, and the share of requests in
-# which a timer interrupt came on CPU 0 during that segment; then the
-# timer interrupts of CPU 0 a second, by the task each woke, and how many
-# of the slowest 1% of requests met one. Tracing adds about a microsecond
-# per system call: compare targets traced alike. Targets: ocsiproxy,
-# nginx, and floor (bench/floor, a Go relay doing no HTTP work).
+# which, during that segment, a timer interrupt came on CPU 0, the proxy
+# was preempted (another task took its CPU), or it took a page fault;
+# then the timer interrupts of CPU 0 a second, by the task each woke, the
+# proxy's page faults a second, and how many of the slowest 1% of
+# requests met each of the three. Tracing adds about a microsecond per
+# system call: compare targets traced alike. Targets: ocsiproxy, nginx,
+# and floor (bench/floor, a Go relay doing no HTTP work).
+#
+# Each target is warmed before the trace as the suite's lat1 finds it:
+# WARM seconds (3) at 64 connections, then WARM at one. A Go process
+# touches fresh heap pages for its first seconds (on the rig, 766 page
+# faults in the first 5 s at one connection, against a few a second once
+# warm), which a trace of a fresh process would count as the proxy's. The
+# trace is kept in memory until it ends (perf's buffer, PERF_PAGES pages
+# a CPU): perf writing it out on CPU 1 meanwhile would delay the client
+# (several milliseconds, in S7).
 #
 #   bench/timeline.sh                      # ocsiproxy and nginx
 #   TARGETS="ocsiproxy nginx floor" TRACE=2 bench/timeline.sh
@@ -26,6 +37,8 @@ for c in perf wrk taskset; do
 done
 TARGETS=${TARGETS:-ocsiproxy nginx}
 TRACE=${TRACE:-0.3}
+WARM=${WARM:-3}
+PERF_PAGES=${PERF_PAGES:-16384}
 PORT_BASE=${PORT_BASE:-18500}
 BIN=bench/.bin
 mkdir -p "$BIN"
@@ -38,6 +51,11 @@ if perf list 2>/dev/null | grep 'irq_vectors:local_timer_entry' >/dev/null; then
   events=$events,irq_vectors:local_timer_entry,irq_vectors:local_timer_exit
 else
   echo "timeline.sh: no irq_vectors:local_timer_entry tracepoint here; timer interrupts not counted" >&2
+fi
+if perf list 2>/dev/null | grep 'exceptions:page_fault_user' >/dev/null; then
+  events=$events,exceptions:page_fault_user
+else
+  echo "timeline.sh: no exceptions:page_fault_user tracepoint here; page faults not counted" >&2
 fi
 tmp=$(mktemp -d)
 pids=()
@@ -96,11 +114,14 @@ for target in $TARGETS; do
   pids+=($p)
   sleep 0.7
   url=http://127.0.0.1:$port/
-  taskset -c 1 wrk -t1 -c1 -d1s "$url" >/dev/null
+  if (( WARM > 0 )); then
+    taskset -c 1 wrk -t1 -c64 -d"${WARM}s" "$url" >/dev/null
+    taskset -c 1 wrk -t1 -c1 -d"${WARM}s" "$url" >/dev/null
+  fi
   taskset -c 1 wrk -t1 -c1 -d"$(awk -v t="$TRACE" 'BEGIN{print int(t + 3)}')"s "$url" >"$tmp/wrk.out" &
   w=$!
   sleep 1.5
-  taskset -c 1 perf record -q -a -e "$events" -o "$tmp/perf.data" -- sleep "$TRACE" 2>/dev/null
+  taskset -c 1 perf record -q -a -m "$PERF_PAGES" -e "$events" -o "$tmp/perf.data" -- sleep "$TRACE" 2>/dev/null
   wait "$w"
   kill "$p"
   wait "$p" 2>/dev/null || true

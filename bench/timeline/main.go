@@ -13,8 +13,12 @@
 //
 // Each is given as the median, mean, 90th and 99th percentile over the
 // requests of the trace, in microseconds, with the share of requests in
-// which a timer interrupt came on the proxy's CPU (-cpu, 0) during that
-// segment. With the trace's local_timer_entry and local_timer_exit
+// which, during that segment, a timer interrupt came on the proxy's CPU
+// (-cpu, 0), the proxy was preempted (switched out while it could still
+// run: in S3, the backend it has just woken takes its CPU), or it took a
+// page fault (with the trace's exceptions:page_fault_user tracepoint).
+// Two more rows: S1 to S6, the client's write to the end of the proxy's
+// write of the answer, and the total. With the trace's local_timer_entry and local_timer_exit
 // tracepoints, timeline also says how many timer interrupts came on that
 // CPU a second and which tasks they woke (a sleeping thread's timer, such
 // as a Go runtime's sysmon waking from nanosleep, or none: the scheduler's
@@ -58,6 +62,13 @@ type event struct {
 	bytes int
 }
 
+// mark is a moment a task was interrupted: a page fault it took, or its
+// preemption (switched out while it could still run).
+type mark struct {
+	t    float64 // microseconds
+	comm string
+}
+
 // timerIRQ is a timer interrupt on the proxy's CPU.
 type timerIRQ struct {
 	t    float64 // its start, microseconds
@@ -68,6 +79,11 @@ type timerIRQ struct {
 type trace struct {
 	events []event    // in time order
 	timers []timerIRQ // on the CPU asked for, in time order
+	// faults are the page faults taken in user space (a task touching a
+	// page it does not have yet), and preempts the switches away from a
+	// task that could still run (another task took its CPU), in time
+	// order.
+	faults, preempts []mark
 	// first and last are the times of the first and last lines read.
 	first, last float64
 }
@@ -77,6 +93,9 @@ var (
 	enterRE = regexp.MustCompile(`^NR (\d+) \(([0-9a-f]+)`)
 	exitRE  = regexp.MustCompile(`^NR (\d+) = (-?\d+)`)
 	wokeRE  = regexp.MustCompile(`comm=(.+?) pid=`)
+	// prevRE takes a switch's task and its state: R (or R+) is a task
+	// preempted, S or D one that went to sleep.
+	prevRE = regexp.MustCompile(`prev_comm=(.+?) prev_pid=\d+ prev_prio=\d+ prev_state=(\S+)`)
 )
 
 // parse reads the trace and returns its socket events, and the timer
@@ -117,6 +136,12 @@ func parse(r io.Reader, cpu int) (*trace, error) {
 		case "irq_vectors:local_timer_exit":
 			if onCPU == cpu {
 				inTimer = false
+			}
+		case "exceptions:page_fault_user":
+			tr.faults = append(tr.faults, mark{t: t, comm: comm})
+		case "sched:sched_switch":
+			if p := prevRE.FindStringSubmatch(rest); p != nil && strings.HasPrefix(p[2], "R") {
+				tr.preempts = append(tr.preempts, mark{t: t, comm: p[1]})
 			}
 		case "sched:sched_wakeup":
 			if n := len(tr.timers); inTimer && onCPU == cpu && tr.timers[n-1].woke == "" {
@@ -160,6 +185,9 @@ func parse(r io.Reader, cpu int) (*trace, error) {
 	}
 	slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.t, b.t) })
 	slices.SortStableFunc(tr.timers, func(a, b timerIRQ) int { return cmp.Compare(a.t, b.t) })
+	byTime := func(a, b mark) int { return cmp.Compare(a.t, b.t) }
+	slices.SortStableFunc(tr.faults, byTime)
+	slices.SortStableFunc(tr.preempts, byTime)
 	tr.events = evs
 	return tr, sc.Err()
 }
@@ -230,61 +258,100 @@ func timerIn(timers []timerIRQ, from, to float64) bool {
 	return i < len(timers) && timers[i].t < to
 }
 
-func report(w io.Writer, name string, tr *trace, reqs [][8]float64) {
+// markIn reports whether marks (in time order) has one of comm in
+// [from, to).
+func markIn(marks []mark, comm string, from, to float64) bool {
+	i, _ := slices.BinarySearchFunc(marks, from, func(x mark, t float64) int { return cmp.Compare(x.t, t) })
+	for ; i < len(marks) && marks[i].t < to; i++ {
+		if marks[i].comm == comm {
+			return true
+		}
+	}
+	return false
+}
+
+// report prints the segments of reqs, and what met them in tr: timer
+// interrupts on the proxy's CPU, and the preemptions and page faults of
+// proxy (its command name).
+func report(w io.Writer, name, proxy string, tr *trace, reqs [][8]float64) {
 	fmt.Fprintf(w, "%s: %d requests traced whole (microseconds, tracing included)\n", name, len(reqs))
 	if len(reqs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "  %-32s %8s %8s %8s %8s %8s\n", "", "median", "mean", "p90", "p99", "timer")
+	fmt.Fprintf(w, "  %-32s %8s %8s %8s %8s %8s %8s %8s\n", "", "median", "mean", "p90", "p99", "timer", "preempt", "fault")
 	seg := make([]float64, len(reqs))
+	pct := func(n int) float64 { return 100 * float64(n) / float64(len(reqs)) }
 	row := func(label string, from, to int) {
-		hit := 0
+		timers, preempts, faults := 0, 0, 0
 		for i, r := range reqs {
 			seg[i] = r[to] - r[from]
 			if timerIn(tr.timers, r[from], r[to]) {
-				hit++
+				timers++
+			}
+			if markIn(tr.preempts, proxy, r[from], r[to]) {
+				preempts++
+			}
+			if markIn(tr.faults, proxy, r[from], r[to]) {
+				faults++
 			}
 		}
 		med, mean, p90, p99 := stats(seg)
-		fmt.Fprintf(w, "  %-32s %8.1f %8.1f %8.1f %8.1f %7.1f%%\n", label, med, mean, p90, p99, 100*float64(hit)/float64(len(reqs)))
+		fmt.Fprintf(w, "  %-32s %8.1f %8.1f %8.1f %8.1f %7.1f%% %7.1f%% %7.1f%%\n", label, med, mean, p90, p99, pct(timers), pct(preempts), pct(faults))
 	}
 	for i, label := range segmentNames {
 		row(label, i, i+1)
 	}
+	row("S1-S6 to the answer written", 0, 6)
 	row("total", 0, 7)
+	secs := (tr.last - tr.first) / 1e6
 	if len(tr.timers) == 0 {
 		fmt.Fprintln(w, "  no timer interrupts in the trace (local_timer_entry not recorded?)")
-		return
+	} else {
+		by := map[string]int{}
+		for _, x := range tr.timers {
+			by[cmp.Or(x.woke, "none (tick)")]++
+		}
+		woke := slices.SortedFunc(maps.Keys(by), func(a, b string) int { return cmp.Or(-cmp.Compare(by[a], by[b]), cmp.Compare(a, b)) })
+		fmt.Fprintf(w, "  timer interrupts on the proxy's CPU: %.0f a second; woke:", float64(len(tr.timers))/secs)
+		for _, k := range woke {
+			fmt.Fprintf(w, " %s %.0f/s", k, float64(by[k])/secs)
+		}
+		fmt.Fprintln(w)
 	}
-	secs := (tr.last - tr.first) / 1e6
-	by := map[string]int{}
-	for _, x := range tr.timers {
-		by[cmp.Or(x.woke, "none (tick)")]++
+	faults := 0
+	for _, f := range tr.faults {
+		if f.comm == proxy {
+			faults++
+		}
 	}
-	woke := slices.SortedFunc(maps.Keys(by), func(a, b string) int { return cmp.Or(-cmp.Compare(by[a], by[b]), cmp.Compare(a, b)) })
-	fmt.Fprintf(w, "  timer interrupts on the proxy's CPU: %.0f a second; woke:", float64(len(tr.timers))/secs)
-	for _, k := range woke {
-		fmt.Fprintf(w, " %s %.0f/s", k, float64(by[k])/secs)
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  page faults of the proxy: %.0f a second\n", float64(faults)/secs)
 	order := make([]int, len(reqs))
 	for i := range order {
 		order[i] = i
 	}
 	total := func(i int) float64 { return reqs[i][7] - reqs[i][0] }
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(total(b), total(a)) })
-	share := func(idx []int) float64 {
+	share := func(idx []int, met func(from, to float64) bool) float64 {
 		hit := 0
 		for _, i := range idx {
-			if timerIn(tr.timers, reqs[i][0], reqs[i][7]) {
+			if met(reqs[i][0], reqs[i][7]) {
 				hit++
 			}
 		}
 		return 100 * float64(hit) / float64(len(idx))
 	}
 	slow := order[:max(1, len(order)/100)]
-	fmt.Fprintf(w, "  requests that met a timer interrupt: %.1f%% of all, %.1f%% of the slowest 1%% (%d, from %.1f us)\n",
-		share(order), share(slow), len(slow), total(slow[len(slow)-1]))
+	fmt.Fprintf(w, "  slowest 1%% of requests: %d, from %.1f us\n", len(slow), total(slow[len(slow)-1]))
+	for _, m := range []struct {
+		what string
+		met  func(from, to float64) bool
+	}{
+		{"a timer interrupt", func(from, to float64) bool { return timerIn(tr.timers, from, to) }},
+		{"a preemption of the proxy", func(from, to float64) bool { return markIn(tr.preempts, proxy, from, to) }},
+		{"a page fault of the proxy", func(from, to float64) bool { return markIn(tr.faults, proxy, from, to) }},
+	} {
+		fmt.Fprintf(w, "  requests that met %s: %.1f%% of all, %.1f%% of the slowest 1%%\n", m.what, share(order, m.met), share(slow, m.met))
+	}
 }
 
 func main() {
@@ -303,5 +370,6 @@ func main() {
 	if label == "" {
 		label = *proxy
 	}
-	report(os.Stdout, label, tr, requests(tr.events, *client, strings.TrimSpace(*proxy), *backend))
+	p := strings.TrimSpace(*proxy)
+	report(os.Stdout, label, p, tr, requests(tr.events, *client, p, *backend))
 }

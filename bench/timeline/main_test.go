@@ -43,7 +43,7 @@ func TestOneRequest(t *testing.T) {
 		}
 	}
 	var out strings.Builder
-	report(&out, "ocsiproxy", tr, reqs)
+	report(&out, "ocsiproxy", "ocsiproxy", tr, reqs)
 	if !strings.Contains(out.String(), "ocsiproxy: 1 requests traced whole") || !strings.Contains(out.String(), "S5 answer work") {
 		t.Errorf("report:\n%s", out.String())
 	}
@@ -71,15 +71,48 @@ func TestTimerInterrupts(t *testing.T) {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
 	var out strings.Builder
-	report(&out, "ocsiproxy", tr, reqs)
+	report(&out, "ocsiproxy", "ocsiproxy", tr, reqs)
 	// The trace spans 132 us (.604590 to .604722): each timer is 7,576 a
 	// second.
 	for _, line := range []string{
-		"S2 request work                       6.0      6.0      6.0      6.0   100.0%",
-		"S3 backend                           28.0     28.0     28.0     28.0     0.0%",
-		"S7 wrote > client read               11.0     11.0     11.0     11.0   100.0%",
+		// The proxy is preempted once, by the backend, during S3.
+		"S2 request work                       6.0      6.0      6.0      6.0   100.0%     0.0%     0.0%",
+		"S3 backend                           28.0     28.0     28.0     28.0     0.0%   100.0%     0.0%",
+		"S7 wrote > client read               11.0     11.0     11.0     11.0   100.0%     0.0%     0.0%",
+		"S1-S6 to the answer written         108.0    108.0    108.0    108.0   100.0%   100.0%     0.0%",
 		"timer interrupts on the proxy's CPU: 15152 a second; woke: backend 7576/s none (tick) 7576/s",
-		"requests that met a timer interrupt: 100.0% of all, 100.0% of the slowest 1% (1, from 119.0 us)",
+		"page faults of the proxy: 0 a second",
+		"slowest 1% of requests: 1, from 119.0 us",
+		"requests that met a timer interrupt: 100.0% of all, 100.0% of the slowest 1%",
+		"requests that met a preemption of the proxy: 100.0% of all, 100.0% of the slowest 1%",
+		"requests that met a page fault of the proxy: 0.0% of all, 0.0% of the slowest 1%",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("report lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+// TestPageFaults reads the trace of TestTimerInterrupts with two page
+// faults added (testdata/interruptions.txt): one of the backend during
+// S3, not the proxy's, and one of the proxy during its work on the
+// answer (S5).
+func TestPageFaults(t *testing.T) {
+	tr := parseFile(t, "testdata/interruptions.txt")
+	if len(tr.faults) != 2 || tr.faults[0].comm != "backend" || tr.faults[1].comm != "ocsiproxy" {
+		t.Fatalf("faults %+v, want the backend's then the proxy's", tr.faults)
+	}
+	reqs := requests(tr.events, "wrk", "ocsiproxy", "backend")
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	var out strings.Builder
+	report(&out, "ocsiproxy", "ocsiproxy", tr, reqs)
+	for _, line := range []string{
+		"S3 backend                           28.0     28.0     28.0     28.0     0.0%   100.0%     0.0%",
+		"S5 answer work                       10.0     10.0     10.0     10.0     0.0%     0.0%   100.0%",
+		"page faults of the proxy: 7576 a second",
+		"requests that met a page fault of the proxy: 100.0% of all, 100.0% of the slowest 1%",
 	} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("report lacks %q:\n%s", line, out.String())
@@ -102,13 +135,20 @@ func FuzzParse(f *testing.F) {
 			return // a line longer than the scanner takes
 		}
 		evs := tr.events
+		for _, marks := range [][]mark{tr.faults, tr.preempts} {
+			for i := 1; i < len(marks); i++ {
+				if marks[i].t < marks[i-1].t {
+					t.Fatalf("mark %d at %v before mark %d at %v", i, marks[i].t, i-1, marks[i-1].t)
+				}
+			}
+		}
 		for i := 1; i < len(tr.timers); i++ {
 			if tr.timers[i].t < tr.timers[i-1].t {
 				t.Fatalf("timer %d at %v before timer %d at %v", i, tr.timers[i].t, i-1, tr.timers[i-1].t)
 			}
 		}
 		if reqs := requests(evs, "wrk", "ocsiproxy", "backend"); len(reqs) > 0 {
-			report(io.Discard, "fuzz", tr, reqs)
+			report(io.Discard, "fuzz", "ocsiproxy", tr, reqs)
 		}
 		for i := 1; i < len(evs); i++ {
 			if evs[i].t < evs[i-1].t {
