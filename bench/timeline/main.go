@@ -16,15 +16,16 @@
 // which, during that segment, a timer interrupt came on the proxy's CPU
 // (-cpu, 0), the proxy was preempted (switched out while it could still
 // run: in S3, the backend it has just woken takes its CPU), or it took a
-// page fault (with the trace's exceptions:page_fault_user tracepoint).
-// Two more rows: S1 to S6, the client's write to the end of the proxy's
-// write of the answer, and the total. With the trace's local_timer_entry and local_timer_exit
-// tracepoints, timeline also says how many timer interrupts came on that
-// CPU a second and which tasks they woke (a sleeping thread's timer, such
-// as a Go runtime's sysmon waking from nanosleep, or none: the scheduler's
-// tick), and how many of the slowest 1% of requests (by their total) met
-// one: at one connection the tail is made of such interruptions, which
-// cost far more on a virtual machine than their handlers' own time. Tracing adds about a microsecond to each
+// page fault (with the trace's exceptions:page_fault_user tracepoint). Two
+// more rows: S1 to S6, the client's write to the end of the proxy's write
+// of the answer, and the total. With the trace's local_timer_entry and
+// local_timer_exit tracepoints, timeline also says how many timer
+// interrupts came on that CPU a second and which tasks they woke (a
+// sleeping thread's timer, such as a Go runtime's sysmon waking from
+// nanosleep, or none: the scheduler's tick), and how many of the slowest
+// 1% of requests (by their total) met one: at one connection the tail is
+// made of such interruptions, which cost far more on a virtual machine
+// than their handlers' own time. Tracing adds about a microsecond to each
 // system call, so compare proxies traced alike, not these figures with
 // untraced ones. The trace must hold one client connection at a time: a
 // request is a client write, then the proxy's first read of a request, its
