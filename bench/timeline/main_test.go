@@ -66,15 +66,9 @@ func TestTimerInterrupts(t *testing.T) {
 			t.Errorf("timer %d: %+v, want %+v", i, g, w)
 		}
 	}
-	reqs := requests(tr.events, "wrk", "ocsiproxy", "backend")
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1", len(reqs))
-	}
-	var out strings.Builder
-	report(&out, "ocsiproxy", "ocsiproxy", tr, reqs)
 	// The trace spans 132 us (.604590 to .604722): each timer is 7,576 a
 	// second.
-	for _, line := range []string{
+	reportHas(t, tr, []string{
 		// The proxy is preempted once, by the backend, during S3.
 		"S2 request work                       6.0      6.0      6.0      6.0   100.0%     0.0%     0.0%",
 		"S3 backend                           28.0     28.0     28.0     28.0     0.0%   100.0%     0.0%",
@@ -86,11 +80,7 @@ func TestTimerInterrupts(t *testing.T) {
 		"requests that met a timer interrupt: 100.0% of all, 100.0% of the slowest 1%",
 		"requests that met a preemption of the proxy: 100.0% of all, 100.0% of the slowest 1%",
 		"requests that met a page fault of the proxy: 0.0% of all, 0.0% of the slowest 1%",
-	} {
-		if !strings.Contains(out.String(), line) {
-			t.Errorf("report lacks %q:\n%s", line, out.String())
-		}
-	}
+	})
 }
 
 // TestPageFaults reads the trace of TestTimerInterrupts with two page
@@ -102,18 +92,25 @@ func TestPageFaults(t *testing.T) {
 	if len(tr.faults) != 2 || tr.faults[0].comm != "backend" || tr.faults[1].comm != "ocsiproxy" {
 		t.Fatalf("faults %+v, want the backend's then the proxy's", tr.faults)
 	}
+	reportHas(t, tr, []string{
+		"S3 backend                           28.0     28.0     28.0     28.0     0.0%   100.0%     0.0%",
+		"S5 answer work                       10.0     10.0     10.0     10.0     0.0%     0.0%   100.0%",
+		"page faults of the proxy: 7576 a second",
+		"requests that met a page fault of the proxy: 100.0% of all, 100.0% of the slowest 1%",
+	})
+}
+
+// reportHas checks that tr holds one request traced whole, and that the
+// report of it (the proxy ocsiproxy) has each of lines.
+func reportHas(t *testing.T, tr *trace, lines []string) {
+	t.Helper()
 	reqs := requests(tr.events, "wrk", "ocsiproxy", "backend")
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
 	var out strings.Builder
 	report(&out, "ocsiproxy", "ocsiproxy", tr, reqs)
-	for _, line := range []string{
-		"S3 backend                           28.0     28.0     28.0     28.0     0.0%   100.0%     0.0%",
-		"S5 answer work                       10.0     10.0     10.0     10.0     0.0%     0.0%   100.0%",
-		"page faults of the proxy: 7576 a second",
-		"requests that met a page fault of the proxy: 100.0% of all, 100.0% of the slowest 1%",
-	} {
+	for _, line := range lines {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("report lacks %q:\n%s", line, out.String())
 		}
