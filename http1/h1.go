@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ocsiproxy/ocsiproxy/internal/httpsyntax"
+	"github.com/ocsiproxy/ocsiproxy/internal/idlepoll"
 	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
 	"github.com/ocsiproxy/ocsiproxy/wire"
 )
@@ -148,6 +149,10 @@ type Server struct {
 	// handshakes are the TLS connections in their handshake (ServeTLS),
 	// with their retired flag.
 	handshakes map[*tls.Conn]*atomic.Bool
+	// poller waits for the next request of idle plain-TCP connections
+	// (idle.go); nil until the first such wait, or where there is none.
+	poller     atomic.Pointer[idlepoll.Poller]
+	pollerOnce sync.Once
 }
 
 // Connection states, for graceful shutdown: only idle connections are
@@ -228,7 +233,9 @@ func (s *Server) newConn(nc net.Conn, retired *atomic.Bool) *h1Conn {
 	c.in.c = c
 	c.out.c = c
 	c.waitFn = c.wait
+	c.awaitFn = c.awaitRaw
 	c.peekFn = c.peekRaw
+	c.pollFD = -1
 	c.in.f.max = c.o.MaxHeaderBytes + 4096
 	c.rc = rawConnOf(nc)
 	if tc, ok := nc.(*tls.Conn); ok {
@@ -267,6 +274,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if s.closeIdle() {
+			s.stopPoller()
 			return nil
 		}
 		select {
@@ -284,15 +292,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() {
 	s.closeListeners()
 	var cut []net.Conn
+	var taken []*h1Conn
 	s.mu.Lock()
 	for c := range s.conns {
 		cut = append(cut, c.cut())
+		if s.takePolled(c) {
+			taken = append(taken, c)
+		}
 	}
 	for tc := range s.handshakes {
 		cut = append(cut, tc)
 	}
 	s.mu.Unlock()
 	closeAll(cut)
+	closeTaken(taken)
+	s.stopPoller()
 }
 
 // closeAll closes the connections cut, outside s.mu: closing a TLS
@@ -355,10 +369,14 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 		select {
 		case <-ctx.Done():
 			var cut []net.Conn
+			var taken []*h1Conn
 			s.mu.Lock()
 			for c := range s.conns {
 				if c.retired == retired {
 					cut = append(cut, c.cut())
+					if s.takePolled(c) {
+						taken = append(taken, c)
+					}
 				}
 			}
 			for tc, r := range s.handshakes {
@@ -368,6 +386,7 @@ func (s *Server) Drain(ctx context.Context, retired *atomic.Bool) {
 			}
 			s.mu.Unlock()
 			closeAll(cut)
+			closeTaken(taken)
 			return
 		case <-t.C:
 		}
@@ -382,6 +401,7 @@ func (s *Server) closeIdle() bool { return s.closeIdleOf(nil) }
 // them is left.
 func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
 	var cut []net.Conn
+	var taken []*h1Conn
 	s.mu.Lock()
 	left := 0
 	for c := range s.conns {
@@ -389,7 +409,11 @@ func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
 			continue
 		}
 		if c.state.CompareAndSwap(stateIdle, stateClosed) {
-			cut = append(cut, c.nc)
+			if s.takePolled(c) {
+				taken = append(taken, c)
+			} else {
+				cut = append(cut, c.nc)
+			}
 		}
 		left++
 	}
@@ -401,6 +425,7 @@ func (s *Server) closeIdleOf(retired *atomic.Bool) bool {
 	}
 	s.mu.Unlock()
 	closeAll(cut)
+	closeTaken(taken)
 	return left == 0
 }
 
@@ -454,10 +479,19 @@ type h1Conn struct {
 	// served counts the requests answered (waitHot waits hot only for
 	// a connection that sent more than one).
 	served int
-	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
-	// value made per request is an allocation.
-	waitFn func()
-	peekFn func(fd uintptr) bool
+	// waitFn, awaitFn and peekFn are c.wait, c.awaitRaw and c.peekRaw,
+	// made once: a method value made per request is an allocation.
+	waitFn  func()
+	awaitFn func()
+	peekFn  func(fd uintptr) bool
+	// pollKey is the connection's latest wait in the server's poller
+	// (idle.go), under s.mu: it has ended when Remove reports false.
+	// pollFD is the socket's descriptor for the poller (-1: not known
+	// yet), polled is set once it was registered there (its next wait
+	// re-arms it); both belong to the goroutine serving the connection.
+	pollKey idlepoll.Key
+	pollFD  int
+	polled  bool
 	// hot is set while the connection waits hot (waitHot): it keeps its
 	// buffers then, which saves taking them from their pools and giving
 	// them back for each request.
@@ -682,13 +716,23 @@ func (c *h1Conn) wait() {
 		}
 		_, perr = c.br.Peek(1)
 	default:
-		c.in.raw = true
-		c.peekErr = nil
-		err := c.rc.Read(c.peekFn)
-		c.in.raw = false
-		if perr = c.peekErr; perr == nil {
-			perr = err
-		}
+		c.awaitRaw()
+		return
+	}
+	c.resume(perr)
+}
+
+// awaitRaw waits in the runtime's poller until the first bytes of the
+// next request of c, a plain TCP connection, can be read, reads them, and
+// serves the request (resume).
+func (c *h1Conn) awaitRaw() {
+	c.in.raw = true
+	c.peekErr = nil
+	err := c.rc.Read(c.peekFn)
+	c.in.raw = false
+	perr := c.peekErr
+	if perr == nil {
+		perr = err
 	}
 	c.resume(perr)
 }
@@ -861,7 +905,9 @@ func (c *h1Conn) serve() {
 			c.releaseReader()
 			c.releaseWriter()
 			c.releaseScratch()
-			go c.waitFn()
+			if !c.waitPolled() {
+				go c.waitFn()
+			}
 			return
 		}
 		if !c.resumeHot() {
