@@ -479,19 +479,10 @@ type h1Conn struct {
 	// served counts the requests answered (waitHot waits hot only for
 	// a connection that sent more than one).
 	served int
-	// waitFn, awaitFn and peekFn are c.wait, c.awaitRaw and c.peekRaw,
-	// made once: a method value made per request is an allocation.
-	waitFn  func()
-	awaitFn func()
-	peekFn  func(fd uintptr) bool
-	// pollKey is the connection's latest wait in the server's poller
-	// (idle.go), under s.mu: it has ended when Remove reports false.
-	// pollFD is the socket's descriptor for the poller (-1: not known
-	// yet), polled is set once it was registered there (its next wait
-	// re-arms it); both belong to the goroutine serving the connection.
-	pollKey idlepoll.Key
-	pollFD  int
-	polled  bool
+	// waitFn and peekFn are c.wait and c.peekRaw, made once: a method
+	// value made per request is an allocation.
+	waitFn func()
+	peekFn func(fd uintptr) bool
 	// hot is set while the connection waits hot (waitHot): it keeps its
 	// buffers then, which saves taking them from their pools and giving
 	// them back for each request.
@@ -526,6 +517,18 @@ type h1Conn struct {
 	watching   bool
 	abortWatch bool
 	watchDone  chan struct{}
+
+	// Waiting in the server's poller (idle.go), last: the fields above
+	// are the request path's. pollKey is the connection's latest wait
+	// there, under s.mu: it has ended when Remove reports false. pollFD
+	// is the socket's descriptor for the poller (-1: not known yet),
+	// polled is set once it was registered there (its next wait re-arms
+	// it), and awaitFn is c.awaitRaw made once; these belong to the
+	// goroutine serving the connection.
+	pollKey idlepoll.Key
+	pollFD  int
+	polled  bool
+	awaitFn func()
 }
 
 // connReader is what the connection's bufio.Reader reads: the socket by
