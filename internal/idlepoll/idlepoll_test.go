@@ -37,6 +37,15 @@ func (w *waiter) told(d time.Duration) string {
 	}
 }
 
+// want ends the test unless w is told what (or nothing, for "") within
+// d; when says what the test was waiting for.
+func (w *waiter) want(t *testing.T, d time.Duration, what, when string) {
+	t.Helper()
+	if got := w.told(d); got != what {
+		t.Fatalf("%s: told %q, want %q", when, got, what)
+	}
+}
+
 // pair returns both ends of a loopback TCP connection and the accepted
 // end's descriptor.
 func pair(t *testing.T) (client, server net.Conn, fd int) {
@@ -63,6 +72,16 @@ func pair(t *testing.T) (client, server net.Conn, fd int) {
 	return client, server, fd
 }
 
+// mustAdd registers fd for w, or ends the test.
+func mustAdd(t *testing.T, p *Poller, fd int, w Waiter, deadline time.Time, rearm bool) Key {
+	t.Helper()
+	k, err := p.Add(fd, w, deadline, rearm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func newPoller(t *testing.T) *Poller {
 	t.Helper()
 	if !Supported() {
@@ -83,29 +102,17 @@ func TestReady(t *testing.T) {
 	p := newPoller(t)
 	client, _, fd := pair(t)
 	w := newWaiter()
-	if _, err := p.Add(fd, w, time.Now().Add(time.Hour), false); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.told(100 * time.Millisecond); got != "" {
-		t.Fatalf("told %q before any byte came", got)
-	}
+	mustAdd(t, p, fd, w, time.Now().Add(time.Hour), false)
+	w.want(t, 100*time.Millisecond, "", "before any byte came")
 	client.Write([]byte("GET"))
-	if got := w.told(2 * time.Second); got != "ready" {
-		t.Fatalf("told %q, want ready", got)
-	}
+	w.want(t, 2*time.Second, "ready", "after bytes came")
 	client.Write([]byte(" /"))
-	if got := w.told(100 * time.Millisecond); got != "" {
-		t.Fatalf("told %q after the registration ended", got)
-	}
+	w.want(t, 100*time.Millisecond, "", "after the registration ended")
 	if p.Waiting() != 0 {
 		t.Fatalf("Waiting() = %d, want 0", p.Waiting())
 	}
-	if _, err := p.Add(fd, w, time.Time{}, true); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.told(2 * time.Second); got != "ready" {
-		t.Fatalf("armed again with bytes unread: told %q, want ready", got)
-	}
+	mustAdd(t, p, fd, w, time.Time{}, true)
+	w.want(t, 2*time.Second, "ready", "armed again with bytes unread")
 }
 
 // TestHangup: a client's close ends the wait with Ready (the reader then
@@ -114,13 +121,9 @@ func TestHangup(t *testing.T) {
 	p := newPoller(t)
 	client, _, fd := pair(t)
 	w := newWaiter()
-	if _, err := p.Add(fd, w, time.Time{}, false); err != nil {
-		t.Fatal(err)
-	}
+	mustAdd(t, p, fd, w, time.Time{}, false)
 	client.Close()
-	if got := w.told(2 * time.Second); got != "ready" {
-		t.Fatalf("told %q, want ready", got)
-	}
+	w.want(t, 2*time.Second, "ready", "after the client closed")
 }
 
 // TestExpired: with no byte, a registration ends with Expired, not
@@ -131,12 +134,8 @@ func TestExpired(t *testing.T) {
 	w := newWaiter()
 	start := time.Now()
 	deadline := start.Add(600 * time.Millisecond)
-	if _, err := p.Add(fd, w, deadline, false); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.told(5 * time.Second); got != "expired" {
-		t.Fatalf("told %q, want expired", got)
-	}
+	mustAdd(t, p, fd, w, deadline, false)
+	w.want(t, 5*time.Second, "expired", "with no byte")
 	if at := time.Since(start); at < 600*time.Millisecond-ScanPeriod {
 		t.Errorf("expired after %v, before the deadline less ScanPeriod", at)
 	}
@@ -150,10 +149,7 @@ func TestRemove(t *testing.T) {
 	p := newPoller(t)
 	client, _, fd := pair(t)
 	w := newWaiter()
-	k, err := p.Add(fd, w, time.Now().Add(300*time.Millisecond), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := mustAdd(t, p, fd, w, time.Now().Add(300*time.Millisecond), false)
 	if !p.Remove(k) {
 		t.Fatal("Remove of a waiting registration: false")
 	}
@@ -161,9 +157,7 @@ func TestRemove(t *testing.T) {
 		t.Fatal("second Remove: true")
 	}
 	client.Write([]byte("x"))
-	if got := w.told(800 * time.Millisecond); got != "" {
-		t.Fatalf("told %q after Remove", got)
-	}
+	w.want(t, 800*time.Millisecond, "", "after Remove")
 }
 
 // TestClose: Close ends what is left with Expired before it returns, and
@@ -179,12 +173,8 @@ func TestClose(t *testing.T) {
 	_, _, fd1 := pair(t)
 	_, _, fd2 := pair(t)
 	w1, w2 := newWaiter(), newWaiter()
-	if _, err := p.Add(fd1, w1, time.Time{}, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Add(fd2, w2, time.Now().Add(time.Hour), false); err != nil {
-		t.Fatal(err)
-	}
+	mustAdd(t, p, fd1, w1, time.Time{}, false)
+	mustAdd(t, p, fd2, w2, time.Now().Add(time.Hour), false)
 	p.Close()
 	for i, w := range []*waiter{w1, w2} {
 		if got := w.told(0); got != "expired" {
@@ -206,9 +196,7 @@ func TestMany(t *testing.T) {
 	for i := range n {
 		c, _, fd := pair(t)
 		clients[i], waiters[i] = c, newWaiter()
-		if _, err := p.Add(fd, waiters[i], time.Now().Add(time.Minute), false); err != nil {
-			t.Fatal(err)
-		}
+		mustAdd(t, p, fd, waiters[i], time.Now().Add(time.Minute), false)
 	}
 	if p.Waiting() != n {
 		t.Fatalf("Waiting() = %d, want %d", p.Waiting(), n)
