@@ -577,6 +577,24 @@ func (c *conn) goneFor(k *call, late bool) bool {
 	return err != nil && c.failLocked(err, kind, nil)
 }
 
+// answerWaits reports, after the write of k's body failed, whether k
+// reads its own answer (callerReads) and the socket holds bytes: an early
+// answer the backend sent before it closed (a 413, say), which the
+// write's failure must not throw away. TCP delivers the answer before
+// the reset that failed the write, so it is in the socket by then. The
+// connection is then not used again, and k's read, bounded by its head
+// clock, takes the answer (or fails as a read). Called with u.mu held.
+func (c *conn) answerWaits(k *call) bool {
+	if !c.callerReads || c.reader != k || k.state != stSent || c.broken {
+		return false
+	}
+	if c.peekSocket() != sockBytes {
+		return false
+	}
+	c.closing = true
+	return true
+}
+
 // sendBody registers a request with a body on c (which has nothing else
 // in flight) and starts writing it in its own goroutine, so that an early
 // response can be read while the body is still being sent. It reports
@@ -618,18 +636,24 @@ func (k *call) sendBody(c *conn) bool {
 		writeHead(c.bw, k.req)
 		err := writeBody(c.bw, k.req, k.kind, &k.bodyStarted)
 		c.wmu.Unlock()
+		answered := false
 		if err != nil {
 			var be *BodyError
 			if errors.As(err, &be) {
 				c.fail(err, failAbort, &culprit{k: k, err: err})
 			} else {
-				c.fail(err, failWrite, nil)
+				u.mu.Lock()
+				answered = c.answerWaits(k)
+				u.mu.Unlock()
+				if !answered {
+					c.fail(err, failWrite, nil)
+				}
 			}
 		}
 		u.mu.Lock()
 		c.writingBody = false
 		k.writerActive = false
-		if err == nil && c.reader == k {
+		if (err == nil || answered) && c.reader == k {
 			k.startHeadClock()
 		}
 		// The body stays open only for a resend: nothing of it was
