@@ -197,7 +197,7 @@ func (s *suite) check(duration, warmup int, logs, tlsMode, proxyCPUs, loadCPUs s
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return err
 	}
-	s.fdLimit = int(min(rl.Max, uint64(2*s.idleConns+2000)))
+	s.fdLimit = int(min(uint64(rl.Max), uint64(2*s.idleConns+2000))) // rl.Max is int64 on FreeBSD
 	if s.idleConns+1000 > s.fdLimit && slices.Contains(s.scenarios, "idle") {
 		return fmt.Errorf("the open file limit (ulimit -Hn: %d) is too low for %d idle connections: lower IDLE_CONNS or raise the limit", rl.Max, s.idleConns)
 	}
