@@ -577,18 +577,22 @@ func (c *conn) goneFor(k *call, late bool) bool {
 	return err != nil && c.failLocked(err, kind, nil)
 }
 
-// answerWaits reports, after the write of k's body failed, whether k
-// reads its own answer (callerReads) and the socket holds bytes: an early
-// answer the backend sent before it closed (a 413, say), which the
-// write's failure must not throw away. TCP delivers the answer before
-// the reset that failed the write, so it is in the socket by then. The
-// connection is then not used again, and k's read, bounded by its head
-// clock, takes the answer (or fails as a read). Called with u.mu held.
-func (c *conn) answerWaits(k *call) bool {
-	if !c.callerReads || c.reader != k || k.state != stSent || c.broken {
+// answerMayCome reports, after the write of k's body failed,
+// whether k's answer may still be read: k is being read (by its own
+// goroutine, callerReads, or by the connection's reader goroutine, k
+// alone in pending) and the connection was not given up. A backend that
+// answers early (a 413, say) and closes with body bytes unread resets
+// the connection, which fails the write; TCP delivers the answer before
+// the reset, so the read gets it, whether or not it has taken it from
+// the socket yet. The connection is then not used again, and the read,
+// bounded by k's head clock, takes the answer or fails as a read (an
+// early close): a write fails only on a connection whose reads end too
+// (a reset, a close, a dead peer). Called with u.mu held.
+func (c *conn) answerMayCome(k *call) bool {
+	if c.broken || k.state != stSent {
 		return false
 	}
-	if c.peekSocket() != sockBytes {
+	if c.callerReads && c.reader != k || !c.callerReads && (len(c.pending) != 1 || c.pending[0] != k) {
 		return false
 	}
 	c.closing = true
@@ -643,7 +647,7 @@ func (k *call) sendBody(c *conn) bool {
 				c.fail(err, failAbort, &culprit{k: k, err: err})
 			} else {
 				u.mu.Lock()
-				answered = c.answerWaits(k)
+				answered = c.answerMayCome(k)
 				u.mu.Unlock()
 				if !answered {
 					c.fail(err, failWrite, nil)
@@ -655,6 +659,9 @@ func (k *call) sendBody(c *conn) bool {
 		k.writerActive = false
 		if (err == nil || answered) && c.reader == k {
 			k.startHeadClock()
+		}
+		if answered && !c.callerReads {
+			err = nil // the caller starts its clocks for the answer, as after a whole body
 		}
 		// The body stays open only for a resend: nothing of it was
 		// read and the call is queued again.

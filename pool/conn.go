@@ -471,6 +471,10 @@ func (c *conn) readNext() bool {
 	return c.stream(k, h, keep)
 }
 
+// testHookAnswerHead, set by tests, is called by readAnswer once a head
+// was read.
+var testHookAnswerHead func(c *conn)
+
 // readFailure is why a response could not be read: its connection is given
 // up with it.
 type readFailure struct {
@@ -494,6 +498,9 @@ func (c *conn) readAnswer(k *call, method string, fresh bool) (h *head, keep boo
 			return nil, false, nil, &readFailure{err: err, kind: failFraming, cp: &culprit{k: k, err: err}}
 		}
 		return nil, false, nil, &readFailure{err: err, kind: failEarlyClose}
+	}
+	if testHookAnswerHead != nil {
+		testHookAnswerHead(c)
 	}
 	keep = h.keepAlive && !fresh && c.owner == nil
 	body, f = c.bufferedBody(k, h)

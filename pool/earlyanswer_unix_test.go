@@ -4,8 +4,11 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,7 +16,7 @@ import (
 	"github.com/ocsiproxy/ocsiproxy/internal/nbio"
 )
 
-// TestEarlyAnswerOutlivesReset checks what answerWaits relies on: a
+// TestEarlyAnswerOutlivesReset checks what answerMayCome relies on: a
 // backend that answers early and closes with part of the request body
 // unread resets the connection, and once a write of the body fails on
 // that reset, the answer it sent before is still in the socket for a
@@ -68,5 +71,62 @@ func TestEarlyAnswerOutlivesReset(t *testing.T) {
 	got := make([]byte, len(answer))
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != answer {
 		t.Fatalf("read after the failed write: %q, %v; want the early answer", got, err)
+	}
+}
+
+// TestBodyWriteFailsAfterTheAnswerIsRead: a backend answers early and
+// resets the connection while the request body is being sent. The answer
+// is delivered even when its head was already taken from the socket when
+// the body's write failed (a look at the socket then finds nothing), by
+// the caller (depth 1) as by the reader goroutine (depth 2). When no
+// answer comes, the call ends: the connection was lost (the read or the
+// write saw the reset first).
+func TestBodyWriteFailsAfterTheAnswerIsRead(t *testing.T) {
+	const answer = "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig"
+	for _, depth := range []int{1, 2} {
+		for _, answers := range []bool{true, false} {
+			t.Run(fmt.Sprintf("depth %d/answers %v", depth, answers), func(t *testing.T) {
+				b := newRawBackend(t, func(c *rawConn) {
+					if _, err := http.ReadRequest(c.br); err != nil {
+						return
+					}
+					if answers {
+						c.write(answer)
+					}
+					c.Conn.(*net.TCPConn).SetLinger(0) // a reset, whatever is unread
+					c.Close()
+				})
+				// bodyEnded fires when the body's writer has given the
+				// body up, after it decided what its failed write means.
+				bodyEnded := newSignal()
+				testHookAnswerHead = func(*conn) { bodyEnded.wait(t) }
+				t.Cleanup(func() { testHookAnswerHead = nil })
+				p := testPool(t, func(s *Settings) { s.PipelineDepth = depth })
+				pr, pw := io.Pipe()
+				go func() {
+					defer bodyEnded.fire()
+					for {
+						if _, err := pw.Write([]byte("more")); err != nil {
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}()
+				defer pw.Close()
+				req, _ := http.NewRequest("POST", b.url("/up"), pr)
+				req.ContentLength = -1 // unknown: sent chunked
+				r := roundTripReq(p, req)
+				switch {
+				case answers && (r.err != nil || r.status != 413 || r.body != "big"):
+					t.Errorf("%v, want the early 413", r)
+				case !answers && (r.err == nil || !strings.Contains(r.err.Error(), "connection lost before the response")):
+					t.Errorf("%v, want the connection lost", r)
+				}
+				waitFor(t, "no call left, no connection", func() bool {
+					st := stats(t, p)
+					return st.InFlight == 0 && st.Waiting == 0 && st.Open == 0
+				})
+			})
+		}
 	}
 }
