@@ -162,6 +162,12 @@
 //     resets the connection before a response is complete (an early
 //     close), except that the request being answered may be sent again
 //     too, since nothing of its response was handed over.
+//   - An answer that comes before the request's body is sent (a 413, say)
+//     is delivered, also when the backend then closes with body bytes
+//     unread and so resets the connection: the body's failed write leaves
+//     the connection to the read of that answer, which gets it (TCP
+//     delivers it before the reset) or ends as an early close; the
+//     connection is not used again.
 //   - A response that announces the end of the connection ("Connection:
 //     close", HTTP/1.0 without keep-alive) is delivered, and the requests
 //     written behind it, which the backend will not process (RFC 9112
