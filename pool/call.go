@@ -577,10 +577,10 @@ func (c *conn) goneFor(k *call, late bool) bool {
 	return err != nil && c.failLocked(err, kind, nil)
 }
 
-// answerMayCome reports, after the write of k's body failed,
-// whether k's answer may still be read: k is being read (by its own
-// goroutine, callerReads, or by the connection's reader goroutine, k
-// alone in pending) and the connection was not given up. A backend that
+// answerMayCome reports, after the write of k's body failed, whether k's
+// answer may still be read: k is being read (by its own goroutine,
+// callerReads, or by the connection's reader goroutine, k alone in
+// pending) and the connection was not given up. A backend that
 // answers early (a 413, say) and closes with body bytes unread resets
 // the connection, which fails the write; TCP delivers the answer before
 // the reset, so the read gets it, whether or not it has taken it from
@@ -592,7 +592,11 @@ func (c *conn) answerMayCome(k *call) bool {
 	if c.broken || k.state != stSent {
 		return false
 	}
-	if c.callerReads && c.reader != k || !c.callerReads && (len(c.pending) != 1 || c.pending[0] != k) {
+	reading := c.reader == k // k reads its own answer
+	if !c.callerReads {
+		reading = len(c.pending) == 1 && c.pending[0] == k // the reader goroutine reads it next
+	}
+	if !reading {
 		return false
 	}
 	c.closing = true
